@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One exception type per layer, caught once at the edge (CLI, module) and shown as one line.
+
+Every message names its place (file, node, key) so a user can fix the input from the message alone.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+
+class WfError(Exception):
+    """Base of every error the engine reports to a user."""
+
+    exit_code = 2
+
+    def line(self) -> str:
+        return str(self)
+
+
+class ToscaError(WfError):
+    """Bad TOSCA input: YAML syntax, unknown type, bad requirement, bad scaling, import problems."""
+
+    def __init__(self, message: str, file: Optional[str] = None, path: Optional[str] = None):
+        self.message = message
+        self.file = file
+        self.path = path
+        where = ""
+        if file:
+            where = file
+        if path:
+            where = "%s: %s" % (where, path) if where else path
+        super().__init__("%s: %s" % (where, message) if where else message)
+
+
+class ModelError(WfError):
+    """A model that parses but cannot run: deadlocking relationships, impossible waits."""
+
+
+class NotFound(WfError):
+    """Unknown library, model, instance, run or workflow."""
+
+
+class Conflict(WfError):
+    """An operation refused because of the current state (e.g. a run already in progress)."""
+
+
+class SpaceError(WfError):
+    """The tuple space could not be reached or refused an operation."""
+
+
+class SpaceDataError(SpaceError):
+    """A value read from the Space is not what the engine wrote (not JSON, wrong shape)."""
+
+
+class TxnTooLarge(SpaceError):
+    """A transaction has more operations than the backend accepts in one transaction."""

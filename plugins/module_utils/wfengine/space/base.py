@@ -1,0 +1,278 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Space contract: a Linda tuple space on top of a small transactional key/value store.
+
+Both backends (embedded SQLite, Consul) implement the same primitives with the semantics Consul
+gives, so the engine is written once:
+
+* every key carries a modify ``index``; all indexes come from one counter that only grows, so the
+  index of a write orders it after everything it read (the trace's ``seq`` relies on that);
+* ``txn`` applies a list of operations atomically, or none of them; a failed check (CAS, lock, not
+  exists) makes it return ``TxnResult(ok=False, failed=[...])`` rather than raise;
+* ``wait`` is a blocking query: it returns when something under a prefix changed after an index,
+  or at its timeout, and may return early (callers re-read);
+* sessions with a TTL own locks (``acquire``); a session that is not renewed in time is destroyed
+  and the keys it held are released, so a dead worker's step is retaken.
+
+Values are JSON documents.  Backends store them as JSON text and parse them on read; a value that is
+not valid JSON raises ``SpaceDataError`` naming the key.
+"""
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ..errors import SpaceDataError, TxnTooLarge
+
+# Consul 1.8 accepts at most 64 operations in one transaction; every backend enforces the same
+# limit so that code tested on the embedded Space also runs on Consul.
+MAX_TXN_OPS = 64
+# Consul's default limit for one value.
+MAX_VALUE_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One key as read from the Space."""
+
+    key: str
+    value: Any
+    index: int
+    session: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation of a transaction.
+
+    verbs: ``set``, ``cas`` (``index`` 0 means "must not exist"), ``delete``, ``delete_cas``,
+    ``delete_tree``, ``check_index``, ``check_session``, ``check_not_exists``, ``lock``,
+    ``unlock``, ``get``.
+    """
+
+    verb: str
+    key: str
+    value: Any = None
+    index: int = 0
+    session: Optional[str] = None
+
+
+def op_set(key: str, value: Any) -> Op:
+    return Op("set", key, value)
+
+
+def op_cas(key: str, value: Any, index: int) -> Op:
+    return Op("cas", key, value, index)
+
+
+def op_delete(key: str) -> Op:
+    return Op("delete", key)
+
+
+def op_delete_cas(key: str, index: int) -> Op:
+    return Op("delete_cas", key, index=index)
+
+
+def op_delete_tree(prefix: str) -> Op:
+    return Op("delete_tree", prefix)
+
+
+def op_check_index(key: str, index: int) -> Op:
+    return Op("check_index", key, index=index)
+
+
+def op_check_session(key: str, session: str) -> Op:
+    return Op("check_session", key, session=session)
+
+
+def op_check_not_exists(key: str) -> Op:
+    return Op("check_not_exists", key)
+
+
+def op_lock(key: str, value: Any, session: str) -> Op:
+    return Op("lock", key, value, session=session)
+
+
+def op_unlock(key: str, session: str) -> Op:
+    return Op("unlock", key, session=session)
+
+
+def op_get(key: str) -> Op:
+    return Op("get", key)
+
+
+VERBS = frozenset(["set", "cas", "delete", "delete_cas", "delete_tree", "check_index",
+                   "check_session", "check_not_exists", "lock", "unlock", "get"])
+
+
+@dataclass
+class TxnResult:
+    """Outcome of ``txn``: ``ok`` is False when a check failed; ``failed`` lists the keys whose
+    operation failed; ``entries`` holds what ``get`` operations read (key -> Entry or None);
+    ``index`` is the commit index of a successful write transaction."""
+
+    ok: bool
+    failed: List[str] = field(default_factory=list)
+    entries: Dict[str, Optional[Entry]] = field(default_factory=dict)
+    index: int = 0
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON text of a value (the only encoding the Space accepts)."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
+def loads(key: str, text: Any) -> Any:
+    """Parse a stored value; anything that is not JSON is refused (never eval, never pickle)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SpaceDataError("%s: value is not UTF-8 text" % key)
+    if text is None or text == "":
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise SpaceDataError("%s: value is not JSON (%s)" % (key, exc))
+
+
+def check_ops(ops: Sequence[Op], limit: int = MAX_TXN_OPS) -> None:
+    if len(ops) > limit:
+        raise TxnTooLarge("transaction of %d operations exceeds the limit of %d" % (len(ops), limit))
+    for op in ops:
+        if op.verb not in VERBS:
+            raise ValueError("unknown transaction verb %r" % op.verb)
+
+
+class Space(ABC):
+    """A Linda tuple space.  Subclasses implement the key/value primitives; the Linda operations
+    (out, in, inp, rd, rdp) are built here on top of them, identically for every backend."""
+
+    max_txn_ops: int = MAX_TXN_OPS
+    name: str = "space"
+
+    # ---- key/value primitives -------------------------------------------------------------
+    @abstractmethod
+    def get(self, key: str) -> Optional[Entry]:
+        """The entry at ``key`` or None."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> List[Entry]:
+        """Every entry whose key starts with ``prefix``, sorted by key."""
+
+    @abstractmethod
+    def keys(self, prefix: str) -> List[str]:
+        """Every key that starts with ``prefix``, sorted."""
+
+    @abstractmethod
+    def put(self, key: str, value: Any) -> int:
+        """Write ``value`` at ``key``; returns the new modify index."""
+
+    @abstractmethod
+    def txn(self, ops: Sequence[Op]) -> TxnResult:
+        """Apply ``ops`` atomically (all or nothing).  Raises TxnTooLarge above ``max_txn_ops``."""
+
+    @abstractmethod
+    def wait(self, prefix: str, index: int, timeout: float) -> Tuple[int, List[str]]:
+        """Blocking query: wait until something under ``prefix`` changed after ``index`` (or the
+        timeout), then return ``(new_index, keys under prefix)``.  ``index`` 0 returns at once."""
+
+    # ---- sessions and locks ------------------------------------------------------------------
+    @abstractmethod
+    def session_create(self, name: str, ttl: float) -> str:
+        """A new session; it is destroyed (and its locks released) if not renewed within ``ttl``."""
+
+    @abstractmethod
+    def session_renew(self, session: str) -> bool:
+        """Renew; False if the session no longer exists (it expired: its locks are gone)."""
+
+    @abstractmethod
+    def session_destroy(self, session: str) -> None:
+        """Destroy the session, releasing its locks."""
+
+    @abstractmethod
+    def acquire(self, key: str, session: str, value: Any = None) -> bool:
+        """Take the lock on ``key`` for ``session``; False if another session holds it."""
+
+    @abstractmethod
+    def release(self, key: str, session: str) -> bool:
+        """Release the lock on ``key`` if ``session`` holds it."""
+
+    def close(self) -> None:
+        """Free connections; the Space is unusable afterwards."""
+
+    # ---- helpers built on the primitives ------------------------------------------------------
+    def cas(self, key: str, value: Any, index: int) -> bool:
+        return self.txn([op_cas(key, value, index)]).ok
+
+    def delete(self, key: str) -> None:
+        self.txn([op_delete(key)])
+
+    def delete_tree(self, prefix: str) -> None:
+        self.txn([op_delete_tree(prefix)])
+
+    def write_chunked(self, ops: Iterable[Op]) -> None:
+        """Apply many unconditional writes in as few transactions as the backend allows.
+        Not atomic as a whole: only for writes that are invisible until a final pointer is set."""
+        batch: List[Op] = []
+        for op in ops:
+            batch.append(op)
+            if len(batch) == self.max_txn_ops:
+                self._must(batch)
+                batch = []
+        if batch:
+            self._must(batch)
+
+    def _must(self, ops: Sequence[Op]) -> TxnResult:
+        res = self.txn(ops)
+        if not res.ok:
+            from ..errors import SpaceError
+            raise SpaceError("transaction refused on %s" % ", ".join(res.failed or ["?"]))
+        return res
+
+    # ---- Linda -----------------------------------------------------------------------------
+    # A tuple is a (key, JSON value) pair; a template is a key prefix.  ``out`` adds a tuple,
+    # ``rd``/``rdp`` read one matching the template, ``in``/``inp`` take one (read and remove
+    # atomically, so two takers never get the same tuple).  The blocking forms use ``wait``.
+
+    def out(self, key: str, value: Any) -> None:
+        self.put(key, value)
+
+    def rdp(self, template: str) -> Optional[Entry]:
+        found = self.list(template)
+        return found[0] if found else None
+
+    def rd(self, template: str, timeout: Optional[float] = None) -> Optional[Entry]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        index = 0
+        while True:
+            found = self.rdp(template)
+            if found is not None:
+                return found
+            remaining = 30.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            index, _ = self.wait(template, index or 1, min(remaining, 30.0))
+
+    def inp(self, template: str) -> Optional[Entry]:
+        for entry in self.list(template):
+            if self.txn([op_delete_cas(entry.key, entry.index)]).ok:
+                return entry
+        return None
+
+    def in_(self, template: str, timeout: Optional[float] = None) -> Optional[Entry]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        index = 0
+        while True:
+            taken = self.inp(template)
+            if taken is not None:
+                return taken
+            remaining = 30.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            index, _ = self.wait(template, index or 1, min(remaining, 30.0))
