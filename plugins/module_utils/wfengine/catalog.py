@@ -1,0 +1,177 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Component libraries and application models in the Space.
+
+Uploads validate everything first (parse, types, rules, deadlocks) and write nothing on error.  A
+model is stored per template and per workflow (Consul caps a value at 512 KiB) under a version
+folder named by its digest; the version becomes visible only when the final transaction points
+``models/<name>/head`` at it, so a reader never sees half a model.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from typing import Any, Dict, List, Optional
+
+from . import keys
+from .errors import NotFound, SpaceDataError, ToscaError
+from .instances import expand
+from .rules import check_workflows, compile_rules, validate_rule_set
+from .space.base import Space, dumps, op_delete, op_delete_tree, op_set
+from .tosca.templates import load_library, load_model
+
+
+def digest_of(value: Any) -> str:
+    return hashlib.sha256(dumps(value).encode("utf-8")).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------ libraries
+def libraries(space: Space) -> List[Dict[str, Any]]:
+    """Raw types of every uploaded library, oldest first (later ones may derive from earlier)."""
+    libs = []
+    for e in space.list(keys.LIBRARIES):
+        v = e.value
+        if not isinstance(v, dict) or not isinstance(v.get("types"), dict):
+            raise SpaceDataError("%s: not a library" % e.key)
+        libs.append(v)
+    libs.sort(key=lambda v: (v.get("uploaded", 0), v.get("name", "")))
+    return libs
+
+
+def upload_library(space: Space, path: str, name: Optional[str] = None,
+                   check: bool = False) -> Dict[str, Any]:
+    """Validate and store a component library; same content again changes nothing."""
+    name = keys.check_name("library", name or os.path.splitext(os.path.basename(path))[0])
+    others = [lib["types"] for lib in libraries(space) if lib.get("name") != name]
+    types = load_library(path, others)
+    digest = digest_of(types)
+    entry = space.get(keys.library(name))
+    type_names = sorted(n for section in ("node_types", "relationship_types")
+                        for n in (types.get(section) or {}))
+    result = {"name": name, "digest": digest, "types": type_names, "changed": False}
+    if entry is not None and isinstance(entry.value, dict) and entry.value.get("digest") == digest:
+        return result
+    result["changed"] = True
+    if not check:
+        value = {"name": name, "file": os.path.abspath(path), "digest": digest, "types": types,
+                 "uploaded": time.time()}
+        if not space.cas(keys.library(name), value, entry.index if entry else 0):
+            raise ToscaError("library %s changed while uploading; retry" % name)
+    return result
+
+
+def remove_library(space: Space, name: str, check: bool = False) -> Dict[str, Any]:
+    name = keys.check_name("library", name)
+    entry = space.get(keys.library(name))
+    if entry is None:
+        return {"name": name, "changed": False}
+    if not check:
+        space.delete(keys.library(name))
+    return {"name": name, "changed": True}
+
+
+# ------------------------------------------------------------------ models
+def compile_model(path: str, space: Optional[Space] = None,
+                  libs: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """Parse and check a model; returns what would be stored.  Raises on any problem."""
+    if libs is None:
+        libs = [lib["types"] for lib in libraries(space)] if space is not None else []
+    model = load_model(path, libs)
+    rules = compile_rules(model)
+    check_workflows(model, rules)
+    nodes = expand(model)
+    templates = {name: t.to_json() for name, t in model.templates.items()}
+    reltypes = {r.relationship: list(model.relationship_types[r.relationship].ancestors)
+                for t in model.templates.values() for r in t.requirements}
+    body = {"templates": templates, "rules": rules, "reltypes": reltypes,
+            "inputs": model.inputs, "outputs": model.outputs}
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            source = fh.read()
+    except OSError:
+        source = ""
+    return {"model": model, "body": body, "digest": digest_of(body), "instances": len(nodes),
+            "source": source if len(source) < 256 * 1024 else ""}
+
+
+def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dict[str, Any]:
+    """Validate and store a model under ``name``.  Returns ``changed`` and a text diff."""
+    keys.check_name("model", name)
+    compiled = compile_model(path, space)
+    head = space.get(keys.model_head(name))
+    before = head.value if head is not None and isinstance(head.value, dict) else None
+    digest = compiled["digest"]
+    result = {"name": name, "digest": digest, "changed": before is None or before.get("digest") != digest,
+              "templates": sorted(compiled["body"]["templates"]),
+              "workflows": sorted(compiled["body"]["rules"]),
+              "instances": compiled["instances"],
+              "diff": {"before": (before or {}).get("source", ""), "after": compiled["source"],
+                       "before_header": "%s (stored)" % name, "after_header": path}}
+    if not result["changed"] or check:
+        return result
+    body = compiled["body"]
+    writes = [op_set(keys.model_template(name, digest, t), v) for t, v in body["templates"].items()]
+    writes += [op_set(keys.model_rules(name, digest, wf), rs) for wf, rs in body["rules"].items()]
+    writes.append(op_set(keys.model_version(name, digest) + "meta",
+                         {"inputs": body["inputs"], "outputs": body["outputs"],
+                          "reltypes": body["reltypes"]}))
+    try:
+        space.write_chunked(writes)
+        new_head = {"name": name, "digest": digest, "file": os.path.abspath(path),
+                    "templates": result["templates"], "workflows": result["workflows"],
+                    "instances": compiled["instances"], "source": compiled["source"],
+                    "uploaded": time.time()}
+        if not space.cas(keys.model_head(name), new_head, head.index if head else 0):
+            raise ToscaError("model %s changed while uploading; retry" % name)
+    except Exception:
+        # Nothing half-written: the version folder was never pointed at, remove it.
+        try:
+            space.delete_tree(keys.model_version(name, digest))
+        finally:
+            raise
+    return result
+
+
+def model_head(space: Space, name: str) -> Dict[str, Any]:
+    keys.check_name("model", name)
+    head = space.get(keys.model_head(name))
+    if head is None:
+        raise NotFound("unknown model %s" % name)
+    if not isinstance(head.value, dict) or not isinstance(head.value.get("digest"), str):
+        raise SpaceDataError("%s: not a model head" % head.key)
+    return head.value
+
+
+def read_templates(space: Space, name: str, digest: str) -> Dict[str, Dict[str, Any]]:
+    prefix = keys.model_version(name, digest) + "tpl/"
+    out = {}
+    for e in space.list(prefix):
+        if not isinstance(e.value, dict) or not isinstance(e.value.get("type"), str):
+            raise SpaceDataError("%s: not a node template" % e.key)
+        out[e.key[len(prefix):]] = e.value
+    return out
+
+
+def read_rules(space: Space, name: str, digest: str, workflow: str) -> Optional[Dict[str, Any]]:
+    e = space.get(keys.model_rules(name, digest, workflow))
+    return None if e is None else validate_rule_set(workflow, e.value)
+
+
+def read_meta(space: Space, name: str, digest: str) -> Dict[str, Any]:
+    e = space.get(keys.model_version(name, digest) + "meta")
+    return e.value if e is not None and isinstance(e.value, dict) else {}
+
+
+def remove_model(space: Space, name: str, check: bool = False) -> Dict[str, Any]:
+    keys.check_name("model", name)
+    if space.get(keys.model_head(name)) is None:
+        return {"name": name, "changed": False}
+    if space.keys("inst/%s/" % name):
+        from .errors import Conflict
+        raise Conflict("model %s still has instances; remove them first" % name)
+    if not check:
+        space.txn([op_delete(keys.model_head(name)), op_delete_tree(keys.model_tree(name))])
+    return {"name": name, "changed": True}
+

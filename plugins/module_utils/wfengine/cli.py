@@ -1,0 +1,256 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``wfctl``: the manager commands (library, model, instantiate, workflow, status, trace) and the
+worker daemon.  Errors are caught here, once, and printed as one line with exit code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+from . import api
+from .errors import WfError
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    v = os.environ.get(name)
+    return default if v is None else v.lower() not in ("0", "false", "no", "off")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wfctl", description="Drive the TOSCA declarative workflow engine.")
+    g = p.add_argument_group("space (global options, before the command)")
+    g.add_argument("--backend", choices=["embedded", "consul"], default=os.environ.get("WF_BACKEND", "embedded"))
+    g.add_argument("--space", default=os.environ.get("WF_SPACE"), help="embedded Space file (env WF_SPACE)")
+    g.add_argument("--consul-url", default=os.environ.get("CONSUL_HTTP_ADDR"),
+                   help="Consul address, e.g. http://127.0.0.1:8500 (env CONSUL_HTTP_ADDR)")
+    g.add_argument("--token", default=os.environ.get("CONSUL_HTTP_TOKEN"), help="ACL token (env CONSUL_HTTP_TOKEN)")
+    g.add_argument("--ca-file", default=os.environ.get("CONSUL_CACERT"), help="CA bundle for https (env CONSUL_CACERT)")
+    g.add_argument("--client-cert", default=os.environ.get("CONSUL_CLIENT_CERT"))
+    g.add_argument("--client-key", default=os.environ.get("CONSUL_CLIENT_KEY"))
+    g.add_argument("--no-verify", action="store_true", default=not _env_bool("CONSUL_HTTP_SSL_VERIFY", True),
+                   help="do not verify the server's TLS certificate")
+    g.add_argument("--prefix", default=os.environ.get("WF_PREFIX", "wf/"),
+                   help="key prefix: several engines can share one Consul (env WF_PREFIX)")
+    g.add_argument("--datacenter", default=os.environ.get("CONSUL_DATACENTER"))
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    s = sub.add_parser("library", help="upload a component library (types with workflows)")
+    s.add_argument("file")
+    s.add_argument("--name", help="library name (default: the file's name)")
+
+    s = sub.add_parser("model", help="upload an application model")
+    s.add_argument("file")
+    s.add_argument("model")
+
+    s = sub.add_parser("instantiate", help="create a deployment instance of a model")
+    s.add_argument("model")
+    s.add_argument("instance")
+
+    s = sub.add_parser("workflow", help="run a workflow on an instance")
+    s.add_argument("workflow")
+    s.add_argument("model")
+    s.add_argument("instance")
+    s.add_argument("--wait", action="store_true", help="wait for the end of the run, showing progress")
+    s.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    s.add_argument("--workers", type=int, default=None,
+                   help="run N workers in this process until the run ends (default 2 on the embedded "
+                        "Space, 0 on Consul where workers are daemons)")
+    s.add_argument("--json", action="store_true", help="print the run summary as JSON")
+
+    s = sub.add_parser("status", help="states of the node instances")
+    s.add_argument("model")
+    s.add_argument("instance")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("trace", help="what ran, in causal order")
+    s.add_argument("model")
+    s.add_argument("instance")
+    s.add_argument("--workflow")
+    s.add_argument("--run")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("runs", help="runs of an instance")
+    s.add_argument("model")
+    s.add_argument("instance")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("worker", help="run a long-lived stateless worker")
+    s.add_argument("--threads", type=int, default=int(os.environ.get("WF_WORKER_THREADS", "8")),
+                   help="facts handled at once (thread pool size)")
+    s.add_argument("--ttl", type=float, default=float(os.environ.get("WF_WORKER_TTL", "15")),
+                   help="session TTL in seconds: a dead worker's steps are retaken after it")
+    s.add_argument("--id", help="worker id shown in the trace (default host-pid-random)")
+    s.add_argument("--exec-log", default=os.environ.get("WF_EXEC_LOG"),
+                   help="append one JSON line per executed operation to this file")
+    return p
+
+
+def space_options(args: argparse.Namespace) -> api.SpaceOptions:
+    return api.SpaceOptions(backend=args.backend, path=args.space, url=args.consul_url, token=args.token,
+                            ca_file=args.ca_file, client_cert=args.client_cert, client_key=args.client_key,
+                            verify=not args.no_verify, prefix=args.prefix, datacenter=args.datacenter)
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def _progress(p: Dict[str, Any]) -> None:
+    sys.stderr.write("\r%s: %d/%d nodes done, %d ready, %d running   "
+                     % (p["workflow"], p["done"], p["total"], p["ready"], p["running"]))
+    sys.stderr.flush()
+
+
+def print_summary(s: Dict[str, Any]) -> None:
+    dur = s.get("duration")
+    print("%s %s/%s: %s in %s (run %s)" % (s["workflow"], s["model"], s["instance"], s["status"],
+                                           "%.3f s" % dur if dur is not None else "-", s["run_id"]))
+    print("  %d node instances: %s" % (sum(s["counts"].values()),
+                                       ", ".join("%d %s" % (n, st) for st, n in sorted(s["counts"].items()))))
+    for e in s.get("errors") or []:
+        print("  error on %s: %s" % (e.get("node"), e.get("message") or e.get("operation")))
+
+
+def cmd_workflow(args: argparse.Namespace, space) -> int:
+    opts = space_options(args)
+    rec = api.start_workflow(space, args.workflow, args.model, args.instance)
+    workers = args.workers if args.workers is not None else (2 if args.backend == "embedded" else 0)
+    if not args.wait and workers == 0:
+        if args.json:
+            _print_json(rec)
+        else:
+            print("started %s run %s on %s/%s" % (args.workflow, rec["id"], args.model, args.instance))
+        return 0
+    progress = None if args.json or not sys.stderr.isatty() else _progress
+    if workers > 0:
+        rec = api.run_with_local_workers(opts, space, rec["id"], workers, timeout=args.timeout,
+                                         progress=progress)
+    else:
+        rec = api.wait_run(space, rec["id"], timeout=args.timeout, progress=progress)
+    if progress:
+        sys.stderr.write("\n")
+    s = api.summary(space, rec["id"])
+    if args.json:
+        _print_json(s)
+    else:
+        print_summary(s)
+    if rec["status"] == "running":
+        print("wfctl: timed out after %s s; the run goes on (wfctl status %s %s)"
+              % (args.timeout, args.model, args.instance), file=sys.stderr)
+        return 3
+    return 0 if rec["status"] == "succeeded" else 1
+
+
+def cmd_status(args: argparse.Namespace, space) -> int:
+    st = api.status(space, args.model, args.instance)
+    if args.json:
+        _print_json(st)
+        return 0
+    last = st.get("last_run")
+    if last:
+        print("%s/%s: last run %s %s %s" % (args.model, args.instance, last["workflow"], last["status"], last["id"]))
+    for nid, n in st["nodes"].items():
+        rels = ", ".join("%s->%s" % (r["requirement"], r["target"]) for r in n["relationships"])
+        print("  %-16s %-12s %-28s %s" % (nid, n["state"], n["type"], rels))
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace, space) -> int:
+    events = api.trace(space, args.model, args.instance, workflow=args.workflow, run_id=args.run)
+    if args.json:
+        _print_json(events)
+        return 0
+    for ev in events:
+        rel = ev.get("relationship")
+        extra = " [%s %s->%s]" % (rel["type"].rsplit(".", 1)[-1], rel["source"], rel["target"]) if rel else ""
+        print("%5d %s %-10s %-10s %-9s %s%s (%s)" % (ev["seq"], time.strftime("%H:%M:%S", time.localtime(ev["ts"])),
+                                                   ev["workflow"], ev["node"], ev["kind"], ev["name"], extra,
+                                                   ev["worker"]))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, space) -> int:
+    recs = api.instance_runs(space, args.model, args.instance)
+    if args.json:
+        _print_json(recs)
+        return 0
+    for r in recs:
+        dur = r.get("duration")
+        print("%s %-10s %-10s %s" % (r["id"], r["workflow"], r["status"], "%.3f s" % dur if dur else "-"))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, space) -> int:
+    from .executor import RecordingExecutor
+    from .worker import Worker
+    w = Worker(space, worker_id=args.id, threads=args.threads, ttl=args.ttl,
+               executor=RecordingExecutor(args.exec_log))
+
+    def _stop(signum, frame):
+        w.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    logging.getLogger("wfengine").info("worker %s serving (%s backend)", w.id, args.backend)
+    w.serve()
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        space = api.open_space(space_options(args))
+        try:
+            if args.command == "library":
+                r = api.upload_library(space, args.file, name=args.name)
+                print("library %s: %s (%d types)" % (r["name"], "uploaded" if r["changed"] else "unchanged",
+                                                     len(r["types"])))
+                return 0
+            if args.command == "model":
+                r = api.upload_model(space, args.file, args.model)
+                print("model %s: %s (%d templates, %d node instances once deployed, workflows: %s)"
+                      % (r["name"], "uploaded" if r["changed"] else "unchanged", len(r["templates"]),
+                         r["instances"], ", ".join(r["workflows"])))
+                return 0
+            if args.command == "instantiate":
+                r = api.create_instance(space, args.model, args.instance)
+                print("instance %s/%s: %s (%d node instances)" % (args.model, args.instance,
+                                                                  "created" if r["changed"] else "exists",
+                                                                  r["nodes"]))
+                return 0
+            if args.command == "workflow":
+                return cmd_workflow(args, space)
+            if args.command == "status":
+                return cmd_status(args, space)
+            if args.command == "trace":
+                return cmd_trace(args, space)
+            if args.command == "runs":
+                return cmd_runs(args, space)
+            if args.command == "worker":
+                return cmd_worker(args, space)
+        finally:
+            space.close()
+    except WfError as exc:
+        print("wfctl: %s" % exc.line(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    parser.error("unknown command")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Deployment instances of a model in the Space: their node instances, one key per node.
+
+Like models, an instance's nodes are written under a generation folder that becomes visible only
+when ``inst/<model>/<instance>/head`` points at it.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Dict
+
+from . import catalog, keys
+from .errors import Conflict, NotFound, SpaceDataError
+from .instances import expand, validate_node
+from .space.base import Space, op_delete_tree, op_set
+from .tosca.model import NodeTemplate
+
+
+class _TemplatesModel:
+    """The part of a Model that ``expand`` needs, rebuilt from stored templates and rules."""
+
+    def __init__(self, templates: Dict[str, Any], rel_types: Dict[str, Any]):
+        self.templates = templates
+        self.relationship_types = rel_types
+
+
+class _RelKind:
+    def __init__(self, ancestors):
+        self._ancestors = set(ancestors)
+
+    def is_a(self, name: str) -> bool:
+        return name in self._ancestors
+
+
+def create_instance(space: Space, model: str, instance: str, check: bool = False) -> Dict[str, Any]:
+    """Instantiate ``model`` as ``instance``; an existing instance is left as it is."""
+    keys.check_name("instance", instance)
+    head = catalog.model_head(space, model)
+    existing = space.get(keys.instance_head(model, instance))
+    if existing is not None:
+        v = existing.value if isinstance(existing.value, dict) else {}
+        return {"model": model, "instance": instance, "changed": False, "nodes": v.get("nodes", 0),
+                "model_digest": v.get("model_digest"), "up_to_date": v.get("model_digest") == head["digest"]}
+    raw = catalog.read_templates(space, model, head["digest"])
+    templates = {n: NodeTemplate.from_json(v) for n, v in raw.items()}
+    reltypes = catalog.read_meta(space, model, head["digest"]).get("reltypes") or {}
+    rel_types = {name: _RelKind(anc) for name, anc in reltypes.items()}
+    nodes = expand(_TemplatesModel(templates, rel_types))
+    result = {"model": model, "instance": instance, "changed": True, "nodes": len(nodes),
+              "model_digest": head["digest"], "up_to_date": True}
+    if check:
+        return result
+    gen = uuid.uuid4().hex[:12]
+    writes = [op_set(keys.instance_node(model, instance, gen, nid), node) for nid, node in nodes.items()]
+    try:
+        space.write_chunked(writes)
+        value = {"model": model, "instance": instance, "model_digest": head["digest"], "generation": gen,
+                 "nodes": len(nodes), "created": time.time()}
+        if not space.cas(keys.instance_head(model, instance), value, 0):
+            raise Conflict("instance %s/%s was created concurrently" % (model, instance))
+    except Exception:
+        try:
+            space.delete_tree("inst/%s/%s/g/%s/" % (model, instance, gen))
+        finally:
+            raise
+    return result
+
+
+def instance_head(space: Space, model: str, instance: str) -> Dict[str, Any]:
+    keys.check_name("model", model)
+    keys.check_name("instance", instance)
+    e = space.get(keys.instance_head(model, instance))
+    if e is None:
+        if space.get(keys.model_head(model)) is None:
+            raise NotFound("unknown model %s" % model)
+        raise NotFound("unknown instance %s of model %s" % (instance, model))
+    v = e.value
+    if not isinstance(v, dict) or not all(isinstance(v.get(k), str) for k in ("model_digest", "generation")):
+        raise SpaceDataError("%s: not an instance head" % e.key)
+    return v
+
+
+def read_nodes(space: Space, model: str, instance: str, head: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    prefix = keys.instance_nodes(model, instance, head["generation"])
+    return {e.key[len(prefix):]: validate_node(e.key, e.value) for e in space.list(prefix)}
+
+
+def read_node(space: Space, model: str, instance: str, gen: str, node: str) -> Dict[str, Any]:
+    key = keys.instance_node(model, instance, gen, node)
+    e = space.get(key)
+    if e is None:
+        raise SpaceDataError("%s: node instance missing" % key)
+    return validate_node(key, e.value)
+
+
+def delete_instance(space: Space, model: str, instance: str, check: bool = False) -> Dict[str, Any]:
+    """Remove an instance and the records of its runs (refused while a run is in progress)."""
+    keys.check_name("model", model)
+    keys.check_name("instance", instance)
+    if space.get(keys.instance_head(model, instance)) is None:
+        return {"model": model, "instance": instance, "changed": False}
+    cur = space.get(keys.instance_current(model, instance))
+    if cur is not None:
+        raise Conflict("instance %s/%s has a run in progress (%s); cancel it or wait"
+                       % (model, instance, (cur.value or {}).get("run")))
+    if not check:
+        runs = [k.rsplit("/", 1)[1] for k in space.keys(keys.instance_runs(model, instance))]
+        ops = []
+        for r in runs:
+            ops += [op_delete_tree(keys.facts(r)), op_delete_tree(keys.traces(r)),
+                    op_delete_tree(keys.run(r)), op_delete_tree(keys.queue(r))]
+        ops.append(op_delete_tree(keys.instance_tree(model, instance)))
+        space.write_chunked(ops)
+    return {"model": model, "instance": instance, "changed": True}

@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Facts: the progress of one node instance in one run, as stored at ``facts/<run>/<node>``.
+
+A fact is all a worker needs to resume a node: the program counter into the node's program (rebuilt
+from immutable rules), the states reached so far (what neighbours wait for), and bookkeeping.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from .errors import SpaceDataError
+
+
+def new_fact(node: str) -> Dict[str, Any]:
+    return {"node": node, "pc": 0, "state": None, "reached": [], "version": 0, "done": False,
+            "waiting": None, "error": None, "inflight": None}
+
+
+def validate_fact(key: str, value: Any) -> Dict[str, Any]:
+    ok = (isinstance(value, dict) and isinstance(value.get("node"), str)
+          and isinstance(value.get("pc"), int) and not isinstance(value.get("pc"), bool)
+          and isinstance(value.get("version"), int) and isinstance(value.get("reached"), list)
+          and all(isinstance(s, str) for s in value["reached"])
+          and (value.get("state") is None or isinstance(value.get("state"), str))
+          and isinstance(value.get("done"), bool))
+    if not ok:
+        raise SpaceDataError("%s: not a fact" % key)
+    value.setdefault("waiting", None)
+    value.setdefault("error", None)
+    value.setdefault("inflight", None)
+    return value
+
+
+def reached(fact: Optional[Dict[str, Any]], state: str) -> bool:
+    return fact is not None and state in fact["reached"]

@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Expand a model's templates into node instances and relationship instances.
+
+Scaling follows hosting: a template with N default instances hosted on a template with M instances
+gives N x M instances, each linked by HostedOn to its own host instance, recursively.  Other
+relationships (ConnectsTo, DependsOn, ...) link each source instance to every target instance.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from .errors import ModelError
+
+HOSTED_ON = "tosca.relationships.HostedOn"
+
+
+def _host_requirement(model: Any, tname: str) -> Optional[Any]:
+    tpl = model.templates[tname]
+    hosts = [r for r in tpl.requirements if model.relationship_types[r.relationship].is_a(HOSTED_ON)]
+    if len(hosts) > 1:
+        raise ModelError("%s: template has %d HostedOn requirements (%s); a node has one host"
+                         % (tname, len(hosts), ", ".join(r.name for r in hosts)))
+    return hosts[0] if hosts else None
+
+
+def hosting_order(model: Any) -> List[str]:
+    """Templates ordered hosts first; a HostedOn cycle is an error naming the cycle."""
+    order: List[str] = []
+    state: Dict[str, int] = {}
+
+    def visit(name: str, chain: List[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cyc = chain[chain.index(name):] + [name]
+            raise ModelError("HostedOn cycle: %s" % " -> ".join(cyc))
+        state[name] = 1
+        req = _host_requirement(model, name)
+        if req is not None:
+            visit(req.node, chain + [name])
+        state[name] = 2
+        order.append(name)
+
+    for name in sorted(model.templates):
+        visit(name, [])
+    return order
+
+
+def expand(model: Any) -> Dict[str, Dict[str, Any]]:
+    """Node instances of a model, keyed by id (``<template>_<n>``), as JSON-ready dicts::
+
+        {"id", "template", "type", "host": id | None,
+         "out": [{"id", "type", "requirement", "source", "target", "source_type", "target_type"}],
+         "in":  [same dicts, for relationships whose target is this instance]}
+    """
+    by_template: Dict[str, List[str]] = {}
+    nodes: Dict[str, Dict[str, Any]] = {}
+    for tname in hosting_order(model):
+        tpl = model.templates[tname]
+        n = tpl.scaling.default_instances
+        req = _host_requirement(model, tname)
+        hosts: List[Optional[str]] = by_template[req.node] if req is not None else [None]
+        ids: List[str] = []
+        for host in hosts:
+            for _ in range(n):
+                nid = "%s_%d" % (tname, len(ids))
+                ids.append(nid)
+                nodes[nid] = {"id": nid, "template": tname, "type": tpl.type, "host": host,
+                              "out": [], "in": []}
+        by_template[tname] = ids
+
+    for tname in sorted(model.templates):
+        tpl = model.templates[tname]
+        for i, req in enumerate(tpl.requirements):
+            hosted = model.relationship_types[req.relationship].is_a(HOSTED_ON)
+            target_type = model.templates[req.node].type
+            for src in by_template[tname]:
+                targets = [nodes[src]["host"]] if hosted else by_template[req.node]
+                for tgt in targets:
+                    rel = {"id": "%s:%s#%d:%s" % (src, req.name, i, tgt), "type": req.relationship,
+                           "requirement": req.name, "source": src, "target": tgt,
+                           "source_type": tpl.type, "target_type": target_type}
+                    nodes[src]["out"].append(rel)
+                    nodes[tgt]["in"].append(rel)
+    return nodes
+
+
+def validate_node(key: str, node: Any) -> Dict[str, Any]:
+    """Shape check of a node instance read back from the Space."""
+    from .errors import SpaceDataError
+    ok = isinstance(node, dict) and all(isinstance(node.get(k), str) for k in ("id", "template", "type")) \
+        and isinstance(node.get("out"), list) and isinstance(node.get("in"), list)
+    if ok:
+        for rel in node["out"] + node["in"]:
+            if not isinstance(rel, dict) or not all(
+                    isinstance(rel.get(k), str)
+                    for k in ("id", "type", "requirement", "source", "target", "source_type", "target_type")):
+                ok = False
+                break
+    if not ok:
+        raise SpaceDataError("%s: not a node instance" % key)
+    return node

@@ -1,0 +1,135 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The key layout of the Space, in one place (docs/architecture.md explains it).
+
+Everything a worker must find quickly sits under ``q/<run>/``, so one blocking query on ``q/``
+tells every worker what is ready, what is locked and which runs have gone quiet:
+
+    q/<run>/run             marker: the run is in progress (removed when the run is finalized)
+    q/<run>/r/<node>        ready tuple: the node's fact must be (re)evaluated
+    q/<run>/l/<node>        lock: held by a worker's session (deleted with the session)
+    q/<run>/o/<id>          outbox: a batch of ready tuples still to put out (large fan-outs)
+"""
+from __future__ import annotations
+
+import re
+
+from .errors import ToscaError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Names become key segments: refuse anything that could escape its folder."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ToscaError("%s name %r must match %s" % (kind, name, NAME_RE.pattern))
+    return name
+
+
+def library(name: str) -> str:
+    return "lib/%s" % name
+
+
+LIBRARIES = "lib/"
+
+
+def model_head(model: str) -> str:
+    return "models/%s/head" % model
+
+
+def model_version(model: str, digest: str) -> str:
+    return "models/%s/v/%s/" % (model, digest)
+
+
+def model_template(model: str, digest: str, template: str) -> str:
+    return "models/%s/v/%s/tpl/%s" % (model, digest, template)
+
+
+def model_rules(model: str, digest: str, workflow: str) -> str:
+    return "models/%s/v/%s/rules/%s" % (model, digest, workflow)
+
+
+def model_tree(model: str) -> str:
+    return "models/%s/" % model
+
+
+def instance_head(model: str, instance: str) -> str:
+    return "inst/%s/%s/head" % (model, instance)
+
+
+def instance_tree(model: str, instance: str) -> str:
+    return "inst/%s/%s/" % (model, instance)
+
+
+def instance_nodes(model: str, instance: str, gen: str) -> str:
+    return "inst/%s/%s/g/%s/n/" % (model, instance, gen)
+
+
+def instance_node(model: str, instance: str, gen: str, node: str) -> str:
+    return "inst/%s/%s/g/%s/n/%s" % (model, instance, gen, node)
+
+
+def instance_current(model: str, instance: str) -> str:
+    return "inst/%s/%s/current" % (model, instance)
+
+
+def instance_runs(model: str, instance: str) -> str:
+    return "inst/%s/%s/runs/" % (model, instance)
+
+
+def instance_run(model: str, instance: str, run: str) -> str:
+    return "inst/%s/%s/runs/%s" % (model, instance, run)
+
+
+def run(run_id: str) -> str:
+    return "runs/%s" % run_id
+
+
+QUEUE = "q/"
+
+
+def queue(run_id: str) -> str:
+    return "q/%s/" % run_id
+
+
+def marker(run_id: str) -> str:
+    return "q/%s/run" % run_id
+
+
+def ready(run_id: str, node: str) -> str:
+    return "q/%s/r/%s" % (run_id, node)
+
+
+def lock(run_id: str, node: str) -> str:
+    return "q/%s/l/%s" % (run_id, node)
+
+
+def outbox(run_id: str, ident: str) -> str:
+    return "q/%s/o/%s" % (run_id, ident)
+
+
+def facts(run_id: str) -> str:
+    return "facts/%s/" % run_id
+
+
+def fact(run_id: str, node: str) -> str:
+    return "facts/%s/%s" % (run_id, node)
+
+
+def traces(run_id: str) -> str:
+    return "trace/%s/" % run_id
+
+
+def trace(run_id: str, node: str, version: int) -> str:
+    return "trace/%s/%s/%08d" % (run_id, node, version)
+
+
+def parse_queue_key(key: str):
+    """``q/<run>/<kind>/<name>`` -> (run, kind, name); the marker gives (run, "run", "")."""
+    parts = key.split("/", 3)
+    if len(parts) == 3 and parts[0] == "q" and parts[2] == "run":
+        return parts[1], "run", ""
+    if len(parts) == 4 and parts[0] == "q":
+        return parts[1], parts[2], parts[3]
+    return None

@@ -1,0 +1,233 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Runs of a workflow on an instance: start, end, what they did.
+
+One run at a time per instance: starting takes ``inst/<model>/<instance>/current`` with a
+check-not-exists in the same transaction that creates the run, so two managers cannot interleave
+two workflows on one instance.  A run ends when its queue holds nothing but its marker (no ready
+tuple, no lock, no outbox); whoever sees that first (a worker or a waiting manager) finalizes it
+with a CAS, so finalization happens once even if several try.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Callable, Dict, List, Optional
+
+from . import catalog, deployments, keys
+from .errors import Conflict, NotFound, SpaceDataError
+from .facts import validate_fact
+from .rules import RuleSet
+from .space.base import Space, op_cas, op_delete_cas, op_set
+
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+OUTBOX_CHUNK = 5000
+
+
+def read_run(space: Space, run_id: str) -> Dict[str, Any]:
+    e = space.get(keys.run(run_id))
+    if e is None:
+        raise NotFound("unknown run %s" % run_id)
+    v = e.value
+    if not isinstance(v, dict) or not all(isinstance(v.get(k), str) for k in
+                                          ("id", "model", "instance", "workflow", "status",
+                                           "model_digest", "generation")):
+        raise SpaceDataError("%s: not a run record" % e.key)
+    return v
+
+
+def start_run(space: Space, workflow: str, model: str, instance: str) -> Dict[str, Any]:
+    """Create a run and put out the ready tuples of the nodes that can start; returns the record."""
+    head = deployments.instance_head(space, model, instance)
+    rules = catalog.read_rules(space, model, head["model_digest"], workflow)
+    if rules is None:
+        known = catalog.model_head(space, model).get("workflows", [])
+        raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
+    rs = RuleSet(workflow, rules)
+    nodes = deployments.read_nodes(space, model, instance, head)
+    participants = sorted(n for n, v in nodes.items() if rs.participates(v["type"]))
+    initial = [n for n in participants if rs.starts_ready(nodes[n])]
+    now = time.time()
+    run_id = "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)), uuid.uuid4().hex[:6])
+    record = {"id": run_id, "model": model, "instance": instance, "workflow": workflow,
+              "model_digest": head["model_digest"], "generation": head["generation"],
+              "status": RUNNING, "started": now, "ended": None, "duration": None,
+              "participants": len(participants), "nodes": len(nodes)}
+    ops = [op_cas(keys.instance_current(model, instance), {"run": run_id, "workflow": workflow}, 0),
+           op_set(keys.instance_run(model, instance, run_id), {"workflow": workflow, "started": now}),
+           op_set(keys.run(run_id), record),
+           op_set(keys.marker(run_id), {"model": model, "instance": instance})]
+    for i in range(0, len(initial), OUTBOX_CHUNK):
+        ops.append(op_set(keys.outbox(run_id, "start-%d" % i), {"wake": initial[i:i + OUTBOX_CHUNK]}))
+    res = space.txn(ops)
+    if not res.ok:
+        cur = space.get(keys.instance_current(model, instance))
+        other = cur.value if cur is not None and isinstance(cur.value, dict) else {}
+        raise Conflict("instance %s/%s already has a run in progress: %s (%s); wait for it or cancel it"
+                       % (model, instance, other.get("run", "?"), other.get("workflow", "?")))
+    if not participants:
+        finalize_run(space, run_id)
+        record = read_run(space, run_id)
+    return record
+
+
+def finalize_run(space: Space, run_id: str) -> Optional[Dict[str, Any]]:
+    """End a quiet run (only its marker left in the queue); returns the final record, or None if the
+    run is not quiet or was already finalized."""
+    marker = space.get(keys.marker(run_id))
+    if marker is None:
+        return None
+    if space.keys(keys.queue(run_id)) != [keys.marker(run_id)]:
+        return None
+    re_ = space.get(keys.run(run_id))
+    if re_ is None:
+        return None
+    rec = read_run(space, run_id)
+    facts = [validate_fact(e.key, e.value) for e in space.list(keys.facts(run_id))]
+    done = sum(1 for f in facts if f["done"])
+    errors = [{"node": f["node"], **f["error"]} for f in facts if f.get("error")]
+    counts: Dict[str, int] = {}
+    for f in facts:
+        counts[f["state"] or "initial"] = counts.get(f["state"] or "initial", 0) + 1
+    now = time.time()
+    new = dict(rec)
+    new.update({"status": SUCCEEDED if done == rec["participants"] and not errors else FAILED,
+                "ended": now, "duration": round(now - rec["started"], 6), "done": done,
+                "counts": counts, "errors": errors})
+    if new["status"] == FAILED and not errors:
+        new["errors"] = [{"node": f["node"], "message": "blocked waiting for %s" % (f.get("waiting"),)}
+                         for f in facts if not f["done"]][:20]
+    cur_key = keys.instance_current(rec["model"], rec["instance"])
+    ops = [op_delete_cas(keys.marker(run_id), marker.index), op_cas(keys.run(run_id), new, re_.index)]
+    cur = space.get(cur_key)
+    if cur is not None and isinstance(cur.value, dict) and cur.value.get("run") == run_id:
+        ops.append(op_delete_cas(cur_key, cur.index))
+    res = space.txn(ops)
+    return new if res.ok else None
+
+
+def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,
+             progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+    """Block until the run ends (or ``timeout``); returns the run record (status may be running
+    on timeout).  Follows the run's queue with blocking queries, never a fixed sleep."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    index = 0
+    last_progress = 0.0
+    while True:
+        rec = read_run(space, run_id)
+        if rec["status"] != RUNNING:
+            return rec
+        remaining = 30.0 if deadline is None else deadline - time.monotonic()
+        if remaining <= 0:
+            return rec
+        index, qkeys = space.wait(keys.queue(run_id), index, min(remaining, 10.0))
+        if qkeys == [keys.marker(run_id)]:
+            finalize_run(space, run_id)
+        elif not qkeys:
+            continue
+        if progress is not None and time.monotonic() - last_progress >= 0.5:
+            last_progress = time.monotonic()
+            progress(run_progress(space, run_id, rec, qkeys))
+
+
+def run_progress(space: Space, run_id: str, rec: Dict[str, Any], qkeys: List[str]) -> Dict[str, Any]:
+    facts = space.list(keys.facts(run_id))
+    done = sum(1 for e in facts if isinstance(e.value, dict) and e.value.get("done"))
+    return {"run": run_id, "workflow": rec["workflow"], "done": done, "total": rec["participants"],
+            "ready": sum(1 for k in qkeys if "/r/" in k), "running": sum(1 for k in qkeys if "/l/" in k)}
+
+
+def instance_runs(space: Space, model: str, instance: str) -> List[Dict[str, Any]]:
+    """Run records of an instance, oldest first."""
+    deployments.instance_head(space, model, instance)
+    ids = [k.rsplit("/", 1)[1] for k in space.keys(keys.instance_runs(model, instance))]
+    recs = []
+    for r in ids:
+        try:
+            recs.append(read_run(space, r))
+        except NotFound:
+            continue
+    recs.sort(key=lambda r: r["started"])
+    return recs
+
+
+def status(space: Space, model: str, instance: str) -> Dict[str, Any]:
+    """Node states of an instance: each node's state in the latest run that touched it."""
+    head = deployments.instance_head(space, model, instance)
+    nodes = deployments.read_nodes(space, model, instance, head)
+    runs = instance_runs(space, model, instance)
+    states: Dict[str, Optional[str]] = {}
+    errors: Dict[str, Any] = {}
+    for rec in reversed(runs):
+        if len(states) == len(nodes):
+            break
+        for e in space.list(keys.facts(rec["id"])):
+            f = validate_fact(e.key, e.value)
+            if f["node"] not in states and f["node"] in nodes and (f["state"] or f.get("error")):
+                states[f["node"]] = f["state"]
+                if f.get("error"):
+                    errors[f["node"]] = f["error"]
+    out = {"model": model, "instance": instance, "nodes": {}}
+    for nid in sorted(nodes, key=_natural):
+        n = nodes[nid]
+        out["nodes"][nid] = {"template": n["template"], "type": n["type"],
+                             "state": states.get(nid) or "initial",
+                             "relationships": [{"type": r["type"], "target": r["target"],
+                                                "requirement": r["requirement"]} for r in n["out"]]}
+        if nid in errors:
+            out["nodes"][nid]["error"] = errors[nid]
+    if runs:
+        last = runs[-1]
+        out["last_run"] = {k: last.get(k) for k in ("id", "workflow", "status", "started", "ended", "duration")}
+    return out
+
+
+def _natural(nid: str):
+    base, _, num = nid.rpartition("_")
+    return (base, int(num)) if num.isdigit() else (nid, 0)
+
+
+def trace(space: Space, model: str, instance: str, workflow: Optional[str] = None,
+          run_id: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Events of the instance's runs in causal order.  ``seq`` comes from the Space's commit
+    index of each batch of events: a node that waited for another read that node's committed
+    state, so its own commit has a larger index."""
+    runs = instance_runs(space, model, instance)
+    if run_id:
+        runs = [r for r in runs if r["id"] == run_id]
+    if workflow:
+        runs = [r for r in runs if r["workflow"] == workflow]
+    events = []
+    for r in runs:
+        for e in space.list(keys.traces(r["id"])):
+            if not isinstance(e.value, list):
+                raise SpaceDataError("%s: not a list of events" % e.key)
+            for i, ev in enumerate(e.value):
+                if not isinstance(ev, dict) or not isinstance(ev.get("name"), str):
+                    raise SpaceDataError("%s: bad event" % e.key)
+                events.append((r["started"], e.index, i, dict(ev, run=r["id"])))
+    events.sort(key=lambda t: t[:3])
+    out = []
+    for seq, (_, _, _, ev) in enumerate(events, 1):
+        ev["seq"] = seq
+        out.append(ev)
+    return out
+
+
+def summary(space: Space, run_id: str) -> Dict[str, Any]:
+    """What a user wants after a run: status, duration, final states, counts, failures."""
+    rec = read_run(space, run_id)
+    st = status(space, rec["model"], rec["instance"])
+    states = {n: v["state"] for n, v in st["nodes"].items()}
+    counts: Dict[str, int] = {}
+    for s in states.values():
+        counts[s] = counts.get(s, 0) + 1
+    return {"run_id": run_id, "model": rec["model"], "instance": rec["instance"],
+            "workflow": rec["workflow"], "status": rec["status"], "duration": rec.get("duration"),
+            "started": rec["started"], "ended": rec.get("ended"), "states": states, "counts": counts,
+            "failed_operations": [e for e in rec.get("errors") or [] if e.get("operation")],
+            "errors": rec.get("errors") or []}
+
