@@ -248,6 +248,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `wfctl trace ... | head`
+        sys.stderr.close()
+        return 0
     parser.error("unknown command")
     return 2
 

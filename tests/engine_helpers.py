@@ -1,0 +1,49 @@
+"""Shared helpers of the engine tests: write small models, run workflows on an embedded Space."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from wfengine import api
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "seed_example" / "app.yaml"
+SEED = REPO.parent / "shared" / "seed"
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return str(p)
+
+
+def model_yaml(templates: str, extra: str = "") -> str:
+    return ("tosca_definitions_version: tosca_simple_yaml_1_3\n" + extra +
+            "topology_template:\n  node_templates:\n" + textwrap.indent(textwrap.dedent(templates), "    "))
+
+
+def embedded(tmp_path: Path, name: str = "space.db") -> api.SpaceOptions:
+    return api.SpaceOptions(backend="embedded", path=str(tmp_path / name))
+
+
+def deploy(opts: api.SpaceOptions, model_path: str, model: str = "m", instance: str = "i") -> None:
+    space = api.open_space(opts)
+    try:
+        api.upload_model(space, model_path, model)
+        api.create_instance(space, model, instance)
+    finally:
+        space.close()
+
+
+def run(opts: api.SpaceOptions, workflow: str, model: str = "m", instance: str = "i",
+        workers: int = 2, timeout: float = 120) -> Dict[str, Any]:
+    """Run a workflow with local workers; returns {record, status, trace}."""
+    space = api.open_space(opts)
+    try:
+        rec = api.start_workflow(space, workflow, model, instance)
+        rec = api.run_with_local_workers(opts, space, rec["id"], workers, timeout=timeout)
+        return {"record": rec, "status": api.status(space, model, instance),
+                "trace": api.trace(space, model, instance)}
+    finally:
+        space.close()

@@ -1,0 +1,60 @@
+"""Instance expansion: scaling along HostedOn, relationship instances."""
+from wfengine.instances import expand
+from wfengine.tosca.templates import load_model
+
+from engine_helpers import EXAMPLE, SEED, model_yaml, write
+import pytest
+
+
+def test_example_gives_19_instances():
+    nodes = expand(load_model(str(EXAMPLE), []))
+    assert len(nodes) == 19
+    by_tpl = {}
+    for n in nodes.values():
+        by_tpl[n["template"]] = by_tpl.get(n["template"], 0) + 1
+    assert by_tpl == {"srvA": 3, "A": 9, "srvB": 1, "B": 1, "srvC": 1, "C": 2, "srvD": 1, "D": 1}
+    # each A instance: its own host, every B and C instance
+    a4 = nodes["A_4"]
+    assert a4["host"] == "srvA_1"
+    assert sorted((r["type"].rsplit(".", 1)[1], r["target"]) for r in a4["out"]) == \
+        [("ConnectsTo", "B_0"), ("ConnectsTo", "C_0"), ("ConnectsTo", "C_1"), ("HostedOn", "srvA_1")]
+    assert len(nodes["C_1"]["in"]) == 9 + 1  # every A instance and D_0 connect to it
+
+@pytest.mark.skipif(not SEED.is_dir(), reason="needs ../shared/seed beside the repository")
+def test_seed_model_gives_19_instances():
+    from wfengine.tosca.templates import load_library
+    lib = load_library(str(SEED / "normative.yaml"), [])
+    nodes = expand(load_model(str(SEED / "test_model.yaml"), [lib]))
+    assert len(nodes) == 19
+
+
+def test_nested_scaling_multiplies_along_hosting(tmp_path):
+    path = write(tmp_path, "m.yaml", model_yaml("""
+        rack:
+          type: tosca.nodes.Root
+          capabilities: {scalable: {properties: {default_instances: 2}}}
+        vm:
+          type: tosca.nodes.Compute
+          capabilities: {scalable: {properties: {default_instances: 3}}}
+          requirements: [{host: {node: rack, relationship: tosca.relationships.HostedOn}}]
+        app:
+          type: tosca.nodes.SoftwareComponent
+          capabilities: {scalable: {properties: {default_instances: 2, max_instances: 4}}}
+          requirements: [{host: vm}, {dependency: db}]
+        db:
+          type: tosca.nodes.SoftwareComponent
+          requirements: [{host: vm}]
+    """))
+    nodes = expand(load_model(path, []))
+    count = lambda t: sum(1 for n in nodes.values() if n["template"] == t)
+    assert (count("rack"), count("vm"), count("app"), count("db")) == (2, 6, 12, 6)
+    # every app instance sits on a vm instance that sits on a rack instance
+    for n in nodes.values():
+        if n["template"] == "app":
+            vm = nodes[n["host"]]
+            assert vm["template"] == "vm" and nodes[vm["host"]]["template"] == "rack"
+            # DependsOn links to every db instance
+            assert sorted(r["target"] for r in n["out"] if r["requirement"] == "dependency") == \
+                sorted(k for k, v in nodes.items() if v["template"] == "db")
+    # hosts know what they host: 2 apps + 1 db per vm
+    assert all(len(nodes[v]["in"]) == 3 for v in nodes if nodes[v]["template"] == "vm")
