@@ -1,0 +1,426 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The bundled TOSCA normative library, with the engine's declarative workflows.
+
+Kept as a Python string rather than a YAML file because an Ansible collection ships only the ``.py``
+files of ``module_utils`` to managed hosts.  The types follow the TOSCA Simple Profile in YAML 1.3
+(section 5: data, capability, interface, relationship and node types); the ``workflows`` of
+``tosca.nodes.Root`` and the weavings of the relationship types are the engine's extension, chosen
+and justified in ``docs/workflows.md``.
+
+Every user type library and model is resolved on top of this one: a later library that defines a
+type of the same name replaces it.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, Optional
+
+import yaml
+
+from .loader import TYPE_SECTIONS
+
+NORMATIVE_FILE = "<normative>"
+
+NORMATIVE_YAML = r"""
+tosca_definitions_version: tosca_simple_yaml_1_3
+
+description: >-
+  TOSCA Simple Profile 1.3 normative types used by the ditrit.workflows engine, with declarative
+  install / uninstall workflows on tosca.nodes.Root and weavings on the relationship types.
+
+data_types:
+  tosca.datatypes.Root:
+    description: The root of every TOSCA data type (5.3.1).
+  tosca.datatypes.Credential:
+    derived_from: tosca.datatypes.Root
+    properties:
+      protocol: {type: string, required: false}
+      token_type: {type: string, default: password}
+      token: {type: string}
+      keys: {type: map, required: false, entry_schema: {type: string}}
+      user: {type: string, required: false}
+
+capability_types:
+  tosca.capabilities.Root:
+    description: The root of every TOSCA capability type (5.5.1).
+  tosca.capabilities.Node:
+    derived_from: tosca.capabilities.Root
+  tosca.capabilities.Container:
+    derived_from: tosca.capabilities.Root
+  tosca.capabilities.Compute:
+    derived_from: tosca.capabilities.Container
+    properties:
+      name: {type: string, required: false}
+      num_cpus: {type: integer, required: false}
+      cpu_frequency: {type: scalar-unit.frequency, required: false}
+      disk_size: {type: scalar-unit.size, required: false}
+      mem_size: {type: scalar-unit.size, required: false}
+  tosca.capabilities.Endpoint:
+    derived_from: tosca.capabilities.Root
+    properties:
+      protocol: {type: string, default: tcp}
+      port: {type: integer, required: false}
+      secure: {type: boolean, required: false, default: false}
+      url_path: {type: string, required: false}
+      port_name: {type: string, required: false}
+      network_name: {type: string, required: false, default: PRIVATE}
+      initiator: {type: string, required: false, default: source}
+    attributes:
+      ip_address: {type: string}
+  tosca.capabilities.Endpoint.Public:
+    derived_from: tosca.capabilities.Endpoint
+    properties:
+      network_name: {type: string, default: PUBLIC}
+      floating: {type: boolean, required: false, default: false}
+      dns_name: {type: string, required: false}
+  tosca.capabilities.Endpoint.Admin:
+    derived_from: tosca.capabilities.Endpoint
+    properties:
+      secure: {type: boolean, default: true}
+  tosca.capabilities.Endpoint.Database:
+    derived_from: tosca.capabilities.Endpoint
+  tosca.capabilities.Attachment:
+    derived_from: tosca.capabilities.Root
+  tosca.capabilities.Storage:
+    derived_from: tosca.capabilities.Root
+    properties:
+      name: {type: string, required: false}
+  tosca.capabilities.OperatingSystem:
+    derived_from: tosca.capabilities.Root
+    properties:
+      architecture: {type: string, required: false}
+      type: {type: string, required: false}
+      distribution: {type: string, required: false}
+      version: {type: version, required: false}
+  tosca.capabilities.Scalable:
+    derived_from: tosca.capabilities.Root
+    description: >-
+      TOSCA 1.3 (5.5.13) gives max_instances a default of 1; the engine treats an absent
+      max_instances as UNBOUNDED and an absent default_instances as min_instances.
+    properties:
+      min_instances: {type: integer, default: 1}
+      max_instances: {type: integer, required: false}
+      default_instances: {type: integer, required: false}
+  tosca.capabilities.network.Bindable:
+    derived_from: tosca.capabilities.Node
+
+interface_types:
+  tosca.interfaces.Root:
+    description: The root of every TOSCA interface type (5.8.3).
+  tosca.interfaces.node.lifecycle.Standard:
+    derived_from: tosca.interfaces.Root
+    operations:
+      create: {description: Creates the node.}
+      configure: {description: Configures the node once created.}
+      start: {description: Starts the node once configured.}
+      stop: {description: Stops the node.}
+      delete: {description: Deletes the node once stopped.}
+  tosca.interfaces.relationship.Configure:
+    derived_from: tosca.interfaces.Root
+    operations:
+      pre_configure_source: {description: On the source, before the source is configured.}
+      pre_configure_target: {description: On the target, before the target is configured.}
+      post_configure_source: {description: On the source, after the source is configured.}
+      post_configure_target: {description: On the target, after the target is configured.}
+      add_target: {description: Notifies the source that a target is available.}
+      add_source: {description: Notifies the target that a source is available.}
+      target_changed: {description: Notifies the source that a target changed.}
+      remove_target: {description: Notifies the source that a target goes away.}
+      remove_source: {description: Notifies the target that a source goes away (not in 5.8.5).}
+
+relationship_types:
+  tosca.relationships.Root:
+    description: The root of every TOSCA relationship type (5.7.1).
+    attributes:
+      tosca_id: {type: string}
+      tosca_name: {type: string}
+      state: {type: string, default: initial}
+    interfaces:
+      Configure: {type: tosca.interfaces.relationship.Configure}
+
+  tosca.relationships.DependsOn:
+    derived_from: tosca.relationships.Root
+    valid_target_types: [tosca.capabilities.Node]
+    workflows:
+      install:
+        source_weaving:
+          - before: creating
+            wait_target: started
+      uninstall:
+        target_weaving:
+          - before: stopping
+            after_source: stopped
+
+  tosca.relationships.HostedOn:
+    derived_from: tosca.relationships.Root
+    valid_target_types: [tosca.capabilities.Container]
+    workflows:
+      install:
+        source_weaving:
+          - before: creating
+            wait_target: started
+      uninstall:
+        target_weaving:
+          - before: stopping
+            after_source: deleted
+
+  tosca.relationships.ConnectsTo:
+    derived_from: tosca.relationships.Root
+    valid_target_types: [tosca.capabilities.Endpoint]
+    properties:
+      credential: {type: tosca.datatypes.Credential, required: false}
+    workflows:
+      install:
+        source_weaving:
+          - after: configuring
+            wait_target: started
+            activity: tosca.interfaces.relationships.Configure.pre_configure_source
+          - before: configured
+            activity: tosca.interfaces.relationships.Configure.post_configure_source
+          - before: starting
+            wait_target: started
+          - after: started
+            activity: tosca.interfaces.relationships.Configure.add_target
+        target_weaving:
+          - after: configuring
+            after_source: created
+            activity: tosca.interfaces.relationships.Configure.pre_configure_target
+          - before: configured
+            activity: tosca.interfaces.relationships.Configure.post_configure_target
+          - after: started
+            activity: tosca.interfaces.relationships.Configure.add_source
+      uninstall:
+        source_weaving:
+          - after: stopping
+            activity: tosca.interfaces.relationships.Configure.remove_target
+        target_weaving:
+          - before: stopping
+            after_source: stopped
+          - after: stopping
+            activity: tosca.interfaces.relationships.Configure.remove_source
+
+  tosca.relationships.AttachesTo:
+    derived_from: tosca.relationships.Root
+    valid_target_types: [tosca.capabilities.Attachment]
+    properties:
+      location: {type: string}
+      device: {type: string, required: false}
+    attributes:
+      device: {type: string}
+    workflows:
+      install:
+        source_weaving:
+          - before: creating
+            wait_target: started
+          - after: started
+            activity: tosca.interfaces.relationships.Configure.add_target
+      uninstall:
+        source_weaving:
+          - after: stopping
+            activity: tosca.interfaces.relationships.Configure.remove_target
+        target_weaving:
+          - before: stopping
+            after_source: deleted
+
+  tosca.relationships.RoutesTo:
+    derived_from: tosca.relationships.ConnectsTo
+    valid_target_types: [tosca.capabilities.Endpoint]
+
+node_types:
+  tosca.nodes.Root:
+    description: The root of every TOSCA node type (5.9.1).
+    attributes:
+      tosca_id: {type: string}
+      tosca_name: {type: string}
+      state: {type: string, default: initial}
+    capabilities:
+      feature: {type: tosca.capabilities.Node}
+    requirements:
+      - dependency:
+          capability: tosca.capabilities.Node
+          node: tosca.nodes.Root
+          relationship: tosca.relationships.DependsOn
+          occurrences: [0, UNBOUNDED]
+    interfaces:
+      Standard: {type: tosca.interfaces.node.lifecycle.Standard}
+    workflows:
+      install:
+        steps:
+          install_sequence:
+            activities:
+              - set_state: creating
+              - call_operation: tosca.interfaces.node.lifecycle.Standard.create
+              - set_state: created
+              - set_state: configuring
+              - call_operation: tosca.interfaces.node.lifecycle.Standard.configure
+              - set_state: configured
+              - set_state: starting
+              - call_operation: tosca.interfaces.node.lifecycle.Standard.start
+              - set_state: started
+      uninstall:
+        steps:
+          uninstall_sequence:
+            activities:
+              - set_state: stopping
+              - call_operation: tosca.interfaces.node.lifecycle.Standard.stop
+              - set_state: stopped
+              - set_state: deleting
+              - call_operation: tosca.interfaces.node.lifecycle.Standard.delete
+              - set_state: deleted
+
+  tosca.nodes.Abstract.Compute:
+    derived_from: tosca.nodes.Root
+    capabilities:
+      host: {type: tosca.capabilities.Compute}
+
+  tosca.nodes.Compute:
+    derived_from: tosca.nodes.Abstract.Compute
+    attributes:
+      private_address: {type: string}
+      public_address: {type: string}
+      networks: {type: map, entry_schema: {type: string}}
+      ports: {type: map, entry_schema: {type: string}}
+    requirements:
+      - local_storage:
+          capability: tosca.capabilities.Attachment
+          node: tosca.nodes.Storage.BlockStorage
+          relationship: tosca.relationships.AttachesTo
+          occurrences: [0, UNBOUNDED]
+    capabilities:
+      host:
+        type: tosca.capabilities.Compute
+        valid_source_types: [tosca.nodes.SoftwareComponent]
+      endpoint: {type: tosca.capabilities.Endpoint.Admin}
+      os: {type: tosca.capabilities.OperatingSystem}
+      scalable: {type: tosca.capabilities.Scalable}
+      binding: {type: tosca.capabilities.network.Bindable}
+
+  tosca.nodes.SoftwareComponent:
+    derived_from: tosca.nodes.Root
+    properties:
+      component_version: {type: version, required: false}
+      admin_credential: {type: tosca.datatypes.Credential, required: false}
+    requirements:
+      - host:
+          capability: tosca.capabilities.Compute
+          node: tosca.nodes.Compute
+          relationship: tosca.relationships.HostedOn
+
+  tosca.nodes.WebServer:
+    derived_from: tosca.nodes.SoftwareComponent
+    capabilities:
+      data_endpoint: {type: tosca.capabilities.Endpoint}
+      admin_endpoint: {type: tosca.capabilities.Endpoint.Admin}
+      host:
+        type: tosca.capabilities.Compute
+        valid_source_types: [tosca.nodes.WebApplication]
+
+  tosca.nodes.WebApplication:
+    derived_from: tosca.nodes.Root
+    properties:
+      context_root: {type: string, required: false}
+    capabilities:
+      app_endpoint: {type: tosca.capabilities.Endpoint}
+    requirements:
+      - host:
+          capability: tosca.capabilities.Compute
+          node: tosca.nodes.WebServer
+          relationship: tosca.relationships.HostedOn
+
+  tosca.nodes.DBMS:
+    derived_from: tosca.nodes.SoftwareComponent
+    properties:
+      root_password: {type: string, required: false}
+      port: {type: integer, required: false}
+    capabilities:
+      host:
+        type: tosca.capabilities.Compute
+        valid_source_types: [tosca.nodes.Database]
+
+  tosca.nodes.Database:
+    derived_from: tosca.nodes.Root
+    properties:
+      name: {type: string}
+      port: {type: integer, required: false}
+      user: {type: string, required: false}
+      password: {type: string, required: false}
+    requirements:
+      - host:
+          capability: tosca.capabilities.Compute
+          node: tosca.nodes.DBMS
+          relationship: tosca.relationships.HostedOn
+    capabilities:
+      database_endpoint: {type: tosca.capabilities.Endpoint.Database}
+
+  tosca.nodes.Abstract.Storage:
+    derived_from: tosca.nodes.Root
+    properties:
+      name: {type: string}
+      size: {type: scalar-unit.size, default: 0 MB}
+
+  tosca.nodes.Storage.ObjectStorage:
+    derived_from: tosca.nodes.Abstract.Storage
+    properties:
+      maxsize: {type: scalar-unit.size, required: false}
+    capabilities:
+      storage_endpoint: {type: tosca.capabilities.Endpoint}
+
+  tosca.nodes.Storage.BlockStorage:
+    derived_from: tosca.nodes.Abstract.Storage
+    properties:
+      volume_id: {type: string, required: false}
+      snapshot_id: {type: string, required: false}
+    capabilities:
+      attachment: {type: tosca.capabilities.Attachment}
+
+  tosca.nodes.Container.Runtime:
+    derived_from: tosca.nodes.SoftwareComponent
+    capabilities:
+      host:
+        type: tosca.capabilities.Compute
+        valid_source_types: [tosca.nodes.Container.Application]
+      scalable: {type: tosca.capabilities.Scalable}
+
+  tosca.nodes.Container.Application:
+    derived_from: tosca.nodes.Root
+    requirements:
+      - host:
+          capability: tosca.capabilities.Compute
+          node: tosca.nodes.Container.Runtime
+          relationship: tosca.relationships.HostedOn
+      - storage:
+          capability: tosca.capabilities.Storage
+      - network:
+          capability: tosca.capabilities.Endpoint
+
+  tosca.nodes.LoadBalancer:
+    derived_from: tosca.nodes.Root
+    properties:
+      algorithm: {type: string, required: false}
+    capabilities:
+      client:
+        type: tosca.capabilities.Endpoint.Public
+        occurrences: [0, UNBOUNDED]
+    requirements:
+      - application:
+          capability: tosca.capabilities.Endpoint
+          relationship: tosca.relationships.RoutesTo
+          occurrences: [0, UNBOUNDED]
+"""
+
+_CACHE: Optional[Dict[str, Any]] = None
+
+def normative_types() -> Dict[str, Any]:
+    """The normative library as raw types (same shape as ``types.raw_types_of``), each type
+    annotated with ``"_file": "<normative>"``; a fresh copy per call, so callers may mutate it."""
+    global _CACHE
+    if _CACHE is None:
+        doc = yaml.safe_load(NORMATIVE_YAML)
+        raw: Dict[str, Any] = {}
+        for section in TYPE_SECTIONS:
+            raw[section] = {name: dict(body or {}, _file=NORMATIVE_FILE)
+                            for name, body in (doc.get(section) or {}).items()}
+        _CACHE = raw
+    return copy.deepcopy(_CACHE)
