@@ -1,0 +1,574 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The embedded Space: one SQLite file shared by threads and processes, with Consul's semantics.
+
+Why SQLite: it gives atomic multi-key transactions across processes with nothing to install, so a
+single machine (tests, laptops, CI) runs the same engine code as a Consul cluster.
+
+How the Consul semantics are kept:
+
+* one counter row is the global index; every write transaction takes ``counter + 1`` as its index,
+  stamps it on every key it touches and stores it at commit, so indexes only grow and a write's
+  index orders it after everything it read;
+* writers start with ``BEGIN IMMEDIATE`` (the database write lock is taken up front, so two writers
+  never read the same state and both commit), and threads of one process queue on a per-file
+  ``threading.Lock`` first so they do not spin in SQLite's busy handler;
+* deleted keys leave a tombstone carrying the delete index, so a blocking query on a prefix sees a
+  deletion (the Linda ``in`` relies on it); tombstones are collapsed into a floor index from time to
+  time, which may wake waiters spuriously (allowed) but never makes a prefix index go backwards;
+* sessions have an absolute expiry (``time.time()``); expired sessions are reaped lazily (at the
+  start of write transactions, before reads that could see their locks, at every poll of a
+  blocking query), releasing their locks like Consul's ``behavior=release``.
+
+Blocking queries: same-process waiters are woken by a ``threading.Condition`` notified after each
+commit; changes made by other processes are found by polling the counter with a backoff from 1 ms
+to 50 ms (the counter read is one indexed row, so polling is cheap).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..errors import SpaceDataError, SpaceError
+from .base import (MAX_VALUE_BYTES, Entry, Op, Space, TxnResult, check_ops, dumps, loads,
+                   op_lock, op_unlock)
+
+# Consul refuses TTLs under 10 s; the embedded Space accepts much shorter ones so tests of expiry
+# stay fast, but not so short that a loaded machine expires live sessions between two renewals.
+MIN_SESSION_TTL = 0.5
+# Past this many tombstones, they are collapsed into the floor index (one spurious wake-up for
+# every waiter, then quiet again).
+TOMBSTONE_LIMIT = 4096
+# SQLite's own busy timeout for cross-process write contention.
+BUSY_TIMEOUT_MS = 30000
+_POLL_MIN = 0.001
+_POLL_MAX = 0.05
+
+_READ_VERBS = frozenset(["get", "check_index", "check_session", "check_not_exists"])
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value BLOB,
+    create_index INTEGER NOT NULL,
+    modify_index INTEGER NOT NULL,
+    session TEXT
+);
+CREATE INDEX IF NOT EXISTS kv_session ON kv (session) WHERE session IS NOT NULL;
+CREATE TABLE IF NOT EXISTS tombstones (key TEXT PRIMARY KEY, idx INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    ttl REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('index', 1);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('tomb_floor', 1);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('tomb_count', 0);
+"""
+
+
+class _Shared:
+    """What every EmbeddedSpace of this process on one file shares: the in-process write lock and
+    the condition that wakes same-process waiters after a commit."""
+
+    def __init__(self) -> None:
+        self.write_lock = threading.Lock()
+        self.cond = threading.Condition(threading.Lock())
+        self.seq = 0
+
+    def notify(self) -> None:
+        with self.cond:
+            self.seq += 1
+            self.cond.notify_all()
+
+
+_SHARED: Dict[str, _Shared] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child inherits these locks in whatever state another thread left them; only the
+    # forking thread survives, so fresh locks are the correct state.
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()
+    for shared in _SHARED.values():
+        shared.__init__()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _shared_for(path: str) -> _Shared:
+    with _SHARED_LOCK:
+        shared = _SHARED.get(path)
+        if shared is None:
+            shared = _SHARED[path] = _Shared()
+        return shared
+
+
+class _Rollback(Exception):
+    """Internal: a check failed, undo the transaction."""
+
+
+def _prefix_clause(prefix: str) -> Tuple[str, Tuple[Any, ...]]:
+    # ``key >= prefix`` lets SQLite use the primary key to start the range; substr() then keeps
+    # exactly the keys that start with the prefix (no LIKE/GLOB escaping issues).
+    if not prefix:
+        return "1", ()
+    return "key >= ? AND substr(key, 1, ?) = ?", (prefix, len(prefix), prefix)
+
+
+def _encode(key: str, value: Any) -> str:
+    try:
+        text = dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise SpaceDataError("%s: value cannot be stored as JSON (%s)" % (key, exc))
+    if len(text.encode("utf-8")) > MAX_VALUE_BYTES:
+        raise SpaceError("%s: value of %d bytes exceeds the limit of %d"
+                         % (key, len(text.encode("utf-8")), MAX_VALUE_BYTES))
+    return text
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str) or not key:
+        raise SpaceError("invalid key %r: keys are non-empty strings" % (key,))
+
+
+class EmbeddedSpace(Space):
+    """A Space in one SQLite file; open one per process (or share one between threads)."""
+
+    name = "embedded"
+
+    def __init__(self, path: str) -> None:
+        if not path:
+            raise SpaceError("embedded space: empty path")
+        self.path = os.path.realpath(os.path.expanduser(path))
+        parent = os.path.dirname(self.path)
+        if parent and not os.path.isdir(parent):
+            raise SpaceError("%s: directory does not exist" % parent)
+        self._shared = _shared_for(self.path)
+        self._local = threading.local()
+        self._conns: List[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._closed = False
+        self._pid = os.getpid()
+        self._inherited: List[sqlite3.Connection] = []
+        self._init_schema()
+
+    # ---- connections -----------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise SpaceError("%s: space is closed" % self.path)
+        if self._pid != os.getpid():
+            # SQLite connections must not cross a fork.  They are kept referenced, never closed:
+            # closing them here could disturb the parent's locks or its WAL file.
+            self._pid = os.getpid()
+            self._inherited.extend(self._conns)
+            self._conns = []
+            self._conns_lock = threading.Lock()
+            self._local = threading.local()
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000.0,
+                                       isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout = %d" % BUSY_TIMEOUT_MS)
+                conn.execute("PRAGMA synchronous = NORMAL")
+            except sqlite3.Error as exc:
+                raise SpaceError("%s: cannot open the space (%s)" % (self.path, exc))
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    def _init_schema(self) -> None:
+        conn = self._conn()
+        try:
+            # WAL lets readers go on while one writer commits; the mode is stored in the file,
+            # so only the first opener really switches it.
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise SpaceError("%s: cannot switch to WAL journal mode (got %s)"
+                                 % (self.path, mode))
+            with self._shared.write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    # not executescript(): it would commit on its own, outside our lock
+                    for stmt in _SCHEMA.split(";"):
+                        if stmt.strip():
+                            conn.execute(stmt)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise SpaceError("%s: cannot initialise the space (%s)" % (self.path, exc))
+
+    def close(self) -> None:
+        self._closed = True
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    # ---- transactions ----------------------------------------------------------------------------
+    def _read(self, fn, reap: bool = True):
+        """Run ``fn(conn)`` in one read transaction (a consistent snapshot)."""
+        if reap:
+            self._reap_if_due()
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise SpaceError("%s: read failed (%s)" % (self.path, exc))
+
+    def _write(self, fn):
+        """Run ``fn(conn, new_index)`` in one write transaction; ``fn`` returns
+        ``(result, changed)``.
+
+        The counter is bumped to ``new_index`` only if something changed.  Expired sessions are
+        reaped first, inside the same transaction, so no operation ever sees a lock held by a dead
+        session; when ``fn`` raises ``_Rollback`` (a failed check) only its own effects are undone
+        (savepoint), the reaping is kept, and the exception goes on to the caller."""
+        conn = self._conn()
+        committed = False
+        try:
+            with self._shared.write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    new_index = self._index(conn) + 1
+                    reaped = self._reap(conn, new_index)
+                    conn.execute("SAVEPOINT ops")
+                    try:
+                        result, changed = fn(conn, new_index)
+                    except _Rollback:
+                        conn.execute("ROLLBACK TO ops")
+                        changed, result = False, None
+                        if reaped:
+                            self._set_index(conn, new_index)
+                        conn.execute("COMMIT")
+                        committed = reaped
+                        raise
+                    conn.execute("RELEASE ops")
+                    if changed or reaped:
+                        self._set_index(conn, new_index)
+                    conn.execute("COMMIT")
+                    committed = changed or reaped
+                    return result
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise SpaceError("%s: write failed (%s)" % (self.path, exc))
+        finally:
+            if committed:
+                self._shared.notify()
+
+    @staticmethod
+    def _index(conn: sqlite3.Connection) -> int:
+        return conn.execute("SELECT value FROM meta WHERE name = 'index'").fetchone()[0]
+
+    @staticmethod
+    def _set_index(conn: sqlite3.Connection, index: int) -> None:
+        conn.execute("UPDATE meta SET value = ? WHERE name = 'index'", (index,))
+
+    # ---- sessions: reaping -----------------------------------------------------------------------
+    def _reap(self, conn: sqlite3.Connection, new_index: int) -> bool:
+        """Destroy expired sessions and release their locks; True if something changed."""
+        now = time.time()
+        dead = [row[0] for row in conn.execute(
+            "SELECT id FROM sessions WHERE expires_at <= ?", (now,))]
+        if not dead:
+            return False
+        for sid in dead:
+            self._drop_session(conn, sid, new_index)
+        return True
+
+    @staticmethod
+    def _drop_session(conn: sqlite3.Connection, sid: str, new_index: int) -> int:
+        conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
+        return conn.execute("UPDATE kv SET session = NULL, modify_index = ? WHERE session = ?",
+                            (new_index, sid)).rowcount
+
+    def _reap_if_due(self) -> None:
+        """Reap before a read if some session has expired, so reads never show a dead holder."""
+        conn = self._conn()
+        try:
+            row = conn.execute("SELECT 1 FROM sessions WHERE expires_at <= ? LIMIT 1",
+                               (time.time(),)).fetchone()
+        except sqlite3.Error as exc:
+            raise SpaceError("%s: read failed (%s)" % (self.path, exc))
+        if row is not None:
+            self._write(lambda c, i: (None, False))
+
+    # ---- rows ------------------------------------------------------------------------------------
+    @staticmethod
+    def _entry(row) -> Entry:
+        key, value, modify_index, session = row
+        return Entry(key, loads(key, value), modify_index, session)
+
+    @staticmethod
+    def _row(conn: sqlite3.Connection, key: str):
+        return conn.execute("SELECT key, value, modify_index, session FROM kv WHERE key = ?",
+                            (key,)).fetchone()
+
+    @staticmethod
+    def _store(conn: sqlite3.Connection, key: str, text: str, index: int,
+               session: Any = ()) -> None:
+        """Insert or update ``key``; ``session`` () keeps the holder, else sets it (None frees)."""
+        if session == ():
+            conn.execute(
+                "INSERT INTO kv (key, value, create_index, modify_index, session) "
+                "VALUES (?, ?, ?, ?, NULL) ON CONFLICT (key) DO UPDATE SET "
+                "value = excluded.value, modify_index = excluded.modify_index",
+                (key, text, index, index))
+        else:
+            conn.execute(
+                "INSERT INTO kv (key, value, create_index, modify_index, session) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "value = excluded.value, modify_index = excluded.modify_index, "
+                "session = excluded.session",
+                (key, text, index, index, session))
+        conn.execute("DELETE FROM tombstones WHERE key = ?", (key,))
+
+    def _remove(self, conn: sqlite3.Connection, keys: List[str], index: int) -> None:
+        if not keys:
+            return
+        conn.executemany("DELETE FROM kv WHERE key = ?", [(k,) for k in keys])
+        conn.executemany("INSERT OR REPLACE INTO tombstones (key, idx) VALUES (?, ?)",
+                         [(k, index) for k in keys])
+        conn.execute("UPDATE meta SET value = value + ? WHERE name = 'tomb_count'", (len(keys),))
+        count = conn.execute("SELECT value FROM meta WHERE name = 'tomb_count'").fetchone()[0]
+        if count > TOMBSTONE_LIMIT:
+            # Collapse every tombstone into the floor: prefix indexes can only grow, waiters on
+            # untouched prefixes wake once (spuriously) and then block again.
+            conn.execute("DELETE FROM tombstones")
+            conn.execute("UPDATE meta SET value = ? WHERE name = 'tomb_floor'", (index,))
+            conn.execute("UPDATE meta SET value = 0 WHERE name = 'tomb_count'")
+
+    @staticmethod
+    def _session_alive(conn: sqlite3.Connection, sid: Optional[str]) -> bool:
+        if not sid:
+            return False
+        row = conn.execute("SELECT expires_at FROM sessions WHERE id = ?", (sid,)).fetchone()
+        return row is not None and row[0] > time.time()
+
+    # ---- key/value primitives --------------------------------------------------------------------
+    def get(self, key: str) -> Optional[Entry]:
+        row = self._read(lambda conn: self._row(conn, key))
+        return None if row is None else self._entry(row)
+
+    def list(self, prefix: str) -> List[Entry]:
+        where, args = _prefix_clause(prefix)
+        rows = self._read(lambda conn: conn.execute(
+            "SELECT key, value, modify_index, session FROM kv WHERE %s ORDER BY key" % where,
+            args).fetchall())
+        return [self._entry(row) for row in rows]
+
+    def keys(self, prefix: str) -> List[str]:
+        where, args = _prefix_clause(prefix)
+        return self._read(lambda conn: self._keys(conn, where, args))
+
+    @staticmethod
+    def _keys(conn: sqlite3.Connection, where: str, args: Tuple[Any, ...]) -> List[str]:
+        return [row[0] for row in conn.execute(
+            "SELECT key FROM kv WHERE %s ORDER BY key" % where, args)]
+
+    def put(self, key: str, value: Any) -> int:
+        _check_key(key)
+        text = _encode(key, value)
+
+        def apply(conn, index):
+            self._store(conn, key, text, index)
+            return index, True
+        return self._write(apply)
+
+    def txn(self, ops: Sequence[Op]) -> TxnResult:
+        ops = list(ops)
+        check_ops(ops, self.max_txn_ops)
+        if not ops:
+            return TxnResult(ok=True)
+        # Encode before opening the transaction: a bad value is the caller's error, not a failed
+        # check, and must not hold the write lock.
+        texts: List[Optional[str]] = []
+        for op in ops:
+            if op.verb != "delete_tree":
+                _check_key(op.key)
+            needs_value = op.verb in ("set", "cas", "lock") or (op.verb == "unlock"
+                                                               and op.value is not None)
+            texts.append(_encode(op.key, op.value) if needs_value else None)
+        try:
+            if all(op.verb in _READ_VERBS for op in ops):
+                # read-only: a snapshot, no write lock, no new index
+                return self._read(lambda conn: self._apply(conn, ops, texts, 0)[0])
+            return self._write(lambda conn, index: self._apply(conn, ops, texts, index))
+        except _Rollback as rollback:
+            return rollback.args[0]
+
+    def _apply(self, conn: sqlite3.Connection, ops: List[Op], texts: List[Optional[str]],
+               index: int) -> Tuple[TxnResult, bool]:
+        """Apply ``ops`` in order (later operations see earlier ones, as in Consul)."""
+        entries: Dict[str, Optional[Entry]] = {}
+        failed: List[str] = []
+        changed = False
+        for op, text in zip(ops, texts):
+            verb, key = op.verb, op.key
+            if verb == "delete_tree":
+                where, args = _prefix_clause(key)
+                self._remove(conn, self._keys(conn, where, args), index)
+                changed = True
+                continue
+            row = self._row(conn, key)
+            if verb == "get":
+                entries[key] = None if row is None else self._entry(row)
+            elif verb == "set":
+                self._store(conn, key, text, index)
+                changed = True
+            elif verb == "cas":
+                if (row is None and op.index != 0) or (row is not None and row[2] != op.index):
+                    failed.append(key)
+                    break
+                self._store(conn, key, text, index)
+                changed = True
+            elif verb == "delete":
+                self._remove(conn, [key] if row is not None else [], index)
+                changed = True
+            elif verb == "delete_cas":
+                # Stricter than Consul (which accepts a delete-cas on a missing key): a taker whose
+                # tuple was already taken must fail, or two takers would both "get" it.
+                if row is None or row[2] != op.index:
+                    failed.append(key)
+                    break
+                self._remove(conn, [key], index)
+                changed = True
+            elif verb == "check_index":
+                if row is None or row[2] != op.index:
+                    failed.append(key)
+                    break
+            elif verb == "check_session":
+                if row is None or not op.session or row[3] != op.session:
+                    failed.append(key)
+                    break
+            elif verb == "check_not_exists":
+                if row is not None:
+                    failed.append(key)
+                    break
+            elif verb == "lock":
+                holder = None if row is None else row[3]
+                if holder not in (None, op.session) or not self._session_alive(conn, op.session):
+                    failed.append(key)
+                    break
+                self._store(conn, key, text, index, session=op.session)
+                changed = True
+            elif verb == "unlock":
+                if row is None or not op.session or row[3] != op.session:
+                    failed.append(key)
+                    break
+                self._store(conn, key, text if text is not None else row[1], index, session=None)
+                changed = True
+        if failed:
+            raise _Rollback(TxnResult(ok=False, failed=failed))
+        return TxnResult(ok=True, entries=entries, index=index if changed else 0), changed
+
+    # ---- blocking queries ------------------------------------------------------------------------
+    def _prefix_state(self, conn: sqlite3.Connection, prefix: str) -> Tuple[int, List[str]]:
+        """The prefix's index (last change under it, deletions included) and its keys."""
+        where, args = _prefix_clause(prefix)
+        keys = self._keys(conn, where, args)
+        live = conn.execute("SELECT max(modify_index) FROM kv WHERE %s" % where, args).fetchone()[0]
+        dead = conn.execute("SELECT max(idx) FROM tombstones WHERE %s" % where, args).fetchone()[0]
+        floor = conn.execute("SELECT value FROM meta WHERE name = 'tomb_floor'").fetchone()[0]
+        return max(live or 0, dead or 0, floor), keys
+
+    def wait(self, prefix: str, index: int, timeout: float) -> Tuple[int, List[str]]:
+        if index <= 0:
+            return self._read(lambda conn: self._prefix_state(conn, prefix))
+        deadline = time.monotonic() + max(0.0, timeout)
+        shared = self._shared
+        delay = _POLL_MIN
+        seen_global = None
+        result: Tuple[int, List[str]] = (index, [])
+        while True:
+            with shared.cond:
+                seq = shared.seq
+            self._reap_if_due()
+            conn = self._conn()
+            try:
+                current_global = self._index(conn)
+                if current_global != seen_global:
+                    # Something changed somewhere: look whether it is under our prefix.
+                    seen_global = current_global
+                    result = self._read(lambda c: self._prefix_state(c, prefix), reap=False)
+                    if result[0] > index:
+                        return result
+            except sqlite3.Error as exc:
+                raise SpaceError("%s: read failed (%s)" % (self.path, exc))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return result
+            with shared.cond:
+                if shared.seq == seq:
+                    shared.cond.wait(min(delay, remaining))
+                if shared.seq != seq:
+                    delay = _POLL_MIN  # a local commit: look now, and poll fast again
+                else:
+                    delay = min(delay * 2, _POLL_MAX)
+
+    # ---- sessions and locks ----------------------------------------------------------------------
+    def session_create(self, name: str, ttl: float) -> str:
+        ttl = float(ttl)
+        if ttl < MIN_SESSION_TTL:
+            raise SpaceError("session %r: ttl %.3fs is below the minimum of %.1fs"
+                             % (name, ttl, MIN_SESSION_TTL))
+        sid = str(uuid.uuid4())
+
+        def apply(conn, index):
+            conn.execute("INSERT INTO sessions (id, name, ttl, expires_at) VALUES (?, ?, ?, ?)",
+                         (sid, name, ttl, time.time() + ttl))
+            return sid, False
+        return self._write(apply)
+
+    def session_renew(self, session: str) -> bool:
+        def apply(conn, index):
+            # Reaping ran first: an expired session is gone, its locks released.
+            row = conn.execute("SELECT ttl FROM sessions WHERE id = ?", (session,)).fetchone()
+            if row is None:
+                return False, False
+            conn.execute("UPDATE sessions SET expires_at = ? WHERE id = ?",
+                         (time.time() + row[0], session))
+            return True, False
+        return self._write(apply)
+
+    def session_destroy(self, session: str) -> None:
+        def apply(conn, index):
+            return None, self._drop_session(conn, session, index) > 0
+        self._write(apply)
+
+    def sessions(self) -> Dict[str, str]:
+        """Live sessions (id -> name); for diagnostics."""
+        rows = self._read(lambda conn: conn.execute(
+            "SELECT id, name FROM sessions WHERE expires_at > ?", (time.time(),)).fetchall())
+        return dict(rows)
+
+    def acquire(self, key: str, session: str, value: Any = None) -> bool:
+        return self.txn([op_lock(key, value, session)]).ok
+
+    def release(self, key: str, session: str) -> bool:
+        return self.txn([op_unlock(key, session)]).ok
