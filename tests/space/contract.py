@@ -400,6 +400,18 @@ class SpaceContract:
         finally:
             space.session_destroy(s2)
 
+    def test_session_with_delete_behavior_deletes_its_keys(self, space, short_ttl):
+        """Workers' sessions: when one is invalidated, the lock keys it held disappear (and a
+        blocking query on their prefix returns)."""
+        sid = space.session_create("worker", short_ttl * 20, behavior="delete")
+        space.put("sdel/other", 1)
+        assert space.acquire("sdel/lock", sid, {"worker": "w"})
+        index = space.get("sdel/lock").index
+        space.session_destroy(sid)
+        assert space.keys("sdel/") == ["sdel/other"]
+        new_index, keys = space.wait("sdel/", index, 2.0)
+        assert new_index > index and keys == ["sdel/other"]
+
     def test_renewed_session_stays_alive(self, space, short_ttl):
         sid = space.session_create("alive", short_ttl)
         try:

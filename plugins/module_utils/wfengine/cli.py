@@ -192,12 +192,15 @@ def cmd_runs(args: argparse.Namespace, space) -> int:
 
 def cmd_worker(args: argparse.Namespace, space) -> int:
     from .executor import RecordingExecutor
-    from .worker import Worker
+    from .worker import Worker, WorkerInterrupt
     w = Worker(space, worker_id=args.id, threads=args.threads, ttl=args.ttl,
                executor=RecordingExecutor(args.exec_log))
 
     def _stop(signum, frame):
-        w.stop()
+        # Steps in flight finish and commit; the blocking query is left at once.
+        if not w.stopping:
+            w.stop()
+            raise WorkerInterrupt()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

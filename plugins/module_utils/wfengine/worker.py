@@ -46,6 +46,10 @@ _COMMIT_FIXED_OPS = 5
 OUTBOX_CHUNK = 5000
 
 
+class WorkerInterrupt(Exception):
+    """Raised by a signal handler to leave a blocking query at once (graceful stop)."""
+
+
 class RunContext:
     """What a worker caches about a run: immutable once the run started."""
 
@@ -113,7 +117,7 @@ class Worker:
         return self._stop.is_set()
 
     def _new_session(self) -> None:
-        self.session = self.space.session_create("wf-worker-%s" % self.id, self.ttl)
+        self.session = self.space.session_create("wf-worker-%s" % self.id, self.ttl, behavior="delete")
 
     def _renew_loop(self) -> None:
         period = max(0.2, self.ttl / 3.0)
@@ -132,34 +136,40 @@ class Worker:
         renewer = threading.Thread(target=self._renew_loop, name="renew-%s" % self.id, daemon=True)
         renewer.start()
         pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wf-%s" % self.id)
-        index = 0
-        backoff = 0.05
         try:
-            while not self._stop.is_set():
-                try:
-                    index, qkeys = self.space.wait(keys.QUEUE, index, self.poll if index else 0)
-                    backoff = 0.05
-                except SpaceError as exc:
-                    log.warning("worker %s: %s; retrying", self.id, exc)
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, 2.0)
-                    index = 0
-                    continue
-                if self._stop.is_set():
-                    break
-                if self._dispatch(qkeys, pool):
-                    # Work is left that the pool could not take: wait for a free thread, re-list.
-                    with self._inflight_lock:
-                        while len(self._inflight) >= self.threads and not self._stop.is_set():
-                            self._inflight_lock.wait(1.0)
-                    index = 0
+            self._loop(pool)
+        except WorkerInterrupt:
+            pass
         finally:
+            self._stop.set()
             pool.shutdown(wait=True)
             try:
                 if self.session:
                     self.space.session_destroy(self.session)
             except WfError:
                 pass
+
+    def _loop(self, pool: ThreadPoolExecutor) -> None:
+        index = 0
+        backoff = 0.05
+        while not self._stop.is_set():
+            try:
+                index, qkeys = self.space.wait(keys.QUEUE, index, self.poll if index else 0)
+                backoff = 0.05
+            except SpaceError as exc:
+                log.warning("worker %s: %s; retrying", self.id, exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+                index = 0
+                continue
+            if self._stop.is_set():
+                break
+            if self._dispatch(qkeys, pool):
+                # Work is left that the pool could not take: wait for a free thread, re-list.
+                with self._inflight_lock:
+                    while len(self._inflight) >= self.threads and not self._stop.is_set():
+                        self._inflight_lock.wait(1.0)
+                index = 0
 
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, qkeys: List[str], pool: ThreadPoolExecutor) -> bool:

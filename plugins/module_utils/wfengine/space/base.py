@@ -184,8 +184,10 @@ class Space(ABC):
 
     # ---- sessions and locks ------------------------------------------------------------------
     @abstractmethod
-    def session_create(self, name: str, ttl: float) -> str:
-        """A new session; it is destroyed (and its locks released) if not renewed within ``ttl``."""
+    def session_create(self, name: str, ttl: float, behavior: str = "release") -> str:
+        """A new session; it is destroyed if not renewed within ``ttl``.  Its locks are then
+        released (``behavior="release"``) or the locked keys deleted (``"delete"``, what workers
+        use: a lock key that disappears wakes every worker's blocking query)."""
 
     @abstractmethod
     def session_renew(self, session: str) -> bool:

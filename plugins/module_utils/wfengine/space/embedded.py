@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     ttl REAL NOT NULL,
-    expires_at REAL NOT NULL
+    expires_at REAL NOT NULL,
+    behavior TEXT NOT NULL DEFAULT 'release'
 );
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('index', 1);
@@ -301,9 +302,13 @@ class EmbeddedSpace(Space):
             self._drop_session(conn, sid, new_index)
         return True
 
-    @staticmethod
-    def _drop_session(conn: sqlite3.Connection, sid: str, new_index: int) -> int:
+    def _drop_session(self, conn: sqlite3.Connection, sid: str, new_index: int) -> int:
+        row = conn.execute("SELECT behavior FROM sessions WHERE id = ?", (sid,)).fetchone()
         conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
+        if row is not None and row[0] == "delete":
+            held = [r[0] for r in conn.execute("SELECT key FROM kv WHERE session = ?", (sid,))]
+            self._remove(conn, held, new_index)
+            return len(held)
         return conn.execute("UPDATE kv SET session = NULL, modify_index = ? WHERE session = ?",
                             (new_index, sid)).rowcount
 
@@ -532,7 +537,9 @@ class EmbeddedSpace(Space):
                     delay = min(delay * 2, _POLL_MAX)
 
     # ---- sessions and locks ----------------------------------------------------------------------
-    def session_create(self, name: str, ttl: float) -> str:
+    def session_create(self, name: str, ttl: float, behavior: str = "release") -> str:
+        if behavior not in ("release", "delete"):
+            raise SpaceError("session %r: behavior must be release or delete" % name)
         ttl = float(ttl)
         if ttl < MIN_SESSION_TTL:
             raise SpaceError("session %r: ttl %.3fs is below the minimum of %.1fs"
@@ -540,8 +547,8 @@ class EmbeddedSpace(Space):
         sid = str(uuid.uuid4())
 
         def apply(conn, index):
-            conn.execute("INSERT INTO sessions (id, name, ttl, expires_at) VALUES (?, ?, ?, ?)",
-                         (sid, name, ttl, time.time() + ttl))
+            conn.execute("INSERT INTO sessions (id, name, ttl, expires_at, behavior) "
+                         "VALUES (?, ?, ?, ?, ?)", (sid, name, ttl, time.time() + ttl, behavior))
             return sid, False
         return self._write(apply)
 

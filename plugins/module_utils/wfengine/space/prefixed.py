@@ -57,8 +57,8 @@ class PrefixedSpace(Space):
         return new_index, [self._out(k) for k in keys]
 
     # ---- sessions and locks ---------------------------------------------------------------
-    def session_create(self, name: str, ttl: float) -> str:
-        return self.inner.session_create(name, ttl)
+    def session_create(self, name: str, ttl: float, behavior: str = "release") -> str:
+        return self.inner.session_create(name, ttl, behavior)
 
     def session_renew(self, session: str) -> bool:
         return self.inner.session_renew(session)

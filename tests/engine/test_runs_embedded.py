@@ -1,0 +1,157 @@
+"""Whole runs on the embedded Space: the example, the seed's own flow, conflicts, many workers."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from wfengine import api
+from wfengine.errors import Conflict, NotFound
+
+import ordering
+from engine_helpers import EXAMPLE, SEED, deploy, embedded, run
+
+WFCTL = [sys.executable, "-m", "wfengine.cli"]
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_example_install_then_uninstall(tmp_path, workers):
+    opts = embedded(tmp_path)
+    deploy(opts, str(EXAMPLE))
+    inst = run(opts, "install", workers=workers)
+    assert inst["record"]["status"] == "succeeded"
+    states = Counter(n["state"] for n in inst["status"]["nodes"].values())
+    assert states == {"started": 19}
+    ordering.check_install(inst["trace"], inst["status"]["nodes"])
+    # each node operation once per node instance: 19 x create/configure/start
+    ops = Counter(e["name"].rsplit(".", 1)[1] for e in inst["trace"]
+                  if e["kind"] == "operation" and e["relationship"] is None)
+    assert ops == {"create": 19, "configure": 19, "start": 19}
+    # ConnectsTo instances: A->B 9, A->C 18, B->D 1, D->C 2 = 30; each weaving op once each
+    rel_ops = Counter(e["name"].rsplit(".", 1)[1] for e in inst["trace"] if e["relationship"])
+    assert rel_ops == {op: 30 for op in ("pre_configure_source", "pre_configure_target",
+                                         "post_configure_source", "post_configure_target",
+                                         "add_target", "add_source")}
+    un = run(opts, "uninstall", workers=workers)
+    assert un["record"]["status"] == "succeeded"
+    assert Counter(n["state"] for n in un["status"]["nodes"].values()) == {"deleted": 19}
+    ordering.check_uninstall(un["trace"], un["status"]["nodes"])
+    seqs = [e["seq"] for e in un["trace"]]
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_run_record_has_status_and_duration(tmp_path):
+    opts = embedded(tmp_path)
+    deploy(opts, str(EXAMPLE))
+    rec = run(opts, "install")["record"]
+    assert rec["status"] == "succeeded" and rec["duration"] > 0 and rec["ended"] >= rec["started"]
+    assert rec["done"] == rec["participants"] == 19
+
+
+def test_second_run_on_the_same_instance_is_refused_while_one_is_in_progress(tmp_path):
+    opts = embedded(tmp_path)
+    deploy(opts, str(EXAMPLE))
+    space = api.open_space(opts)
+    rec = api.start_workflow(space, "install", "m", "i")
+    with pytest.raises(Conflict) as exc:
+        api.start_workflow(space, "uninstall", "m", "i")
+    assert rec["id"] in str(exc.value) and "install" in str(exc.value)
+    # nothing started by the refused call
+    assert len(api.instance_runs(space, "m", "i")) == 1
+    done = api.run_with_local_workers(opts, space, rec["id"], 2, timeout=60)
+    assert done["status"] == "succeeded"
+    api.start_workflow(space, "uninstall", "m", "i")  # allowed now
+    space.close()
+
+
+def test_unknown_workflow_model_instance_are_clear_errors(tmp_path):
+    opts = embedded(tmp_path)
+    deploy(opts, str(EXAMPLE))
+    space = api.open_space(opts)
+    with pytest.raises(NotFound, match="model m defines no workflow backup"):
+        api.start_workflow(space, "backup", "m", "i")
+    with pytest.raises(NotFound, match="unknown instance nope of model m"):
+        api.start_workflow(space, "install", "m", "nope")
+    with pytest.raises(NotFound, match="unknown model zz"):
+        api.status(space, "zz", "i")
+    space.close()
+
+
+def test_two_instances_at_once_do_not_interfere(tmp_path):
+    opts = embedded(tmp_path)
+    deploy(opts, str(EXAMPLE), instance="one")
+    space = api.open_space(opts)
+    api.create_instance(space, "m", "two")
+    r1 = api.start_workflow(space, "install", "m", "one")
+    r2 = api.start_workflow(space, "install", "m", "two")
+    api.run_with_local_workers(opts, space, r1["id"], 3, timeout=60)
+    assert api.wait_run(space, r2["id"], timeout=60)["status"] == "succeeded"
+    for inst in ("one", "two"):
+        st = api.status(space, "m", inst)
+        assert Counter(n["state"] for n in st["nodes"].values()) == {"started": 19}
+        ordering.check_install(api.trace(space, "m", inst), st["nodes"])
+    space.close()
+
+
+@pytest.mark.skipif(not SEED.is_dir(), reason="needs ../shared/seed beside the repository")
+def test_seed_flow_unchanged_with_wfctl(tmp_path):
+    env = dict(os.environ, WF_SPACE=str(tmp_path / "seed.db"))
+    def wfctl(*args):
+        return subprocess.run(WFCTL + list(args), env=env, capture_output=True, text=True, timeout=120)
+    for args in (["library", str(SEED / "normative.yaml")],
+                 ["model", str(SEED / "test_model.yaml"), "un_model"],
+                 ["instantiate", "un_model", "une_instance"],
+                 ["workflow", "install", "un_model", "une_instance", "--wait"]):
+        r = wfctl(*args)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+    assert "succeeded" in r.stdout and "19 started" in r.stdout
+    st = json.loads(wfctl("status", "un_model", "une_instance", "--json").stdout)
+    assert len(st["nodes"]) == 19 and {n["state"] for n in st["nodes"].values()} == {"started"}
+    tr = json.loads(wfctl("trace", "un_model", "une_instance", "--json").stdout)
+    keys = {"seq", "ts", "workflow", "node", "template", "kind", "name", "relationship", "worker"}
+    assert tr and all(keys <= set(e) for e in tr)
+
+
+def _wfctl_env(tmp_path):
+    return dict(os.environ, WF_SPACE=str(tmp_path / "space.db"))
+
+
+def test_worker_processes_finish_a_run_and_a_sigkilled_one_loses_nothing(tmp_path):
+    """Three real `wfctl worker` processes on one SQLite file; one is killed with SIGKILL while
+    the run is in progress. The others retake its steps once its session expires."""
+    env = _wfctl_env(tmp_path)
+    deploy(embedded(tmp_path), str(EXAMPLE))
+    log = tmp_path / "execs.jsonl"
+    procs = [subprocess.Popen(WFCTL + ["worker", "--ttl", "1", "--threads", "4", "--id", "w%d" % i,
+                                       "--exec-log", str(log)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for i in range(3)]
+    try:
+        space = api.open_space(embedded(tmp_path))
+        rec = api.start_workflow(space, "install", "m", "i")
+        # kill w0 as soon as it has executed something (the run is then in progress)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if log.exists() and '"worker": "w0"' in log.read_text():
+                break
+            time.sleep(0.005)
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait()
+        done = api.wait_run(space, rec["id"], timeout=90)
+        assert done["status"] == "succeeded", done
+        st = api.status(space, "m", "i")
+        assert Counter(n["state"] for n in st["nodes"].values()) == {"started": 19}
+        ordering.check_install(api.trace(space, "m", "i"), st["nodes"])
+        space.close()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+    # The surviving workers exit cleanly on SIGTERM.
+    assert [p.returncode for p in procs[1:]] == [0, 0]
