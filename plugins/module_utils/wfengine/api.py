@@ -32,6 +32,9 @@ trace = runs.trace
 instance_runs = runs.instance_runs
 wait_run = runs.wait_run
 summary = runs.summary
+cancel_run = runs.cancel_run
+resume_run = runs.resume_run
+logs = runs.logs
 
 
 @dataclass
@@ -63,9 +66,13 @@ def open_space(opts: SpaceOptions) -> Space:
     raise WfError("unknown backend %r (embedded or consul)" % opts.backend)
 
 
-def start_workflow(space: Space, workflow: str, model: str, instance: str) -> Dict[str, Any]:
-    """Start a run; refused while another run of the instance is in progress."""
-    return runs.start_run(space, workflow, model, instance)
+def start_workflow(space: Space, workflow: str, model: str, instance: str,
+                   resume: bool = False, max_retries: int = 0) -> Dict[str, Any]:
+    """Start a run (or, with ``resume``, continue the last failed one from its failed steps);
+    refused while another run of the instance is in progress."""
+    if resume:
+        return runs.resume_run(space, workflow, model, instance)
+    return runs.start_run(space, workflow, model, instance, max_retries=max_retries)
 
 
 def last_run(space: Space, model: str, instance: str,
@@ -97,4 +104,4 @@ def workflows_of(space: Space, model: str) -> List[str]:
 __all__ = ["SpaceOptions", "open_space", "start_workflow", "last_run", "run_with_local_workers",
            "upload_library", "remove_library", "upload_model", "remove_model", "compile_model",
            "create_instance", "delete_instance", "status", "trace", "instance_runs", "wait_run",
-           "summary", "workflows_of", "NotFound", "WfError"]
+           "summary", "workflows_of", "cancel_run", "resume_run", "logs", "NotFound", "WfError"]

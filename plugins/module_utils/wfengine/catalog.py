@@ -85,7 +85,8 @@ def compile_model(path: str, space: Optional[Space] = None,
     templates = {name: t.to_json() for name, t in model.templates.items()}
     reltypes = {r.relationship: list(model.relationship_types[r.relationship].ancestors)
                 for t in model.templates.values() for r in t.requirements}
-    body = {"templates": templates, "rules": rules, "reltypes": reltypes,
+    settings = {"serialize_hosted": _flag(model, "serialize_hosted_operations", True)}
+    body = {"templates": templates, "rules": rules, "reltypes": reltypes, "settings": settings,
             "inputs": model.inputs, "outputs": model.outputs}
     try:
         with open(path, "r", encoding="utf-8") as fh:
@@ -94,6 +95,16 @@ def compile_model(path: str, space: Optional[Space] = None,
         source = ""
     return {"model": model, "body": body, "digest": digest_of(body), "instances": len(nodes),
             "source": source if len(source) < 256 * 1024 else ""}
+
+
+def _flag(model: Any, name: str, default: bool) -> bool:
+    """A model setting from the file's ``metadata`` (``ditrit.workflows.<name>: true|false``)."""
+    value = (model.metadata or {}).get("ditrit.workflows." + name, default)
+    if isinstance(value, str):
+        value = value.strip().lower() not in ("false", "no", "off", "0")
+    if not isinstance(value, bool):
+        raise ToscaError("metadata ditrit.workflows.%s must be true or false" % name, file=model.file)
+    return value
 
 
 def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dict[str, Any]:
@@ -116,7 +127,7 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
     writes += [op_set(keys.model_rules(name, digest, wf), rs) for wf, rs in body["rules"].items()]
     writes.append(op_set(keys.model_version(name, digest) + "meta",
                          {"inputs": body["inputs"], "outputs": body["outputs"],
-                          "reltypes": body["reltypes"]}))
+                          "reltypes": body["reltypes"], "settings": body["settings"]}))
     try:
         space.write_chunked(writes)
         new_head = {"name": name, "digest": digest, "file": os.path.abspath(path),

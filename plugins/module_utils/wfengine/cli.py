@@ -65,6 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run N workers in this process until the run ends (default 2 on the embedded "
                         "Space, 0 on Consul where workers are daemons)")
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the last failed (or canceled) run of this workflow from its failed steps")
+    s.add_argument("--retries", type=int, default=0,
+                   help="run-wide default of retries for a failing operation (per-operation "
+                        "max_retries wins when larger)")
+
+    s = sub.add_parser("cancel", help="stop scheduling new steps of the run in progress")
+    s.add_argument("model")
+    s.add_argument("instance")
+
+    s = sub.add_parser("logs", help="per-operation logs: exit code, duration, worker, output")
+    s.add_argument("model")
+    s.add_argument("instance")
+    s.add_argument("node", nargs="?")
+    s.add_argument("--run")
+    s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("status", help="states of the node instances")
     s.add_argument("model")
@@ -123,7 +139,8 @@ def print_summary(s: Dict[str, Any]) -> None:
 
 def cmd_workflow(args: argparse.Namespace, space) -> int:
     opts = space_options(args)
-    rec = api.start_workflow(space, args.workflow, args.model, args.instance)
+    rec = api.start_workflow(space, args.workflow, args.model, args.instance, resume=args.resume,
+                             max_retries=args.retries)
     workers = args.workers if args.workers is not None else (2 if args.backend == "embedded" else 0)
     if not args.wait and workers == 0:
         if args.json:
@@ -190,6 +207,22 @@ def cmd_runs(args: argparse.Namespace, space) -> int:
     return 0
 
 
+def cmd_logs(args: argparse.Namespace, space) -> int:
+    records = api.logs(space, args.model, args.instance, node=args.node, run_id=args.run)
+    if args.json:
+        _print_json(records)
+        return 0
+    for r in records:
+        print("%s %-10s %-10s %s attempt %s: %s exit %s in %.3f s on %s" % (
+            time.strftime("%H:%M:%S", time.localtime(r["ts"])), r["workflow"], r["node"],
+            r["operation"], r["attempt"], r["status"], r["exit_code"], r["duration"], r["worker"]))
+        for line in (r.get("output") or "").rstrip("\n").splitlines():
+            print("    | " + line)
+        if r.get("log_file"):
+            print("    full log: %s" % r["log_file"])
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace, space) -> int:
     from .executor import RecordingExecutor
     from .worker import Worker, WorkerInterrupt
@@ -242,6 +275,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return cmd_trace(args, space)
             if args.command == "runs":
                 return cmd_runs(args, space)
+            if args.command == "logs":
+                return cmd_logs(args, space)
+            if args.command == "cancel":
+                r = api.cancel_run(space, args.model, args.instance)
+                print("run %s (%s) of %s/%s: canceling; operations in flight finish"
+                      % (r["id"], r["workflow"], args.model, args.instance))
+                return 0
             if args.command == "worker":
                 return cmd_worker(args, space)
         finally:

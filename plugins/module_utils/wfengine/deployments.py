@@ -15,7 +15,7 @@ from typing import Any, Dict
 from . import catalog, keys
 from .errors import Conflict, NotFound, SpaceDataError
 from .instances import expand, validate_node
-from .space.base import Space, op_delete_tree, op_set
+from .space.base import Space, op_delete, op_delete_tree, op_set
 from .tosca.model import NodeTemplate
 
 
@@ -111,7 +111,7 @@ def delete_instance(space: Space, model: str, instance: str, check: bool = False
         ops = []
         for r in runs:
             ops += [op_delete_tree(keys.facts(r)), op_delete_tree(keys.traces(r)),
-                    op_delete_tree(keys.run(r)), op_delete_tree(keys.queue(r))]
+                    op_delete_tree(keys.logs(r)), op_delete(keys.run(r)), op_delete_tree(keys.queue(r))]
         ops.append(op_delete_tree(keys.instance_tree(model, instance)))
         space.write_chunked(ops)
     return {"model": model, "instance": instance, "changed": True}

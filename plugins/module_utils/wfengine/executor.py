@@ -50,6 +50,10 @@ class Executor:
     def run(self, call: OperationCall) -> OperationResult:
         raise NotImplementedError
 
+    def retry_policy(self, call: OperationCall) -> "tuple[int, float]":
+        """(max_retries, retry_interval in seconds) of an effectful operation."""
+        return 0, 0.0
+
 
 class RecordingExecutor(Executor):
     """Records the call and succeeds; with ``log_path`` appends one JSON line per call."""

@@ -10,6 +10,8 @@ tells every worker what is ready, what is locked and which runs have gone quiet:
     q/<run>/r/<node>        ready tuple: the node's fact must be (re)evaluated
     q/<run>/l/<node>        lock: held by a worker's session (deleted with the session)
     q/<run>/o/<id>          outbox: a batch of ready tuples still to put out (large fan-outs)
+    q/<run>/h/<host>        host lock: operations of nodes on one host run one at a time
+    q/<run>/cancel          the run was canceled: schedule nothing new
 """
 from __future__ import annotations
 
@@ -125,11 +127,35 @@ def trace(run_id: str, node: str, version: int) -> str:
     return "trace/%s/%s/%08d" % (run_id, node, version)
 
 
+def host_lock(run_id: str, host: str) -> str:
+    return "q/%s/h/%s" % (run_id, host)
+
+
+def cancel(run_id: str) -> str:
+    return "q/%s/cancel" % run_id
+
+
+def logs(run_id: str) -> str:
+    return "logs/%s/" % run_id
+
+
+def log(run_id: str, node: str, version: int) -> str:
+    return "logs/%s/%s/%08d" % (run_id, node, version)
+
+
+def attributes_tree(model: str, instance: str) -> str:
+    return "inst/%s/%s/attrs/" % (model, instance)
+
+
+def attributes(model: str, instance: str, node: str) -> str:
+    return "inst/%s/%s/attrs/%s" % (model, instance, node)
+
+
 def parse_queue_key(key: str):
     """``q/<run>/<kind>/<name>`` -> (run, kind, name); the marker gives (run, "run", "")."""
     parts = key.split("/", 3)
-    if len(parts) == 3 and parts[0] == "q" and parts[2] == "run":
-        return parts[1], "run", ""
+    if len(parts) == 3 and parts[0] == "q" and parts[2] in ("run", "cancel"):
+        return parts[1], parts[2], ""
     if len(parts) == 4 and parts[0] == "q":
         return parts[1], parts[2], parts[3]
     return None

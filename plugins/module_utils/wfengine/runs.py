@@ -19,7 +19,7 @@ from . import catalog, deployments, keys
 from .errors import Conflict, NotFound, SpaceDataError
 from .facts import validate_fact
 from .rules import RuleSet
-from .space.base import Space, op_cas, op_delete_cas, op_set
+from .space.base import Space, op_cas, op_check_index, op_delete_cas, op_delete_tree, op_set
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -39,8 +39,13 @@ def read_run(space: Space, run_id: str) -> Dict[str, Any]:
     return v
 
 
-def start_run(space: Space, workflow: str, model: str, instance: str) -> Dict[str, Any]:
-    """Create a run and put out the ready tuples of the nodes that can start; returns the record."""
+CANCELED = "canceled"
+
+
+def start_run(space: Space, workflow: str, model: str, instance: str,
+              max_retries: int = 0) -> Dict[str, Any]:
+    """Create a run and put out the ready tuples of the nodes that can start; returns the record.
+    ``max_retries`` is the run-wide default of retries for a failing operation."""
     head = deployments.instance_head(space, model, instance)
     rules = catalog.read_rules(space, model, head["model_digest"], workflow)
     if rules is None:
@@ -55,7 +60,10 @@ def start_run(space: Space, workflow: str, model: str, instance: str) -> Dict[st
     record = {"id": run_id, "model": model, "instance": instance, "workflow": workflow,
               "model_digest": head["model_digest"], "generation": head["generation"],
               "status": RUNNING, "started": now, "ended": None, "duration": None,
-              "participants": len(participants), "nodes": len(nodes)}
+              "participants": len(participants), "nodes": len(nodes), "epoch": 0,
+              "max_retries": int(max_retries),
+              "serialize_hosted": bool(catalog.read_meta(space, model, head["model_digest"])
+                                       .get("settings", {}).get("serialize_hosted", True))}
     ops = [op_cas(keys.instance_current(model, instance), {"run": run_id, "workflow": workflow}, 0),
            op_set(keys.instance_run(model, instance, run_id), {"workflow": workflow, "started": now}),
            op_set(keys.run(run_id), record),
@@ -80,7 +88,13 @@ def finalize_run(space: Space, run_id: str) -> Optional[Dict[str, Any]]:
     marker = space.get(keys.marker(run_id))
     if marker is None:
         return None
-    if space.keys(keys.queue(run_id)) != [keys.marker(run_id)]:
+    qkeys = space.keys(keys.queue(run_id))
+    canceled = keys.cancel(run_id) in qkeys
+    if canceled:
+        # Steps in flight hold locks; ready tuples and outboxes are left out on purpose.
+        if any("/l/" in k or "/h/" in k for k in qkeys):
+            return None
+    elif qkeys != [keys.marker(run_id)]:
         return None
     re_ = space.get(keys.run(run_id))
     if re_ is None:
@@ -94,7 +108,8 @@ def finalize_run(space: Space, run_id: str) -> Optional[Dict[str, Any]]:
         counts[f["state"] or "initial"] = counts.get(f["state"] or "initial", 0) + 1
     now = time.time()
     new = dict(rec)
-    new.update({"status": SUCCEEDED if done == rec["participants"] and not errors else FAILED,
+    new.update({"status": CANCELED if canceled else
+                SUCCEEDED if done == rec["participants"] and not errors else FAILED,
                 "ended": now, "duration": round(now - rec["started"], 6), "done": done,
                 "counts": counts, "errors": errors})
     if new["status"] == FAILED and not errors:
@@ -102,11 +117,80 @@ def finalize_run(space: Space, run_id: str) -> Optional[Dict[str, Any]]:
                          for f in facts if not f["done"]][:20]
     cur_key = keys.instance_current(rec["model"], rec["instance"])
     ops = [op_delete_cas(keys.marker(run_id), marker.index), op_cas(keys.run(run_id), new, re_.index)]
+    if canceled:
+        ops.append(op_delete_tree(keys.queue(run_id)))
     cur = space.get(cur_key)
     if cur is not None and isinstance(cur.value, dict) and cur.value.get("run") == run_id:
         ops.append(op_delete_cas(cur_key, cur.index))
     res = space.txn(ops)
     return new if res.ok else None
+
+
+def cancel_run(space: Space, model: str, instance: str) -> Dict[str, Any]:
+    """Stop scheduling new steps of the instance's run in progress; running operations finish."""
+    cur = space.get(keys.instance_current(model, instance))
+    deployments.instance_head(space, model, instance)
+    if cur is None or not isinstance(cur.value, dict):
+        raise Conflict("instance %s/%s has no run in progress" % (model, instance))
+    run_id = cur.value.get("run")
+    marker = space.get(keys.marker(run_id))
+    if marker is None or not space.txn([op_check_index(marker.key, marker.index),
+                                        op_set(keys.cancel(run_id), {"ts": time.time()})]).ok:
+        raise Conflict("run %s is ending; nothing to cancel" % run_id)
+    return read_run(space, run_id)
+
+
+def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[str, Any]:
+    """Continue the instance's last run, if it is a failed or canceled run of ``workflow``, from
+    its failed steps: what succeeded is not run again (facts keep their progress)."""
+    recs = instance_runs(space, model, instance)
+    if not recs or recs[-1]["workflow"] != workflow:
+        raise Conflict("nothing to resume: the last run of %s/%s is not a %s run" % (model, instance, workflow))
+    rec = recs[-1]
+    if rec["status"] not in (FAILED, CANCELED):
+        raise Conflict("nothing to resume: run %s of %s is %s" % (rec["id"], workflow, rec["status"]))
+    run_id = rec["id"]
+    head = deployments.instance_head(space, model, instance)
+    rs = RuleSet(workflow, catalog.read_rules(space, model, rec["model_digest"], workflow) or {})
+    nodes = deployments.read_nodes(space, model, instance, head)
+    done = {f["node"] for f in (validate_fact(e.key, e.value) for e in space.list(keys.facts(run_id)))
+            if f["done"]}
+    todo = sorted(n for n, v in nodes.items() if rs.participates(v["type"]) and n not in done)
+    re_ = space.get(keys.run(run_id))
+    epoch = int(rec.get("epoch") or 0) + 1
+    new = dict(rec)
+    new.update({"status": RUNNING, "ended": None, "duration": None, "epoch": epoch,
+                "resumed": list(rec.get("resumed") or []) + [time.time()]})
+    ops = [op_cas(keys.instance_current(model, instance), {"run": run_id, "workflow": workflow}, 0),
+           op_cas(keys.run(run_id), new, re_.index),
+           op_delete_tree(keys.queue(run_id)),
+           op_set(keys.marker(run_id), {"model": model, "instance": instance})]
+    for i in range(0, len(todo), OUTBOX_CHUNK):
+        ops.append(op_set(keys.outbox(run_id, "resume%d-%d" % (epoch, i)),
+                          {"wake": todo[i:i + OUTBOX_CHUNK], "epoch": epoch}))
+    if not space.txn(ops).ok:
+        raise Conflict("instance %s/%s has a run in progress; cannot resume now" % (model, instance))
+    if not todo:
+        finalize_run(space, run_id)
+    return read_run(space, run_id)
+
+
+def logs(space: Space, model: str, instance: str, node: Optional[str] = None,
+         run_id: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Per-operation logs (exit code, duration, worker, output tail) of the instance's runs."""
+    runs_ = instance_runs(space, model, instance)
+    if run_id:
+        runs_ = [r for r in runs_ if r["id"] == run_id]
+    out = []
+    for r in runs_:
+        prefix = keys.logs(r["id"]) + (node + "/" if node else "")
+        for e in space.list(prefix):
+            if not isinstance(e.value, list):
+                raise SpaceDataError("%s: not a list of log records" % e.key)
+            for i, rec in enumerate(e.value):
+                out.append((r["started"], e.index, i, dict(rec, run=r["id"], workflow=r["workflow"])))
+    out.sort(key=lambda t: t[:3])
+    return [t[3] for t in out]
 
 
 def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,

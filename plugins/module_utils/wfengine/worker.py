@@ -106,6 +106,7 @@ class Worker:
         self._inflight_lock = threading.Condition()
         self._contexts: Dict[str, RunContext] = {}
         self._ctx_lock = threading.Lock()
+        self._host_locks: Dict[str, threading.Lock] = {}
         self.stats = {"taken": 0, "commits": 0, "conflicts": 0, "lost": 0, "operations": 0}
 
     # ------------------------------------------------------------------ lifecycle
@@ -179,18 +180,26 @@ class Worker:
             if parsed is None:
                 continue
             run, kind, name = parsed
-            g = groups.setdefault(run, {"run": False, "r": [], "l": set(), "o": []})
-            if kind == "run":
-                g["run"] = True
+            g = groups.setdefault(run, {"run": False, "cancel": False, "r": [], "l": set(), "o": [],
+                                        "h": 0})
+            if kind in ("run", "cancel"):
+                g[kind] = True
             elif kind in ("r", "o"):
                 g[kind].append(name)
             elif kind == "l":
                 g["l"].add(name)
+            elif kind == "h":
+                g["h"] += 1
         left = False
         for run, g in groups.items():
             if not g["run"]:
                 continue
-            if not g["r"] and not g["o"] and not g["l"]:
+            if g["cancel"]:
+                # Nothing new is scheduled; once the steps in flight are committed, the run ends.
+                if not g["l"] and not g["h"]:
+                    self._submit(pool, (run, "~finalize"), self._finalize, run)
+                continue
+            if not g["r"] and not g["o"] and not g["l"] and not g["h"]:
                 self._submit(pool, (run, "~finalize"), self._finalize, run)
                 continue
             for ident in g["o"]:
@@ -258,7 +267,8 @@ class Worker:
             wake = box.value.get("wake") if isinstance(box.value, dict) else None
             if not isinstance(wake, list) or not all(isinstance(w, str) for w in wake):
                 raise SpaceDataError("%s: not an outbox" % box.key)
-            self.space.write_chunked(op_set(keys.ready(run_id, w), {}) for w in wake)
+            tuple_ = {"epoch": int(box.value.get("epoch") or 0)} if box.value.get("epoch") else {}
+            self.space.write_chunked(op_set(keys.ready(run_id, w), tuple_) for w in wake)
             self.space.txn([op_delete_cas(box.key, box.index)])
         finally:
             self._release(lk)
@@ -275,7 +285,8 @@ class Worker:
                 return
             self.stats["taken"] += 1
             ctx = self.context(run_id)
-            committed = self._advance(ctx, node_id, ready.index, lk, session)
+            step = _Step(ctx, node_id, ready, lk, session)
+            committed = self._advance(step)
         except SpaceDataError as exc:
             committed = self._record_error(run_id, node_id, str(exc), lk, session)
         finally:
@@ -289,65 +300,168 @@ class Worker:
         """Bad data in the Space: stop this node (the run ends failed) instead of looping on it."""
         fkey = keys.fact(run_id, node_id)
         e = self.space.get(fkey)
-        fact = new_fact(node_id) if e is None else dict(e.value) if isinstance(e.value, dict) else new_fact(node_id)
-        fact.setdefault("version", 0)
+        fact = new_fact(node_id)
+        if e is not None and isinstance(e.value, dict):
+            fact.update({k: v for k, v in e.value.items() if k in fact})
         fact["error"] = {"message": message, "worker": self.id}
         fact["version"] = int(fact.get("version") or 0) + 1
         res = self.space.txn([op_check_session(lk, session), op_cas(fkey, fact, e.index if e else 0),
                               op_delete(keys.ready(run_id, node_id)), op_delete(lk)])
         return res.ok
 
-    def _advance(self, ctx: RunContext, node_id: str, ready_index: int, lk: str, session: str) -> bool:
+    def _advance(self, step: "_Step") -> bool:
+        ctx, node_id = step.ctx, step.node_id
         fkey = keys.fact(ctx.run_id, node_id)
         fe = self.space.get(fkey)
         fact = new_fact(node_id) if fe is None else validate_fact(fkey, fe.value)
-        fact_index = fe.index if fe is not None else 0
+        step.fact, step.fact_index = fact, (fe.index if fe is not None else 0)
+        epoch = int((step.ready.value or {}).get("epoch", 0)) if isinstance(step.ready.value, dict) else 0
+        if fact.get("error") and epoch > int(fact.get("epoch") or 0):
+            # Resumed run: retry the failed step; what succeeded before is not run again.
+            fact["error"] = None
+            fact["state"] = fact["reached"][-1] if fact["reached"] else None
+            fact["inflight"] = None
+        fact["epoch"] = max(epoch, int(fact.get("epoch") or 0))
         if fact["done"] or fact.get("error"):
-            return self._commit(ctx, node_id, fact, fact_index, [], [], ready_index, lk, session,
-                                write_fact=False)
+            return self._commit(step, write_fact=False)
         node = ctx.node(node_id)
         prog = ctx.program(node_id)
-        pc = fact["pc"]
-        events: List[Dict[str, Any]] = []
-        reached_now: List[str] = []
         fact["waiting"] = None
-        while pc < len(prog):
-            ins = prog[pc]
+        while fact["pc"] < len(prog):
+            ins = prog[fact["pc"]]
             if ins.op == STATE:
                 fact["state"] = ins.name
                 fact["reached"].append(ins.name)
-                reached_now.append(ins.name)
-                events.append(self._event(ctx, node, "state", ins.name, None))
-                pc += 1
+                step.reached_now.append(ins.name)
+                step.events.append(self._event(ctx, node, "state", ins.name, None))
+                fact["pc"] += 1
             elif ins.op in (CALL, RCALL):
                 rel = None
                 if ins.op == RCALL:
                     rel = next((r for r in node["out"] + node["in"] if r["id"] == ins.rel), None)
                 call = OperationCall(ctx.run_id, ctx.workflow, node, ins.name, rel, ins.side, self.id)
-                result = self.executor.run(call)
-                self.stats["operations"] += 1
-                if not result.ok:
-                    fact["error"] = {"operation": ins.name, "exit_code": result.exit_code,
-                                     "output": result.output[-2000:], "worker": self.id}
-                    events.append(self._event(ctx, node, "operation", ins.name, rel, status="failed"))
+                if not self.executor.effectful(call):
+                    result = self.executor.run(call)
+                    self.stats["operations"] += 1
+                    ok = self._record_result(step, node, call, result, rel, recorded=False)
+                elif self.space.get(keys.cancel(ctx.run_id)) is not None:
+                    break  # canceled: schedule nothing new; the ready tuple stays for a resume
+                else:
+                    ok = self._run_effectful(step, node, call, rel)
+                    if ok is None:
+                        return False  # lock lost: another worker owns this node now
+                if not ok:
+                    fact["state"] = "error"
+                    step.events.append(self._event(ctx, node, "state", "error", None))
                     break
-                events.append(self._event(ctx, node, "operation", ins.name, rel))
-                pc += 1
+                fact["pc"] += 1
             elif ins.op == WAIT:
                 okey = keys.fact(ctx.run_id, ins.other)
                 oe = self.space.get(okey)
                 other = validate_fact(okey, oe.value) if oe is not None else None
                 if reached(other, ins.name):
-                    pc += 1
+                    fact["pc"] += 1
                 else:
                     fact["waiting"] = {"node": ins.other, "state": ins.name, "relationship": ins.rel}
                     break
             else:
                 raise SpaceDataError("unknown instruction %r" % (ins.op,))
-        fact["pc"] = pc
-        fact["done"] = pc >= len(prog) and not fact.get("error")
-        wakes = ctx.rules.wakes(node, reached_now)
-        return self._commit(ctx, node_id, fact, fact_index, events, wakes, ready_index, lk, session)
+        fact["done"] = fact["pc"] >= len(prog) and not fact.get("error")
+        return self._commit(step)
+
+    def _run_effectful(self, step: "_Step", node: Dict[str, Any], call: OperationCall,
+                       rel: Optional[Dict[str, Any]]) -> Optional[bool]:
+        """Record the attempt, run the operation (serialized per host), retry as configured.
+        Returns True/False for success, None if the node's lock was lost meanwhile."""
+        fact, ctx = step.fact, step.ctx
+        prev = fact.get("inflight")
+        attempt = 1
+        if prev and prev.get("pc") == fact["pc"]:
+            # The worker that ran this operation died before committing: the trace says so.
+            attempt = int(prev.get("attempt", 0)) + 1
+            ev = self._event(ctx, node, "operation", call.operation, rel, status="interrupted")
+            ev["worker"], ev["attempt"] = prev.get("worker"), prev.get("attempt")
+            step.events.append(ev)
+        max_retries, interval = self.executor.retry_policy(call)
+        max_retries = max(max_retries, int(ctx.record.get("max_retries") or 0))
+        while True:
+            fact["inflight"] = {"pc": fact["pc"], "operation": call.operation, "attempt": attempt,
+                                "worker": self.id, "started": time.time()}
+            if not self._commit(step, final=False):
+                return None
+            call.attempt = attempt
+            host_lock = self._host_lock(ctx, node)
+            try:
+                result = self.executor.run(call)
+            finally:
+                if host_lock:
+                    self._release_host(host_lock)
+            self.stats["operations"] += 1
+            fact["inflight"] = None
+            last = result.ok or attempt > max_retries
+            ok = self._record_result(step, node, call, result, rel, recorded=True, final_attempt=last)
+            if ok or last:
+                return ok
+            attempt += 1
+            if interval > 0 and self._stop.wait(interval):
+                return None
+
+    def _record_result(self, step: "_Step", node: Dict[str, Any], call: OperationCall, result: Any,
+                       rel: Optional[Dict[str, Any]], recorded: bool, final_attempt: bool = True) -> bool:
+        status = "ok" if result.ok else ("failed" if final_attempt else "retry")
+        ev = self._event(step.ctx, node, "operation", call.operation, rel, status=status)
+        if recorded:
+            ev["attempt"] = call.attempt
+            step.logs.append({"node": node["id"], "operation": call.operation, "attempt": call.attempt,
+                              "status": status, "exit_code": result.exit_code,
+                              "duration": round(result.duration, 6), "worker": self.id,
+                              "relationship": None if rel is None else rel["id"],
+                              "output": result.output[-4096:], "ts": time.time(),
+                              "log_file": (result.details or {}).get("log_file")})
+        step.events.append(ev)
+        attrs = getattr(result, "attributes", None)
+        if attrs:
+            step.attributes.update(attrs)
+        if not result.ok and final_attempt:
+            step.fact["error"] = {"operation": call.operation, "exit_code": result.exit_code,
+                                  "output": result.output[-2000:], "worker": self.id,
+                                  "attempt": call.attempt,
+                                  "relationship": None if rel is None else rel["id"]}
+        return result.ok
+
+    def _host_lock(self, ctx: RunContext, node: Dict[str, Any]) -> Optional[str]:
+        """TOSCA 1.3 hosted nodes concurrency: operations of nodes on one host instance run one at
+        a time.  The lock is the root host's; a dead worker's session drops it."""
+        if not ctx.record.get("serialize_hosted", True):
+            return None
+        root = node
+        while root.get("host"):
+            root = ctx.node(root["host"])
+        hk = keys.host_lock(ctx.run_id, root["id"])
+        # Threads of this worker share its session, and a session may re-acquire what it holds:
+        # a local lock serializes them, the Space lock serializes workers.
+        with self._ctx_lock:
+            local = self._host_locks.setdefault(hk, threading.Lock())
+        local.acquire()
+        try:
+            index = 0
+            while not self.space.acquire(hk, self.session, {"worker": self.id, "node": node["id"]}):
+                if self._stop.is_set():
+                    raise WorkerInterrupt()
+                index, _ = self.space.wait(hk, index, 5.0)
+        except BaseException:
+            local.release()
+            raise
+        return hk
+
+    def _release_host(self, hk: str) -> None:
+        try:
+            self._release(hk)
+        finally:
+            with self._ctx_lock:
+                local = self._host_locks.get(hk)
+            if local is not None:
+                local.release()
 
     def _event(self, ctx: RunContext, node: Dict[str, Any], kind: str, name: str,
                rel: Optional[Dict[str, Any]], status: str = "ok") -> Dict[str, Any]:
@@ -359,37 +473,72 @@ class Worker:
             ev["status"] = status
         return ev
 
-    def _commit(self, ctx: RunContext, node_id: str, fact: Dict[str, Any], fact_index: int,
-                events: List[Dict[str, Any]], wakes: List[str], ready_index: int, lk: str,
-                session: str, write_fact: bool = True) -> bool:
+    def _commit(self, step: "_Step", write_fact: bool = True, final: bool = True) -> bool:
+        """Write the step's progress in one transaction.  ``final`` also removes the node's ready
+        tuple (CAS) and lock; a checkpoint (before an operation with side effects) keeps both."""
+        ctx, node_id, fact = step.ctx, step.node_id, step.fact
         run_id = ctx.run_id
-        ops = [op_check_session(lk, session)]
+        ops = [op_check_session(step.lock, step.session)]
         if write_fact:
             fact["version"] = fact["version"] + 1
             fact["updated"] = time.time()
-            ops.append(op_cas(keys.fact(run_id, node_id), fact, fact_index))
-            if events:
-                ops.append(op_set(keys.trace(run_id, node_id, fact["version"]), events))
-        room = self.space.max_txn_ops - _COMMIT_FIXED_OPS
+            ops.append(op_cas(keys.fact(run_id, node_id), fact, step.fact_index))
+            if step.events:
+                ops.append(op_set(keys.trace(run_id, node_id, fact["version"]), step.events))
+            if step.logs:
+                ops.append(op_set(keys.log(run_id, node_id, fact["version"]), step.logs))
+            if step.attributes:
+                ops.append(op_set(keys.attributes(ctx.model, ctx.instance, node_id),
+                                  self._merged_attributes(ctx, node_id, step.attributes)))
+        wakes = ctx.rules.wakes(ctx.node(node_id), step.reached_now) if step.reached_now else []
+        room = self.space.max_txn_ops - len(ops) - 2
         if len(wakes) <= room:
             ops.extend(op_set(keys.ready(run_id, w), {}) for w in wakes)
         else:
             for i in range(0, len(wakes), OUTBOX_CHUNK):
                 ops.append(op_set(keys.outbox(run_id, "%s-%d-%d" % (node_id, fact["version"], i)),
                                   {"wake": wakes[i:i + OUTBOX_CHUNK]}))
-        tail = [op_delete_cas(keys.ready(run_id, node_id), ready_index), op_delete(lk)]
+        tail = [op_delete_cas(keys.ready(run_id, node_id), step.ready.index), op_delete(step.lock)] \
+            if final else []
         res = self.space.txn(ops + tail)
-        if not res.ok and res.failed == [keys.ready(run_id, node_id)]:
+        if final and not res.ok and res.failed == [keys.ready(run_id, node_id)]:
             # A neighbour woke this node while it was evaluated: keep the ready tuple so that the
             # node is evaluated again with what the neighbour just committed.
-            res = self.space.txn(ops + [op_delete(lk)])
+            res = self.space.txn(ops + [op_delete(step.lock)])
         if res.ok:
             self.stats["commits"] += 1
+            if write_fact:
+                step.fact_index = res.index
+            step.events, step.logs, step.reached_now = [], [], []
+            step.attributes = {}
             return True
         self.stats["lost"] += 1
         log.warning("worker %s: commit of %s/%s refused on %s (lock lost?); another worker retakes it",
                     self.id, run_id, node_id, ",".join(res.failed))
         return False
+
+    def _merged_attributes(self, ctx: RunContext, node_id: str, new: Dict[str, Any]) -> Dict[str, Any]:
+        e = self.space.get(keys.attributes(ctx.model, ctx.instance, node_id))
+        cur = dict(e.value) if e is not None and isinstance(e.value, dict) else {}
+        cur.update(new)
+        return cur
+
+
+class _Step:
+    """What one worker thread accumulates while it advances one node, until it commits."""
+
+    def __init__(self, ctx: RunContext, node_id: str, ready: Any, lock: str, session: str):
+        self.ctx = ctx
+        self.node_id = node_id
+        self.ready = ready
+        self.lock = lock
+        self.session = session
+        self.fact: Dict[str, Any] = {}
+        self.fact_index = 0
+        self.events: List[Dict[str, Any]] = []
+        self.logs: List[Dict[str, Any]] = []
+        self.reached_now: List[str] = []
+        self.attributes: Dict[str, Any] = {}
 
 
 def run_workers(space_factory, count: int, stop: threading.Event, threads: int = 8,

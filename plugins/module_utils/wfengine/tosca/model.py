@@ -329,6 +329,7 @@ class Model:
     outputs: Dict[str, Any]
     file: str
     description: Optional[str] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)  # the file's top-level metadata
 
     def node_type(self, template_name: str) -> NodeType:
         tpl = self.templates.get(template_name)

@@ -264,7 +264,8 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
     return Model(templates=templates, node_types=node_types, relationship_types=rel_types,
                  inputs=_mapping(topo.get("inputs"), doc.file, "topology_template.inputs", "inputs"),
                  outputs=_mapping(topo.get("outputs"), doc.file, "topology_template.outputs", "outputs"),
-                 file=doc.file, description=desc if isinstance(desc, str) else None)
+                 file=doc.file, description=desc if isinstance(desc, str) else None,
+                 metadata=dict(doc.metadata or {}))
 
 
 def load_library(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Dict[str, Any]:
