@@ -1,0 +1,133 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: tosca_instance
+short_description: Create or remove a deployment instance of a TOSCA model
+version_added: 0.1.0
+description:
+  - Creates a deployment instance of an uploaded model - one node instance per template and per scaling
+    step, with its relationships - ready for workflows to run on it.
+  - An existing instance is left as it is (C(changed=false)), even if the model changed since; RV(up_to_date)
+    tells whether it was created from the model's current version.
+  - Removing an instance removes the records of its runs too; it is refused while a run is in progress.
+author:
+  - ditrit.workflows contributors (@ditrit)
+options:
+  model:
+    description:
+      - Name of the model (see M(ditrit.workflows.tosca_model)).
+    type: str
+    required: true
+  name:
+    description:
+      - Name of the instance, unique within the model.
+    type: str
+    required: true
+    aliases: [instance]
+  state:
+    description:
+      - V(present) creates the instance, V(absent) removes it.
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - ditrit.workflows.connection
+  - ditrit.workflows.connection.actiongroup
+attributes:
+  check_mode:
+    description:
+      - Reports whether the instance would be created or removed, writing nothing.
+      - When the model is not in the Space (an earlier task in check mode would have uploaded it), reports a
+        change with a warning instead of failing.
+    support: full
+  diff_mode:
+    description: Nothing to show as a diff.
+    support: none
+seealso:
+  - module: ditrit.workflows.tosca_workflow
+  - module: ditrit.workflows.tosca_instance_info
+'''
+
+EXAMPLES = r'''
+- name: Create the production instance of the webapp model
+  ditrit.workflows.tosca_instance:
+    model: webapp
+    name: prod
+    space: /var/lib/workflows/space.db
+  register: inst
+
+- name: How many node instances it has
+  ansible.builtin.debug:
+    var: inst.nodes
+
+- name: Remove it
+  ditrit.workflows.tosca_instance:
+    model: webapp
+    name: prod
+    state: absent
+    space: /var/lib/workflows/space.db
+'''
+
+RETURN = r'''
+model:
+  description: Name of the model.
+  returned: always
+  type: str
+  sample: webapp
+instance:
+  description: Name of the instance.
+  returned: always
+  type: str
+  sample: prod
+nodes:
+  description: Number of node instances of the instance.
+  returned: when O(state=present)
+  type: int
+  sample: 19
+model_digest:
+  description: Version (digest) of the model the instance was created from.
+  returned: when O(state=present)
+  type: str
+  sample: 8c1e2f7a9b3d4c50
+up_to_date:
+  description: Whether the instance was created from the model's current version.
+  returned: when O(state=present)
+  type: bool
+  sample: true
+'''
+
+from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api
+
+
+def main():
+    module = WorkflowsModule(
+        argument_spec=dict(
+            model=dict(type='str', required=True),
+            name=dict(type='str', required=True, aliases=['instance']),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    with module.space() as space:
+        if p['state'] == 'present':
+            try:
+                result = api.create_instance(space, p['model'], p['name'], check=module.check_mode)
+            except api.NotFound as exc:
+                if not module.check_mode:
+                    raise
+                module.warn('check mode: %s; an instance would be created once it is uploaded' % exc)
+                result = {'model': p['model'], 'instance': p['name'], 'changed': True}
+        else:
+            result = api.delete_instance(space, p['model'], p['name'], check=module.check_mode)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

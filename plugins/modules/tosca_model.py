@@ -1,0 +1,131 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: tosca_model
+short_description: Upload or remove a TOSCA application model in the workflow Space
+version_added: 0.1.0
+description:
+  - Parses and checks an application topology (node templates, requirements, scaling, workflows) and
+    stores it in the Space under O(name).
+  - Everything is checked before anything is written; when the model does not validate, the task
+    fails with the parser's message (one line per problem, each naming the file and the node) and the
+    Space holds nothing from it.
+  - Uploading the same content again changes nothing. A changed model becomes a new version;
+    instances created before keep the version they were created from.
+author:
+  - ditrit.workflows contributors (@ditrit)
+options:
+  name:
+    description:
+      - Name of the model in the Space.
+    type: str
+    required: true
+  src:
+    description:
+      - Path of the model's YAML file (a TOSCA service template), on the host that runs the module.
+      - Imports are resolved relative to it.
+      - Required when O(state=present).
+    type: path
+  state:
+    description:
+      - V(present) uploads the model, V(absent) removes it (refused while it still has instances).
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - ditrit.workflows.connection
+  - ditrit.workflows.connection.actiongroup
+attributes:
+  check_mode:
+    description: Validates the model and reports whether it would change, writing nothing.
+    support: full
+  diff_mode:
+    description: Shows the stored model's source against the new one.
+    support: full
+seealso:
+  - module: ditrit.workflows.tosca_library
+  - module: ditrit.workflows.tosca_instance
+'''
+
+EXAMPLES = r'''
+- name: Upload the application model
+  ditrit.workflows.tosca_model:
+    name: webapp
+    src: files/app.yaml
+    space: /var/lib/workflows/space.db
+  register: model
+
+- name: What it defines
+  ansible.builtin.debug:
+    msg: "{{ model.templates | length }} templates, {{ model.instances }} node instances, workflows {{ model.workflows }}"
+
+- name: Remove the model (its instances first)
+  ditrit.workflows.tosca_model:
+    name: webapp
+    state: absent
+    space: /var/lib/workflows/space.db
+'''
+
+RETURN = r'''
+name:
+  description: Name of the model.
+  returned: always
+  type: str
+  sample: webapp
+digest:
+  description: Digest of the compiled model; the same content gives the same digest.
+  returned: when O(state=present)
+  type: str
+  sample: 8c1e2f7a9b3d4c50
+templates:
+  description: Node templates of the model.
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample: [A, B, C, D, srvA, srvB, srvC, srvD]
+workflows:
+  description: Workflows the model can run (declarative ones from its types, and its own).
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample: [install, uninstall]
+instances:
+  description: Number of node instances an instance of this model has once scaling is applied.
+  returned: when O(state=present)
+  type: int
+  sample: 19
+'''
+
+from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api
+
+
+def main():
+    module = WorkflowsModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            src=dict(type='path'),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+        ),
+        required_if=[('state', 'present', ('src',))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    with module.space() as space:
+        if p['state'] == 'present':
+            result = api.upload_model(space, p['src'], p['name'], check=module.check_mode)
+        else:
+            result = api.remove_model(space, p['name'], check=module.check_mode)
+    diff = result.pop('diff', None)
+    if module._diff and diff is not None and result.get('changed'):
+        result['diff'] = diff
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

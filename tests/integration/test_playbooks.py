@@ -1,0 +1,235 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Real ansible-playbook runs of playbooks/run_install.yml and run_uninstall.yml against the
+collection as users get it: built with ``ansible-galaxy collection build``, installed with
+``ansible-galaxy collection install`` into a temporary collections path, and run by FQCN
+(``ansible-playbook ditrit.workflows.run_install``) from a directory outside the checkout, with a
+PYTHONPATH that does not contain it - so the modules can only find the engine through the installed
+collection's module_utils.
+
+Embedded Space: modules run the workers themselves.  Consul: a real 3-server cluster on loopback
+(``consul_cluster`` fixture) and three real ``wfctl worker`` processes, killed at the end.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from typing import List, Optional
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+pytestmark = pytest.mark.slow
+
+BROKEN_MODEL = """tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  node_templates:
+    app:
+      type: tosca.nodes.SoftwareComponent
+      requirements:
+        - host: nowhere
+"""
+
+
+def _tool(name: str) -> str:
+    """ansible-* next to this Python first (a venv), else on PATH."""
+    path = os.path.join(BIN, name)
+    return path if os.access(path, os.X_OK) else name
+
+
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory) -> str:
+    """Build the collection from the checkout and install the tarball; returns the collections path."""
+    base = tmp_path_factory.mktemp("galaxy")
+    dist = base / "dist"
+    subprocess.run([_tool("ansible-galaxy"), "collection", "build", "--output-path", str(dist), ROOT],
+                   check=True, capture_output=True, text=True, cwd=str(base))
+    tarballs = glob.glob(str(dist / "ditrit-workflows-*.tar.gz"))
+    assert len(tarballs) == 1, tarballs
+    cols = base / "collections"
+    subprocess.run([_tool("ansible-galaxy"), "collection", "install", "-p", str(cols), tarballs[0]],
+                   check=True, capture_output=True, text=True, cwd=str(base))
+    installed = cols / "ansible_collections" / "ditrit" / "workflows"
+    assert (installed / "plugins" / "module_utils" / "wfengine" / "api.py").is_file()
+    assert (installed / "playbooks" / "run_install.yml").is_file()
+    return str(cols)
+
+
+class Play:
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.rc = proc.returncode
+        self.out = proc.stdout + proc.stderr
+        m = re.search(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
+                      self.out, re.M)
+        assert m, self.out
+        self.ok, self.changed, self.unreachable, self.failed = (int(x) for x in m.groups())
+
+    def __repr__(self) -> str:
+        return self.out
+
+
+@pytest.fixture
+def playbook(installed_collection, tmp_path):
+    """playbook(name, *extra_args, inventory=None, **extra_vars) -> Play, run in tmp_path."""
+
+    def _run(name: str, *args: str, inventory: Optional[str] = None, **extra_vars: str) -> Play:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("ANSIBLE_", "WF_", "CONSUL_")) and k != "PYTHONPATH"}
+        env.update(ANSIBLE_COLLECTIONS_PATH=installed_collection, ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="0",
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_RETRY_FILES_ENABLED="0",
+                   ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="0")
+        cmd = [_tool("ansible-playbook"), "ditrit.workflows.%s" % name]
+        if inventory:
+            cmd += ["-i", inventory]
+        for k, v in extra_vars.items():
+            cmd += ["-e", "%s=%s" % (k, v)]
+        cmd += list(args)
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=600,
+                              check=False)
+        return Play(proc)
+
+    return _run
+
+
+def space_keys(path: str, prefix: str = "") -> List[str]:
+    from wfengine import api
+    space = api.open_space(api.SpaceOptions(path=path, prefix=None))
+    try:
+        return space.keys(prefix)
+    finally:
+        space.close()
+
+
+# ---------------------------------------------------------------- embedded Space
+def test_install_twice_then_uninstall_twice(playbook, tmp_path):
+    space = str(tmp_path / "state" / "space.db")
+    first = playbook("run_install", wf_space=space)
+    assert first.rc == 0 and first.failed == 0, first
+    assert first.changed == 3, first  # model, instance, install
+    assert "install seed_example/demo: succeeded in " in first.out
+    assert "19 node instances: 19 started" in first.out
+
+    second = playbook("run_install", wf_space=space)
+    assert second.rc == 0 and second.changed == 0, second
+    assert "install seed_example/demo: already succeeded" in second.out
+
+    un = playbook("run_uninstall", wf_space=space)
+    assert un.rc == 0 and un.changed == 1, un
+    assert "19 node instances: 19 deleted" in un.out
+    un2 = playbook("run_uninstall", wf_space=space, wf_remove_instance="true")
+    assert un2.rc == 0 and un2.changed == 1, un2  # uninstall skipped, instance removed
+    assert not [k for k in space_keys(space) if k.startswith("wf/inst/")]
+
+
+def test_broken_model_fails_with_the_parser_message_and_leaves_nothing(playbook, tmp_path):
+    space = str(tmp_path / "space.db")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN_MODEL, encoding="utf-8")
+    play = playbook("run_install", wf_space=space, wf_model_src=str(broken), wf_model_name="broken")
+    assert play.rc != 0 and play.failed == 1, play
+    assert re.search(r"FAILED! => .*broken\.yaml: .*'nowhere'", play.out), play
+    assert "Traceback" not in play.out
+    assert space_keys(space) == []
+
+
+def test_check_mode_on_a_fresh_space_changes_nothing(playbook, tmp_path):
+    space = str(tmp_path / "fresh" / "space.db")
+    play = playbook("run_install", "--check", wf_space=space)
+    assert play.rc == 0 and play.failed == 0 and play.changed == 3, play
+    assert not os.path.exists(os.path.dirname(space))
+
+
+def test_variables_choose_names_and_model(playbook, tmp_path):
+    space = str(tmp_path / "space.db")
+    play = playbook("run_install", wf_space=space, wf_model_name="m1", wf_instance_name="blue",
+                    wf_workers="3", wf_prefix="team1/")
+    assert play.rc == 0 and play.changed == 3, play
+    assert "install m1/blue: succeeded" in play.out
+    keys = space_keys(space)
+    assert keys and all(k.startswith("team1/") for k in keys)
+
+
+# ---------------------------------------------------------------- Consul, real workers
+@pytest.fixture
+def consul_workers(consul_cluster, tmp_path):
+    """Three ``wfctl worker`` processes on the cluster under a fresh prefix; SIGKILLed at the end."""
+    prefix = "wfplay-%s/" % uuid.uuid4().hex[:10]
+    url = consul_cluster.urls[0]
+    procs: List[subprocess.Popen] = []
+    logs = []
+    env = dict(os.environ)
+    env.pop("CONSUL_HTTP_ADDR", None)
+    try:
+        for i in range(3):
+            log = open(str(tmp_path / ("worker%d.log" % i)), "wb")
+            logs.append(log)
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "wfengine.cli", "--backend", "consul", "--consul-url",
+                 consul_cluster.urls[i % len(consul_cluster.urls)], "--prefix", prefix, "worker",
+                 "--id", "playw%d" % i, "--ttl", "10"],
+                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(tmp_path), start_new_session=True))
+        yield {"prefix": prefix, "url": url, "procs": procs, "ids": ["playw%d" % i for i in range(3)]}
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=30)
+        for log in logs:
+            log.close()
+        _delete_prefix(url, prefix)
+
+
+def _delete_prefix(url: str, prefix: str) -> None:
+    from wfengine import api
+    try:
+        space = api.open_space(api.SpaceOptions(backend="consul", url=url, prefix=None))
+    except Exception:  # the cluster is gone: nothing to clean
+        return
+    try:
+        space.delete_tree(prefix)
+    finally:
+        space.close()
+
+
+@pytest.mark.consul
+def test_install_twice_on_consul_with_real_workers(playbook, consul_workers, tmp_path):
+    url = consul_workers["url"]
+    m = re.match(r"(https?)://([^:/]+):(\d+)", url)
+    assert m, url
+    inventory = tmp_path / "consul.ini"
+    inventory.write_text(
+        "localhost ansible_connection=local ansible_python_interpreter=%s\n\n"
+        "[all:vars]\nwf_backend=consul\nwf_consul_scheme=%s\nwf_consul_host=%s\nwf_consul_port=%s\n"
+        "wf_prefix=%s\n" % (sys.executable, m.group(1), m.group(2), m.group(3), consul_workers["prefix"]),
+        encoding="utf-8")
+    first = playbook("run_install", inventory=str(inventory), wf_timeout="300")
+    assert first.rc == 0 and first.changed == 3, first
+    assert "install seed_example/demo: succeeded in " in first.out
+    assert "19 node instances: 19 started" in first.out
+    # nothing went to an embedded file: the inventory's Consul settings won
+    assert not glob.glob(str(tmp_path / "**" / "*.db"), recursive=True)
+
+    second = playbook("run_install", inventory=str(inventory))
+    assert second.rc == 0 and second.changed == 0, second
+
+    # the operations were run by the worker daemons, not inside the module
+    from wfengine import api
+    space = api.open_space(api.SpaceOptions(backend="consul", url=url, prefix=consul_workers["prefix"]))
+    try:
+        events = api.trace(space, "seed_example", "demo", workflow="install")
+    finally:
+        space.close()
+    assert events and {e["worker"] for e in events} <= set(consul_workers["ids"])
+
+    un = playbook("run_uninstall", inventory=str(inventory), wf_remove_instance="true")
+    assert un.rc == 0 and un.changed == 2, un
+    assert "19 node instances: 19 deleted" in un.out
+    assert all(p.poll() is None for p in consul_workers["procs"])

@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ditrit.workflows.tosca_instance on a real embedded Space."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def model(run_module, space_file, seed_model):
+    r = run_module("tosca_model", name="seed", src=seed_model, space=space_file)
+    assert not r.failed, r.msg
+    return "seed"
+
+
+def test_create_then_again_is_unchanged(run_module, space_file, model):
+    r = run_module("tosca_instance", model=model, name="prod", space=space_file)
+    assert not r.failed, r.msg
+    assert r.changed and r["nodes"] == 19 and r["up_to_date"]
+    again = run_module("tosca_instance", model=model, instance="prod", space=space_file)  # alias
+    assert not again.failed and not again.changed
+    assert again["nodes"] == 19 and again["model_digest"] == r["model_digest"]
+
+
+def test_check_mode(run_module, space_file, model, open_space):
+    before = open_space(space_file, prefix=None).keys("")
+    r = run_module("tosca_instance", _check=True, model=model, name="prod", space=space_file)
+    assert not r.failed and r.changed and r["nodes"] == 19
+    assert open_space(space_file, prefix=None).keys("") == before
+
+
+def test_check_mode_on_a_model_not_uploaded_yet_warns(run_module, space_file):
+    r = run_module("tosca_instance", _check=True, model="later", name="prod", space=space_file)
+    assert not r.failed and r.changed
+    assert "later" in str(r["warnings"]), r.result
+
+
+def test_unknown_model_fails(run_module, space_file, model):
+    r = run_module("tosca_instance", model="nope", name="prod", space=space_file)
+    assert r.failed and "nope" in r.msg
+
+
+def test_absent(run_module, space_file, model, open_space):
+    run_module("tosca_instance", model=model, name="prod", space=space_file)
+    r = run_module("tosca_instance", _check=True, model=model, name="prod", state="absent", space=space_file)
+    assert r.changed
+    assert any("/prod/" in k for k in open_space(space_file, prefix=None).keys(""))
+    r = run_module("tosca_instance", model=model, name="prod", state="absent", space=space_file)
+    assert not r.failed and r.changed
+    assert not any("/prod/" in k for k in open_space(space_file, prefix=None).keys(""))
+    r = run_module("tosca_instance", model=model, name="prod", state="absent", space=space_file)
+    assert not r.failed and not r.changed
+
+
+def test_a_changed_model_leaves_the_instance_as_it_is(run_module, space_file, model, tmp_path, seed_model):
+    run_module("tosca_instance", model=model, name="prod", space=space_file)
+    text = open(seed_model, encoding="utf-8").read().replace("default_instances: 3, max", "default_instances: 2, max")
+    v2 = tmp_path / "v2.yaml"
+    v2.write_text(text, encoding="utf-8")
+    r = run_module("tosca_model", name=model, src=str(v2), space=space_file)
+    assert r.changed and r["instances"] < 19
+    r = run_module("tosca_instance", model=model, name="prod", space=space_file)
+    assert not r.changed and not r["up_to_date"] and r["nodes"] == 19
+
+
+def test_required_arguments(run_module, space_file):
+    r = run_module("tosca_instance", model="seed", space=space_file)
+    assert r.failed and "name" in r.msg

@@ -1,0 +1,161 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ditrit.workflows.tosca_workflow on a real embedded Space, with real workers (in the module, or
+in threads of this test standing for daemons)."""
+from __future__ import annotations
+
+import importlib
+import threading
+
+import pytest
+
+from conftest import FQCN
+
+
+@pytest.fixture
+def instance(run_module, space_file, seed_model):
+    assert not run_module("tosca_model", name="seed", src=seed_model, space=space_file).failed
+    assert not run_module("tosca_instance", model="seed", name="prod", space=space_file).failed
+    return dict(model="seed", instance="prod", space=space_file)
+
+
+def runs_of(engine, open_space, space_file):
+    return engine.instance_runs(open_space(space_file), "seed", "prod")
+
+
+def test_install_runs_and_reports_the_summary(run_module, instance):
+    r = run_module("tosca_workflow", workflow="install", **instance)
+    assert not r.failed, r.msg
+    assert r.changed and not r["skipped_run"]
+    assert r["status"] == "succeeded"
+    assert r["counts"] == {"started": 19}
+    assert len(r["states"]) == 19 and set(r["states"].values()) == {"started"}
+    assert r["failed_operations"] == [] and r["errors"] == []
+    assert r["run_id"] and r["duration"] > 0
+
+
+def test_installed_instance_is_unchanged_unless_forced(run_module, instance, engine, open_space):
+    first = run_module("tosca_workflow", **instance)  # workflow defaults to install
+    again = run_module("tosca_workflow", workflow="install", **instance)
+    assert not again.failed and not again.changed
+    assert again["skipped_run"] and again["run_id"] == first["run_id"]
+    assert again["counts"] == {"started": 19}
+    assert "force" in again.msg
+    assert len(runs_of(engine, open_space, instance["space"])) == 1
+    forced = run_module("tosca_workflow", workflow="install", force=True, workers=3, **instance)
+    assert forced.changed and forced["run_id"] != first["run_id"] and forced["status"] == "succeeded"
+    assert len(runs_of(engine, open_space, instance["space"])) == 2
+
+
+def test_another_workflow_in_between_makes_install_run_again(run_module, instance):
+    run_module("tosca_workflow", workflow="install", **instance)
+    un = run_module("tosca_workflow", workflow="uninstall", **instance)
+    assert un.changed and un["counts"] == {"deleted": 19}
+    assert not run_module("tosca_workflow", workflow="uninstall", **instance).changed
+    again = run_module("tosca_workflow", workflow="install", **instance)
+    assert again.changed and not again["skipped_run"] and again["counts"] == {"started": 19}
+
+
+def test_check_mode_starts_nothing(run_module, instance, engine, open_space):
+    r = run_module("tosca_workflow", _check=True, workflow="install", **instance)
+    assert not r.failed and r.changed
+    assert runs_of(engine, open_space, instance["space"]) == []
+    run_module("tosca_workflow", workflow="install", **instance)
+    r = run_module("tosca_workflow", _check=True, workflow="install", **instance)
+    assert not r.changed and r["skipped_run"]
+    r = run_module("tosca_workflow", _check=True, workflow="install", force=True, **instance)
+    assert r.changed
+    assert len(runs_of(engine, open_space, instance["space"])) == 1
+
+
+def test_check_mode_on_a_missing_instance_warns(run_module, space_file, seed_model):
+    run_module("tosca_model", name="seed", src=seed_model, space=space_file)
+    r = run_module("tosca_workflow", _check=True, model="seed", instance="later", space=space_file)
+    assert not r.failed and r.changed
+    assert "later" in str(r["warnings"]), r.result
+    r = run_module("tosca_workflow", model="seed", instance="later", space=space_file)
+    assert r.failed and "later" in r.msg
+
+
+def test_unknown_workflow_fails(run_module, instance):
+    r = run_module("tosca_workflow", workflow="backup", **instance)
+    assert r.failed and "backup" in r.msg and "install" in r.msg
+    r = run_module("tosca_workflow", _check=True, workflow="backup", **instance)
+    assert r.failed and "backup" in r.msg
+
+
+def test_no_wait_returns_the_running_run(run_module, instance, engine, open_space):
+    r = run_module("tosca_workflow", wait=False, **instance)
+    assert not r.failed and r.changed and r["status"] == "running" and r["run_id"]
+    # a second start while it runs is refused, with the run named
+    r2 = run_module("tosca_workflow", force=True, **instance)
+    assert r2.failed and r["run_id"] in r2.msg
+    # workers started later (as wfctl worker daemons would be) finish it
+    space = open_space(instance["space"])
+    rec = engine.run_with_local_workers(engine.SpaceOptions(path=instance["space"]), space, r["run_id"], 2,
+                                        timeout=60)
+    assert rec["status"] == "succeeded"
+
+
+def test_timeout_fails_and_says_so(run_module, instance):
+    r = run_module("tosca_workflow", workers=0, timeout=0.3, **instance)
+    assert r.failed and r.changed
+    assert "did not end within 0.3 s" in r.msg and r["status"] == "running"
+    assert r["run_id"] in r.msg
+
+
+class FailingExecutor:
+    """A real executor (the interface workers call) whose create operation fails on B nodes."""
+
+    def __init__(self, executor_mod):
+        self._ok = executor_mod.OperationResult
+        self._ok_executor = executor_mod.RecordingExecutor()
+
+    def effectful(self, call):
+        return False
+
+    def run(self, call):
+        if call.node["template"] == "B" and call.operation.endswith("Standard.create"):
+            return self._ok(ok=False, exit_code=3, output="disk full")
+        return self._ok_executor.run(call)
+
+
+def test_failed_run_fails_the_task_with_the_failed_operations(run_module, instance):
+    """The module waits (workers=0) while workers in threads of this test, standing for daemons,
+    run the operations with an executor that fails B's create."""
+    worker_mod = importlib.import_module(FQCN + ".plugins.module_utils.wfengine.worker")
+    executor_mod = importlib.import_module(FQCN + ".plugins.module_utils.wfengine.executor")
+    api = importlib.import_module(FQCN + ".plugins.module_utils.wfengine.api")
+    opts = api.SpaceOptions(path=instance["space"])
+    stop = threading.Event()
+    worker_mod.run_workers(lambda: api.open_space(opts), 2, stop, executor=FailingExecutor(executor_mod))
+    try:
+        r = run_module("tosca_workflow", workers=0, timeout=60, **instance)
+    finally:
+        stop.set()
+    assert r.failed and r.changed
+    assert r["status"] == "failed"
+    assert r.msg.startswith("workflow install on seed/prod failed after ")
+    assert "B_0" in r.msg
+    assert any(e["node"] == "B_0" for e in r["errors"])
+    assert r["counts"].get("started", 0) < 19
+    # a failed install is not "installed": the next run starts again
+    again = run_module("tosca_workflow", timeout=60, **instance)
+    assert again.changed and not again["skipped_run"]
+
+
+def test_failure_message_lists_a_few_errors(collection_path):
+    mod = importlib.import_module(FQCN + ".plugins.modules.tosca_workflow")
+    summary = {"workflow": "install", "model": "m", "instance": "i", "duration": 1.5,
+               "errors": [{"node": "n%d" % i, "operation": "Standard.create", "message": "boom"} for i in range(8)]}
+    msg = mod.failure_message(summary)
+    assert msg.startswith("workflow install on m/i failed after 1.500 s (8 errors): n0: Standard.create: boom; ")
+    assert msg.endswith("; and 3 more")
+    assert mod.failure_message(dict(summary, errors=[], duration=None)) == "workflow install on m/i failed"
+
+
+@pytest.mark.parametrize("args, word", [({"workers": -1}, "workers"), ({"timeout": 0}, "timeout")])
+def test_bad_numbers(run_module, instance, args, word):
+    r = run_module("tosca_workflow", **dict(instance, **args))
+    assert r.failed and word in r.msg
