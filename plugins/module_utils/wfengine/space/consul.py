@@ -387,7 +387,7 @@ class ConsulSpace(Space):
     def put(self, key: str, value: Any) -> int:
         full = self._key(key)
         text = self._encode(key, value)
-        if len(text.encode("utf-8")) * 4 // 3 + len(full) + 200 <= TXN_MAX_BYTES:
+        if len(text.encode("utf-8")) * 4 // 3 + len(json.dumps(full)) + 200 <= TXN_MAX_BYTES:
             return self._txn([op_set(key, value)]).index
         # Too large for a transaction body (base64): plain KV PUT, tagged with a nonce so that the
         # read-back recognises our write.  If another writer got in between, its (later) index
@@ -413,7 +413,7 @@ class ConsulSpace(Space):
         batch: List[Op] = []
         size = 0
         for op in ops:
-            cost = len(op.key) + 200
+            cost = len(json.dumps(self.prefix + op.key)) + 200
             if op.verb in _VALUE_VERBS:
                 cost += len(self._encode(op.key, op.value).encode("utf-8")) * 4 // 3
             if op.verb == "set" and cost > TXN_MAX_BYTES - 1024:
@@ -465,7 +465,7 @@ class ConsulSpace(Space):
         missing: set = set()            # positions of gets sent as check-not-exists
         reads: Dict[int, Tuple[Optional[str], int]] = {}  # unlock position -> (b64 value, index)
         state = {"ambiguous": False}
-        what = "txn on %s" % ", ".join(sorted(set(op.key for op in ops))[:3])
+        what = "txn on %s" % ", ".join(sorted(set(op.key or "''" for op in ops))[:3])
 
         for _round in range(MAX_ROUNDS):
             for i in preserve:

@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared fixtures.
+
+Consul: ``consul_cluster`` is a real 3-server cluster on 127.0.0.11-13 (ports 18300-18302,
+HTTP 18500), started once per test session and stopped by PID at its end; concurrent test sessions
+on the machine share it (see tests/consul_cluster.py).  Set WF_CONSUL_URL to use an existing
+cluster instead (tests that kill servers then skip).  ``consul_space`` is a ConsulSpace on it under
+a random key prefix, deleted afterwards.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from consul_cluster import ROOT, ConsulCluster
+
+
+@pytest.fixture(scope="session")
+def consul_cluster():
+    url = os.environ.get("WF_CONSUL_URL")
+    if url:
+        yield ConsulCluster.external(url)
+        return
+    cluster = ConsulCluster(os.path.join(ROOT, ".cache", "pytest-consul"))
+    cluster.acquire_shared()
+    try:
+        yield cluster
+    finally:
+        cluster.release_shared()
+
+
+@pytest.fixture
+def consul_prefix():
+    """A key prefix no other test (or test session) uses."""
+    return "wftest-%s/" % uuid.uuid4().hex
+
+
+@pytest.fixture
+def consul_space(consul_cluster, consul_prefix):
+    from wfengine.space.consul import ConsulSpace
+    space = ConsulSpace(url=consul_cluster.urls[0], prefix=consul_prefix)
+    yield space
+    try:
+        space.delete_tree("")
+    finally:
+        space.close()
