@@ -16,7 +16,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from . import keys
-from .errors import NotFound, SpaceDataError, ToscaError
+from .errors import ModelError, NotFound, SpaceDataError, ToscaError
 from .instances import expand
 from .rules import check_workflows, compile_rules, validate_rule_set
 from .space.base import Space, dumps, op_delete, op_delete_tree, op_set
@@ -80,8 +80,11 @@ def compile_model(path: str, space: Optional[Space] = None,
         libs = [lib["types"] for lib in libraries(space)] if space is not None else []
     model = load_model(path, libs)
     rules = compile_rules(model)
-    check_workflows(model, rules)
-    nodes = expand(model)
+    try:
+        nodes = expand(model)           # HostedOn cycles first: they are named as such
+        check_workflows(model, rules)
+    except ModelError as exc:
+        raise ModelError("%s: %s" % (path, exc))
     templates = {name: t.to_json() for name, t in model.templates.items()}
     reltypes = {r.relationship: list(model.relationship_types[r.relationship].ancestors)
                 for t in model.templates.values() for r in t.requirements}

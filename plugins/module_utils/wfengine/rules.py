@@ -277,7 +277,9 @@ def _describe_cycle(programs: Dict[str, List[Instr]], path: List[tuple], back: t
     for t, k in cyc:
         ins = programs[t][k]
         if ins.op == WAIT:
-            hops.append("%s waits for %s to be %s (%s)" % (t, ins.other, ins.name, ins.rtype))
+            hop = "%s waits for %s to be %s (%s)" % (t, ins.other, ins.name, ins.rtype)
+            if hop not in hops:
+                hops.append(hop)
     if not hops:
         hops = ["%s" % t for t, _ in cyc]
     return "; ".join(hops) + " -> cycle"

@@ -178,9 +178,7 @@ def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[s
 def logs(space: Space, model: str, instance: str, node: Optional[str] = None,
          run_id: Optional[str] = None) -> List[Dict[str, Any]]:
     """Per-operation logs (exit code, duration, worker, output tail) of the instance's runs."""
-    runs_ = instance_runs(space, model, instance)
-    if run_id:
-        runs_ = [r for r in runs_ if r["id"] == run_id]
+    runs_ = _select_runs(space, model, instance, None, run_id)
     out = []
     for r in runs_:
         prefix = keys.logs(r["id"]) + (node + "/" if node else "")
@@ -274,16 +272,29 @@ def _natural(nid: str):
     return (base, int(num)) if num.isdigit() else (nid, 0)
 
 
+def _select_runs(space: Space, model: str, instance: str, workflow: Optional[str],
+                 run_id: Optional[str]) -> List[Dict[str, Any]]:
+    """Runs of an instance filtered by workflow / run id; an unknown one is an error, not an
+    empty answer."""
+    runs = instance_runs(space, model, instance)
+    if run_id:
+        runs = [r for r in runs if r["id"] == run_id]
+        if not runs:
+            raise NotFound("instance %s/%s has no run %s" % (model, instance, run_id))
+    if workflow:
+        known = catalog.model_head(space, model).get("workflows", [])
+        if workflow not in known:
+            raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
+        runs = [r for r in runs if r["workflow"] == workflow]
+    return runs
+
+
 def trace(space: Space, model: str, instance: str, workflow: Optional[str] = None,
           run_id: Optional[str] = None) -> List[Dict[str, Any]]:
     """Events of the instance's runs in causal order.  ``seq`` comes from the Space's commit
     index of each batch of events: a node that waited for another read that node's committed
     state, so its own commit has a larger index."""
-    runs = instance_runs(space, model, instance)
-    if run_id:
-        runs = [r for r in runs if r["id"] == run_id]
-    if workflow:
-        runs = [r for r in runs if r["workflow"] == workflow]
+    runs = _select_runs(space, model, instance, workflow, run_id)
     events = []
     for r in runs:
         for e in space.list(keys.traces(r["id"])):
