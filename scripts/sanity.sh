@@ -4,8 +4,9 @@
 #   scripts/sanity.sh [ansible-test sanity options...]      (default: --python 3.11)
 #
 # ansible-test wants the collection at .../ansible_collections/ditrit/workflows/, so the files git
-# knows (tracked, plus untracked ones not ignored, so work in progress is checked too) are copied to
-# a temporary tree of that shape and the test runs there.  It exits with ansible-test's status.
+# knows (tracked, plus untracked ones not ignored, so work in progress is checked too), less what
+# galaxy.yml's build_ignore keeps out of the collection (bench/, .ci/, ...), are copied to a
+# temporary tree of that shape and the test runs there.  It exits with ansible-test's status.
 #
 # ansible-test bootstraps pip in the virtual environments of the sanity tests with a get-pip script
 # downloaded from a host this machine cannot reach; a stand-in is written to its cache first
@@ -54,9 +55,21 @@ trap 'rm -rf "$work"' EXIT
 dest="$work/ansible_collections/ditrit/workflows"
 mkdir -p "$dest"
 cd "$root"
-git ls-files -z --cached --others --exclude-standard \
-  | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done \
-  | tar --null -T - -cf - | tar -C "$dest" -xf -
+# What the collection ships: the files git knows, less galaxy.yml's build_ignore (as
+# ansible-galaxy matches it: a pattern against the path or any of its parent directories).
+git ls-files -z --cached --others --exclude-standard | python3 -c '
+import fnmatch, os, sys, yaml
+ignore = (yaml.safe_load(open("galaxy.yml")) or {}).get("build_ignore") or []
+def shipped(path):
+    parts = path.split("/")
+    for i in range(1, len(parts) + 1):
+        sub = "/".join(parts[:i])
+        if any(fnmatch.fnmatch(sub, p) or fnmatch.fnmatch(parts[i - 1], p) for p in ignore):
+            return False
+    return os.path.isfile(path)
+files = [f for f in sys.stdin.read().split("\0") if f and shipped(f)]
+sys.stdout.write("".join(f + "\0" for f in files))
+' | tar --null -T - -cf - | tar -C "$dest" -xf -
 
 cd "$dest"
 # A repository of its own, so that ansible-test sees exactly these files (it asks git when there

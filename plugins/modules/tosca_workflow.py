@@ -64,6 +64,20 @@ options:
       - Run the workflow even when its last run succeeded and nothing ran after it.
     type: bool
     default: false
+  resume:
+    description:
+      - When the instance's last run is a failed or canceled run of O(workflow), continue that run from
+        its failed steps (what succeeded is not run again) instead of starting a new one; RV(resumed) is
+        then V(true) and RV(run_id) is the id of that run.
+      - Otherwise a new run starts, as without this option.
+    type: bool
+    default: false
+  retries:
+    description:
+      - How many times the workers retry a failing operation before the node fails (a type or template
+        may set its own number).
+    type: int
+    default: 0
 extends_documentation_fragment:
   - ditrit.workflows.connection
   - ditrit.workflows.connection.actiongroup
@@ -178,6 +192,11 @@ skipped_run:
   returned: always
   type: bool
   sample: false
+resumed:
+  description: V(true) when the task continued the last failed run (O(resume=true)) rather than starting one.
+  returned: always
+  type: bool
+  sample: false
 '''
 
 from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api
@@ -186,10 +205,18 @@ MAX_ERRORS_IN_MESSAGE = 5
 
 
 def _error_line(err):
-    what = err.get('message') or err.get('operation') or 'failed'
-    if err.get('operation') and err.get('message'):
-        what = '%s: %s' % (err['operation'], err['message'])
-    return '%s: %s' % (err.get('node', '?'), what)
+    """One error of a run as ``node: operation failed (exit code N): last output line``."""
+    node = err.get('node', '?')
+    if not err.get('operation'):
+        return '%s: %s' % (node, err.get('message') or 'failed')
+    line = '%s: %s failed' % (node, err['operation'])
+    if err.get('exit_code') not in (None, 0):
+        line += ' (exit code %s)' % err['exit_code']
+    detail = err.get('message')
+    if not detail:
+        lines = [x.strip() for x in (err.get('output') or '').splitlines() if x.strip()]
+        detail = lines[-1] if lines else ''
+    return '%s: %s' % (line, detail) if detail else line
 
 
 def failure_message(summary):
@@ -205,6 +232,45 @@ def failure_message(summary):
                                       '; and %d more' % more if more else '')
 
 
+def _check_mode(module, space, last, base):
+    """What would happen, without starting anything (exits)."""
+    p = module.params
+    known = api.workflows_of(space, p['model'])
+    if p['workflow'] not in known:
+        module.fail_json(msg='model %s defines no workflow %s (known: %s)'
+                         % (p['model'], p['workflow'], ', '.join(known)), **base)
+    if last is not None and last['status'] == 'running':
+        module.fail_json(msg='instance %s/%s already has a run in progress: %s (%s)'
+                         % (p['model'], p['instance'], last['id'], last['workflow']), **base)
+    what = 'resume run %s of' % last['id'] if base['resumed'] else 'run'
+    module.exit_json(changed=True, msg='would %s %s' % (what, p['workflow']), **base)
+
+
+def _run(module, space, workers, base):
+    """Start (or resume) the run, wait for it, and exit with its summary."""
+    p = module.params
+    rec = api.start_workflow(space, p['workflow'], p['model'], p['instance'], resume=base['resumed'],
+                             max_retries=p['retries'])
+    base.update(run_id=rec['id'], status=rec['status'], duration=rec.get('duration'))
+    if not p['wait'] and rec['status'] == 'running':
+        module.exit_json(changed=True, **base)
+    if rec['status'] == 'running':
+        if workers > 0:
+            rec = api.run_with_local_workers(module.space_options(), space, rec['id'], workers,
+                                             timeout=p['timeout'])
+        else:
+            rec = api.wait_run(space, rec['id'], timeout=p['timeout'])
+    summary = api.summary(space, rec['id'])
+    base.update(summary)
+    if summary['status'] == 'running':
+        module.fail_json(changed=True, msg='workflow %s on %s/%s did not end within %s s (run %s)%s'
+                         % (p['workflow'], p['model'], p['instance'], p['timeout'], rec['id'],
+                            '; it goes on in the workers' if workers == 0 else ''), **base)
+    if summary['status'] != 'succeeded':
+        module.fail_json(changed=True, msg=failure_message(summary), **base)
+    module.exit_json(changed=True, **base)
+
+
 def main():
     module = WorkflowsModule(
         argument_spec=dict(
@@ -215,16 +281,20 @@ def main():
             timeout=dict(type='float', default=3600),
             workers=dict(type='int'),
             force=dict(type='bool', default=False),
+            resume=dict(type='bool', default=False),
+            retries=dict(type='int', default=0),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    if p['workers'] is not None and p['workers'] < 0:
-        module.fail_json(msg='workers must be 0 or more, got %d' % p['workers'])
+    for name in ('workers', 'retries'):
+        if p[name] is not None and p[name] < 0:
+            module.fail_json(msg='%s must be 0 or more, got %d' % (name, p[name]))
     if p['timeout'] is not None and p['timeout'] <= 0:
         module.fail_json(msg='timeout must be more than 0, got %s' % p['timeout'])
     workers = p['workers'] if p['workers'] is not None else (2 if module.embedded else 0)
-    base = dict(model=p['model'], instance=p['instance'], workflow=p['workflow'], skipped_run=False)
+    base = dict(model=p['model'], instance=p['instance'], workflow=p['workflow'], skipped_run=False,
+                resumed=False)
 
     with module.space() as space:
         try:
@@ -235,45 +305,17 @@ def main():
             module.warn('check mode: %s; the workflow would run once it exists' % exc)
             module.exit_json(changed=True, **base)
         last = runs[-1] if runs else None
+        same = last is not None and last['workflow'] == p['workflow']
 
-        if last is not None and not p['force'] and last['workflow'] == p['workflow'] \
-                and last['status'] == 'succeeded':
-            summary = api.summary(space, last['id'])
-            base.update(summary, skipped_run=True)
+        if same and last['status'] == 'succeeded' and not p['force']:
+            base.update(api.summary(space, last['id']), skipped_run=True)
             module.exit_json(changed=False, msg='%s already succeeded on %s/%s in run %s; nothing to do '
                              '(force=true runs it again)' % (p['workflow'], p['model'], p['instance'], last['id']),
                              **base)
-
+        base['resumed'] = bool(p['resume'] and same and last['status'] in ('failed', 'canceled'))
         if module.check_mode:
-            known = api.workflows_of(space, p['model'])
-            if p['workflow'] not in known:
-                module.fail_json(msg='model %s defines no workflow %s (known: %s)'
-                                 % (p['model'], p['workflow'], ', '.join(known)), **base)
-            if last is not None and last['status'] == 'running':
-                module.fail_json(msg='instance %s/%s already has a run in progress: %s (%s)'
-                                 % (p['model'], p['instance'], last['id'], last['workflow']), **base)
-            module.exit_json(changed=True, msg='would run %s' % p['workflow'], **base)
-
-        rec = api.start_workflow(space, p['workflow'], p['model'], p['instance'])
-        base.update(run_id=rec['id'], status=rec['status'], duration=rec.get('duration'))
-        if not p['wait'] and rec['status'] == 'running':
-            module.exit_json(changed=True, **base)
-
-        if rec['status'] == 'running':
-            if workers > 0:
-                rec = api.run_with_local_workers(module.space_options(), space, rec['id'], workers,
-                                                 timeout=p['timeout'])
-            else:
-                rec = api.wait_run(space, rec['id'], timeout=p['timeout'])
-        summary = api.summary(space, rec['id'])
-        base.update(summary)
-        if summary['status'] == 'running':
-            module.fail_json(changed=True, msg='workflow %s on %s/%s did not end within %s s (run %s)%s'
-                             % (p['workflow'], p['model'], p['instance'], p['timeout'], rec['id'],
-                                '; it goes on in the workers' if workers == 0 else ''), **base)
-        if summary['status'] != 'succeeded':
-            module.fail_json(changed=True, msg=failure_message(summary), **base)
-    module.exit_json(changed=True, **base)
+            _check_mode(module, space, last, base)
+        _run(module, space, workers, base)
 
 
 if __name__ == '__main__':

@@ -56,6 +56,16 @@ def _patch_args(args: Dict[str, Any]):
         return _cm()
 
 
+def _forget_warnings() -> None:
+    """Warnings are collected in process-wide lists (one module run per process, normally): empty
+    them so that each run reports its own."""
+    from ansible.module_utils.common import warnings
+    for name in ("_global_warnings", "_global_deprecations"):
+        store = getattr(warnings, name, None)
+        if store is not None:
+            store.clear()
+
+
 class ModuleRun:
     """What a module printed when it exited: its JSON result, and whether it failed."""
 
@@ -84,6 +94,7 @@ def run_module(collection_path, capsys):
         mod = importlib.import_module("%s.plugins.modules.%s" % (FQCN, name))
         args = dict(args, _ansible_check_mode=_check, _ansible_diff=_diff)
         capsys.readouterr()
+        _forget_warnings()
         with _patch_args(args):
             with pytest.raises(SystemExit):
                 mod.main()

@@ -105,39 +105,68 @@ def test_timeout_fails_and_says_so(run_module, instance):
     assert r["run_id"] in r.msg
 
 
-class FailingExecutor:
-    """A real executor (the interface workers call) whose create operation fails on B nodes."""
-
-    def __init__(self, executor_mod):
-        self._ok = executor_mod.OperationResult
-        self._ok_executor = executor_mod.RecordingExecutor()
-
-    def effectful(self, call):
-        return False
-
-    def run(self, call):
-        if call.node["template"] == "B" and call.operation.endswith("Standard.create"):
-            return self._ok(ok=False, exit_code=3, output="disk full")
-        return self._ok_executor.run(call)
-
-
-def test_failed_run_fails_the_task_with_the_failed_operations(run_module, instance):
-    """The module waits (workers=0) while workers in threads of this test, standing for daemons,
-    run the operations with an executor that fails B's create."""
+@pytest.fixture
+def daemons(engine):
+    """daemons(executor) -> context manager: two workers in threads of this test, standing for
+    worker daemons, with a given executor (subclasses of the engine's own RecordingExecutor)."""
+    import contextlib
     worker_mod = importlib.import_module(FQCN + ".plugins.module_utils.wfengine.worker")
-    executor_mod = importlib.import_module(FQCN + ".plugins.module_utils.wfengine.executor")
-    api = importlib.import_module(FQCN + ".plugins.module_utils.wfengine.api")
-    opts = api.SpaceOptions(path=instance["space"])
-    stop = threading.Event()
-    worker_mod.run_workers(lambda: api.open_space(opts), 2, stop, executor=FailingExecutor(executor_mod))
-    try:
+
+    @contextlib.contextmanager
+    def _daemons(space_path, executor):
+        opts = engine.SpaceOptions(path=space_path)
+        stop = threading.Event()
+        worker_mod.run_workers(lambda: engine.open_space(opts), 2, stop, executor=executor)
+        try:
+            yield
+        finally:
+            stop.set()
+    return _daemons
+
+
+@pytest.fixture
+def executors(collection_path):
+    ex = importlib.import_module(FQCN + ".plugins.module_utils.wfengine.executor")
+
+    class Failing(ex.RecordingExecutor):
+        """B nodes' create fails."""
+
+        def run(self, call):
+            if call.node["template"] == "B" and call.operation.endswith("Standard.create"):
+                return ex.OperationResult(ok=False, exit_code=3, output="writing /opt/b\ndisk full\n")
+            return super().run(call)
+
+    class Flaky(ex.RecordingExecutor):
+        """B_0's create fails once, then succeeds; effectful, so the worker may retry it."""
+
+        def __init__(self):
+            super().__init__()
+            self.failures = 0
+
+        def effectful(self, call):
+            return True
+
+        def run(self, call):
+            if call.node["id"] == "B_0" and call.operation.endswith("Standard.create"):
+                with self._lock:
+                    if self.failures == 0:
+                        self.failures += 1
+                        return ex.OperationResult(ok=False, exit_code=1, output="transient")
+            return super().run(call)
+
+    return {"failing": Failing, "flaky": Flaky}
+
+
+def test_failed_run_fails_the_task_with_the_failed_operations(run_module, instance, daemons, executors):
+    """The module waits (workers=0) while the workers run the operations with an executor that
+    fails B's create."""
+    with daemons(instance["space"], executors["failing"]()):
         r = run_module("tosca_workflow", workers=0, timeout=60, **instance)
-    finally:
-        stop.set()
     assert r.failed and r.changed
     assert r["status"] == "failed"
     assert r.msg.startswith("workflow install on seed/prod failed after ")
-    assert "B_0" in r.msg
+    assert "B_0: tosca.interfaces.node.lifecycle.Standard.create failed (exit code 3): disk full" in r.msg
+    assert [e["node"] for e in r["failed_operations"]] == ["B_0"]
     assert any(e["node"] == "B_0" for e in r["errors"])
     assert r["counts"].get("started", 0) < 19
     # a failed install is not "installed": the next run starts again
@@ -150,12 +179,45 @@ def test_failure_message_lists_a_few_errors(collection_path):
     summary = {"workflow": "install", "model": "m", "instance": "i", "duration": 1.5,
                "errors": [{"node": "n%d" % i, "operation": "Standard.create", "message": "boom"} for i in range(8)]}
     msg = mod.failure_message(summary)
-    assert msg.startswith("workflow install on m/i failed after 1.500 s (8 errors): n0: Standard.create: boom; ")
+    assert msg.startswith("workflow install on m/i failed after 1.500 s (8 errors): n0: Standard.create failed: boom; ")
     assert msg.endswith("; and 3 more")
     assert mod.failure_message(dict(summary, errors=[], duration=None)) == "workflow install on m/i failed"
+    blocked = dict(summary, errors=[{"node": "x_0", "message": "blocked waiting for y_0"}])
+    assert mod.failure_message(blocked).endswith("(1 error): x_0: blocked waiting for y_0")
 
 
-@pytest.mark.parametrize("args, word", [({"workers": -1}, "workers"), ({"timeout": 0}, "timeout")])
+@pytest.mark.parametrize("args, word", [({"workers": -1}, "workers"), ({"timeout": 0}, "timeout"),
+                                        ({"retries": -2}, "retries")])
 def test_bad_numbers(run_module, instance, args, word):
     r = run_module("tosca_workflow", **dict(instance, **args))
     assert r.failed and word in r.msg
+
+
+def test_resume_continues_the_failed_run(run_module, instance, engine, open_space, daemons, executors):
+    with daemons(instance["space"], executors["failing"]()):
+        failed = run_module("tosca_workflow", workers=0, timeout=60, **instance)
+    assert failed.failed and failed["status"] == "failed"
+    check = run_module("tosca_workflow", _check=True, resume=True, **instance)
+    assert check.changed and check["resumed"] and failed["run_id"] in check.msg
+    r = run_module("tosca_workflow", resume=True, timeout=60, **instance)
+    assert not r.failed, r.msg
+    assert r.changed and r["resumed"] and r["run_id"] == failed["run_id"]
+    assert r["status"] == "succeeded" and r["counts"] == {"started": 19}
+    assert len(runs_of(engine, open_space, instance["space"])) == 1
+    # nothing left to resume: resume=true then behaves as without it (here: already installed)
+    again = run_module("tosca_workflow", resume=True, **instance)
+    assert not again.changed and again["skipped_run"] and not again["resumed"]
+
+
+def test_retries_let_a_flaky_operation_pass(run_module, instance, daemons, executors):
+    flaky = executors["flaky"]()
+    with daemons(instance["space"], flaky):
+        r = run_module("tosca_workflow", workers=0, retries=2, timeout=60, **instance)
+    assert not r.failed, r.msg
+    assert r["counts"] == {"started": 19} and flaky.failures == 1
+
+
+def test_without_retries_the_flaky_operation_fails(run_module, instance, daemons, executors):
+    with daemons(instance["space"], executors["flaky"]()):
+        r = run_module("tosca_workflow", workers=0, timeout=60, **instance)
+    assert r.failed and "B_0" in r.msg and "transient" in r.msg
