@@ -88,8 +88,15 @@ def test_two_instances_at_once_do_not_interfere(tmp_path):
     api.create_instance(space, "m", "two")
     r1 = api.start_workflow(space, "install", "m", "one")
     r2 = api.start_workflow(space, "install", "m", "two")
-    api.run_with_local_workers(opts, space, r1["id"], 3, timeout=60)
-    assert api.wait_run(space, r2["id"], timeout=60)["status"] == "succeeded"
+    from wfengine.worker import run_workers
+    import threading
+    stop = threading.Event()
+    run_workers(lambda: api.open_space(opts), 3, stop)   # the same workers serve both runs
+    try:
+        assert api.wait_run(space, r1["id"], timeout=60)["status"] == "succeeded"
+        assert api.wait_run(space, r2["id"], timeout=60)["status"] == "succeeded"
+    finally:
+        stop.set()
     for inst in ("one", "two"):
         st = api.status(space, "m", inst)
         assert Counter(n["state"] for n in st["nodes"].values()) == {"started": 19}

@@ -57,7 +57,7 @@ class SpaceOptions:
 def open_space(opts: SpaceOptions) -> Space:
     if opts.backend == "embedded":
         path = opts.path or os.environ.get("WF_SPACE") or "wfspace.db"
-        return _open_backend("embedded", path=path, prefix=opts.prefix)
+        return _open_backend("embedded", path=path, prefix=opts.prefix)  # extra: consul only
     if opts.backend == "consul":
         return _open_backend("consul", url=opts.url, token=opts.token, ca_file=opts.ca_file,
                              client_cert=opts.client_cert, client_key=opts.client_key,

@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--id", help="worker id shown in the trace (default host-pid-random)")
     s.add_argument("--exec-log", default=os.environ.get("WF_EXEC_LOG"),
                    help="append one JSON line per executed operation to this file")
+    s.add_argument("--wake", default=os.environ.get("WF_WORKER_WAKE"), metavar="HOST:PORT",
+                   help="also listen for POST /wake here (handler of the Consul watch installed by "
+                        "the wf_worker role); the worker's own blocking query is the main trigger")
     return p
 
 
@@ -237,8 +240,12 @@ def cmd_worker(args: argparse.Namespace, space) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    wake = None
+    if args.wake:
+        host, _, port = args.wake.rpartition(":")
+        wake = (host or "127.0.0.1", int(port))
     logging.getLogger("wfengine").info("worker %s serving (%s backend)", w.id, args.backend)
-    w.serve()
+    w.serve(wake_address=wake)
     return 0
 
 
@@ -248,7 +255,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        space = api.open_space(space_options(args))
+        opts = space_options(args)
+        if args.command == "worker":
+            # one connection per thread of the pool, plus the blocking query and the renewals
+            opts.extra["max_connections"] = args.threads + 2
+        space = api.open_space(opts)
         try:
             if args.command == "library":
                 r = api.upload_library(space, args.file, name=args.name)

@@ -37,6 +37,8 @@ class OperationResult:
     output: str = ""
     duration: float = 0.0
     details: Dict[str, Any] = field(default_factory=dict)
+    # Attributes the operation reported for the node it ran on (runner.py: the WF_OUTPUTS file).
+    attributes: Dict[str, Any] = field(default_factory=dict)
 
 
 class Executor:

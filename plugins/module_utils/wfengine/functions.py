@@ -143,8 +143,8 @@ class _Eval:
             raise FunctionError("%s: expected an input name, or [name, nested keys...]" % _show("get_input", args))
         inputs = self.ctx.inputs or {}
         if path[0] not in inputs:
-            raise FunctionError("%s: no input %r (inputs: %s)" % (_show("get_input", args), path[0],
-                                                                   ", ".join(sorted(inputs)) or "none"))
+            known = ", ".join(sorted(inputs)) or "none"
+            raise FunctionError("%s: no input %r (inputs: %s)" % (_show("get_input", args), path[0], known))
         found = self.value(inputs[path[0]], depth)
         return self._nested(found, path[1:], "get_input", args, "input %s" % path[0])
 
@@ -217,8 +217,8 @@ class _Eval:
         try:
             return self._on_node(node, names, depth, attributes, fn, args)
         except _Missing:
-            raise FunctionError("%s: %s has no %s %r" % (_show(fn, args), ctx.describe(node),
-                                                          _kind(attributes), names[0])) from None
+            raise FunctionError("%s: %s has no %s %r"
+                                % (_show(fn, args), ctx.describe(node), _kind(attributes), names[0])) from None
 
     def _on_node(self, node: str, names: List[Any], depth: int, attributes: bool, fn: str, args: Any) -> Any:
         """The value of ``names`` on ``node``; raises _Missing if its first name is unknown there."""
@@ -259,8 +259,8 @@ class _Eval:
             elif isinstance(cur, list) and isinstance(p, int) and -len(cur) <= p < len(cur):
                 cur = cur[p]
             else:
-                raise FunctionError("%s: %s: no %s in the value" % (_show(fn, args), where,
-                                                                   ".".join(str(w) for w in walked)))
+                raise FunctionError("%s: %s: no %s in the value"
+                                    % (_show(fn, args), where, ".".join(str(w) for w in walked)))
         return cur
 
 
@@ -434,7 +434,7 @@ class ModelContext(FunctionContext):
 
 
 def _natural(node_id: str) -> Any:
-    base, _, n = node_id.rpartition("_")
+    base, n = node_id.rpartition("_")[::2]
     return (base, int(n)) if n.isdigit() else (node_id, -1)
 
 
@@ -445,8 +445,8 @@ def input_values(definitions: Dict[str, Any], given: Optional[Dict[str, Any]] = 
     given = dict(given or {})
     unknown = sorted(set(given) - set(definitions or {}))
     if unknown:
-        raise FunctionError("unknown input(s) %s (declared: %s)" % (", ".join(unknown),
-                                                                  ", ".join(sorted(definitions or {})) or "none"))
+        declared = ", ".join(sorted(definitions or {})) or "none"
+        raise FunctionError("unknown input(s) %s (declared: %s)" % (", ".join(unknown), declared))
     out: Dict[str, Any] = {}
     for name, d in (definitions or {}).items():
         if name in given:

@@ -44,6 +44,7 @@ log = logging.getLogger("wfengine.worker")
 # Fixed operations of a commit: check_session, cas fact, trace, delete_cas ready, delete lock.
 _COMMIT_FIXED_OPS = 5
 OUTBOX_CHUNK = 5000
+EVENTS_PER_COMMIT = 200
 
 
 class WorkerInterrupt(Exception):
@@ -131,24 +132,62 @@ class Worker:
             except WfError as exc:
                 log.warning("worker %s: session renew failed (%s); retrying", self.id, exc)
 
-    def serve(self) -> None:
-        """Run until ``stop()``: pick up what is pending now, then follow the blocking query."""
+    def serve(self, wake_address: Optional[Tuple[str, int]] = None) -> None:
+        """Run until ``stop()``: pick up what is pending now, then follow the blocking query.
+
+        ``wake_address`` (host, port) also listens for ``POST /wake``, the handler of the Consul
+        watch that the wf_worker role installs (the seed's trigger): each call re-lists the queue
+        at once.  It is a second trigger, never the only one: the blocking query alone loses
+        nothing."""
         self._new_session()
         renewer = threading.Thread(target=self._renew_loop, name="renew-%s" % self.id, daemon=True)
         renewer.start()
         pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wf-%s" % self.id)
+        server = self._wake_server(wake_address, pool) if wake_address else None
         try:
             self._loop(pool)
         except WorkerInterrupt:
             pass
         finally:
             self._stop.set()
+            if server is not None:
+                server.shutdown()
+                server.server_close()
             pool.shutdown(wait=True)
             try:
                 if self.session:
                     self.space.session_destroy(self.session)
             except WfError:
                 pass
+
+    def _wake_server(self, address: Tuple[str, int], pool: ThreadPoolExecutor):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        worker = self
+
+        class Wake(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                if self.path.rstrip("/") != "/wake":
+                    self.send_error(404)
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(min(length, 1 << 20))  # the watch's payload: not needed
+                worker.stats["wakes"] = worker.stats.get("wakes", 0) + 1
+                try:
+                    worker._dispatch(worker.space.keys(keys.QUEUE), pool)
+                except WfError as exc:
+                    log.warning("worker %s: wake: %s", worker.id, exc)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(address, Wake)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="wake-%s" % self.id, daemon=True).start()
+        self.wake_port = server.server_address[1]
+        return server
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
         index = 0
@@ -328,6 +367,11 @@ class Worker:
         prog = ctx.program(node_id)
         fact["waiting"] = None
         while fact["pc"] < len(prog):
+            if len(step.events) >= EVENTS_PER_COMMIT:
+                # A node with hundreds of relationship instances: keep each value and each
+                # transaction well under Consul's limits by committing as it goes.
+                if not self._commit(step, final=False):
+                    return False
             ins = prog[fact["pc"]]
             if ins.op == STATE:
                 fact["state"] = ins.name

@@ -49,7 +49,10 @@ def open_model_source(path: str) -> Source:
     ext = os.path.splitext(path)[1].lower()
     if ext in ARCHIVE_EXT or (ext not in YAML_EXT and zipfile.is_zipfile(path)):
         tmp = tempfile.mkdtemp(prefix="wf-csar-")
-        cleanup = lambda: shutil.rmtree(tmp, ignore_errors=True)  # noqa: E731
+
+        def cleanup() -> None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
         try:
             extract(path, tmp)
             return _entry_of(tmp, path), tmp, cleanup
@@ -116,7 +119,7 @@ def _entry_of(root: str, shown: str) -> str:
 def _member_path(name: str, archive: str) -> List[str]:
     bad = (not name or name.startswith("/") or "\\" in name or "\x00" in name
            or (len(name) > 1 and name[1] == ":"))
-    parts = [p for p in name.rstrip("/").split("/")]
+    parts = name.rstrip("/").split("/")
     if bad or any(p in ("", ".", "..") for p in parts):
         raise ToscaError("unsafe member name %r (absolute, '..' or empty segment): refused" % name, file=archive)
     return parts

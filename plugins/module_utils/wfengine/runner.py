@@ -1,0 +1,406 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run operation implementations as processes: shell scripts with bash, playbooks with
+ansible-playbook.
+
+Values never reach a command line.  The command is always an argument list
+(``bash <script>``, ``ansible-playbook ... <playbook> -e @<vars file>``), so a property holding
+``$(rm -rf /)`` or quotes is data, not code:
+
+* scripts get each input as an environment variable named exactly as the input (``port`` ->
+  ``$port``; no upper-case copies, which could clash with another input), strings verbatim,
+  numbers as decimal text, booleans ``true``/``false``, null empty, lists and maps as JSON;
+* playbooks get the inputs as extra variables from a YAML file (mode 0600, deleted afterwards)
+  where every string is tagged ``!unsafe``, so Ansible never templates a ``{{ ... }}`` that came
+  from a property value.
+
+Both also get ``WF_RUN``, ``WF_WORKFLOW``, ``WF_NODE``, ``WF_TEMPLATE``, ``WF_OPERATION``,
+``WF_ATTEMPT``, ``WF_MODEL_DIR``, ``WF_HOST`` (hosting node instance, if any), and for a
+relationship operation ``WF_RELATIONSHIP``, ``WF_SOURCE``, ``WF_TARGET``; playbooks see the same
+values as ``wf_run``, ``wf_node``, ... variables.
+
+Outputs: ``WF_OUTPUTS`` (variable ``wf_outputs`` in playbooks) is the path of an empty file; what
+the implementation writes there becomes attributes of the node the operation ran on, visible to
+later operations through ``get_attribute``.  Either ``name=value`` lines (``#`` comments and
+blank lines ignored; the value is the rest of the line, verbatim) or one JSON object.  An
+operation's TOSCA 1.3 ``outputs`` mapping (``{port: [SELF, http_port]}``) renames an output;
+unmapped outputs keep their name.
+
+The working directory is the materialized model folder (shared by every operation of that model
+version on the host: scripts should write elsewhere).  The whole output (stdout and stderr,
+interleaved) goes to ``<log_dir>/<run>/<node>/<operation>-<attempt>.log`` on the worker host;
+the result carries its last ``tail_bytes``.  A timeout sends SIGTERM to the operation's whole
+process group, then SIGKILL after a grace period.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from .errors import WfError
+from .executor import Executor, OperationCall, OperationResult
+from .functions import FunctionContext, evaluate, to_text
+from .operations import INPUT_NAME_RE
+
+log = logging.getLogger("wfengine.runner")
+
+DEFAULT_TIMEOUT = 3600.0
+TAIL_BYTES = 4096
+MAX_OUTPUTS_BYTES = 256 * 1024
+PLAYBOOK_EXT = (".yml", ".yaml")
+EXIT_NOT_RUN = -1          # the process was never started (bad input, missing file)
+
+
+class OperationResolver:
+    """What the executor needs to know about a call; the worker implements it.
+
+    ``spec`` is called first and alone (for ``effectful``), so it must be cheap: the compiled
+    spec (``operations.lookup``) or None when the operation has no implementation.  ``model_dir``
+    and ``context`` are called only when the operation runs."""
+
+    def spec(self, call: OperationCall) -> Optional[Dict[str, Any]]:
+        raise NotImplementedError
+
+    def model_dir(self, call: OperationCall) -> str:
+        """The materialized model folder (``artifacts.materialize``)."""
+        raise NotImplementedError
+
+    def context(self, call: OperationCall) -> FunctionContext:
+        raise NotImplementedError
+
+    def retry_default(self, call: OperationCall) -> Optional[Tuple[int, float]]:
+        """(max_retries, retry_interval) when the operation sets none: the run-wide default;
+        None: the executor's ``default_retries``."""
+        return None
+
+
+class OutputsError(WfError):
+    """The outputs file written by an implementation cannot be read."""
+
+
+def parse_outputs(text: str) -> Dict[str, Any]:
+    """The attributes in an outputs file: one JSON object, or ``name=value`` lines."""
+    stripped = text.strip()
+    if not stripped:
+        return {}
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except ValueError as exc:
+            raise OutputsError("outputs file: not a JSON object (%s)" % exc) from None
+        if not isinstance(data, dict):
+            raise OutputsError("outputs file: not a JSON object")
+        return data
+    out: Dict[str, Any] = {}
+    for n, line in enumerate(text.split("\n"), 1):
+        line = line[:-1] if line.endswith("\r") else line
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not INPUT_NAME_RE.match(name):
+            raise OutputsError("outputs file line %d: expected name=value with an identifier name, got %r"
+                               % (n, line[:80]))
+        out[name] = value
+    return out
+
+
+def _safe_segment(text: str) -> str:
+    text = re.sub(r"[^A-Za-z0-9_.@#:=+-]", "_", text or "_")
+    return "_" + text if text.startswith(".") else text
+
+
+class _Unsafe(str):
+    """A string Ansible must not template (YAML tag ``!unsafe``)."""
+
+
+def _dump_vars(variables: Dict[str, Any], fh: Any) -> None:
+    """Write extra vars as YAML with every string tagged ``!unsafe``.  PyYAML is imported here,
+    not at module level, so that scripts run (and the module imports) without it."""
+    import yaml
+
+    class VarsDumper(yaml.SafeDumper):
+        pass
+
+    VarsDumper.add_representer(_Unsafe, lambda d, v: d.represent_scalar("!unsafe", str(v), style='"'))
+    yaml.dump(_unsafe(variables), fh, Dumper=VarsDumper, default_flow_style=False, allow_unicode=True)
+
+
+def _unsafe(value: Any) -> Any:
+    if isinstance(value, str):
+        return _Unsafe(value)
+    if isinstance(value, dict):
+        return {str(k): _unsafe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unsafe(v) for v in value]
+    return value
+
+
+def find_ansible_playbook() -> Optional[str]:
+    """ansible-playbook next to this Python (same venv), else on PATH."""
+    near = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    if os.path.isfile(near) and os.access(near, os.X_OK):
+        return near
+    return shutil.which("ansible-playbook")
+
+
+class ProcessExecutor(Executor):
+    """Runs implementations in processes on the worker's host."""
+
+    def __init__(self, resolver: OperationResolver, log_dir: str, default_timeout: float = DEFAULT_TIMEOUT,
+                 default_retries: Tuple[int, float] = (0, 0.0), ansible_playbook: Optional[str] = None,
+                 bash: Optional[str] = None, tail_bytes: int = TAIL_BYTES, kill_grace: float = 2.0):
+        self.resolver = resolver
+        self.log_dir = os.path.abspath(log_dir)
+        self.default_timeout = float(default_timeout)
+        self.default_retries = default_retries
+        self.ansible_playbook = ansible_playbook
+        self.bash = bash or shutil.which("bash") or "/bin/bash"
+        self.tail_bytes = tail_bytes
+        self.kill_grace = kill_grace
+        self._running: Dict[int, Tuple[str, subprocess.Popen]] = {}
+        self._canceled: set = set()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ Executor interface
+    def effectful(self, call: OperationCall) -> bool:
+        spec = self.resolver.spec(call)
+        return bool(spec and (spec.get("implementation") or {}).get("primary"))
+
+    def retry_policy(self, call: OperationCall) -> Tuple[int, float]:
+        spec = self.resolver.spec(call) or {}
+        getter = getattr(self.resolver, "retry_default", None)
+        default = (getter(call) if getter else None) or self.default_retries
+        retries = spec.get("max_retries")
+        interval = spec.get("retry_interval")
+        return (int(default[0] if retries is None else retries),
+                float(default[1] if interval is None else interval))
+
+    def log_path(self, call: OperationCall) -> str:
+        op = call.operation
+        if call.relationship is not None:
+            other = call.relationship.get("target") if call.side != "target" else call.relationship.get("source")
+            op = "%s@%s" % (op, other)
+        return os.path.join(self.log_dir, _safe_segment(call.run), _safe_segment(call.node["id"]),
+                            "%s-%d.log" % (_safe_segment(op), call.attempt))
+
+    def cancel(self, run: str) -> int:
+        """Stop every operation of ``run`` running here (process group: TERM, then KILL);
+        their results say ``canceled``.  Returns how many were running."""
+        with self._lock:
+            procs = [p for r, p in self._running.values() if r == run]
+            self._canceled.update(p.pid for p in procs)
+        for p in procs:
+            self._kill_group(p)
+        return len(procs)
+
+    def run(self, call: OperationCall) -> OperationResult:
+        t0 = time.monotonic()
+        spec = self.resolver.spec(call)
+        impl = (spec or {}).get("implementation") or {}
+        if not impl.get("primary"):
+            return OperationResult(details={"noop": True})
+        log_file = self.log_path(call)
+        os.makedirs(os.path.dirname(log_file), exist_ok=True)
+        primary = impl["primary"]
+        details: Dict[str, Any] = {"log_file": log_file, "primary": primary}
+        workdir = tempfile.mkdtemp(prefix="wf-op-")        # 0700: outputs and vars files
+        try:
+            try:
+                model_dir = os.path.abspath(self.resolver.model_dir(call))
+                script = os.path.normpath(os.path.join(model_dir, *primary.split("/")))
+                if not script.startswith(model_dir + os.sep) or not os.path.isfile(script):
+                    raise WfError("implementation %s not found in %s" % (primary, model_dir))
+                ctx = self.resolver.context(call)
+                inputs = {}
+                for name, raw in (spec.get("inputs") or {}).items():
+                    if not INPUT_NAME_RE.match(name):
+                        raise WfError("input %r: not an identifier" % name)
+                    try:
+                        inputs[name] = evaluate(raw, ctx)
+                    except WfError as exc:
+                        raise WfError("input %s: %s" % (name, exc)) from None
+                outputs_file = os.path.join(workdir, "outputs")
+                with open(outputs_file, "w"):
+                    pass
+                facts = self._facts(call, model_dir, outputs_file)
+                playbook = primary.lower().endswith(PLAYBOOK_EXT)
+                if playbook:
+                    argv, env = self._playbook(script, inputs, facts, workdir)
+                else:
+                    argv, env = [self.bash, script], self._script_env(inputs, facts)
+                details["command"] = os.path.basename(argv[0])
+            except WfError as exc:
+                msg = "%s %s: %s" % (call.node["id"], call.operation, exc)
+                _append(log_file, "[wfengine] not run: %s\n" % msg, truncate=True)
+                details["error"] = msg
+                return OperationResult(ok=False, exit_code=EXIT_NOT_RUN, output=msg,
+                                       duration=time.monotonic() - t0, details=details)
+            timeout = float(impl.get("timeout") or self.default_timeout)
+            code, timed_out, canceled = self._spawn(argv, env, model_dir, log_file, timeout, call.run)
+            details["timed_out"] = timed_out
+            if canceled:
+                details["canceled"] = True
+            ok = code == 0 and not timed_out and not canceled
+            attributes: Dict[str, Any] = {}
+            if ok:
+                try:
+                    attributes = self._attributes(call, spec, outputs_file)
+                except OutputsError as exc:
+                    _append(log_file, "[wfengine] %s\n" % exc)
+                    details["error"] = str(exc)
+                    ok = False
+            return OperationResult(ok=ok, exit_code=code, output=self._tail(log_file),
+                                   duration=time.monotonic() - t0, details=details, attributes=attributes)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    # ------------------------------------------------------------------ pieces
+    @staticmethod
+    def _facts(call: OperationCall, model_dir: str, outputs_file: str) -> Dict[str, str]:
+        node = call.node
+        facts = {"WF_RUN": call.run, "WF_WORKFLOW": call.workflow, "WF_NODE": node["id"],
+                 "WF_TEMPLATE": node.get("template", ""), "WF_OPERATION": call.operation,
+                 "WF_ATTEMPT": str(call.attempt), "WF_MODEL_DIR": model_dir, "WF_OUTPUTS": outputs_file,
+                 "WF_HOST": node.get("host") or ""}
+        if call.relationship is not None:
+            facts.update({"WF_RELATIONSHIP": call.relationship.get("id", ""),
+                          "WF_SOURCE": call.relationship.get("source", ""),
+                          "WF_TARGET": call.relationship.get("target", "")})
+        return facts
+
+    @staticmethod
+    def _check_env_value(name: str, value: str) -> str:
+        if "\x00" in value:
+            raise WfError("input %s: a NUL character cannot be passed in an environment variable" % name)
+        return value
+
+    def _script_env(self, inputs: Dict[str, Any], facts: Dict[str, str]) -> Dict[str, str]:
+        env = dict(os.environ)
+        for name, value in inputs.items():
+            env[name] = self._check_env_value(name, to_text(value))
+        env.update(facts)      # the engine's facts win over an input of the same name
+        return env
+
+    def _playbook(self, playbook: str, inputs: Dict[str, Any], facts: Dict[str, str],
+                  workdir: str) -> Tuple[List[str], Dict[str, str]]:
+        exe = self.ansible_playbook or find_ansible_playbook()
+        if not exe:
+            raise WfError("ansible-playbook not found (neither next to %s nor on PATH)" % sys.executable)
+        variables = dict(inputs)
+        variables.update({k.lower(): v for k, v in facts.items()})
+        vars_file = os.path.join(workdir, "vars.yml")
+        fd = os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            _dump_vars(variables, fh)
+        env = dict(os.environ)
+        env.update(facts)
+        env.setdefault("ANSIBLE_PYTHON_INTERPRETER", sys.executable)
+        env["ANSIBLE_NOCOLOR"] = "1"
+        env["ANSIBLE_FORCE_COLOR"] = "0"
+        env["ANSIBLE_RETRY_FILES_ENABLED"] = "0"
+        env["PYTHONUNBUFFERED"] = "1"
+        argv = [exe, "-i", "localhost,", "-c", "local", playbook, "-e", "@" + vars_file]
+        return argv, env
+
+    def _spawn(self, argv: List[str], env: Dict[str, str], cwd: str, log_file: str, timeout: float,
+               run: str) -> Tuple[int, bool, bool]:
+        """(exit code, timed out, canceled)."""
+        with open(log_file, "wb") as out:
+            try:
+                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+            except OSError as exc:
+                out.write(("[wfengine] cannot start %s: %s\n" % (argv[0], exc)).encode("utf-8"))
+                return EXIT_NOT_RUN, False, False
+        with self._lock:
+            self._running[proc.pid] = (run, proc)
+        timed_out = False
+        try:
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                self._kill_group(proc)
+                _append(log_file, "\n[wfengine] killed: timeout of %g s exceeded\n" % timeout)
+        finally:
+            with self._lock:
+                self._running.pop(proc.pid, None)
+                canceled = proc.pid in self._canceled
+                self._canceled.discard(proc.pid)
+        if canceled:
+            _append(log_file, "\n[wfengine] killed: run canceled\n")
+        return proc.returncode, timed_out, canceled
+
+    def _kill_group(self, proc: subprocess.Popen) -> None:
+        _killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=self.kill_grace)
+        except subprocess.TimeoutExpired:
+            pass
+        # Whatever of the group ignored TERM or outlived its leader.
+        _killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def _attributes(self, call: OperationCall, spec: Dict[str, Any], outputs_file: str) -> Dict[str, Any]:
+        try:
+            size = os.path.getsize(outputs_file)
+            if size > MAX_OUTPUTS_BYTES:
+                raise OutputsError("outputs file: %d bytes, more than the %d allowed" % (size, MAX_OUTPUTS_BYTES))
+            with open(outputs_file, "r", encoding="utf-8") as fh:
+                values = parse_outputs(fh.read())
+        except FileNotFoundError:
+            return {}
+        except UnicodeDecodeError:
+            raise OutputsError("outputs file: not UTF-8 text") from None
+        mine = {"SELF"}
+        if call.relationship is not None:
+            mine.add("TARGET" if call.side == "target" else "SOURCE")
+        attributes = dict(values)
+        for name, (entity, attr) in (spec.get("outputs") or {}).items():
+            if name not in values:
+                continue
+            if entity not in mine:
+                raise OutputsError("output %s maps to %s, but the operation runs on %s: only %s allowed"
+                                   % (name, entity, call.node["id"], " or ".join(sorted(mine))))
+            attributes.pop(name, None)
+            attributes[attr] = values[name]
+        return attributes
+
+    def _tail(self, log_file: str) -> str:
+        try:
+            with open(log_file, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - self.tail_bytes))
+                data = fh.read()
+        except OSError:
+            return ""
+        text = data.decode("utf-8", errors="replace")
+        return text.lstrip("\ufffd") if size > self.tail_bytes else text
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _append(path: str, text: str, truncate: bool = False) -> None:
+    try:
+        with open(path, "w" if truncate else "a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError:
+        log.warning("cannot write %s", path)
