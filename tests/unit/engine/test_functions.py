@@ -1,0 +1,218 @@
+"""TOSCA functions: get_input, get_property, get_attribute (SELF/SOURCE/TARGET/HOST/template),
+concat, join, errors naming the function and path; the ModelContext over a real model."""
+import pytest
+
+from wfengine.errors import WfError
+from wfengine.functions import (DictContext, FunctionError, ModelContext, evaluate, evaluate_outputs,
+                                has_function, input_values, to_text)
+from wfengine.instances import expand
+from wfengine.operations import compile_values
+from wfengine.tosca.templates import load_model
+
+from engine_helpers import write
+
+NODES = {
+    "vm_0": {"template": "vm", "host": None, "properties": {"os": "debian", "disk": {"size": 20}},
+             "attributes": {"ip_address": "10.0.0.5"}},
+    "web_0": {"template": "web", "host": "vm_0", "properties": {"port": 8080, "admin": {"get_input": "admin"},
+                                                                "tags": ["a", "b"]},
+              "attributes": {"state": "started"},
+              "capabilities": {"endpoint": {"properties": {"protocol": "http", "port": 80}}}},
+    "app_0": {"template": "app", "host": "web_0", "properties": {"name": "shop", "port": {"get_property": ["HOST", "port"]}},
+              "attributes": {}},
+    "db_0": {"template": "db", "host": None, "properties": {"port": 5432}, "attributes": {"ip_address": "10.0.0.9"}},
+    "db_1": {"template": "db", "host": None, "properties": {"port": 5432}, "attributes": {"ip_address": "10.0.0.10"}},
+}
+INPUTS = {"admin": "root", "cfg": {"levels": [1, 2, 3]}, "flag": True}
+
+
+def ctx(**kw):
+    kw.setdefault("self_node", "app_0")
+    return DictContext(NODES, inputs=INPUTS, **kw)
+
+
+def test_get_input_plain_and_nested():
+    assert evaluate({"get_input": "admin"}, ctx()) == "root"
+    assert evaluate({"get_input": ["cfg", "levels", 1]}, ctx()) == 2
+    assert evaluate({"get_input": ["flag"]}, ctx()) is True
+
+
+def test_get_property_self_and_nested():
+    assert evaluate({"get_property": ["SELF", "name"]}, ctx()) == "shop"
+    assert evaluate({"get_property": ["vm", "disk", "size"]}, ctx()) == 20
+    assert evaluate({"get_property": ["web", "tags", -1]}, ctx()) == "b"
+
+
+def test_functions_inside_a_property_are_evaluated_where_the_property_lives():
+    # web's admin property is {get_input: admin}; app's port is {get_property: [HOST, port]}.
+    assert evaluate({"get_property": ["HOST", "admin"]}, ctx()) == "root"
+    assert evaluate({"get_property": ["SELF", "port"]}, ctx()) == 8080
+
+
+def test_host_walks_the_hosted_on_chain():
+    assert evaluate({"get_property": ["HOST", "port"]}, ctx()) == 8080          # web_0
+    assert evaluate({"get_property": ["HOST", "os"]}, ctx()) == "debian"        # vm_0, two levels up
+    assert evaluate({"get_attribute": ["HOST", "ip_address"]}, ctx()) == "10.0.0.5"
+
+
+def test_get_attribute_falls_back_to_property():
+    assert evaluate({"get_attribute": ["SELF", "name"]}, ctx()) == "shop"
+    assert evaluate({"get_attribute": ["web", "state"]}, ctx()) == "started"
+
+
+def test_source_and_target_in_relationship_operations():
+    c = ctx(self_node="app_0", source="app_0", target="db_1", relationship="app_0:db#1:db_1",
+            relationships={"app_0:db#1:db_1": {"properties": {"weight": 4}, "attributes": {}}})
+    assert evaluate({"get_attribute": ["TARGET", "ip_address"]}, c) == "10.0.0.10"
+    assert evaluate({"get_property": ["SOURCE", "name"]}, c) == "shop"
+    # SELF is the relationship first (TOSCA), then the node that runs the operation.
+    assert evaluate({"get_property": ["SELF", "weight"]}, c) == 4
+    assert evaluate({"get_property": ["SELF", "name"]}, c) == "shop"
+    assert evaluate({"get_property": ["HOST", "port"]}, c) == 8080
+
+
+def test_capability_properties():
+    c = ctx(self_node="web_0")
+    assert evaluate({"get_property": ["SELF", "endpoint", "protocol"]}, c) == "http"
+    # the node's own property wins over a capability of the same name path
+    assert evaluate({"get_property": ["SELF", "port"]}, c) == 8080
+
+
+def test_concat_and_join_recursive():
+    value = {"get_attribute": ["HOST", "ip_address"]}
+    url = {"concat": ["http://", value, ":", {"get_property": ["HOST", "port"]}, "/",
+                      {"concat": [{"get_property": ["SELF", "name"]}, "?x=", True]}]}
+    assert evaluate(url, ctx()) == "http://10.0.0.5:8080/shop?x=true"
+    assert evaluate({"join": [["a", {"get_input": "admin"}, 3], ","]}, ctx()) == "a,root,3"
+    assert evaluate({"join": [["a", "b"]]}, ctx()) == "ab"
+
+
+def test_structures_are_evaluated_recursively():
+    value = {"env": [{"get_input": "admin"}, {"k": {"get_property": ["SELF", "name"]}}], "n": 1}
+    assert evaluate(value, ctx()) == {"env": ["root", {"k": "shop"}], "n": 1}
+    # a mapping with two keys is data, not a function call
+    assert evaluate({"get_input": "x", "other": 1}, ctx()) == {"get_input": "x", "other": 1}
+    assert has_function(value) and not has_function({"a": [1, "b"]})
+
+
+@pytest.mark.parametrize("value, words", [
+    ({"get_input": "nope"}, ["get_input", "nope", "admin"]),
+    ({"get_input": ["cfg", "levels", 7]}, ["get_input", "levels.7"]),
+    ({"get_property": ["SELF", "nope"]}, ["get_property", "app_0", "'nope'"]),
+    ({"get_property": ["SELF", "name", "deeper"]}, ["get_property", "name", "deeper"]),
+    ({"get_attribute": ["HOST", "nope"]}, ["get_attribute", "no host of", "web_0, vm_0"]),
+    ({"get_property": ["SOURCE", "x"]}, ["SOURCE is only defined in a relationship operation"]),
+    ({"get_property": ["nobody", "x"]}, ["'nobody'", "node template"]),
+    ({"get_property": ["SELF"]}, ["expected [SELF|SOURCE|TARGET|HOST|<template>, name"]),
+    ({"get_property": "SELF"}, ["expected"]),
+    ({"get_property": ["SELF", "endpoint", "nope"]}, ["nope"]),
+    ({"concat": "abc"}, ["concat", "list"]),
+    ({"join": ["abc", ","]}, ["join", "list"]),
+])
+def test_errors_name_the_function_and_path(value, words):
+    c = ctx(self_node="web_0") if "endpoint" in str(value) else ctx()
+    with pytest.raises(FunctionError) as exc:
+        evaluate(value, c)
+    assert isinstance(exc.value, WfError)
+    for w in words:
+        assert w in str(exc.value)
+
+
+def test_host_of_an_unhosted_node():
+    with pytest.raises(FunctionError, match="hosted on nothing"):
+        evaluate({"get_property": ["HOST", "x"]}, ctx(self_node="vm_0"))
+
+
+def test_self_referencing_property_is_an_error_not_a_hang():
+    nodes = {"a_0": {"template": "a", "properties": {"p": {"get_property": ["SELF", "p"]}}}}
+    with pytest.raises(FunctionError, match="nested more than"):
+        evaluate({"get_property": ["SELF", "p"]}, DictContext(nodes, self_node="a_0"))
+
+
+def test_to_text():
+    assert [to_text(v) for v in ("x", 3, 1.5, True, False, None, [1, "a"], {"b": 1})] == \
+        ["x", "3", "1.5", "true", "false", "", '[1, "a"]', '{"b": 1}']
+
+
+def test_input_values():
+    defs = {"a": {"type": "string", "default": "x"}, "b": {"type": "integer"},
+            "c": {"type": "string", "required": False}}
+    assert input_values(defs, {"b": 2}) == {"a": "x", "b": 2}
+    with pytest.raises(FunctionError, match="input b is required"):
+        input_values(defs, {})
+    with pytest.raises(FunctionError, match="unknown input"):
+        input_values(defs, {"b": 1, "zz": 2})
+
+
+def test_evaluate_outputs_reports_errors_per_output():
+    defs = {"url": {"value": {"concat": ["http://", {"get_attribute": ["vm", "ip_address"]}]}},
+            "missing": {"value": {"get_attribute": ["app", "nope"]}}}
+    out = evaluate_outputs(defs, DictContext(NODES, inputs=INPUTS))
+    assert out["url"] == {"value": "http://10.0.0.5"}
+    assert "nope" in out["missing"]["error"]
+
+
+# ------------------------------------------------------------------ ModelContext on a real model
+MODEL = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+node_types:
+  my.Server:
+    derived_from: tosca.nodes.SoftwareComponent
+    properties:
+      port: {type: integer, default: 5432}
+topology_template:
+  inputs:
+    user: {type: string, default: bob}
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable: {properties: {default_instances: 2}}
+    db:
+      type: my.Server
+      properties: {owner: {get_input: user}}
+      requirements: [{host: vm}]
+    app:
+      type: tosca.nodes.SoftwareComponent
+      requirements:
+        - host: vm
+        - conn: {node: db, relationship: {type: tosca.relationships.ConnectsTo, properties: {credential: {user: u}}}}
+"""
+
+
+def _model_ctx(tmp_path, self_node, rel=None, attrs=None):
+    model = load_model(write(tmp_path, "m.yaml", MODEL), [])
+    nodes = expand(model)
+    attrs = attrs or {}
+    return ModelContext(values=compile_values(model), node=lambda n: nodes[n],
+                        attributes=lambda n: attrs.get(n, {}), inputs=input_values(model.inputs, {}),
+                        self_node=self_node,
+                        instances=lambda t: [n for n, v in nodes.items() if v["template"] == t],
+                        relationship=rel), nodes
+
+
+def test_model_context_reads_defaults_inputs_and_attributes(tmp_path):
+    attrs = {"vm_1": {"ip_address": "10.1.1.1"}, "db_1": {"ip_address": "10.2.2.2"}}
+    c, nodes = _model_ctx(tmp_path, "app_1", attrs=attrs)
+    assert nodes["app_1"]["host"] == "vm_1"
+    assert evaluate({"get_attribute": ["HOST", "ip_address"]}, c) == "10.1.1.1"
+    # "db" from app_1 designates the db instance app_1 is connected to... app_1 connects to every
+    # db instance; the first link wins (db_0), whatever the host.
+    assert evaluate({"get_property": ["db", "port"]}, c) == 5432
+    assert evaluate({"get_property": ["db", "owner"]}, c) == "bob"
+    assert evaluate({"get_attribute": ["SELF", "tosca_id"]}, c) == "app_1"
+    assert evaluate({"get_attribute": ["SELF", "tosca_name"]}, c) == "app"
+
+
+def test_model_context_relationship_operation(tmp_path):
+    attrs = {"db_1": {"ip_address": "10.2.2.2"}}
+    model_nodes = expand(load_model(write(tmp_path, "m.yaml", MODEL), []))
+    rel = [r for r in model_nodes["app_0"]["out"] if r["target"] == "db_1"][0]
+    c = _model_ctx(tmp_path, "app_0", rel=rel, attrs=attrs)[0]
+    assert evaluate({"get_attribute": ["TARGET", "ip_address"]}, c) == "10.2.2.2"
+    assert evaluate({"get_property": ["SELF", "credential", "user"]}, c) == "u"
+    # a template name that is the other end designates that end
+    assert evaluate({"get_attribute": ["db", "ip_address"]}, c) == "10.2.2.2"
+    with pytest.raises(FunctionError, match=r"node db_0 \(template db\) has no attribute or property"):
+        rel0 = [r for r in model_nodes["app_0"]["out"] if r["target"] == "db_0"][0]
+        evaluate({"get_attribute": ["TARGET", "nothing"]}, _model_ctx(tmp_path, "app_0", rel=rel0)[0])
