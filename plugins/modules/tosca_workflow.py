@@ -263,9 +263,15 @@ def _run(module, space, workers, base):
     summary = api.summary(space, rec['id'])
     base.update(summary)
     if summary['status'] == 'running':
+        if workers == 0:
+            after = '; it goes on in the workers'
+        elif module.embedded:
+            after = ('; it stays in progress with no worker: "wfctl --space %s worker" finishes it, '
+                     '"wfctl --space %s cancel %s %s" stops it' % (p['space'], p['space'], p['model'], p['instance']))
+        else:
+            after = '; the worker daemons, if any, go on with it'
         module.fail_json(changed=True, msg='workflow %s on %s/%s did not end within %s s (run %s)%s'
-                         % (p['workflow'], p['model'], p['instance'], p['timeout'], rec['id'],
-                            '; it goes on in the workers' if workers == 0 else ''), **base)
+                         % (p['workflow'], p['model'], p['instance'], p['timeout'], rec['id'], after), **base)
     if summary['status'] != 'succeeded':
         module.fail_json(changed=True, msg=failure_message(summary), **base)
     module.exit_json(changed=True, **base)

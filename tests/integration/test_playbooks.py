@@ -108,6 +108,22 @@ def space_keys(path: str, prefix: str = "") -> List[str]:
         space.close()
 
 
+MODULES = ["tosca_library", "tosca_model", "tosca_instance", "tosca_workflow", "tosca_instance_info"]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ansible_doc_renders(installed_collection, module):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=installed_collection, ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([_tool("ansible-doc"), "ditrit.workflows.%s" % module], capture_output=True,
+                          text=True, env=env, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "ditrit.workflows.%s" % module in proc.stdout
+    for section in ("OPTIONS", "EXAMPLES", "RETURN VALUES"):
+        assert section in proc.stdout
+    # the shared connection options come from the doc fragment
+    assert "CONSUL_HTTP_ADDR" in proc.stdout and "group/ditrit.workflows.tosca" in proc.stdout
+
+
 # ---------------------------------------------------------------- embedded Space
 def test_install_twice_then_uninstall_twice(playbook, tmp_path):
     space = str(tmp_path / "state" / "space.db")

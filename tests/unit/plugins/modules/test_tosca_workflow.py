@@ -5,7 +5,12 @@
 in threads of this test standing for daemons)."""
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -109,7 +114,6 @@ def test_timeout_fails_and_says_so(run_module, instance):
 def daemons(engine):
     """daemons(executor) -> context manager: two workers in threads of this test, standing for
     worker daemons, with a given executor (subclasses of the engine's own RecordingExecutor)."""
-    import contextlib
     worker_mod = importlib.import_module(FQCN + ".plugins.module_utils.wfengine.worker")
 
     @contextlib.contextmanager
@@ -221,3 +225,20 @@ def test_without_retries_the_flaky_operation_fails(run_module, instance, daemons
     with daemons(instance["space"], executors["flaky"]()):
         r = run_module("tosca_workflow", workers=0, timeout=60, **instance)
     assert r.failed and "B_0" in r.msg and "transient" in r.msg
+
+
+def test_timeout_with_workers_in_the_module_says_how_to_finish(run_module, instance, engine, open_space):
+    """The module's workers stop with the task; the message names the wfctl commands, and a real
+    ``wfctl worker`` process started as it says finishes the run."""
+    r = run_module("tosca_workflow", workers=1, timeout=0.01, **instance)
+    assert r.failed and r["status"] == "running"
+    cmd = '"wfctl --space %s worker"' % instance["space"]
+    assert cmd in r.msg and "cancel seed prod" in r.msg
+    proc = subprocess.Popen([sys.executable, "-m", "wfengine.cli", "--space", instance["space"], "worker"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        rec = engine.wait_run(open_space(instance["space"]), r["run_id"], timeout=60)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert rec["status"] == "succeeded"
