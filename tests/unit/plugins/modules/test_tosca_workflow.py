@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from conftest import FQCN
+FQCN = "ansible_collections.ditrit.workflows"
 
 
 @pytest.fixture
