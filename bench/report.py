@@ -84,7 +84,8 @@ def _f(x: Optional[float], fmt: str = "%.3g") -> str:
 def _wall(row: Dict[str, Any]) -> str:
     if row.get("wall") is None:
         return "failed" if row["errors"] else "-"
-    return "%s (%s-%s)" % (_f(row["wall"], "%.3f"), _f(row["wall_min"], "%.3f"), _f(row["wall_max"], "%.3f"))
+    n = "" if row["succeeded"] >= 3 else ", %d run%s" % (row["succeeded"], "s" if row["succeeded"] > 1 else "")
+    return "%s (%s-%s%s)" % (_f(row["wall"], "%.3f"), _f(row["wall_min"], "%.3f"), _f(row["wall_max"], "%.3f"), n)
 
 
 def main_table(rows: List[Dict[str, Any]]) -> List[str]:
