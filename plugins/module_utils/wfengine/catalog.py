@@ -20,6 +20,9 @@ from .errors import ModelError, NotFound, SpaceDataError, ToscaError
 from .instances import expand
 from .rules import check_workflows, compile_rules, validate_rule_set
 from .space.base import Space, dumps, op_delete, op_delete_tree, op_set
+from . import artifacts
+from .operations import compile_operations, compile_values
+from .tosca.csar import model_source
 from .tosca.templates import load_library, load_model
 
 
@@ -75,10 +78,35 @@ def remove_library(space: Space, name: str, check: bool = False) -> Dict[str, An
 # ------------------------------------------------------------------ models
 def compile_model(path: str, space: Optional[Space] = None,
                   libs: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
-    """Parse and check a model; returns what would be stored.  Raises on any problem."""
+    """Parse and check a model (a YAML file, a folder or a CSAR archive); returns what would be
+    stored.  Raises on any problem."""
     if libs is None:
         libs = [lib["types"] for lib in libraries(space)] if space is not None else []
-    model = load_model(path, libs)
+    with model_source(path) as (entry, root):
+        return _compile(path, entry, root, os.path.isfile(path) and entry == path, libs)
+
+
+def _referenced_files(root: str, ops: Dict[str, Any]) -> List[artifacts.ModelFile]:
+    """The implementation files a single-file model uses (its folder may hold anything else)."""
+    paths = set()
+    for t in ops.values():
+        for group in [t.get("node") or {}] + list((t.get("relationships") or {}).values()):
+            for spec in group.values():
+                impl = spec.get("implementation") or {}
+                for rel in [impl.get("primary")] + list(impl.get("dependencies") or []):
+                    if rel:
+                        paths.add(rel)
+    files = []
+    for rel in sorted(paths):
+        full = os.path.join(root, *rel.split("/"))
+        with open(full, "rb") as fh:
+            data = fh.read()
+        files.append(artifacts.ModelFile(rel, data, 0o755 if os.stat(full).st_mode & 0o100 else 0o644))
+    return files
+
+
+def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    model = load_model(entry, libs)
     rules = compile_rules(model)
     try:
         nodes = expand(model)           # HostedOn cycles first: they are named as such
@@ -86,18 +114,26 @@ def compile_model(path: str, space: Optional[Space] = None,
     except ModelError as exc:
         raise ModelError("%s: %s" % (path, exc))
     templates = {name: t.to_json() for name, t in model.templates.items()}
+    for t in templates.values():
+        # Paths relative to the model's root: the same content uploaded from a folder, a CSAR or
+        # another checkout is the same model version.
+        if isinstance(t.get("file"), str):
+            t["file"] = os.path.relpath(t["file"], root)
     reltypes = {r.relationship: list(model.relationship_types[r.relationship].ancestors)
                 for t in model.templates.values() for r in t.requirements}
     settings = {"serialize_hosted": _flag(model, "serialize_hosted_operations", True)}
+    ops = compile_operations(model, root)
+    files = _referenced_files(root, ops) if single_file else artifacts.collect(root, entry)
     body = {"templates": templates, "rules": rules, "reltypes": reltypes, "settings": settings,
-            "inputs": model.inputs, "outputs": model.outputs}
+            "inputs": model.inputs, "outputs": model.outputs, "operations": ops,
+            "values": compile_values(model), "files": artifacts.manifest(files)}
     try:
-        with open(path, "r", encoding="utf-8") as fh:
+        with open(entry, "r", encoding="utf-8") as fh:
             source = fh.read()
     except OSError:
         source = ""
     return {"model": model, "body": body, "digest": digest_of(body), "instances": len(nodes),
-            "source": source if len(source) < 256 * 1024 else ""}
+            "source": source if len(source) < 256 * 1024 else "", "files": files}
 
 
 def _flag(model: Any, name: str, default: bool) -> bool:
@@ -128,9 +164,13 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
     body = compiled["body"]
     writes = [op_set(keys.model_template(name, digest, t), v) for t, v in body["templates"].items()]
     writes += [op_set(keys.model_rules(name, digest, wf), rs) for wf, rs in body["rules"].items()]
+    writes += [op_set(keys.model_operations(name, digest, t),
+                      {"operations": body["operations"].get(t) or {}, "values": body["values"].get(t) or {}})
+               for t in body["templates"]]
     writes.append(op_set(keys.model_version(name, digest) + "meta",
                          {"inputs": body["inputs"], "outputs": body["outputs"],
                           "reltypes": body["reltypes"], "settings": body["settings"]}))
+    writes += artifacts.store_ops(name, digest, compiled["files"])
     try:
         space.write_chunked(writes)
         new_head = {"name": name, "digest": digest, "file": os.path.abspath(path),
@@ -171,6 +211,17 @@ def read_templates(space: Space, name: str, digest: str) -> Dict[str, Dict[str, 
 def read_rules(space: Space, name: str, digest: str, workflow: str) -> Optional[Dict[str, Any]]:
     e = space.get(keys.model_rules(name, digest, workflow))
     return None if e is None else validate_rule_set(workflow, e.value)
+
+
+def read_operations(space: Space, name: str, digest: str, template: str) -> Dict[str, Any]:
+    """``{"operations": compiled operations, "values": properties/attributes}`` of a template."""
+    key = keys.model_operations(name, digest, template)
+    e = space.get(key)
+    if e is None:
+        return {"operations": {}, "values": {}}
+    if not isinstance(e.value, dict) or not isinstance(e.value.get("operations"), dict):
+        raise SpaceDataError("%s: not compiled operations" % key)
+    return e.value
 
 
 def read_meta(space: Space, name: str, digest: str) -> Dict[str, Any]:

@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("instantiate", help="create a deployment instance of a model")
     s.add_argument("model")
     s.add_argument("instance")
+    s.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
+                   help="a deployment input (VALUE is JSON if it parses, else a string); repeatable")
 
     s = sub.add_parser("workflow", help="run a workflow on an instance")
     s.add_argument("workflow")
@@ -107,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--id", help="worker id shown in the trace (default host-pid-random)")
     s.add_argument("--exec-log", default=os.environ.get("WF_EXEC_LOG"),
                    help="append one JSON line per executed operation to this file")
+    s.add_argument("--log-dir", default=os.environ.get("WF_LOG_DIR"),
+                   help="full logs of the operations run here (default ~/.cache/wfengine/logs)")
+    s.add_argument("--cache-dir", default=os.environ.get("WF_MODEL_CACHE"),
+                   help="where models' files are materialized (default ~/.cache/wfengine/models)")
+    s.add_argument("--op-timeout", type=float, default=None,
+                   help="default timeout of an operation, seconds (an implementation's timeout wins)")
     s.add_argument("--wake", default=os.environ.get("WF_WORKER_WAKE"), metavar="HOST:PORT",
                    help="also listen for POST /wake here (handler of the Consul watch installed by "
                         "the wf_worker role); the worker's own blocking query is the main trigger")
@@ -138,6 +146,19 @@ def print_summary(s: Dict[str, Any]) -> None:
                                        ", ".join("%d %s" % (n, st) for st, n in sorted(s["counts"].items()))))
     for e in s.get("errors") or []:
         print("  error on %s: %s" % (e.get("node"), e.get("message") or e.get("operation")))
+
+
+def _inputs(pairs: List[str]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise WfError("--input %r: expected NAME=VALUE" % pair)
+        try:
+            out[name] = json.loads(raw)
+        except ValueError:
+            out[name] = raw
+    return out
 
 
 def cmd_workflow(args: argparse.Namespace, space) -> int:
@@ -182,6 +203,8 @@ def cmd_status(args: argparse.Namespace, space) -> int:
     for nid, n in st["nodes"].items():
         rels = ", ".join("%s->%s" % (r["requirement"], r["target"]) for r in n["relationships"])
         print("  %-16s %-12s %-28s %s" % (nid, n["state"], n["type"], rels))
+    for name, out in sorted((st.get("outputs") or {}).items()):
+        print("  output %s: %s" % (name, json.dumps(out["value"]) if "value" in out else "(%s)" % out["error"]))
     return 0
 
 
@@ -227,10 +250,9 @@ def cmd_logs(args: argparse.Namespace, space) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, space) -> int:
-    from .executor import RecordingExecutor
     from .worker import Worker, WorkerInterrupt
-    w = Worker(space, worker_id=args.id, threads=args.threads, ttl=args.ttl,
-               executor=RecordingExecutor(args.exec_log))
+    w = Worker(space, worker_id=args.id, threads=args.threads, ttl=args.ttl, exec_log=args.exec_log,
+               log_dir=args.log_dir, cache_dir=args.cache_dir, op_timeout=args.op_timeout)
 
     def _stop(signum, frame):
         # Steps in flight finish and commit; the blocking query is left at once.
@@ -273,7 +295,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                          r["instances"], ", ".join(r["workflows"])))
                 return 0
             if args.command == "instantiate":
-                r = api.create_instance(space, args.model, args.instance)
+                r = api.create_instance(space, args.model, args.instance, inputs=_inputs(args.input))
                 print("instance %s/%s: %s (%d node instances)" % (args.model, args.instance,
                                                                   "created" if r["changed"] else "exists",
                                                                   r["nodes"]))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from . import catalog, keys
 from .errors import Conflict, NotFound, SpaceDataError
+from .functions import input_values
 from .instances import expand, validate_node
 from .space.base import Space, op_delete, op_delete_tree, op_set
 from .tosca.model import NodeTemplate
@@ -35,10 +36,14 @@ class _RelKind:
         return name in self._ancestors
 
 
-def create_instance(space: Space, model: str, instance: str, check: bool = False) -> Dict[str, Any]:
-    """Instantiate ``model`` as ``instance``; an existing instance is left as it is."""
+def create_instance(space: Space, model: str, instance: str, check: bool = False,
+                    inputs: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Instantiate ``model`` as ``instance`` with deployment ``inputs`` (over the model's
+    defaults); an existing instance is left as it is."""
     keys.check_name("instance", instance)
     head = catalog.model_head(space, model)
+    meta = catalog.read_meta(space, model, head["digest"])
+    values = input_values(meta.get("inputs") or {}, inputs)
     existing = space.get(keys.instance_head(model, instance))
     if existing is not None:
         v = existing.value if isinstance(existing.value, dict) else {}
@@ -46,7 +51,7 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
                 "model_digest": v.get("model_digest"), "up_to_date": v.get("model_digest") == head["digest"]}
     raw = catalog.read_templates(space, model, head["digest"])
     templates = {n: NodeTemplate.from_json(v) for n, v in raw.items()}
-    reltypes = catalog.read_meta(space, model, head["digest"]).get("reltypes") or {}
+    reltypes = meta.get("reltypes") or {}
     rel_types = {name: _RelKind(anc) for name, anc in reltypes.items()}
     nodes = expand(_TemplatesModel(templates, rel_types))
     result = {"model": model, "instance": instance, "changed": True, "nodes": len(nodes),
@@ -58,7 +63,7 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
     try:
         space.write_chunked(writes)
         value = {"model": model, "instance": instance, "model_digest": head["digest"], "generation": gen,
-                 "nodes": len(nodes), "created": time.time()}
+                 "nodes": len(nodes), "created": time.time(), "inputs": values}
         if not space.cas(keys.instance_head(model, instance), value, 0):
             raise Conflict("instance %s/%s was created concurrently" % (model, instance))
     except Exception:

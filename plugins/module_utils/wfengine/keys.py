@@ -52,6 +52,10 @@ def model_rules(model: str, digest: str, workflow: str) -> str:
     return "models/%s/v/%s/rules/%s" % (model, digest, workflow)
 
 
+def model_operations(model: str, digest: str, template: str) -> str:
+    return "models/%s/v/%s/ops/%s" % (model, digest, template)
+
+
 def model_tree(model: str) -> str:
     return "models/%s/" % model
 

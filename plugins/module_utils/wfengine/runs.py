@@ -264,7 +264,28 @@ def status(space: Space, model: str, instance: str) -> Dict[str, Any]:
     if runs:
         last = runs[-1]
         out["last_run"] = {k: last.get(k) for k in ("id", "workflow", "status", "started", "ended", "duration")}
+    meta = catalog.read_meta(space, model, head["model_digest"])
+    if meta.get("outputs"):
+        out["outputs"] = topology_outputs(space, model, instance, head, nodes, meta)
     return out
+
+
+def topology_outputs(space: Space, model: str, instance: str, head: Dict[str, Any],
+                     nodes: Dict[str, Dict[str, Any]], meta: Dict[str, Any]) -> Dict[str, Any]:
+    """The model's ``outputs``, computed from the current attributes of the deployment."""
+    from .functions import evaluate_outputs
+    from .resolver import model_context
+
+    class _Deployment:
+        pass
+    dep = _Deployment()
+    dep.model, dep.instance = model, instance
+    dep.node = nodes.__getitem__
+    dep.template_instances = lambda t: sorted((n for n, v in nodes.items() if v["template"] == t), key=_natural)
+    prefix = keys.model_version(model, head["model_digest"]) + "ops/"
+    values = {e.key[len(prefix):]: (e.value or {}).get("values") or {} for e in space.list(prefix)}
+    ctx = model_context(space, dep, values, head.get("inputs") or {}, None)
+    return evaluate_outputs(meta["outputs"], ctx)
 
 
 def _natural(nid: str):

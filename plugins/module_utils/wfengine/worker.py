@@ -33,7 +33,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from . import catalog, deployments, keys
 from .errors import SpaceDataError, SpaceError, WfError
-from .executor import Executor, OperationCall, RecordingExecutor
+from .executor import Executor, OperationCall
 from .facts import new_fact, reached, validate_fact
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet
 from .runs import finalize_run, read_run
@@ -80,6 +80,18 @@ class RunContext:
                 self._nodes[node_id] = n
         return n
 
+    def template_instances(self, template: str) -> List[str]:
+        """Node ids of a template in this deployment (ids are ``<template>_<n>``)."""
+        with self._lock:
+            ids = getattr(self, "_ids", None)
+        if ids is None:
+            prefix = keys.instance_nodes(self.model, self.instance, self.generation)
+            ids = [k[len(prefix):] for k in self._space.keys(prefix)]
+            with self._lock:
+                self._ids = ids
+        return sorted((i for i in ids if i.rpartition("_")[0] == template),
+                      key=lambda i: int(i.rpartition("_")[2]))
+
     def program(self, node_id: str) -> List[Instr]:
         with self._lock:
             p = self._programs.get(node_id)
@@ -94,13 +106,19 @@ class Worker:
     """A long-lived worker: ``serve()`` until ``stop()``."""
 
     def __init__(self, space: Space, worker_id: Optional[str] = None, threads: int = 8,
-                 ttl: float = 15.0, executor: Optional[Executor] = None, poll: float = 30.0):
+                 ttl: float = 15.0, executor: Optional[Executor] = None, poll: float = 30.0,
+                 log_dir: Optional[str] = None, cache_dir: Optional[str] = None,
+                 exec_log: Optional[str] = None, op_timeout: Optional[float] = None):
         self.space = space
         self.id = worker_id or "%s-%d-%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:6])
         self.threads = max(1, int(threads))
         self.ttl = ttl
         self.poll = poll
-        self.executor = executor or RecordingExecutor()
+        if executor is None:
+            from .resolver import default_executor
+            executor = default_executor(space, self.context, log_dir=log_dir, cache_dir=cache_dir,
+                                        exec_log=exec_log, timeout=op_timeout)
+        self.executor = executor
         self.session: Optional[str] = None
         self._stop = threading.Event()
         self._inflight: Set[Tuple[str, str]] = set()

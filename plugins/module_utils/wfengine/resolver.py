@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a worker knows about an operation call, read from the Space: the compiled operation, the
+model's files (materialized once per host), and the values that TOSCA functions read.
+
+The worker's default executor runs declared implementations (``runner.ProcessExecutor``) and
+records the others as no-ops (``executor.RecordingExecutor``).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from . import artifacts, catalog, keys
+from .executor import Executor, OperationCall, OperationResult, RecordingExecutor
+from .functions import FunctionContext, ModelContext
+from .operations import lookup
+from .runner import OperationResolver, ProcessExecutor
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("WF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "wfengine")
+
+
+class SpaceResolver(OperationResolver):
+    """Resolves calls of the runs a worker serves; ``contexts(run_id)`` is the worker's cache of
+    run contexts (model, digest, instance, node records)."""
+
+    def __init__(self, space, contexts: Callable[[str], Any], cache_dir: Optional[str] = None):
+        self.space = space
+        self.contexts = contexts
+        self.cache_dir = cache_dir or os.path.join(default_cache_dir(), "models")
+        self._lock = threading.Lock()
+        self._ops: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
+        self._values: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        self._inputs: Dict[Tuple[str, str], Dict[str, Any]] = {}
+
+    def _template_ops(self, ctx: Any, template: str) -> Dict[str, Any]:
+        k = (ctx.model, ctx.record["model_digest"], template)
+        with self._lock:
+            hit = self._ops.get(k)
+        if hit is None:
+            hit = catalog.read_operations(self.space, ctx.model, ctx.record["model_digest"], template)
+            with self._lock:
+                if len(self._ops) > 4096:
+                    self._ops.clear()
+                self._ops[k] = hit
+        return hit
+
+    def spec(self, call: OperationCall) -> Optional[Dict[str, Any]]:
+        ctx = self.contexts(call.run)
+        if call.relationship is None:
+            ops = self._template_ops(ctx, call.node["template"])["operations"].get("node")
+            return lookup(ops, call.operation)
+        # Relationship operations are declared with the source's requirement (its index is in
+        # the relationship instance id "<source>:<requirement>#<index>:<target>").
+        rel = call.relationship
+        source_template = ctx.node(rel["source"])["template"]
+        index = rel["id"].split("#", 1)[1].split(":", 1)[0]
+        groups = self._template_ops(ctx, source_template)["operations"].get("relationships") or {}
+        return lookup(groups.get(index), call.operation)
+
+    def model_dir(self, call: OperationCall) -> str:
+        ctx = self.contexts(call.run)
+        return artifacts.materialize(self.space, ctx.model, ctx.record["model_digest"], self.cache_dir)
+
+    def _all_values(self, ctx: Any) -> Dict[str, Any]:
+        k = (ctx.model, ctx.record["model_digest"])
+        with self._lock:
+            hit = self._values.get(k)
+        if hit is None:
+            prefix = keys.model_version(ctx.model, ctx.record["model_digest"]) + "ops/"
+            hit = {e.key[len(prefix):]: (e.value or {}).get("values") or {} for e in self.space.list(prefix)}
+            with self._lock:
+                self._values[k] = hit
+        return hit
+
+    def _deployment_inputs(self, ctx: Any) -> Dict[str, Any]:
+        k = (ctx.model, ctx.instance)
+        with self._lock:
+            hit = self._inputs.get(k)
+        if hit is None:
+            e = self.space.get(keys.instance_head(ctx.model, ctx.instance))
+            hit = dict((e.value or {}).get("inputs") or {}) if e is not None else {}
+            with self._lock:
+                self._inputs[k] = hit
+        return hit
+
+    def context(self, call: OperationCall) -> FunctionContext:
+        ctx = self.contexts(call.run)
+        return model_context(self.space, ctx, self._all_values(ctx), self._deployment_inputs(ctx),
+                             call.node["id"], call.relationship)
+
+
+def model_context(space, ctx: Any, values: Dict[str, Any], inputs: Dict[str, Any],
+                  self_node: Optional[str], relationship: Optional[Dict[str, Any]] = None) -> ModelContext:
+    """A function context over a deployment: node records from ``ctx.node``, attributes read
+    fresh from the Space (other nodes' operations set them while the run goes on)."""
+    def attributes(node_id: str) -> Dict[str, Any]:
+        e = space.get(keys.attributes(ctx.model, ctx.instance, node_id))
+        return dict(e.value) if e is not None and isinstance(e.value, dict) else {}
+
+    def instances(template: str) -> List[str]:
+        return ctx.template_instances(template)
+
+    return ModelContext(values, ctx.node, attributes, inputs, self_node, instances=instances,
+                        relationship=relationship)
+
+
+class WorkerExecutor(Executor):
+    """Runs declared implementations in processes; records operations that have none."""
+
+    def __init__(self, process: ProcessExecutor, recording: RecordingExecutor):
+        self.process = process
+        self.recording = recording
+
+    def effectful(self, call: OperationCall) -> bool:
+        return self.process.effectful(call)
+
+    def retry_policy(self, call: OperationCall) -> Tuple[int, float]:
+        return self.process.retry_policy(call)
+
+    def run(self, call: OperationCall) -> OperationResult:
+        if self.process.effectful(call):
+            self.recording.run(call)   # the execution log lists every operation, run or not
+            return self.process.run(call)
+        return self.recording.run(call)
+
+    def cancel(self, run: str) -> int:
+        return self.process.cancel(run)
+
+
+def default_executor(space, contexts: Callable[[str], Any], log_dir: Optional[str] = None,
+                     cache_dir: Optional[str] = None, exec_log: Optional[str] = None,
+                     timeout: Optional[float] = None) -> WorkerExecutor:
+    resolver = SpaceResolver(space, contexts, cache_dir)
+    kwargs = {} if timeout is None else {"default_timeout": timeout}
+    process = ProcessExecutor(resolver, log_dir or os.path.join(default_cache_dir(), "logs"), **kwargs)
+    return WorkerExecutor(process, RecordingExecutor(exec_log))
