@@ -30,6 +30,11 @@ options:
     type: str
     required: true
     aliases: [instance]
+  inputs:
+    description:
+      - Deployment inputs, over the defaults of the model's C(topology_template.inputs).
+      - Used when the instance is created; an existing instance keeps the inputs it was created with.
+    type: dict
   state:
     description:
       - V(present) creates the instance, V(absent) removes it.
@@ -61,6 +66,15 @@ EXAMPLES = r'''
     name: prod
     space: /var/lib/workflows/space.db
   register: inst
+
+- name: An instance of a model that takes inputs
+  ditrit.workflows.tosca_instance:
+    model: webapp
+    name: staging
+    inputs:
+      port: 18081
+      base_dir: /srv/webapp-staging
+    space: /var/lib/workflows/space.db
 
 - name: How many node instances it has
   ansible.builtin.debug:
@@ -110,6 +124,7 @@ def main():
         argument_spec=dict(
             model=dict(type='str', required=True),
             name=dict(type='str', required=True, aliases=['instance']),
+            inputs=dict(type='dict'),
             state=dict(type='str', default='present', choices=['present', 'absent']),
         ),
         supports_check_mode=True,
@@ -118,7 +133,8 @@ def main():
     with module.space() as space:
         if p['state'] == 'present':
             try:
-                result = api.create_instance(space, p['model'], p['name'], check=module.check_mode)
+                result = api.create_instance(space, p['model'], p['name'], check=module.check_mode,
+                                             inputs=p['inputs'])
             except api.NotFound as exc:
                 if not module.check_mode:
                     raise

@@ -32,13 +32,18 @@ options:
       - Also return the trace (RV(trace)).
     type: bool
     default: false
+  logs:
+    description:
+      - Also return the per-operation logs (RV(logs)).
+    type: bool
+    default: false
   workflow:
     description:
       - With O(trace=true), only the events of runs of this workflow.
     type: str
   run_id:
     description:
-      - With O(trace=true), only the events of this run.
+      - With O(trace=true) or O(logs=true), only the events or logs of this run.
     type: str
 extends_documentation_fragment:
   - ditrit.workflows.connection
@@ -110,6 +115,19 @@ runs:
   type: list
   elements: dict
   sample: [{id: 20250101T120000-3fa2c1, workflow: install, status: succeeded, duration: 1.734}]
+outputs:
+  description: The model's C(topology_template.outputs), computed from the instance's current attributes.
+  returned: when the model defines outputs
+  type: dict
+  sample: {site_url: {value: "http://127.0.0.1:18080/"}}
+logs:
+  description:
+    - Per-operation logs of the runs, in order - C(run), C(workflow), C(node), C(operation), C(attempt),
+      C(status), C(exit_code), C(duration), C(worker), C(output) (its tail), C(log_file) (on the worker's host).
+  returned: when O(logs=true)
+  type: list
+  elements: dict
+  sample: [{node: site_0, operation: tosca.interfaces.node.lifecycle.Standard.create, status: ok, exit_code: 0}]
 trace:
   description:
     - Events of the runs in causal order - C(seq), C(ts), C(run), C(workflow), C(node), C(kind), C(name),
@@ -129,6 +147,7 @@ def main():
             model=dict(type='str', required=True),
             instance=dict(type='str', required=True),
             trace=dict(type='bool', default=False),
+            logs=dict(type='bool', default=False),
             workflow=dict(type='str'),
             run_id=dict(type='str'),
         ),
@@ -142,8 +161,11 @@ def main():
             counts[node['state']] = counts.get(node['state'], 0) + 1
         result = dict(model=p['model'], instance=p['instance'], nodes=st['nodes'], counts=counts,
                       runs=api.instance_runs(space, p['model'], p['instance']))
-        if st.get('last_run'):
-            result['last_run'] = st['last_run']
+        for key in ('last_run', 'outputs'):
+            if st.get(key) is not None:
+                result[key] = st[key]
+        if p['logs']:
+            result['logs'] = api.logs(space, p['model'], p['instance'], run_id=p['run_id'])
         if p['trace']:
             result['trace'] = api.trace(space, p['model'], p['instance'], workflow=p['workflow'],
                                         run_id=p['run_id'])

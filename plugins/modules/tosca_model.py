@@ -28,8 +28,10 @@ options:
     required: true
   src:
     description:
-      - Path of the model's YAML file (a TOSCA service template), on the host that runs the module.
-      - Imports are resolved relative to it.
+      - Path of the model on the host that runs the module - a YAML file (a TOSCA service template), a
+        folder, or a CSAR archive.
+      - Imports and operation implementations (scripts, playbooks) are resolved relative to it; the files
+        the model uses are stored in the Space with it, so workers on other hosts find them.
       - Required when O(state=present).
     type: path
   state:
@@ -46,7 +48,7 @@ attributes:
     description: Validates the model and reports whether it would change, writing nothing.
     support: full
   diff_mode:
-    description: Shows the stored model's source against the new one.
+    description: Shows the stored model's source (its entry YAML file) against the new one.
     support: full
 seealso:
   - module: ditrit.workflows.tosca_library

@@ -14,11 +14,14 @@ Embedded Space: modules run the workers themselves.  Consul: a real 3-server clu
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from typing import List, Optional
 
@@ -171,6 +174,64 @@ def test_variables_choose_names_and_model(playbook, tmp_path):
     assert "install m1/blue: succeeded" in play.out
     keys = space_keys(space)
     assert keys and all(k.startswith("team1/") for k in keys)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_webapp_scripts_really_run_with_inputs_and_outputs(playbook, tmp_path):
+    """examples/webapp (a folder: bash scripts and a playbook) with deployment inputs: the site
+    answers, the outputs are printed, a second run changes nothing, uninstall removes it all."""
+    space = str(tmp_path / "space.db")
+    port = _free_port()
+    base = tmp_path / "webapp"
+    inputs = json.dumps({"wf_instance_inputs": {"port": port, "base_dir": str(base), "message": "hi from ansible"}})
+    common = dict(wf_space=space, wf_model_src=os.path.join(ROOT, "examples", "webapp"), wf_model_name="webapp")
+    first = playbook("run_install", "-e", inputs, **common)
+    assert first.rc == 0 and first.changed == 3, first
+    url = "http://127.0.0.1:%d/" % port
+    assert urllib.request.urlopen(url, timeout=5).read().decode() == "hi from ansible\n"
+    assert re.search(r'"site_url": \{\s*"value": "%s"' % re.escape(url), first.out), first
+    second = playbook("run_install", "-e", inputs, **common)
+    assert second.rc == 0 and second.changed == 0, second
+    un = playbook("run_uninstall", **common)
+    assert un.rc == 0 and un.changed == 1, un
+    assert not base.exists()
+
+
+FAILING_MODEL = """tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  node_templates:
+    srv:
+      type: tosca.nodes.Compute
+    app:
+      type: tosca.nodes.SoftwareComponent
+      requirements:
+        - host: srv
+      interfaces:
+        Standard:
+          create: scripts/create.sh
+"""
+
+
+def test_a_failing_operation_fails_the_task_with_its_output(playbook, tmp_path):
+    model = tmp_path / "failing"
+    (model / "scripts").mkdir(parents=True)
+    (model / "app.yaml").write_text(FAILING_MODEL, encoding="utf-8")
+    script = model / "scripts" / "create.sh"
+    script.write_text("#!/bin/sh\necho 'cannot write /opt/app: disk full' >&2\nexit 3\n", encoding="utf-8")
+    script.chmod(0o755)
+    space = str(tmp_path / "space.db")
+    play = playbook("run_install", wf_space=space, wf_model_src=str(model), wf_model_name="failing")
+    assert play.rc != 0 and play.failed == 1 and play.changed == 2, play  # a failed task is not counted as changed
+    assert re.search(r"workflow install on failing/demo failed after [0-9.]+ s \(1 error\): app_0: "
+                     r"tosca\.interfaces\.node\.lifecycle\.Standard\.create failed \(exit code 3\)", play.out), play
+    assert "disk full" in play.out
+    # the summary is printed all the same (the always: block)
+    assert "install failing/demo: failed in " in play.out
 
 
 # ---------------------------------------------------------------- Consul, real workers

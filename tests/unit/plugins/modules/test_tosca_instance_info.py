@@ -40,3 +40,69 @@ def test_unknown_instance_fails(run_module, space_file, seed_model):
     run_module("tosca_model", name="seed", src=seed_model, space=space_file)
     r = run_module("tosca_instance_info", model="seed", instance="nope", space=space_file)
     assert r.failed and "nope" in r.msg
+
+
+MODEL_WITH_INPUTS = """tosca_definitions_version: tosca_simple_yaml_1_3
+node_types:
+  my.nodes.Greeter:
+    derived_from: tosca.nodes.SoftwareComponent
+    properties:
+      greeting: {type: string}
+topology_template:
+  inputs:
+    greeting: {type: string, default: hello}
+  node_templates:
+    srv:
+      type: tosca.nodes.Compute
+    app:
+      type: my.nodes.Greeter
+      properties:
+        greeting: {get_input: greeting}
+      requirements:
+        - host: srv
+      interfaces:
+        Standard:
+          create:
+            implementation: scripts/create.sh
+            inputs:
+              GREETING: {get_property: [SELF, greeting]}
+  outputs:
+    greeting:
+      value: {get_property: [app, greeting]}
+"""
+
+
+def test_inputs_outputs_and_logs(run_module, space_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("WF_CACHE_DIR", str(tmp_path / "cache"))
+    model = tmp_path / "greeter"
+    (model / "scripts").mkdir(parents=True)
+    (model / "app.yaml").write_text(MODEL_WITH_INPUTS, encoding="utf-8")
+    (model / "scripts" / "create.sh").write_text('#!/bin/sh\necho "saying $GREETING"\n', encoding="utf-8")
+    (model / "scripts" / "create.sh").chmod(0o755)
+    r = run_module("tosca_model", name="greeter", src=str(model), space=space_file)
+    assert not r.failed, r.msg
+    r = run_module("tosca_instance", model="greeter", name="fr", inputs={"greeting": "bonjour"}, space=space_file)
+    assert not r.failed and r.changed, r.msg
+    run_module("tosca_instance", model="greeter", name="default", space=space_file)
+    r = run_module("tosca_workflow", model="greeter", instance="fr", space=space_file, timeout=60)
+    assert not r.failed, r.msg
+
+    info = run_module("tosca_instance_info", model="greeter", instance="fr", logs=True, space=space_file)
+    assert not info.failed, info.msg
+    assert info["outputs"]["greeting"]["value"] == "bonjour"
+    created = [x for x in info["logs"] if x["operation"].endswith("Standard.create")]
+    assert len(created) == 1 and created[0]["exit_code"] == 0 and "saying bonjour" in created[0]["output"]
+    assert created[0]["run"] == info["last_run"]["id"]
+    assert "logs" not in run_module("tosca_instance_info", model="greeter", instance="fr", space=space_file)
+    other = run_module("tosca_instance_info", model="greeter", instance="default", space=space_file)
+    assert other["outputs"]["greeting"]["value"] == "hello"
+
+
+def test_unknown_input_is_refused(run_module, space_file, tmp_path):
+    model = tmp_path / "app.yaml"
+    model.write_text(MODEL_WITH_INPUTS.replace("implementation: scripts/create.sh", "implementation: create.sh"),
+                     encoding="utf-8")
+    (tmp_path / "create.sh").write_text("#!/bin/sh\n", encoding="utf-8")
+    assert not run_module("tosca_model", name="g", src=str(model), space=space_file).failed
+    r = run_module("tosca_instance", model="g", name="x", inputs={"nope": 1}, space=space_file)
+    assert r.failed and "nope" in r.msg
