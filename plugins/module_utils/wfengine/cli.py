@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--wait", action="store_true", help="wait for the end of the run, showing progress")
     s.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
     s.add_argument("--workers", type=int, default=None,
-                   help="run N workers in this process until the run ends (default 2 on the embedded "
+                   help="run N workers in this process until the run ends (default 1 on the embedded "
                         "Space, 0 on Consul where workers are daemons)")
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
     s.add_argument("--resume", action="store_true",
@@ -165,7 +165,7 @@ def cmd_workflow(args: argparse.Namespace, space) -> int:
     opts = space_options(args)
     rec = api.start_workflow(space, args.workflow, args.model, args.instance, resume=args.resume,
                              max_retries=args.retries)
-    workers = args.workers if args.workers is not None else (2 if args.backend == "embedded" else 0)
+    workers = args.workers if args.workers is not None else (1 if args.backend == "embedded" else 0)
     if not args.wait and workers == 0:
         if args.json:
             _print_json(rec)

@@ -37,13 +37,15 @@ from .executor import Executor, OperationCall
 from .facts import new_fact, reached, validate_fact
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet
 from .runs import finalize_run, read_run
-from .space.base import (Space, op_check_session, op_cas, op_delete, op_delete_cas, op_set)
+from .space.base import (Space, op_cas, op_check_session, op_delete, op_delete_cas, op_get, op_lock,
+                         op_set)
 
 log = logging.getLogger("wfengine.worker")
 
 # Fixed operations of a commit: check_session, cas fact, trace, delete_cas ready, delete lock.
 _COMMIT_FIXED_OPS = 5
 OUTBOX_CHUNK = 5000
+SUBMITTED, BUSY, INFLIGHT = "submitted", "busy", "inflight"
 EVENTS_PER_COMMIT = 200
 
 
@@ -123,6 +125,7 @@ class Worker:
         self._stop = threading.Event()
         self._inflight: Set[Tuple[str, str]] = set()
         self._inflight_lock = threading.Condition()
+        self._completions = 0
         self._contexts: Dict[str, RunContext] = {}
         self._ctx_lock = threading.Lock()
         self._host_locks: Dict[str, threading.Lock] = {}
@@ -222,10 +225,13 @@ class Worker:
                 continue
             if self._stop.is_set():
                 break
+            seen = self._completions
             if self._dispatch(qkeys, pool):
-                # Work is left that the pool could not take: wait for a free thread, re-list.
+                # Work is left that this worker could not take now (pool full, or the node's
+                # previous step still finishing here): re-list as soon as a step ends, instead of
+                # waiting for the next change in the Space (there may be none).
                 with self._inflight_lock:
-                    while len(self._inflight) >= self.threads and not self._stop.is_set():
+                    if self._completions == seen and not self._stop.is_set():
                         self._inflight_lock.wait(1.0)
                 index = 0
 
@@ -261,24 +267,27 @@ class Worker:
                 continue
             for ident in g["o"]:
                 if ("~o-" + ident) not in g["l"]:
-                    self._submit(pool, (run, "~o-" + ident), self._fan_out, run, ident)
+                    if self._submit(pool, (run, "~o-" + ident), self._fan_out, run, ident) != SUBMITTED:
+                        left = True
             cands = [n for n in g["r"] if n not in g["l"]]
             random.shuffle(cands)
             for n in cands:
-                if not self._submit(pool, (run, n), self._take, run, n):
+                outcome = self._submit(pool, (run, n), self._take, run, n)
+                if outcome != SUBMITTED:
                     left = True
-                    break
+                    if outcome == BUSY:
+                        break
         return left
 
-    def _submit(self, pool: ThreadPoolExecutor, token: Tuple[str, str], fn, *args) -> bool:
+    def _submit(self, pool: ThreadPoolExecutor, token: Tuple[str, str], fn, *args) -> str:
         with self._inflight_lock:
             if token in self._inflight:
-                return True
+                return INFLIGHT
             if len(self._inflight) >= self.threads:
-                return False
+                return BUSY
             self._inflight.add(token)
         pool.submit(self._guard, token, fn, *args)
-        return True
+        return SUBMITTED
 
     def _guard(self, token: Tuple[str, str], fn, *args) -> None:
         try:
@@ -290,6 +299,7 @@ class Worker:
         finally:
             with self._inflight_lock:
                 self._inflight.discard(token)
+                self._completions += 1
                 self._inflight_lock.notify_all()
 
     def context(self, run_id: str) -> RunContext:
@@ -333,16 +343,20 @@ class Worker:
     def _take(self, run_id: str, node_id: str) -> None:
         lk = keys.lock(run_id, node_id)
         session = self.session
-        if not self.space.acquire(lk, session, {"worker": self.id}):
+        rkey, fkey = keys.ready(run_id, node_id), keys.fact(run_id, node_id)
+        # Linda `in`: lock the node and read its ready tuple and fact in one round trip.
+        res = self.space.txn([op_lock(lk, {"worker": self.id}, session), op_get(rkey), op_get(fkey)])
+        if not res.ok:
             return
         committed = False
         try:
-            ready = self.space.get(keys.ready(run_id, node_id))
+            ready = res.entries.get(rkey)
             if ready is None:
                 return
             self.stats["taken"] += 1
             ctx = self.context(run_id)
             step = _Step(ctx, node_id, ready, lk, session)
+            step.fact_entry = res.entries.get(fkey)
             committed = self._advance(step)
         except SpaceDataError as exc:
             committed = self._record_error(run_id, node_id, str(exc), lk, session)
@@ -369,9 +383,10 @@ class Worker:
     def _advance(self, step: "_Step") -> bool:
         ctx, node_id = step.ctx, step.node_id
         fkey = keys.fact(ctx.run_id, node_id)
-        fe = self.space.get(fkey)
+        fe = step.fact_entry
         fact = new_fact(node_id) if fe is None else validate_fact(fkey, fe.value)
         step.fact, step.fact_index = fact, (fe.index if fe is not None else 0)
+        before = (fact["pc"], fact.get("waiting"), fact.get("epoch"), bool(fact.get("error")))
         epoch = int((step.ready.value or {}).get("epoch", 0)) if isinstance(step.ready.value, dict) else 0
         if fact.get("error") and epoch > int(fact.get("epoch") or 0):
             # Resumed run: retry the failed step; what succeeded before is not run again.
@@ -418,9 +433,7 @@ class Worker:
                     break
                 fact["pc"] += 1
             elif ins.op == WAIT:
-                okey = keys.fact(ctx.run_id, ins.other)
-                oe = self.space.get(okey)
-                other = validate_fact(okey, oe.value) if oe is not None else None
+                other = self._awaited(step, prog, fact["pc"]).get(ins.other)
                 if reached(other, ins.name):
                     fact["pc"] += 1
                 else:
@@ -429,7 +442,30 @@ class Worker:
             else:
                 raise SpaceDataError("unknown instruction %r" % (ins.op,))
         fact["done"] = fact["pc"] >= len(prog) and not fact.get("error")
-        return self._commit(step)
+        moved = before != (fact["pc"], fact.get("waiting"), fact.get("epoch"), bool(fact.get("error")))
+        # Woken but still waiting for the same thing: only the ready tuple and the lock go.
+        return self._commit(step, write_fact=moved or fe is None or bool(step.events))
+
+    def _awaited(self, step: "_Step", prog: List[Instr], pc: int) -> Dict[str, Any]:
+        """Facts of the other ends of the waits from ``pc`` to the next state (e.g. one wait per
+        ConnectsTo source after `configuring`), read in one transaction: a node with a fan-in of
+        N evaluates its waits in one round trip, not N."""
+        cache = step.awaited
+        if prog[pc].other in cache:
+            return cache
+        wanted = []
+        for ins in prog[pc:]:
+            if ins.op == STATE:
+                break   # waits past the next state are read when the node gets there
+            if ins.op == WAIT and ins.other not in cache and ins.other not in wanted:
+                wanted.append(ins.other)
+        wanted = wanted[:self.space.max_txn_ops // 2]
+        fkeys = [keys.fact(step.ctx.run_id, o) for o in wanted]
+        res = self.space.txn([op_get(k) for k in fkeys])
+        for o, k in zip(wanted, fkeys):
+            e = res.entries.get(k)
+            cache[o] = validate_fact(k, e.value) if e is not None else None
+        return cache
 
     def _run_effectful(self, step: "_Step", node: Dict[str, Any], call: OperationCall,
                        rel: Optional[Dict[str, Any]]) -> Optional[bool]:
@@ -601,6 +637,8 @@ class _Step:
         self.logs: List[Dict[str, Any]] = []
         self.reached_now: List[str] = []
         self.attributes: Dict[str, Any] = {}
+        self.fact_entry: Any = None
+        self.awaited: Dict[str, Any] = {}   # facts of other ends read during this step
 
 
 def run_workers(space_factory, count: int, stop: threading.Event, threads: int = 8,
