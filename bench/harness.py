@@ -121,7 +121,7 @@ class CountingSpace(Space):
 
 
 def _endpoint(method: str, url: str) -> str:
-    path, _, query = url.partition("?")
+    path, dummy, query = url.partition("?")
     m = re.search(r"/v1/([a-z]+)(?:/([a-z]+))?", path)
     name = m.group(1) if m else "other"
     if name == "session" and m.group(2):

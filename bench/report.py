@@ -273,7 +273,7 @@ def write_report(results: Dict[str, Any], doc: str, plot_path: Optional[str]) ->
             text = fh.read()
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+        dummy, tail = rest.split(END, 1)
         text = head + block + tail
     else:
         text = (text or "# Benchmarks\n\n") + "\n" + block + "\n"

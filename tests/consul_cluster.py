@@ -204,8 +204,7 @@ class ConsulCluster:
         then wait for a leader."""
         if self.external_url:
             return self
-        busy = _http_get("http://%s:%d/v1/status/leader" % (self.servers[0].address,
-                                                             self.ports["http"]))
+        busy = _http_get("http://%s:%d/v1/status/leader" % (self.servers[0].address, self.ports["http"]))
         if busy is not None and not any(s.running() for s in self.servers):
             raise RuntimeError(
                 "a Consul not started from %s already listens on %s: stop it "
@@ -278,8 +277,7 @@ class ConsulCluster:
                             tails.append("%s: %s" % (server.name, fh.read()[-600:]))
                     except OSError:
                         pass
-                raise RuntimeError("no Consul leader within %.0f s\n%s" % (timeout,
-                                                                          "\n".join(tails)))
+                raise RuntimeError("no Consul leader within %.0f s\n%s" % (timeout, "\n".join(tails)))
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 

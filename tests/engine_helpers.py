@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from wfengine import api
 

@@ -1,7 +1,6 @@
 """Real worker processes against the real 3-server Consul cluster of tests/conftest.py."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ class Workers:
     def start(self, n: int, urls=None, ttl: float = 10.0) -> List[subprocess.Popen]:
         urls = urls or self.cluster.urls
         started = []
-        for _ in range(n):
+        for dummy in range(n):
             i = len(self.procs)
             url = urls[i % len(urls)]
             err = open(self.tmp_path / ("worker-%d.err" % i), "w")

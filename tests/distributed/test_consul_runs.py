@@ -113,8 +113,9 @@ def test_wfctl_commands_on_consul(consul_cluster, consul_prefix, workers, tmp_pa
     from engine_helpers import EXAMPLE
     workers.start(2)
     base = WFCTL + ["--backend", "consul", "--consul-url", consul_cluster.urls[1], "--prefix", consul_prefix]
+
     def wfctl(*args):
-        return subprocess.run(base + list(args), capture_output=True, text=True, timeout=120)
+        return subprocess.run(base + list(args), capture_output=True, text=True, timeout=120, check=False)
     assert wfctl("model", str(EXAMPLE), "app").returncode == 0
     assert wfctl("instantiate", "app", "prod").returncode == 0
     r = wfctl("workflow", "install", "app", "prod", "--wait", "--timeout", "120")

@@ -317,7 +317,7 @@ def snapshot(path: Path):
     raw = open_raw_space("embedded", path=str(path))
     try:
         entries = [(e.key, e.value, e.index, e.session) for e in raw.list("")]
-        index, _ = raw.wait("", 0, 0)
+        index, dummy = raw.wait("", 0, 0)
         return index, entries
     finally:
         raw.close()
@@ -328,7 +328,7 @@ def wfctl(args: List[str], space: Path, cwd: Path) -> subprocess.CompletedProces
     for k in ("WF_PREFIX", "WF_BACKEND"):
         env.pop(k, None)
     return subprocess.run(WFCTL + args, env=env, cwd=str(cwd), capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
 
 
 def assert_one_line(r: subprocess.CompletedProcess, names: List[str]) -> str:
@@ -347,8 +347,8 @@ def assert_one_line(r: subprocess.CompletedProcess, names: List[str]) -> str:
 def test_prepared_space_is_what_the_cases_assume(space_file, tmp_path):
     """The names the cases call unknown are unknown, the known ones are known (so each case
     fails for the reason it claims)."""
-    _, entries = snapshot(space_file)
-    keys = [k for k, *_ in entries]
+    dummy, entries = snapshot(space_file)
+    keys = [e[0] for e in entries]
     assert all(k.startswith("wf/") for k in keys)
     assert "wf/lib/good" in keys and "wf/models/app/head" in keys and "wf/inst/app/prod/head" in keys
     assert not any(k.startswith(("wf/models/x/", "wf/models/nomodel/", "wf/inst/app/noinst/"))
@@ -406,7 +406,7 @@ def test_prefix_option_keeps_errors_and_writes_nothing_under_any_prefix(space_fi
 
 @pytest.mark.parametrize("argv", [["--help"]] + [[c, "--help"] for c in (
     "library", "model", "instantiate", "workflow", "status", "trace", "runs", "worker")],
-    ids=lambda a: " ".join(a))
+    ids=" ".join)
 def test_help_exits_0(tmp_path, argv):
     r = wfctl(argv, tmp_path / "unused.db", tmp_path)
     assert r.returncode == 0, r

@@ -159,7 +159,7 @@ class Topology:
         seen, todo = set(), [name]
         while todo:
             t = self.templates[todo.pop()]
-            for target in ([t.host] if t.host else []) + [tg for _, tg in t.edges]:
+            for target in ([t.host] if t.host else []) + [tg for dummy, tg in t.edges]:
                 if target not in seen:
                     seen.add(target)
                     todo.append(target)

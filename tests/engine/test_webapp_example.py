@@ -3,7 +3,6 @@ attributes across a ConnectsTo, topology outputs; install, check, uninstall leav
 import os
 import socket
 import urllib.request
-from pathlib import Path
 
 import pytest
 

@@ -416,15 +416,14 @@ class SpaceContract:
         sid = space.session_create("alive", short_ttl)
         try:
             assert space.acquire("ren/k", sid, 1)
-            for _ in range(3):
+            for dummy in range(3):
                 time.sleep(short_ttl * 0.4)
                 assert space.session_renew(sid)
             assert space.get("ren/k").session == sid
         finally:
             space.session_destroy(sid)
 
-    def test_session_not_renewed_expires_and_releases_its_lock(self, space, space_factory,
-                                                                short_ttl):
+    def test_session_not_renewed_expires_and_releases_its_lock(self, space, space_factory, short_ttl):
         other = space_factory()
         dead = space.session_create("dies", short_ttl)
         assert space.acquire("exp/lock", dead, {"worker": "dies"})
@@ -437,7 +436,7 @@ class SpaceContract:
                 break
             remaining = deadline - time.monotonic()
             assert remaining > 0, "session did not expire within 3x its ttl"
-            index, _ = other.wait("exp/", index, min(remaining, 1.0))
+            index, dummy = other.wait("exp/", index, min(remaining, 1.0))
         assert entry.value == {"worker": "dies"}                    # released, not deleted
         assert not space.session_renew(dead)
         assert not space.acquire("exp/lock", dead)
@@ -494,7 +493,7 @@ class SpaceContract:
         count, workers = 50, 8
         space.write_chunked(op_set("race/%03d" % i, i) for i in range(count))
         clients = [space if n % 2 == 0 else space_factory() for n in range(workers)]
-        taken = [[] for _ in range(workers)]
+        taken = [[] for dummy in range(workers)]
         errors = []
         start = threading.Barrier(workers)
 

@@ -220,7 +220,7 @@ class _DroppingProxy:
     def _accept(self) -> None:
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn, dummy = self.sock.accept()
             except OSError:
                 return
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
@@ -232,7 +232,7 @@ class _DroppingProxy:
                 line = reader.readline()
                 if not line:
                     return
-                method, path, _ = line.decode().split(" ", 2)
+                method, path, dummy = line.decode().split(" ", 2)
                 headers = {}
                 while True:
                     h = reader.readline().decode()
@@ -255,8 +255,7 @@ class _DroppingProxy:
                         self.dropped += 1
                 if drop:
                     return
-                head = "HTTP/1.1 %d %s\r\nContent-Length: %d\r\n" % (resp.status, resp.reason,
-                                                                    len(data))
+                head = "HTTP/1.1 %d %s\r\nContent-Length: %d\r\n" % (resp.status, resp.reason, len(data))
                 for name in ("Content-Type", "X-Consul-Index"):
                     if resp.getheader(name):
                         head += "%s: %s\r\n" % (name, resp.getheader(name))

@@ -116,7 +116,7 @@ _CHILD = textwrap.dedent("""
     if sp.rd("go", timeout=20) is None:
         sys.exit(3)
     conflicts = 0
-    for _ in range(rounds):
+    for dummy in range(rounds):
         while True:
             entry = sp.get("counter")
             value = 0 if entry is None else entry.value
@@ -135,8 +135,7 @@ def _wait_for_keys(space, prefix, count, timeout):
         index, keys = space.wait(prefix, index, max(0.0, min(1.0, deadline - time.monotonic())))
         if len(keys) >= count:
             return keys
-        assert time.monotonic() < deadline, "timed out waiting for %d keys under %s" % (count,
-                                                                                       prefix)
+        assert time.monotonic() < deadline, "timed out waiting for %d keys under %s" % (count, prefix)
 
 
 def test_two_processes_increment_without_lost_updates(space, db_path):
@@ -189,7 +188,7 @@ def test_lock_of_a_killed_process_is_released_after_its_ttl(space):
         deadline = time.monotonic() + 5
         while space.get("locks/step").session is not None:
             assert time.monotonic() < deadline, "lock of the killed process never released"
-            index, _ = space.wait("locks/", index, 1.0)
+            index, dummy = space.wait("locks/", index, 1.0)
         mine = space.session_create("successor", 5)
         assert space.acquire("locks/step", mine, {"pid": 1})
         assert not space.session_renew(sid)
@@ -203,7 +202,7 @@ def test_lock_of_a_killed_process_is_released_after_its_ttl(space):
 
 def test_threads_share_one_space_object(space):
     def bump(n):
-        for _ in range(50):
+        for dummy in range(50):
             while True:
                 entry = space.get("shared")
                 value = 0 if entry is None else entry.value
@@ -256,7 +255,7 @@ def test_prefix_index_never_goes_back_when_tombstones_are_collapsed(space, monke
         last = index
     # a waiter on gone/ still sees the next deletion
     space.put("gone/x", 1)
-    index, _ = space.wait("gone/", 0, 1)
+    index, dummy = space.wait("gone/", 0, 1)
     thread_result = {}
     t = threading.Thread(target=lambda: thread_result.update(r=space.wait("gone/", index, 2.0)))
     t.start()
@@ -307,7 +306,7 @@ def test_a_forked_child_opens_its_own_connection(space):
             code = 0 if space.get("before").value == 1 else 2
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    dummy, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert space.get("from/child").value["pid"] == pid
     assert space.put("after", 1) > space.get("from/child").index

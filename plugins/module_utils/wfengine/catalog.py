@@ -239,4 +239,3 @@ def remove_model(space: Space, name: str, check: bool = False) -> Dict[str, Any]
     if not check:
         space.txn([op_delete(keys.model_head(name)), op_delete_tree(keys.model_tree(name))])
     return {"name": name, "changed": True}
-

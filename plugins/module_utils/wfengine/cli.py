@@ -216,9 +216,9 @@ def cmd_trace(args: argparse.Namespace, space) -> int:
     for ev in events:
         rel = ev.get("relationship")
         extra = " [%s %s->%s]" % (rel["type"].rsplit(".", 1)[-1], rel["source"], rel["target"]) if rel else ""
-        print("%5d %s %-10s %-10s %-9s %s%s (%s)" % (ev["seq"], time.strftime("%H:%M:%S", time.localtime(ev["ts"])),
-                                                   ev["workflow"], ev["node"], ev["kind"], ev["name"], extra,
-                                                   ev["worker"]))
+        when = time.strftime("%H:%M:%S", time.localtime(ev["ts"]))
+        fields = (ev["seq"], when, ev["workflow"], ev["node"], ev["kind"], ev["name"], extra, ev["worker"])
+        print("%5d %s %-10s %-10s %-9s %s%s (%s)" % fields)
     return 0
 
 
@@ -264,7 +264,7 @@ def cmd_worker(args: argparse.Namespace, space) -> int:
     signal.signal(signal.SIGINT, _stop)
     wake = None
     if args.wake:
-        host, _, port = args.wake.rpartition(":")
+        host, dummy, port = args.wake.rpartition(":")
         wake = (host or "127.0.0.1", int(port))
     logging.getLogger("wfengine").info("worker %s serving (%s backend)", w.id, args.backend)
     w.serve(wake_address=wake)

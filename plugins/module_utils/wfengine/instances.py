@@ -64,7 +64,7 @@ def expand(model: Any) -> Dict[str, Dict[str, Any]]:
         hosts: List[Optional[str]] = by_template[req.node] if req is not None else [None]
         ids: List[str] = []
         for host in hosts:
-            for _ in range(n):
+            for dummy in range(n):
                 nid = "%s_%d" % (tname, len(ids))
                 ids.append(nid)
                 nodes[nid] = {"id": nid, "template": tname, "type": tpl.type, "host": host,

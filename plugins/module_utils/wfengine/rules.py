@@ -17,7 +17,7 @@ fact: the program is a pure function of immutable data, so any worker can resume
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
 from .errors import ModelError, SpaceDataError
 
@@ -264,7 +264,7 @@ def _find_cycle(programs: Dict[str, List[Instr]]) -> Optional[str]:
             if nxt not in deps:
                 continue
             if color.get(nxt) == 1:
-                return _describe_cycle(programs, [n for n, _ in stack], nxt)
+                return _describe_cycle(programs, [n for n, dummy in stack], nxt)
             if not color.get(nxt):
                 color[nxt] = 1
                 stack.append((nxt, iter(deps[nxt])))
@@ -281,5 +281,5 @@ def _describe_cycle(programs: Dict[str, List[Instr]], path: List[tuple], back: t
             if hop not in hops:
                 hops.append(hop)
     if not hops:
-        hops = ["%s" % t for t, _ in cyc]
+        hops = ["%s" % t for t, dummy in cyc]
     return "; ".join(hops) + " -> cycle"

@@ -218,7 +218,7 @@ def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,
                 continue
             if progress is not None:
                 progress(run_progress(space, run_id, rec, qkeys))
-        index, _ = space.wait(key, index or 1, min(remaining, 1.0 if progress else 5.0))
+        index, dummy = space.wait(key, index or 1, min(remaining, 1.0 if progress else 5.0))
 
 
 def run_progress(space: Space, run_id: str, rec: Dict[str, Any], qkeys: List[str]) -> Dict[str, Any]:
@@ -295,7 +295,7 @@ def topology_outputs(space: Space, model: str, instance: str, head: Dict[str, An
 
 
 def _natural(nid: str):
-    base, _, num = nid.rpartition("_")
+    base, dummy, num = nid.rpartition("_")
     return (base, int(num)) if num.isdigit() else (nid, 0)
 
 
@@ -333,7 +333,8 @@ def trace(space: Space, model: str, instance: str, workflow: Optional[str] = Non
                 events.append((r["started"], e.index, i, dict(ev, run=r["id"])))
     events.sort(key=lambda t: t[:3])
     out = []
-    for seq, (_, _, _, ev) in enumerate(events, 1):
+    for seq, entry in enumerate(events, 1):
+        ev = entry[3]
         ev["seq"] = seq
         out.append(ev)
     return out
@@ -352,4 +353,3 @@ def summary(space: Space, run_id: str) -> Dict[str, Any]:
             "started": rec["started"], "ended": rec.get("ended"), "states": states, "counts": counts,
             "failed_operations": [e for e in rec.get("errors") or [] if e.get("operation")],
             "errors": rec.get("errors") or []}
-

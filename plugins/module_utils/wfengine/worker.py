@@ -546,7 +546,7 @@ class Worker:
             while not self.space.acquire(hk, self.session, {"worker": self.id, "node": node["id"]}):
                 if self._stop.is_set():
                     raise WorkerInterrupt()
-                index, _ = self.space.wait(hk, index, 5.0)
+                index, dummy = self.space.wait(hk, index, 5.0)
         except BaseException:
             local.release()
             raise
@@ -654,8 +654,8 @@ def run_workers(space_factory, count: int, stop: threading.Event, threads: int =
 
     def stopper() -> None:
         stop.wait()
-        for w, _ in workers:
+        for w, dummy in workers:
             w.stop()
 
     threading.Thread(target=stopper, daemon=True).start()
-    return [w for w, _ in workers]
+    return [w for w, dummy in workers]

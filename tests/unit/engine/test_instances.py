@@ -20,6 +20,7 @@ def test_example_gives_19_instances():
         [("ConnectsTo", "B_0"), ("ConnectsTo", "C_0"), ("ConnectsTo", "C_1"), ("HostedOn", "srvA_1")]
     assert len(nodes["C_1"]["in"]) == 9 + 1  # every A instance and D_0 connect to it
 
+
 @pytest.mark.skipif(not SEED.is_dir(), reason="needs ../shared/seed beside the repository")
 def test_seed_model_gives_19_instances():
     from wfengine.tosca.templates import load_library
@@ -46,7 +47,9 @@ def test_nested_scaling_multiplies_along_hosting(tmp_path):
           requirements: [{host: vm}]
     """))
     nodes = expand(load_model(path, []))
-    count = lambda t: sum(1 for n in nodes.values() if n["template"] == t)
+
+    def count(t):
+        return sum(1 for n in nodes.values() if n["template"] == t)
     assert (count("rack"), count("vm"), count("app"), count("db")) == (2, 6, 12, 6)
     # every app instance sits on a vm instance that sits on a rack instance
     for n in nodes.values():

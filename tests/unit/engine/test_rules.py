@@ -18,7 +18,7 @@ def _example():
 
 
 def test_rules_are_json_per_workflow_and_type():
-    model, rules, _ = _example()
+    model, rules, dummy = _example()
     assert sorted(rules) == ["install", "uninstall"]
     sc = rules["install"]["nodes"]["tosca.nodes.SoftwareComponent"]
     assert sc["states"] == ["creating", "created", "configuring", "configured", "starting", "started"]

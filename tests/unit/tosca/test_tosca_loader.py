@@ -162,8 +162,8 @@ def test_values_become_json(write):
     json.dumps(doc.types)
     json.dumps(doc.topology_template)
     assert doc.metadata["date"] == "2017-05-01"
-    assert doc.topology_template["node_templates"]["x"]["properties"] == {"ports": {"80": "http"},
-                                                                         "when": "2020-01-02"}
+    props = doc.topology_template["node_templates"]["x"]["properties"]
+    assert props == {"ports": {"80": "http"}, "when": "2020-01-02"}
 
 
 def test_non_string_key_refused(write):

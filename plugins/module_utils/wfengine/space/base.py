@@ -259,7 +259,7 @@ class Space(ABC):
             remaining = 30.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            index, _ = self.wait(template, index or 1, min(remaining, 30.0))
+            index, dummy = self.wait(template, index or 1, min(remaining, 30.0))
 
     def inp(self, template: str) -> Optional[Entry]:
         for entry in self.list(template):
@@ -277,4 +277,4 @@ class Space(ABC):
             remaining = 30.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            index, _ = self.wait(template, index or 1, min(remaining, 30.0))
+            index, dummy = self.wait(template, index or 1, min(remaining, 30.0))

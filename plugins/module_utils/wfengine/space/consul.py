@@ -340,6 +340,13 @@ class ConsulSpace(Space):
         items = json.loads(resp.body)
         return self._entry(items[0]) if items else None
 
+    def _deletes(self, op: Op, full: str) -> bool:
+        """True when ``op`` (later in a transaction) deletes the key ``full``."""
+        if op.verb not in _DELETE_VERBS:
+            return False
+        tree = self._key(op.key, tree=True)
+        return tree == full or (op.verb == "delete_tree" and full.startswith(tree))
+
     def _raw_get(self, full: str, consistent: bool = False) -> Optional[Dict[str, Any]]:
         resp = self._kv_get("get %s" % self._out(full), full,
                             [("consistent", "1")] if consistent else [])
@@ -449,8 +456,8 @@ class ConsulSpace(Space):
         if expanded > MAX_TXN_OPS:
             raise TxnTooLarge(
                 "transaction of %d operations needs %d Consul operations (delete_cas and unlock "
-                "without a value take two), over the limit of %d" % (len(ops), expanded,
-                                                                    MAX_TXN_OPS))
+                "without a value take two), over the limit of %d"
+                % (len(ops), expanded, MAX_TXN_OPS))
         writes = any(op.verb not in _READ_VERBS for op in ops)
         conditional = any(op.verb in ("cas", "delete_cas", "check_index", "check_session",
                                       "check_not_exists", "lock", "unlock") for op in ops)
@@ -631,11 +638,7 @@ class ConsulSpace(Space):
         for pos in range(len(ops) - 1, -1, -1):
             if ops[pos].verb in _VALUE_VERBS:
                 later = ops[pos + 1:]
-                if not any(o.verb in _DELETE_VERBS and (
-                        self._key(o.key, tree=True) == fulls[pos]
-                        or (o.verb == "delete_tree"
-                            and fulls[pos].startswith(self._key(o.key, tree=True))))
-                        for o in later):
+                if not any(self._deletes(o, fulls[pos]) for o in later):
                     witness = fulls[pos]
                     break
         if witness is None:

@@ -416,8 +416,8 @@ class EmbeddedSpace(Space):
         for op in ops:
             if op.verb != "delete_tree":
                 _check_key(op.key)
-            needs_value = op.verb in ("set", "cas", "lock") or (op.verb == "unlock"
-                                                               and op.value is not None)
+            needs_value = (op.verb in ("set", "cas", "lock")
+                           or (op.verb == "unlock" and op.value is not None))
             texts.append(_encode(op.key, op.value) if needs_value else None)
         try:
             if all(op.verb in _READ_VERBS for op in ops):

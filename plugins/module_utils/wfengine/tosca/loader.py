@@ -15,7 +15,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-import yaml
 
 from ..errors import ToscaError
 
@@ -119,6 +118,7 @@ def _read_yaml(file: str) -> Dict[str, Any]:
         raise ToscaError("is a directory, not a TOSCA file", file=file) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ToscaError("cannot read: %s" % exc, file=file) from None
+    import yaml  # here, not at the top: importing the engine must not need PyYAML
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -204,9 +204,9 @@ class _Loader:
             path = target if os.path.isabs(target) else os.path.normpath(
                 os.path.join(os.path.dirname(file), target))
             treal = os.path.realpath(path)
-            reals = [r for r, _ in chain]
+            reals = [r for r, dummy in chain]
             if treal in reals:
-                cycle = [self.show(f) for _, f in chain[reals.index(treal):]] + [self.show(path)]
+                cycle = [self.show(f) for dummy, f in chain[reals.index(treal):]] + [self.show(path)]
                 raise ToscaError("import cycle: %s" % " -> ".join(cycle), file=file, path="imports[%d]" % i)
             if treal in self.done:
                 continue

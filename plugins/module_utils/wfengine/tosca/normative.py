@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 from typing import Any, Dict, Optional
 
-import yaml
 
 from .loader import TYPE_SECTIONS
 
@@ -412,11 +411,13 @@ node_types:
 
 _CACHE: Optional[Dict[str, Any]] = None
 
+
 def normative_types() -> Dict[str, Any]:
     """The normative library as raw types (same shape as ``types.raw_types_of``), each type
     annotated with ``"_file": "<normative>"``; a fresh copy per call, so callers may mutate it."""
     global _CACHE
     if _CACHE is None:
+        import yaml  # here, not at the top: importing the engine must not need PyYAML
         doc = yaml.safe_load(NORMATIVE_YAML)
         raw: Dict[str, Any] = {}
         for section in TYPE_SECTIONS:

@@ -31,6 +31,13 @@ _REQ_DEF_KEYS = {"capability", "node", "relationship", "occurrences", "descripti
                  "metadata"}
 
 
+def _merged(parent: Dict[str, Any], own: Dict[str, Any]) -> Dict[str, Any]:
+    """A subtype's definitions over its parent's (one level: a subtype redefines an entry whole)."""
+    out = dict(parent)
+    out.update(own)
+    return out
+
+
 def raw_types_of(document: Document) -> Dict[str, Any]:
     """The types of a loaded document as JSON data, each annotated with ``"_file"``: the form a
     library is stored in, and accepted back by ``TypeRegistry``."""
@@ -208,23 +215,23 @@ class TypeRegistry:
         requirements: Dict[str, RequirementDef] = dict(parent.requirements) if parent else {}
         for rname, rdef in _single_key_items(raw.get("requirements"), file, path + ".requirements",
                                              "requirements of node type %s" % name):
-            requirements[rname] = self._requirement_def(name, rname, rdef, file,
-                                                         "%s.requirements.%s" % (path, rname))
+            rpath = "%s.requirements.%s" % (path, rname)
+            requirements[rname] = self._requirement_def(name, rname, rdef, file, rpath)
         derived = raw.get("derived_from")
         return NodeType(
             name=name, derived_from=derived, ancestors=[name] + (parent.ancestors if parent else []),
             workflows=workflows, requirements=requirements,
             interfaces=_deep_merge(parent.interfaces if parent else {},
                                    self._section_dict(raw, "interfaces", file, path)),
-            properties={**(parent.properties if parent else {}),
-                            **self._section_dict(raw, "properties", file, path)},
-            attributes={**(parent.attributes if parent else {}),
-                            **self._section_dict(raw, "attributes", file, path)},
+            properties=_merged(parent.properties if parent else {},
+                               self._section_dict(raw, "properties", file, path)),
+            attributes=_merged(parent.attributes if parent else {},
+                               self._section_dict(raw, "attributes", file, path)),
             file=file,
-            capabilities={**(parent.capabilities if parent else {}),
-                              **self._section_dict(raw, "capabilities", file, path)},
-            artifacts={**(parent.artifacts if parent else {}),
-                           **self._section_dict(raw, "artifacts", file, path)})
+            capabilities=_merged(parent.capabilities if parent else {},
+                                 self._section_dict(raw, "capabilities", file, path)),
+            artifacts=_merged(parent.artifacts if parent else {},
+                              self._section_dict(raw, "artifacts", file, path)))
 
     def _build_rel(self, name: str, parent: Optional[RelationshipType]) -> RelationshipType:
         raw = self._raw["relationship_types"][name]
@@ -247,10 +254,10 @@ class TypeRegistry:
             interfaces=_deep_merge(parent.interfaces if parent else {},
                                    self._section_dict(raw, "interfaces", file, path)),
             file=file,
-            properties={**(parent.properties if parent else {}),
-                            **self._section_dict(raw, "properties", file, path)},
-            attributes={**(parent.attributes if parent else {}),
-                            **self._section_dict(raw, "attributes", file, path)},
+            properties=_merged(parent.properties if parent else {},
+                               self._section_dict(raw, "properties", file, path)),
+            attributes=_merged(parent.attributes if parent else {},
+                               self._section_dict(raw, "attributes", file, path)),
             valid_target_types=list(vtt))
 
     @staticmethod
