@@ -1,0 +1,31 @@
+"""Builds the engine's wheel from the collection's bundled source, on the controller.
+
+    build_wheel.py COLLECTION_ROOT OUT_DIR
+
+Copies pyproject.toml, README.md and the package directory into a scratch directory (so that the
+build writes nothing into the collection), runs ``pip wheel --no-deps`` there and prints the path
+of the wheel on its last line."""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+root, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+with tempfile.TemporaryDirectory(prefix="wfengine-build-") as tmp:
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(os.path.join(root, name), tmp)
+    shutil.copytree(os.path.join(root, "plugins", "module_utils", "wfengine"),
+                    os.path.join(tmp, "plugins", "module_utils", "wfengine"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", out, tmp],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout)
+        sys.exit("build_wheel: pip wheel failed (exit %d)" % proc.returncode)
+wheels = sorted(glob.glob(os.path.join(out, "wfengine-*.whl")), key=os.path.getmtime)
+if not wheels:
+    sys.exit("build_wheel: no wheel in %s" % out)
+print(wheels[-1])
