@@ -53,7 +53,7 @@ with tempfile.TemporaryDirectory(prefix="wfengine-build-") as tmp:
     if backend_present(os.path.join(tmp, "pyproject.toml")):
         cmd.insert(4, "--no-build-isolation")
     proc = subprocess.run(cmd,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout)
         sys.exit("build_wheel: pip wheel failed (exit %d)" % proc.returncode)
