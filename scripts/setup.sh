@@ -15,4 +15,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 scripts/install-consul.sh >/dev/null
-echo "setup: $(.venv/bin/python --version), $(.venv/bin/ansible --version | head -1), $(.cache/consul/bin/consul version | head -1)"
+ansible_version=$(.venv/bin/ansible --version 2>/dev/null | sed -n 1p)
+consul_version=$(.cache/consul/bin/consul version | sed -n 1p)
+echo "setup: $(.venv/bin/python --version), $ansible_version, $consul_version"

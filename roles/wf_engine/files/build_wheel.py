@@ -15,7 +15,6 @@ import sys
 import tempfile
 
 
-
 def backend_present(pyproject):
     """True when every build requirement of pyproject.toml is installed here."""
     try:
