@@ -155,6 +155,8 @@ def measure_one(spec: Dict[str, Any]) -> Dict[str, Any]:
             r: Dict[str, Any] = {"wall_s": round(t1 - t0, 4), "status": rec["status"],
                                  "engine_duration_s": rec.get("duration"), "write_latency": lat,
                                  "manager_calls": mspace.stats.snapshot()}
+            if rec["status"] != "succeeded":
+                r["errors"] = (rec.get("errors") or [])[:5]
             if consul:
                 results = _stop_consul_workers(procs)
                 r["workers"] = results

@@ -24,6 +24,7 @@ class ScriptedExecutor(Executor):
         self.duration = duration
         self.calls = []                       # (node, op, attempt, start, end)
         self.gates = {}                       # (node, op) -> Event to wait for
+        self.entered = {}                     # (node, op) -> Event set when the call starts
         self.lock = threading.Lock()
 
     def effectful(self, call):
@@ -37,6 +38,8 @@ class ScriptedExecutor(Executor):
         rel = (call.relationship or {}).get("id")
         start = time.monotonic()
         gate = self.gates.get(key)
+        if key in self.entered:
+            self.entered[key].set()
         if gate is not None:
             gate.wait(30)
         if self.duration:
@@ -114,14 +117,13 @@ def test_cancel_lets_running_operations_finish_and_schedules_nothing_new(deploye
     ex = ScriptedExecutor()
     gate = threading.Event()
     ex.gates[("srvB_0", "create")] = gate
+    ex.entered[("srvB_0", "create")] = entered = threading.Event()
     rec = api.start_workflow(space, "install", "m", "i")
     stop = threading.Event()
     from wfengine.worker import run_workers
     run_workers(lambda: api.open_space(opts), 2, stop, executor=ex)
     try:
-        deadline = time.monotonic() + 30
-        while not any(f for f in space.keys("q/%s/l/srvB_0" % rec["id"])) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert entered.wait(30), "srvB_0 create never started"
         api.cancel_run(space, "m", "i")
         gate.set()
         done = api.wait_run(space, rec["id"], timeout=60)

@@ -93,6 +93,12 @@ def run(run_id: str) -> str:
 
 
 QUEUE = "q/"
+WORKERS = "workers/"
+
+
+def worker(worker_id: str) -> str:
+    """A live worker's registration, held by its session (gone with it)."""
+    return "workers/%s" % worker_id
 
 
 def queue(run_id: str) -> str:
@@ -129,6 +135,11 @@ def traces(run_id: str) -> str:
 
 def trace(run_id: str, node: str, version: int) -> str:
     return "trace/%s/%s/%08d" % (run_id, node, version)
+
+
+def trace_batch(run_id: str, tag: str, seq: int) -> str:
+    """Trace record of one batch commit (events of several nodes, in causal order)."""
+    return "trace/%s/~%s/%08d" % (run_id, tag, seq)
 
 
 def host_lock(run_id: str, host: str) -> str:

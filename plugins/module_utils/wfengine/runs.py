@@ -11,13 +11,14 @@ with a CAS, so finalization happens once even if several try.
 """
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional
 
 from . import catalog, deployments, keys
 from .errors import Conflict, NotFound, SpaceDataError
-from .facts import validate_fact
+from .facts import new_fact, validate_fact
 from .rules import RuleSet
 from .space.base import Space, op_cas, op_check_index, op_delete_cas, op_delete_tree, op_set
 
@@ -68,10 +69,15 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
            op_set(keys.instance_run(model, instance, run_id), {"workflow": workflow, "started": now}),
            op_set(keys.run(run_id), record),
            op_set(keys.marker(run_id), {"model": model, "instance": instance})]
-    for i in range(0, len(initial), OUTBOX_CHUNK):
-        ops.append(op_set(keys.outbox(run_id, "start-%d" % i), {"wake": initial[i:i + OUTBOX_CHUNK]}))
+    # Facts and ready tuples first: workers ignore a queue until its marker exists, so they stay
+    # invisible until the transaction below, and are removed if the run cannot start.  Facts that
+    # exist from the start let a worker read a node's fact with its lock in one round trip.
+    space.write_chunked(itertools.chain(
+        (op_set(keys.fact(run_id, n), new_fact(n)) for n in participants),
+        (op_set(keys.ready(run_id, n), {}) for n in initial)))
     res = space.txn(ops)
     if not res.ok:
+        space.txn([op_delete_tree(keys.facts(run_id)), op_delete_tree(keys.queue(run_id))])
         cur = space.get(keys.instance_current(model, instance))
         other = cur.value if cur is not None and isinstance(cur.value, dict) else {}
         raise Conflict("instance %s/%s already has a run in progress: %s (%s); wait for it or cancel it"

@@ -28,17 +28,20 @@ import socket
 import threading
 import time
 import uuid
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from . import catalog, deployments, keys
+from .batch import Batch, fact_entry
 from .errors import SpaceDataError, SpaceError, WfError
 from .executor import Executor, OperationCall
 from .facts import new_fact, reached, validate_fact
+from .instances import validate_node
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet
 from .runs import finalize_run, read_run
-from .space.base import (Space, op_cas, op_check_session, op_delete, op_delete_cas, op_get, op_lock,
-                         op_set)
+from .space.base import (Space, op_cas, op_check_index, op_check_not_exists, op_check_session,
+                         op_delete, op_delete_cas, op_get, op_set)
 
 log = logging.getLogger("wfengine.worker")
 
@@ -82,6 +85,35 @@ class RunContext:
                 self._nodes[node_id] = n
         return n
 
+    def prefetch(self, node_ids: List[str]) -> None:
+        """Read the node records of a batch that are not cached yet, in a few read transactions
+        instead of one request per node."""
+        with self._lock:
+            missing = [n for n in node_ids if n not in self._nodes]
+        step = self._space.max_txn_ops
+        for i in range(0, len(missing), step):
+            chunk = missing[i:i + step]
+            ks = [keys.instance_node(self.model, self.instance, self.generation, n) for n in chunk]
+            res = self._space.txn([op_get(k) for k in ks])
+            found = {}
+            for n, k in zip(chunk, ks):
+                e = res.entries.get(k)
+                if e is not None:
+                    found[n] = validate_node(k, e.value)
+            with self._lock:
+                self._nodes.update(found)
+
+    def node_keys(self, node_ids: List[str]) -> Dict[str, str]:
+        """Keys of the node records not cached yet (read with a batch's claim)."""
+        with self._lock:
+            return {n: keys.instance_node(self.model, self.instance, self.generation, n)
+                    for n in node_ids if n not in self._nodes}
+
+    def cache_nodes(self, entries: Dict[str, Any]) -> None:
+        found = {n: validate_node(e.key, e.value) for n, e in entries.items() if e is not None}
+        with self._lock:
+            self._nodes.update(found)
+
     def template_instances(self, template: str) -> List[str]:
         """Node ids of a template in this deployment (ids are ``<template>_<n>``)."""
         with self._lock:
@@ -110,7 +142,8 @@ class Worker:
     def __init__(self, space: Space, worker_id: Optional[str] = None, threads: int = 8,
                  ttl: float = 15.0, executor: Optional[Executor] = None, poll: float = 30.0,
                  log_dir: Optional[str] = None, cache_dir: Optional[str] = None,
-                 exec_log: Optional[str] = None, op_timeout: Optional[float] = None):
+                 exec_log: Optional[str] = None, op_timeout: Optional[float] = None,
+                 batch: int = 16, steal_after: float = 1.0):
         self.space = space
         self.id = worker_id or "%s-%d-%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:6])
         self.threads = max(1, int(threads))
@@ -124,12 +157,21 @@ class Worker:
         self.session: Optional[str] = None
         self._stop = threading.Event()
         self._inflight: Set[Tuple[str, str]] = set()
+        self._busy = 0
+        self.batch = max(1, int(batch))
+        self.steal_after = steal_after
+        self._peers: List[str] = [self.id]
+        self._seen: Dict[Tuple[str, str], float] = {}   # ready nodes of other owners: first seen
+        self._recheck: Optional[float] = None
         self._inflight_lock = threading.Condition()
         self._completions = 0
         self._contexts: Dict[str, RunContext] = {}
         self._ctx_lock = threading.Lock()
         self._host_locks: Dict[str, threading.Lock] = {}
         self.stats = {"taken": 0, "commits": 0, "conflicts": 0, "lost": 0, "operations": 0}
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self.stats[name] = self.stats.get(name, 0) + n
 
     # ------------------------------------------------------------------ lifecycle
     def stop(self) -> None:
@@ -141,6 +183,32 @@ class Worker:
 
     def _new_session(self) -> None:
         self.session = self.space.session_create("wf-worker-%s" % self.id, self.ttl, behavior="delete")
+        # Registration: peers split the ready nodes between the live workers they see.
+        self.space.acquire(keys.worker(self.id), self.session,
+                           {"host": socket.gethostname(), "pid": os.getpid(), "threads": self.threads})
+
+    def _peers_loop(self) -> None:
+        """Follow the registrations of live workers (a blocking query on ``workers/``)."""
+        index = 0
+        backoff = 0.05
+        while not self._stop.is_set():
+            try:
+                index, ks = self.space.wait(keys.WORKERS, index, 30.0 if index else 0)
+                backoff = 0.05
+            except WfError as exc:
+                log.warning("worker %s: peers: %s; retrying", self.id, exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+                index = 0
+                continue
+            self._peers = sorted(set(k[len(keys.WORKERS):] for k in ks) | {self.id})
+
+    def _owner(self, node: str) -> str:
+        """Rendezvous hashing: the live worker that takes ``node`` first.  Every worker computes
+        the same owner from the same registrations, so they claim different nodes instead of
+        colliding; the others take a node that stays ready longer than ``steal_after`` (owner
+        busy, or dead and not yet expired)."""
+        return max(self._peers, key=lambda p: zlib.crc32(("%s\0%s" % (p, node)).encode("utf-8")))
 
     def _renew_loop(self) -> None:
         period = max(0.2, self.ttl / 3.0)
@@ -163,7 +231,9 @@ class Worker:
         self._new_session()
         renewer = threading.Thread(target=self._renew_loop, name="renew-%s" % self.id, daemon=True)
         renewer.start()
+        threading.Thread(target=self._peers_loop, name="peers-%s" % self.id, daemon=True).start()
         pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wf-%s" % self.id)
+        self._pool = pool
         server = self._wake_server(wake_address, pool) if wake_address else None
         try:
             self._loop(pool)
@@ -215,7 +285,8 @@ class Worker:
         backoff = 0.05
         while not self._stop.is_set():
             try:
-                index, qkeys = self.space.wait(keys.QUEUE, index, self.poll if index else 0)
+                timeout = self.poll if self._recheck is None else min(self.poll, self._recheck + 0.01)
+                index, qkeys = self.space.wait(keys.QUEUE, index, timeout if index else 0)
                 backoff = 0.05
             except SpaceError as exc:
                 log.warning("worker %s: %s; retrying", self.id, exc)
@@ -254,51 +325,92 @@ class Worker:
             elif kind == "h":
                 g["h"] += 1
         left = False
+        seen: Dict[Tuple[str, str], float] = {}
+        self._recheck = None
         for run, g in groups.items():
             if not g["run"]:
                 continue
             if g["cancel"]:
                 # Nothing new is scheduled; once the steps in flight are committed, the run ends.
                 if not g["l"] and not g["h"]:
-                    self._submit(pool, (run, "~finalize"), self._finalize, run)
+                    self._submit(pool, [(run, "~finalize")], self._finalize, run)
                 continue
             if not g["r"] and not g["o"] and not g["l"] and not g["h"]:
-                self._submit(pool, (run, "~finalize"), self._finalize, run)
+                self._submit(pool, [(run, "~finalize")], self._finalize, run)
                 continue
             for ident in g["o"]:
                 if ("~o-" + ident) not in g["l"]:
-                    if self._submit(pool, (run, "~o-" + ident), self._fan_out, run, ident) != SUBMITTED:
+                    if self._submit(pool, [(run, "~o-" + ident)], self._fan_out, run,
+                                    ident) != SUBMITTED:
                         left = True
-            cands = [n for n in g["r"] if n not in g["l"]]
-            random.shuffle(cands)
-            for n in cands:
-                outcome = self._submit(pool, (run, n), self._take, run, n)
+            with self._inflight_lock:
+                cands = [n for n in g["r"] if n not in g["l"] and (run, n) not in self._inflight]
+                inflight = len(cands) < len(g["r"]) - len(g["l"] & set(g["r"]))
+                free = self.threads - self._busy
+            if inflight:
+                left = True   # a node of ours is still finishing: look again when it ends
+            cands = self._mine(run, cands, seen)
+            if not cands:
+                continue
+            if free <= 0:
+                left = True
+                continue
+            # Large batches: a batch costs the same few round trips whatever its size, and its
+            # nodes see each other's states in memory.
+            size = max(1, min(self.batch, len(cands)))
+            for i in range(0, len(cands), size):
+                chunk = cands[i:i + size]
+                outcome = self._submit(pool, [(run, n) for n in chunk], self._take_batch, run, chunk)
                 if outcome != SUBMITTED:
                     left = True
                     if outcome == BUSY:
                         break
+        self._seen = seen
         return left
 
-    def _submit(self, pool: ThreadPoolExecutor, token: Tuple[str, str], fn, *args) -> str:
+    def _mine(self, run: str, cands: List[str], seen: Dict[Tuple[str, str], float]) -> List[str]:
+        """The candidates this worker claims now: its own, and other owners' that waited too long."""
+        if len(self._peers) <= 1:
+            return cands
+        now = time.monotonic()
+        out = []
+        for n in cands:
+            if self._owner(n) == self.id:
+                out.append(n)
+                continue
+            first = seen[(run, n)] = self._seen.get((run, n), now)
+            late = first + self.steal_after - now
+            if late <= 0:
+                out.append(n)
+            elif self._recheck is None or late < self._recheck:
+                self._recheck = late
+        return out
+
+    def _submit(self, pool: ThreadPoolExecutor, tokens: List[Tuple[str, str]], fn, *args,
+                force: bool = False) -> str:
         with self._inflight_lock:
-            if token in self._inflight:
-                return INFLIGHT
-            if len(self._inflight) >= self.threads:
-                return BUSY
-            self._inflight.add(token)
-        pool.submit(self._guard, token, fn, *args)
+            if not force:
+                if any(t in self._inflight for t in tokens):
+                    return INFLIGHT
+                if self._busy >= self.threads:
+                    return BUSY
+            self._inflight.update(tokens)
+            self._busy += 1
+        pool.submit(self._guard, tokens, fn, *args)
         return SUBMITTED
 
-    def _guard(self, token: Tuple[str, str], fn, *args) -> None:
+    def _guard(self, tokens: List[Tuple[str, str]], fn, *args) -> None:
+        kept: Set[Tuple[str, str]] = set()
         try:
-            fn(*args)
+            kept = fn(*args) or set()
         except WfError as exc:
-            log.warning("worker %s: %s %s: %s", self.id, fn.__name__, token, exc)
+            log.warning("worker %s: %s %s: %s", self.id, fn.__name__, tokens[:3], exc)
         except Exception:  # a bug must not kill the thread pool; the step stays ready
-            log.exception("worker %s: unexpected error on %s", self.id, token)
+            log.exception("worker %s: unexpected error on %s", self.id, tokens[:3])
         finally:
             with self._inflight_lock:
-                self._inflight.discard(token)
+                self._inflight.difference_update(t for t in tokens if t not in kept)
+                self._busy -= 1
                 self._completions += 1
                 self._inflight_lock.notify_all()
 
@@ -340,30 +452,47 @@ class Worker:
         finally:
             self._release(lk)
 
-    def _take(self, run_id: str, node_id: str) -> None:
-        lk = keys.lock(run_id, node_id)
-        session = self.session
-        rkey, fkey = keys.ready(run_id, node_id), keys.fact(run_id, node_id)
-        # Linda `in`: lock the node and read its ready tuple and fact in one round trip.
-        res = self.space.txn([op_lock(lk, {"worker": self.id}, session), op_get(rkey), op_get(fkey)])
-        if not res.ok:
-            return
+    def _take_batch(self, run_id: str, node_ids: List[str]) -> Set[Tuple[str, str]]:
+        """Claim, advance and commit ``node_ids`` (see batch.py); nodes stopped before an
+        operation with side effects go on, each in its own thread, on the single-node path.
+        Returns the tokens handed over to those threads."""
+        ctx = self.context(run_id)
+        b = Batch(self, ctx, node_ids)
+        b.claim()
+        if not b.members:
+            if b.released:
+                b.commit()
+            return set()
+        self.stats["taken"] += len(b.members)
+        try:
+            b.load()
+            b.advance()
+            b.settle_wakes()
+        except BaseException:
+            b._release_quietly(list(b.members.values()), b.released)
+            raise
+        done, dummy = b.commit()
+        kept: Set[Tuple[str, str]] = set()
+        for m in done:
+            if m.pause:
+                step = _Step(ctx, m.id, m.ready, m.lock, b.session)
+                step.fact_entry = fact_entry(run_id, m)
+                token = (run_id, m.id)
+                kept.add(token)
+                self._submit(self._pool, [token], self._continue, step, force=True)
+        return kept
+
+    def _continue(self, step: "_Step") -> None:
         committed = False
         try:
-            ready = res.entries.get(rkey)
-            if ready is None:
-                return
-            self.stats["taken"] += 1
-            ctx = self.context(run_id)
-            step = _Step(ctx, node_id, ready, lk, session)
-            step.fact_entry = res.entries.get(fkey)
             committed = self._advance(step)
         except SpaceDataError as exc:
-            committed = self._record_error(run_id, node_id, str(exc), lk, session)
+            committed = self._record_error(step.ctx.run_id, step.node_id, str(exc), step.lock,
+                                           step.session)
         finally:
             if not committed:
                 try:
-                    self._release(lk)
+                    self._release(step.lock)
                 except WfError:
                     pass  # the session's expiry releases it
 
@@ -465,6 +594,7 @@ class Worker:
         for o, k in zip(wanted, fkeys):
             e = res.entries.get(k)
             cache[o] = validate_fact(k, e.value) if e is not None else None
+            step.awaited_index[o] = e.index if e is not None else 0
         return cache
 
     def _run_effectful(self, step: "_Step", node: Dict[str, Any], call: OperationCall,
@@ -598,10 +728,20 @@ class Worker:
                                   {"wake": wakes[i:i + OUTBOX_CHUNK]}))
         tail = [op_delete_cas(keys.ready(run_id, node_id), step.ready.index), op_delete(step.lock)] \
             if final else []
+        waiting = fact.get("waiting") if final else None
+        if waiting:
+            # Blocked: check that what it waits on did not move since it was read (batch.py,
+            # settle_wakes: the node that moves checks this fact in turn, and wakes it).
+            o = waiting["node"]
+            ak = keys.fact(run_id, o)
+            index = step.awaited_index.get(o, 0)
+            tail.insert(0, op_check_index(ak, index) if index else op_check_not_exists(ak))
         res = self.space.txn(ops + tail)
-        if final and not res.ok and res.failed == [keys.ready(run_id, node_id)]:
-            # A neighbour woke this node while it was evaluated: keep the ready tuple so that the
-            # node is evaluated again with what the neighbour just committed.
+        retry = {keys.ready(run_id, node_id)} | ({keys.fact(run_id, waiting["node"])} if waiting else set())
+        if final and not res.ok and res.failed and set(res.failed) <= retry:
+            # A neighbour woke this node, or moved what it waits on, while it was evaluated:
+            # keep the ready tuple so that the node is evaluated again with what the neighbour
+            # just committed.
             res = self.space.txn(ops + [op_delete(step.lock)])
         if res.ok:
             self.stats["commits"] += 1
@@ -639,6 +779,7 @@ class _Step:
         self.attributes: Dict[str, Any] = {}
         self.fact_entry: Any = None
         self.awaited: Dict[str, Any] = {}   # facts of other ends read during this step
+        self.awaited_index: Dict[str, int] = {}
 
 
 def run_workers(space_factory, count: int, stop: threading.Event, threads: int = 8,

@@ -1,0 +1,563 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The batch step: one worker thread advances many ready nodes of a run with a few transactions.
+
+Why.  A step per node costs at least two Space writes (lock, commit) plus reads, and a Raft write
+on Consul costs milliseconds; the frontier of a large topology holds hundreds of ready nodes at
+once.  Taking them by batches divides the number of round trips by the batch size, and nodes of
+one batch see each other's new states at once (in memory) instead of through a wake-up, a
+listing and another take.
+
+Protocol (its crash safety is the single step's, see worker.py):
+
+1. *claim*: one transaction locks every node of the batch with the worker's session and reads
+   their ready tuples; a node locked by another worker is dropped and the claim retried;
+2. *read*: their facts, then the facts their waits name, in read-only transactions (no Raft
+   write on Consul);
+3. *advance in memory*: each node runs its program (states, operations without side effects,
+   satisfied waits).  A node that passes a wait thanks to a state another batch node reached in
+   this batch joins that node's *group*: groups commit atomically, so no commit ever shows a node
+   past a wait whose state is not committed with it.  A node stops at an unsatisfied wait, at the
+   end of its program, or right before an operation with side effects, which then goes on alone
+   on the single-node path (it records the attempt before running it);
+4. *commit*: groups are packed into as few transactions as the Space's operation limit allows;
+   each holds a session check, the removal of its ready tuples (CAS: a tuple rewritten by a
+   wake-up meanwhile is kept, so the node is evaluated again) and of its locks, the facts (CAS),
+   one trace record and the wake-ups of nodes outside the batch.
+
+A crash before a group's commit leaves its ready tuples: the group is retaken, and nothing of it
+was visible outside the Space (no operation with side effects runs inside a batch).
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
+
+from . import keys
+from .errors import SpaceDataError, WfError
+from .executor import OperationCall
+from .facts import new_fact, reached, validate_fact
+from .rules import CALL, RCALL, STATE, WAIT
+from .space.base import (Entry, Op, op_cas, op_check_index, op_check_not_exists,
+                         op_check_session, op_delete, op_delete_cas, op_get, op_lock, op_set)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .worker import RunContext, Worker
+
+log = logging.getLogger("wfengine.worker")
+
+# Members of one group (nodes whose progress depends on each other's uncommitted states): a
+# group is committed in one transaction, which holds about 4 operations per member.
+GROUP_MAX = 12
+# Above this many candidates, a member wakes all of them instead of reading their facts.
+CANDS_MAX = 16
+OUTBOX_CHUNK = 5000
+_TRACE_TAG = uuid.uuid4().hex[:10]
+_TRACE_SEQ = itertools.count(1)
+
+
+class Member:
+    """One node of a batch, between its claim and its commit."""
+
+    __slots__ = ("id", "ready", "lock", "fact", "index", "node", "prog", "before", "new", "group",
+                 "reached_now", "events", "wakes", "pause", "keep_ready", "queued", "need_read",
+                 "attributes", "skip", "outbox", "cands", "checks")
+
+    def __init__(self, node_id: str, ready: Entry, lock: str):
+        self.id = node_id
+        self.ready = ready
+        self.lock = lock
+        self.fact: Dict[str, Any] = {}
+        self.index = 0
+        self.node: Dict[str, Any] = {}
+        self.prog: List[Any] = []
+        self.before: Tuple[Any, ...] = ()
+        self.new = False
+        self.group: "Member" = self
+        self.reached_now: Set[str] = set()
+        self.events: List[Tuple[int, Dict[str, Any]]] = []
+        self.wakes: Dict[str, None] = {}      # ordered set of nodes to wake at commit
+        self.pause = False                    # stopped before an operation with side effects
+        self.keep_ready = False               # woken meanwhile: the ready tuple stays
+        self.queued = False
+        self.need_read = False
+        self.attributes: Dict[str, Any] = {}
+        self.skip = False                     # done or failed: nothing to run
+        self.outbox = False                   # wake-ups go through an outbox tuple
+        # Nodes outside the batch that may wait for a state this member reached: woken only if
+        # their fact says they wait for it; the others' facts are checked unchanged at commit.
+        self.cands: Dict[str, None] = {}
+        self.checks: Dict[str, int] = {}      # node -> index its fact must still have (0: absent)
+
+
+class Batch:
+    """Claim, advance and commit a batch of nodes of one run for ``worker``."""
+
+    def __init__(self, worker: "Worker", ctx: "RunContext", node_ids: List[str]):
+        self.w = worker
+        self.space = worker.space
+        self.ctx = ctx
+        self.run_id = ctx.run_id
+        self.session = worker.session
+        self.node_ids = node_ids
+        self.members: Dict[str, Member] = {}
+        # Facts of nodes outside the batch, as read: node -> (fact or None, index or 0).
+        self.outside: Dict[str, Tuple[Optional[Dict[str, Any]], int]] = {}
+        self.to_read: Dict[str, None] = {}
+        self.seq = itertools.count()
+        self.released: List[str] = []        # locks taken on nodes whose tuple was gone
+        self.fact_entries: Dict[str, Optional[Entry]] = {}
+        self.sizes: Dict[int, int] = {}
+
+    # ------------------------------------------------------------------ 1. claim
+    def claim(self) -> None:
+        todo = list(self.node_ids)[:self.space.max_txn_ops // 4]
+        rounds = 0
+        while todo and rounds < 4:
+            rounds += 1
+            lks = [keys.lock(self.run_id, n) for n in todo]
+            rks = [keys.ready(self.run_id, n) for n in todo]
+            fks = [keys.fact(self.run_id, n) for n in todo]
+            nks = self.ctx.node_keys(todo)
+            # Linda `in` of many tuples: lock, ready tuple and fact of every node (and the node
+            # records this worker has not cached yet), one round trip.
+            res = self.space.txn([op_lock(k, {"worker": self.w.id}, self.session) for k in lks]
+                                 + [op_get(k) for k in rks] + [op_get(k) for k in fks]
+                                 + [op_get(k) for k in nks.values()])
+            self.w._count("claims")
+            if res.ok:
+                self.ctx.cache_nodes({n: res.entries.get(k) for n, k in nks.items()})
+                for n, lk, rk, fk in zip(todo, lks, rks, fks):
+                    ready = res.entries.get(rk)
+                    if ready is None:
+                        self.released.append(lk)   # taken and committed by another worker
+                    else:
+                        self.members[n] = Member(n, ready, lk)
+                        self.fact_entries[n] = res.entries.get(fk)
+                return
+            failed = set(res.failed)
+            self.w._count("claim_conflicts")
+            left = [n for n, lk in zip(todo, lks) if lk not in failed]
+            if len(left) == len(todo):
+                return    # the session is gone (no lock can be taken): the renewer reopens one
+            todo = left
+
+    # ------------------------------------------------------------------ 2. read
+    def _read_facts(self, ids: List[str]) -> Dict[str, Optional[Entry]]:
+        out: Dict[str, Optional[Entry]] = {}
+        step = self.space.max_txn_ops
+        for i in range(0, len(ids), step):
+            chunk = [keys.fact(self.run_id, n) for n in ids[i:i + step]]
+            res = self.space.txn([op_get(k) for k in chunk])
+            for n, k in zip(ids[i:i + step], chunk):
+                out[n] = res.entries.get(k)
+        return out
+
+    def load(self) -> None:
+        ctx = self.ctx
+        ctx.prefetch(list(self.members))
+        entries = self.fact_entries
+        self._load_members(entries)
+        # One read for what the batch will most likely need: the facts its waits up to the next
+        # state name, and those of the nodes its states may wake (read again only if missing).
+        want: Dict[str, None] = {}
+        for m in self.members.values():
+            if m.skip:
+                continue
+            states = []
+            for ins in m.prog[m.fact["pc"]:]:
+                if ins.op == STATE:
+                    states.append(ins.name)
+                elif ins.op == WAIT and not states and ins.other not in self.members:
+                    want[ins.other] = None
+            for t in ctx.rules.wakes(m.node, states) if states else []:
+                if t not in self.members:
+                    want[t] = None
+        if want:
+            self._read_outside(list(want))
+
+    def _load_members(self, entries: Dict[str, Optional[Entry]]) -> None:
+        ctx = self.ctx
+        for m in self.members.values():
+            fkey = keys.fact(self.run_id, m.id)
+            e = entries.get(m.id)
+            m.new = e is None
+            m.index = 0 if e is None else e.index
+            try:
+                m.fact = new_fact(m.id) if e is None else validate_fact(fkey, e.value)
+                m.node = ctx.node(m.id)
+                m.prog = ctx.program(m.id)
+            except SpaceDataError as exc:
+                self._fail(m, e, str(exc))
+                continue
+            fact = m.fact
+            m.before = (fact["pc"], fact.get("waiting"), fact.get("epoch"), bool(fact.get("error")))
+            value = m.ready.value if isinstance(m.ready.value, dict) else {}
+            epoch = int(value.get("epoch", 0) or 0)
+            if fact.get("error") and epoch > int(fact.get("epoch") or 0):
+                # Resumed run: retry the failed step; what succeeded before is not run again.
+                fact["error"] = None
+                fact["state"] = fact["reached"][-1] if fact["reached"] else None
+                fact["inflight"] = None
+            fact["epoch"] = max(epoch, int(fact.get("epoch") or 0))
+            m.skip = bool(fact["done"] or fact.get("error"))
+
+    def _fail(self, m: Member, e: Optional[Entry], message: str) -> None:
+        """Bad data in the Space: stop this node (the run ends failed) instead of looping on it."""
+        fact = new_fact(m.id)
+        if e is not None and isinstance(e.value, dict):
+            fact.update({k: v for k, v in e.value.items() if k in fact})
+        fact["error"] = {"message": message, "worker": self.w.id}
+        if not isinstance(fact.get("version"), int):
+            fact["version"] = 0
+        m.fact, m.skip, m.new = fact, True, True
+        m.before = ()
+
+    # ------------------------------------------------------------------ 3. advance
+    def advance(self) -> None:
+        pending = [m for m in self.members.values() if not m.skip]
+        for m in pending:
+            m.queued = True
+        while pending:
+            while pending:
+                m = pending.pop(0)
+                m.queued = False
+                self._run(m, pending)
+            if self.to_read:
+                wanted = list(self.to_read)
+                self.to_read = {}
+                self._read_outside(wanted)
+                for m in self.members.values():
+                    if m.need_read:
+                        m.need_read = False
+                        m.queued = True
+                        pending.append(m)
+
+    def _read_outside(self, ids: List[str], into: Optional[Dict[str, Any]] = None) -> None:
+        into = self.outside if into is None else into
+        for n, e in self._read_facts(ids).items():
+            into[n] = ((validate_fact(keys.fact(self.run_id, n), e.value), e.index)
+                       if e is not None else (None, 0))
+
+    def _root(self, m: Member) -> Member:
+        while m.group is not m:
+            m.group = m.group.group
+            m = m.group
+        return m
+
+    def _union(self, a: Member, b: Member) -> bool:
+        ra, rb = self._root(a), self._root(b)
+        if ra is rb:
+            return True
+        size = self.sizes.get(id(ra), 1) + self.sizes.get(id(rb), 1)
+        if size > GROUP_MAX:
+            return False
+        rb.group = ra
+        self.sizes[id(ra)] = size
+        return True
+
+    def _event(self, m: Member, kind: str, name: str, rel: Optional[Dict[str, Any]],
+               status: str = "ok") -> None:
+        ev = self.w._event(self.ctx, m.node, kind, name, rel, status=status)
+        m.events.append((next(self.seq), ev))
+
+    def _run(self, m: Member, pending: List[Member]) -> None:
+        ctx, fact, prog = self.ctx, m.fact, m.prog
+        fact["waiting"] = None
+        while fact["pc"] < len(prog):
+            ins = prog[fact["pc"]]
+            if ins.op == STATE:
+                fact["state"] = ins.name
+                fact["reached"].append(ins.name)
+                m.reached_now.add(ins.name)
+                self._event(m, "state", ins.name, None)
+                fact["pc"] += 1
+                self._woken_by(m, ins.name, pending)
+            elif ins.op in (CALL, RCALL):
+                rel = None
+                if ins.op == RCALL:
+                    rel = next((r for r in m.node["out"] + m.node["in"] if r["id"] == ins.rel), None)
+                call = OperationCall(ctx.run_id, ctx.workflow, m.node, ins.name, rel, ins.side,
+                                     self.w.id)
+                if self.w.executor.effectful(call):
+                    m.pause = True     # goes on alone after the commit (worker._advance)
+                    break
+                result = self.w.executor.run(call)
+                self.w.stats["operations"] += 1
+                self._event(m, "operation", ins.name, rel, status="ok" if result.ok else "failed")
+                if getattr(result, "attributes", None):
+                    m.attributes.update(result.attributes)
+                if not result.ok:
+                    fact["error"] = {"operation": ins.name, "exit_code": result.exit_code,
+                                     "output": result.output[-2000:], "worker": self.w.id,
+                                     "attempt": 1,
+                                     "relationship": None if rel is None else rel["id"]}
+                    fact["state"] = "error"
+                    self._event(m, "state", "error", None)
+                    break
+                fact["pc"] += 1
+            elif ins.op == WAIT:
+                ok = self._satisfied(m, ins, prog, fact["pc"])
+                if ok is None:
+                    m.need_read = True
+                    break
+                if not ok:
+                    fact["waiting"] = {"node": ins.other, "state": ins.name, "relationship": ins.rel}
+                    break
+                fact["pc"] += 1
+            else:
+                raise SpaceDataError("unknown instruction %r" % (ins.op,))
+        fact["done"] = fact["pc"] >= len(prog) and not fact.get("error")
+
+    def _satisfied(self, m: Member, ins, prog, pc: int) -> Optional[bool]:
+        """True/False, or None when the awaited fact must be read first."""
+        other = ins.other
+        om = self.members.get(other)
+        if om is not None:
+            if not reached(om.fact, ins.name):
+                return False
+            if ins.name in om.reached_now and om is not m:
+                if not self._union(m, om):
+                    om.wakes[m.id] = None    # wake it through the Space after om commits
+                    return False
+            return True
+        if other in self.outside:
+            return reached(self.outside[other][0], ins.name)
+        # Read, in one go, every fact the waits up to the next state name.
+        for later in prog[pc:]:
+            if later.op == STATE:
+                break
+            if (later.op == WAIT and later.other not in self.members
+                    and later.other not in self.outside):
+                self.to_read[later.other] = None
+        return None
+
+    def _woken_by(self, m: Member, state: str, pending: List[Member]) -> None:
+        for t in self.ctx.rules.wakes(m.node, [state]):
+            tm = self.members.get(t)
+            if tm is None:
+                m.cands[t] = None
+            elif tm.pause:
+                m.wakes[t] = None
+            elif (tm.skip or tm.fact.get("done") or tm.fact.get("error") or tm.queued
+                  or tm.need_read):
+                continue
+            else:
+                tm.queued = True
+                pending.append(tm)
+
+    def settle_wakes(self) -> None:
+        """Which nodes outside the batch to wake: those whose fact says they wait for a state a
+        member reached.  The others' facts are checked unchanged at commit (a node that commits
+        its wait meanwhile makes the check fail, and is then woken); symmetrically a member that
+        stays blocked checks the fact it waits on.  Of two such commits, the later one sees the
+        earlier: no wake-up is lost, and no node is woken for nothing."""
+        want: Dict[str, None] = {}
+        for m in self.members.values():
+            if len(m.cands) > CANDS_MAX:
+                m.wakes.update(m.cands)     # a large fan-out: wake them all, no reads
+                m.cands = {}
+            want.update(m.cands)
+        if not want:
+            return
+        # Facts read by load() serve as they are (a node that moved since makes its check fail,
+        # and is then woken); the others are read now.
+        fresh = {t: self.outside[t] for t in want if t in self.outside}
+        missing = [t for t in want if t not in fresh]
+        if missing:
+            self._read_outside(missing, fresh)
+        self.ctx.prefetch([t for t in want if not (fresh[t][0] or {}).get("version")])
+        for m in self.members.values():
+            for t in m.cands:
+                fact, index = fresh[t]
+                if fact is not None and fact.get("done"):
+                    continue
+                if fact is None or not fact["version"]:
+                    # Never evaluated: a node that does not start ready waits at its first
+                    # instruction without having said so.
+                    prog = self.ctx.program(t)
+                    first = prog[0] if prog else None
+                    w = ({"node": first.other, "state": first.name}
+                         if first is not None and first.op == WAIT else {})
+                else:
+                    w = fact.get("waiting") or {}
+                if w.get("node") == m.id and w.get("state") in m.fact["reached"]:
+                    m.wakes[t] = None
+                else:
+                    m.checks[t] = index
+
+    def _block_check(self, m: Member, tx_ids: Set[str]) -> Optional[Op]:
+        """The check a blocked member's commit carries on the fact it waits on (see above)."""
+        w = m.fact.get("waiting")
+        if not w or m.pause or m.keep_ready:
+            return None
+        o = w.get("node")
+        if o in tx_ids:
+            return None       # committed in the same transaction
+        om = self.members.get(o)
+        index = om.index if om is not None else self.outside.get(o, (None, 0))[1]
+        key = keys.fact(self.run_id, o)
+        return op_check_index(key, index) if index else op_check_not_exists(key)
+
+    # ------------------------------------------------------------------ 4. commit
+    def _moved(self, m: Member) -> bool:
+        fact = m.fact
+        return m.new or bool(m.events) or m.before != (fact["pc"], fact.get("waiting"),
+                                                        fact.get("epoch"), bool(fact.get("error")))
+
+    def _removals(self, m: Member) -> List[Op]:
+        if m.pause:
+            return []       # the single-node path goes on with the lock and the ready tuple
+        ops = [] if m.keep_ready else [op_delete_cas(m.ready.key, m.ready.index)]
+        return ops + [op_delete(m.lock)]
+
+    def _cost(self, m: Member) -> int:
+        """Operations of one member, as Consul counts them (a delete_cas is two)."""
+        n = sum(2 if op.verb == "delete_cas" else 1 for op in self._removals(m))
+        n += int(self._moved(m)) + int(bool(m.attributes))
+        n += -(-len(m.wakes) // OUTBOX_CHUNK) if m.outbox else len(m.wakes)
+        return n + len(m.checks) + int(bool(m.fact.get("waiting")))
+
+    def commit(self) -> Tuple[List[Member], List[Member]]:
+        """Commit every group; returns (committed members, lost members)."""
+        groups: Dict[int, List[Member]] = {}
+        for m in self.members.values():
+            groups.setdefault(id(self._root(m)), []).append(m)
+        # Fixed cost of a transaction: the session check, the trace record, the released locks.
+        budget = self.space.max_txn_ops - 2 - len(self.released)
+        txns: List[List[Member]] = []
+        cur: List[Member] = []
+        cur_cost = 0
+        for members in groups.values():
+            cost = sum(self._cost(m) for m in members)
+            if cost > budget:
+                for m in members:
+                    m.outbox = len(m.wakes) + len(m.checks) > 1
+                    m.wakes.update((t, None) for t in m.checks)
+                    m.checks = {}
+                cost = sum(self._cost(m) for m in members)
+            if cur and cur_cost + cost > budget:
+                txns.append(cur)
+                cur, cur_cost = [], 0
+            cur.extend(members)
+            cur_cost += cost
+        if cur or self.released:
+            txns.append(cur)
+        done: List[Member] = []
+        for i, tx in enumerate(txns):
+            if not self._commit_txn(tx, self.released if i == 0 else []):
+                lost = [m for t in txns[i:] for m in t]
+                self._release_quietly(lost, self.released if i == 0 else [])
+                return done, lost
+            done.extend(tx)
+        return done, []
+
+    def _commit_txn(self, tx: List[Member], released: List[str]) -> bool:
+        run_id = self.run_id
+        moved = [m for m in tx if self._moved(m)]
+        # Each failed attempt settles at least one condition (a ready tuple, a check).
+        attempts = 2 + sum(2 + len(m.checks) for m in tx)
+        for dummy in range(attempts):
+            now = time.time()
+            for m in moved:
+                m.fact["version"] = int(m.fact["version"]) + 1
+                m.fact["updated"] = now
+            removals: List[Op] = [op_delete(lk) for lk in released]
+            writes: List[Op] = []
+            wakes: Dict[str, Op] = {}
+            events: List[Tuple[int, Dict[str, Any]]] = []
+            for m in tx:
+                removals.extend(self._removals(m))
+                events.extend(m.events)
+                if m.attributes:
+                    writes.append(op_set(keys.attributes(self.ctx.model, self.ctx.instance, m.id),
+                                         self.w._merged_attributes(self.ctx, m.id, m.attributes)))
+                if m.outbox:
+                    ws = list(m.wakes)
+                    for i in range(0, len(ws), OUTBOX_CHUNK):
+                        ident = "%s-%d-%d" % (m.id, m.fact["version"], i)
+                        writes.append(op_set(keys.outbox(run_id, ident),
+                                             {"wake": ws[i:i + OUTBOX_CHUNK]}))
+                else:
+                    for t in m.wakes:
+                        k = keys.ready(run_id, t)
+                        wakes[k] = op_set(k, {})
+            writes = [op_cas(keys.fact(run_id, m.id), m.fact, m.index) for m in moved] + writes
+            # A session check on one held lock covers them all: a session's locks go together.
+            held = next((m.lock for m in tx), released[0] if released else None)
+            ids = {m.id for m in tx}
+            checks: Dict[str, Op] = {}
+            blocks: Dict[str, List[Member]] = {}
+            for m in tx:
+                for t, index in m.checks.items():
+                    k = keys.fact(run_id, t)
+                    checks[k] = op_check_index(k, index) if index else op_check_not_exists(k)
+                op = self._block_check(m, ids)
+                if op is not None:
+                    checks.setdefault(op.key, op)
+                    blocks.setdefault(op.key, []).append(m)
+            ops: List[Op] = ([op_check_session(held, self.session)] + list(checks.values())
+                             + removals + writes)
+            if events:
+                events.sort(key=lambda e: e[0])
+                ops.append(op_set(keys.trace_batch(run_id, _TRACE_TAG, next(_TRACE_SEQ)),
+                                  [e[1] for e in events]))
+            # Wake-ups last: a wake-up of a batch node whose removal is in this transaction
+            # re-creates its ready tuple after the removal.
+            ops += list(wakes.values())
+            res = self.space.txn(ops)
+            if res.ok:
+                self.w.stats["commits"] += 1
+                for m in moved:
+                    m.index, m.new, m.before = res.index, False, ()
+                for m in tx:
+                    m.events = []
+                return True
+            for m in moved:     # the transaction did not apply
+                m.fact["version"] = int(m.fact["version"]) - 1
+            if self._settle_failure(tx, set(res.failed), blocks):
+                self.w._count("commit_retries")
+                continue
+            break
+        self.w.stats["lost"] += 1
+        log.warning("worker %s: batch commit of %s refused on %s (lock lost?); another worker "
+                    "retakes its nodes", self.w.id, run_id, ",".join(res.failed))
+        return False
+
+    def _settle_failure(self, tx: List[Member], failed: Set[str],
+                        blocks: Dict[str, List[Member]]) -> bool:
+        """A transaction failed on ``failed``: adjust what can be (True), or give up (False)."""
+        for k in failed:
+            handled = False
+            for m in tx:
+                if m.ready.key == k and not m.keep_ready and not m.pause:
+                    # A neighbour woke this node while it was evaluated: keep its ready tuple so
+                    # that it is evaluated again with what the neighbour just committed.
+                    m.keep_ready = handled = True
+                t = next((t for t in m.checks if keys.fact(self.run_id, t) == k), None)
+                if t is not None:
+                    # That node committed meanwhile, maybe a wait for this member: wake it.
+                    del m.checks[t]
+                    m.wakes[t] = None
+                    handled = True
+            for m in blocks.get(k, []):
+                m.keep_ready = handled = True     # what it waits on moved: evaluate it again
+            if not handled:
+                return False
+        return bool(failed)
+
+    def _release_quietly(self, members: List[Member], released: List[str]) -> None:
+        for lk in released + [m.lock for m in members]:
+            try:
+                self.w._release(lk)
+            except WfError:
+                pass   # the session's expiry releases it
+
+
+def fact_entry(run_id: str, m: Member) -> Entry:
+    """The committed fact of a paused member, as the single-node path reads it."""
+    return Entry(keys.fact(run_id, m.id), m.fact, m.index)
