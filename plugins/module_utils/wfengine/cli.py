@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="facts handled at once (thread pool size)")
     s.add_argument("--ttl", type=float, default=float(os.environ.get("WF_WORKER_TTL", "15")),
                    help="session TTL in seconds: a dead worker's steps are retaken after it")
+    s.add_argument("--batch", type=int, default=int(os.environ.get("WF_WORKER_BATCH", "16")),
+                   help="ready nodes claimed and committed together (1-16; see docs/architecture.md)")
+    s.add_argument("--steal-after", type=float,
+                   default=float(os.environ.get("WF_WORKER_STEAL_AFTER", "1.0")),
+                   help="seconds before taking a ready node another live worker owns")
     s.add_argument("--id", help="worker id shown in the trace (default host-pid-random)")
     s.add_argument("--exec-log", default=os.environ.get("WF_EXEC_LOG"),
                    help="append one JSON line per executed operation to this file")
@@ -252,7 +257,8 @@ def cmd_logs(args: argparse.Namespace, space) -> int:
 def cmd_worker(args: argparse.Namespace, space) -> int:
     from .worker import Worker, WorkerInterrupt
     w = Worker(space, worker_id=args.id, threads=args.threads, ttl=args.ttl, exec_log=args.exec_log,
-               log_dir=args.log_dir, cache_dir=args.cache_dir, op_timeout=args.op_timeout)
+               log_dir=args.log_dir, cache_dir=args.cache_dir, op_timeout=args.op_timeout,
+               batch=args.batch, steal_after=args.steal_after)
 
     def _stop(signum, frame):
         # Steps in flight finish and commit; the blocking query is left at once.

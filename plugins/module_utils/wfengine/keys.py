@@ -93,12 +93,13 @@ def run(run_id: str) -> str:
 
 
 QUEUE = "q/"
-WORKERS = "workers/"
+# Live workers' registrations, held by their sessions (gone with them).  Under q/ so that the
+# workers' one blocking query on q/ also tells them who their peers are.
+WORKERS = "q/~workers/"
 
 
 def worker(worker_id: str) -> str:
-    """A live worker's registration, held by its session (gone with it)."""
-    return "workers/%s" % worker_id
+    return WORKERS + worker_id
 
 
 def queue(run_id: str) -> str:

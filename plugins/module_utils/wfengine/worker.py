@@ -158,7 +158,7 @@ class Worker:
         self._stop = threading.Event()
         self._inflight: Set[Tuple[str, str]] = set()
         self._busy = 0
-        self.batch = max(1, int(batch))
+        self.batch = max(1, min(int(batch), space.max_txn_ops // 4))   # a claim: 4 ops per node
         self.steal_after = steal_after
         self._peers: List[str] = [self.id]
         self._seen: Dict[Tuple[str, str], float] = {}   # ready nodes of other owners: first seen
@@ -186,22 +186,6 @@ class Worker:
         # Registration: peers split the ready nodes between the live workers they see.
         self.space.acquire(keys.worker(self.id), self.session,
                            {"host": socket.gethostname(), "pid": os.getpid(), "threads": self.threads})
-
-    def _peers_loop(self) -> None:
-        """Follow the registrations of live workers (a blocking query on ``workers/``)."""
-        index = 0
-        backoff = 0.05
-        while not self._stop.is_set():
-            try:
-                index, ks = self.space.wait(keys.WORKERS, index, 30.0 if index else 0)
-                backoff = 0.05
-            except WfError as exc:
-                log.warning("worker %s: peers: %s; retrying", self.id, exc)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 2.0)
-                index = 0
-                continue
-            self._peers = sorted(set(k[len(keys.WORKERS):] for k in ks) | {self.id})
 
     def _owner(self, node: str) -> str:
         """Rendezvous hashing: the live worker that takes ``node`` first.  Every worker computes
@@ -231,7 +215,6 @@ class Worker:
         self._new_session()
         renewer = threading.Thread(target=self._renew_loop, name="renew-%s" % self.id, daemon=True)
         renewer.start()
-        threading.Thread(target=self._peers_loop, name="peers-%s" % self.id, daemon=True).start()
         pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wf-%s" % self.id)
         self._pool = pool
         server = self._wake_server(wake_address, pool) if wake_address else None
@@ -309,7 +292,11 @@ class Worker:
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, qkeys: List[str], pool: ThreadPoolExecutor) -> bool:
         groups: Dict[str, Dict[str, Any]] = {}
+        peers = {self.id}
         for k in qkeys:
+            if k.startswith(keys.WORKERS):
+                peers.add(k[len(keys.WORKERS):])
+                continue
             parsed = keys.parse_queue_key(k)
             if parsed is None:
                 continue
@@ -324,6 +311,7 @@ class Worker:
                 g["l"].add(name)
             elif kind == "h":
                 g["h"] += 1
+        self._peers = sorted(peers)
         left = False
         seen: Dict[Tuple[str, str], float] = {}
         self._recheck = None
