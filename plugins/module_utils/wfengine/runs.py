@@ -12,6 +12,7 @@ with a CAS, so finalization happens once even if several try.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional
@@ -26,6 +27,7 @@ RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 OUTBOX_CHUNK = 5000
+log = logging.getLogger("wfengine.runs")
 
 
 def read_run(space: Space, run_id: str) -> Dict[str, Any]:
@@ -107,6 +109,8 @@ def finalize_run(space: Space, run_id: str) -> Optional[Dict[str, Any]]:
         return None
     rec = read_run(space, run_id)
     facts = [validate_fact(e.key, e.value) for e in space.list(keys.facts(run_id))]
+    if not canceled and _wake_stuck(space, run_id, facts):
+        return None
     done = sum(1 for f in facts if f["done"])
     errors = [{"node": f["node"], **f["error"]} for f in facts if f.get("error")]
     counts: Dict[str, int] = {}
@@ -130,6 +134,32 @@ def finalize_run(space: Space, run_id: str) -> Optional[Dict[str, Any]]:
         ops.append(op_delete_cas(cur_key, cur.index))
     res = space.txn(ops)
     return new if res.ok else None
+
+
+def _wake_stuck(space: Space, run_id: str, facts: List[Dict[str, Any]]) -> bool:
+    """Backstop against a lost wake-up: before a quiet run is declared failed, nodes blocked on a
+    state that is already reached, or never evaluated, are put out again (True).  A node never
+    evaluated is woken at most once: afterwards its fact says what it waits for.  The run ends
+    only when nothing can move."""
+    by_node = {f["node"]: f for f in facts}
+    stuck, blocked = [], []
+    for f in facts:
+        if f["done"] or f.get("error"):
+            continue
+        w = f.get("waiting") or {}
+        other = by_node.get(w.get("node"))
+        if not f["version"]:
+            stuck.append(f["node"])
+        elif other is not None and w.get("state") in other["reached"]:
+            stuck.append(f["node"])
+            blocked.append(f["node"])
+    if not stuck:
+        return False
+    if blocked:
+        log.warning("run %s: %d node(s) blocked on a state already reached (lost wake-up: %s); "
+                    "woken again", run_id, len(blocked), ", ".join(blocked[:5]))
+    space.write_chunked(op_set(keys.ready(run_id, n), {}) for n in stuck)
+    return True
 
 
 def cancel_run(space: Space, model: str, instance: str) -> Dict[str, Any]:
