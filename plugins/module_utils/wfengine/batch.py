@@ -406,8 +406,8 @@ class Batch:
     # ------------------------------------------------------------------ 4. commit
     def _moved(self, m: Member) -> bool:
         fact = m.fact
-        return m.new or bool(m.events) or m.before != (fact["pc"], fact.get("waiting"),
-                                                        fact.get("epoch"), bool(fact.get("error")))
+        now = (fact["pc"], fact.get("waiting"), fact.get("epoch"), bool(fact.get("error")))
+        return m.new or bool(m.events) or m.before != now
 
     def _removals(self, m: Member) -> List[Op]:
         if m.pause:
