@@ -55,6 +55,12 @@ log = logging.getLogger("wfengine.worker")
 GROUP_MAX = 12
 # Above this many candidates, a member wakes all of them instead of reading their facts.
 CANDS_MAX = 16
+# Trace events kept in one transaction (an event is about 250 bytes of JSON; Consul accepts about
+# 384 KiB of values per transaction): a group stops advancing at GROUP_EVENTS (its nodes keep
+# their ready tuples and go on in a later step), and records hold at most RECORD_EVENTS each.
+GROUP_EVENTS = 400
+RECORD_EVENTS = 200
+TXN_EVENTS = 600
 OUTBOX_CHUNK = 5000
 _TRACE_TAG = uuid.uuid4().hex[:10]
 _TRACE_SEQ = itertools.count(1)
@@ -112,6 +118,7 @@ class Batch:
         self.released: List[str] = []        # locks taken on nodes whose tuple was gone
         self.fact_entries: Dict[str, Optional[Entry]] = {}
         self.sizes: Dict[int, int] = {}
+        self.gevents: Dict[int, int] = {}    # trace events per group (root id)
 
     # ------------------------------------------------------------------ 1. claim
     def claim(self) -> None:
@@ -254,21 +261,30 @@ class Batch:
         if ra is rb:
             return True
         size = self.sizes.get(id(ra), 1) + self.sizes.get(id(rb), 1)
-        if size > GROUP_MAX:
+        events = self.gevents.get(id(ra), 0) + self.gevents.get(id(rb), 0)
+        if size > GROUP_MAX or events >= GROUP_EVENTS:
             return False
         rb.group = ra
         self.sizes[id(ra)] = size
+        self.gevents[id(ra)] = events
         return True
 
     def _event(self, m: Member, kind: str, name: str, rel: Optional[Dict[str, Any]],
                status: str = "ok") -> None:
         ev = self.w._event(self.ctx, m.node, kind, name, rel, status=status)
         m.events.append((next(self.seq), ev))
+        r = id(self._root(m))
+        self.gevents[r] = self.gevents.get(r, 0) + 1
 
     def _run(self, m: Member, pending: List[Member]) -> None:
         ctx, fact, prog = self.ctx, m.fact, m.prog
         fact["waiting"] = None
         while fact["pc"] < len(prog):
+            if self.gevents.get(id(self._root(m)), 0) >= GROUP_EVENTS:
+                # A node with hundreds of relationship instances: commit what it did so far and
+                # go on in a later step (its ready tuple stays), so no transaction grows too big.
+                m.keep_ready = True
+                break
             ins = prog[fact["pc"]]
             if ins.op == STATE:
                 fact["state"] = ins.name
@@ -432,19 +448,22 @@ class Batch:
         txns: List[List[Member]] = []
         cur: List[Member] = []
         cur_cost = 0
+        cur_events = 0
         for members in groups.values():
-            cost = sum(self._cost(m) for m in members)
+            events = sum(len(m.events) for m in members)
+            cost = sum(self._cost(m) for m in members) + events // RECORD_EVENTS
             if cost > budget:
                 for m in members:
                     m.outbox = len(m.wakes) + len(m.checks) > 1
                     m.wakes.update((t, None) for t in m.checks)
                     m.checks = {}
                 cost = sum(self._cost(m) for m in members)
-            if cur and cur_cost + cost > budget:
+            if cur and (cur_cost + cost > budget or cur_events + events > TXN_EVENTS):
                 txns.append(cur)
-                cur, cur_cost = [], 0
+                cur, cur_cost, cur_events = [], 0, 0
             cur.extend(members)
             cur_cost += cost
+            cur_events += events
         if cur or self.released:
             txns.append(cur)
         done: List[Member] = []
@@ -502,10 +521,10 @@ class Batch:
                     blocks.setdefault(op.key, []).append(m)
             ops: List[Op] = ([op_check_session(held, self.session)] + list(checks.values())
                              + removals + writes)
-            if events:
-                events.sort(key=lambda e: e[0])
+            events.sort(key=lambda e: e[0])
+            for i in range(0, len(events), RECORD_EVENTS):
                 ops.append(op_set(keys.trace_batch(run_id, _TRACE_TAG, next(_TRACE_SEQ)),
-                                  [e[1] for e in events]))
+                                  [e[1] for e in events[i:i + RECORD_EVENTS]]))
             # Wake-ups last: a wake-up of a batch node whose removal is in this transaction
             # re-creates its ready tuple after the removal.
             ops += list(wakes.values())

@@ -355,8 +355,9 @@ def _select_runs(space: Space, model: str, instance: str, workflow: Optional[str
 def trace(space: Space, model: str, instance: str, workflow: Optional[str] = None,
           run_id: Optional[str] = None) -> List[Dict[str, Any]]:
     """Events of the instance's runs in causal order.  ``seq`` comes from the Space's commit
-    index of each batch of events: a node that waited for another read that node's committed
-    state, so its own commit has a larger index."""
+    index of each record of events, then the record's key (a commit may hold several records of
+    one batch, named in order), then the position in the record: a node that waited for another
+    read that node's committed state, so its own commit has a larger index."""
     runs = _select_runs(space, model, instance, workflow, run_id)
     events = []
     for r in runs:
@@ -366,11 +367,11 @@ def trace(space: Space, model: str, instance: str, workflow: Optional[str] = Non
             for i, ev in enumerate(e.value):
                 if not isinstance(ev, dict) or not isinstance(ev.get("name"), str):
                     raise SpaceDataError("%s: bad event" % e.key)
-                events.append((r["started"], e.index, i, dict(ev, run=r["id"])))
-    events.sort(key=lambda t: t[:3])
+                events.append((r["started"], e.index, e.key, i, dict(ev, run=r["id"])))
+    events.sort(key=lambda t: t[:4])
     out = []
     for seq, entry in enumerate(events, 1):
-        ev = entry[3]
+        ev = entry[4]
         ev["seq"] = seq
         out.append(ev)
     return out
