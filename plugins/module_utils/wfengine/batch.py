@@ -443,22 +443,28 @@ class Batch:
         groups: Dict[int, List[Member]] = {}
         for m in self.members.values():
             groups.setdefault(id(self._root(m)), []).append(m)
-        # Fixed cost of a transaction: the session check, the trace record, the released locks.
-        budget = self.space.max_txn_ops - 2 - len(self.released)
+        # A transaction holds: the session check, the released locks (first one only), its
+        # members' operations and ceil(events / RECORD_EVENTS) trace records.
+        limit = self.space.max_txn_ops - 1 - len(self.released)
+
+        def records(n: int) -> int:
+            return -(-n // RECORD_EVENTS)
+
         txns: List[List[Member]] = []
         cur: List[Member] = []
         cur_cost = 0
         cur_events = 0
         for members in groups.values():
             events = sum(len(m.events) for m in members)
-            cost = sum(self._cost(m) for m in members) + events // RECORD_EVENTS
-            if cost > budget:
+            cost = sum(self._cost(m) for m in members)
+            if cost + records(events) > limit:
                 for m in members:
                     m.outbox = len(m.wakes) + len(m.checks) > 1
                     m.wakes.update((t, None) for t in m.checks)
                     m.checks = {}
                 cost = sum(self._cost(m) for m in members)
-            if cur and (cur_cost + cost > budget or cur_events + events > TXN_EVENTS):
+            if cur and (cur_cost + cost + records(cur_events + events) > limit
+                        or cur_events + events > TXN_EVENTS):
                 txns.append(cur)
                 cur, cur_cost, cur_events = [], 0, 0
             cur.extend(members)
@@ -468,7 +474,16 @@ class Batch:
             txns.append(cur)
         done: List[Member] = []
         for i, tx in enumerate(txns):
-            if not self._commit_txn(tx, self.released if i == 0 else []):
+            try:
+                ok = self._commit_txn(tx, self.released if i == 0 else [])
+            except BaseException:
+                # Whatever happened (Space unavailable, a transaction refused as too large, a
+                # bug), the nodes not committed must not stay locked by this live session: their
+                # ready tuples are still there, another step takes them.
+                self._release_quietly([m for t in txns[i:] for m in t],
+                                      self.released if i == 0 else [])
+                raise
+            if not ok:
                 lost = [m for t in txns[i:] for m in t]
                 self._release_quietly(lost, self.released if i == 0 else [])
                 return done, lost
@@ -553,7 +568,7 @@ class Batch:
         for k in failed:
             handled = False
             for m in tx:
-                if m.ready.key == k and not m.keep_ready and not m.pause:
+                if m.ready.key == k and not m.pause:
                     # A neighbour woke this node while it was evaluated: keep its ready tuple so
                     # that it is evaluated again with what the neighbour just committed.
                     m.keep_ready = handled = True

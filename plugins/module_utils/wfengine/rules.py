@@ -176,9 +176,27 @@ class RuleSet:
 
     def starts_ready(self, node: Dict[str, Any]) -> bool:
         """True when the node can make progress at the start of a run (its program does not begin
-        with a wait: nobody has reached any state yet, so such a wait cannot hold)."""
-        prog = self.program(node)
-        return bool(prog) and prog[0].op != WAIT
+        with a wait: nobody has reached any state yet, so such a wait cannot hold).
+
+        Equal to ``program(node)[0].op != WAIT`` (tests check it), without building the whole
+        program: run start asks it of every node instance."""
+        rule = self.nodes.get(node["type"])
+        if rule is None or not rule["activities"]:
+            return False
+        first = rule["activities"][0]
+        if first["kind"] != "set_state":
+            return True
+        sides = [("source", r, r["target_type"]) for r in node.get("out", [])] + \
+                [("target", r, r["source_type"]) for r in node.get("in", [])]
+        for side, rel, other_type in sides:
+            for e in self._weaves(rel["type"], side):
+                if e["position"] != "before" or e["state"] != first["name"]:
+                    continue
+                if e.get("wait_state") and self.participates(other_type):
+                    return False      # the program opens with this wait
+                if e.get("activity"):
+                    return True       # ... or with this operation
+        return True
 
 
 # ---------------------------------------------------------------- static checks at upload

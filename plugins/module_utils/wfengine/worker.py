@@ -4,20 +4,18 @@
 """The stateless worker.
 
 A worker keeps nothing that another worker could need: everything lives in the Space.  Its loop is
-one blocking query on ``q/`` (what is ready, what is locked, which runs went quiet); for each ready
-node it can take, a thread of a bounded pool
+one blocking query on ``q/`` (what is ready, what is locked, which runs went quiet, which workers
+are alive); the ready nodes it owns (rendezvous hashing over the live workers) go by batches to a
+bounded pool of threads, each of which claims, advances and commits its batch (batch.py).
 
-1. takes the node's lock with the worker's session (a dead worker's session expires and its locks
-   vanish with it, so another worker retakes the step);
-2. reads the ready tuple, the fact and, for waits, the facts of the other ends;
-3. advances the node's program as far as it can (states, operations, satisfied waits);
-4. commits in ONE transaction: session check, fact (CAS on what it read), trace events, ready tuples
-   for the neighbours that wait on the states just reached, removal of its own ready tuple (CAS:
-   a wake-up that arrived meanwhile is kept) and of its lock.
+A node that stops before an operation with side effects goes on alone on the single-node path
+below (``_advance``): it commits the attempt (checkpoint), runs the operation, and commits the
+outcome with its own ready tuple and lock, in ONE transaction: session check, fact (CAS on what it
+read), trace events, ready tuples for the neighbours that may wait on the states just reached,
+removal of its own ready tuple (CAS: a wake-up that arrived meanwhile is kept) and of its lock.
 
-A crash anywhere before step 4 leaves the ready tuple in place: the step is retaken and its
-operations run again (at least once).  After step 4 nothing is left to do.  See
-docs/architecture.md.
+A crash anywhere before a commit leaves the ready tuple in place: the step is retaken and its
+operations run again (at least once).  See docs/architecture.md.
 """
 from __future__ import annotations
 
@@ -44,8 +42,6 @@ from .space.base import (Space, op_cas, op_check_index, op_check_not_exists, op_
 
 log = logging.getLogger("wfengine.worker")
 
-# Fixed operations of a commit: check_session, cas fact, trace, delete_cas ready, delete lock.
-_COMMIT_FIXED_OPS = 5
 OUTBOX_CHUNK = 5000
 SUBMITTED, BUSY, INFLIGHT = "submitted", "busy", "inflight"
 EVENTS_PER_COMMIT = 200
@@ -445,7 +441,12 @@ class Worker:
         Returns the tokens handed over to those threads."""
         ctx = self.context(run_id)
         b = Batch(self, ctx, node_ids)
-        b.claim()
+        try:
+            b.claim()
+        except BaseException:
+            # The claim may have applied (a lost response): release what it may hold.
+            b._release_quietly([], [keys.lock(run_id, n) for n in node_ids])
+            raise
         if not b.members:
             if b.released:
                 b.commit()
