@@ -12,24 +12,33 @@ from wfengine.space.base import op_delete, op_set
 from engine_helpers import EXAMPLE, deploy, embedded
 
 
-def test_quiet_run_with_a_lost_wakeup_is_woken_and_finishes(tmp_path):
+def _started_run(tmp_path):
+    """The example deployed and an install started, no worker: (options, space, run id)."""
     opts = embedded(tmp_path)
     deploy(opts, str(EXAMPLE))
     space = api.open_space(opts)
+    return opts, space, api.start_workflow(space, "install", "m", "i")["id"]
+
+
+def _blocked_on_srv_a0():
+    fact = new_fact("A_0")
+    fact.update({"version": 1, "waiting": {"node": "srvA_0", "state": "started",
+                                           "relationship": "A_0:host"}})
+    return fact
+
+
+def test_quiet_run_with_a_lost_wakeup_is_woken_and_finishes(tmp_path):
+    opts, space, run_id = _started_run(tmp_path)
     try:
-        rec = api.start_workflow(space, "install", "m", "i")
-        run_id = rec["id"]
         # The state a lost wake-up leaves: srvA_0 is started and done, A_0 (hosted on it) says it
         # waits for srvA_0 `started`, and no ready tuple is left: the queue holds only the marker.
         done = new_fact("srvA_0")
         done.update({"pc": 10 ** 6, "state": "started", "done": True, "version": 3,
                      "reached": ["creating", "created", "configuring", "configured", "starting",
                                  "started"]})
-        blocked = new_fact("A_0")
-        blocked.update({"version": 1, "waiting": {"node": "srvA_0", "state": "started",
-                                                  "relationship": "A_0:host"}})
         ready = [k for k in space.keys(keys.queue(run_id)) if "/r/" in k]
-        space.txn([op_set(keys.fact(run_id, "srvA_0"), done), op_set(keys.fact(run_id, "A_0"), blocked)]
+        space.txn([op_set(keys.fact(run_id, "srvA_0"), done),
+                   op_set(keys.fact(run_id, "A_0"), _blocked_on_srv_a0())]
                   + [op_delete(k) for k in ready])
         assert space.keys(keys.queue(run_id)) == [keys.marker(run_id)]
 
@@ -48,19 +57,12 @@ def test_quiet_run_with_a_lost_wakeup_is_woken_and_finishes(tmp_path):
 
 def test_a_run_blocked_for_real_still_ends_failed(tmp_path):
     """Nodes that wait for a state nobody reached are not woken forever: the run ends failed."""
-    opts = embedded(tmp_path)
-    deploy(opts, str(EXAMPLE))
-    space = api.open_space(opts)
+    dummy, space, run_id = _started_run(tmp_path)
     try:
-        rec = api.start_workflow(space, "install", "m", "i")
-        run_id = rec["id"]
-        blocked = new_fact("A_0")
-        blocked.update({"version": 1, "waiting": {"node": "srvA_0", "state": "started",
-                                                  "relationship": "A_0:host"}})
         others = [k for k in space.keys(keys.facts(run_id)) if not k.endswith("/A_0")]
         ready = [k for k in space.keys(keys.queue(run_id)) if "/r/" in k]
         # Every other fact says it waits for a state nobody reached (srvA_0 never started).
-        ops = [op_set(keys.fact(run_id, "A_0"), blocked)] + [op_delete(k) for k in ready]
+        ops = [op_set(keys.fact(run_id, "A_0"), _blocked_on_srv_a0())] + [op_delete(k) for k in ready]
         for k in others:
             node = k.rsplit("/", 1)[1]
             f = new_fact(node)

@@ -176,6 +176,16 @@ class SpaceContract:
         res = space.txn([op_get("g/none")])
         assert res.ok and res.entries == {"g/none": None} and res.failed == []
 
+    def test_get_many_across_several_transactions(self, space):
+        present = ["gm/%03d" % i for i in range(0, MAX_TXN_OPS + 10, 2)]
+        space.write_chunked(op_set(k, {"i": int(k[3:])}) for k in present)
+        wanted = ["gm/%03d" % i for i in range(MAX_TXN_OPS + 10)]   # more than one transaction
+        got = space.get_many(wanted)
+        assert sorted(got) == wanted
+        assert all(got[k] is not None and got[k].value == {"i": int(k[3:])} for k in present)
+        assert [k for k in wanted if got[k] is None] == [k for k in wanted if k not in present]
+        assert space.get_many([]) == {}
+
     def test_cas(self, space):
         assert space.txn([op_cas("c/k", "first", 0)]).ok           # 0: only if absent
         assert not space.txn([op_cas("c/k", "again", 0)]).ok       # present now

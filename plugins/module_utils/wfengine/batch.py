@@ -154,19 +154,8 @@ class Batch:
             todo = left
 
     # ------------------------------------------------------------------ 2. read
-    def _read_facts(self, ids: List[str]) -> Dict[str, Optional[Entry]]:
-        out: Dict[str, Optional[Entry]] = {}
-        step = self.space.max_txn_ops
-        for i in range(0, len(ids), step):
-            chunk = [keys.fact(self.run_id, n) for n in ids[i:i + step]]
-            res = self.space.txn([op_get(k) for k in chunk])
-            for n, k in zip(ids[i:i + step], chunk):
-                out[n] = res.entries.get(k)
-        return out
-
     def load(self) -> None:
         ctx = self.ctx
-        ctx.prefetch(list(self.members))
         entries = self.fact_entries
         self._load_members(entries)
         # One read for what the batch will most likely need: the facts its waits up to the next
@@ -246,9 +235,11 @@ class Batch:
 
     def _read_outside(self, ids: List[str], into: Optional[Dict[str, Any]] = None) -> None:
         into = self.outside if into is None else into
-        for n, e in self._read_facts(ids).items():
-            into[n] = ((validate_fact(keys.fact(self.run_id, n), e.value), e.index)
-                       if e is not None else (None, 0))
+        read = self.space.get_many([keys.fact(self.run_id, n) for n in ids])
+        for n in ids:
+            k = keys.fact(self.run_id, n)
+            e = read[k]
+            into[n] = (validate_fact(k, e.value), e.index) if e is not None else (None, 0)
 
     def _root(self, m: Member) -> Member:
         while m.group is not m:

@@ -83,20 +83,10 @@ class RunContext:
     def prefetch(self, node_ids: List[str]) -> None:
         """Read the node records of a batch that are not cached yet, in a few read transactions
         instead of one request per node."""
-        with self._lock:
-            missing = [n for n in node_ids if n not in self._nodes]
-        step = self._space.max_txn_ops
-        for i in range(0, len(missing), step):
-            chunk = missing[i:i + step]
-            ks = [keys.instance_node(self.model, self.instance, self.generation, n) for n in chunk]
-            res = self._space.txn([op_get(k) for k in ks])
-            found = {}
-            for n, k in zip(chunk, ks):
-                e = res.entries.get(k)
-                if e is not None:
-                    found[n] = validate_node(k, e.value)
-            with self._lock:
-                self._nodes.update(found)
+        wanted = self.node_keys(node_ids)
+        if wanted:
+            read = self._space.get_many(list(wanted.values()))
+            self.cache_nodes({n: read[k] for n, k in wanted.items()})
 
     def node_keys(self, node_ids: List[str]) -> Dict[str, str]:
         """Keys of the node records not cached yet (read with a batch's claim)."""

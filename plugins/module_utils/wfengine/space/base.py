@@ -230,6 +230,18 @@ class Space(ABC):
         if batch:
             self._must(batch)
 
+    def get_many(self, keys: Sequence[str]) -> Dict[str, Optional[Entry]]:
+        """Entries of many keys (None when missing), in as few read-only transactions as the
+        operation limit allows.  Each transaction is a consistent snapshot; the whole is not."""
+        out: Dict[str, Optional[Entry]] = {}
+        keys = list(keys)
+        for i in range(0, len(keys), self.max_txn_ops):
+            chunk = keys[i:i + self.max_txn_ops]
+            res = self.txn([op_get(k) for k in chunk])
+            for k in chunk:
+                out[k] = res.entries.get(k)
+        return out
+
     def _must(self, ops: Sequence[Op]) -> TxnResult:
         res = self.txn(ops)
         if not res.ok:
