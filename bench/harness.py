@@ -64,6 +64,7 @@ class CountingSpace(Space):
         self.inner = inner
         self.stats = stats or _Stats()
         self.max_txn_ops = inner.max_txn_ops
+        self.batch_lanes = inner.batch_lanes
         self.name = inner.name
 
     def _call(self, name: str, fn, *args):

@@ -242,18 +242,20 @@ def test_session_ttl_below_minimum_is_refused(space):
         space.session_create("too short", 0.1)
 
 
-def test_prefix_index_never_goes_back_when_tombstones_are_collapsed(space, monkeypatch):
-    monkeypatch.setattr(embedded_mod, "TOMBSTONE_LIMIT", 3)
+def test_prefix_index_moves_with_writes_and_deletions_under_it_only(space):
     space.put("keep/a", 1)
     last = 0
-    for i in range(10):
+    for i in range(5):
         space.put("gone/%d" % i, i)
-        space.put("noise", i)
         space.delete("gone/%d" % i)
         index, keys = space.wait("gone/", 0, 1)
-        assert index >= last and keys == []
+        assert index > last and keys == []
         last = index
-    # a waiter on gone/ still sees the next deletion
+    # changes in other directories (and in a sub-directory's sibling) leave gone/ where it is
+    space.put("noise/x", 1)
+    space.put("gonex/y", 1)
+    assert space.wait("gone/", last, 0.3) == (last, [])
+    # a waiter on gone/ sees the next deletion
     space.put("gone/x", 1)
     index, dummy = space.wait("gone/", 0, 1)
     thread_result = {}
@@ -263,6 +265,19 @@ def test_prefix_index_never_goes_back_when_tombstones_are_collapsed(space, monke
     space.delete("gone/x")
     t.join(3)
     assert thread_result["r"][0] > index and thread_result["r"][1] == []
+
+
+def test_prefix_not_ending_with_a_slash_gets_its_directory_index(space):
+    space.put("d/apple", 1)
+    index = space.put("d/banana", 2)
+    got, keys = space.wait("d/app", 0, 1)
+    assert got == index and keys == ["d/apple"]   # may wake spuriously, never miss a change
+
+
+def test_untouched_prefix_has_a_positive_index(space):
+    # index 0 means "return at once": a waiter must never be handed 0 back
+    got, keys = space.wait("never/written/", 0, 1)
+    assert got >= 1 and keys == []
 
 
 def test_open_space_factory(tmp_path, monkeypatch):

@@ -37,6 +37,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
+from . import events as trace_events
 from . import keys
 from .errors import SpaceDataError, WfError
 from .executor import OperationCall
@@ -55,9 +56,10 @@ log = logging.getLogger("wfengine.worker")
 GROUP_MAX = 12
 # Above this many candidates, a member wakes all of them instead of reading their facts.
 CANDS_MAX = 16
-# Trace events kept in one transaction (an event is about 250 bytes of JSON; Consul accepts about
-# 384 KiB of values per transaction): a group stops advancing at GROUP_EVENTS (its nodes keep
-# their ready tuples and go on in a later step), and records hold at most RECORD_EVENTS each.
+# Trace events kept in one transaction (an event row, events.py, is about 100 bytes of JSON, 250
+# with long names; Consul accepts about 384 KiB of values per transaction): a group stops
+# advancing at GROUP_EVENTS (its nodes keep their ready tuples and go on in a later step), and
+# records hold at most RECORD_EVENTS each.
 GROUP_EVENTS = 400
 RECORD_EVENTS = 200
 TXN_EVENTS = 600
@@ -85,7 +87,7 @@ class Member:
         self.new = False
         self.group: "Member" = self
         self.reached_now: Set[str] = set()
-        self.events: List[Tuple[int, Dict[str, Any]]] = []
+        self.events: List[Tuple[int, List[Any]]] = []   # (order, row of events.py)
         self.wakes: Dict[str, None] = {}      # ordered set of nodes to wake at commit
         self.pause = False                    # stopped before an operation with side effects
         self.keep_ready = False               # woken meanwhile: the ready tuple stays
@@ -170,7 +172,7 @@ class Batch:
                     states.append(ins.name)
                 elif ins.op == WAIT and not states and ins.other not in self.members:
                     want[ins.other] = None
-            for t in ctx.rules.wakes(m.node, states) if states else []:
+            for t in ctx.wakes(m.id, states):
                 if t not in self.members:
                     want[t] = None
         if want:
@@ -262,8 +264,7 @@ class Batch:
 
     def _event(self, m: Member, kind: str, name: str, rel: Optional[Dict[str, Any]],
                status: str = "ok") -> None:
-        ev = self.w._event(self.ctx, m.node, kind, name, rel, status=status)
-        m.events.append((next(self.seq), ev))
+        m.events.append((next(self.seq), trace_events.event(m.node, kind, name, rel, status)))
         r = id(self._root(m))
         self.gevents[r] = self.gevents.get(r, 0) + 1
 
@@ -344,7 +345,7 @@ class Batch:
         return None
 
     def _woken_by(self, m: Member, state: str, pending: List[Member]) -> None:
-        for t in self.ctx.rules.wakes(m.node, [state]):
+        for t in self.ctx.wakes(m.id, (state,)):
             tm = self.members.get(t)
             if tm is None:
                 m.cands[t] = None
@@ -494,7 +495,7 @@ class Batch:
             removals: List[Op] = [op_delete(lk) for lk in released]
             writes: List[Op] = []
             wakes: Dict[str, Op] = {}
-            events: List[Tuple[int, Dict[str, Any]]] = []
+            events: List[Tuple[int, List[Any]]] = []
             for m in tx:
                 removals.extend(self._removals(m))
                 events.extend(m.events)
@@ -529,8 +530,9 @@ class Batch:
                              + removals + writes)
             events.sort(key=lambda e: e[0])
             for i in range(0, len(events), RECORD_EVENTS):
+                rows = [e[1] for e in events[i:i + RECORD_EVENTS]]
                 ops.append(op_set(keys.trace_batch(run_id, _TRACE_TAG, next(_TRACE_SEQ)),
-                                  [e[1] for e in events[i:i + RECORD_EVENTS]]))
+                                  trace_events.record(self.ctx.workflow, self.w.id, rows)))
             # Wake-ups last: a wake-up of a batch node whose removal is in this transaction
             # re-creates its ready tuple after the removal.
             ops += list(wakes.values())

@@ -18,6 +18,7 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional
 
 from . import catalog, deployments, keys
+from . import events as trace_events
 from .errors import Conflict, NotFound, SpaceDataError
 from .facts import new_fact, validate_fact
 from .rules import RuleSet
@@ -362,12 +363,9 @@ def trace(space: Space, model: str, instance: str, workflow: Optional[str] = Non
     events = []
     for r in runs:
         for e in space.list(keys.traces(r["id"])):
-            if not isinstance(e.value, list):
-                raise SpaceDataError("%s: not a list of events" % e.key)
-            for i, ev in enumerate(e.value):
-                if not isinstance(ev, dict) or not isinstance(ev.get("name"), str):
-                    raise SpaceDataError("%s: bad event" % e.key)
-                events.append((r["started"], e.index, e.key, i, dict(ev, run=r["id"])))
+            for i, ev in enumerate(trace_events.expand(e.key, e.value)):
+                ev["run"] = r["id"]
+                events.append((r["started"], e.index, e.key, i, ev))
     events.sort(key=lambda t: t[:4])
     out = []
     for seq, entry in enumerate(events, 1):

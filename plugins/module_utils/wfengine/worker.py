@@ -27,9 +27,9 @@ import time
 import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
-from . import catalog, deployments, keys
+from . import catalog, deployments, events, keys
 from .batch import Batch, fact_entry
 from .errors import SpaceDataError, SpaceError, WfError
 from .executor import Executor, OperationCall
@@ -69,6 +69,7 @@ class RunContext:
         self._space = space
         self._nodes: Dict[str, Dict[str, Any]] = {}
         self._programs: Dict[str, List[Instr]] = {}
+        self._wakes: Dict[Tuple[str, str], Tuple[str, ...]] = {}
         self._lock = threading.Lock()
 
     def node(self, node_id: str) -> Dict[str, Any]:
@@ -111,6 +112,18 @@ class RunContext:
         return sorted((i for i in ids if i.rpartition("_")[0] == template),
                       key=lambda i: int(i.rpartition("_")[2]))
 
+    def wakes(self, node_id: str, states: Iterable[str]) -> List[str]:
+        """Nodes that may wait for ``node_id`` to reach one of ``states``: cached per node and
+        state, as every node reaches every state once and wakes are asked at each step."""
+        out: Dict[str, None] = {}
+        for state in states:
+            w = self._wakes.get((node_id, state))
+            if w is None:
+                w = tuple(self.rules.wakes(self.node(node_id), [state]))
+                self._wakes[(node_id, state)] = w   # a racing twin computes the same tuple
+            out.update(dict.fromkeys(w))
+        return list(out)
+
     def program(self, node_id: str) -> List[Instr]:
         with self._lock:
             p = self._programs.get(node_id)
@@ -128,7 +141,7 @@ class Worker:
                  ttl: float = 15.0, executor: Optional[Executor] = None, poll: float = 30.0,
                  log_dir: Optional[str] = None, cache_dir: Optional[str] = None,
                  exec_log: Optional[str] = None, op_timeout: Optional[float] = None,
-                 batch: int = 16, steal_after: float = 1.0):
+                 batch: int = 16, steal_after: float = 1.0, lanes: Optional[int] = None):
         self.space = space
         self.id = worker_id or "%s-%d-%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:6])
         self.threads = max(1, int(threads))
@@ -145,6 +158,9 @@ class Worker:
         self._busy = 0
         self.batch = max(1, min(int(batch), space.max_txn_ops // 4))   # a claim: 4 ops per node
         self.steal_after = steal_after
+        # Batches in flight at once (see Space.batch_lanes); the other threads serve operations.
+        self.lanes = max(1, min(self.threads, int(lanes or space.batch_lanes)))
+        self._lanes_busy = 0
         self._peers: List[str] = [self.id]
         self._seen: Dict[Tuple[str, str], float] = {}   # ready nodes of other owners: first seen
         self._recheck: Optional[float] = None
@@ -319,7 +335,7 @@ class Worker:
             with self._inflight_lock:
                 cands = [n for n in g["r"] if n not in g["l"] and (run, n) not in self._inflight]
                 inflight = len(cands) < len(g["r"]) - len(g["l"] & set(g["r"]))
-                free = self.threads - self._busy
+                free = min(self.threads - self._busy, self.lanes - self._lanes_busy)
             if inflight:
                 left = True   # a node of ours is still finishing: look again when it ends
             cands = self._mine(run, cands, seen)
@@ -333,7 +349,8 @@ class Worker:
             size = max(1, min(self.batch, len(cands)))
             for i in range(0, len(cands), size):
                 chunk = cands[i:i + size]
-                outcome = self._submit(pool, [(run, n) for n in chunk], self._take_batch, run, chunk)
+                outcome = self._submit(pool, [(run, n) for n in chunk], self._take_batch, run, chunk,
+                                       lane=True)
                 if outcome != SUBMITTED:
                     left = True
                     if outcome == BUSY:
@@ -360,19 +377,20 @@ class Worker:
         return out
 
     def _submit(self, pool: ThreadPoolExecutor, tokens: List[Tuple[str, str]], fn, *args,
-                force: bool = False) -> str:
+                force: bool = False, lane: bool = False) -> str:
         with self._inflight_lock:
             if not force:
                 if any(t in self._inflight for t in tokens):
                     return INFLIGHT
-                if self._busy >= self.threads:
+                if self._busy >= self.threads or (lane and self._lanes_busy >= self.lanes):
                     return BUSY
             self._inflight.update(tokens)
             self._busy += 1
-        pool.submit(self._guard, tokens, fn, *args)
+            self._lanes_busy += int(lane)
+        pool.submit(self._guard, tokens, fn, *args, lane=lane)
         return SUBMITTED
 
-    def _guard(self, tokens: List[Tuple[str, str]], fn, *args) -> None:
+    def _guard(self, tokens: List[Tuple[str, str]], fn, *args, lane: bool = False) -> None:
         kept: Set[Tuple[str, str]] = set()
         try:
             kept = fn(*args) or set()
@@ -384,6 +402,7 @@ class Worker:
             with self._inflight_lock:
                 self._inflight.difference_update(t for t in tokens if t not in kept)
                 self._busy -= 1
+                self._lanes_busy -= int(lane)
                 self._completions += 1
                 self._inflight_lock.notify_all()
 
@@ -517,7 +536,7 @@ class Worker:
                 fact["state"] = ins.name
                 fact["reached"].append(ins.name)
                 step.reached_now.append(ins.name)
-                step.events.append(self._event(ctx, node, "state", ins.name, None))
+                step.events.append(events.event(node, "state", ins.name, None))
                 fact["pc"] += 1
             elif ins.op in (CALL, RCALL):
                 rel = None
@@ -536,7 +555,7 @@ class Worker:
                         return False  # lock lost: another worker owns this node now
                 if not ok:
                     fact["state"] = "error"
-                    step.events.append(self._event(ctx, node, "state", "error", None))
+                    step.events.append(events.event(node, "state", "error", None))
                     break
                 fact["pc"] += 1
             elif ins.op == WAIT:
@@ -585,9 +604,9 @@ class Worker:
         if prev and prev.get("pc") == fact["pc"]:
             # The worker that ran this operation died before committing: the trace says so.
             attempt = int(prev.get("attempt", 0)) + 1
-            ev = self._event(ctx, node, "operation", call.operation, rel, status="interrupted")
-            ev["worker"], ev["attempt"] = prev.get("worker"), prev.get("attempt")
-            step.events.append(ev)
+            step.events.append(events.event(node, "operation", call.operation, rel,
+                                            status="interrupted", worker=prev.get("worker"),
+                                            attempt=prev.get("attempt")))
         max_retries, interval = self.executor.retry_policy(call)
         max_retries = max(max_retries, int(ctx.record.get("max_retries") or 0))
         while True:
@@ -615,9 +634,9 @@ class Worker:
     def _record_result(self, step: "_Step", node: Dict[str, Any], call: OperationCall, result: Any,
                        rel: Optional[Dict[str, Any]], recorded: bool, final_attempt: bool = True) -> bool:
         status = "ok" if result.ok else ("failed" if final_attempt else "retry")
-        ev = self._event(step.ctx, node, "operation", call.operation, rel, status=status)
+        extra = {"attempt": call.attempt} if recorded else {}
+        ev = events.event(node, "operation", call.operation, rel, status=status, **extra)
         if recorded:
-            ev["attempt"] = call.attempt
             step.logs.append({"node": node["id"], "operation": call.operation, "attempt": call.attempt,
                               "status": status, "exit_code": result.exit_code,
                               "duration": round(result.duration, 6), "worker": self.id,
@@ -669,16 +688,6 @@ class Worker:
             if local is not None:
                 local.release()
 
-    def _event(self, ctx: RunContext, node: Dict[str, Any], kind: str, name: str,
-               rel: Optional[Dict[str, Any]], status: str = "ok") -> Dict[str, Any]:
-        ev = {"ts": time.time(), "workflow": ctx.workflow, "node": node["id"], "template": node["template"],
-              "kind": kind, "name": name, "worker": self.id,
-              "relationship": None if rel is None else {"type": rel["type"], "source": rel["source"],
-                                                        "target": rel["target"]}}
-        if status != "ok":
-            ev["status"] = status
-        return ev
-
     def _commit(self, step: "_Step", write_fact: bool = True, final: bool = True) -> bool:
         """Write the step's progress in one transaction.  ``final`` also removes the node's ready
         tuple (CAS) and lock; a checkpoint (before an operation with side effects) keeps both."""
@@ -690,13 +699,14 @@ class Worker:
             fact["updated"] = time.time()
             ops.append(op_cas(keys.fact(run_id, node_id), fact, step.fact_index))
             if step.events:
-                ops.append(op_set(keys.trace(run_id, node_id, fact["version"]), step.events))
+                ops.append(op_set(keys.trace(run_id, node_id, fact["version"]),
+                                  events.record(ctx.workflow, self.id, step.events)))
             if step.logs:
                 ops.append(op_set(keys.log(run_id, node_id, fact["version"]), step.logs))
             if step.attributes:
                 ops.append(op_set(keys.attributes(ctx.model, ctx.instance, node_id),
                                   self._merged_attributes(ctx, node_id, step.attributes)))
-        wakes = ctx.rules.wakes(ctx.node(node_id), step.reached_now) if step.reached_now else []
+        wakes = ctx.wakes(node_id, step.reached_now)
         room = self.space.max_txn_ops - len(ops) - 2
         if len(wakes) <= room:
             ops.extend(op_set(keys.ready(run_id, w), {}) for w in wakes)
@@ -751,7 +761,7 @@ class _Step:
         self.session = session
         self.fact: Dict[str, Any] = {}
         self.fact_index = 0
-        self.events: List[Dict[str, Any]] = []
+        self.events: List[List[Any]] = []     # rows of events.py
         self.logs: List[Dict[str, Any]] = []
         self.reached_now: List[str] = []
         self.attributes: Dict[str, Any] = {}

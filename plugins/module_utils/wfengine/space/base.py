@@ -154,6 +154,9 @@ class Space(ABC):
     (out, in, inp, rd, rdp) are built here on top of them, identically for every backend."""
 
     max_txn_ops: int = MAX_TXN_OPS
+    # Batch steps one worker runs at once (worker.py).  A batch on a networked Space mostly waits
+    # for round trips, so several overlap; overridden where a batch is pure CPU.
+    batch_lanes: int = 4
     name: str = "space"
 
     # ---- key/value primitives -------------------------------------------------------------

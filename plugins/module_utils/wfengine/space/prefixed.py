@@ -5,7 +5,6 @@
 without seeing each other's keys.  Backend-neutral: it only uses the Space contract."""
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .base import Entry, Op, Space, TxnResult
@@ -21,6 +20,7 @@ class PrefixedSpace(Space):
         self.inner = inner
         self.prefix = prefix
         self.max_txn_ops = inner.max_txn_ops
+        self.batch_lanes = inner.batch_lanes
         self.name = inner.name
 
     def _in(self, key: str) -> str:
@@ -30,7 +30,9 @@ class PrefixedSpace(Space):
         return key[len(self.prefix):] if key.startswith(self.prefix) else key
 
     def _entry(self, entry: Optional[Entry]) -> Optional[Entry]:
-        return None if entry is None else replace(entry, key=self._out(entry.key))
+        if entry is None:
+            return None
+        return Entry(self._out(entry.key), entry.value, entry.index, entry.session)
 
     # ---- key/value primitives -------------------------------------------------------------
     def get(self, key: str) -> Optional[Entry]:
@@ -46,7 +48,8 @@ class PrefixedSpace(Space):
         return self.inner.put(self._in(key), value)
 
     def txn(self, ops: Sequence[Op]) -> TxnResult:
-        res = self.inner.txn([replace(op, key=self._in(op.key)) for op in ops])
+        p = self.prefix   # not dataclasses.replace(): it costs 10x more, on every operation
+        res = self.inner.txn([Op(op.verb, p + op.key, op.value, op.index, op.session) for op in ops])
         entries: Dict[str, Optional[Entry]] = {
             self._out(k): self._entry(e) for k, e in res.entries.items()}
         return TxnResult(ok=res.ok, failed=[self._out(k) for k in res.failed], entries=entries,
