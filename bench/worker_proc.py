@@ -29,6 +29,7 @@ def main() -> int:
     p.add_argument("--prefix", required=True)
     p.add_argument("--impl", default="noop")
     p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--lanes", type=int, default=0, help="batch lanes (0: the Space's default)")
     p.add_argument("--id", required=True)
     p.add_argument("--stats", required=True)
     args = p.parse_args()
@@ -39,7 +40,7 @@ def main() -> int:
     inner = api.open_space(api.SpaceOptions(backend=args.backend, url=args.url, path=args.path,
                                             prefix=args.prefix))
     space = CountingSpace(inner)
-    worker = Worker(space, worker_id=args.id, threads=args.threads,
+    worker = Worker(space, worker_id=args.id, threads=args.threads, lanes=args.lanes or None,
                     executor=executor_for(args.impl))
 
     def stop(signum, frame):

@@ -565,14 +565,17 @@ class Batch:
                     # A neighbour woke this node while it was evaluated: keep its ready tuple so
                     # that it is evaluated again with what the neighbour just committed.
                     m.keep_ready = handled = True
+                    self.w._count("retry_ready")
                 t = next((t for t in m.checks if keys.fact(self.run_id, t) == k), None)
                 if t is not None:
                     # That node committed meanwhile, maybe a wait for this member: wake it.
                     del m.checks[t]
                     m.wakes[t] = None
                     handled = True
+                    self.w._count("retry_cand")
             for m in blocks.get(k, []):
                 m.keep_ready = handled = True     # what it waits on moved: evaluate it again
+                self.w._count("retry_block")
             if not handled:
                 return False
         return bool(failed)

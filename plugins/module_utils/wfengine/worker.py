@@ -158,8 +158,9 @@ class Worker:
         self._busy = 0
         self.batch = max(1, min(int(batch), space.max_txn_ops // 4))   # a claim: 4 ops per node
         self.steal_after = steal_after
-        # Batches in flight at once (see Space.batch_lanes); the other threads serve operations.
-        self.lanes = max(1, min(self.threads, int(lanes or space.batch_lanes)))
+        # Batch steps in flight at once (see Space.batch_lanes), on threads of their own: ``threads``
+        # bounds the other tasks (operations with side effects, fan-outs, finalizers).
+        self.lanes = max(1, int(lanes or space.batch_lanes))
         self._lanes_busy = 0
         self._peers: List[str] = [self.id]
         self._seen: Dict[Tuple[str, str], float] = {}   # ready nodes of other owners: first seen
@@ -216,7 +217,7 @@ class Worker:
         self._new_session()
         renewer = threading.Thread(target=self._renew_loop, name="renew-%s" % self.id, daemon=True)
         renewer.start()
-        pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wf-%s" % self.id)
+        pool = ThreadPoolExecutor(max_workers=self.threads + self.lanes, thread_name_prefix="wf-%s" % self.id)
         self._pool = pool
         server = self._wake_server(wake_address, pool) if wake_address else None
         try:
@@ -335,10 +336,10 @@ class Worker:
             with self._inflight_lock:
                 cands = [n for n in g["r"] if n not in g["l"] and (run, n) not in self._inflight]
                 inflight = len(cands) < len(g["r"]) - len(g["l"] & set(g["r"]))
-                free = min(self.threads - self._busy, self.lanes - self._lanes_busy)
+                free = self.lanes - self._lanes_busy
             if inflight:
                 left = True   # a node of ours is still finishing: look again when it ends
-            cands = self._mine(run, cands, seen)
+            cands = self._mine(run, cands, seen, max(0, free) * self.batch)
             if not cands:
                 continue
             if free <= 0:
@@ -358,23 +359,29 @@ class Worker:
         self._seen = seen
         return left
 
-    def _mine(self, run: str, cands: List[str], seen: Dict[Tuple[str, str], float]) -> List[str]:
-        """The candidates this worker claims now: its own, and other owners' that waited too long."""
+    def _mine(self, run: str, cands: List[str], seen: Dict[Tuple[str, str], float],
+              room: int) -> List[str]:
+        """The candidates this worker claims now: its own, then, only if they leave room in its
+        free lanes (``room`` nodes), other owners' that waited too long.  A worker with work of
+        its own does not steal: when every worker is saturated, every ready node is "late", and
+        stealing then only makes workers collide on the same locks and facts."""
         if len(self._peers) <= 1:
             return cands
         now = time.monotonic()
-        out = []
+        own, late_ones = [], []
         for n in cands:
             if self._owner(n) == self.id:
-                out.append(n)
+                own.append(n)
                 continue
             first = seen[(run, n)] = self._seen.get((run, n), now)
             late = first + self.steal_after - now
             if late <= 0:
-                out.append(n)
+                late_ones.append(n)
             elif self._recheck is None or late < self._recheck:
                 self._recheck = late
-        return out
+        if len(own) >= room:
+            return own
+        return own + late_ones[:room - len(own)]
 
     def _submit(self, pool: ThreadPoolExecutor, tokens: List[Tuple[str, str]], fn, *args,
                 force: bool = False, lane: bool = False) -> str:
@@ -382,11 +389,13 @@ class Worker:
             if not force:
                 if any(t in self._inflight for t in tokens):
                     return INFLIGHT
-                if self._busy >= self.threads or (lane and self._lanes_busy >= self.lanes):
+                if (self._lanes_busy >= self.lanes) if lane else (self._busy >= self.threads):
                     return BUSY
             self._inflight.update(tokens)
-            self._busy += 1
-            self._lanes_busy += int(lane)
+            if lane:
+                self._lanes_busy += 1
+            else:
+                self._busy += 1
         pool.submit(self._guard, tokens, fn, *args, lane=lane)
         return SUBMITTED
 
@@ -401,8 +410,10 @@ class Worker:
         finally:
             with self._inflight_lock:
                 self._inflight.difference_update(t for t in tokens if t not in kept)
-                self._busy -= 1
-                self._lanes_busy -= int(lane)
+                if lane:
+                    self._lanes_busy -= 1
+                else:
+                    self._busy -= 1
                 self._completions += 1
                 self._inflight_lock.notify_all()
 

@@ -154,9 +154,9 @@ class Space(ABC):
     (out, in, inp, rd, rdp) are built here on top of them, identically for every backend."""
 
     max_txn_ops: int = MAX_TXN_OPS
-    # Batch steps one worker runs at once (worker.py).  A batch on a networked Space mostly waits
-    # for round trips, so several overlap; overridden where a batch is pure CPU.
-    batch_lanes: int = 4
+    # Batch steps one worker runs at once (worker.py): what pays off depends on where a batch
+    # spends its time (CPU here, round trips there); backends set it from measurements.
+    batch_lanes: int = 1
     name: str = "space"
 
     # ---- key/value primitives -------------------------------------------------------------
