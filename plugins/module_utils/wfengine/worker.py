@@ -269,6 +269,11 @@ class Worker:
         index = 0
         backoff = 0.05
         while not self._stop.is_set():
+            with self._inflight_lock:
+                # Every lane busy: a listing now could start no batch (each commit of ours would
+                # cost a listing for nothing); wait for a lane, up to a second (other tasks).
+                if self._lanes_busy >= self.lanes:
+                    self._inflight_lock.wait(1.0)
             try:
                 timeout = self.poll if self._recheck is None else min(self.poll, self._recheck + 0.01)
                 index, qkeys = self.space.wait(keys.QUEUE, index, timeout if index else 0)
