@@ -87,6 +87,36 @@ def expand(model: Any) -> Dict[str, Dict[str, Any]]:
     return nodes
 
 
+def hosting_map(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, List[Any]]:
+    """``{template: [host template, instances per host instance]}`` of the hosted templates:
+    with the numbering of ``expand`` (the k-th instance of a template with n instances per host
+    sits on host instance k // n), enough to find any instance's root host from its id alone."""
+    count: Dict[str, int] = {}
+    host_template: Dict[str, str] = {}
+    for node in nodes.values():
+        count[node["template"]] = count.get(node["template"], 0) + 1
+        if node.get("host"):
+            host_template[node["template"]] = nodes[node["host"]]["template"]
+    return {t: [h, count[t] // max(1, count[h])] for t, h in sorted(host_template.items())}
+
+
+def root_of(node_id: str, hosting: Dict[str, Any]) -> str:
+    """The root host instance of ``node_id`` (itself if not hosted), from ``hosting_map``."""
+    template, sep, index = node_id.rpartition("_")
+    if not sep or not index.isdigit():
+        return node_id
+    k = int(index)
+    seen = 0
+    while template in hosting and seen < 64:
+        entry = hosting[template]
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                and isinstance(entry[1], int) and entry[1] > 0):
+            return node_id
+        template, k = entry[0], k // entry[1]
+        seen += 1
+    return "%s_%d" % (template, k)
+
+
 def validate_node(key: str, node: Any) -> Dict[str, Any]:
     """Shape check of a node instance read back from the Space."""
     from .errors import SpaceDataError

@@ -34,7 +34,7 @@ from .batch import Batch, fact_entry
 from .errors import SpaceDataError, SpaceError, WfError
 from .executor import Executor, OperationCall
 from .facts import new_fact, reached, validate_fact
-from .instances import validate_node
+from .instances import root_of, validate_node
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet
 from .runs import finalize_run, read_run
 from .space.base import (Space, op_cas, op_check_index, op_check_not_exists, op_check_session,
@@ -190,10 +190,10 @@ class Worker:
                            {"host": socket.gethostname(), "pid": os.getpid(), "threads": self.threads})
 
     def _owner(self, node: str) -> str:
-        """Rendezvous hashing: the live worker that takes ``node`` first.  Every worker computes
-        the same owner from the same registrations, so they claim different nodes instead of
-        colliding; the others take a node that stays ready longer than ``steal_after`` (owner
-        busy, or dead and not yet expired)."""
+        """Rendezvous hashing: the live worker that takes ``node`` (a root host id, see _mine)
+        first.  Every worker computes the same owner from the same registrations, so they claim
+        different nodes instead of colliding; the others take a node that stays ready longer
+        than ``steal_after`` (owner busy, or dead and not yet expired)."""
         return max(self._peers, key=lambda p: zlib.crc32(("%s\0%s" % (p, node)).encode("utf-8")))
 
     def _renew_loop(self) -> None:
@@ -372,10 +372,18 @@ class Worker:
         stealing then only makes workers collide on the same locks and facts."""
         if len(self._peers) <= 1:
             return cands
+        try:
+            hosting = self.context(run).record.get("hosting") or {}
+        except WfError:
+            hosting = {}
+        if not isinstance(hosting, dict):
+            hosting = {}
+        # Owned by root host: the nodes of one host go to one worker, so the waits along
+        # HostedOn (most of them) and the host's operation lock stay within a worker.
         now = time.monotonic()
         own, late_ones = [], []
         for n in cands:
-            if self._owner(n) == self.id:
+            if self._owner(root_of(n, hosting)) == self.id:
                 own.append(n)
                 continue
             first = seen[(run, n)] = self._seen.get((run, n), now)

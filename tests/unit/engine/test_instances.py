@@ -61,3 +61,34 @@ def test_nested_scaling_multiplies_along_hosting(tmp_path):
                 sorted(k for k, v in nodes.items() if v["template"] == "db")
     # hosts know what they host: 2 apps + 1 db per vm
     assert all(len(nodes[v]["in"]) == 3 for v in nodes if nodes[v]["template"] == "vm")
+
+
+def _root_by_links(nodes, nid):
+    while nodes[nid]["host"]:
+        nid = nodes[nid]["host"]
+    return nid
+
+
+def test_root_host_from_the_id_alone_matches_the_hosting_links(tmp_path):
+    import sys
+    from engine_helpers import REPO
+    from wfengine.instances import hosting_map, root_of
+    sys.path.insert(0, str(REPO / "bench"))
+    from generator import Shape, model_yaml as layered
+    path = tmp_path / "layers.yaml"
+    path.write_text(layered(Shape(layers=3, width=3)))
+    for model in (str(EXAMPLE), str(path)):
+        nodes = expand(load_model(model, []))
+        hosting = hosting_map(nodes)
+        assert hosting, model
+        for nid in nodes:
+            assert root_of(nid, hosting) == _root_by_links(nodes, nid), (model, nid)
+    nodes = expand(load_model(str(EXAMPLE), []))
+    assert hosting_map(nodes)["A"] == ["srvA", 3]
+
+
+def test_root_host_of_unknown_or_malformed_input_is_the_node_itself():
+    from wfengine.instances import root_of
+    assert root_of("lonely", {}) == "lonely"
+    assert root_of("A_4", {"A": ["srvA", 0]}) == "A_4"
+    assert root_of("A_4", {"A": "srvA"}) == "A_4"
