@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("worker", help="run a long-lived stateless worker")
     s.add_argument("--threads", type=int, default=int(os.environ.get("WF_WORKER_THREADS", "8")),
-                   help="facts handled at once (thread pool size)")
+                   help="operations with side effects run at once (batch steps have their own "
+                        "threads: 16 on Consul, 1 on the embedded Space)")
     s.add_argument("--ttl", type=float, default=float(os.environ.get("WF_WORKER_TTL", "15")),
                    help="session TTL in seconds: a dead worker's steps are retaken after it")
     s.add_argument("--batch", type=int, default=int(os.environ.get("WF_WORKER_BATCH", "16")),
