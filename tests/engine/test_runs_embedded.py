@@ -135,8 +135,10 @@ def test_worker_processes_finish_a_run_and_a_sigkilled_one_loses_nothing(tmp_pat
     env = _wfctl_env(tmp_path)
     deploy(embedded(tmp_path), str(EXAMPLE))
     log = tmp_path / "execs.jsonl"
-    procs = [subprocess.Popen(WFCTL + ["worker", "--ttl", "1", "--threads", "4", "--id", "w%d" % i,
-                                       "--exec-log", str(log)], env=env,
+    # --lanes 2: two batch steps at once per process (the embedded default is one), so batches of
+    # one worker also race each other on the same file
+    procs = [subprocess.Popen(WFCTL + ["worker", "--ttl", "1", "--threads", "4", "--lanes", "2",
+                                       "--id", "w%d" % i, "--exec-log", str(log)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
              for i in range(3)]
     try:

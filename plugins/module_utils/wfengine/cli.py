@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="session TTL in seconds: a dead worker's steps are retaken after it")
     s.add_argument("--batch", type=int, default=int(os.environ.get("WF_WORKER_BATCH", "16")),
                    help="ready nodes claimed and committed together (1-16; see docs/architecture.md)")
+    s.add_argument("--lanes", type=int, default=int(os.environ.get("WF_WORKER_LANES", "0")),
+                   help="batch steps run at once (0: the Space's default, 16 on Consul, 1 embedded)")
     s.add_argument("--steal-after", type=float,
                    default=float(os.environ.get("WF_WORKER_STEAL_AFTER", "1.0")),
                    help="seconds before taking a ready node another live worker owns")
@@ -259,7 +261,7 @@ def cmd_worker(args: argparse.Namespace, space) -> int:
     from .worker import Worker, WorkerInterrupt
     w = Worker(space, worker_id=args.id, threads=args.threads, ttl=args.ttl, exec_log=args.exec_log,
                log_dir=args.log_dir, cache_dir=args.cache_dir, op_timeout=args.op_timeout,
-               batch=args.batch, steal_after=args.steal_after)
+               batch=args.batch, steal_after=args.steal_after, lanes=args.lanes or None)
 
     def _stop(signum, frame):
         # Steps in flight finish and commit; the blocking query is left at once.
