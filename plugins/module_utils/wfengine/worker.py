@@ -217,7 +217,8 @@ class Worker:
         self._new_session()
         renewer = threading.Thread(target=self._renew_loop, name="renew-%s" % self.id, daemon=True)
         renewer.start()
-        pool = ThreadPoolExecutor(max_workers=self.threads + self.lanes, thread_name_prefix="wf-%s" % self.id)
+        pool = ThreadPoolExecutor(max_workers=self.threads + self.lanes,
+                                  thread_name_prefix="wf-%s" % self.id)
         self._pool = pool
         server = self._wake_server(wake_address, pool) if wake_address else None
         try:
