@@ -24,7 +24,12 @@ Protocol (its crash safety is the single step's, see worker.py):
 4. *commit*: groups are packed into as few transactions as the Space's operation limit allows;
    each holds a session check, the removal of its ready tuples (CAS: a tuple rewritten by a
    wake-up meanwhile is kept, so the node is evaluated again) and of its locks, the facts (CAS),
-   one trace record and the wake-ups of nodes outside the batch.
+   one trace record and the wake-ups of nodes outside the batch;
+5. *handoff*: the woken nodes this worker would take anyway are also locked by that commit (with
+   a check that their fact is still the one read), and become the next batch of the same thread
+   at once: no blocking query, listing or claim between a wake-up and its evaluation, which is
+   what a chain of dependent steps pays on every link.  A handoff the Space refuses (another
+   worker holds the node, or its fact moved) falls back to the plain wake-up.
 
 A crash before a group's commit leaves its ready tuples: the group is retaken, and nothing of it
 was visible outside the Space (no operation with side effects runs inside a batch).
@@ -73,7 +78,7 @@ class Member:
 
     __slots__ = ("id", "ready", "lock", "fact", "index", "node", "prog", "before", "new", "group",
                  "reached_now", "events", "wakes", "pause", "keep_ready", "queued", "need_read",
-                 "attributes", "skip", "outbox", "cands", "checks")
+                 "attributes", "skip", "outbox", "cands", "checks", "hand")
 
     def __init__(self, node_id: str, ready: Entry, lock: str):
         self.id = node_id
@@ -100,6 +105,7 @@ class Member:
         # their fact says they wait for it; the others' facts are checked unchanged at commit.
         self.cands: Dict[str, None] = {}
         self.checks: Dict[str, int] = {}      # node -> index its fact must still have (0: absent)
+        self.hand: Dict[str, None] = {}       # woken nodes this commit also locks (handoff)
 
 
 class Batch:
@@ -121,6 +127,19 @@ class Batch:
         self.fact_entries: Dict[str, Optional[Entry]] = {}
         self.sizes: Dict[int, int] = {}
         self.gevents: Dict[int, int] = {}    # trace events per group (root id)
+        # Handoff: facts of precisely woken nodes as read (node -> (fact or None, index)), the
+        # nodes chosen, and after the commit what the next batch starts from.
+        self.woken_facts: Dict[str, Tuple[Optional[Dict[str, Any]], int]] = {}
+        self.hand_index: Dict[str, int] = {}
+        self.handed: Dict[str, Tuple[Entry, Optional[Entry]]] = {}
+
+    def adopt(self, handed: Dict[str, Tuple[Entry, Optional[Entry]]]) -> None:
+        """Start from nodes a previous commit of this thread locked and woke (step 5): their
+        ready tuples, locks and facts are known, so there is nothing to claim."""
+        for n, (ready, fact) in handed.items():
+            self.members[n] = Member(n, ready, keys.lock(self.run_id, n))
+            self.fact_entries[n] = None if fact is None else Entry(
+                fact.key, dict(fact.value, reached=list(fact.value["reached"])), fact.index)
 
     # ------------------------------------------------------------------ 1. claim
     def claim(self) -> None:
@@ -236,12 +255,25 @@ class Batch:
                         pending.append(m)
 
     def _read_outside(self, ids: List[str], into: Optional[Dict[str, Any]] = None) -> None:
+        """Facts of nodes outside the batch: from what this worker knows of the nodes it owns
+        (it wrote most of them: see RunContext.known_fact), read from the Space otherwise."""
         into = self.outside if into is None else into
-        read = self.space.get_many([keys.fact(self.run_id, n) for n in ids])
+        ctx = self.ctx
+        unknown = []
         for n in ids:
+            hit = ctx.known_fact(n) if self.w._hand_ok(self.run_id, n, ctx.hosting) else None
+            if hit is None:
+                unknown.append(n)
+            else:
+                into[n] = hit
+        if not unknown:
+            return
+        read = self.space.get_many([keys.fact(self.run_id, n) for n in unknown])
+        for n in unknown:
             k = keys.fact(self.run_id, n)
             e = read[k]
             into[n] = (validate_fact(k, e.value), e.index) if e is not None else (None, 0)
+            ctx.remember_fact(n, *into[n])
 
     def _root(self, m: Member) -> Member:
         while m.group is not m:
@@ -395,8 +427,36 @@ class Batch:
                     w = fact.get("waiting") or {}
                 if w.get("node") == m.id and w.get("state") in m.fact["reached"]:
                     m.wakes[t] = None
+                    self.woken_facts[t] = (fact, index)
                 else:
                     m.checks[t] = index
+
+    def choose_handoff(self) -> None:
+        """Pick the woken nodes this commit also locks (step 5): woken because their fact says
+        they wait for a state reached here, taken by this worker anyway (``Worker._hand_ok``),
+        not in flight elsewhere in this worker, at most a batch."""
+        wanted: Dict[str, Member] = {}
+        for m in self.members.values():
+            for t in m.wakes:
+                if t in self.woken_facts and t not in self.members and t not in wanted:
+                    wanted[t] = m
+        if not wanted:
+            return
+        for t in self.w._reserve(self.run_id, list(wanted), self.w.batch):
+            m = wanted[t]
+            m.hand[t] = None
+            self.hand_index[t] = self.woken_facts[t][1]
+
+    def _drop_hand(self, m: Member, t: str) -> None:
+        del m.hand[t]
+        self.hand_index.pop(t, None)
+        self.w._unreserve(self.run_id, [t])
+
+    def drop_handoff(self) -> None:
+        """Give back every reserved handoff that was not committed."""
+        for m in self.members.values():
+            for t in list(m.hand):
+                self._drop_hand(m, t)
 
     def _block_check(self, m: Member, tx_ids: Set[str]) -> Optional[Op]:
         """The check a blocked member's commit carries on the fact it waits on (see above)."""
@@ -428,6 +488,7 @@ class Batch:
         n = sum(2 if op.verb == "delete_cas" else 1 for op in self._removals(m))
         n += int(self._moved(m)) + int(bool(m.attributes))
         n += -(-len(m.wakes) // OUTBOX_CHUNK) if m.outbox else len(m.wakes)
+        n += 2 * len(m.hand) + len(self.ctx.node_keys(list(m.hand)))
         return n + len(m.checks) + int(bool(m.fact.get("waiting")))
 
     def commit(self) -> Tuple[List[Member], List[Member]]:
@@ -451,6 +512,8 @@ class Batch:
             cost = sum(self._cost(m) for m in members)
             if cost + records(events) > limit:
                 for m in members:
+                    for t in list(m.hand):
+                        self._drop_hand(m, t)
                     m.outbox = len(m.wakes) + len(m.checks) > 1
                     m.wakes.update((t, None) for t in m.checks)
                     m.checks = {}
@@ -471,9 +534,13 @@ class Batch:
             except BaseException:
                 # Whatever happened (Space unavailable, a transaction refused as too large, a
                 # bug), the nodes not committed must not stay locked by this live session: their
-                # ready tuples are still there, another step takes them.
+                # ready tuples are still there, another step takes them.  Nodes handed off by
+                # the transactions that did commit are released too: nobody goes on with them.
                 self._release_quietly([m for t in txns[i:] for m in t],
-                                      self.released if i == 0 else [])
+                                      (self.released if i == 0 else [])
+                                      + [keys.lock(self.run_id, n) for n in self.handed])
+                self.w._unreserve(self.run_id, list(self.handed))
+                self.handed = {}
                 raise
             if not ok:
                 lost = [m for t in txns[i:] for m in t]
@@ -486,7 +553,7 @@ class Batch:
         run_id = self.run_id
         moved = [m for m in tx if self._moved(m)]
         # Each failed attempt settles at least one condition (a ready tuple, a check).
-        attempts = 2 + sum(2 + len(m.checks) for m in tx)
+        attempts = 2 + sum(2 + len(m.checks) + 2 * len(m.hand) for m in tx)
         for dummy in range(attempts):
             now = time.time()
             for m in moved:
@@ -526,6 +593,15 @@ class Batch:
                 if op is not None:
                     checks.setdefault(op.key, op)
                     blocks.setdefault(op.key, []).append(m)
+            hands: List[Op] = []
+            gets: Dict[str, str] = {}
+            for m in tx:
+                for t in m.hand:
+                    k = keys.fact(run_id, t)
+                    index = self.hand_index[t]
+                    checks.setdefault(k, op_check_index(k, index) if index else op_check_not_exists(k))
+                    hands.append(op_lock(keys.lock(run_id, t), {"worker": self.w.id}, self.session))
+                gets.update(self.ctx.node_keys(list(m.hand)))
             ops: List[Op] = ([op_check_session(held, self.session)] + list(checks.values())
                              + removals + writes)
             events.sort(key=lambda e: e[0])
@@ -535,14 +611,23 @@ class Batch:
                                   trace_events.record(self.ctx.workflow, self.w.id, rows)))
             # Wake-ups last: a wake-up of a batch node whose removal is in this transaction
             # re-creates its ready tuple after the removal.
-            ops += list(wakes.values())
+            ops += list(wakes.values()) + hands + [op_get(k) for k in gets.values()]
             res = self.space.txn(ops)
             if res.ok:
                 self.w.stats["commits"] += 1
                 for m in moved:
                     m.index, m.new, m.before = res.index, False, ()
+                    self.ctx.remember_fact(m.id, m.fact, res.index)
+                self.w._count("handoffs", sum(len(m.hand) for m in tx))
                 for m in tx:
                     m.events = []
+                    for t in m.hand:
+                        fact, index = self.woken_facts[t]
+                        self.handed[t] = (
+                            Entry(keys.ready(run_id, t), {}, res.index),
+                            None if fact is None else Entry(keys.fact(run_id, t), fact, index))
+                    m.hand = {}
+                self.ctx.cache_nodes({n: res.entries.get(k) for n, k in gets.items()})
                 return True
             for m in moved:     # the transaction did not apply
                 m.fact["version"] = int(m.fact["version"]) - 1
@@ -560,7 +645,16 @@ class Batch:
         """A transaction failed on ``failed``: adjust what can be (True), or give up (False)."""
         for k in failed:
             handled = False
+            if k.startswith(keys.fact(self.run_id, "")):
+                self.ctx.forget_fact(k[len(keys.fact(self.run_id, "")):])
             for m in tx:
+                t = next((t for t in m.hand
+                          if k in (keys.lock(self.run_id, t), keys.fact(self.run_id, t))), None)
+                if t is not None:
+                    # Another worker holds the node, or its fact moved: a plain wake-up then.
+                    self._drop_hand(m, t)
+                    handled = True
+                    self.w._count("retry_hand")
                 if m.ready.key == k and not m.pause:
                     # A neighbour woke this node while it was evaluated: keep its ready tuple so
                     # that it is evaluated again with what the neighbour just committed.
@@ -581,11 +675,16 @@ class Batch:
         return bool(failed)
 
     def _release_quietly(self, members: List[Member], released: List[str]) -> None:
-        for lk in released + [m.lock for m in members]:
+        # Handoff locks too: a transaction whose answer was lost may have taken them.
+        hands = [keys.lock(self.run_id, t) for m in members for t in m.hand]
+        for lk in released + [m.lock for m in members] + hands:
             try:
                 self.w._release(lk)
             except WfError:
                 pass   # the session's expiry releases it
+        for m in members:
+            for t in list(m.hand):
+                self._drop_hand(m, t)
 
 
 def fact_entry(run_id: str, m: Member) -> Entry:

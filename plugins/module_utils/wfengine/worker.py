@@ -71,6 +71,24 @@ class RunContext:
         self._programs: Dict[str, List[Instr]] = {}
         self._wakes: Dict[Tuple[str, str], Tuple[str, ...]] = {}
         self._lock = threading.Lock()
+        # Facts as this worker last committed or read them (node -> (fact, index)).  A hint, never
+        # the truth: a decision taken on a stale one is caught by the index checks of the commit
+        # (batch.py), and a wait found satisfied stays satisfied (states reached only grow).
+        self._facts: Dict[str, Tuple[Optional[Dict[str, Any]], int]] = {}
+        hosting = rec.get("hosting")
+        self.hosting: Dict[str, str] = hosting if isinstance(hosting, dict) else {}
+
+    def known_fact(self, node_id: str) -> Optional[Tuple[Optional[Dict[str, Any]], int]]:
+        return self._facts.get(node_id)
+
+    def remember_fact(self, node_id: str, fact: Optional[Dict[str, Any]], index: int) -> None:
+        """Keep a copy (the caller goes on changing its fact)."""
+        if fact is not None:
+            fact = dict(fact, reached=list(fact["reached"]))
+        self._facts[node_id] = (fact, index)
+
+    def forget_fact(self, node_id: str) -> None:
+        self._facts.pop(node_id, None)
 
     def node(self, node_id: str) -> Dict[str, Any]:
         with self._lock:
@@ -164,6 +182,9 @@ class Worker:
         self._lanes_busy = 0
         self._peers: List[str] = [self.id]
         self._seen: Dict[Tuple[str, str], float] = {}   # ready nodes of other owners: first seen
+        # Ready nodes of the last listing that no lane was free to take: a lane that ends a batch
+        # goes on with them (and with what its commit handed off) instead of waiting for a listing.
+        self._backlog: Dict[str, Dict[str, None]] = {}
         self._recheck: Optional[float] = None
         self._inflight_lock = threading.Condition()
         self._completions = 0
@@ -346,6 +367,8 @@ class Worker:
             if inflight:
                 left = True   # a node of ours is still finishing: look again when it ends
             cands = self._mine(run, cands, seen, max(0, free) * self.batch)
+            with self._inflight_lock:
+                self._backlog[run] = dict.fromkeys(cands)
             if not cands:
                 continue
             if free <= 0:
@@ -363,6 +386,9 @@ class Worker:
                     if outcome == BUSY:
                         break
         self._seen = seen
+        with self._inflight_lock:
+            for run in [r for r in self._backlog if r not in groups]:
+                del self._backlog[run]
         return left
 
     def _mine(self, run: str, cands: List[str], seen: Dict[Tuple[str, str], float],
@@ -396,6 +422,50 @@ class Worker:
         if len(own) >= room:
             return own
         return own + late_ones[:room - len(own)]
+
+    def _hand_ok(self, run: str, node_id: str, hosting: Dict[str, str]) -> bool:
+        """Whether a node this worker woke is one it would take anyway (see _mine)."""
+        return len(self._peers) <= 1 or self._owner(root_of(node_id, hosting)) == self.id
+
+    def _reserve(self, run: str, node_ids: List[str], limit: int) -> List[str]:
+        """Reserve, for a handoff (batch.py, step 5), up to ``limit`` of ``node_ids`` that this
+        worker would take and that no task of it holds."""
+        try:
+            hosting = self.context(run).record.get("hosting") or {}
+        except WfError:
+            hosting = {}
+        if not isinstance(hosting, dict):
+            hosting = {}
+        mine = [n for n in node_ids if self._hand_ok(run, n, hosting)]
+        out: List[str] = []
+        with self._inflight_lock:
+            backlog = self._backlog.get(run, {})
+            for n in mine:
+                if len(out) >= limit:
+                    break
+                if (run, n) not in self._inflight:
+                    self._inflight.add((run, n))
+                    backlog.pop(n, None)
+                    out.append(n)
+        return out
+
+    def _unreserve(self, run: str, node_ids: Iterable[str]) -> None:
+        with self._inflight_lock:
+            self._inflight.difference_update((run, n) for n in node_ids)
+            self._inflight_lock.notify_all()
+
+    def _from_backlog(self, run: str, limit: int) -> List[str]:
+        """Reserve up to ``limit`` nodes of the last listing that no lane took yet."""
+        out: List[str] = []
+        with self._inflight_lock:
+            backlog = self._backlog.get(run)
+            while backlog and len(out) < limit:
+                n = next(iter(backlog))
+                del backlog[n]
+                if (run, n) not in self._inflight:
+                    self._inflight.add((run, n))
+                    out.append(n)
+        return out
 
     def _submit(self, pool: ThreadPoolExecutor, tokens: List[Tuple[str, str]], fn, *args,
                 force: bool = False, lane: bool = False) -> str:
@@ -470,39 +540,72 @@ class Worker:
             self._release(lk)
 
     def _take_batch(self, run_id: str, node_ids: List[str]) -> Set[Tuple[str, str]]:
-        """Claim, advance and commit ``node_ids`` (see batch.py); nodes stopped before an
-        operation with side effects go on, each in its own thread, on the single-node path.
-        Returns the tokens handed over to those threads."""
+        """Claim, advance and commit ``node_ids`` (see batch.py), then go on with what the
+        commit handed off and with the ready nodes of the last listing that no lane took
+        (claimed together).  Nodes stopped before an operation with side effects go on, each in
+        its own thread, on the single-node path.
+
+        This task gives back the tokens of each round's nodes as soon as the round is committed
+        (a node may be woken again while the chain goes on), so it returns all of ``node_ids``
+        as kept: ``_guard`` must not give them back a second time."""
         ctx = self.context(run_id)
-        b = Batch(self, ctx, node_ids)
+        handed: Dict[str, Tuple[Any, Any]] = {}
+        ids = list(node_ids)
+        paused: Set[str] = set()
         try:
-            b.claim()
-        except BaseException:
-            # The claim may have applied (a lost response): release what it may hold.
-            b._release_quietly([], [keys.lock(run_id, n) for n in node_ids])
-            raise
-        if not b.members:
-            if b.released:
-                b.commit()
-            return set()
-        self.stats["taken"] += len(b.members)
-        try:
-            b.load()
-            b.advance()
-            b.settle_wakes()
-        except BaseException:
-            b._release_quietly(list(b.members.values()), b.released)
-            raise
-        done, dummy = b.commit()
-        kept: Set[Tuple[str, str]] = set()
-        for m in done:
-            if m.pause:
-                step = _Step(ctx, m.id, m.ready, m.lock, b.session)
-                step.fact_entry = fact_entry(run_id, m)
-                token = (run_id, m.id)
-                kept.add(token)
-                self._submit(self._pool, [token], self._continue, step, force=True)
-        return kept
+            while ids:
+                paused = set()
+                b = Batch(self, ctx, ids)
+                if handed and len(handed) == len(ids):
+                    b.adopt(handed)
+                else:
+                    try:
+                        b.claim()
+                    except BaseException:
+                        # The claim may have applied (a lost response): release what it may hold.
+                        b._release_quietly([], [keys.lock(run_id, n) for n in ids])
+                        raise
+                    # Handed-off nodes are locked already: one the claim gave up on (conflicts
+                    # on the others) must not stay locked by this live session.
+                    for n in handed:
+                        lk = keys.lock(run_id, n)
+                        if n not in b.members and lk not in b.released:
+                            b.released.append(lk)
+                if not b.members and not b.released:
+                    self._count("empty_claims")
+                if b.members:
+                    self.stats["taken"] += len(b.members)
+                    try:
+                        b.load()
+                        b.advance()
+                        b.settle_wakes()
+                        if not self._stop.is_set():
+                            b.choose_handoff()
+                    except BaseException:
+                        b.drop_handoff()
+                        b._release_quietly(list(b.members.values()), b.released)
+                        raise
+                if b.members or b.released:
+                    done, dummy = b.commit()
+                    for m in done:
+                        if m.pause:
+                            step = _Step(ctx, m.id, m.ready, m.lock, b.session)
+                            step.fact_entry = fact_entry(run_id, m)
+                            paused.add(m.id)
+                            self._submit(self._pool, [(run_id, m.id)], self._continue, step,
+                                         force=True)
+                handed = b.handed
+                self._unreserve(run_id, [n for n in ids if n not in paused])
+                ids = []
+                if self._stop.is_set():
+                    for n in handed:
+                        self._release(keys.lock(run_id, n))   # their ready tuples stay
+                    self._unreserve(run_id, handed)
+                    break
+                ids = list(handed) + self._from_backlog(run_id, self.batch - len(handed))
+        finally:
+            self._unreserve(run_id, [n for n in ids if n not in paused])
+        return {(run_id, n) for n in node_ids}
 
     def _continue(self, step: "_Step") -> None:
         committed = False
@@ -755,11 +858,14 @@ class Worker:
             # A neighbour woke this node, or moved what it waits on, while it was evaluated:
             # keep the ready tuple so that the node is evaluated again with what the neighbour
             # just committed.
+            if waiting:
+                ctx.forget_fact(waiting["node"])
             res = self.space.txn(ops + [op_delete(step.lock)])
         if res.ok:
             self.stats["commits"] += 1
             if write_fact:
                 step.fact_index = res.index
+                ctx.remember_fact(node_id, fact, res.index)
             step.events, step.logs, step.reached_now = [], [], []
             step.attributes = {}
             return True
