@@ -347,13 +347,12 @@ class Worker:
         for run, g in groups.items():
             if not g["run"]:
                 continue
-            if g["cancel"]:
-                # Nothing new is scheduled; once the steps in flight are committed, the run ends.
-                if not g["l"] and not g["h"]:
-                    self._submit(pool, [(run, "~finalize")], self._finalize, run)
-                continue
-            if not g["r"] and not g["o"] and not g["l"] and not g["h"]:
+            quiet = not g["l"] and not g["h"] and (g["cancel"] or (not g["r"] and not g["o"]))
+            if quiet and self._ends(run, seen):
                 self._submit(pool, [(run, "~finalize")], self._finalize, run)
+            if g["cancel"] or quiet:
+                # Cancel: nothing new is scheduled; once the steps in flight are committed, the
+                # run ends.
                 continue
             for ident in g["o"]:
                 if ("~o-" + ident) not in g["l"]:
@@ -412,16 +411,28 @@ class Worker:
         for n in cands:
             if self._owner(root_of(n, hosting)) == self.id:
                 own.append(n)
-                continue
-            first = seen[(run, n)] = self._seen.get((run, n), now)
-            late = first + self.steal_after - now
-            if late <= 0:
+            elif self._late(run, n, seen, now):
                 late_ones.append(n)
-            elif self._recheck is None or late < self._recheck:
-                self._recheck = late
         if len(own) >= room:
             return own
         return own + late_ones[:room - len(own)]
+
+    def _late(self, run: str, token: str, seen: Dict[Tuple[str, str], float], now: float) -> bool:
+        """Whether another owner's work has waited longer than ``steal_after`` (first seen by
+        this worker's listings); if not, when to look again."""
+        first = seen[(run, token)] = self._seen.get((run, token), now)
+        late = first + self.steal_after - now
+        if late > 0 and (self._recheck is None or late < self._recheck):
+            self._recheck = late
+        return late <= 0
+
+    def _ends(self, run: str, seen: Dict[Tuple[str, str], float]) -> bool:
+        """Whether this worker ends a quiet run now: the run's owner at once, the others only if
+        it stays quiet (owner dead or busy), instead of every worker racing through the same
+        reads on the last step of every workflow."""
+        if len(self._peers) <= 1 or self._owner("~end/" + run) == self.id:
+            return True
+        return self._late(run, "~finalize", seen, time.monotonic())
 
     def _hand_ok(self, run: str, node_id: str, hosting: Dict[str, str]) -> bool:
         """Whether a node this worker woke is one it would take anyway (see _mine)."""
@@ -514,7 +525,9 @@ class Worker:
 
     # ------------------------------------------------------------------ steps
     def _finalize(self, run_id: str) -> None:
-        finalize_run(self.space, run_id)
+        with self._ctx_lock:
+            ctx = self._contexts.get(run_id)
+        finalize_run(self.space, run_id, None if ctx is None else (ctx.model, ctx.instance))
         with self._ctx_lock:
             self._contexts.pop(run_id, None)
 
