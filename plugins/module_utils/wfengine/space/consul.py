@@ -391,12 +391,10 @@ class ConsulSpace(Space):
         """Blocking query ``GET /v1/kv/<prefix>?keys&index=&wait=``.  Consul's wait=0 means its
         5-minute default, so a zero timeout or index makes a plain (non-blocking) read.
 
-        A blocking query is ``stale``: the server this client talks to answers from its own copy
-        once that copy passed ``index``, instead of forwarding every query to the leader (each
-        worker's queue watch, on each change, was a leader round trip).  Its answer still holds
-        everything up to the index it returns; and a wait is a trigger: callers act on what it
-        lists through transactions that check what they read.  The first read (index 0) is not
-        stale, so a client sees its own writes."""
+        Not ``stale``: a follower learns that an entry is committed only with the leader's next
+        append or heartbeat (up to about 100 ms when writes pause), which measured as 90 ms
+        gaps in the seed's run; every blocking query goes through the leader.
+        """
         full = self._key(prefix, tree=True)
         deadline = time.monotonic() + max(0.0, float(timeout))
 
@@ -404,8 +402,7 @@ class ConsulSpace(Space):
             params: List[Tuple[str, Any]] = [("keys", "1")]
             remaining = deadline - time.monotonic()
             if index and index > 0 and remaining > 0.001:
-                params += [("index", int(index)), ("wait", "%dms" % max(1, int(remaining * 1000))),
-                           ("stale", "1")]
+                params += [("index", int(index)), ("wait", "%dms" % max(1, int(remaining * 1000)))]
             resp = self._send("GET", "/v1/kv/" + full, params)
             if resp.code not in (200, 404):
                 raise self._fail("wait %s" % prefix, resp)
