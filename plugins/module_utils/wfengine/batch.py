@@ -256,12 +256,15 @@ class Batch:
 
     def _read_outside(self, ids: List[str], into: Optional[Dict[str, Any]] = None) -> None:
         """Facts of nodes outside the batch: from what this worker knows of the nodes it owns
-        (it wrote most of them: see RunContext.known_fact), read from the Space otherwise."""
+        and no other lane of it holds (it wrote most of them: see RunContext.known_fact), read
+        from the Space otherwise."""
         into = self.outside if into is None else into
         ctx = self.ctx
         unknown = []
+        busy = self.w._busy_nodes(self.run_id)   # another lane of this worker may be moving them
         for n in ids:
-            hit = ctx.known_fact(n) if self.w._hand_ok(self.run_id, n, ctx.hosting) else None
+            hit = (ctx.known_fact(n) if n not in busy and self.w._hand_ok(self.run_id, n, ctx.hosting)
+                   else None)
             if hit is None:
                 unknown.append(n)
             else:

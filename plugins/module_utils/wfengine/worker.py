@@ -182,8 +182,9 @@ class Worker:
         self._lanes_busy = 0
         self._peers: List[str] = [self.id]
         self._seen: Dict[Tuple[str, str], float] = {}   # ready nodes of other owners: first seen
-        # Ready nodes of the last listing that no lane was free to take: a lane that ends a batch
-        # goes on with them (and with what its commit handed off) instead of waiting for a listing.
+        # Ready nodes of the last listing that the lane was not free to take (single-lane workers):
+        # it goes on with them (and with what its commit handed off) instead of waiting for a
+        # listing.
         self._backlog: Dict[str, Dict[str, None]] = {}
         self._recheck: Optional[float] = None
         self._inflight_lock = threading.Condition()
@@ -366,24 +367,24 @@ class Worker:
             if inflight:
                 left = True   # a node of ours is still finishing: look again when it ends
             cands = self._mine(run, cands, seen, max(0, free) * self.batch)
-            with self._inflight_lock:
-                self._backlog[run] = dict.fromkeys(cands)
-            if not cands:
-                continue
-            if free <= 0:
+            if cands and free <= 0:
                 left = True
-                continue
-            # Large batches: a batch costs the same few round trips whatever its size, and its
-            # nodes see each other's states in memory.
-            size = max(1, min(self.batch, len(cands)))
-            for i in range(0, len(cands), size):
-                chunk = cands[i:i + size]
-                outcome = self._submit(pool, [(run, n) for n in chunk], self._take_batch, run, chunk,
-                                       lane=True)
-                if outcome != SUBMITTED:
-                    left = True
-                    if outcome == BUSY:
-                        break
+            elif cands:
+                # Large batches: a batch costs the same few round trips whatever its size, and
+                # its nodes see each other's states in memory.
+                size = max(1, min(self.batch, len(cands)))
+                for i in range(0, len(cands), size):
+                    chunk = cands[i:i + size]
+                    outcome = self._submit(pool, [(run, n) for n in chunk], self._take_batch, run,
+                                           chunk, lane=True)
+                    if outcome != SUBMITTED:
+                        left = True
+                        if outcome == BUSY:
+                            break
+            if self.lanes == 1:
+                with self._inflight_lock:
+                    # What the lane did not take: it goes on with these when its batch ends.
+                    self._backlog[run] = {n: None for n in cands if (run, n) not in self._inflight}
         self._seen = seen
         with self._inflight_lock:
             for run in [r for r in self._backlog if r not in groups]:
@@ -459,6 +460,10 @@ class Worker:
                     backlog.pop(n, None)
                     out.append(n)
         return out
+
+    def _busy_nodes(self, run: str) -> Set[str]:
+        with self._inflight_lock:
+            return {n for r, n in self._inflight if r == run}
 
     def _unreserve(self, run: str, node_ids: Iterable[str]) -> None:
         with self._inflight_lock:
@@ -554,8 +559,8 @@ class Worker:
 
     def _take_batch(self, run_id: str, node_ids: List[str]) -> Set[Tuple[str, str]]:
         """Claim, advance and commit ``node_ids`` (see batch.py), then go on with what the
-        commit handed off and with the ready nodes of the last listing that no lane took
-        (claimed together).  Nodes stopped before an operation with side effects go on, each in
+        commit handed off and, on a single-lane worker, with the ready nodes of the last listing
+        it did not take (claimed together).  Nodes stopped before an operation with side effects go on, each in
         its own thread, on the single-node path.
 
         This task gives back the tokens of each round's nodes as soon as the round is committed
@@ -615,7 +620,12 @@ class Worker:
                         self._release(keys.lock(run_id, n))   # their ready tuples stay
                     self._unreserve(run_id, handed)
                     break
-                ids = list(handed) + self._from_backlog(run_id, self.batch - len(handed))
+                # A single lane goes on with the listing's leftovers (the dispatcher would list
+                # again only to hand them to this lane); with several lanes the dispatcher feeds
+                # the free ones, and lanes that also drained the leftovers took neighbouring
+                # nodes at once: 2k install, one worker on Consul, commit retries 44 -> 700.
+                more = self._from_backlog(run_id, self.batch - len(handed)) if self.lanes == 1 else []
+                ids = list(handed) + more
         finally:
             self._unreserve(run_id, [n for n in ids if n not in paused])
         return {(run_id, n) for n in node_ids}
