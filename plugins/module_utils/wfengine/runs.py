@@ -108,7 +108,7 @@ def finalize_run(space: Space, run_id: str,
     """End a quiet run (only its marker left in the queue); returns the final record, or None if the
     run is not quiet or was already finalized.  ``where`` (model, instance), when the caller knows
     it, lets the instance's current-run pointer be read with the run record: the end of a run is
-    on the critical path of every workflow, four round trips instead of five."""
+    on the critical path of every workflow: four round trips (seven before)."""
     marker_key, run_key = keys.marker(run_id), keys.run(run_id)
     qkeys = space.keys(keys.queue(run_id))
     if marker_key not in qkeys:

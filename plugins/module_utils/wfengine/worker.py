@@ -442,12 +442,7 @@ class Worker:
     def _reserve(self, run: str, node_ids: List[str], limit: int) -> List[str]:
         """Reserve, for a handoff (batch.py, step 5), up to ``limit`` of ``node_ids`` that this
         worker would take and that no task of it holds."""
-        try:
-            hosting = self.context(run).record.get("hosting") or {}
-        except WfError:
-            hosting = {}
-        if not isinstance(hosting, dict):
-            hosting = {}
+        hosting = self.context(run).hosting
         mine = [n for n in node_ids if self._hand_ok(run, n, hosting)]
         out: List[str] = []
         with self._inflight_lock:
@@ -560,8 +555,8 @@ class Worker:
     def _take_batch(self, run_id: str, node_ids: List[str]) -> Set[Tuple[str, str]]:
         """Claim, advance and commit ``node_ids`` (see batch.py), then go on with what the
         commit handed off and, on a single-lane worker, with the ready nodes of the last listing
-        it did not take (claimed together).  Nodes stopped before an operation with side effects go on, each in
-        its own thread, on the single-node path.
+        it did not take (claimed together).  Nodes stopped before an operation with side effects
+        go on, each in its own thread, on the single-node path.
 
         This task gives back the tokens of each round's nodes as soon as the round is committed
         (a node may be woken again while the chain goes on), so it returns all of ``node_ids``
