@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="batch steps run at once (0: the Space's default, 16 on Consul, 1 embedded)")
     s.add_argument("--steal-after", type=float,
                    default=float(os.environ.get("WF_WORKER_STEAL_AFTER", "1.0")),
-                   help="seconds before taking a ready node another live worker owns")
+                   help="seconds before taking a ready node, or ending a quiet run, that another "
+                        "live worker owns")
     s.add_argument("--id", help="worker id shown in the trace (default host-pid-random)")
     s.add_argument("--exec-log", default=os.environ.get("WF_EXEC_LOG"),
                    help="append one JSON line per executed operation to this file")
