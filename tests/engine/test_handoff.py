@@ -3,6 +3,7 @@ them, without a listing or a claim.  Real embedded Space, real workers."""
 import threading
 
 from wfengine import api, keys, runs
+from wfengine.space.base import op_cas
 from wfengine.executor import RecordingExecutor
 from wfengine.worker import Worker, run_workers
 
@@ -95,4 +96,38 @@ def test_a_node_locked_elsewhere_is_woken_instead_of_handed_off(tmp_path):
                                                               "c_0": "started"}
     finally:
         stop.set()
+        space.close()
+
+
+def test_a_node_whose_fact_moves_before_the_commit_is_woken_instead(tmp_path, monkeypatch):
+    """Fault injection: another writer moves b's fact between the read that chose the handoff
+    and the commit; the commit's check on that fact fails and the plain wake-up goes instead."""
+    from wfengine import batch as batch_mod
+    opts = embedded(tmp_path)
+    deploy(opts, write(tmp_path, "chain.yaml", CHAIN))
+    space = api.open_space(opts)
+    try:
+        run_id = api.start_workflow(space, "install", "m", "i")["id"]
+        choose = batch_mod.Batch.choose_handoff
+        moved = []
+
+        def choose_then_move(self):
+            choose(self)
+            if any(m.hand for m in self.members.values()) and not moved:
+                e = space.get(keys.fact(run_id, "b_0"))
+                assert space.txn([op_cas(e.key, dict(e.value, updated=1.0), e.index)]).ok
+                moved.append(e.key)
+        monkeypatch.setattr(batch_mod.Batch, "choose_handoff", choose_then_move)
+        w = Worker(api.open_space(opts), worker_id="w", executor=RecordingExecutor())
+        w._new_session()
+        w._pool = None
+        w._take_batch(run_id, ["a_0"])
+        assert moved, "no handoff was chosen"
+        assert w.stats.get("retry_hand") == 1 and not w.stats.get("handoffs")
+        assert space.get(keys.fact(run_id, "a_0")).value["done"] is True
+        assert space.get(keys.ready(run_id, "b_0")) is not None
+        assert space.get(keys.lock(run_id, "b_0")) is None
+        assert not w._inflight
+        w.space.session_destroy(w.session)
+    finally:
         space.close()
