@@ -92,8 +92,8 @@ def test_a_node_locked_elsewhere_is_woken_instead_of_handed_off(tmp_path):
         final = runs.wait_run(space, run_id, timeout=60)
         assert final["status"] == "succeeded"
         nodes = api.status(space, "m", "i")["nodes"]
-        assert {n: v["state"] for n, v in nodes.items()} == {"a_0": "started", "b_0": "started",
-                                                              "c_0": "started"}
+        states = {n: v["state"] for n, v in nodes.items()}
+        assert states == {"a_0": "started", "b_0": "started", "c_0": "started"}
     finally:
         stop.set()
         space.close()
