@@ -131,3 +131,30 @@ def test_a_node_whose_fact_moves_before_the_commit_is_woken_instead(tmp_path, mo
         w.space.session_destroy(w.session)
     finally:
         space.close()
+
+
+def test_no_handoff_once_the_run_is_canceled(tmp_path):
+    """A lane does not go on with the nodes it wakes once its listing showed the run canceled:
+    cancel schedules nothing new, handed-off chains included."""
+    opts = embedded(tmp_path)
+    deploy(opts, write(tmp_path, "chain.yaml", CHAIN))
+    space = api.open_space(opts)
+    try:
+        run_id = api.start_workflow(space, "install", "m", "i")["id"]
+        w = Worker(api.open_space(opts), worker_id="w", executor=RecordingExecutor())
+        w._new_session()
+        w._pool = None
+        # a's step was taken (locked) before the cancel; the listing then shows the cancel.
+        assert space.acquire(keys.lock(run_id, "a_0"), w.session, {"worker": "w"})
+        api.cancel_run(space, "m", "i")
+        w._dispatch(space.keys(keys.QUEUE), None)
+        assert run_id in w._canceled
+        w._take_batch(run_id, ["a_0"])
+        assert space.get(keys.fact(run_id, "a_0")).value["done"] is True
+        assert not w.stats.get("handoffs")
+        assert space.get(keys.ready(run_id, "b_0")) is not None
+        assert space.get(keys.lock(run_id, "b_0")) is None
+        assert space.get(keys.fact(run_id, "b_0")).value["version"] == 0
+        w.space.session_destroy(w.session)
+    finally:
+        space.close()

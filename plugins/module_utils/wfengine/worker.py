@@ -186,6 +186,7 @@ class Worker:
         # it goes on with them (and with what its commit handed off) instead of waiting for a
         # listing.
         self._backlog: Dict[str, Dict[str, None]] = {}
+        self._canceled: Set[str] = set()     # runs whose listing showed a cancel: no handoff
         self._recheck: Optional[float] = None
         self._inflight_lock = threading.Condition()
         self._completions = 0
@@ -342,6 +343,7 @@ class Worker:
             elif kind == "h":
                 g["h"] += 1
         self._peers = sorted(peers)
+        self._canceled = {run for run, g in groups.items() if g["cancel"]}
         left = False
         seen: Dict[Tuple[str, str], float] = {}
         self._recheck = None
@@ -592,7 +594,7 @@ class Worker:
                         b.load()
                         b.advance()
                         b.settle_wakes()
-                        if not self._stop.is_set():
+                        if not self._stop.is_set() and run_id not in self._canceled:
                             b.choose_handoff()
                     except BaseException:
                         b.drop_handoff()
@@ -610,9 +612,11 @@ class Worker:
                 handed = b.handed
                 self._unreserve(run_id, [n for n in ids if n not in paused])
                 ids = []
-                if self._stop.is_set():
+                if self._stop.is_set() or run_id in self._canceled:
+                    # Stopping, or the run was canceled meanwhile (nothing new is scheduled):
+                    # the handed-off nodes keep their ready tuples for a resume or a restart.
                     for n in handed:
-                        self._release(keys.lock(run_id, n))   # their ready tuples stay
+                        self._release(keys.lock(run_id, n))
                     self._unreserve(run_id, handed)
                     break
                 # A single lane goes on with the listing's leftovers (the dispatcher would list
