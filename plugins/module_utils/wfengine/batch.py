@@ -261,7 +261,7 @@ class Batch:
         into = self.outside if into is None else into
         ctx = self.ctx
         unknown = []
-        busy = self.w._busy_nodes(self.run_id)   # another lane of this worker may be moving them
+        busy = self.w._held(self.run_id, ids)   # another lane of this worker may be moving them
         for n in ids:
             hit = (ctx.known_fact(n) if n not in busy and self.w._hand_ok(self.run_id, n, ctx.hosting)
                    else None)

@@ -402,17 +402,15 @@ class Worker:
         if len(self._peers) <= 1:
             return cands
         try:
-            hosting = self.context(run).record.get("hosting") or {}
+            hosting = self.context(run).hosting
         except WfError:
-            hosting = {}
-        if not isinstance(hosting, dict):
             hosting = {}
         # Owned by root host: the nodes of one host go to one worker, so the waits along
         # HostedOn (most of them) and the host's operation lock stay within a worker.
         now = time.monotonic()
         own, late_ones = [], []
         for n in cands:
-            if self._owner(root_of(n, hosting)) == self.id:
+            if self._hand_ok(run, n, hosting):
                 own.append(n)
             elif self._late(run, n, seen, now):
                 late_ones.append(n)
@@ -438,29 +436,38 @@ class Worker:
         return self._late(run, "~finalize", seen, time.monotonic())
 
     def _hand_ok(self, run: str, node_id: str, hosting: Dict[str, str]) -> bool:
-        """Whether a node this worker woke is one it would take anyway (see _mine)."""
+        """Whether this worker owns ``node_id`` (by its root host): it claims it at once, takes
+        it in a handoff, and trusts its fact hints."""
         return len(self._peers) <= 1 or self._owner(root_of(node_id, hosting)) == self.id
 
     def _reserve(self, run: str, node_ids: List[str], limit: int) -> List[str]:
         """Reserve, for a handoff (batch.py, step 5), up to ``limit`` of ``node_ids`` that this
         worker would take and that no task of it holds."""
         hosting = self.context(run).hosting
-        mine = [n for n in node_ids if self._hand_ok(run, n, hosting)]
-        out: List[str] = []
         with self._inflight_lock:
             backlog = self._backlog.get(run, {})
-            for n in mine:
-                if len(out) >= limit:
-                    break
-                if (run, n) not in self._inflight:
-                    self._inflight.add((run, n))
-                    backlog.pop(n, None)
-                    out.append(n)
+            out = self._take_tokens(run, (n for n in node_ids if self._hand_ok(run, n, hosting)),
+                                    limit)
+            for n in out:
+                backlog.pop(n, None)
         return out
 
-    def _busy_nodes(self, run: str) -> Set[str]:
+    def _take_tokens(self, run: str, node_ids: Iterable[str], limit: int) -> List[str]:
+        """Up to ``limit`` of ``node_ids`` that no task of this worker holds, now held (call
+        with ``_inflight_lock``)."""
+        out: List[str] = []
+        for n in node_ids:
+            if len(out) >= limit:
+                break
+            if (run, n) not in self._inflight:
+                self._inflight.add((run, n))
+                out.append(n)
+        return out
+
+    def _held(self, run: str, node_ids: Iterable[str]) -> Set[str]:
+        """Which of ``node_ids`` a task of this worker holds now."""
         with self._inflight_lock:
-            return {n for r, n in self._inflight if r == run}
+            return {n for n in node_ids if (run, n) in self._inflight}
 
     def _unreserve(self, run: str, node_ids: Iterable[str]) -> None:
         with self._inflight_lock:
@@ -475,9 +482,7 @@ class Worker:
             while backlog and len(out) < limit:
                 n = next(iter(backlog))
                 del backlog[n]
-                if (run, n) not in self._inflight:
-                    self._inflight.add((run, n))
-                    out.append(n)
+                out += self._take_tokens(run, [n], 1)
         return out
 
     def _submit(self, pool: ThreadPoolExecutor, tokens: List[Tuple[str, str]], fn, *args,
