@@ -263,7 +263,7 @@ class Batch:
         unknown = []
         busy = self.w._held(self.run_id, ids)   # another lane of this worker may be moving them
         for n in ids:
-            hit = (ctx.known_fact(n) if n not in busy and self.w._hand_ok(self.run_id, n, ctx.hosting)
+            hit = (ctx.known_fact(n) if n not in busy and self.w._hand_ok(self.run_id, n, ctx)
                    else None)
             if hit is None:
                 unknown.append(n)

@@ -22,6 +22,7 @@ from . import events as trace_events
 from .errors import Conflict, NotFound, SpaceDataError
 from .facts import new_fact, validate_fact
 from .instances import hosting_map
+from .locality import zone_map
 from .rules import RuleSet
 from .space.base import Entry, Space, op_cas, op_check_index, op_delete_cas, op_delete_tree, op_set
 
@@ -71,8 +72,8 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
               "status": RUNNING, "started": now, "ended": None, "duration": None,
               "participants": len(participants), "nodes": len(nodes), "epoch": 0,
               "max_retries": int(max_retries),
-              # workers share out the nodes of a run by root host (worker.py, _owner)
-              "hosting": hosting_map(nodes),
+              # workers share out the nodes of a run by zones of root hosts (locality.py)
+              "hosting": hosting_map(nodes), "zones": zone_map(nodes),
               "serialize_hosted": bool(catalog.read_meta(space, model, head["model_digest"])
                                        .get("settings", {}).get("serialize_hosted", True))}
     ops = [op_cas(keys.instance_current(model, instance), {"run": run_id, "workflow": workflow}, 0),

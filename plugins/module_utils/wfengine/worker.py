@@ -5,7 +5,7 @@
 
 A worker keeps nothing that another worker could need: everything lives in the Space.  Its loop is
 one blocking query on ``q/`` (what is ready, what is locked, which runs went quiet, which workers
-are alive); the ready nodes it owns (rendezvous hashing over the live workers) go by batches to a
+are alive); the ready nodes it owns (zones of related root hosts, locality.py) go by batches to a
 bounded pool of threads, each of which claims, advances and commits its batch (batch.py).
 
 A node that stops before an operation with side effects goes on alone on the single-node path
@@ -35,6 +35,7 @@ from .errors import SpaceDataError, SpaceError, WfError
 from .executor import Executor, OperationCall
 from .facts import new_fact, reached, validate_fact
 from .instances import root_of, validate_node
+from .locality import Zones, zone_owner
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet
 from .runs import finalize_run, read_run
 from .space.base import (Space, op_cas, op_check_index, op_check_not_exists, op_check_session,
@@ -77,6 +78,7 @@ class RunContext:
         self._facts: Dict[str, Tuple[Optional[Dict[str, Any]], int]] = {}
         hosting = rec.get("hosting")
         self.hosting: Dict[str, str] = hosting if isinstance(hosting, dict) else {}
+        self.zones = Zones(rec.get("zones"), self.hosting)
 
     def known_fact(self, node_id: str) -> Optional[Tuple[Optional[Dict[str, Any]], int]]:
         return self._facts.get(node_id)
@@ -402,15 +404,15 @@ class Worker:
         if len(self._peers) <= 1:
             return cands
         try:
-            hosting = self.context(run).hosting
+            ctx: Optional[RunContext] = self.context(run)
         except WfError:
-            hosting = {}
+            ctx = None
         # Owned by root host: the nodes of one host go to one worker, so the waits along
         # HostedOn (most of them) and the host's operation lock stay within a worker.
         now = time.monotonic()
         own, late_ones = [], []
         for n in cands:
-            if self._hand_ok(run, n, hosting):
+            if self._hand_ok(run, n, ctx):
                 own.append(n)
             elif self._late(run, n, seen, now):
                 late_ones.append(n)
@@ -430,23 +432,41 @@ class Worker:
     def _ends(self, run: str, seen: Dict[Tuple[str, str], float]) -> bool:
         """Whether this worker ends a quiet run now: the run's owner at once, the others only if
         it stays quiet (owner dead or busy), instead of every worker racing through the same
-        reads on the last step of every workflow."""
-        if len(self._peers) <= 1 or self._owner("~end/" + run) == self.id:
+        reads on the last step of every workflow.  The owner is the owner of the run's first
+        zone: for a run of one zone, the worker that ran it all."""
+        if len(self._peers) <= 1:
+            return True
+        try:
+            zones = self.context(run).zones
+        except WfError:
+            zones = None
+        if zones:
+            if zone_owner(run, 0, zones.count, self._peers) == self.id:
+                return True
+        elif self._owner("~end/" + run) == self.id:
             return True
         return self._late(run, "~finalize", seen, time.monotonic())
 
-    def _hand_ok(self, run: str, node_id: str, hosting: Dict[str, str]) -> bool:
-        """Whether this worker owns ``node_id`` (by its root host): it claims it at once, takes
-        it in a handoff, and trusts its fact hints."""
-        return len(self._peers) <= 1 or self._owner(root_of(node_id, hosting)) == self.id
+    def _hand_ok(self, run: str, node_id: str, ctx: Optional[RunContext]) -> bool:
+        """Whether this worker owns ``node_id``: it claims it at once, takes it in a handoff, and
+        trusts its fact hints.  By the zone of its root host (locality.py), or, for a run
+        without a zone map, by its root host alone."""
+        if len(self._peers) <= 1:
+            return True
+        if ctx is None:
+            return self._owner(node_id) == self.id
+        zone = ctx.zones.zone(node_id) if ctx.zones else None
+        if zone is None:
+            return self._owner(root_of(node_id, ctx.hosting)) == self.id
+        return zone_owner(run, zone, ctx.zones.count, self._peers) == self.id
 
     def _reserve(self, run: str, node_ids: List[str], limit: int) -> List[str]:
         """Reserve, for a handoff (batch.py, step 5), up to ``limit`` of ``node_ids`` that this
         worker would take and that no task of it holds."""
-        hosting = self.context(run).hosting
+        ctx = self.context(run)
         with self._inflight_lock:
             backlog = self._backlog.get(run, {})
-            out = self._take_tokens(run, (n for n in node_ids if self._hand_ok(run, n, hosting)),
+            out = self._take_tokens(run, (n for n in node_ids if self._hand_ok(run, n, ctx)),
                                     limit)
             for n in out:
                 backlog.pop(n, None)
