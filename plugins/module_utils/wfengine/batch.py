@@ -151,6 +151,11 @@ class Batch:
             rks = [keys.ready(self.run_id, n) for n in todo]
             fks = [keys.fact(self.run_id, n) for n in todo]
             nks = self.ctx.node_keys(todo)
+            # A small run's other node records too, while the claim has room: its first commit
+            # then reads nothing more (the nodes it may wake are the run's own).
+            room = self.space.max_txn_ops - 3 * len(todo) - len(nks)
+            if self.ctx.fresh and room > 0:
+                nks.update(self.ctx.node_keys(sorted(self.ctx.fresh - set(nks))[:room]))
             # Linda `in` of many tuples: lock, ready tuple and fact of every node (and the node
             # records this worker has not cached yet), one round trip.
             res = self.space.txn([op_lock(k, {"worker": self.w.id}, self.session) for k in lks]

@@ -37,10 +37,10 @@ def read_run(space: Space, run_id: str) -> Dict[str, Any]:
     e = space.get(keys.run(run_id))
     if e is None:
         raise NotFound("unknown run %s" % run_id)
-    return _run_record(e)
+    return run_record(e)
 
 
-def _run_record(e: Entry) -> Dict[str, Any]:
+def run_record(e: Entry) -> Dict[str, Any]:
     v = e.value
     if not isinstance(v, dict) or not all(isinstance(v.get(k), str) for k in
                                           ("id", "model", "instance", "workflow", "status",
@@ -76,18 +76,23 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
               "hosting": hosting_map(nodes), "zones": zone_map(nodes),
               "serialize_hosted": bool(catalog.read_meta(space, model, head["model_digest"])
                                        .get("settings", {}).get("serialize_hosted", True))}
+    # Facts and ready tuples first: workers ignore a queue until its marker exists, so they stay
+    # invisible until the transaction below, and are removed if the run cannot start.  Facts that
+    # exist from the start let a worker read a node's fact with its lock in one round trip.  A
+    # small run (the seed's) fits in that one transaction: one round trip less before its start,
+    # and the record can name the facts written with it ("fresh": their index is the record's,
+    # their value new_fact), which workers take as hints instead of reading them.
+    first = list(itertools.chain(
+        (op_set(keys.fact(run_id, n), new_fact(n)) for n in participants),
+        (op_set(keys.ready(run_id, n), {}) for n in initial)))
+    single = len(first) + 4 <= space.max_txn_ops
+    if single:
+        record["fresh"] = participants
     ops = [op_cas(keys.instance_current(model, instance), {"run": run_id, "workflow": workflow}, 0),
            op_set(keys.instance_run(model, instance, run_id), {"workflow": workflow, "started": now}),
            op_set(keys.run(run_id), record),
            op_set(keys.marker(run_id), {"model": model, "instance": instance})]
-    # Facts and ready tuples first: workers ignore a queue until its marker exists, so they stay
-    # invisible until the transaction below, and are removed if the run cannot start.  Facts that
-    # exist from the start let a worker read a node's fact with its lock in one round trip.  A
-    # small run (the seed's) fits in that one transaction: one round trip less before its start.
-    first = list(itertools.chain(
-        (op_set(keys.fact(run_id, n), new_fact(n)) for n in participants),
-        (op_set(keys.ready(run_id, n), {}) for n in initial)))
-    if len(first) + len(ops) <= space.max_txn_ops:
+    if single:
         res = space.txn(first + ops)
     else:
         space.write_chunked(first)
@@ -128,7 +133,7 @@ def finalize_run(space: Space, run_id: str,
     marker, re_ = got[marker_key], got[run_key]
     if marker is None or re_ is None:
         return None
-    rec = _run_record(re_)
+    rec = run_record(re_)
     cur_key = keys.instance_current(rec["model"], rec["instance"])
     facts = [validate_fact(e.key, e.value) for e in space.list(keys.facts(run_id))]
     if not canceled and _wake_stuck(space, run_id, facts):
@@ -216,6 +221,7 @@ def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[s
     re_ = space.get(keys.run(run_id))
     epoch = int(rec.get("epoch") or 0) + 1
     new = dict(rec)
+    new.pop("fresh", None)      # the facts moved since the start
     new.update({"status": RUNNING, "ended": None, "duration": None, "epoch": epoch,
                 "resumed": list(rec.get("resumed") or []) + [time.time()]})
     ops = [op_cas(keys.instance_current(model, instance), {"run": run_id, "workflow": workflow}, 0),

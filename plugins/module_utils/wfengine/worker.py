@@ -31,13 +31,13 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from . import catalog, deployments, events, keys
 from .batch import Batch, fact_entry
-from .errors import SpaceDataError, SpaceError, WfError
+from .errors import NotFound, SpaceDataError, SpaceError, WfError
 from .executor import Executor, OperationCall
 from .facts import new_fact, reached, validate_fact
 from .instances import root_of, validate_node
 from .locality import Zones, zone_owner
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet
-from .runs import finalize_run, read_run
+from .runs import finalize_run, read_run, run_record
 from .space.base import (Space, op_cas, op_check_index, op_check_not_exists, op_check_session,
                          op_delete, op_delete_cas, op_get, op_set)
 
@@ -56,7 +56,10 @@ class RunContext:
     """What a worker caches about a run: immutable once the run started."""
 
     def __init__(self, space: Space, run_id: str):
-        rec = read_run(space, run_id)
+        entry = space.get(keys.run(run_id))
+        if entry is None:
+            raise NotFound("unknown run %s" % run_id)
+        rec = run_record(entry)
         self.run_id = run_id
         self.record = rec
         self.workflow = rec["workflow"]
@@ -76,12 +79,26 @@ class RunContext:
         # the truth: a decision taken on a stale one is caught by the index checks of the commit
         # (batch.py), and a wait found satisfied stays satisfied (states reached only grow).
         self._facts: Dict[str, Tuple[Optional[Dict[str, Any]], int]] = {}
+        # A small run's facts, written with its record (runs.start_run, "fresh"): new, at the
+        # record's index, until this worker learns otherwise.
+        fresh = rec.get("fresh")
+        self._fresh: Set[str] = set(fresh) if isinstance(fresh, list) and all(
+            isinstance(n, str) for n in fresh) else set()
+        self._fresh_index = entry.index
         hosting = rec.get("hosting")
         self.hosting: Dict[str, str] = hosting if isinstance(hosting, dict) else {}
         self.zones = Zones(rec.get("zones"), self.hosting)
 
+    @property
+    def fresh(self) -> Set[str]:
+        """Nodes whose fact is still the one start_run wrote, as far as this worker knows."""
+        return self._fresh
+
     def known_fact(self, node_id: str) -> Optional[Tuple[Optional[Dict[str, Any]], int]]:
-        return self._facts.get(node_id)
+        hit = self._facts.get(node_id)
+        if hit is None and node_id in self._fresh:
+            return new_fact(node_id), self._fresh_index
+        return hit
 
     def remember_fact(self, node_id: str, fact: Optional[Dict[str, Any]], index: int) -> None:
         """Keep a copy (the caller goes on changing its fact)."""
@@ -91,6 +108,7 @@ class RunContext:
 
     def forget_fact(self, node_id: str) -> None:
         self._facts.pop(node_id, None)
+        self._fresh.discard(node_id)
 
     def node(self, node_id: str) -> Dict[str, Any]:
         with self._lock:
