@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import keys
 from .errors import ModelError, NotFound, SpaceDataError, ToscaError
 from .instances import expand
 from .rules import check_workflows, compile_rules, validate_rule_set
-from .space.base import Space, dumps, op_delete, op_delete_tree, op_set
+from .space.base import Entry, Space, dumps, op_delete, op_delete_tree, op_set
 from . import artifacts
 from .operations import compile_operations, compile_values
 from .tosca.csar import model_source
@@ -225,8 +225,21 @@ def read_operations(space: Space, name: str, digest: str, template: str) -> Dict
 
 
 def read_meta(space: Space, name: str, digest: str) -> Dict[str, Any]:
-    e = space.get(keys.model_version(name, digest) + "meta")
+    return _meta(space.get(keys.model_version(name, digest) + "meta"))
+
+
+def _meta(e: Optional[Entry]) -> Dict[str, Any]:
     return e.value if e is not None and isinstance(e.value, dict) else {}
+
+
+def read_rules_and_meta(space: Space, name: str, digest: str,
+                        workflow: str) -> Tuple[Optional[Dict[str, Any]], Dict[str, Any]]:
+    """``read_rules`` and ``read_meta`` in one read (starting a run is on every run's path)."""
+    rules_key = keys.model_rules(name, digest, workflow)
+    meta_key = keys.model_version(name, digest) + "meta"
+    got = space.get_many([rules_key, meta_key])
+    e = got[rules_key]
+    return (None if e is None else validate_rule_set(workflow, e.value)), _meta(got[meta_key])
 
 
 def remove_model(space: Space, name: str, check: bool = False) -> Dict[str, Any]:

@@ -57,7 +57,7 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
     """Create a run and put out the ready tuples of the nodes that can start; returns the record.
     ``max_retries`` is the run-wide default of retries for a failing operation."""
     head = deployments.instance_head(space, model, instance)
-    rules = catalog.read_rules(space, model, head["model_digest"], workflow)
+    rules, meta = catalog.read_rules_and_meta(space, model, head["model_digest"], workflow)
     if rules is None:
         known = catalog.model_head(space, model).get("workflows", [])
         raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
@@ -74,8 +74,7 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
               "max_retries": int(max_retries),
               # workers share out the nodes of a run by zones of root hosts (locality.py)
               "hosting": hosting_map(nodes), "zones": zone_map(nodes),
-              "serialize_hosted": bool(catalog.read_meta(space, model, head["model_digest"])
-                                       .get("settings", {}).get("serialize_hosted", True))}
+              "serialize_hosted": bool(meta.get("settings", {}).get("serialize_hosted", True))}
     # Facts and ready tuples first: workers ignore a queue until its marker exists, so they stay
     # invisible until the transaction below, and are removed if the run cannot start.  Facts that
     # exist from the start let a worker read a node's fact with its lock in one round trip.  A
