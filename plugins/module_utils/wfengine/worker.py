@@ -233,10 +233,11 @@ class Worker:
                            {"host": socket.gethostname(), "pid": os.getpid(), "threads": self.threads})
 
     def _owner(self, node: str) -> str:
-        """Rendezvous hashing: the live worker that takes ``node`` (a root host id, see _mine)
-        first.  Every worker computes the same owner from the same registrations, so they claim
-        different nodes instead of colliding; the others take a node that stays ready longer
-        than ``steal_after`` (owner busy, or dead and not yet expired)."""
+        """Rendezvous hashing: the live worker that takes ``node`` (a root host id) first, for a
+        run whose record has no zone map (see _hand_ok).  Every worker computes the same owner
+        from the same registrations, so they claim different nodes instead of colliding; the
+        others take a node that stays ready longer than ``steal_after`` (owner busy, or dead and
+        not yet expired)."""
         return max(self._peers, key=lambda p: zlib.crc32(("%s\0%s" % (p, node)).encode("utf-8")))
 
     def _renew_loop(self) -> None:
