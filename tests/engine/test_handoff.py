@@ -3,7 +3,7 @@ them, without a listing or a claim.  Real embedded Space, real workers."""
 import threading
 
 from wfengine import api, keys, runs
-from wfengine.space.base import op_cas
+from wfengine.space.base import op_cas, op_set
 from wfengine.executor import RecordingExecutor
 from wfengine.worker import Worker, run_workers
 
@@ -127,6 +127,41 @@ def test_a_node_whose_fact_moves_before_the_commit_is_woken_instead(tmp_path, mo
         assert space.get(keys.fact(run_id, "a_0")).value["done"] is True
         assert space.get(keys.ready(run_id, "b_0")) is not None
         assert space.get(keys.lock(run_id, "b_0")) is None
+        assert not w._inflight
+        w.space.session_destroy(w.session)
+    finally:
+        space.close()
+
+
+def test_a_node_woken_while_evaluated_stays_with_its_lane(tmp_path, monkeypatch):
+    """Fault injection: a neighbour's wake-up rewrites a's ready tuple between a's evaluation and
+    its commit.  The commit's removal of that tuple fails; the retried commit keeps the tuple and
+    the lock, and the same lane evaluates a again at once (no listing, no second claim)."""
+    from wfengine import batch as batch_mod
+    opts = embedded(tmp_path)
+    deploy(opts, write(tmp_path, "chain.yaml", CHAIN))
+    space = api.open_space(opts)
+    try:
+        run_id = api.start_workflow(space, "install", "m", "i")["id"]
+        choose = batch_mod.Batch.choose_handoff
+        woken = []
+
+        def choose_then_wake(self):
+            choose(self)
+            if "a_0" in self.members and not woken:
+                assert space.txn([op_set(keys.ready(run_id, "a_0"), {})]).ok
+                woken.append(True)
+        monkeypatch.setattr(batch_mod.Batch, "choose_handoff", choose_then_wake)
+        w = Worker(api.open_space(opts), worker_id="w", executor=RecordingExecutor())
+        w._new_session()
+        w._pool = None
+        w._take_batch(run_id, ["a_0"])
+        assert woken
+        assert w.stats.get("retry_ready") == 1 and w.stats["claims"] == 1, w.stats
+        # a was evaluated again by the same lane: its ready tuple is consumed, nothing locked
+        assert space.get(keys.fact(run_id, "a_0")).value["done"] is True
+        assert space.get(keys.ready(run_id, "a_0")) is None
+        assert not [e.key for e in space.list(keys.queue(run_id)) if "/l/" in e.key]
         assert not w._inflight
         w.space.session_destroy(w.session)
     finally:

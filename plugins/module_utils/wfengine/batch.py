@@ -78,7 +78,7 @@ class Member:
 
     __slots__ = ("id", "ready", "lock", "fact", "index", "node", "prog", "before", "new", "group",
                  "reached_now", "events", "wakes", "pause", "keep_ready", "queued", "need_read",
-                 "attributes", "skip", "outbox", "cands", "checks", "hand")
+                 "attributes", "skip", "outbox", "cands", "checks", "hand", "keep")
 
     def __init__(self, node_id: str, ready: Entry, lock: str):
         self.id = node_id
@@ -106,6 +106,7 @@ class Member:
         self.cands: Dict[str, None] = {}
         self.checks: Dict[str, int] = {}      # node -> index its fact must still have (0: absent)
         self.hand: Dict[str, None] = {}       # woken nodes this commit also locks (handoff)
+        self.keep = False                     # woken meanwhile: lock kept, evaluated next
 
 
 class Batch:
@@ -132,6 +133,7 @@ class Batch:
         self.woken_facts: Dict[str, Tuple[Optional[Dict[str, Any]], int]] = {}
         self.hand_index: Dict[str, int] = {}
         self.handed: Dict[str, Tuple[Entry, Optional[Entry]]] = {}
+        self.may_hand = False                # choose_handoff ran: this lane goes on after it
 
     def adopt(self, handed: Dict[str, Tuple[Entry, Optional[Entry]]]) -> None:
         """Start from nodes a previous commit of this thread locked and woke (step 5): their
@@ -443,6 +445,7 @@ class Batch:
         """Pick the woken nodes this commit also locks (step 5): woken because their fact says
         they wait for a state reached here, taken by this worker anyway (``Worker._hand_ok``),
         not in flight elsewhere in this worker, at most a batch."""
+        self.may_hand = True
         wanted: Dict[str, Member] = {}
         for m in self.members.values():
             for t in m.wakes:
@@ -486,8 +489,8 @@ class Batch:
         return m.new or bool(m.events) or m.before != now
 
     def _removals(self, m: Member) -> List[Op]:
-        if m.pause:
-            return []       # the single-node path goes on with the lock and the ready tuple
+        if m.pause or m.keep:
+            return []       # the single-node path, or this lane, goes on with the lock and tuple
         ops = [] if m.keep_ready else [op_delete_cas(m.ready.key, m.ready.index)]
         return ops + [op_delete(m.lock)]
 
@@ -496,7 +499,7 @@ class Batch:
         n = sum(2 if op.verb == "delete_cas" else 1 for op in self._removals(m))
         n += int(self._moved(m)) + int(bool(m.attributes))
         n += -(-len(m.wakes) // OUTBOX_CHUNK) if m.outbox else len(m.wakes)
-        n += 2 * len(m.hand) + len(self.ctx.node_keys(list(m.hand)))
+        n += 2 * len(m.hand) + len(self.ctx.node_keys(list(m.hand))) + int(m.keep)
         return n + len(m.checks) + int(bool(m.fact.get("waiting")))
 
     def commit(self) -> Tuple[List[Member], List[Member]]:
@@ -619,7 +622,9 @@ class Batch:
                                   trace_events.record(self.ctx.workflow, self.w.id, rows)))
             # Wake-ups last: a wake-up of a batch node whose removal is in this transaction
             # re-creates its ready tuple after the removal.
-            ops += list(wakes.values()) + hands + [op_get(k) for k in gets.values()]
+            kept = [keys.ready(run_id, m.id) for m in tx if m.keep]
+            ops += (list(wakes.values()) + hands + [op_get(k) for k in gets.values()]
+                    + [op_get(k) for k in kept])
             res = self.space.txn(ops)
             if res.ok:
                 self.w.stats["commits"] += 1
@@ -635,6 +640,11 @@ class Batch:
                             Entry(keys.ready(run_id, t), {}, res.index),
                             None if fact is None else Entry(keys.fact(run_id, t), fact, index))
                     m.hand = {}
+                    ready = res.entries.get(keys.ready(run_id, m.id)) if m.keep else None
+                    if ready is not None:
+                        self.handed[m.id] = (ready, Entry(keys.fact(run_id, m.id), m.fact, m.index))
+                    elif m.keep:    # cannot happen while we hold its lock; do not keep it then
+                        self.w._release(m.lock)
                 self.ctx.cache_nodes({n: res.entries.get(k) for n, k in gets.items()})
                 return True
             for m in moved:     # the transaction did not apply
@@ -665,8 +675,11 @@ class Batch:
                     self.w._count("retry_hand")
                 if m.ready.key == k and not m.pause:
                     # A neighbour woke this node while it was evaluated: keep its ready tuple so
-                    # that it is evaluated again with what the neighbour just committed.
+                    # that it is evaluated again with what the neighbour just committed, and, as
+                    # with a handoff, its lock too: this lane goes on with it at once instead of
+                    # letting it go through a listing and a claim.
                     m.keep_ready = handled = True
+                    m.keep = self.may_hand
                     self.w._count("retry_ready")
                 t = next((t for t in m.checks if keys.fact(self.run_id, t) == k), None)
                 if t is not None:

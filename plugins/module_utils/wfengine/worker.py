@@ -654,7 +654,8 @@ class Worker:
                             self._submit(self._pool, [(run_id, m.id)], self._continue, step,
                                          force=True)
                 handed = b.handed
-                self._unreserve(run_id, [n for n in ids if n not in paused])
+                # (a node kept by its own commit, batch.py _settle_failure, stays reserved)
+                self._unreserve(run_id, [n for n in ids if n not in paused and n not in handed])
                 ids = []
                 if self._stop.is_set() or run_id in self._canceled:
                     # Stopping, or the run was canceled meanwhile (nothing new is scheduled):
