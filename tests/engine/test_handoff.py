@@ -193,3 +193,25 @@ def test_no_handoff_once_the_run_is_canceled(tmp_path):
         w.space.session_destroy(w.session)
     finally:
         space.close()
+
+
+def test_one_worker_runs_the_seed_install_in_its_critical_path_of_commits(tmp_path):
+    """With handoffs, fresh-run hints and kept members (a node woken by a member of another
+    group of its batch stays with the lane), one worker commits the seed's install in as many
+    transactions as its critical path (bench/critical_path.py: the rounds of the ideal schedule,
+    computed from the same rules and instances), after a single claim."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "bench"))
+    import critical_path
+    import generator
+    opts = embedded(tmp_path)
+    deploy(opts, str(EXAMPLE))
+    info = generator.compile_file(str(EXAMPLE))
+    ideal = critical_path.analyse(info["rules"], "install", info["nodes"])
+    final, (w,), trace, status = _run_with(opts, "install")
+    assert final["status"] == "succeeded"
+    ordering.check_install(trace, status["nodes"])
+    assert w.stats["claims"] == 1, w.stats
+    assert w.stats["commits"] == ideal["rounds"], (w.stats, ideal)

@@ -446,6 +446,14 @@ class Batch:
         they wait for a state reached here, taken by this worker anyway (``Worker._hand_ok``),
         not in flight elsewhere in this worker, at most a batch."""
         self.may_hand = True
+        # A member woken by another member it could not join (a full group) would commit its
+        # wait, then be woken through the Space by the other group's commit, listed and claimed
+        # again: it keeps its lock and ready tuple instead, and this lane evaluates it next.
+        for om in self.members.values():
+            for t in [t for t in om.wakes if t in self.members and not self.members[t].pause]:
+                tm = self.members[t]
+                tm.keep = tm.keep_ready = True
+                del om.wakes[t]
         wanted: Dict[str, Member] = {}
         for m in self.members.values():
             for t in m.wakes:
