@@ -78,7 +78,7 @@ class CountingSpace(Space):
                 items = len(res[1])
             return res
         finally:
-            self.stats.add(name, time.perf_counter() - t, keep=name != "wait", items=items)
+            self.stats.add(name, time.perf_counter() - t, keep=name not in ("wait", "watch"), items=items)
 
     def get(self, key: str) -> Optional[Entry]:
         return self._call("get", self.inner.get, key)
@@ -101,6 +101,9 @@ class CountingSpace(Space):
 
     def wait(self, prefix: str, index: int, timeout: float) -> Tuple[int, List[str]]:
         return self._call("wait", self.inner.wait, prefix, index, timeout)
+
+    def watch(self, key: str, index: int, timeout: float) -> Tuple[int, Optional[Entry]]:
+        return self._call("watch", self.inner.watch, key, index, timeout)
 
     def session_create(self, name: str, ttl: float, behavior: str = "release") -> str:
         return self._call("session_create", self.inner.session_create, name, ttl, behavior)

@@ -366,6 +366,34 @@ class SpaceContract:
         assert 0.5 <= elapsed < 5.0
         assert got == index and keys == ["wt/a"]
 
+    def test_watch_returns_the_new_entry_with_the_change(self, space, space_factory):
+        other = space_factory()
+        index = space.put("ww/run", {"status": "running"})
+        thread, box = _in_thread(space.watch, "ww/run", index, 2.0)
+        time.sleep(0.2)
+        changed = other.put("ww/run", {"status": "succeeded"})
+        start = time.monotonic()
+        got, entry = _joined(thread, box)
+        assert time.monotonic() - start < 1.9, "watch did not return before its timeout"
+        assert got >= changed > index
+        assert entry.key == "ww/run" and entry.value == {"status": "succeeded"}
+        assert entry.index == changed
+
+    def test_watch_of_a_deleted_key_returns_none(self, space):
+        index = space.put("wx/run", 1)
+        thread, box = _in_thread(space.watch, "wx/run", index, 2.0)
+        time.sleep(0.2)
+        space.delete("wx/run")
+        got, entry = _joined(thread, box)
+        assert got > index and entry is None
+
+    def test_watch_times_out_with_the_same_entry(self, space):
+        index = space.put("wy/run", 7)
+        start = time.monotonic()
+        got, entry = space.watch("wy/run", index, 1.0)
+        assert 0.5 <= time.monotonic() - start < 5.0
+        assert got >= index and entry.value == 7 and entry.index == index
+
     # ---- sessions and locks ----------------------------------------------------------------------
     def test_acquire_release(self, space, short_ttl):
         s1 = space.session_create("one", short_ttl * 20)

@@ -258,29 +258,32 @@ def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,
     """Block until the run ends (or ``timeout``); returns the run record (status may be running
     on timeout).
 
-    The wait is a blocking query on the run record, which changes once, when the run ends: the
-    manager costs nothing per step.  Each time the query times out (1 s with progress, 5 s
-    without) it looks whether the run went quiet without anyone finalizing it (every worker died
-    right after the last commit) and finalizes it then."""
+    The wait is a blocking query on the run record, which changes once, when the run ends, and
+    comes with the wake-up (``Space.watch``): the manager costs nothing per step and reads
+    nothing more at the end.  At the start, and each time the query times out (1 s with
+    progress, 5 s without), it looks whether the run went quiet without anyone finalizing it
+    (every worker died right after the last commit) and finalizes it then."""
     deadline = None if timeout is None else time.monotonic() + timeout
     key = keys.run(run_id)
-    index = 0
+    e = space.get(key)
     while True:
-        rec = read_run(space, run_id)
+        if e is None:
+            raise NotFound("unknown run %s" % run_id)
+        rec = run_record(e)
         if rec["status"] != RUNNING:
             return rec
         remaining = 30.0 if deadline is None else deadline - time.monotonic()
         if remaining <= 0:
             return rec
-        if index:
-            qkeys = space.keys(keys.queue(run_id))
-            if qkeys == [keys.marker(run_id)] or (keys.cancel(run_id) in qkeys and
-                                                  not any("/l/" in k or "/h/" in k for k in qkeys)):
-                finalize_run(space, run_id)
-                continue
-            if progress is not None:
-                progress(run_progress(space, run_id, rec, qkeys))
-        index, dummy = space.wait(key, index or 1, min(remaining, 1.0 if progress else 5.0))
+        qkeys = space.keys(keys.queue(run_id))
+        if qkeys == [keys.marker(run_id)] or (keys.cancel(run_id) in qkeys and
+                                              not any("/l/" in k or "/h/" in k for k in qkeys)):
+            finalize_run(space, run_id)
+            e = space.get(key)
+            continue
+        if progress is not None:
+            progress(run_progress(space, run_id, rec, qkeys))
+        dummy, e = space.watch(key, e.index, min(remaining, 1.0 if progress else 5.0))
 
 
 def run_progress(space: Space, run_id: str, rec: Dict[str, Any], qkeys: List[str]) -> Dict[str, Any]:

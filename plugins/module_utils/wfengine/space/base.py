@@ -233,6 +233,14 @@ class Space(ABC):
         if batch:
             self._must(batch)
 
+    def watch(self, key: str, index: int, timeout: float) -> Tuple[int, Optional[Entry]]:
+        """Blocking query on one key: wait until it changed after ``index`` (or the timeout),
+        then return ``(new_index, its entry or None)``.  This default waits on the key as a
+        prefix, then reads it; a Space that can return the value with the wake-up (Consul)
+        saves that read, which is on the path of every ``wfctl workflow --wait``."""
+        new_index, dummy = self.wait(key, index, timeout)
+        return new_index, self.get(key)
+
     def get_many(self, keys: Sequence[str]) -> Dict[str, Optional[Entry]]:
         """Entries of many keys (None when missing), in as few read-only transactions as the
         operation limit allows.  Each transaction is a consistent snapshot; the whole is not."""

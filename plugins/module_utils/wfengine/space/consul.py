@@ -412,6 +412,27 @@ class ConsulSpace(Space):
         keys = [] if resp.code == 404 else sorted(self._out(k) for k in json.loads(resp.body) or [])
         return max(new_index, 1), keys
 
+    def watch(self, key: str, index: int, timeout: float) -> Tuple[int, Optional[Entry]]:
+        """Blocking ``GET /v1/kv/<key>?index=&wait=``: the entry comes with the wake-up."""
+        full = self._key(key)
+        deadline = time.monotonic() + max(0.0, float(timeout))
+
+        def attempt():
+            params: List[Tuple[str, Any]] = []
+            remaining = deadline - time.monotonic()
+            if index and index > 0 and remaining > 0.001:
+                params += [("index", int(index)), ("wait", "%dms" % max(1, int(remaining * 1000)))]
+            resp = self._send("GET", "/v1/kv/" + full, params)
+            if resp.code not in (200, 404):
+                raise self._fail("watch %s" % key, resp)
+            return resp
+        resp = self._retry("watch %s" % key, attempt)
+        new_index = max(int(resp.headers.get("X-Consul-Index") or 0), 1)
+        if resp.code == 404:
+            return new_index, None
+        items = json.loads(resp.body)
+        return new_index, (self._entry(items[0]) if items else None)
+
     # ---- writes -----------------------------------------------------------------------------------
     def put(self, key: str, value: Any) -> int:
         full = self._key(key)

@@ -59,6 +59,10 @@ class PrefixedSpace(Space):
         new_index, keys = self.inner.wait(self._in(prefix), index, timeout)
         return new_index, [self._out(k) for k in keys]
 
+    def watch(self, key: str, index: int, timeout: float) -> Tuple[int, Optional[Entry]]:
+        new_index, e = self.inner.watch(self._in(key), index, timeout)
+        return new_index, self._entry(e)
+
     # ---- sessions and locks ---------------------------------------------------------------
     def session_create(self, name: str, ttl: float, behavior: str = "release") -> str:
         return self.inner.session_create(name, ttl, behavior)
