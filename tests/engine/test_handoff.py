@@ -195,11 +195,12 @@ def test_no_handoff_once_the_run_is_canceled(tmp_path):
         space.close()
 
 
-def test_one_worker_runs_the_seed_install_in_its_critical_path_of_commits(tmp_path):
+def test_one_worker_runs_the_seed_install_within_its_critical_path_of_commits(tmp_path):
     """With handoffs, fresh-run hints and kept members (a node woken by a member of another
-    group of its batch stays with the lane), one worker commits the seed's install in as many
-    transactions as its critical path (bench/critical_path.py: the rounds of the ideal schedule,
-    computed from the same rules and instances), after a single claim."""
+    group of its batch stays with the lane), one worker commits the seed's install in no more
+    transactions than its critical path (bench/critical_path.py: the rounds of the ideal
+    schedule, computed from the same rules and instances), after a single claim.  Fewer is
+    possible: nodes of one batch that pass a wait on each other's new state commit together."""
     import os
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -214,4 +215,4 @@ def test_one_worker_runs_the_seed_install_in_its_critical_path_of_commits(tmp_pa
     assert final["status"] == "succeeded"
     ordering.check_install(trace, status["nodes"])
     assert w.stats["claims"] == 1, w.stats
-    assert w.stats["commits"] == ideal["rounds"], (w.stats, ideal)
+    assert w.stats["commits"] <= ideal["rounds"], (w.stats, ideal)

@@ -26,7 +26,8 @@ import pytest
 from wfengine.errors import SpaceDataError, SpaceError, TxnTooLarge
 from wfengine.space import (MAX_TXN_OPS, MAX_VALUE_BYTES, Op, op_cas, op_check_index,
                             op_check_not_exists, op_check_session, op_delete, op_delete_cas,
-                            op_delete_tree, op_get, op_lock, op_set, op_unlock)
+                            op_delete_cas_present, op_delete_tree, op_get, op_lock, op_set,
+                            op_unlock)
 
 
 def _in_thread(fn, *args):
@@ -219,6 +220,16 @@ class SpaceContract:
         # a key that is gone cannot be deleted-by-index again: two takers never both win
         res = space.txn([op_delete_cas("dc/k", index)])
         assert not res.ok and res.failed == ["dc/k"]
+
+    def test_delete_cas_present(self, space):
+        index = space.put("dp/k", 1)
+        other = space.put("dp/o", 2)
+        res = space.txn([op_delete_cas_present("dp/k", index + 1000), op_set("dp/x", 1)])
+        assert not res.ok and res.failed == ["dp/k"]
+        assert space.get("dp/k").value == 1 and space.get("dp/x") is None
+        res = space.txn([op_delete_cas_present("dp/k", index), op_set("dp/x", 1)])
+        assert res.ok and res.index > other
+        assert space.get("dp/k") is None and space.get("dp/x").value == 1
 
     def test_delete_tree(self, space):
         for key in ["t/a", "t/b/c", "t/b/d", "tx", "u/t/a"]:

@@ -49,7 +49,8 @@ from .executor import OperationCall
 from .facts import new_fact, reached, validate_fact
 from .rules import CALL, RCALL, STATE, WAIT
 from .space.base import (Entry, Op, op_cas, op_check_index, op_check_not_exists,
-                         op_check_session, op_delete, op_delete_cas, op_get, op_lock, op_set)
+                         op_check_session, op_delete, op_delete_cas_present, op_get,
+                         op_lock, op_set)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .worker import RunContext, Worker
@@ -153,19 +154,25 @@ class Batch:
             rks = [keys.ready(self.run_id, n) for n in todo]
             fks = [keys.fact(self.run_id, n) for n in todo]
             nks = self.ctx.node_keys(todo)
-            # A small run's other node records too, while the claim has room: its first commit
-            # then reads nothing more (the nodes it may wake are the run's own).
-            room = self.space.max_txn_ops - 3 * len(todo) - len(nks)
+            # The run's rules if this worker has not read them yet (RunContext.rules), and a
+            # small run's other node records, while the claim has room: the first commit then
+            # reads nothing more (the nodes it may wake are the run's own).
+            rules = [] if self.ctx.has_rules else [self.ctx.rules_key]
+            room = self.space.max_txn_ops - 3 * len(todo) - len(nks) - len(rules)
+            if room < 0:
+                rules, room = [], room + len(rules)
             if self.ctx.fresh and room > 0:
                 nks.update(self.ctx.node_keys(sorted(self.ctx.fresh - set(nks))[:room]))
             # Linda `in` of many tuples: lock, ready tuple and fact of every node (and the node
             # records this worker has not cached yet), one round trip.
             res = self.space.txn([op_lock(k, {"worker": self.w.id}, self.session) for k in lks]
                                  + [op_get(k) for k in rks] + [op_get(k) for k in fks]
-                                 + [op_get(k) for k in nks.values()])
+                                 + [op_get(k) for k in nks.values()] + [op_get(k) for k in rules])
             self.w._count("claims")
             if res.ok:
                 self.ctx.cache_nodes({n: res.entries.get(k) for n, k in nks.items()})
+                if rules and res.entries.get(rules[0]) is not None:
+                    self.ctx.set_rules(res.entries[rules[0]])
                 for n, lk, rk, fk in zip(todo, lks, rks, fks):
                     ready = res.entries.get(rk)
                     if ready is None:
@@ -499,7 +506,8 @@ class Batch:
     def _removals(self, m: Member) -> List[Op]:
         if m.pause or m.keep:
             return []       # the single-node path, or this lane, goes on with the lock and tuple
-        ops = [] if m.keep_ready else [op_delete_cas(m.ready.key, m.ready.index)]
+        # The ready tuple is under this member's lock (checked by the commit): one Consul op.
+        ops = [] if m.keep_ready else [op_delete_cas_present(m.ready.key, m.ready.index)]
         return ops + [op_delete(m.lock)]
 
     def _cost(self, m: Member) -> int:

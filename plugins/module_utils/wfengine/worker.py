@@ -38,8 +38,8 @@ from .instances import root_of, validate_node
 from .locality import Zones, zone_owner
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet
 from .runs import finalize_run, read_run, run_record
-from .space.base import (Space, op_cas, op_check_index, op_check_not_exists, op_check_session,
-                         op_delete, op_delete_cas, op_get, op_set)
+from .space.base import (Entry, Space, op_cas, op_check_index, op_check_not_exists,
+                         op_check_session, op_delete, op_delete_cas, op_get, op_set)
 
 log = logging.getLogger("wfengine.worker")
 
@@ -66,10 +66,10 @@ class RunContext:
         self.model = rec["model"]
         self.instance = rec["instance"]
         self.generation = rec["generation"]
-        rules = catalog.read_rules(space, rec["model"], rec["model_digest"], rec["workflow"])
-        if rules is None:
-            raise SpaceDataError("run %s: rules of workflow %s are missing" % (run_id, rec["workflow"]))
-        self.rules = RuleSet(rec["workflow"], rules)
+        # The rules are read when first needed, or with a batch's claim (rules_key): a worker
+        # that owns nothing of the run never reads them, the one that does saves a round trip.
+        self._rules: Optional[RuleSet] = None
+        self.rules_key = keys.model_rules(rec["model"], rec["model_digest"], rec["workflow"])
         self._space = space
         self._nodes: Dict[str, Dict[str, Any]] = {}
         self._programs: Dict[str, List[Instr]] = {}
@@ -88,6 +88,26 @@ class RunContext:
         hosting = rec.get("hosting")
         self.hosting: Dict[str, str] = hosting if isinstance(hosting, dict) else {}
         self.zones = Zones(rec.get("zones"), self.hosting)
+
+    @property
+    def has_rules(self) -> bool:
+        return self._rules is not None
+
+    @property
+    def rules(self) -> RuleSet:
+        if self._rules is None:
+            self.set_rules(self._space.get(self.rules_key))
+        return self._rules   # type: ignore[return-value]
+
+    def set_rules(self, entry: Optional[Entry]) -> None:
+        """Validate and keep the rules read at ``rules_key``."""
+        if entry is None:
+            raise SpaceDataError("run %s: rules of workflow %s are missing"
+                                 % (self.run_id, self.workflow))
+        rules = catalog.validate_rule_set(self.workflow, entry.value)
+        with self._lock:
+            if self._rules is None:
+                self._rules = RuleSet(self.workflow, rules)
 
     @property
     def fresh(self) -> Set[str]:

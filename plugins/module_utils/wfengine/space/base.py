@@ -50,8 +50,8 @@ class Op:
     """One operation of a transaction.
 
     verbs: ``set``, ``cas`` (``index`` 0 means "must not exist"), ``delete``, ``delete_cas``,
-    ``delete_tree``, ``check_index``, ``check_session``, ``check_not_exists``, ``lock``,
-    ``unlock``, ``get``.
+    ``delete_cas_present``, ``delete_tree``, ``check_index``, ``check_session``,
+    ``check_not_exists``, ``lock``, ``unlock``, ``get``.
     """
 
     verb: str
@@ -75,6 +75,14 @@ def op_delete(key: str) -> Op:
 
 def op_delete_cas(key: str, index: int) -> Op:
     return Op("delete_cas", key, index=index)
+
+
+def op_delete_cas_present(key: str, index: int) -> Op:
+    """``delete_cas`` of a key the caller knows exists: a tuple that only the holder of a lock
+    deletes, in a transaction that checks that lock.  On a missing key its outcome is
+    unspecified (Consul's native delete-cas succeeds, the embedded Space fails); in exchange it
+    is one Consul operation instead of two, which lets a batch commit fit in one transaction."""
+    return Op("delete_cas_present", key, index=index)
 
 
 def op_delete_tree(prefix: str) -> Op:
@@ -105,7 +113,7 @@ def op_get(key: str) -> Op:
     return Op("get", key)
 
 
-VERBS = frozenset(["set", "cas", "delete", "delete_cas", "delete_tree", "check_index",
+VERBS = frozenset(["set", "cas", "delete", "delete_cas", "delete_cas_present", "delete_tree", "check_index",
                    "check_session", "check_not_exists", "lock", "unlock", "get"])
 
 

@@ -26,6 +26,8 @@ which the embedded Space also follows, wins):
   Consul's own ``delete-cas`` *succeeds* on a missing key, so two Linda takers could both "take"
   the same tuple; ``cas`` with a non-zero index fails on a missing key.  ``delete_cas`` with index
   0 can never succeed (nothing exists at index 0) and fails without a request;
+* ``delete_cas_present`` (a key the caller knows exists: a ready tuple under its lock) is
+  Consul's own ``delete-cas``: one operation instead of two;
 * ``unlock`` without a value keeps the key's value (as the embedded Space does), but Consul's
   ``unlock`` writes the value it is given: the key is read first and the transaction carries
   ``check-index`` (read index) + ``unlock`` (value read); if the key changed in between, it is
@@ -138,7 +140,7 @@ _ONE_RESULT = frozenset(["set", "cas", "lock", "unlock", "get", "check-index", "
 # Verbs whose result's ModifyIndex is the transaction's commit index.
 _WRITE_RESULT = frozenset(["set", "cas", "lock", "unlock"])
 _VALUE_VERBS = frozenset(["set", "cas", "lock", "unlock"])
-_DELETE_VERBS = frozenset(["delete", "delete_cas", "delete_tree"])
+_DELETE_VERBS = frozenset(["delete", "delete_cas", "delete_cas_present", "delete_tree"])
 _READ_VERBS = frozenset(["get", "check_index", "check_session", "check_not_exists"])
 
 
@@ -491,7 +493,7 @@ class ConsulSpace(Space):
         # Operations that cannot succeed make the whole transaction fail: no request.
         for op in ops:
             if ((op.verb in ("check_session", "lock", "unlock") and not op.session)
-                    or (op.verb == "delete_cas" and not op.index)
+                    or (op.verb in ("delete_cas", "delete_cas_present") and not op.index)
                     or (op.verb == "check_index" and not op.index)):
                 return TxnResult(ok=False, failed=[op.key])
         preserve = [i for i, op in enumerate(ops) if op.verb == "unlock" and op.value is None]
@@ -502,8 +504,9 @@ class ConsulSpace(Space):
                 "without a value take two), over the limit of %d"
                 % (len(ops), expanded, MAX_TXN_OPS))
         writes = any(op.verb not in _READ_VERBS for op in ops)
-        conditional = any(op.verb in ("cas", "delete_cas", "check_index", "check_session",
-                                      "check_not_exists", "lock", "unlock") for op in ops)
+        conditional = any(op.verb in ("cas", "delete_cas", "delete_cas_present", "check_index",
+                                      "check_session", "check_not_exists", "lock", "unlock")
+                          for op in ops)
         # Commit index for delete-only writes: a set just before the first delete (see module
         # docstring), if there is room and a key to set.
         index_probe: Optional[int] = None
@@ -607,6 +610,8 @@ class ConsulSpace(Space):
             elif verb == "delete_cas":
                 add(pos, "op", Verb="cas", Key=full, Value=None, Index=int(op.index), Flags=nonce)
                 add(pos, "op", Verb="delete", Key=full)
+            elif verb == "delete_cas_present":
+                add(pos, "op", Verb="delete-cas", Key=full, Index=int(op.index))
             elif verb == "delete_tree":
                 add(pos, "op", Verb="delete-tree", Key=full)
             elif verb == "check_index":

@@ -485,7 +485,7 @@ class EmbeddedSpace(Space):
                     break
                 self._store(conn, key, text, index)
                 changed = True
-            elif verb == "delete_cas":
+            elif verb in ("delete_cas", "delete_cas_present"):
                 # Stricter than Consul (which accepts a delete-cas on a missing key): a taker whose
                 # tuple was already taken must fail, or two takers would both "get" it.
                 if row is None or row[2] != op.index:
