@@ -82,6 +82,7 @@ class RunContext:
         # A small run's facts, written with its record (runs.start_run, "fresh"): new, at the
         # record's index, until this worker learns otherwise.
         fresh = rec.get("fresh")
+        self.small = isinstance(fresh, list)     # started in one transaction (runs.start_run)
         self._fresh: Set[str] = set(fresh) if isinstance(fresh, list) and all(
             isinstance(n, str) for n in fresh) else set()
         self._fresh_index = entry.index
@@ -471,8 +472,12 @@ class Worker:
     def _ends(self, run: str, seen: Dict[Tuple[str, str], float]) -> bool:
         """Whether this worker ends a quiet run now: the run's owner at once, the others only if
         it stays quiet (owner dead or busy), instead of every worker racing through the same
-        reads on the last step of every workflow.  The owner is the owner of the run's first
-        zone: for a run of one zone, the worker that ran it all."""
+        reads on the last step of every workflow."""
+        return self._finalizer(run) or self._late(run, "~finalize", seen, time.monotonic())
+
+    def _finalizer(self, run: str) -> bool:
+        """Whether this worker is the run's owner, which ends it: the owner of its first zone
+        (for a run of one zone, the worker that ran it all)."""
         if len(self._peers) <= 1:
             return True
         try:
@@ -480,11 +485,8 @@ class Worker:
         except WfError:
             zones = None
         if zones:
-            if zone_owner(run, 0, zones.count, self._peers) == self.id:
-                return True
-        elif self._owner("~end/" + run) == self.id:
-            return True
-        return self._late(run, "~finalize", seen, time.monotonic())
+            return zone_owner(run, 0, zones.count, self._peers) == self.id
+        return self._owner("~end/" + run) == self.id
 
     def _hand_ok(self, run: str, node_id: str, ctx: Optional[RunContext]) -> bool:
         """Whether this worker owns ``node_id``: it claims it at once, takes it in a handoff, and
@@ -590,6 +592,21 @@ class Worker:
         return ctx
 
     # ------------------------------------------------------------------ steps
+    def _end_now(self, run_id: str) -> None:
+        """A small run's owner, whose lane just committed nodes that are all done, ends the run
+        at once if it is quiet (finalize_run looks), instead of waiting for its listing to show
+        it: one blocking query's return less on the path of every small workflow."""
+        with self._inflight_lock:
+            if not self._take_tokens(run_id, ["~finalize"], 1):
+                return      # the dispatcher is ending it
+        try:
+            self._finalize(run_id)
+        except WfError as exc:
+            log.warning("worker %s: ending run %s failed (%s); the listing will retry", self.id,
+                        run_id, exc)
+        finally:
+            self._unreserve(run_id, ["~finalize"])
+
     def _finalize(self, run_id: str) -> None:
         with self._ctx_lock:
             ctx = self._contexts.get(run_id)
@@ -631,9 +648,11 @@ class Worker:
         handed: Dict[str, Tuple[Any, Any]] = {}
         ids = list(node_ids)
         paused: Set[str] = set()
+        ended = False       # the last round committed nodes that are all done
         try:
             while ids:
                 paused = set()
+                ended = False
                 b = Batch(self, ctx, ids)
                 if handed and len(handed) == len(ids):
                     b.adopt(handed)
@@ -666,6 +685,7 @@ class Worker:
                         raise
                 if b.members or b.released:
                     done, dummy = b.commit()
+                    ended = bool(done) and all(m.fact.get("done") for m in done)
                     for m in done:
                         if m.pause:
                             step = _Step(ctx, m.id, m.ready, m.lock, b.session)
@@ -690,6 +710,9 @@ class Worker:
                 # nodes at once: 2k install, one worker on Consul, commit retries 44 -> 700.
                 more = self._from_backlog(run_id, self.batch - len(handed)) if self.lanes == 1 else []
                 ids = list(handed) + more
+            if (ended and not ids and ctx.small and not self._stop.is_set()
+                    and run_id not in self._canceled and self._finalizer(run_id)):
+                self._end_now(run_id)
         finally:
             self._unreserve(run_id, [n for n in ids if n not in paused])
         return {(run_id, n) for n in node_ids}
