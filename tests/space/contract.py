@@ -230,6 +230,15 @@ class SpaceContract:
         res = space.txn([op_delete_cas_present("dp/k", index), op_set("dp/x", 1)])
         assert res.ok and res.index > other
         assert space.get("dp/k") is None and space.get("dp/x").value == 1
+        # without any set: a batch of done nodes commits only deletes (its tuples, its locks)
+        first = space.put("dp/r", 1)
+        lock = space.put("dp/l", 2)
+        res = space.txn([op_delete_cas_present("dp/r", first), op_delete("dp/l")])
+        assert res.ok and res.index > lock, res
+        assert space.get("dp/r") is None and space.get("dp/l") is None
+        again = space.put("dp/r", 3)
+        res = space.txn([op_delete_cas_present("dp/r", again)])
+        assert res.ok and space.get("dp/r") is None
 
     def test_delete_tree(self, space):
         for key in ["t/a", "t/b/c", "t/b/d", "tx", "u/t/a"]:

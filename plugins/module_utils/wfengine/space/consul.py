@@ -39,8 +39,9 @@ which the embedded Space also follows, wins):
   a key appeared meanwhile.  Reads stay atomic with the rest of the transaction; ``get-tree`` on
   the key was rejected because it would return whole subtrees.
 * a write transaction that only deletes gets no commit index from Consul (its response carries no
-  result for deletes): a ``set`` of the first deleted key is placed right before its delete, which
-  changes nothing visible but returns the commit index.  When the 64 operations leave no room,
+  result for deletes): a ``set`` of the first key deleted by ``delete`` or ``delete_tree`` is
+  placed right before its delete, which changes nothing visible but returns the commit index
+  (never before a ``delete_cas_present``, whose index check it would break).  When the 64 operations leave no room,
   a consistent ``?keys`` read of the deleted keys' common prefix gives an index that is at least
   the commit index.
 
@@ -510,9 +511,11 @@ class ConsulSpace(Space):
         # Commit index for delete-only writes: a set just before the first delete (see module
         # docstring), if there is room and a key to set.
         index_probe: Optional[int] = None
+        # Never before a delete_cas_present: the probe would change the index it checks.
         if writes and not any(op.verb in _VALUE_VERBS or op.verb == "delete_cas" for op in ops):
-            first = next(i for i, op in enumerate(ops) if op.verb in _DELETE_VERBS)
-            if expanded < MAX_TXN_OPS and fulls[first]:
+            first = next((i for i, op in enumerate(ops) if op.verb in ("delete", "delete_tree")),
+                         None)
+            if first is not None and expanded < MAX_TXN_OPS and fulls[first]:
                 index_probe = first
         nonce = self._nonce()
         missing: set = set()            # positions of gets sent as check-not-exists
