@@ -37,7 +37,7 @@ from .facts import new_fact, reached, validate_fact
 from .instances import root_of, validate_node
 from .locality import Zones, zone_owner
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet
-from .runs import finalize_run, read_run, run_record
+from .runs import finalize_run, run_record
 from .space.base import (Entry, Space, op_cas, op_check_index, op_check_not_exists,
                          op_check_session, op_delete, op_delete_cas, op_get, op_set)
 
