@@ -398,43 +398,36 @@ class ConsulSpace(Space):
         append or heartbeat (up to about 100 ms when writes pause), which measured as 90 ms
         gaps in the seed's run; every blocking query goes through the leader.
         """
-        full = self._key(prefix, tree=True)
-        deadline = time.monotonic() + max(0.0, float(timeout))
-
-        def attempt():
-            params: List[Tuple[str, Any]] = [("keys", "1")]
-            remaining = deadline - time.monotonic()
-            if index and index > 0 and remaining > 0.001:
-                params += [("index", int(index)), ("wait", "%dms" % max(1, int(remaining * 1000)))]
-            resp = self._send("GET", "/v1/kv/" + full, params)
-            if resp.code not in (200, 404):
-                raise self._fail("wait %s" % prefix, resp)
-            return resp
-        resp = self._retry("wait %s" % prefix, attempt)
-        new_index = int(resp.headers.get("X-Consul-Index") or 0)
+        new_index, resp = self._blocking_get("wait %s" % prefix, self._key(prefix, tree=True),
+                                             [("keys", "1")], index, timeout)
         keys = [] if resp.code == 404 else sorted(self._out(k) for k in json.loads(resp.body) or [])
-        return max(new_index, 1), keys
+        return new_index, keys
 
     def watch(self, key: str, index: int, timeout: float) -> Tuple[int, Optional[Entry]]:
         """Blocking ``GET /v1/kv/<key>?index=&wait=``: the entry comes with the wake-up."""
-        full = self._key(key)
-        deadline = time.monotonic() + max(0.0, float(timeout))
-
-        def attempt():
-            params: List[Tuple[str, Any]] = []
-            remaining = deadline - time.monotonic()
-            if index and index > 0 and remaining > 0.001:
-                params += [("index", int(index)), ("wait", "%dms" % max(1, int(remaining * 1000)))]
-            resp = self._send("GET", "/v1/kv/" + full, params)
-            if resp.code not in (200, 404):
-                raise self._fail("watch %s" % key, resp)
-            return resp
-        resp = self._retry("watch %s" % key, attempt)
-        new_index = max(int(resp.headers.get("X-Consul-Index") or 0), 1)
+        new_index, resp = self._blocking_get("watch %s" % key, self._key(key), [], index, timeout)
         if resp.code == 404:
             return new_index, None
         items = json.loads(resp.body)
         return new_index, (self._entry(items[0]) if items else None)
+
+    def _blocking_get(self, what: str, full: str, params: List[Tuple[str, Any]], index: int,
+                      timeout: float) -> Tuple[int, Any]:
+        """``GET /v1/kv/<full>`` as a blocking query (``index`` 0 or no time left: a plain
+        read), retried within the timeout; returns (X-Consul-Index, at least 1; response)."""
+        deadline = time.monotonic() + max(0.0, float(timeout))
+
+        def attempt():
+            query = list(params)
+            remaining = deadline - time.monotonic()
+            if index and index > 0 and remaining > 0.001:
+                query += [("index", int(index)), ("wait", "%dms" % max(1, int(remaining * 1000)))]
+            resp = self._send("GET", "/v1/kv/" + full, query)
+            if resp.code not in (200, 404):
+                raise self._fail(what, resp)
+            return resp
+        resp = self._retry(what, attempt)
+        return max(int(resp.headers.get("X-Consul-Index") or 0), 1), resp
 
     # ---- writes -----------------------------------------------------------------------------------
     def put(self, key: str, value: Any) -> int:
