@@ -26,8 +26,8 @@ import pytest
 from wfengine.errors import SpaceDataError, SpaceError, TxnTooLarge
 from wfengine.space import (MAX_TXN_OPS, MAX_VALUE_BYTES, Op, op_cas, op_check_index,
                             op_check_not_exists, op_check_session, op_delete, op_delete_cas,
-                            op_delete_cas_present, op_delete_tree, op_get, op_lock, op_set,
-                            op_unlock)
+                            op_delete_cas_present, op_delete_tree, op_get, op_get_tree, op_lock,
+                            op_set, op_unlock)
 
 
 def _in_thread(fn, *args):
@@ -186,6 +186,34 @@ class SpaceContract:
         assert all(got[k] is not None and got[k].value == {"i": int(k[3:])} for k in present)
         assert [k for k in wanted if got[k] is None] == [k for k in wanted if k not in present]
         assert space.get_many([]) == {}
+
+    def test_get_tree_reads_keys_and_prefixes_in_one_snapshot(self, space):
+        space.write_chunked([op_set("gt/run", {"r": 1}), op_set("gt/q/b", 2), op_set("gt/q/a", 1),
+                             op_set("gt/qq", "not under gt/q/"), op_set("gt/f/x", {"x": 1})])
+        res = space.txn([op_get("gt/run"), op_get("gt/none"), op_get_tree("gt/q/"),
+                         op_get_tree("gt/f/"), op_get_tree("gt/empty/")])
+        assert res.ok
+        assert res.entries["gt/run"].value == {"r": 1} and res.entries["gt/none"] is None
+        assert [(e.key, e.value) for e in res.trees["gt/q/"]] == [("gt/q/a", 1), ("gt/q/b", 2)]
+        assert [(e.key, e.value) for e in res.trees["gt/f/"]] == [("gt/f/x", {"x": 1})]
+        assert res.trees["gt/empty/"] == []
+        assert res.trees["gt/q/"][0].index == space.get("gt/q/a").index
+
+    def test_get_tree_alone_and_on_many_keys(self, space):
+        space.write_chunked(op_set("gm2/%03d" % i, i) for i in range(MAX_TXN_OPS + 5))
+        res = space.txn([op_get_tree("gm2/")])
+        assert [e.value for e in res.trees["gm2/"]] == list(range(MAX_TXN_OPS + 5))
+
+    @pytest.mark.parametrize("ops", [
+        [op_get_tree("gt/"), op_get("gt/a")],                    # a get after a tree
+        [op_get_tree("gt/"), op_get_tree("gt/q/")],              # one prefix inside another
+        [op_get_tree("gt/q/"), op_get_tree("gt/q/")],            # twice the same
+        [op_set("gt/a", 1), op_get_tree("gt/")],                 # in a write transaction
+    ])
+    def test_get_tree_misuse_is_refused_before_anything_is_applied(self, space, ops):
+        with pytest.raises(ValueError):
+            space.txn(ops)
+        assert space.get("gt/a") is None
 
     def test_cas(self, space):
         assert space.txn([op_cas("c/k", "first", 0)]).ok           # 0: only if absent
@@ -377,6 +405,24 @@ class SpaceContract:
         got, keys = _joined(thread, box)
         assert time.monotonic() - start < 1.9, "wait did not return before its timeout"
         assert got > index and keys == ["wd/b"]
+
+    def test_wait_on_a_sub_prefix_with_its_parents_index(self, space, space_factory):
+        """What an idle worker does (worker.py): list q/, then follow only q/~/ from that
+        listing's index.  A change elsewhere under the parent must not wake it, and a change
+        under the sub-prefix made after the listing must."""
+        other = space_factory()
+        space.put("wp/~/w/1", 1)
+        index, dummy = space.wait("wp/", 0, 0)
+        thread, box = _in_thread(space.wait, "wp/~/", index, 1.5)
+        time.sleep(0.2)
+        other.put("wp/run1/r/a", 1)           # under the parent only
+        time.sleep(0.3)
+        assert thread.is_alive(), "a change outside the sub-prefix woke its wait"
+        changed = other.put("wp/~/runs/run2", 1)
+        start = time.monotonic()
+        got, keys = _joined(thread, box)
+        assert time.monotonic() - start < 1.4, "wait did not return before its timeout"
+        assert got >= changed and keys == ["wp/~/runs/run2", "wp/~/w/1"]
 
     def test_wait_times_out_when_nothing_changes(self, space):
         index = space.put("wt/a", 1)

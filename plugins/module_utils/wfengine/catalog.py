@@ -19,7 +19,8 @@ from . import keys
 from .errors import ModelError, NotFound, SpaceDataError, ToscaError
 from .instances import expand
 from .rules import check_workflows, compile_rules, validate_rule_set
-from .space.base import Entry, Space, dumps, op_delete, op_delete_tree, op_set
+from .space.base import (Entry, Space, dumps, op_delete, op_delete_tree, op_get, op_get_tree,
+                         op_set)
 from . import artifacts
 from .operations import compile_operations, compile_values
 from .tosca.csar import model_source
@@ -232,14 +233,16 @@ def _meta(e: Optional[Entry]) -> Dict[str, Any]:
     return e.value if e is not None and isinstance(e.value, dict) else {}
 
 
-def read_rules_and_meta(space: Space, name: str, digest: str,
-                        workflow: str) -> Tuple[Optional[Dict[str, Any]], Dict[str, Any]]:
-    """``read_rules`` and ``read_meta`` in one read (starting a run is on every run's path)."""
+def read_rules_and_meta(space: Space, name: str, digest: str, workflow: str,
+                        tree: str) -> Tuple[Optional[Dict[str, Any]], Dict[str, Any], List[Entry]]:
+    """``read_rules``, ``read_meta`` and every entry under ``tree`` (start_run: the instance's
+    nodes) in one read: starting a run is on the path of every workflow."""
     rules_key = keys.model_rules(name, digest, workflow)
     meta_key = keys.model_version(name, digest) + "meta"
-    got = space.get_many([rules_key, meta_key])
-    e = got[rules_key]
-    return (None if e is None else validate_rule_set(workflow, e.value)), _meta(got[meta_key])
+    got = space.txn([op_get(rules_key), op_get(meta_key), op_get_tree(tree)])
+    e = got.entries.get(rules_key)
+    return ((None if e is None else validate_rule_set(workflow, e.value)),
+            _meta(got.entries.get(meta_key)), got.trees.get(tree, []))
 
 
 def remove_model(space: Space, name: str, check: bool = False) -> Dict[str, Any]:

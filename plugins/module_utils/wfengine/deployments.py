@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from . import catalog, keys
 from .errors import Conflict, NotFound, SpaceDataError
 from .functions import input_values
 from .instances import expand, validate_node
-from .space.base import Space, op_delete, op_delete_tree, op_set
+from .space.base import Entry, Space, op_delete, op_delete_tree, op_set
 from .tosca.model import NodeTemplate
 
 
@@ -90,7 +90,12 @@ def instance_head(space: Space, model: str, instance: str) -> Dict[str, Any]:
 
 def read_nodes(space: Space, model: str, instance: str, head: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     prefix = keys.instance_nodes(model, instance, head["generation"])
-    return {e.key[len(prefix):]: validate_node(e.key, e.value) for e in space.list(prefix)}
+    return nodes_of(prefix, space.list(prefix))
+
+
+def nodes_of(prefix: str, entries: List[Entry]) -> Dict[str, Dict[str, Any]]:
+    """Node instances (id -> validated record) from the entries listed under ``prefix``."""
+    return {e.key[len(prefix):]: validate_node(e.key, e.value) for e in entries}
 
 
 def read_node(space: Space, model: str, instance: str, gen: str, node: str) -> Dict[str, Any]:

@@ -93,13 +93,23 @@ def run(run_id: str) -> str:
 
 
 QUEUE = "q/"
-# Live workers' registrations, held by their sessions (gone with them).  Under q/ so that the
-# workers' one blocking query on q/ also tells them who their peers are.
-WORKERS = "q/~workers/"
+# What changes when the work to share out changes: a worker joins or leaves, a run starts or
+# ends.  A worker that owns nothing in the running runs follows only this prefix (worker.py),
+# instead of waking at every step of the others.  Under q/, so the others' blocking query on q/
+# sees it too.
+CONTROL = "q/~/"
+# Live workers' registrations, held by their sessions (gone with them).
+WORKERS = CONTROL + "workers/"
+# The runs in progress (written with the run's marker, deleted when it ends).
+LIVE = CONTROL + "runs/"
 
 
 def worker(worker_id: str) -> str:
     return WORKERS + worker_id
+
+
+def live(run_id: str) -> str:
+    return LIVE + run_id
 
 
 def queue(run_id: str) -> str:

@@ -159,3 +159,13 @@ def zone_owner(run_id: str, zone: int, count: int, peers: Sequence[str]) -> str:
     n = len(peers)
     offset = zlib.crc32(run_id.encode("utf-8")) % n
     return peers[(zone * n // count + offset) % n]
+
+
+def owns_a_zone(run_id: str, count: int, peers: Sequence[str], worker: str) -> bool:
+    """Whether ``worker`` owns at least one of the run's ``count`` zones (as ``zone_owner``):
+    a worker that owns none has nothing of the run to do but take over late work."""
+    if worker not in peers:
+        return False
+    if count >= len(peers):
+        return True          # the ranges cover every worker
+    return any(zone_owner(run_id, z, count, peers) == worker for z in range(count))

@@ -24,7 +24,8 @@ from .facts import new_fact, validate_fact
 from .instances import hosting_map
 from .locality import zone_map
 from .rules import RuleSet
-from .space.base import Entry, Space, op_cas, op_check_index, op_delete_cas, op_delete_tree, op_set
+from .space.base import (Entry, Space, op_cas, op_check_index, op_delete, op_delete_cas,
+                         op_delete_tree, op_get, op_get_tree, op_set)
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -57,12 +58,14 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
     """Create a run and put out the ready tuples of the nodes that can start; returns the record.
     ``max_retries`` is the run-wide default of retries for a failing operation."""
     head = deployments.instance_head(space, model, instance)
-    rules, meta = catalog.read_rules_and_meta(space, model, head["model_digest"], workflow)
+    nodes_prefix = keys.instance_nodes(model, instance, head["generation"])
+    rules, meta, node_entries = catalog.read_rules_and_meta(space, model, head["model_digest"],
+                                                            workflow, nodes_prefix)
     if rules is None:
         known = catalog.model_head(space, model).get("workflows", [])
         raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
     rs = RuleSet(workflow, rules)
-    nodes = deployments.read_nodes(space, model, instance, head)
+    nodes = deployments.nodes_of(nodes_prefix, node_entries)
     participants = sorted(n for n, v in nodes.items() if rs.participates(v["type"]))
     initial = [n for n in participants if rs.starts_ready(nodes[n])]
     now = time.time()
@@ -84,13 +87,14 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
     first = list(itertools.chain(
         (op_set(keys.fact(run_id, n), new_fact(n)) for n in participants),
         (op_set(keys.ready(run_id, n), {}) for n in initial)))
-    single = len(first) + 4 <= space.max_txn_ops
+    single = len(first) + 5 <= space.max_txn_ops
     if single:
         record["fresh"] = participants
     ops = [op_cas(keys.instance_current(model, instance), {"run": run_id, "workflow": workflow}, 0),
            op_set(keys.instance_run(model, instance, run_id), {"workflow": workflow, "started": now}),
            op_set(keys.run(run_id), record),
-           op_set(keys.marker(run_id), {"model": model, "instance": instance})]
+           op_set(keys.marker(run_id), {"model": model, "instance": instance}),
+           op_set(keys.live(run_id), {"started": now})]
     if single:
         res = space.txn(first + ops)
     else:
@@ -113,28 +117,31 @@ def finalize_run(space: Space, run_id: str,
     """End a quiet run (only its marker left in the queue); returns the final record, or None if the
     run is not quiet or was already finalized.  ``where`` (model, instance), when the caller knows
     it, lets the instance's current-run pointer be read with the run record: the end of a run is
-    on the critical path of every workflow: four round trips (seven before)."""
+    on the critical path of every workflow: two round trips, one read (record, pointer, queue and
+    facts in one snapshot) and one write (seven before, then four)."""
     marker_key, run_key = keys.marker(run_id), keys.run(run_id)
-    qkeys = space.keys(keys.queue(run_id))
-    if marker_key not in qkeys:
+    qprefix, fprefix = keys.queue(run_id), keys.facts(run_id)
+    wanted = [op_get(run_key)]
+    if where is not None:
+        wanted.append(op_get(keys.instance_current(*where)))
+    # One snapshot: whether the run is quiet, and all that its end records.  Callers come here
+    # when a listing showed the run quiet, so the facts read with it are rarely read for nothing.
+    got = space.txn(wanted + [op_get_tree(qprefix), op_get_tree(fprefix)])
+    queue = {e.key: e for e in got.trees.get(qprefix, [])}
+    qkeys = sorted(queue)
+    marker, re_ = queue.get(marker_key), got.entries.get(run_key)
+    if marker is None or re_ is None:
         return None
-    canceled = keys.cancel(run_id) in qkeys
+    canceled = keys.cancel(run_id) in queue
     if canceled:
         # Steps in flight hold locks; ready tuples and outboxes are left out on purpose.
         if any("/l/" in k or "/h/" in k for k in qkeys):
             return None
     elif qkeys != [marker_key]:
         return None
-    wanted = [marker_key, run_key]
-    if where is not None:
-        wanted.append(keys.instance_current(*where))
-    got = space.get_many(wanted)
-    marker, re_ = got[marker_key], got[run_key]
-    if marker is None or re_ is None:
-        return None
     rec = run_record(re_)
     cur_key = keys.instance_current(rec["model"], rec["instance"])
-    facts = [validate_fact(e.key, e.value) for e in space.list(keys.facts(run_id))]
+    facts = [validate_fact(e.key, e.value) for e in got.trees.get(fprefix, [])]
     if not canceled and _wake_stuck(space, run_id, facts):
         return None
     done = sum(1 for f in facts if f["done"])
@@ -151,10 +158,11 @@ def finalize_run(space: Space, run_id: str,
     if new["status"] == FAILED and not errors:
         new["errors"] = [{"node": f["node"], "message": "blocked waiting for %s" % (f.get("waiting"),)}
                          for f in facts if not f["done"]][:20]
-    ops = [op_delete_cas(marker_key, marker.index), op_cas(run_key, new, re_.index)]
+    ops = [op_delete_cas(marker_key, marker.index), op_cas(run_key, new, re_.index),
+           op_delete(keys.live(run_id))]
     if canceled:
         ops.append(op_delete_tree(keys.queue(run_id)))
-    cur = got[cur_key] if cur_key in got else space.get(cur_key)
+    cur = got.entries[cur_key] if cur_key in got.entries else space.get(cur_key)
     if cur is not None and isinstance(cur.value, dict) and cur.value.get("run") == run_id:
         ops.append(op_delete_cas(cur_key, cur.index))
     res = space.txn(ops)
@@ -226,7 +234,8 @@ def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[s
     ops = [op_cas(keys.instance_current(model, instance), {"run": run_id, "workflow": workflow}, 0),
            op_cas(keys.run(run_id), new, re_.index),
            op_delete_tree(keys.queue(run_id)),
-           op_set(keys.marker(run_id), {"model": model, "instance": instance})]
+           op_set(keys.marker(run_id), {"model": model, "instance": instance}),
+           op_set(keys.live(run_id), {"started": time.time()})]
     for i in range(0, len(todo), OUTBOX_CHUNK):
         ops.append(op_set(keys.outbox(run_id, "resume%d-%d" % (epoch, i)),
                           {"wake": todo[i:i + OUTBOX_CHUNK], "epoch": epoch}))
@@ -260,12 +269,14 @@ def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,
 
     The wait is a blocking query on the run record, which changes once, when the run ends, and
     comes with the wake-up (``Space.watch``): the manager costs nothing per step and reads
-    nothing more at the end.  At the start, and each time the query times out (1 s with
-    progress, 5 s without), it looks whether the run went quiet without anyone finalizing it
-    (every worker died right after the last commit) and finalizes it then."""
+    nothing more at the end.  Each time the query times out (1 s with progress, 5 s without),
+    it looks whether the run went quiet without anyone finalizing it (every worker died right
+    after the last commit) and finalizes it then; not before the first wait, when the workers
+    are busiest with the run's start (a progress report lists the queue every time)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     key = keys.run(run_id)
     e = space.get(key)
+    first = True
     while True:
         if e is None:
             raise NotFound("unknown run %s" % run_id)
@@ -275,14 +286,16 @@ def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,
         remaining = 30.0 if deadline is None else deadline - time.monotonic()
         if remaining <= 0:
             return rec
-        qkeys = space.keys(keys.queue(run_id))
-        if qkeys == [keys.marker(run_id)] or (keys.cancel(run_id) in qkeys and
-                                              not any("/l/" in k or "/h/" in k for k in qkeys)):
-            finalize_run(space, run_id)
-            e = space.get(key)
-            continue
-        if progress is not None:
-            progress(run_progress(space, run_id, rec, qkeys))
+        if not first or progress is not None:
+            qkeys = space.keys(keys.queue(run_id))
+            if qkeys == [keys.marker(run_id)] or (keys.cancel(run_id) in qkeys and not any(
+                    "/l/" in k or "/h/" in k for k in qkeys)):
+                finalize_run(space, run_id)
+                e = space.get(key)
+                continue
+            if progress is not None:
+                progress(run_progress(space, run_id, rec, qkeys))
+        first = False
         dummy, e = space.watch(key, e.index, min(remaining, 1.0 if progress else 5.0))
 
 

@@ -35,7 +35,7 @@ from .errors import NotFound, SpaceDataError, SpaceError, WfError
 from .executor import Executor, OperationCall
 from .facts import new_fact, reached, validate_fact
 from .instances import root_of, validate_node
-from .locality import Zones, zone_owner
+from .locality import Zones, owns_a_zone, zone_owner
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet
 from .runs import finalize_run, run_record
 from .space.base import (Entry, Space, op_cas, op_check_index, op_check_not_exists,
@@ -229,6 +229,9 @@ class Worker:
         self._backlog: Dict[str, Dict[str, None]] = {}
         self._canceled: Set[str] = set()     # runs whose listing showed a cancel: no handoff
         self._recheck: Optional[float] = None
+        # The last listing gave this worker nothing to do and no zone in any running run: it
+        # follows keys.CONTROL only (a run starting or ending, a peer coming or going).
+        self._idle = False
         self._inflight_lock = threading.Condition()
         self._completions = 0
         self._contexts: Dict[str, RunContext] = {}
@@ -349,6 +352,15 @@ class Worker:
                     self._inflight_lock.wait(remaining)
             try:
                 timeout = self.poll if self._recheck is None else min(self.poll, self._recheck + 0.01)
+                if self._idle and index:
+                    # Nothing of ours in the running runs: wait for a run to start or end or a
+                    # peer to come or go, then list it all; the index of the last listing of q/
+                    # is valid for q/~/ below it.  Every steal_after at least, list anyway: the
+                    # others' work may be late (an owner alive but overloaded).
+                    self._count("idle_waits")
+                    self.space.wait(keys.CONTROL, index, timeout if self._recheck is not None
+                                    else min(self.poll, max(1.0, self.steal_after)))
+                    index = 0
                 index, qkeys = self.space.wait(keys.QUEUE, index, timeout if index else 0)
                 backoff = 0.05
             except SpaceError as exc:
@@ -374,8 +386,9 @@ class Worker:
         groups: Dict[str, Dict[str, Any]] = {}
         peers = {self.id}
         for k in qkeys:
-            if k.startswith(keys.WORKERS):
-                peers.add(k[len(keys.WORKERS):])
+            if k.startswith(keys.CONTROL):
+                if k.startswith(keys.WORKERS):
+                    peers.add(k[len(keys.WORKERS):])
                 continue
             parsed = keys.parse_queue_key(k)
             if parsed is None:
@@ -440,7 +453,18 @@ class Worker:
         with self._inflight_lock:
             for run in [r for r in self._backlog if r not in groups]:
                 del self._backlog[run]
+            busy = bool(self._inflight)
+        self._idle = not (left or busy or len(self._peers) <= 1
+                          or any(self._owns_some(run) for run, g in groups.items() if g["run"]))
         return left
+
+    def _owns_some(self, run: str) -> bool:
+        """Whether some node of ``run`` may be this worker's (without a zone map: any)."""
+        try:
+            zones = self.context(run).zones
+        except WfError:
+            return True
+        return not zones or owns_a_zone(run, zones.count, self._peers, self.id)
 
     def _mine(self, run: str, cands: List[str], seen: Dict[Tuple[str, str], float],
               room: int) -> List[str]:

@@ -3,7 +3,7 @@ run stays whole, and a malformed map is ignored."""
 import zlib
 
 from wfengine.instances import expand, hosting_map
-from wfengine.locality import ZONE_NODES, Zones, zone_map, zone_owner
+from wfengine.locality import ZONE_NODES, Zones, owns_a_zone, zone_map, zone_owner
 from wfengine.tosca.templates import load_model
 
 from engine_helpers import EXAMPLE
@@ -97,6 +97,16 @@ def test_zones_are_contiguous_ranges_of_the_peers():
         assert changes <= len(peers) - 1, seq
         if count >= len(peers):
             assert set(seq) == set(peers)
+
+
+def test_which_workers_own_a_zone():
+    peers = ["w0", "w1", "w2", "w3"]
+    for run in ("r1", "r2", "20261127T000000-abcdef"):
+        for count in (1, 2, 3, 4, 9):
+            owners = {zone_owner(run, z, count, peers) for z in range(count)}
+            assert len(owners) == min(count, len(peers))
+            assert [w for w in peers if owns_a_zone(run, count, peers, w)] == sorted(owners)
+    assert not owns_a_zone("r1", 9, peers, "w9")      # not a peer (yet)
 
 
 def test_per_instance_zones_and_malformed_maps():

@@ -11,15 +11,15 @@ from typing import Any
 from ..errors import SpaceError
 from .base import (MAX_TXN_OPS, MAX_VALUE_BYTES, VERBS, Entry, Op, Space, TxnResult, op_cas,
                    op_check_index, op_check_not_exists, op_check_session, op_delete,
-                   op_delete_cas, op_delete_cas_present, op_delete_tree, op_get, op_lock, op_set,
-                   op_unlock)
+                   op_delete_cas, op_delete_cas_present, op_delete_tree, op_get, op_get_tree,
+                   op_lock, op_set, op_unlock)
 from .prefixed import PrefixedSpace
 
 __all__ = [
     "MAX_TXN_OPS", "MAX_VALUE_BYTES", "VERBS", "Entry", "Op", "Space", "TxnResult",
     "PrefixedSpace", "open_space", "op_cas", "op_check_index", "op_check_not_exists",
     "op_check_session", "op_delete", "op_delete_cas", "op_delete_cas_present", "op_delete_tree",
-    "op_get", "op_lock", "op_set", "op_unlock",
+    "op_get", "op_get_tree", "op_lock", "op_set", "op_unlock",
 ]
 
 DEFAULT_PATH = "./wfspace.db"

@@ -51,7 +51,9 @@ class Op:
 
     verbs: ``set``, ``cas`` (``index`` 0 means "must not exist"), ``delete``, ``delete_cas``,
     ``delete_cas_present``, ``delete_tree``, ``check_index``, ``check_session``,
-    ``check_not_exists``, ``lock``, ``unlock``, ``get``.
+    ``check_not_exists``, ``lock``, ``unlock``, ``get``, ``get_tree`` (``key`` is a prefix; only
+    in a read-only transaction, after its other operations, with prefixes that do not contain
+    one another: see ``check_ops``).
     """
 
     verb: str
@@ -113,20 +115,31 @@ def op_get(key: str) -> Op:
     return Op("get", key)
 
 
+def op_get_tree(prefix: str) -> Op:
+    """Every entry under ``prefix``, read in the same snapshot as the transaction's ``get``s: a
+    read that needs a key and a prefix (the end of a run: its record, its queue, its facts)
+    costs one round trip instead of one per prefix."""
+    return Op("get_tree", prefix)
+
+
 VERBS = frozenset(["set", "cas", "delete", "delete_cas", "delete_cas_present", "delete_tree", "check_index",
-                   "check_session", "check_not_exists", "lock", "unlock", "get"])
+                   "check_session", "check_not_exists", "lock", "unlock", "get", "get_tree"])
+# Verbs that leave the store unchanged: a transaction of only these is a read (a snapshot).
+READ_VERBS = frozenset(["get", "get_tree", "check_index", "check_session", "check_not_exists"])
 
 
 @dataclass
 class TxnResult:
     """Outcome of ``txn``: ``ok`` is False when a check failed; ``failed`` lists the keys whose
     operation failed; ``entries`` holds what ``get`` operations read (key -> Entry or None);
-    ``index`` is the commit index of a successful write transaction."""
+    ``trees`` what ``get_tree`` operations read (prefix -> entries sorted by key); ``index`` is
+    the commit index of a successful write transaction."""
 
     ok: bool
     failed: List[str] = field(default_factory=list)
     entries: Dict[str, Optional[Entry]] = field(default_factory=dict)
     index: int = 0
+    trees: Dict[str, List[Entry]] = field(default_factory=dict)
 
 
 def dumps(value: Any) -> str:
@@ -152,9 +165,22 @@ def loads(key: str, text: Any) -> Any:
 def check_ops(ops: Sequence[Op], limit: int = MAX_TXN_OPS) -> None:
     if len(ops) > limit:
         raise TxnTooLarge("transaction of %d operations exceeds the limit of %d" % (len(ops), limit))
+    trees: List[str] = []
     for op in ops:
         if op.verb not in VERBS:
             raise ValueError("unknown transaction verb %r" % op.verb)
+        if op.verb == "get_tree":
+            trees.append(op.key)
+        elif trees:
+            raise ValueError("get_tree operations come after the others of a transaction")
+    # Consul returns a get-tree's entries as a run of results with no marker of where one tree
+    # ends: prefixes that cannot share a key keep them apart.
+    if trees:
+        if any(op.verb not in READ_VERBS for op in ops):
+            raise ValueError("get_tree is only allowed in a read-only transaction")
+        if any(a != b and b.startswith(a) for a in trees for b in trees) or len(set(trees)) < len(trees):
+            raise ValueError("get_tree prefixes of one transaction must not contain one another: %s"
+                             % ", ".join(trees))
 
 
 class Space(ABC):

@@ -108,8 +108,8 @@ import requests.adapters
 import urllib3.exceptions
 
 from ..errors import SpaceDataError, SpaceError, TxnTooLarge
-from .base import (MAX_TXN_OPS, MAX_VALUE_BYTES, Entry, Op, Space, TxnResult, check_ops, dumps,
-                   loads, op_set, op_unlock)
+from .base import (MAX_TXN_OPS, MAX_VALUE_BYTES, READ_VERBS, Entry, Op, Space, TxnResult,
+                   check_ops, dumps, loads, op_set, op_unlock)
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,6 @@ _ONE_RESULT = frozenset(["set", "cas", "lock", "unlock", "get", "check-index", "
 _WRITE_RESULT = frozenset(["set", "cas", "lock", "unlock"])
 _VALUE_VERBS = frozenset(["set", "cas", "lock", "unlock"])
 _DELETE_VERBS = frozenset(["delete", "delete_cas", "delete_cas_present", "delete_tree"])
-_READ_VERBS = frozenset(["get", "check_index", "check_session", "check_not_exists"])
 
 
 class _Transient(Exception):
@@ -478,7 +477,7 @@ class ConsulSpace(Space):
         check_ops(ops, self.max_txn_ops)
         if not ops:
             return TxnResult(ok=True)
-        fulls = [self._key(op.key, tree=(op.verb == "delete_tree")) for op in ops]
+        fulls = [self._key(op.key, tree=(op.verb in ("delete_tree", "get_tree"))) for op in ops]
         texts: List[Optional[str]] = []
         for op in ops:
             needs = op.verb in ("set", "cas", "lock") or (op.verb == "unlock"
@@ -497,7 +496,7 @@ class ConsulSpace(Space):
                 "transaction of %d operations needs %d Consul operations (delete_cas and unlock "
                 "without a value take two), over the limit of %d"
                 % (len(ops), expanded, MAX_TXN_OPS))
-        writes = any(op.verb not in _READ_VERBS for op in ops)
+        writes = any(op.verb not in READ_VERBS for op in ops)
         conditional = any(op.verb in ("cas", "delete_cas", "delete_cas_present", "check_index",
                                       "check_session", "check_not_exists", "lock", "unlock")
                           for op in ops)
@@ -631,16 +630,24 @@ class ConsulSpace(Space):
                     Flags=nonce)
             elif verb == "get":
                 add(pos, "op", Verb="check-not-exists" if pos in missing else "get", Key=full)
+            elif verb == "get_tree":
+                add(pos, "op", Verb="get-tree", Key=full)
         return payload, origin
 
     def _success(self, ops: List[Op], fulls: List[str], payload: List[Dict[str, Any]],
                  origin: List[Tuple[int, str]], results: List[Dict[str, Any]],
                  writes: bool) -> TxnResult:
         entries: Dict[str, Optional[Entry]] = {}
+        trees: Dict[str, List[Entry]] = {}
         index = 0
         it = iter(results)
         for item, (pos, role) in zip(payload, origin):
             verb = item["KV"]["Verb"]
+            if verb == "get-tree":
+                # The get-trees come last, with prefixes that cannot share a key (check_ops):
+                # each of the remaining results belongs to the one prefix it starts with.
+                trees[ops[pos].key] = []
+                continue
             if ops[pos].verb == "get" and verb == "check-not-exists":
                 entries[ops[pos].key] = None
             if verb not in _ONE_RESULT:
@@ -654,10 +661,20 @@ class ConsulSpace(Space):
                 index = max(index, int(kv["ModifyIndex"]))
             elif verb == "get":
                 entries[ops[pos].key] = self._entry(kv)
+        for result in it:
+            kv = (result or {}).get("KV") or {}
+            owner = next((op.key for op, full in zip(ops, fulls)
+                          if op.verb == "get_tree" and str(kv.get("Key", "")).startswith(full)), None)
+            if owner is None:
+                raise SpaceError("txn: unexpected Consul response (results do not match the "
+                                 "operations): %r" % (results,))
+            trees[owner].append(self._entry(kv))
+        for entries_ in trees.values():
+            entries_.sort(key=lambda e: e.key)
         if writes and not index:
             index = self._index_after_delete(
                 [full for op, full in zip(ops, fulls) if op.verb in _DELETE_VERBS])
-        return TxnResult(ok=True, entries=entries, index=index)
+        return TxnResult(ok=True, entries=entries, index=index, trees=trees)
 
     def _index_after_delete(self, fulls: List[str]) -> int:
         """An index at or after a committed delete: the (consistent) index of a keys listing of

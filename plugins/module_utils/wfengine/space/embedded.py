@@ -37,8 +37,8 @@ import uuid
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ..errors import SpaceDataError, SpaceError
-from .base import (MAX_VALUE_BYTES, Entry, Op, Space, TxnResult, check_ops, dumps, loads,
-                   op_lock, op_unlock)
+from .base import (MAX_VALUE_BYTES, READ_VERBS, Entry, Op, Space, TxnResult, check_ops, dumps,
+                   loads, op_lock, op_unlock)
 
 # Consul refuses TTLs under 10 s; the embedded Space accepts much shorter ones so tests of expiry
 # stay fast, but not so short that a loaded machine expires live sessions between two renewals.
@@ -47,8 +47,6 @@ MIN_SESSION_TTL = 0.5
 BUSY_TIMEOUT_MS = 30000
 _POLL_MIN = 0.001
 _POLL_MAX = 0.05
-
-_READ_VERBS = frozenset(["get", "check_index", "check_session", "check_not_exists"])
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -437,13 +435,13 @@ class EmbeddedSpace(Space):
         # check, and must not hold the write lock.
         texts: List[Optional[str]] = []
         for op in ops:
-            if op.verb != "delete_tree":
+            if op.verb not in ("delete_tree", "get_tree"):
                 _check_key(op.key)
             needs_value = (op.verb in ("set", "cas", "lock")
                            or (op.verb == "unlock" and op.value is not None))
             texts.append(_encode(op.key, op.value) if needs_value else None)
         try:
-            if all(op.verb in _READ_VERBS for op in ops):
+            if all(op.verb in READ_VERBS for op in ops):
                 # read-only: a snapshot, no write lock, no new index
                 return self._read(lambda conn: self._apply(conn, ops, texts, 0)[0])
             return self._write(lambda conn, index: self._apply(conn, ops, texts, index))
@@ -457,6 +455,7 @@ class EmbeddedSpace(Space):
         Rows are read only by the verbs that look at them: a batch commit holds dozens of
         operations."""
         entries: Dict[str, Optional[Entry]] = {}
+        trees: Dict[str, List[Entry]] = {}
         failed: List[str] = []
         changed = False
         touched = getattr(self._local, "touched", None)   # None: a read-only transaction
@@ -475,6 +474,12 @@ class EmbeddedSpace(Space):
                 where, args = _prefix_clause(key)
                 self._remove(conn, self._keys(conn, where, args))
                 changed = True
+                continue
+            if verb == "get_tree":
+                where, args = _prefix_clause(key)
+                trees[key] = [self._entry(row) for row in conn.execute(
+                    "SELECT key, value, modify_index, session FROM kv WHERE %s ORDER BY key"
+                    % where, args)]
                 continue
             row = self._row(conn, key)
             if verb == "get":
@@ -521,7 +526,8 @@ class EmbeddedSpace(Space):
                 changed = True
         if failed:
             raise _Rollback(TxnResult(ok=False, failed=failed))
-        return TxnResult(ok=True, entries=entries, index=index if changed else 0), changed
+        return TxnResult(ok=True, entries=entries, index=index if changed else 0,
+                         trees=trees), changed
 
     # ---- blocking queries ------------------------------------------------------------------------
     @staticmethod

@@ -52,8 +52,9 @@ class PrefixedSpace(Space):
         res = self.inner.txn([Op(op.verb, p + op.key, op.value, op.index, op.session) for op in ops])
         entries: Dict[str, Optional[Entry]] = {
             self._out(k): self._entry(e) for k, e in res.entries.items()}
+        trees = {self._out(k): [self._entry(e) for e in es] for k, es in res.trees.items()}
         return TxnResult(ok=res.ok, failed=[self._out(k) for k in res.failed], entries=entries,
-                         index=res.index)
+                         index=res.index, trees=trees)
 
     def wait(self, prefix: str, index: int, timeout: float) -> Tuple[int, List[str]]:
         new_index, keys = self.inner.wait(self._in(prefix), index, timeout)
