@@ -337,7 +337,7 @@ class Batch:
             elif ins.op in (CALL, RCALL):
                 rel = None
                 if ins.op == RCALL:
-                    rel = next((r for r in m.node["out"] + m.node["in"] if r["id"] == ins.rel), None)
+                    rel = ctx.relationship(m.id, ins.rel)
                 call = OperationCall(ctx.run_id, ctx.workflow, m.node, ins.name, rel, ins.side,
                                      self.w.id)
                 if self.w.executor.effectful(call):

@@ -19,6 +19,7 @@ operations run again (at least once).  See docs/architecture.md.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -73,6 +74,7 @@ class RunContext:
         self._space = space
         self._nodes: Dict[str, Dict[str, Any]] = {}
         self._programs: Dict[str, List[Instr]] = {}
+        self._rels: Dict[str, Dict[str, Dict[str, Any]]] = {}
         self._wakes: Dict[Tuple[str, str], Tuple[str, ...]] = {}
         self._lock = threading.Lock()
         # Facts as this worker last committed or read them (node -> (fact, index)).  A hint, never
@@ -139,6 +141,20 @@ class RunContext:
             with self._lock:
                 self._nodes[node_id] = n
         return n
+
+    def relationship(self, node_id: str, rel_id: str) -> Optional[Dict[str, Any]]:
+        """A relationship instance of ``node_id`` by id, indexed once per node: a node with R
+        relationship instances runs operations on each of them (a scan each time is R^2)."""
+        with self._lock:
+            by_id = self._rels.get(node_id)
+        if by_id is None:
+            node = self.node(node_id)
+            by_id = {}
+            for r in itertools.chain(node["out"], node["in"]):
+                by_id.setdefault(r["id"], r)
+            with self._lock:
+                self._rels[node_id] = by_id
+        return by_id.get(rel_id)
 
     def prefetch(self, node_ids: List[str]) -> None:
         """Read the node records of a batch that are not cached yet, in a few read transactions
@@ -810,7 +826,7 @@ class Worker:
             elif ins.op in (CALL, RCALL):
                 rel = None
                 if ins.op == RCALL:
-                    rel = next((r for r in node["out"] + node["in"] if r["id"] == ins.rel), None)
+                    rel = ctx.relationship(node_id, ins.rel)
                 call = OperationCall(ctx.run_id, ctx.workflow, node, ins.name, rel, ins.side, self.id)
                 if not self.executor.effectful(call):
                     result = self.executor.run(call)
