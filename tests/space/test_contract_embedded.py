@@ -200,6 +200,21 @@ def test_lock_of_a_killed_process_is_released_after_its_ttl(space):
         proc.stderr.close()
 
 
+def test_a_session_created_after_reads_skipped_the_expiry_check_still_expires(space):
+    """Reads skip the expiry query while no session can expire (EmbeddedSpace._quiet_until): the
+    bound must also hold for a session created afterwards with the shortest TTL."""
+    long_lived = space.session_create("long", 60)
+    assert space.get("l/none") is None          # computes the bound (first expiry in 60 s)
+    short = space.session_create("short", embedded_mod.MIN_SESSION_TTL)
+    assert space.acquire("l/k", short, {"who": "short"})
+    assert space.get("l/k").session == short
+    deadline = time.monotonic() + 5
+    while space.get("l/k").session is not None:
+        assert time.monotonic() < deadline, "the short session's lock outlived its TTL"
+        time.sleep(0.02)
+    assert not space.session_renew(short) and space.session_renew(long_lived)
+
+
 def test_threads_share_one_space_object(space):
     def bump(n):
         for dummy in range(50):
