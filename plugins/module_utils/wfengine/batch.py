@@ -40,7 +40,7 @@ import itertools
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from . import events as trace_events
 from . import keys
@@ -48,7 +48,7 @@ from .errors import SpaceDataError, WfError
 from .executor import OperationCall
 from .facts import new_fact, reached, validate_fact
 from .rules import CALL, RCALL, STATE, WAIT
-from .space.base import (Entry, Op, op_cas, op_check_index, op_check_not_exists,
+from .space.base import (Entry, Op, TxnResult, op_cas, op_check_index, op_check_not_exists,
                          op_check_session, op_delete, op_delete_cas_present, op_get,
                          op_lock, op_set)
 
@@ -641,12 +641,31 @@ class Batch:
             kept = [keys.ready(run_id, m.id) for m in tx if m.keep]
             ops += (list(wakes.values()) + hands + [op_get(k) for k in gets.values()]
                     + [op_get(k) for k in kept])
-            res = self.space.txn(ops)
+            # Another lane of this worker may be committing (or have committed since this
+            # batch read it) a node this transaction checks, or checking one it writes: one of
+            # the two would fail, and a failed Consul transaction costs a Raft round like a
+            # successful one.  Wait for that commit, then settle here what is known to fail.
+            removed = [m for m in tx if not (m.pause or m.keep or m.keep_ready)]
+            direct = [t for m in tx if not m.outbox for t in m.wakes]
+            marked = self.w.enter_commit(
+                run_id, [k[len(keys.fact(run_id, "")):] for k in checks] + [m.id for m in removed],
+                [m.id for m in moved] + direct)
+            try:
+                stale = self._known_stale(checks.values(), removed)
+                if stale:
+                    res = TxnResult(ok=False, failed=stale)
+                    self.w._count("retry_local")
+                else:
+                    res = self.space.txn(ops)
+                    if res.ok:
+                        for m in moved:
+                            m.index, m.new, m.before = res.index, False, ()
+                            self.ctx.remember_fact(m.id, m.fact, res.index)
+                        self.ctx.remember_ready(direct, res.index)
+            finally:
+                self.w.leave_commit(marked)
             if res.ok:
                 self.w.stats["commits"] += 1
-                for m in moved:
-                    m.index, m.new, m.before = res.index, False, ()
-                    self.ctx.remember_fact(m.id, m.fact, res.index)
                 self.w._count("handoffs", sum(len(m.hand) for m in tx))
                 for m in tx:
                     m.events = []
@@ -665,7 +684,7 @@ class Batch:
                 return True
             for m in moved:     # the transaction did not apply
                 m.fact["version"] = int(m.fact["version"]) - 1
-            if self._settle_failure(tx, set(res.failed), blocks):
+            if self._settle_failure(tx, set(res.failed), blocks, known=bool(stale)):
                 self.w._count("commit_retries")
                 continue
             break
@@ -674,12 +693,27 @@ class Batch:
                     "retakes its nodes", self.w.id, run_id, ",".join(res.failed))
         return False
 
+    def _known_stale(self, checks: Iterable[Op], removed: List[Member]) -> List[str]:
+        """Keys whose operation this worker knows would fail: a fact check older than the newest
+        index it has seen for the node (RunContext.fact_floor: every commit of its lanes and
+        every read update it), a ready tuple removal
+        older than the tuple one of its commits wrote since."""
+        prefix = keys.fact(self.run_id, "")
+        out = []
+        for op in checks:
+            if (op.verb in ("check_index", "check_not_exists") and op.key.startswith(prefix)
+                    and self.ctx.fact_floor(op.key[len(prefix):]) > op.index):
+                out.append(op.key)
+        out += [m.ready.key for m in removed if self.ctx.ready_index(m.id) > m.ready.index]
+        return out
+
     def _settle_failure(self, tx: List[Member], failed: Set[str],
-                        blocks: Dict[str, List[Member]]) -> bool:
-        """A transaction failed on ``failed``: adjust what can be (True), or give up (False)."""
+                        blocks: Dict[str, List[Member]], known: bool = False) -> bool:
+        """A transaction failed on ``failed``: adjust what can be (True), or give up (False).
+        ``known``: found before sending (``_known_stale``), so the hints are right and stay."""
         for k in failed:
             handled = False
-            if k.startswith(keys.fact(self.run_id, "")):
+            if k.startswith(keys.fact(self.run_id, "")) and not known:
                 self.ctx.forget_fact(k[len(keys.fact(self.run_id, "")):])
             for m in tx:
                 t = next((t for t in m.hand

@@ -81,6 +81,8 @@ class RunContext:
         # the truth: a decision taken on a stale one is caught by the index checks of the commit
         # (batch.py), and a wait found satisfied stays satisfied (states reached only grow).
         self._facts: Dict[str, Tuple[Optional[Dict[str, Any]], int]] = {}
+        self._ready: Dict[str, int] = {}      # node -> index of the last ready tuple it wrote
+        self._floor: Dict[str, int] = {}      # node -> newest index seen for its fact
         # A small run's facts, written with its record (runs.start_run, "fresh"): new, at the
         # record's index, until this worker learns otherwise.
         fresh = rec.get("fresh")
@@ -124,10 +126,29 @@ class RunContext:
         return hit
 
     def remember_fact(self, node_id: str, fact: Optional[Dict[str, Any]], index: int) -> None:
-        """Keep a copy (the caller goes on changing its fact)."""
+        """Keep a copy (the caller goes on changing its fact), unless a newer one is known: a
+        read that returns after another lane's commit must not bring an older index back."""
         if fact is not None:
             fact = dict(fact, reached=list(fact["reached"]))
-        self._facts[node_id] = (fact, index)
+        with self._lock:
+            if index >= self._floor.get(node_id, 0):
+                self._facts[node_id] = (fact, index)
+                self._floor[node_id] = index
+
+    def fact_floor(self, node_id: str) -> int:
+        """The newest index this worker has seen for ``node_id``'s fact (committed or read):
+        unlike the hint, never forgotten, so a check older than it is known to fail."""
+        return self._floor.get(node_id, 0)
+
+    def remember_ready(self, node_ids: Iterable[str], index: int) -> None:
+        """Ready tuples this worker's commit (re)wrote at ``index``: a batch holding one of
+        these nodes with an older tuple knows its removal will fail."""
+        for n in node_ids:
+            if index > self._ready.get(n, 0):
+                self._ready[n] = index
+
+    def ready_index(self, node_id: str) -> int:
+        return self._ready.get(node_id, 0)
 
     def forget_fact(self, node_id: str) -> None:
         self._facts.pop(node_id, None)
@@ -249,6 +270,12 @@ class Worker:
         # follows keys.CONTROL only (a run starting or ending, a peer coming or going).
         self._idle = False
         self._inflight_lock = threading.Condition()
+        # Facts and ready tuples that commits of this worker's lanes are writing, and checking,
+        # right now ((run, node) -> commits): conflicting commits of two lanes go one after the
+        # other instead of one of them failing in the Space (batch.py, _commit_txn).
+        self._writing: Dict[Tuple[str, str], int] = {}
+        self._checking: Dict[Tuple[str, str], int] = {}
+        self._sending_cond = threading.Condition()
         self._completions = 0
         self._contexts: Dict[str, RunContext] = {}
         self._ctx_lock = threading.Lock()
@@ -548,6 +575,45 @@ class Worker:
             return self._owner(root_of(node_id, ctx.hosting)) == self.id
         return zone_owner(run, zone, ctx.zones.count, self._peers) == self.id
 
+    def enter_commit(self, run: str, checked: Iterable[str], writes: Iterable[str],
+                     timeout: float = 2.0) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
+        """Before a lane sends a commit: wait (up to ``timeout``) until no commit of another lane
+        in flight writes a node this one checks, or checks a node this one writes (whichever
+        went second would fail), then mark both sets as in flight.  A lane waits only before
+        marking, and marks are cleared when its commit returns, so lanes never wait for each
+        other in a cycle.  Returns what to pass to ``leave_commit``."""
+        checked = [(run, n) for n in checked]
+        writes = [(run, n) for n in writes]
+        deadline = time.monotonic() + timeout
+
+        def clash() -> bool:
+            return (any(c in self._writing for c in checked)
+                    or any(w in self._checking for w in writes))
+        with self._sending_cond:
+            if clash():
+                self._count("commit_waits")
+                while clash():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._sending_cond.wait(remaining)
+            for c in writes:
+                self._writing[c] = self._writing.get(c, 0) + 1
+            for c in checked:
+                self._checking[c] = self._checking.get(c, 0) + 1
+        return writes, checked
+
+    def leave_commit(self, marked: Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]) -> None:
+        with self._sending_cond:
+            for table, items in ((self._writing, marked[0]), (self._checking, marked[1])):
+                for c in items:
+                    left = table.get(c, 0) - 1
+                    if left > 0:
+                        table[c] = left
+                    else:
+                        table.pop(c, None)
+            self._sending_cond.notify_all()
+
     def _reserve(self, run: str, node_ids: List[str], limit: int) -> List[str]:
         """Reserve, for a handoff (batch.py, step 5), up to ``limit`` of ``node_ids`` that this
         worker would take and that no task of it holds."""
@@ -628,11 +694,13 @@ class Worker:
                 self._inflight_lock.notify_all()
 
     def context(self, run_id: str) -> RunContext:
+        """The run's one RunContext in this worker.  Made under the lock: the lanes that start
+        on a new run at once must share it (its fact hints are how a lane learns what the
+        others committed; with one context each, they re-read and collided in the Space)."""
         with self._ctx_lock:
             ctx = self._contexts.get(run_id)
-        if ctx is None:
-            ctx = RunContext(self.space, run_id)
-            with self._ctx_lock:
+            if ctx is None:
+                ctx = RunContext(self.space, run_id)
                 if len(self._contexts) > 64:
                     self._contexts.clear()
                 self._contexts[run_id] = ctx
