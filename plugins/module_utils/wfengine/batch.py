@@ -696,8 +696,8 @@ class Batch:
     def _known_stale(self, checks: Iterable[Op], removed: List[Member]) -> List[str]:
         """Keys whose operation this worker knows would fail: a fact check older than the newest
         index it has seen for the node (RunContext.fact_floor: every commit of its lanes and
-        every read update it), a ready tuple removal
-        older than the tuple one of its commits wrote since."""
+        every read update it), a ready tuple removal older than the tuple one of its commits
+        wrote since."""
         prefix = keys.fact(self.run_id, "")
         out = []
         for op in checks:
