@@ -647,8 +647,9 @@ class Batch:
             # successful one.  Wait for that commit, then settle here what is known to fail.
             removed = [m for m in tx if not (m.pause or m.keep or m.keep_ready)]
             direct = [t for m in tx if not m.outbox for t in m.wakes]
+            fact_prefix = keys.fact(run_id, "")
             marked = self.w.enter_commit(
-                run_id, [k[len(keys.fact(run_id, "")):] for k in checks] + [m.id for m in removed],
+                run_id, [k[len(fact_prefix):] for k in checks] + [m.id for m in removed],
                 [m.id for m in moved] + direct)
             try:
                 stale = self._known_stale(checks.values(), removed)

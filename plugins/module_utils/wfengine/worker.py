@@ -582,13 +582,13 @@ class Worker:
         went second would fail), then mark both sets as in flight.  A lane waits only before
         marking, and marks are cleared when its commit returns, so lanes never wait for each
         other in a cycle.  Returns what to pass to ``leave_commit``."""
-        checked = [(run, n) for n in checked]
-        writes = [(run, n) for n in writes]
+        reads = [(run, n) for n in checked]
+        puts = [(run, n) for n in writes]
         deadline = time.monotonic() + timeout
 
         def clash() -> bool:
-            return (any(c in self._writing for c in checked)
-                    or any(w in self._checking for w in writes))
+            return (any(c in self._writing for c in reads)
+                    or any(w in self._checking for w in puts))
         with self._sending_cond:
             if clash():
                 self._count("commit_waits")
@@ -597,11 +597,11 @@ class Worker:
                     if remaining <= 0:
                         break
                     self._sending_cond.wait(remaining)
-            for c in writes:
+            for c in puts:
                 self._writing[c] = self._writing.get(c, 0) + 1
-            for c in checked:
+            for c in reads:
                 self._checking[c] = self._checking.get(c, 0) + 1
-        return writes, checked
+        return puts, reads
 
     def leave_commit(self, marked: Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]) -> None:
         with self._sending_cond:

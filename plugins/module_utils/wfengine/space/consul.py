@@ -661,10 +661,11 @@ class ConsulSpace(Space):
                 index = max(index, int(kv["ModifyIndex"]))
             elif verb == "get":
                 entries[ops[pos].key] = self._entry(kv)
+        tree_prefixes = [(full, op.key) for op, full in zip(ops, fulls) if op.verb == "get_tree"]
         for result in it:
             kv = (result or {}).get("KV") or {}
-            owner = next((op.key for op, full in zip(ops, fulls)
-                          if op.verb == "get_tree" and str(kv.get("Key", "")).startswith(full)), None)
+            key = str(kv.get("Key", ""))
+            owner = next((k for full, k in tree_prefixes if key.startswith(full)), None)
             if owner is None:
                 raise SpaceError("txn: unexpected Consul response (results do not match the "
                                  "operations): %r" % (results,))
