@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a new machine for this project: a virtualenv (.venv) with the engine and the test tools,
-# and a Consul binary (scripts/install-consul.sh). Idempotent: a second run only checks.
+# a Consul binary (scripts/install-consul.sh) and an unpacked OpenSSH server for the loopback test
+# machines (scripts/install-sshd.sh). Idempotent: a second run only checks.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -15,6 +16,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 scripts/install-consul.sh >/dev/null
+scripts/install-sshd.sh >/dev/null
 ansible_version=$(.venv/bin/ansible --version 2>/dev/null | sed -n 1p)
 consul_version=$(.cache/consul/bin/consul version | sed -n 1p)
-echo "setup: $(.venv/bin/python --version), $ansible_version, $consul_version"
+sshd_version=$(.cache/sshd/bin/sshd -V 2>&1 | sed -n 1p | cut -d, -f1)
+echo "setup: $(.venv/bin/python --version), $ansible_version, $consul_version, sshd $sshd_version"

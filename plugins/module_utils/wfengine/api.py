@@ -13,11 +13,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from . import catalog, deployments, runs
+from . import catalog, deployments, keys, runs
 from .errors import NotFound, WfError
 from .executor import Executor
 from .space import open_space as _open_backend
-from .space.base import Space
+from .space.base import Space, op_delete_tree
 
 # Re-exported operations (the rest of this module adds what needs more than one layer).
 upload_library = catalog.upload_library
@@ -86,15 +86,36 @@ def last_run(space: Space, model: str, instance: str,
 def run_with_local_workers(opts: SpaceOptions, space: Space, run_id: str, workers: int,
                            timeout: Optional[float] = None, threads: int = 8,
                            executor: Optional[Executor] = None,
-                           progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+                           progress: Optional[Callable[[Dict[str, Any]], None]] = None,
+                           ssh_options: Optional[Any] = None) -> Dict[str, Any]:
     """Run ``workers`` workers in this process until the run ends (embedded ``--workers N``)."""
     from .worker import run_workers
     stop = threading.Event()
-    run_workers(lambda: open_space(opts), workers, stop, threads=threads, executor=executor)
+    run_workers(lambda: open_space(opts), workers, stop, threads=threads, executor=executor,
+                ssh_options=ssh_options)
     try:
         return runs.wait_run(space, run_id, timeout=timeout, progress=progress)
     finally:
         stop.set()
+
+
+def served_hosts(space: Space) -> List[Dict[str, Any]]:
+    """Claims of ``wfctl worker --serves``: name, worker, since, whether that worker is alive."""
+    alive = {k[len(keys.WORKERS):] for k in space.keys(keys.WORKERS)}
+    out = []
+    for e in space.list(keys.SERVED):
+        name, dummy, wid = e.key[len(keys.SERVED):].rpartition("/")
+        since = e.value.get("since") if isinstance(e.value, dict) else None
+        out.append({"name": name, "worker": wid, "alive": wid in alive, "since": since})
+    return sorted(out, key=lambda r: (r["name"], r["worker"]))
+
+
+def forget_served(space: Space, name: str) -> int:
+    """Remove every claim on ``name``; returns how many there were."""
+    found = space.keys(keys.SERVED + name + "/")
+    if found:
+        space.txn([op_delete_tree(keys.SERVED + name + "/")])
+    return len(found)
 
 
 def workflows_of(space: Space, model: str) -> List[str]:
@@ -104,4 +125,4 @@ def workflows_of(space: Space, model: str) -> List[str]:
 __all__ = ["SpaceOptions", "open_space", "start_workflow", "last_run", "run_with_local_workers",
            "upload_library", "remove_library", "upload_model", "remove_model", "compile_model",
            "create_instance", "delete_instance", "status", "trace", "instance_runs", "wait_run",
-           "summary", "workflows_of", "cancel_run", "resume_run", "logs", "NotFound", "WfError"]
+           "summary", "workflows_of", "served_hosts", "forget_served", "cancel_run", "resume_run", "logs", "NotFound", "WfError"]

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -21,6 +22,39 @@ from .errors import WfError
 def _env_bool(name: str, default: bool) -> bool:
     v = os.environ.get(name)
     return default if v is None else v.lower() not in ("0", "false", "no", "off")
+
+
+SERVED_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def _served_name(text: str) -> str:
+    if not SERVED_NAME_RE.match(text):
+        raise argparse.ArgumentTypeError("%r is not a node instance name or an address" % text)
+    return text
+
+
+def _add_ssh_options(s: argparse.ArgumentParser) -> None:
+    """How operations reach remote hosts (docs/operations.md, "Where operations run")."""
+    g = s.add_argument_group("remote hosts")
+    g.add_argument("--inventory", default=os.environ.get("WF_SSH_INVENTORY"), metavar="FILE",
+                   help="an Ansible inventory on this host that supplies or overrides the address, "
+                        "user, port and key of remote hosts (matched by node instance name or "
+                        "address; env WF_SSH_INVENTORY)")
+    g.add_argument("--known-hosts", default=os.environ.get("WF_SSH_KNOWN_HOSTS"), metavar="FILE",
+                   help="known_hosts file checked besides the deployment's keys kept in the Space "
+                        "(default ~/.ssh/known_hosts; env WF_SSH_KNOWN_HOSTS)")
+    g.add_argument("--ssh-accept-new", action="store_true",
+                   default=_env_bool("WF_SSH_ACCEPT_NEW", False),
+                   help="trust on first use: record a host key never seen before in the Space "
+                        "(labs; a changed key is still refused; env WF_SSH_ACCEPT_NEW)")
+    g.add_argument("--ssh-connect-timeout", type=float, default=10.0, metavar="SECONDS")
+
+
+def ssh_options(args: argparse.Namespace, serves: Optional[List[str]] = None) -> Any:
+    from .ssh import SshOptions
+    return SshOptions(inventory=args.inventory, known_hosts=args.known_hosts,
+                      accept_new=args.ssh_accept_new, connect_timeout=args.ssh_connect_timeout,
+                      serves=tuple(serves or ()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--retries", type=int, default=0,
                    help="run-wide default of retries for a failing operation (per-operation "
                         "max_retries wins when larger)")
+    _add_ssh_options(s)
+
+    s = sub.add_parser("serves", help="hosts served by a worker on them, and whether it is alive")
+    s.add_argument("--forget", metavar="NAME", type=_served_name,
+                   help="remove every claim on NAME: its operations run agentless (or wherever "
+                        "the model says) again")
+    s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("cancel", help="stop scheduling new steps of the run in progress")
     s.add_argument("model")
@@ -127,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--wake", default=os.environ.get("WF_WORKER_WAKE"), metavar="HOST:PORT",
                    help="also listen for POST /wake here (handler of the Consul watch installed by "
                         "the wf_worker role); the worker's own blocking query is the main trigger")
+    s.add_argument("--serves", action="append", type=_served_name, metavar="NAME",
+                   default=[n for n in os.environ.get("WF_WORKER_SERVES", "").split(",") if n],
+                   help="a host this worker runs on (node instance name or address; repeatable; "
+                        "env WF_WORKER_SERVES, comma-separated): the operations of that root host "
+                        "run here, locally, and never on another worker")
+    _add_ssh_options(s)
     return p
 
 
@@ -184,7 +231,7 @@ def cmd_workflow(args: argparse.Namespace, space) -> int:
     progress = None if args.json or not sys.stderr.isatty() else _progress
     if workers > 0:
         rec = api.run_with_local_workers(opts, space, rec["id"], workers, timeout=args.timeout,
-                                         progress=progress)
+                                         progress=progress, ssh_options=ssh_options(args))
     else:
         rec = api.wait_run(space, rec["id"], timeout=args.timeout, progress=progress)
     if progress:
@@ -212,6 +259,11 @@ def cmd_status(args: argparse.Namespace, space) -> int:
     for nid, n in st["nodes"].items():
         rels = ", ".join("%s->%s" % (r["requirement"], r["target"]) for r in n["relationships"])
         print("  %-16s %-12s %-28s %s" % (nid, n["state"], n["type"], rels))
+    for h in st.get("waiting_hosts") or []:
+        print("  waiting for host %s%s since %s: served by %s, not alive (%d node instances)"
+              % (h["host"], " (%s)" % h["address"] if h.get("address") else "",
+                 time.strftime("%H:%M:%S", time.localtime(h["since"] or 0)),
+                 ", ".join(h["served_by"]), len(h["nodes"])))
     for name, out in sorted((st.get("outputs") or {}).items()):
         print("  output %s: %s" % (name, json.dumps(out["value"]) if "value" in out else "(%s)" % out["error"]))
     return 0
@@ -258,11 +310,30 @@ def cmd_logs(args: argparse.Namespace, space) -> int:
     return 0
 
 
+def cmd_serves(args: argparse.Namespace, space) -> int:
+    if args.forget:
+        n = api.forget_served(space, args.forget)
+        print("%s: %d claim(s) removed" % (args.forget, n))
+        return 0
+    rows = api.served_hosts(space)
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        print("%-24s %-24s %s" % (r["name"], r["worker"], "alive" if r["alive"] else "not alive"))
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace, space) -> int:
     from .worker import Worker, WorkerInterrupt
+    opts = ssh_options(args, serves=args.serves)
+    if opts.inventory:
+        from .placement import Inventory
+        Inventory(opts.inventory).match([])     # unreadable: refused now, not at the first operation
     w = Worker(space, worker_id=args.id, threads=args.threads, ttl=args.ttl, exec_log=args.exec_log,
                log_dir=args.log_dir, cache_dir=args.cache_dir, op_timeout=args.op_timeout,
-               batch=args.batch, steal_after=args.steal_after, lanes=args.lanes or None)
+               batch=args.batch, steal_after=args.steal_after, lanes=args.lanes or None,
+               ssh_options=opts)
 
     def _stop(signum, frame):
         # Steps in flight finish and commit; the blocking query is left at once.
@@ -327,6 +398,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return 0
             if args.command == "worker":
                 return cmd_worker(args, space)
+            if args.command == "serves":
+                return cmd_serves(args, space)
         finally:
             space.close()
     except WfError as exc:

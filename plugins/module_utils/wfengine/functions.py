@@ -268,6 +268,12 @@ def _kind(attributes: bool) -> str:
     return "attribute or property" if attributes else "property"
 
 
+def scoped(ctx: FunctionContext, node_id: str) -> FunctionContext:
+    """``ctx`` with SELF moved to ``node_id``: values read on a node (its address, its endpoint's
+    credential) are evaluated where they live."""
+    return _NodeScope(ctx, node_id)
+
+
 class _NodeScope(FunctionContext):
     """Functions inside a property value are evaluated where the property lives: SELF is the
     node that holds it (``port: {get_input: port}`` of the target, read from the source)."""

@@ -102,10 +102,17 @@ CONTROL = "q/~/"
 WORKERS = CONTROL + "workers/"
 # The runs in progress (written with the run's marker, deleted when it ends).
 LIVE = CONTROL + "runs/"
+# Hosts served by a worker on them (``wfctl worker --serves``): <name>/<worker id>, kept when
+# the worker dies (its hosts' operations wait for it), removed by ``wfctl serves --forget``.
+SERVED = CONTROL + "served/"
 
 
 def worker(worker_id: str) -> str:
     return WORKERS + worker_id
+
+
+def served(name: str, worker_id: str) -> str:
+    return "%s%s/%s" % (SERVED, name, worker_id)
 
 
 def live(run_id: str) -> str:
@@ -175,6 +182,11 @@ def attributes_tree(model: str, instance: str) -> str:
 
 def attributes(model: str, instance: str, node: str) -> str:
     return "inst/%s/%s/attrs/%s" % (model, instance, node)
+
+
+def known_hosts(model: str, instance: str) -> str:
+    """Host keys of a deployment's remote hosts (ssh.py): deleted with the instance."""
+    return "inst/%s/%s/known_hosts" % (model, instance)
 
 
 def parse_queue_key(key: str):

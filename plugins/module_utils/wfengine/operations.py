@@ -24,7 +24,8 @@ Spec of one operation (all JSON)::
 
     {"implementation": {"primary": "scripts/create.sh",   # relative to the model's root dir
                         "dependencies": ["scripts/lib.sh"],
-                        "timeout": 600 | None},
+                        "timeout": 600 | None,
+                        "operation_host": "SOURCE" (only when the model sets it)},
      "inputs": {"name": raw value or function ({get_property: [SELF, port]})},
      "outputs": {"output name": ["SELF", "attribute"]},   # TOSCA 1.3 outputs mapping
      "max_retries": int | None, "retry_interval": float | None}
@@ -52,6 +53,7 @@ _OP_KEYS = {"implementation", "inputs", "outputs", "description", "max_retries",
             "metadata"}
 _IMPL_KEYS = {"primary", "dependencies", "timeout", "operation_host", "description"}
 _OUTPUT_ENTITIES = ("SELF", "SOURCE", "TARGET")
+OPERATION_HOSTS = ("SELF", "HOST", "SOURCE", "TARGET", "ORCHESTRATOR")
 INPUT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 Spec = Dict[str, Any]
@@ -134,7 +136,15 @@ def _implementation(raw: Any, where: _Where) -> Dict[str, Any]:
     timeout = _number(raw.get("timeout"), where, "implementation.timeout")
     if timeout is not None and timeout <= 0:
         raise where.err("implementation.timeout must be > 0, got %r" % timeout)
-    return {"primary": primary, "dependencies": list(deps), "timeout": timeout}
+    out = {"primary": primary, "dependencies": list(deps), "timeout": timeout}
+    where_to = raw.get("operation_host")
+    if where_to is not None:
+        # TOSCA 1.3 3.6.15.1: where the operation runs (remote.py reads it).
+        if where_to not in OPERATION_HOSTS:
+            raise where.err("implementation.operation_host must be one of %s, got %r"
+                            % (", ".join(OPERATION_HOSTS), where_to))
+        out["operation_host"] = where_to
+    return out
 
 
 def _inputs(raw: Any, where: _Where) -> Dict[str, Any]:

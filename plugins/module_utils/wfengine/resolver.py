@@ -17,7 +17,9 @@ from . import artifacts, catalog, keys
 from .executor import Executor, OperationCall, OperationResult, RecordingExecutor
 from .functions import FunctionContext, ModelContext
 from .operations import lookup
+from .placement import host_target, operation_root
 from .runner import OperationResolver, ProcessExecutor
+from .ssh import KnownHosts, SshClient, SshOptions
 
 
 def default_cache_dir() -> str:
@@ -28,8 +30,10 @@ class SpaceResolver(OperationResolver):
     """Resolves calls of the runs a worker serves; ``contexts(run_id)`` is the worker's cache of
     run contexts (model, digest, instance, node records)."""
 
-    def __init__(self, space, contexts: Callable[[str], Any], cache_dir: Optional[str] = None):
+    def __init__(self, space, contexts: Callable[[str], Any], cache_dir: Optional[str] = None,
+                 ssh: Optional[SshClient] = None):
         self.space = space
+        self.ssh = ssh
         self.contexts = contexts
         self.cache_dir = cache_dir or os.path.join(default_cache_dir(), "models")
         self._lock = threading.Lock()
@@ -62,6 +66,17 @@ class SpaceResolver(OperationResolver):
         groups = self._template_ops(ctx, source_template)["operations"].get("relationships") or {}
         return lookup(groups.get(index), call.operation)
 
+    def deployment(self, call: OperationCall) -> Tuple[str, str]:
+        ctx = self.contexts(call.run)
+        return ctx.model, ctx.instance
+
+    def target(self, call: OperationCall) -> Optional[Any]:
+        ctx = self.contexts(call.run)
+        root = operation_root(call, self.spec(call), lambda n: ctx.node(n).get("host"))
+        if root is None or self.ssh is None:
+            return None
+        return host_target(self.context(call), root, self.ssh.inventory, self.ssh.opts.serves)
+
     def model_dir(self, call: OperationCall) -> str:
         ctx = self.contexts(call.run)
         return artifacts.materialize(self.space, ctx.model, ctx.record["model_digest"], self.cache_dir)
@@ -92,6 +107,15 @@ class SpaceResolver(OperationResolver):
         ctx = self.contexts(call.run)
         return model_context(self.space, ctx, self._all_values(ctx), self._deployment_inputs(ctx),
                              call.node["id"], call.relationship)
+
+
+def deployment_values(space, model: str, instance: str, digest: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(template values, deployment inputs) of a deployment, for a function context."""
+    prefix = keys.model_version(model, digest) + "ops/"
+    values = {e.key[len(prefix):]: (e.value or {}).get("values") or {} for e in space.list(prefix)}
+    e = space.get(keys.instance_head(model, instance))
+    inputs = dict((e.value or {}).get("inputs") or {}) if e is not None else {}
+    return values, inputs
 
 
 def model_context(space, ctx: Any, values: Dict[str, Any], inputs: Dict[str, Any],
@@ -131,11 +155,22 @@ class WorkerExecutor(Executor):
     def cancel(self, run: str) -> int:
         return self.process.cancel(run)
 
+    def close(self) -> None:
+        """Close the worker's SSH master connections."""
+        if self.process.ssh is not None:
+            self.process.ssh.close()
+
 
 def default_executor(space, contexts: Callable[[str], Any], log_dir: Optional[str] = None,
                      cache_dir: Optional[str] = None, exec_log: Optional[str] = None,
-                     timeout: Optional[float] = None) -> WorkerExecutor:
-    resolver = SpaceResolver(space, contexts, cache_dir)
+                     timeout: Optional[float] = None,
+                     ssh_options: Optional[SshOptions] = None) -> WorkerExecutor:
+    def known_hosts(deployment: Tuple[str, str]) -> KnownHosts:
+        return KnownHosts(space, keys.known_hosts(*deployment))
+
+    ssh = SshClient(ssh_options or SshOptions(), known_hosts)
+    resolver = SpaceResolver(space, contexts, cache_dir, ssh=ssh)
     kwargs = {} if timeout is None else {"default_timeout": timeout}
-    process = ProcessExecutor(resolver, log_dir or os.path.join(default_cache_dir(), "logs"), **kwargs)
+    process = ProcessExecutor(resolver, log_dir or os.path.join(default_cache_dir(), "logs"), ssh=ssh,
+                              **kwargs)
     return WorkerExecutor(process, RecordingExecutor(exec_log))

@@ -52,6 +52,7 @@ from .errors import WfError
 from .executor import Executor, OperationCall, OperationResult
 from .functions import FunctionContext, evaluate, to_text
 from .operations import INPUT_NAME_RE
+from .ssh import EXIT_UNREACHABLE, RemoteError, describe_failure, parse_result
 
 log = logging.getLogger("wfengine.runner")
 
@@ -77,6 +78,14 @@ class OperationResolver:
         raise NotImplementedError
 
     def context(self, call: OperationCall) -> FunctionContext:
+        raise NotImplementedError
+
+    def target(self, call: OperationCall) -> Optional[Any]:
+        """The remote host the call runs on (``placement.Target``), or None: on this worker."""
+        return None
+
+    def deployment(self, call: OperationCall) -> Tuple[str, str]:
+        """(model, instance) of the call: remote connections and host keys are per deployment."""
         raise NotImplementedError
 
     def retry_default(self, call: OperationCall) -> Optional[Tuple[int, float]]:
@@ -160,8 +169,10 @@ class ProcessExecutor(Executor):
 
     def __init__(self, resolver: OperationResolver, log_dir: str, default_timeout: float = DEFAULT_TIMEOUT,
                  default_retries: Tuple[int, float] = (0, 0.0), ansible_playbook: Optional[str] = None,
-                 bash: Optional[str] = None, tail_bytes: int = TAIL_BYTES, kill_grace: float = 2.0):
+                 bash: Optional[str] = None, tail_bytes: int = TAIL_BYTES, kill_grace: float = 2.0,
+                 ssh: Optional[Any] = None):
         self.resolver = resolver
+        self.ssh = ssh                 # ssh.SshClient: operations of remote hosts
         self.log_dir = os.path.abspath(log_dir)
         self.default_timeout = float(default_timeout)
         self.default_retries = default_retries
@@ -219,9 +230,10 @@ class ProcessExecutor(Executor):
         try:
             try:
                 model_dir = os.path.abspath(self.resolver.model_dir(call))
-                script = os.path.normpath(os.path.join(model_dir, *primary.split("/")))
-                if not script.startswith(model_dir + os.sep) or not os.path.isfile(script):
-                    raise WfError("implementation %s not found in %s" % (primary, model_dir))
+                script = self._in_model(model_dir, primary)
+                deps = [(d, self._in_model(model_dir, d, folder=True))
+                        for d in impl.get("dependencies") or []]
+                target = self.resolver.target(call) if self.ssh is not None else None
                 ctx = self.resolver.context(call)
                 inputs = {}
                 for name, raw in (spec.get("inputs") or {}).items():
@@ -236,8 +248,20 @@ class ProcessExecutor(Executor):
                     pass
                 facts = self._facts(call, model_dir, outputs_file)
                 playbook = primary.lower().endswith(PLAYBOOK_EXT)
+                stdin_data = None
+                if target is not None:
+                    details.update(host=target.host, address=target.address)
+                    deployment = self.resolver.deployment(call)
+                    self.ssh.connect(deployment, target)
                 if playbook:
-                    argv, env = self._playbook(script, inputs, facts, workdir)
+                    inventory = None if target is None else self.ssh.inventory_for(deployment, target)
+                    argv, env = self._playbook(script, inputs, facts, workdir, inventory)
+                elif target is not None:
+                    env = {name: self._check_env_value(name, to_text(v)) for name, v in inputs.items()}
+                    env.update(facts)
+                    argv, stdin_data = self.ssh.script_command(deployment, target, [(primary, script)] + deps,
+                                                               primary, env)
+                    env = dict(os.environ)
                 else:
                     argv, env = [self.bash, script], self._script_env(inputs, facts)
                 details["command"] = os.path.basename(argv[0])
@@ -245,10 +269,20 @@ class ProcessExecutor(Executor):
                 msg = "%s %s: %s" % (call.node["id"], call.operation, exc)
                 _append(log_file, "[wfengine] not run: %s\n" % msg, truncate=True)
                 details["error"] = msg
-                return OperationResult(ok=False, exit_code=EXIT_NOT_RUN, output=msg,
+                code = EXIT_UNREACHABLE if isinstance(exc, RemoteError) else EXIT_NOT_RUN
+                return OperationResult(ok=False, exit_code=code, output=msg,
                                        duration=time.monotonic() - t0, details=details)
             timeout = float(impl.get("timeout") or self.default_timeout)
-            code, timed_out, canceled = self._spawn(argv, env, model_dir, log_file, timeout, call.run)
+            err_file = os.path.join(workdir, "ssh.err") if stdin_data is not None else None
+            code, timed_out, canceled = self._spawn(argv, env, model_dir, log_file, timeout, call.run,
+                                                    stdin_data=stdin_data, stderr_path=err_file)
+            if err_file is not None and not timed_out and not canceled:
+                failure = self._remote_result(call, target, err_file, outputs_file, code, log_file)
+                if isinstance(failure, str):
+                    details["error"] = failure
+                    return OperationResult(ok=False, exit_code=EXIT_UNREACHABLE, output=failure,
+                                           duration=time.monotonic() - t0, details=details)
+                code = failure
             details["timed_out"] = timed_out
             if canceled:
                 details["canceled"] = True
@@ -265,6 +299,37 @@ class ProcessExecutor(Executor):
                                    duration=time.monotonic() - t0, details=details, attributes=attributes)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    @staticmethod
+    def _in_model(model_dir: str, path: str, folder: bool = False) -> str:
+        """A file (or, for a dependency, a folder) of the model: never outside it."""
+        full = os.path.normpath(os.path.join(model_dir, *path.split("/")))
+        if not full.startswith(model_dir + os.sep) or not (
+                os.path.isfile(full) or (folder and os.path.isdir(full))):
+            raise WfError("implementation %s not found in %s" % (path, model_dir))
+        return full
+
+    def _remote_result(self, call: OperationCall, target: Any, err_file: str, outputs_file: str,
+                       code: int, log_file: str) -> Any:
+        """The script's exit code from the session's trailer (its outputs file written where the
+        local path expects it), or the one-line reason the session failed."""
+        with open(err_file, "rb") as fh:
+            err = fh.read()
+        parsed = parse_result(err)
+        if parsed is None:
+            text = err.decode("utf-8", errors="replace")
+            _append(log_file, text)
+            if code == 255:
+                return "%s %s: %s" % (call.node["id"], call.operation, describe_failure(target, text))
+            return "%s %s: %s: the remote operation did not finish (exit %s): %s" % (
+                call.node["id"], call.operation, target.label(), code,
+                (text.strip().splitlines() or ["no message"])[-1][:300])
+        rc, outputs, messages = parsed
+        if messages.strip():
+            _append(log_file, messages)
+        with open(outputs_file, "wb") as fh:
+            fh.write(outputs)
+        return rc
 
     # ------------------------------------------------------------------ pieces
     @staticmethod
@@ -294,7 +359,7 @@ class ProcessExecutor(Executor):
         return env
 
     def _playbook(self, playbook: str, inputs: Dict[str, Any], facts: Dict[str, str],
-                  workdir: str) -> Tuple[List[str], Dict[str, str]]:
+                  workdir: str, inventory: Optional[Dict[str, Any]] = None) -> Tuple[List[str], Dict[str, str]]:
         exe = self.ansible_playbook or find_ansible_playbook()
         if not exe:
             raise WfError("ansible-playbook not found (neither next to %s nor on PATH)" % sys.executable)
@@ -306,24 +371,48 @@ class ProcessExecutor(Executor):
             _dump_vars(variables, fh)
         env = dict(os.environ)
         env.update(facts)
-        env.setdefault("ANSIBLE_PYTHON_INTERPRETER", sys.executable)
         env["ANSIBLE_NOCOLOR"] = "1"
         env["ANSIBLE_FORCE_COLOR"] = "0"
         env["ANSIBLE_RETRY_FILES_ENABLED"] = "0"
         env["PYTHONUNBUFFERED"] = "1"
-        argv = [exe, "-i", "localhost,", "-c", "local", playbook, "-e", "@" + vars_file]
+        if inventory is None:
+            env.setdefault("ANSIBLE_PYTHON_INTERPRETER", sys.executable)
+            argv = [exe, "-i", "localhost,", "-c", "local", playbook, "-e", "@" + vars_file]
+            return argv, env
+        # A remote host: an inventory holding exactly that host (xOpera's convention: a playbook
+        # with ``hosts: all`` runs there unchanged); its Python is discovered there.
+        env.pop("ANSIBLE_PYTHON_INTERPRETER", None)
+        env["ANSIBLE_PYTHON_INTERPRETER"] = "auto_silent"
+        env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
+        inv_file = os.path.join(workdir, "inventory.json")
+        fd = os.open(inv_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(inventory, fh)
+        argv = [exe, "-i", inv_file, playbook, "-e", "@" + vars_file]
         return argv, env
 
     def _spawn(self, argv: List[str], env: Dict[str, str], cwd: str, log_file: str, timeout: float,
-               run: str) -> Tuple[int, bool, bool]:
-        """(exit code, timed out, canceled)."""
-        with open(log_file, "wb") as out:
-            try:
-                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-            except OSError as exc:
-                out.write(("[wfengine] cannot start %s: %s\n" % (argv[0], exc)).encode("utf-8"))
-                return EXIT_NOT_RUN, False, False
+               run: str, stdin_data: Optional[bytes] = None,
+               stderr_path: Optional[str] = None) -> Tuple[int, bool, bool]:
+        """(exit code, timed out, canceled).  ``stdin_data`` is written to the process's standard
+        input, which stays open until it exits (a remote operation dies when it closes);
+        ``stderr_path`` keeps the standard error apart from the log."""
+        err = open(stderr_path, "wb") if stderr_path else None
+        try:
+            with open(log_file, "wb") as out:
+                try:
+                    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out,
+                                            stdin=subprocess.DEVNULL if stdin_data is None else subprocess.PIPE,
+                                            stderr=err if err is not None else subprocess.STDOUT,
+                                            start_new_session=True, close_fds=True)
+                except OSError as exc:
+                    out.write(("[wfengine] cannot start %s: %s\n" % (argv[0], exc)).encode("utf-8"))
+                    return EXIT_NOT_RUN, False, False
+        finally:
+            if err is not None:
+                err.close()
+        if stdin_data is not None:
+            threading.Thread(target=_feed, args=(proc, stdin_data), daemon=True).start()
         with self._lock:
             self._running[proc.pid] = (run, proc)
         timed_out = False
@@ -335,6 +424,11 @@ class ProcessExecutor(Executor):
                 self._kill_group(proc)
                 _append(log_file, "\n[wfengine] killed: timeout of %g s exceeded\n" % timeout)
         finally:
+            if proc.stdin is not None:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
             with self._lock:
                 self._running.pop(proc.pid, None)
                 canceled = proc.pid in self._canceled
@@ -389,6 +483,15 @@ class ProcessExecutor(Executor):
             return ""
         text = data.decode("utf-8", errors="replace")
         return text.lstrip("\ufffd") if size > self.tail_bytes else text
+
+
+def _feed(proc: subprocess.Popen, data: bytes) -> None:
+    """Write ``data`` and leave the pipe open (closed by _spawn when the process ends)."""
+    try:
+        proc.stdin.write(data)
+        proc.stdin.flush()
+    except (OSError, ValueError):
+        pass   # the process ended or closed its input: its exit status tells
 
 
 def _killpg(pgid: int, sig: int) -> None:

@@ -21,7 +21,7 @@ from . import catalog, deployments, keys
 from . import events as trace_events
 from .errors import Conflict, NotFound, SpaceDataError
 from .facts import new_fact, validate_fact
-from .instances import hosting_map
+from .instances import hosting_map, root_of
 from .locality import zone_map
 from .rules import RuleSet
 from .space.base import (Entry, Space, op_cas, op_check_index, op_delete, op_delete_cas,
@@ -348,10 +348,55 @@ def status(space: Space, model: str, instance: str) -> Dict[str, Any]:
     if runs:
         last = runs[-1]
         out["last_run"] = {k: last.get(k) for k in ("id", "workflow", "status", "started", "ended", "duration")}
+        if last.get("status") == RUNNING:
+            waiting = waiting_hosts(space, last)
+            if waiting:
+                out["waiting_hosts"] = waiting
     meta = catalog.read_meta(space, model, head["model_digest"])
     if meta.get("outputs"):
         out["outputs"] = topology_outputs(space, model, instance, head, nodes, meta)
     return out
+
+
+def waiting_hosts(space: Space, rec: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Root hosts of a running run whose ready nodes wait for the worker that serves them
+    (``wfctl worker --serves``) to come back: host, address, serving workers, nodes, since."""
+    served: Dict[str, set] = {}
+    for k in space.keys(keys.SERVED):
+        name, dummy, wid = k[len(keys.SERVED):].rpartition("/")
+        served.setdefault(name, set()).add(wid)
+    if not served:
+        return []
+    alive = {k[len(keys.WORKERS):] for k in space.keys(keys.WORKERS)}
+    run_id = rec["id"]
+    ready = []
+    for k in space.keys(keys.queue(run_id)):
+        parsed = keys.parse_queue_key(k)
+        if parsed is not None and parsed[1] == "r":
+            ready.append(parsed[2])
+    from .worker import RunContext     # (worker imports this module)
+    ctx = RunContext(space, run_id)
+    hosts: Dict[str, Dict[str, Any]] = {}
+    for n in ready:
+        root = root_of(n, ctx.hosting)
+        address = ctx.address(root)
+        servers = served.get(root, set()) | (served.get(address, set()) if address else set())
+        if not servers or servers & alive:
+            continue
+        h = hosts.setdefault(root, {"host": root, "address": address, "served_by": sorted(servers),
+                                    "nodes": [], "since": rec.get("started")})
+        h["nodes"].append(n)
+    for h in hosts.values():
+        # Since the last progress of its nodes (their facts' last commit).
+        ts = []
+        for n in h["nodes"]:
+            e = space.get(keys.fact(run_id, n))
+            if e is not None and isinstance(e.value, dict) and isinstance(e.value.get("updated"), (int, float)):
+                ts.append(e.value["updated"])
+        if ts:
+            h["since"] = max(ts)
+        h["nodes"].sort(key=_natural)
+    return [hosts[k] for k in sorted(hosts)]
 
 
 def topology_outputs(space: Space, model: str, instance: str, head: Dict[str, Any],

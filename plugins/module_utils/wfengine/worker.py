@@ -37,6 +37,7 @@ from .executor import Executor, OperationCall
 from .facts import new_fact, reached, validate_fact
 from .instances import root_of, validate_node
 from .locality import Zones, owns_a_zone, zone_owner
+from .placement import host_address
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet
 from .runs import finalize_run, run_record
 from .space.base import (Entry, Space, op_cas, op_check_index, op_check_not_exists,
@@ -93,6 +94,28 @@ class RunContext:
         hosting = rec.get("hosting")
         self.hosting: Dict[str, str] = hosting if isinstance(hosting, dict) else {}
         self.zones = Zones(rec.get("zones"), self.hosting)
+        self._addresses: Dict[str, Optional[str]] = {}
+
+    def address(self, root: str) -> Optional[str]:
+        """The address of a root host (placement.host_address), as first read by this worker:
+        served hosts are matched by it.  Read only when some worker serves hosts."""
+        with self._lock:
+            if root in self._addresses:
+                return self._addresses[root]
+        try:
+            found = host_address(self.function_context(root), root)
+        except WfError:
+            found = None
+        with self._lock:
+            self._addresses[root] = found
+        return found
+
+    def function_context(self, self_node: str) -> Any:
+        """A TOSCA function context over this run's deployment (values, inputs, attributes)."""
+        from .resolver import deployment_values, model_context
+        values, inputs = deployment_values(self._space, self.model, self.instance,
+                                           self.record["model_digest"])
+        return model_context(self._space, self, values, inputs, self_node)
 
     @property
     def has_rules(self) -> bool:
@@ -237,7 +260,8 @@ class Worker:
                  ttl: float = 15.0, executor: Optional[Executor] = None, poll: float = 30.0,
                  log_dir: Optional[str] = None, cache_dir: Optional[str] = None,
                  exec_log: Optional[str] = None, op_timeout: Optional[float] = None,
-                 batch: int = 16, steal_after: float = 1.0, lanes: Optional[int] = None):
+                 batch: int = 16, steal_after: float = 1.0, lanes: Optional[int] = None,
+                 ssh_options: Optional[Any] = None):
         self.space = space
         self.id = worker_id or "%s-%d-%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:6])
         self.threads = max(1, int(threads))
@@ -246,8 +270,12 @@ class Worker:
         if executor is None:
             from .resolver import default_executor
             executor = default_executor(space, self.context, log_dir=log_dir, cache_dir=cache_dir,
-                                        exec_log=exec_log, timeout=op_timeout)
+                                        exec_log=exec_log, timeout=op_timeout, ssh_options=ssh_options)
         self.executor = executor
+        # Hosts this worker serves (``--serves``): their operations run here and nowhere else.
+        self.serves: Tuple[str, ...] = tuple(getattr(ssh_options, "serves", ()) or ())
+        # Served hosts of every worker, from the last listing: name -> worker ids (placement.py).
+        self._served: Dict[str, Set[str]] = {}
         self.session: Optional[str] = None
         self._stop = threading.Event()
         self._inflight: Set[Tuple[str, str]] = set()
@@ -297,7 +325,15 @@ class Worker:
         self.session = self.space.session_create("wf-worker-%s" % self.id, self.ttl, behavior="delete")
         # Registration: peers split the ready nodes between the live workers they see.
         self.space.acquire(keys.worker(self.id), self.session,
-                           {"host": socket.gethostname(), "pid": os.getpid(), "threads": self.threads})
+                           {"host": socket.gethostname(), "pid": os.getpid(), "threads": self.threads,
+                            "serves": list(self.serves)})
+        # Served hosts outlive the session on purpose: when this worker dies, the operations of
+        # its hosts wait for it (or a worker that serves the same names) instead of running
+        # elsewhere.  ``wfctl serves --forget`` removes a claim for good.
+        if self.serves:
+            self.space.write_chunked(op_set(keys.served(name, self.id),
+                                            {"since": time.time(), "host": socket.gethostname()})
+                                     for name in self.serves)
 
     def _owner(self, node: str) -> str:
         """Rendezvous hashing: the live worker that takes ``node`` (a root host id) first, for a
@@ -342,6 +378,9 @@ class Worker:
                 server.shutdown()
                 server.server_close()
             pool.shutdown(wait=True)
+            closer = getattr(self.executor, "close", None)
+            if closer is not None:
+                closer()
             try:
                 if self.session:
                     self.space.session_destroy(self.session)
@@ -428,10 +467,15 @@ class Worker:
     def _dispatch(self, qkeys: List[str], pool: ThreadPoolExecutor) -> bool:
         groups: Dict[str, Dict[str, Any]] = {}
         peers = {self.id}
+        served: Dict[str, Set[str]] = {}
         for k in qkeys:
             if k.startswith(keys.CONTROL):
                 if k.startswith(keys.WORKERS):
                     peers.add(k[len(keys.WORKERS):])
+                elif k.startswith(keys.SERVED):
+                    name, dummy, wid = k[len(keys.SERVED):].rpartition("/")
+                    if name and wid:
+                        served.setdefault(name, set()).add(wid)
                 continue
             parsed = keys.parse_queue_key(k)
             if parsed is None:
@@ -448,6 +492,7 @@ class Worker:
             elif kind == "h":
                 g["h"] += 1
         self._peers = sorted(peers)
+        self._served = served
         self._canceled = {run for run, g in groups.items() if g["cancel"]}
         left = False
         seen: Dict[Tuple[str, str], float] = {}
@@ -515,7 +560,7 @@ class Worker:
         free lanes (``room`` nodes), other owners' that waited too long.  A worker with work of
         its own does not steal: when every worker is saturated, every ready node is "late", and
         stealing then only makes workers collide on the same locks and facts."""
-        if len(self._peers) <= 1:
+        if len(self._peers) <= 1 and not self._served:
             return cands
         try:
             ctx: Optional[RunContext] = self.context(run)
@@ -528,8 +573,8 @@ class Worker:
         for n in cands:
             if self._hand_ok(run, n, ctx):
                 own.append(n)
-            elif self._late(run, n, seen, now):
-                late_ones.append(n)
+            elif (ctx is None or self._servers(ctx, n) is None) and self._late(run, n, seen, now):
+                late_ones.append(n)   # a served host's nodes are never taken by another worker
         if len(own) >= room:
             return own
         return own + late_ones[:room - len(own)]
@@ -566,6 +611,13 @@ class Worker:
         """Whether this worker owns ``node_id``: it claims it at once, takes it in a handoff, and
         trusts its fact hints.  By the zone of its root host (locality.py), or, for a run
         without a zone map, by its root host alone."""
+        if self._served and ctx is not None:
+            servers = self._servers(ctx, node_id)
+            if servers is not None:
+                # A served host: its worker(s) only; none alive, nobody (the host waits).
+                alive = [w for w in self._peers if w in servers]
+                return bool(alive) and max(alive, key=lambda p: zlib.crc32(
+                    ("%s\0%s" % (p, node_id)).encode("utf-8"))) == self.id
         if len(self._peers) <= 1:
             return True
         if ctx is None:
@@ -574,6 +626,18 @@ class Worker:
         if zone is None:
             return self._owner(root_of(node_id, ctx.hosting)) == self.id
         return zone_owner(run, zone, ctx.zones.count, self._peers) == self.id
+
+    def _servers(self, ctx: RunContext, node_id: str) -> Optional[Set[str]]:
+        """Workers registered to serve ``node_id``'s root host (alive or not), by its node
+        instance id or its address; None when no worker serves it."""
+        if not self._served:
+            return None
+        root = root_of(node_id, ctx.hosting)
+        ids = set(self._served.get(root, ()))
+        address = ctx.address(root)
+        if address:
+            ids.update(self._served.get(address, ()))
+        return ids or None
 
     def enter_commit(self, run: str, checked: Iterable[str], writes: Iterable[str],
                      timeout: float = 2.0) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
@@ -952,6 +1016,13 @@ class Worker:
         """Record the attempt, run the operation (serialized per host), retry as configured.
         Returns True/False for success, None if the node's lock was lost meanwhile."""
         fact, ctx = step.fact, step.ctx
+        servers = self._servers(ctx, step.node_id)
+        if servers is not None and self.id not in servers:
+            # Taken before this worker saw that another one serves the host: give it back
+            # (nothing was recorded; the ready tuple stays for the serving worker).
+            log.info("worker %s: %s belongs to a served host (%s); leaving it", self.id,
+                     step.node_id, ", ".join(sorted(servers)))
+            return None
         prev = fact.get("inflight")
         attempt = 1
         if prev and prev.get("pc") == fact["pc"]:
@@ -995,7 +1066,9 @@ class Worker:
                               "duration": round(result.duration, 6), "worker": self.id,
                               "relationship": None if rel is None else rel["id"],
                               "output": result.output[-4096:], "ts": time.time(),
-                              "log_file": (result.details or {}).get("log_file")})
+                              "log_file": (result.details or {}).get("log_file"),
+                              "host": (result.details or {}).get("host"),
+                              "address": (result.details or {}).get("address")})
         step.events.append(ev)
         attrs = getattr(result, "attributes", None)
         if attrs:
@@ -1127,12 +1200,14 @@ class _Step:
 
 
 def run_workers(space_factory, count: int, stop: threading.Event, threads: int = 8,
-                ttl: float = 15.0, executor: Optional[Executor] = None) -> List[Worker]:
+                ttl: float = 15.0, executor: Optional[Executor] = None,
+                ssh_options: Optional[Any] = None) -> List[Worker]:
     """Start ``count`` workers in threads of this process (the embedded ``--workers N`` mode);
     they stop when ``stop`` is set.  Each gets its own Space client, as separate hosts would."""
     workers = []
     for i in range(count):
-        w = Worker(space_factory(), threads=threads, ttl=ttl, executor=executor, poll=1.0)
+        w = Worker(space_factory(), threads=threads, ttl=ttl, executor=executor, poll=1.0,
+                   ssh_options=ssh_options)
         t = threading.Thread(target=w.serve, name="worker-%d" % i, daemon=True)
         workers.append((w, t))
         t.start()

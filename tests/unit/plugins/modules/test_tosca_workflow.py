@@ -227,13 +227,30 @@ def test_without_retries_the_flaky_operation_fails(run_module, instance, daemons
     assert r.failed and "B_0" in r.msg and "transient" in r.msg
 
 
-def test_timeout_with_workers_in_the_module_says_how_to_finish(run_module, instance, engine, open_space):
+@pytest.fixture
+def slow_instance(run_module, space_file, tmp_path):
+    """A deployment whose install lasts longer than a short timeout, whatever the machine's
+    speed (the seed's no-op install can end within 10 ms on an idle machine)."""
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "pause.sh").write_text("sleep 0.5\n")
+    (tmp_path / "slow" / "app.yaml").write_text(
+        "tosca_definitions_version: tosca_simple_yaml_1_3\n"
+        "topology_template:\n  node_templates:\n    box:\n      type: tosca.nodes.Compute\n"
+        "      interfaces: {Standard: {create: pause.sh}}\n")
+    assert not run_module("tosca_model", name="slow", src=str(tmp_path / "slow" / "app.yaml"),
+                          space=space_file).failed
+    assert not run_module("tosca_instance", model="slow", name="prod", space=space_file).failed
+    return dict(model="slow", instance="prod", space=space_file)
+
+
+def test_timeout_with_workers_in_the_module_says_how_to_finish(run_module, slow_instance, engine, open_space):
     """The module's workers stop with the task; the message names the wfctl commands, and a real
     ``wfctl worker`` process started as it says finishes the run."""
+    instance = slow_instance
     r = run_module("tosca_workflow", workers=1, timeout=0.01, **instance)
     assert r.failed and r["status"] == "running"
     cmd = '"wfctl --space %s worker"' % instance["space"]
-    assert cmd in r.msg and "cancel seed prod" in r.msg
+    assert cmd in r.msg and "cancel slow prod" in r.msg
     proc = subprocess.Popen([sys.executable, "-m", "wfengine.cli", "--space", instance["space"], "worker"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

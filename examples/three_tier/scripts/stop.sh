@@ -1,0 +1,5 @@
+#!/bin/bash
+. "$(dirname "$0")/lib.sh"
+record
+rm -f "$dir/running"
+echo "stopped $WF_NODE"
