@@ -53,10 +53,12 @@ EXIT_UNREACHABLE = -2
 # then send the output, the outputs file and the exit code back.  Records start with \036 on
 # the session's stderr, where nothing else but ssh's own messages goes.
 _BOOT = r"""set -u
+exec 3>&2 2>/dev/null
 n=$1
-d=$(mktemp -d "${TMPDIR:-/tmp}/wf-op.XXXXXXXX") || { echo "wfengine: mktemp failed" >&2; exit 254; }
-trap 'rm -rf "$d"' EXIT
-head -c "$n" | tar -x -f - -C "$d" || { echo "wfengine: cannot unpack the operation's files" >&2; exit 254; }
+d=$(mktemp -d "${TMPDIR:-/tmp}/wf-op.XXXXXXXX") || { echo "wfengine: mktemp failed" >&3; exit 254; }
+if ! head -c "$n" | tar -x -f - -C "$d"; then
+    echo "wfengine: cannot unpack the operation's files in $d" >&3; rm -rf "$d"; exit 254
+fi
 while IFS= read -r -d '' kv; do export "$kv"; done < "$d/.wf/env"
 export WF_MODEL_DIR="$d/model" WF_OUTPUTS="$d/.wf/outputs"
 : > "$WF_OUTPUTS"
@@ -65,16 +67,16 @@ cd "$d/model" || exit 254
 set -m
 bash "$d/model/$primary" </dev/null >"$d/.wf/log" 2>&1 &
 pid=$!
-( cat >/dev/null; kill -TERM -- "-$pid" 2>/dev/null; sleep 2; kill -KILL -- "-$pid" 2>/dev/null ) &
+( trap - EXIT; cat >/dev/null; kill -TERM -- "-$pid"; sleep 2; kill -KILL -- "-$pid" ) >/dev/null 2>&1 &
 w=$!
-set +m
 wait "$pid"
 rc=$?
-kill -- "-$w" 2>/dev/null
+kill -KILL -- "-$w"
 cat "$d/.wf/log"
-printf '\036WF-OUTPUTS %s\n' "$(wc -c < "$WF_OUTPUTS" | tr -d ' ')" >&2
-cat "$WF_OUTPUTS" >&2
-printf '\036WF-EXIT %s\n' "$rc" >&2
+printf '\036WF-OUTPUTS %s\n' "$(wc -c < "$WF_OUTPUTS" | tr -d ' ')" >&3
+cat "$WF_OUTPUTS" >&3
+printf '\036WF-EXIT %s\n' "$rc" >&3
+cd / && rm -rf "$d"
 """
 _REMOTE = "exec bash -c " + shlex.quote(_BOOT) + " wf-op "
 _TRAILER = re.compile(rb"\x1eWF-OUTPUTS (\d+)\n")
