@@ -68,7 +68,7 @@ def ensure_privsep() -> None:
     except KeyError:
         done = subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", PRIVSEP_DIR,
                                "--shell", "/usr/sbin/nologin", "sshd"],
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True, check=False)
         try:
             pwd.getpwnam("sshd")  # another session may have created it meanwhile
         except KeyError:

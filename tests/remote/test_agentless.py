@@ -168,8 +168,8 @@ def test_a_changed_host_key_is_refused_in_one_line(tmp_path, machines, ssh, monk
     assert not ops_log(web)
 
 
-def test_trust_on_first_use_records_keys_in_the_space_then_checks_them(tmp_path, machines, inventory,
-                                                                        monkeypatch):
+def test_trust_on_first_use_keeps_keys_in_the_space_then_checks_them(
+        tmp_path, machines, inventory, monkeypatch):
     monkeypatch.setenv("WF_CACHE_DIR", str(tmp_path / "cache"))
     empty = tmp_path / "known_hosts"
     empty.write_text("")

@@ -126,7 +126,7 @@ class Inventory:
             raise PlacementError("inventory %s: ansible-inventory not found (it reads the file)"
                                  % self.path)
         proc = subprocess.run([exe, "-i", self.path, "--list"], capture_output=True, text=True,
-                              timeout=120, stdin=subprocess.DEVNULL)
+                              timeout=120, stdin=subprocess.DEVNULL, check=False)
         try:
             data = json.loads(proc.stdout) if proc.returncode == 0 else None
         except ValueError:

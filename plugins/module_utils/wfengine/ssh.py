@@ -232,7 +232,7 @@ class SshClient:
     def _check(self, deployment: Any, target: Target) -> bool:
         proc = subprocess.run(self.argv(deployment, target) + ["-O", "check", target.address],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=10)
+                              stderr=subprocess.DEVNULL, timeout=10, check=False)
         return proc.returncode == 0
 
     def _open(self, deployment: Any, target: Target) -> None:
@@ -258,7 +258,7 @@ class SshClient:
             try:
                 proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=err, env=env, start_new_session=True,
-                                      timeout=self.opts.connect_timeout * 3 + 10)
+                                      timeout=self.opts.connect_timeout * 3 + 10, check=False)
                 code = proc.returncode
             except subprocess.TimeoutExpired:
                 code = None
@@ -285,7 +285,7 @@ class SshClient:
                 continue
             subprocess.run([self.ssh, "-o", "ControlPath=%s" % path, "-O", "exit", "wf-master"],
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=10)
+                           stderr=subprocess.DEVNULL, timeout=10, check=False)
         shutil.rmtree(self._dir, ignore_errors=True)
         self._dir = None
 
