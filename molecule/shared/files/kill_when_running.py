@@ -1,10 +1,11 @@
 """Kills a process of the scenario as soon as an operation is in flight, from the controller.
 
-    kill_when_running.py EPHEMERAL_DIR worker|consul-leader [TIMEOUT]
+    kill_when_running.py EPHEMERAL_DIR worker|consul-leader [TIMEOUT [MATCH]]
 
 Started (in the background) before the workflow: notes where the operations logs of the test
 hosts end (<root>/var/log/wf-worker/execs.log, one JSON line per operation, written when the
-operation starts), then polls them every 20 ms.  At the first new line on any host:
+operation starts), then polls them every 20 ms.  At the first new line on any host (with MATCH,
+a regular expression: the first whose "<node> <operation>" it matches, e.g. "^web_0 .*configure$"):
   worker         SIGKILLs that host's worker, which is then inside that operation (the model's
                  operations take half a second);
   consul-leader  SIGKILLs the Consul server that leads at that moment.
@@ -14,6 +15,7 @@ flight on that host (worker), or the leader's address (consul-leader).
 import glob
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -21,6 +23,7 @@ import urllib.request
 
 eph, what = sys.argv[1], sys.argv[2]
 timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 120
+match = re.compile(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] else None
 roots = sorted(glob.glob(os.path.join(eph, "hosts", "*")))
 
 
@@ -50,6 +53,8 @@ while True:
             f.seek(start[root])
             data = f.read()
         lines = [json.loads(x) for x in data.split(b"\n")[:-1] if x.strip()]  # complete lines only
+        if match:
+            lines = [r for r in lines if match.search("%s %s" % (r.get("node"), r.get("operation")))]
         if not lines:
             continue
         if what == "worker":
