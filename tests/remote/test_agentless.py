@@ -53,6 +53,14 @@ def accepted(machine):
         return len(re.findall(r"Accepted publickey", fh.read()))
 
 
+def _running(pid):
+    try:
+        with open("/proc/%d/status" % pid) as fh:
+            return "zombie" not in fh.read().lower()
+    except OSError:
+        return False
+
+
 def short(op):
     return op.rsplit(".", 1)[1]
 
@@ -218,3 +226,42 @@ def test_the_workers_inventory_overrides_the_models_address(tmp_path, machines, 
     rec = run(opts, space, "install", ssh)
     assert rec["status"] == "succeeded", api.summary(space, rec["id"])
     assert {n for n, *x in ops_log(web)} == {"web_0"}
+
+
+def test_a_timeout_kills_the_remote_operation(tmp_path, machines, ssh, monkeypatch):
+    """The local ssh is killed at the timeout; the bootstrap on the host sees its input close and
+    kills the script's process group: nothing of the operation is left running there."""
+    monkeypatch.setenv("WF_CACHE_DIR", str(tmp_path / "cache"))
+    m = machines.machines[0]
+    folder = tmp_path / "hang"
+    folder.mkdir()
+    (folder / "hang.sh").write_text('echo $$ > "$WF_MACHINE_ROOT/pid"\nsleep 60 &\n'
+                                    'echo $! >> "$WF_MACHINE_ROOT/pid"\nwait\n')
+    (folder / "app.yaml").write_text(
+        "tosca_definitions_version: tosca_simple_yaml_1_3\n"
+        "topology_template:\n  inputs:\n    key: {type: string}\n    user: {type: string}\n"
+        "  node_templates:\n"
+        "    box:\n      type: tosca.nodes.Compute\n"
+        "      attributes: {public_address: %s}\n"
+        "      capabilities: {endpoint: {properties: {credential: {user: {get_input: user}, "
+        "token_type: private_key, token: {get_input: key}}}}}\n"
+        "    app:\n      type: tosca.nodes.SoftwareComponent\n      requirements: [{host: box}]\n"
+        "      interfaces: {Standard: {create: {implementation: {primary: hang.sh, timeout: 2}}}}\n"
+        % m.address)
+    opts = embedded(tmp_path)
+    space = api.open_space(opts)
+    api.upload_model(space, str(folder), "hang")
+    api.create_instance(space, "hang", "i", inputs={"key": machines.client_key, "user": machines.user})
+    rec = api.start_workflow(space, "install", "hang", "i")
+    rec = api.run_with_local_workers(opts, space, rec["id"], 1, timeout=120, ssh_options=ssh)
+    assert rec["status"] == "failed"
+    with open(os.path.join(m.root, "pid")) as fh:
+        pids = [int(x) for x in fh.read().split()]
+    assert len(pids) == 2
+    import time
+    deadline = time.monotonic() + 10
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in pids if _running(p)]
+        time.sleep(0.1)
+    assert not alive, "left running on the host: %s" % alive
