@@ -226,7 +226,13 @@ def reset_hwm(pid: Optional[int] = None) -> bool:
 
 
 def cpu_seconds(pid: Optional[int] = None) -> Optional[float]:
-    """User + system CPU time of a process (from /proc/<pid>/stat)."""
+    """User + system CPU time of a process.
+
+    Our own process is read with nanosecond resolution (``time.process_time``): /proc's clock
+    ticks are 10 ms, so a run of a few milliseconds would read as 0.
+    """
+    if pid is None or pid == os.getpid():
+        return time.process_time()
     try:
         with open("/proc/%s/stat" % (pid or "self"), "r") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()

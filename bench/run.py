@@ -170,7 +170,7 @@ def measure_one(spec: Dict[str, Any]) -> Dict[str, Any]:
                 r["http"] = {"manager": manager_http, "workers": worker_http}
                 r["requests"] = sum(manager_http.values()) + sum(worker_http.values())
                 r["peak_worker_rss_kib"] = max((w.get("peak_rss_kib") or 0) for w in results)
-                r["cpu_s"] = round(cpu_manager + sum((w.get("cpu_s") or 0) for w in results), 3)
+                r["cpu_s"] = round(cpu_manager + sum((w.get("cpu_s") or 0) for w in results), 4)
                 r["txn_write_median_ms"] = _median_of([w.get("http") for w in results], "PUT txn")
             else:
                 deadline = time.monotonic() + 5
@@ -184,7 +184,7 @@ def measure_one(spec: Dict[str, Any]) -> Dict[str, Any]:
                 r["requests"] = sum(v for k, v in list(snap["counts"].items()) +
                                     list(r["manager_calls"]["counts"].items()) if ":items" not in k)
                 r["peak_worker_rss_kib"] = vm_hwm_kib()   # manager + workers: one process
-                r["cpu_s"] = round(cpu_manager, 3)
+                r["cpu_s"] = round(cpu_manager, 4)
                 r["txn_write_median_ms"] = snap["median_ms"].get("txn_write")
             out["workflows"][wf] = r
             if rec["status"] != "succeeded":
