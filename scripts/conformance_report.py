@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from typing import Any, Dict, List
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,11 +30,13 @@ def collect() -> List[Dict[str, Any]]:
     rows = []
     for entry in harness.load_manifest():
         out = harness.run_entry_in_tmp(entry)
-        ok = out.verdict == entry["expect"] and (out.verdict != "install" or not out.unexplained) and (
+        ok = out.verdict == entry["expect"] and (out.verdict != "install" or not (out.unexplained or out.unannounced)) and (
             out.verdict != "refuse" or entry.get("reason", "") in out.reason)
-        reason = out.reason
+        reason = out.reason.replace(ROOT + os.sep, "")
         if out.verdict == "install" and out.unexplained:
             reason = "declared, never run, no warning: " + ", ".join(out.unexplained[:3])
+        elif out.verdict == "install" and out.unannounced:
+            reason = "not announced at upload: " + ", ".join(out.unannounced)
         rows.append({"id": entry["id"], "origin": entry["origin"], "expect": entry["expect"],
                      "verdict": out.verdict, "ok": ok, "reason": reason, "parser": entry["tosca_parser"],
                      "declared": out.declared, "recorded": out.recorded, "warnings": len(out.warnings)})

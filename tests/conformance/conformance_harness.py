@@ -133,6 +133,7 @@ class Outcome:
     declared: int = 0                   # implementations the model declares, per instance
     recorded: int = 0                   # of those, how many the runs called
     unexplained: List[str] = field(default_factory=list)   # declared, never run, no warning
+    unannounced: List[str] = field(default_factory=list)   # sections the engine does not run, no warning
     calls: List[Recorded] = field(default_factory=list)
 
 
@@ -182,6 +183,26 @@ def _relationship_instances(space: Any, model: str, instance: str,
             index = rid.split("#", 1)[1].split(":", 1)[0] if "#" in rid else ""
             out.append((rid, n["template"], index))
     return out
+
+
+SECTIONS = ("policies", "groups", "substitution_mappings")
+
+
+def unannounced_sections(entry: Dict[str, Any], lines: List[str]) -> List[str]:
+    """Sections of the entry's topology that the engine stores but does not run (issue 16 item
+    10) and that no upload warning mentions.  Read from the entry's own file (a CSAR archive is not
+    opened: its entries in this corpus have none)."""
+    path = entry_path(entry)
+    if os.path.isdir(path):
+        path = os.path.join(path, entry.get("definitions") or "")
+    if not path.endswith((".yaml", ".yml")) or not os.path.isfile(path):
+        return []
+    with open(path, "r", encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh) or {}
+    topo = doc.get("topology_template") if isinstance(doc, dict) else None
+    if not isinstance(topo, dict):
+        return []
+    return [s for s in SECTIONS if topo.get(s) and not any(s in line for line in lines)]
 
 
 def run_entry(entry: Dict[str, Any], workdir: str) -> Outcome:
@@ -234,6 +255,7 @@ def run_entry(entry: Dict[str, Any], workdir: str) -> Outcome:
             else:
                 key = (template, c.node, None) + split_operation(c.operation)
             seen[key] = 1
+        outcome.unannounced = unannounced_sections(entry, lines)
         outcome.declared = sum(declared.values())
         outcome.recorded = sum(1 for k in declared if seen.get(k))
         outcome.unexplained = sorted("%s %s.%s%s" % (k[0], k[3], k[4], " (%s)" % k[2] if k[2] else "")

@@ -42,6 +42,8 @@ def test_entry_verdict(entry, tmp_path):
     # No silent skip: a declared implementation that did not run is named by an upload warning.
     assert out.unexplained == [], "declared, never run, no warning: %s" % out.unexplained
     assert out.recorded <= out.declared
+    # Issue 16 item 10: policies, groups and substitution_mappings are announced at upload.
+    assert out.unannounced == [], "sections stored but not announced by an upload warning: %s" % out.unannounced
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
