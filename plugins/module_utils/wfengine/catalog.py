@@ -97,6 +97,7 @@ def _referenced_files(root: str, ops: Dict[str, Any]) -> List[artifacts.ModelFil
                 for rel in [impl.get("primary")] + list(impl.get("dependencies") or []):
                     if rel:
                         paths.add(rel)
+        paths.update(p for p in (t.get("artifacts") or {}).values() if p)   # get_artifact reads them
     files = []
     for rel in sorted(paths):
         full = os.path.join(root, *rel.split("/"))
