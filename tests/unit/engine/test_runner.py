@@ -387,3 +387,27 @@ topology_template:
     res = ex.run(mk("app_0", PRE_SRC, rel, "source"))
     assert res.ok, res.output
     assert seen.read_text() == "db://10.4.4.4:5432"
+
+
+def test_remote_bootstrap_gives_get_artifact_the_path_where_it_unpacked_the_files(tmp_path):
+    """TOSCA 1.3 4.7.1: get_artifact is the artifact's path on the machine running the operation.
+    A remote script's folder is only known there: the bootstrap (run here with bash, as sshd
+    would run it) replaces the marker in the environment and the artifact travels in the payload."""
+    import subprocess
+    from wfengine import ssh
+    (tmp_path / "s.sh").write_text('printf "%s|" "$CONF" "$PLAIN"; cat "$CONF"\n')
+    (tmp_path / "app.conf").write_text("artifact-content\n")
+    payload = ssh._payload([("s.sh", str(tmp_path / "s.sh")), ("files/app.conf", str(tmp_path / "app.conf"))],
+                           "s.sh", {"CONF": ssh.REMOTE_MODEL_DIR + "/files/app.conf", "PLAIN": "a&b $HOME"})
+    proc = subprocess.Popen(["bash", "-c", ssh._BOOT, "wf-op", str(len(payload))], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(payload)
+    proc.stdin.flush()
+    out, err = proc.stdout.read().decode(), proc.stderr.read()   # stdin stays open, as over ssh
+    proc.wait(timeout=30)
+    proc.stdin.close()
+    conf, plain, content = out.split("|")
+    assert ssh.parse_result(err)[0] == 0
+    assert conf.startswith("/") and conf.endswith("/model/files/app.conf") and "\x1e" not in conf
+    assert plain == "a&b $HOME" and content == "artifact-content\n"
+    assert not os.path.exists(conf)   # the private folder is removed after the operation
