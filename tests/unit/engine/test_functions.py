@@ -319,3 +319,49 @@ def test_get_artifact_is_the_path_where_the_operation_runs():
 def test_a_function_that_cannot_be_evaluated_is_an_error_never_its_text():
     with pytest.raises(FunctionError, match="get_attribute: .*has no attribute or property 'nope'"):
         evaluate({"x": [{"get_attribute": ["SELF", "nope"]}]}, spec_ctx())
+
+
+MODEL_16 = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  relationship_templates:
+    db_link:
+      type: tosca.relationships.ConnectsTo
+      properties: {credential: {user: admin}}
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable: {properties: {default_instances: 2}}
+        endpoint:
+          properties: {port: 2222}
+          attributes: {ip_address: 192.0.2.1}
+    db:
+      type: tosca.nodes.SoftwareComponent
+      requirements: [{host: vm}]
+    app:
+      type: tosca.nodes.SoftwareComponent
+      requirements:
+        - host: vm
+        - dependency: {node: db, relationship: db_link}
+"""
+
+
+def test_model_context_requirements_capabilities_relationship_templates_and_types(tmp_path):
+    """TOSCA 1.3 4.4.1/4.5.1 (requirement and capability names), 4.8.1 (get_nodes_of_type), and a
+    relationship template named as the entity, on the values a worker reads (compile_values)."""
+    model = load_model(write(tmp_path, "m16.yaml", MODEL_16), [])
+    nodes = expand(model)
+    attrs = {"db_1": {"version": "2"}}
+    c = ModelContext(values=compile_values(model), node=lambda n: nodes[n], attributes=lambda n: attrs.get(n, {}),
+                     inputs={}, self_node="app_1",
+                     instances=lambda t: [n for n, v in nodes.items() if v["template"] == t])
+    assert evaluate({"get_attribute": ["SELF", "host", "tosca_id"]}, c) == "vm_1"
+    assert evaluate({"get_attribute": ["SELF", "dependency", "tosca_name"]}, c) == "db"
+    assert evaluate({"get_attribute": ["vm", "endpoint", "ip_address"]}, c) == "192.0.2.1"
+    assert evaluate({"get_property": ["HOST", "endpoint", "port"]}, c) == 2222
+    assert evaluate({"get_property": ["db_link", "credential", "user"]}, c) == "admin"
+    assert evaluate({"get_attribute": ["db_link", "state"]}, c) == "initial"
+    assert evaluate({"get_nodes_of_type": "tosca.nodes.Compute"}, c) == ["vm_0", "vm_1"]
+    assert evaluate({"get_nodes_of_type": "tosca.nodes.Root"}, c) == [
+        "app_0", "app_1", "db_0", "db_1", "vm_0", "vm_1"]

@@ -186,3 +186,11 @@ def test_topology_outputs_and_type_defaults_are_checked(write):
     got = problems(write, GOOD, inputs="  inputs:\n    other: {type: string}\n")
     assert any("node_types.my.WordPress.properties.admin_user.default.get_input: node template wordpress "
                "(type my.WordPress): get_input: no input 'user'" in p for p in got), got
+
+
+def test_a_capability_attribute_may_be_read_on_the_node(write):
+    """The Endpoint capability's ip_address (TOSCA 1.3 5.5.4) is reported on the node that offers
+    it, so [server, ip_address] is as valid as [server, endpoint, ip_address]."""
+    assert one(write, "x: {get_attribute: [server, ip_address]}\n              y: {get_attribute: [server, ip_adress]}") \
+        .endswith("has no attribute or property 'ip_adress' (attributes and properties: networks, ports, "
+                  "private_address, public_address, state, tosca_id, tosca_name)")

@@ -398,12 +398,16 @@ class _Checker:
         props = set(ntype.properties or {}) | set(tpl.properties or {})
         attrs = set(ntype.attributes or {}) | set(tpl.attributes or {}) | self.written.get(tname, set()) \
             | set(NORMATIVE_ATTRIBUTES)
+        caps = dict(ntype.capabilities or {})
+        caps.update({k: v for k, v in (tpl.capabilities or {}).items() if k not in caps})
         if first in props or (attributes and first in attrs):
             return None
+        if attributes and any(first in (self._capability_names(cdef, (tpl.capabilities or {}).get(c), True,
+                                                                only_attributes=True) or ())
+                              for c, cdef in caps.items()):
+            return None   # a capability's attribute (an endpoint's ip_address) is reported on the node
         kind = "attribute or property" if attributes else "property"
         if len(names) >= 2 and isinstance(names[1], str):
-            caps = dict(ntype.capabilities or {})
-            caps.update({k: v for k, v in (tpl.capabilities or {}).items() if k not in caps})
             if first in caps:
                 known = self._capability_names(ntype.capabilities.get(first), (tpl.capabilities or {}).get(first),
                                                attributes)
@@ -423,11 +427,13 @@ class _Checker:
             tname, tpl.type, kind, first, "attributes and properties" if attributes else "properties",
             ", ".join(known) or "none")
 
-    def _capability_names(self, cdef: Any, cass: Any, attributes: bool) -> Optional[Set[str]]:
+    def _capability_names(self, cdef: Any, cass: Any, attributes: bool,
+                          only_attributes: bool = False) -> Optional[Set[str]]:
         """Property (and attribute) names of a capability; None when its type is unknown here."""
         ctype = cdef if isinstance(cdef, str) else (cdef.get("type") if isinstance(cdef, dict) else None)
         names: Set[str] = set()
-        for section in ("properties",) + (("attributes",) if attributes else ()):
+        sections = ("attributes",) if only_attributes else ("properties",) + (("attributes",) if attributes else ())
+        for section in sections:
             for src in (cdef, cass):
                 if isinstance(src, dict) and isinstance(src.get(section), dict):
                     names.update(src[section])
@@ -439,7 +445,7 @@ class _Checker:
             raw = self.registry.raw("capability_types", cur)
             if raw is None:
                 return None
-            for section in ("properties",) + (("attributes",) if attributes else ()):
+            for section in sections:
                 if isinstance(raw.get(section), dict):
                     names.update(raw[section])
             cur = raw.get("derived_from") if isinstance(raw.get("derived_from"), str) else None
