@@ -15,9 +15,9 @@ Supported (TOSCA 1.3 chapter 4): ``get_input``, ``get_property``, ``get_attribut
 * ``SELF`` is the node the operation runs on.  In a relationship operation TOSCA makes SELF the
   relationship: its properties/attributes are looked up first, then the node running it.
 * ``HOST`` walks the HostedOn chain from the host of SELF's node upwards until a node has the
-  name (TOSCA 1.3, 4.4.1).
+  name (TOSCA 1.3, 4.4.2 and 4.5.1).
 * ``get_attribute`` falls back to the property of the same name (attributes reflect properties).
-* A capability or a requirement may be named between the entity and the name (4.4.1, 4.5.1):
+* A capability or a requirement may be named between the entity and the name (4.4.2, 4.5.1):
   ``get_property: [SELF, endpoint, port]`` reads the capability's property,
   ``get_attribute: [SELF, server, private_address]`` the node the requirement ``server`` targets.
   A property or attribute of that name wins over a capability, a capability over a requirement.
@@ -239,7 +239,7 @@ class _Eval:
         return parts[index]
 
     def get_nodes_of_type(self, args: Any, depth: int) -> List[str]:
-        """TOSCA 1.3 4.8.1: the names (ids) of every node instance of that type or a subtype."""
+        """TOSCA 1.3 4.7.1: the names (ids) of every node instance of that type or a subtype."""
         name = args[0] if isinstance(args, list) and len(args) == 1 else args
         if not isinstance(name, str) or not name:
             raise FunctionError("%s: expected a node type name" % _show("get_nodes_of_type", args))
@@ -269,7 +269,7 @@ class _Eval:
                             % (_show(fn, args), iface, op, ctx.describe(node)))
 
     def get_artifact(self, args: Any, depth: int) -> str:
-        """TOSCA 1.3 4.7.1: [entity, artifact name, location, remove] -> the artifact's path on
+        """TOSCA 1.3 4.8.1: [entity, artifact name, location, remove] -> the artifact's path on
         the machine where the operation runs.  Only LOCAL_FILE (the orchestrator chooses) is a
         location the engine accepts: the file is the model's copy, shared by operations."""
         fn = "get_artifact"

@@ -258,7 +258,7 @@ def test_token_splits_on_any_separator_character():
 
 
 def test_requirement_name_designates_the_node_it_targets():
-    """TOSCA 1.3 4.4.1: [SELF, database_endpoint, ...] reads the node the requirement targets;
+    """TOSCA 1.3 4.4.2/4.5.1: [SELF, database_endpoint, ...] reads the node the requirement targets;
     [SELF, host, private_address] the Compute it is hosted on."""
     assert evaluate({"get_property": ["SELF", "database_endpoint", "name"]}, spec_ctx()) == "wp"
     assert evaluate({"get_attribute": ["SELF", "host", "private_address"]}, spec_ctx()) == "10.0.0.7"
@@ -267,7 +267,7 @@ def test_requirement_name_designates_the_node_it_targets():
 
 
 def test_capability_attribute_assigned_in_the_template_and_nested_values():
-    """TOSCA 1.3 4.4.1 / 4.5.1: [entity, capability, name] and nested keys/indexes after the name."""
+    """TOSCA 1.3 4.4.2 / 4.5.1: [entity, capability, name] and nested keys/indexes after the name."""
     assert evaluate({"get_attribute": ["server", "endpoint", "ip_address"]}, spec_ctx()) == "10.9.9.9"
     assert evaluate({"get_property": ["server", "endpoint", "port"]}, spec_ctx()) == 22
     assert evaluate({"get_property": ["SELF", "admin", "ports", 0]}, spec_ctx()) == 80
@@ -283,7 +283,7 @@ def test_relationship_template_as_the_entity():
 
 
 def test_get_nodes_of_type_lists_instances_of_the_type_and_its_subtypes():
-    """TOSCA 1.3 4.8.1: the node instances of a type (a subtype counts), natural order."""
+    """TOSCA 1.3 4.7.1: the node instances of a type (a subtype counts), natural order."""
     assert evaluate({"get_nodes_of_type": "tosca.nodes.Compute"}, spec_ctx()) == ["server_0", "server_1"]
     assert evaluate({"get_nodes_of_type": "tosca.nodes.Root"}, spec_ctx()) == [
         "server_0", "server_1", "wordpress_0"]
@@ -304,7 +304,7 @@ def test_get_operation_output_reads_what_the_operation_wrote():
 
 
 def test_get_artifact_is_the_path_where_the_operation_runs():
-    """TOSCA 1.3 4.7.1: the artifact's path on the machine running the operation; the artifact is
+    """TOSCA 1.3 4.8.1: the artifact's path on the machine running the operation; the artifact is
     recorded as used (a remote operation ships it)."""
     c = spec_ctx(artifact_root="/var/cache/model")
     assert evaluate({"get_artifact": ["SELF", "config"]}, c) == "/var/cache/model/files/wp.conf"
@@ -348,7 +348,7 @@ topology_template:
 
 
 def test_model_context_requirements_capabilities_relationship_templates_and_types(tmp_path):
-    """TOSCA 1.3 4.4.1/4.5.1 (requirement and capability names), 4.8.1 (get_nodes_of_type), and a
+    """TOSCA 1.3 4.4.2/4.5.1 (requirement and capability names), 4.7.1 (get_nodes_of_type), and a
     relationship template named as the entity, on the values a worker reads (compile_values)."""
     model = load_model(write(tmp_path, "m16.yaml", MODEL_16), [])
     nodes = expand(model)

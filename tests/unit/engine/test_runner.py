@@ -390,7 +390,7 @@ topology_template:
 
 
 def test_remote_bootstrap_gives_get_artifact_the_path_where_it_unpacked_the_files(tmp_path):
-    """TOSCA 1.3 4.7.1: get_artifact is the artifact's path on the machine running the operation.
+    """TOSCA 1.3 4.8.1: get_artifact is the artifact's path on the machine running the operation.
     A remote script's folder is only known there: the bootstrap (run here with bash, as sshd
     would run it) replaces the marker in the environment and the artifact travels in the payload."""
     import subprocess

@@ -66,11 +66,11 @@ GOOD = """
           configure:
             implementation: create.sh
             inputs:
-              # TOSCA 1.3 4.4.1: a requirement name after SELF, HOST chains
+              # TOSCA 1.3 4.4.2/4.5.1: a requirement name after SELF, HOST chains
               db_name: {get_property: [SELF, database_endpoint, name]}
               db_ip: {get_attribute: [SELF, database_endpoint, tosca_id]}
               server_ip: {get_attribute: [HOST, private_address]}
-              # 4.5.1: a capability name after the template
+              # 4.4.2/4.5.1: a capability name after the template
               ssh_port: {get_property: [server, endpoint, port]}
               addr: {get_attribute: [server, endpoint, ip_address]}
               # 4.3.3, 4.6.1, 4.7.1, 4.8.1
@@ -83,8 +83,9 @@ GOOD = """
 
 
 def test_the_specification_forms_are_accepted(write):
-    """TOSCA 1.3 sections 4.3.3 (token), 4.4.1 (get_attribute with a requirement/capability name,
-    HOST), 4.5.1 (get_property), 4.6.1 (get_operation_output), 4.7.1 (get_artifact), 4.8.1."""
+    """TOSCA 1.3 sections 4.3.3 (token), 4.4.1 (get_input), 4.4.2 and 4.5.1 (get_property and
+    get_attribute with a requirement/capability name, HOST), 4.6.1 (get_operation_output), 4.7.1
+    (get_nodes_of_type), 4.8.1 (get_artifact)."""
     assert problems(write, GOOD, outputs="  outputs:\n    url: {value: {get_attribute: [wordpress, url]}}\n") == []
 
 
@@ -122,7 +123,7 @@ def test_unknown_function_and_wrong_arity(write):
 
 
 def test_get_input_of_an_undeclared_input(write):
-    """TOSCA 1.3 4.4.1... 4.1: get_input names a topology input."""
+    """TOSCA 1.3 4.4.1: get_input names an input of the topology."""
     assert "no input 'prot' in topology_template.inputs (declared: user)" in one(write, "x: {get_input: prot}")
 
 
@@ -135,7 +136,7 @@ def test_unknown_template_requirement_capability_names(write):
 
 
 def test_host_looks_along_the_hosted_on_chain(write):
-    """TOSCA 1.3 4.4.1: HOST is the first host in the chain that has the name."""
+    """TOSCA 1.3 4.5.1: HOST is the first host in the chain that has the name."""
     e = one(write, "x: {get_attribute: [HOST, privat_address]}")
     assert "no host of wordpress has attribute or property 'privat_address' (hosts: web, server)" in e
 
