@@ -1,7 +1,7 @@
 """TOSCA 1.3 chapter 4 functions in real operations on the embedded Space: a script reads what
 get_operation_output, token, get_artifact, get_nodes_of_type and a requirement-name
 get_attribute/get_property give it, across two workers."""
-from pathlib import Path
+import pytest
 
 from wfengine import api
 
@@ -76,7 +76,10 @@ set -e
 """
 
 
-def test_a_script_reads_the_values_of_every_function(tmp_path, monkeypatch):
+@pytest.mark.parametrize("upload", ["folder", "file"])
+def test_a_script_reads_the_values_of_every_function(tmp_path, monkeypatch, upload):
+    """Uploaded as a folder (every file shipped) or as its YAML file alone (only the files the
+    model names are shipped: the artifact read by get_artifact is one of them)."""
     monkeypatch.setenv("WF_CACHE_DIR", str(tmp_path / "cache"))
     folder = tmp_path / "model"
     (folder / "scripts").mkdir(parents=True)
@@ -90,7 +93,7 @@ def test_a_script_reads_the_values_of_every_function(tmp_path, monkeypatch):
     opts = embedded(tmp_path)
     space = api.open_space(opts)
     try:
-        api.upload_model(space, str(folder), "m")
+        api.upload_model(space, str(folder if upload == "folder" else folder / "app.yaml"), "m")
         api.create_instance(space, "m", "i", inputs={"out_dir": str(out)})
         rec = api.start_workflow(space, "install", "m", "i")
         rec = api.run_with_local_workers(opts, space, rec["id"], 2, timeout=120)
