@@ -278,15 +278,25 @@ def _type_layers(types: Dict[str, Any], ancestors: List[str], kind: str) -> List
     return layers
 
 
+def _own_op(op: Any, parent: Any) -> Any:
+    """An operation as a subtype refines it: an implementation equal to the parent's is the
+    parent's (a subtype adding only inputs must not move the parent's paths to its own folder)."""
+    if (isinstance(op, dict) and isinstance(parent, dict) and "implementation" in op
+            and op["implementation"] == parent.get("implementation")):
+        return {k: v for k, v in op.items() if k != "implementation"}
+    return op
+
+
 def _own_part(iface: Any, parent: Any) -> Any:
     """What a type's (merged) interface adds to its parent's: an operation the parent declared
     identically stays the parent's, so its implementation keeps the parent's file."""
     if not isinstance(iface, dict) or not isinstance(parent, dict):
         return iface
-    out = {k: v for k, v in iface.items() if k in ("type", "inputs") or parent.get(k) != v}
+    out = {k: _own_op(v, parent.get(k)) for k, v in iface.items()
+           if k in ("type", "inputs") or parent.get(k) != v}
     ops, pops = iface.get("operations"), parent.get("operations")
     if isinstance(ops, dict) and isinstance(pops, dict):
-        out["operations"] = {k: v for k, v in ops.items() if pops.get(k) != v}
+        out["operations"] = {k: _own_op(v, pops.get(k)) for k, v in ops.items() if pops.get(k) != v}
     return out
 
 

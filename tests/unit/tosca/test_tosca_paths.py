@@ -52,9 +52,12 @@ def csar(tmp_path: Path) -> Path:
             job:
               type: app:Job
               requirements: [{host: server}]
+            tuned:
+              type: app:Tuned
+              requirements: [{host: server}]
         """)
     _put(root, "types/app.yaml", V + """\
-        imports: [base.yaml]
+        imports: [base/base.yaml]
         node_types:
           WebApp:
             derived_from: Base
@@ -73,15 +76,22 @@ def csar(tmp_path: Path) -> Path:
             interfaces:
               Standard:
                 create: /common/job.sh
+          Tuned:
+            derived_from: Base
+            interfaces:
+              Standard:
+                configure:
+                  inputs: {LEVEL: 3}
         """)
-    _put(root, "types/base.yaml", V + """\
-        imports: [app.yaml]
+    _put(root, "types/base/base.yaml", V + """\
+        imports: [../app.yaml]
         node_types:
           Base:
             derived_from: SoftwareComponent
             interfaces:
               Standard:
-                configure: base/configure.sh
+                configure:
+                  implementation: configure.sh
         """)
     _put(root, "types/scripts/create.sh")
     _put(root, "types/scripts/start.sh", mode=0o755)
@@ -100,13 +110,17 @@ def _ops(compiled, template):
 
 def test_csar_paths_relative_to_the_declaring_file(csar):
     """3.6.7 / 3.6.15: a type file in a subfolder names its scripts relative to itself; an
-    inherited operation keeps the folder of the type that declared it (base.yaml)."""
+    inherited operation keeps the folder of the type that declared it (types/base/base.yaml)."""
     compiled = catalog.compile_model(str(csar))
     web = _ops(compiled, "web")
     assert web[STD + "create"]["implementation"]["primary"] == "types/scripts/create.sh"
     assert web[STD + "configure"]["implementation"]["primary"] == "types/base/configure.sh"
     # ``primary`` naming an artifact of the type: the artifact's file, relative to its file.
     assert web[STD + "start"]["implementation"]["primary"] == "types/scripts/start.sh"
+    # A subtype (in app.yaml) adding only inputs leaves the implementation base.yaml's.
+    tuned = _ops(compiled, "tuned")[STD + "configure"]
+    assert tuned["implementation"]["primary"] == "types/base/configure.sh"
+    assert tuned["inputs"] == {"LEVEL": 3}
 
 
 def test_rooted_paths_and_folder_dependencies(csar):
@@ -122,7 +136,7 @@ def test_rooted_paths_and_folder_dependencies(csar):
 
 
 def test_mutual_imports_and_namespace_prefix(csar):
-    """3.6.3: app.yaml and base.yaml import each other (each read once); ``app:WebApp`` is the
+    """3.6.3: types/app.yaml and types/base/base.yaml import each other (each read once); ``app:WebApp`` is the
     WebApp type of the import declared with ``namespace_prefix: app``."""
     compiled = catalog.compile_model(str(csar))
     model = compiled["model"]

@@ -413,7 +413,7 @@ def canonical_topology(topo: Dict[str, Any], sources: List[Dict[str, Any]],
                         continue
                     for rname, body in item.items():
                         if isinstance(body, dict):
-                            item[rname] = _requirement_assignment(rw, body, cap_names, rel_names)
+                            item[rname] = _requirement_assignment(rw, body, cap_names, rel_names, set(templates))
     if isinstance(rel_templates, dict):
         for body in rel_templates.values():
             if isinstance(body, dict):
@@ -436,8 +436,11 @@ def canonical_topology(topo: Dict[str, Any], sources: List[Dict[str, Any]],
 
 
 def _requirement_assignment(rw: _Rewriter, body: Dict[str, Any], cap_names: Set[str],
-                            rel_names: Set[str]) -> Dict[str, Any]:
+                            rel_names: Set[str], tpl_names: Set[str]) -> Dict[str, Any]:
     body = dict(body)
+    node = body.get("node")
+    if isinstance(node, str) and node not in tpl_names:     # 3.8.2: a node *type* to select by
+        body["node"] = rw.c("node_types", node)
     cap = body.get("capability")
     if isinstance(cap, str) and (":" in cap or cap not in cap_names):
         body["capability"] = rw.c("capability_types", cap)
