@@ -61,7 +61,9 @@ Ops = Dict[str, Spec]
 
 
 def short_interface(name: str) -> str:
-    return name.rsplit(".", 1)[-1]
+    """``Standard`` for ``Standard``, ``tosca.interfaces.node.lifecycle.Standard`` and
+    ``tosca:Standard`` (interface names written as their type, TOSCA 1.0 style)."""
+    return name.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
 
 
 def split_operation(full: str) -> Tuple[str, str]:

@@ -218,3 +218,23 @@ def test_missing_and_escaping_paths_are_upload_errors(tmp_path):
     with pytest.raises(ToscaError, match="outside the model's folder"):
         catalog.compile_model(str(root))
     assert model.exists()
+
+
+def test_interfaces_keyed_by_their_type_name(tmp_path):
+    """TOSCA 1.0 files key interfaces by their type (``tosca.interfaces.node.lifecycle.Standard``,
+    or ``tosca:Standard``): their operations are the Standard ones, not silently dropped."""
+    root = tmp_path / "keyed"
+    model = _put(root, "m.yaml", V + """\
+        topology_template:
+          node_templates:
+            s:
+              type: Compute
+              interfaces:
+                tosca:Standard: {create: c.sh}
+                tosca.interfaces.node.lifecycle.Standard: {start: s.sh}
+        """)
+    _put(root, "c.sh")
+    _put(root, "s.sh")
+    ops = _ops(catalog.compile_model(str(model)), "s")
+    assert ops[STD + "create"]["implementation"]["primary"] == "c.sh"
+    assert ops[STD + "start"]["implementation"]["primary"] == "s.sh"

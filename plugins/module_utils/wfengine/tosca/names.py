@@ -65,7 +65,6 @@ SHORTHANDS = {
     "interface_types": {
         "Standard": "tosca.interfaces.node.lifecycle.Standard",
         "Configure": "tosca.interfaces.relationship.Configure",
-        "lifecycle.Standard": "tosca.interfaces.node.lifecycle.Standard",
     },
     "data_types": {
         "NetworkInfo": "tosca.datatypes.network.NetworkInfo",
