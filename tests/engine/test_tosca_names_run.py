@@ -85,7 +85,7 @@ def test_short_and_qualified_names_install_and_uninstall_in_order(tmp_path):
     assert kinds[("port_0", "srv_0")] == "tosca.relationships.network.BindsTo"
     ordering.check_install(inst["trace"], nodes)
     t = ordering.Trace(inst["trace"], "install")
-    for target in ("net_0", "srv_0"):    # LinksTo / BindsTo derive from DependsOn (8.5.5, 8.5.6)
+    for target in ("net_0", "srv_0"):    # LinksTo / BindsTo derive from DependsOn (section 8)
         assert t.seq(target, "started") < t.seq("port_0", "creating")
     un = run(opts, "uninstall")
     assert un["record"]["status"] == "succeeded"
@@ -97,7 +97,7 @@ def test_short_and_qualified_names_install_and_uninstall_in_order(tmp_path):
 
 
 def test_types_without_derived_from_get_the_root_workflows(tmp_path):
-    """TOSCA 1.3 5.9.1 / 5.5.1: every node type derives from tosca.nodes.Root; a type written
+    """TOSCA 1.3 section 5: every node type derives from tosca.nodes.Root; a type written
     without derived_from still installs (it used to stay ``initial`` in a "succeeded" run) and its
     ConnectsTo source waits for the target."""
     opts = embedded(tmp_path)

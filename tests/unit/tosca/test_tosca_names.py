@@ -2,8 +2,8 @@
 """Type names in every form TOSCA allows (issue 16, items 1, 2 and 5).
 
 TOSCA 1.3 3.1 (namespaces, the reserved ``tosca`` prefix), the "Shorthand Name" and "Type
-Qualified Name" rows of every type of section 5 and 8 (networking), 3.6.3 / 3.6.4 (import
-``namespace_prefix``) and TOSCA 1.0 5.8 (``tosca.nodes.BlockStorage``)."""
+Qualified Name" rows of every type of sections 5 and 8 (networking), the import definition
+(3.6.8, ``namespace_prefix``) and TOSCA 1.0 (``tosca.nodes.BlockStorage``)."""
 from __future__ import annotations
 
 import pytest
@@ -37,7 +37,7 @@ def test_every_normative_type_by_full_section_less_and_tosca_names(section, full
 
 
 def test_spec_shorthands_that_are_not_the_section_less_name():
-    """5.4.4 (Bash, Python), 5.9.10/11 (ObjectStorage, BlockStorage), 8.5 (Network, Port, LinksTo,
+    """Section 5 artifact types (Bash, Python), node types (ObjectStorage, BlockStorage), 8 (Network, Port, LinksTo,
     BindsTo, Linkable, Bindable): every shorthand names an existing type and none is ambiguous."""
     for section, table in SHORTHANDS.items():
         for alias, full in table.items():
@@ -48,7 +48,7 @@ def test_spec_shorthands_that_are_not_the_section_less_name():
 
 
 def test_root_is_resolved_per_section():
-    """``Root`` names the root of the kind of type being referred to (5.3.1, 5.5.1, 5.7.1, 5.9.1...)."""
+    """``Root`` names the root of the kind of type being referred to (section 5: each kind has its Root)."""
     for section in TYPE_SECTIONS:
         assert NAMES.canonical(section, "Root") == ROOTS[section]
         assert NAMES.canonical(section, "tosca:Root") == ROOTS[section]
@@ -63,14 +63,14 @@ def test_primitive_and_unknown_names_are_left_alone():
 
 
 def test_tosca_1_0_names():
-    """TOSCA 1.0 5.8.7/5.8.8 named the storage nodes tosca.nodes.BlockStorage / ObjectStorage."""
+    """TOSCA 1.0 named the storage nodes tosca.nodes.BlockStorage / ObjectStorage."""
     for old, new in LEGACY["node_types"].items():
         assert NAMES.canonical("node_types", old) == new
         assert NAMES.canonical("node_types", "tosca:" + old) == new
 
 
 def test_networking_types_of_section_8(write):
-    """8.5.2-8.5.6: Network and Port nodes, LinksTo / BindsTo derive from DependsOn, Linkable and
+    """Section 8 (networking): Network and Port nodes, LinksTo / BindsTo derive from DependsOn, Linkable and
     Bindable capabilities; all derive from the roots, so they get the install/uninstall workflows."""
     model = load_model(write("net.yaml", """\
         topology_template:
@@ -97,7 +97,7 @@ def test_networking_types_of_section_8(write):
 
 
 def test_block_storage_example_in_short_names(write):
-    """1.3 2.6.1 (Example: block storage attached to a Compute), written as the spec writes it:
+    """The spec's block storage examples (a BlockStorage attached to a Compute), written as the spec writes them:
     ``Compute``, ``BlockStorage``, ``AttachesTo``; and with ``tosca:`` names."""
     for compute, storage, attaches in (("Compute", "BlockStorage", "AttachesTo"),
                                        ("tosca:Compute", "tosca:BlockStorage", "tosca:AttachesTo")):
@@ -196,9 +196,9 @@ def test_names_in_every_place_a_type_name_appears(write):
     assert model.inputs["spec"]["type"] == "tosca.datatypes.network.PortSpec"
 
 
-def test_relationship_and_capability_types_in_raw_sections(write):
-    """valid_target_types may name capability or node types (3.7.3); a capability type's
-    valid_source_types are node types (3.7.1)."""
+def test_relationship_and_capability_types_in_raw_sections():
+    """A relationship type's valid_target_types may name capability or node types; a capability
+    type's valid_source_types are node types."""
     sources = canonical_sources([normative_types(), {
         "capability_types": {"MyCap": {"derived_from": "Endpoint", "valid_source_types": ["WebServer"]}},
         "relationship_types": {"MyRel": {"derived_from": "ConnectsTo",
@@ -223,7 +223,7 @@ def test_relationship_and_capability_types_in_raw_sections(write):
     assert own["data_types"]["MyData"]["properties"]["t"]["type"] == "tosca.datatypes.TimeInterval"
 
 
-def test_topology_names(write):
+def test_topology_names():
     """Node, relationship, group and policy templates and substitution mappings (3.9, 3.8.x)."""
     topo = canonical_topology({
         "node_templates": {
@@ -245,7 +245,7 @@ def test_topology_names(write):
     host, db, x = [next(iter(r.values())) for r in a["requirements"]]
     assert host == {"node": "b", "capability": "tosca.capabilities.Compute",
                     "relationship": "tosca.relationships.HostedOn"}
-    # ``endpoint`` is a capability *name* of Compute (3.7.2: the capability keyname names either)
+    # ``endpoint`` is a capability *name* of Compute (3.8.2: the capability keyname names either)
     # and ``my_rel`` a relationship template: both stay as written.
     assert db == {"node": "c", "capability": "endpoint", "relationship": "my_rel"}
     assert x["capability"] == "tosca.capabilities.Endpoint"
@@ -282,7 +282,7 @@ def test_a_user_type_named_like_a_shorthand_wins_where_it_is_seen(write):
 
 
 def test_types_without_derived_from_derive_from_their_root(write):
-    """5.3.1, 5.5.1, 5.7.1, 5.9.1: the root of each kind is the parent of every type of that kind;
+    """Section 5: the root of each kind is the parent of every type of that kind;
     a type written without derived_from gets it (and so the install/uninstall workflows)."""
     model = load_model(write("bare.yaml", """\
         capability_types:
@@ -309,7 +309,7 @@ def test_types_without_derived_from_derive_from_their_root(write):
 
 
 def test_namespace_prefix_of_an_import(write):
-    """3.6.3 / 3.6.4: the types of an import declared with ``namespace_prefix: net`` are referable
+    """3.1 and the import definition (3.6.8): the types of an import declared with ``namespace_prefix: net`` are referable
     as ``net:Name`` in the importing file."""
     write("lib/net.yaml", """\
         node_types:

@@ -1,9 +1,9 @@
 # -*- coding: utf-8 -*-
 """Paths as CSARs and xOpera projects write them (issue 16, item 3).
 
-TOSCA 1.3 3.6.7 (artifact ``file``: a path relative to the file that declares it), 4.2 (the CSAR,
-its root and ``TOSCA-Metadata/TOSCA.meta``), 3.6.3 / 3.6.4 (imports, ``namespace_prefix``),
-3.6.15 (implementation ``primary`` and ``dependencies``).  Every case goes through
+TOSCA 1.3 3.6.7 (artifact definition: ``file`` relative to the file that declares it), 4 (the CSAR,
+its root and ``TOSCA-Metadata/TOSCA.meta``), 3.6.8 (import definition, ``namespace_prefix``),
+3.6.15 (operation implementation: ``primary`` and ``dependencies``).  Every case goes through
 ``catalog.compile_model``, as an upload does, and checks what would be stored."""
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def test_csar_paths_relative_to_the_declaring_file(csar):
 
 
 def test_rooted_paths_and_folder_dependencies(csar):
-    """4.2: a path starting with / is relative to the CSAR root; a dependency may be a folder."""
+    """4: a path starting with / is relative to the CSAR root; a dependency may be a folder."""
     compiled = catalog.compile_model(str(csar))
     deps = _ops(compiled, "web")[STD + "create"]["implementation"]["dependencies"]
     assert deps == ["common/lib.sh", "types/helpers"]
@@ -136,7 +136,7 @@ def test_rooted_paths_and_folder_dependencies(csar):
 
 
 def test_mutual_imports_and_namespace_prefix(csar):
-    """3.6.3: types/app.yaml and types/base/base.yaml import each other (each read once); ``app:WebApp`` is the
+    """3.6.8: types/app.yaml and types/base/base.yaml import each other (each read once); ``app:WebApp`` is the
     WebApp type of the import declared with ``namespace_prefix: app``."""
     compiled = catalog.compile_model(str(csar))
     model = compiled["model"]
@@ -146,7 +146,7 @@ def test_mutual_imports_and_namespace_prefix(csar):
 
 
 def test_the_same_csar_as_a_zip_archive(csar, tmp_path):
-    """4.2: the archive form gives the same model version as the folder."""
+    """4: the archive form gives the same model version as the folder."""
     archive = tmp_path / "app.csar"
     with zipfile.ZipFile(archive, "w") as zf:
         for dirpath, _dirs, files in os.walk(csar):

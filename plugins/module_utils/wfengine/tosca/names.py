@@ -6,7 +6,7 @@
 TOSCA 1.3 (3.1, and the "Shorthand Name" / "Type Qualified Name" of each type in section 5) lets a
 file write ``Compute``, ``tosca:Compute`` or ``tosca.nodes.Compute``; TOSCA 1.0 named some types
 differently (``tosca.nodes.BlockStorage``); an import with ``namespace_prefix: p`` makes its types
-referable as ``p:Name`` (3.6.3 / 3.6.4).  Rules, instance expansion and ``is_a`` checks compare
+referable as ``p:Name`` (3.6.8).  Rules, instance expansion and ``is_a`` checks compare
 names as strings, so the raw types and the topology are rewritten once, before anything is
 resolved, and nothing downstream ever sees an alias.
 
@@ -375,7 +375,7 @@ def canonical_topology(topo: Dict[str, Any], sources: List[Dict[str, Any]],
     ``canonical_sources``, the document's own last; ``scope`` the root file's).
 
     A requirement assignment's ``capability`` may name a capability of the target rather than a
-    type (3.7.2): it is rewritten only when no node type defines a capability of that name.  A
+    type (3.8.2): it is rewritten only when no node type defines a capability of that name.  A
     relationship given as a string may name a relationship template: such names are kept."""
     names = Names(sources)
     scope = scope or Scope()

@@ -42,10 +42,10 @@ data_types:
       user: {type: string, required: false}
   tosca.datatypes.json:
     derived_from: string
-    description: A string holding JSON (5.3.2).
+    description: A string holding JSON.
   tosca.datatypes.xml:
     derived_from: string
-    description: A string holding XML (5.3.3).
+    description: A string holding XML.
   tosca.datatypes.TimeInterval:
     derived_from: tosca.datatypes.Root
     properties:
@@ -80,7 +80,7 @@ data_types:
 
 artifact_types:
   tosca.artifacts.Root:
-    description: The root of every TOSCA artifact type (5.4.1).
+    description: The root of every TOSCA artifact type (5.4).
   tosca.artifacts.File:
     derived_from: tosca.artifacts.Root
   tosca.artifacts.Deployment:
@@ -101,17 +101,17 @@ artifact_types:
     file_ext: [py]
   tosca.artifacts.template:
     derived_from: tosca.artifacts.Root
-    description: A template rendered by the orchestrator (5.4.5, TOSCA 1.3).
+    description: A template rendered by the orchestrator (TOSCA 1.3).
 
 group_types:
   tosca.groups.Root:
-    description: The root of every TOSCA group type (5.10.1).
+    description: The root of every TOSCA group type (5.10).
     interfaces:
       Standard: {type: tosca.interfaces.node.lifecycle.Standard}
 
 policy_types:
   tosca.policies.Root:
-    description: The root of every TOSCA policy type (5.11.1).
+    description: The root of every TOSCA policy type (5.11).
   tosca.policies.Placement:
     derived_from: tosca.policies.Root
   tosca.policies.Scaling:
@@ -317,7 +317,7 @@ relationship_types:
     derived_from: tosca.relationships.ConnectsTo
     valid_target_types: [tosca.capabilities.Endpoint]
 
-  # TOSCA 1.3 8.5.5 / 8.5.6 (networking): dependencies, so they order like DependsOn.
+  # TOSCA 1.3 section 8 (networking): dependencies, so they order like DependsOn.
   tosca.relationships.network.LinksTo:
     derived_from: tosca.relationships.DependsOn
     valid_target_types: [tosca.capabilities.network.Linkable]
@@ -507,7 +507,7 @@ node_types:
           relationship: tosca.relationships.RoutesTo
           occurrences: [0, UNBOUNDED]
 
-  # TOSCA 1.3 8.5.2 / 8.5.3 (networking); installed and uninstalled like any tosca.nodes.Root.
+  # TOSCA 1.3 section 8 (networking); installed and uninstalled like any tosca.nodes.Root.
   tosca.nodes.network.Network:
     derived_from: tosca.nodes.Root
     properties:
