@@ -381,3 +381,28 @@ def test_library_is_stored_with_full_names(write):
             t: {type: Thing, requirements: [{host: s}]}
         """), [raw])
     assert model.templates["t"].requirements[0].relationship == "tosca.relationships.HostedOn"
+
+
+def test_type_names_inside_functions_and_node_filters():
+    """``get_nodes_of_type`` takes a node type name (section 4, intrinsic functions); a node_filter's capabilities are
+    keyed by capability name or type: both get full names like any other place."""
+    sources = canonical_sources([normative_types(), {"node_types": {"App": {
+        "derived_from": "Root",
+        "properties": {"peers": {"type": "list", "default": {"get_nodes_of_type": "tosca:Compute"}}},
+        "requirements": [{"host": {"capability": "Compute", "node_filter": {
+            "capabilities": [{"Compute": {"properties": [{"num_cpus": {"in_range": [1, 4]}}]}}]}}}]}}}])
+    app = sources[-1]["node_types"]["App"]
+    assert app["properties"]["peers"]["default"] == {"get_nodes_of_type": "tosca.nodes.Compute"}
+    nf = app["requirements"][0]["host"]["node_filter"]
+    assert list(nf["capabilities"][0]) == ["tosca.capabilities.Compute"]
+    topo = canonical_topology({"node_templates": {
+        "a": {"type": "App", "properties": {"all": {"get_nodes_of_type": "WebServer"}},
+              "requirements": [{"host": {"node_filter": {"capabilities": [
+                  {"host": {"properties": [{"num_cpus": 2}]}},
+                  {"tosca:OperatingSystem": {"properties": [{"type": "linux"}]}}]}}}]}},
+        "outputs": {"n": {"value": {"get_nodes_of_type": "tosca:Database"}}}}, sources)
+    a = topo["node_templates"]["a"]
+    assert a["properties"]["all"] == {"get_nodes_of_type": "tosca.nodes.WebServer"}
+    caps = a["requirements"][0]["host"]["node_filter"]["capabilities"]
+    assert [next(iter(c)) for c in caps] == ["host", "tosca.capabilities.OperatingSystem"]
+    assert topo["outputs"]["n"]["value"] == {"get_nodes_of_type": "tosca.nodes.Database"}

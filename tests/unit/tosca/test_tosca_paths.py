@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """Paths as CSARs and xOpera projects write them (issue 16, item 3).
 
-TOSCA 1.3 3.6.7 (artifact definition: ``file`` relative to the file that declares it), 4 (the CSAR,
+TOSCA 1.3 3.6.7 (artifact definition: ``file`` relative to the file that declares it), 6 (the CSAR,
 its root and ``TOSCA-Metadata/TOSCA.meta``), 3.6.8 (import definition, ``namespace_prefix``),
 3.6.15 (operation implementation: ``primary`` and ``dependencies``).  Every case goes through
 ``catalog.compile_model``, as an upload does, and checks what would be stored."""
@@ -124,7 +124,7 @@ def test_csar_paths_relative_to_the_declaring_file(csar):
 
 
 def test_rooted_paths_and_folder_dependencies(csar):
-    """4: a path starting with / is relative to the CSAR root; a dependency may be a folder."""
+    """6 (CSAR): a path starting with / is relative to the CSAR root; a dependency may be a folder."""
     compiled = catalog.compile_model(str(csar))
     deps = _ops(compiled, "web")[STD + "create"]["implementation"]["dependencies"]
     assert deps == ["common/lib.sh", "types/helpers"]
@@ -146,7 +146,7 @@ def test_mutual_imports_and_namespace_prefix(csar):
 
 
 def test_the_same_csar_as_a_zip_archive(csar, tmp_path):
-    """4: the archive form gives the same model version as the folder."""
+    """6 (CSAR): the archive form gives the same model version as the folder."""
     archive = tmp_path / "app.csar"
     with zipfile.ZipFile(archive, "w") as zf:
         for dirpath, _dirs, files in os.walk(csar):

@@ -331,6 +331,42 @@ class _Rewriter:
         return body
 
 
+def _functions(rw: "_Rewriter", value: Any) -> Any:
+    """``{get_nodes_of_type: Compute}`` anywhere in a value: its argument is a node type name."""
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get("get_nodes_of_type"), str):
+            return {"get_nodes_of_type": rw.c("node_types", value["get_nodes_of_type"])}
+        return {k: _functions(rw, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_functions(rw, v) for v in value]
+    return value
+
+
+def _node_filter(rw: "_Rewriter", nf: Any, cap_names: Set[str]) -> Any:
+    """A node_filter's ``capabilities`` entries are keyed by a capability name or type (node filter definition):
+    a key no node type uses as a capability name is a type name."""
+    if not isinstance(nf, dict) or not isinstance(nf.get("capabilities"), list):
+        return nf
+    caps = []
+    for entry in nf["capabilities"]:
+        if isinstance(entry, dict) and len(entry) == 1:
+            k, v = next(iter(entry.items()))
+            if isinstance(k, str) and (":" in k or k not in cap_names):
+                k = rw.c("capability_types", k)
+            entry = {k: v}
+        caps.append(entry)
+    return dict(nf, capabilities=caps)
+
+
+def _capability_names(sources: List[Dict[str, Any]]) -> Set[str]:
+    out: Set[str] = set()
+    for src in sources:
+        for body in (src.get("node_types") or {}).values():
+            if isinstance(body, dict) and isinstance(body.get("capabilities"), dict):
+                out.update(body["capabilities"])
+    return out
+
+
 def canonical_sources(sources: List[Dict[str, Any]], scopes: Optional[Dict[str, Scope]] = None,
                       own: Optional[int] = None) -> List[Dict[str, Any]]:
     """``sources`` (raw types, each annotated with ``_file``; normative first) with every type name
@@ -338,6 +374,7 @@ def canonical_sources(sources: List[Dict[str, Any]], scopes: Optional[Dict[str, 
     last), the user types it sees and its import prefixes; a library sees its own types and those
     of the libraries before it."""
     names = Names(sources)
+    cap_names = _capability_names(sources)
     own = len(sources) - 1 if own is None else own
     out: List[Dict[str, Any]] = []
     earlier: Sections = _empty()
@@ -361,7 +398,10 @@ def canonical_sources(sources: List[Dict[str, Any]], scopes: Optional[Dict[str, 
                     scope = scopes[body["_file"]]
                     for s in TYPE_SECTIONS:       # libraries are visible from every file
                         scope.visible[s] |= earlier[s]
-                new[section][name] = _Rewriter(names, scope).type_def(section, name, body)
+                rw = _Rewriter(names, scope)
+                new[section][name] = _functions(rw, rw.type_def(section, name, body))
+                if section == "node_types":
+                    _requirement_def_filters(rw, new[section][name], cap_names)
         if i > 0:
             for s in TYPE_SECTIONS:
                 earlier[s] |= set(src.get(s) or {})
@@ -383,12 +423,8 @@ def canonical_topology(topo: Dict[str, Any], sources: List[Dict[str, Any]],
         for src in sources[1:-1]:             # libraries are visible from every file
             scope.visible[s] |= set(src.get(s) or {})
     rw = _Rewriter(names, scope)
-    cap_names: Set[str] = set()
-    for src in sources:
-        for body in (src.get("node_types") or {}).values():
-            if isinstance(body, dict) and isinstance(body.get("capabilities"), dict):
-                cap_names.update(body["capabilities"])
-    topo = copy.deepcopy(topo)
+    cap_names = _capability_names(sources)
+    topo = _functions(rw, copy.deepcopy(topo))
     rel_templates = topo.get("relationship_templates")
     rel_names = set(rel_templates) if isinstance(rel_templates, dict) else set()
     for k in ("inputs", "outputs"):
@@ -401,6 +437,8 @@ def canonical_topology(topo: Dict[str, Any], sources: List[Dict[str, Any]],
                 continue
             if "type" in t:
                 t["type"] = rw.c("node_types", t["type"])
+            if "node_filter" in t:
+                t["node_filter"] = _node_filter(rw, t["node_filter"], cap_names)
             if "interfaces" in t:
                 t["interfaces"] = rw.interfaces(t["interfaces"])
             if "artifacts" in t:
@@ -437,6 +475,8 @@ def canonical_topology(topo: Dict[str, Any], sources: List[Dict[str, Any]],
 def _requirement_assignment(rw: _Rewriter, body: Dict[str, Any], cap_names: Set[str],
                             rel_names: Set[str], tpl_names: Set[str]) -> Dict[str, Any]:
     body = dict(body)
+    if "node_filter" in body:
+        body["node_filter"] = _node_filter(rw, body["node_filter"], cap_names)
     node = body.get("node")
     if isinstance(node, str) and node not in tpl_names:     # 3.8.2: a node *type* to select by
         body["node"] = rw.c("node_types", node)
@@ -484,3 +524,15 @@ def scopes_of(document: Any) -> Dict[str, Scope]:
         prefixes = {p: closure(target) for p, target in (getattr(document, "prefixes", {}) or {}).get(file, {}).items()}
         scopes[file] = Scope(closure(file), prefixes)
     return scopes
+
+
+def _requirement_def_filters(rw: _Rewriter, body: Dict[str, Any], cap_names: Set[str]) -> None:
+    """The node_filter of a node type's requirement definitions (in place)."""
+    reqs = body.get("requirements")
+    items = reqs if isinstance(reqs, list) else [reqs] if isinstance(reqs, dict) else []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for k, v in item.items():
+            if isinstance(v, dict) and "node_filter" in v:
+                item[k] = dict(v, node_filter=_node_filter(rw, v["node_filter"], cap_names))
