@@ -238,3 +238,21 @@ def test_interfaces_keyed_by_their_type_name(tmp_path):
     ops = _ops(catalog.compile_model(str(model)), "s")
     assert ops[STD + "create"]["implementation"]["primary"] == "c.sh"
     assert ops[STD + "start"]["implementation"]["primary"] == "s.sh"
+
+
+def test_operation_host_is_kept_in_the_compiled_spec(tmp_path):
+    """3.6.15 (operation implementation): ``operation_host`` says where the operation runs; the
+    compiled spec keeps it for placement.py (it used to be dropped at compile time)."""
+    root = tmp_path / "oh"
+    model = _put(root, "m.yaml", V + """\
+        topology_template:
+          node_templates:
+            s:
+              type: Compute
+              interfaces:
+                Standard:
+                  create: {implementation: {primary: c.sh, operation_host: ORCHESTRATOR}}
+        """)
+    _put(root, "c.sh")
+    impl = _ops(catalog.compile_model(str(model)), "s")[STD + "create"]["implementation"]
+    assert impl["operation_host"] == "ORCHESTRATOR"
