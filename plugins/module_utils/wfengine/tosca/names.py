@@ -127,14 +127,13 @@ class Scope:
 class Names:
     """Canonical names of one document over stacked type sources (normative first)."""
 
-    def __init__(self, sources: List[Dict[str, Any]], scopes: Optional[Dict[str, Scope]] = None):
+    def __init__(self, sources: List[Dict[str, Any]]):
         self.normative: Sections = {s: set((sources[0].get(s) or {}) if sources else ()) for s in TYPE_SECTIONS}
         self.aliases = aliases_of(sources[0] if sources else {})
         self.user: Sections = _empty()
         for src in sources[1:]:
             for s in TYPE_SECTIONS:
                 self.user[s].update(src.get(s) or {})
-        self.scopes = scopes or {}
 
     def canonical(self, section: str, name: Any, scope: Optional[Scope] = None) -> Any:
         """The full name ``name`` stands for in ``section``, seen from ``scope``."""
