@@ -51,13 +51,21 @@ def csar(tmp_path: Path) -> Path:
               requirements: [{host: server}]
             job:
               type: app:Job
-              requirements: [{host: server}]
+              requirements:
+                - host: server
+                - dependency: {node: web, relationship: app:Uses}
             tuned:
               type: app:Tuned
               requirements: [{host: server}]
         """)
     _put(root, "types/app.yaml", V + """\
         imports: [base/base.yaml]
+        relationship_types:
+          Uses:
+            derived_from: ConnectsTo
+            interfaces:
+              Configure:
+                pre_configure_source: scripts/pre.sh
         node_types:
           WebApp:
             derived_from: Base
@@ -94,6 +102,7 @@ def csar(tmp_path: Path) -> Path:
                   implementation: configure.sh
         """)
     _put(root, "types/scripts/create.sh")
+    _put(root, "types/scripts/pre.sh")
     _put(root, "types/scripts/start.sh", mode=0o755)
     _put(root, "types/conf/app.conf", "listen 80\n")
     _put(root, "types/helpers/a.sh")
@@ -117,6 +126,10 @@ def test_csar_paths_relative_to_the_declaring_file(csar):
     assert web[STD + "configure"]["implementation"]["primary"] == "types/base/configure.sh"
     # ``primary`` naming an artifact of the type: the artifact's file, relative to its file.
     assert web[STD + "start"]["implementation"]["primary"] == "types/scripts/start.sh"
+    # A relationship type's operations: relative to the file declaring the relationship type.
+    rel = compiled["body"]["operations"]["job"]["relationships"]["1"]
+    assert rel["tosca.interfaces.relationships.Configure.pre_configure_source"]["implementation"]["primary"] == \
+        "types/scripts/pre.sh"
     # A subtype (in app.yaml) adding only inputs leaves the implementation base.yaml's.
     tuned = _ops(compiled, "tuned")[STD + "configure"]
     assert tuned["implementation"]["primary"] == "types/base/configure.sh"
