@@ -165,4 +165,5 @@ def test_worker_processes_finish_a_run_and_a_sigkilled_one_loses_nothing(tmp_pat
         for p in procs:
             p.wait(timeout=30)
     # The surviving workers exit cleanly on SIGTERM.
-    assert [p.returncode for p in procs[1:]] == [0, 0]
+    errs = [p.stderr.read().decode("utf-8", "replace")[-2000:] for p in procs[1:]]
+    assert [p.returncode for p in procs[1:]] == [0, 0], errs
