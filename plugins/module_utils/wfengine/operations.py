@@ -567,8 +567,21 @@ def compile_values(model: Any) -> Dict[str, Dict[str, Any]]:
                             "attributes": _defaults(rtype.attributes), "requirement": req.name,
                             "template": req.relationship_template}
         out[tname] = {"properties": dict(_defaults(ntype.properties), **copy.deepcopy(tpl.properties)),
-                      "attributes": dict(_defaults(ntype.attributes), **copy.deepcopy(tpl.attributes)),
+                      "attributes": dict(_declared(ntype.attributes), **copy.deepcopy(tpl.attributes)),
                       "capabilities": caps, "relationships": rels, "types": list(ntype.ancestors)}
+    return out
+
+
+# Attributes the engine computes for every node instance (functions.py): never a declared null.
+_COMPUTED_ATTRIBUTES = ("tosca_id", "tosca_name")
+
+
+def _declared(defs: Dict[str, Any]) -> Dict[str, Any]:
+    """Every declared attribute: its default, else null.  A declared attribute nothing has set yet
+    reads as null (a script gets an empty value), as a Compute's ``private_address`` when no
+    operation reported one; an undeclared name stays an error (checked at upload)."""
+    out: Dict[str, Any] = {name: None for name in (defs or {}) if name not in _COMPUTED_ATTRIBUTES}
+    out.update(_defaults(defs))
     return out
 
 

@@ -354,3 +354,21 @@ def test_values_carry_capability_type_defaults(tmp_path):
     assert caps["special"]["properties"] == {"kind": "assigned", "level": 3}
     assert caps["tuned"]["properties"] == {"kind": "from-base", "level": 9}
     json.dumps(caps)
+
+
+def test_a_declared_attribute_nobody_set_reads_as_null(tmp_path):
+    """A Compute's private_address before any operation reported one: null, not an unknown name
+    (tosca-parser's test_host_keyword reads it with get_attribute [HOST, private_address]);
+    tosca_id / tosca_name stay computed per instance."""
+    path = write(tmp_path, "m.yaml", """\
+        tosca_definitions_version: tosca_simple_yaml_1_3
+        topology_template:
+          node_templates:
+            vm:
+              type: tosca.nodes.Compute
+              attributes: {public_address: 192.0.2.7}
+        """)
+    attrs = compile_values(load_model(path))["vm"]["attributes"]
+    assert attrs["private_address"] is None and attrs["public_address"] == "192.0.2.7"
+    assert attrs["state"] == "initial"
+    assert "tosca_id" not in attrs and "tosca_name" not in attrs
