@@ -330,6 +330,9 @@ class Model:
     file: str
     description: Optional[str] = None
     metadata: Dict[str, Any] = field(default_factory=dict)  # the file's top-level metadata
+    # What the upload announces without refusing ("<file>: <yaml path>: <what>", one line each);
+    # shown by wfctl and the modules, stored in the model head, not part of to_json.
+    warnings: List[str] = field(default_factory=list)
 
     def node_type(self, template_name: str) -> NodeType:
         tpl = self.templates.get(template_name)
