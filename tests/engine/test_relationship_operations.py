@@ -156,3 +156,66 @@ def test_relationship_operations_run_once_per_instance_on_their_end(tmp_path, mo
             assert at(s, ordering.STD + "configure") < at(s, "post_configure_source", True) \
                 < at(t, "post_configure_target", True) < at(s, "configured")
             assert at(s, "started") < at(s, "add_target", True) < at(t, "add_source", True)
+
+
+SERVED = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  node_templates:
+    h1: {type: tosca.nodes.Compute}
+    h2: {type: tosca.nodes.Compute}
+    db:
+      type: tosca.nodes.SoftwareComponent
+      requirements: [{host: h2}]
+    app:
+      type: tosca.nodes.SoftwareComponent
+      requirements:
+        - host: h1
+        - dependency:
+            node: db
+            relationship:
+              type: tosca.relationships.DependsOn
+              interfaces:
+                Configure:
+                  pre_configure_source: scripts/rec.sh
+                  pre_configure_target: scripts/rec.sh
+"""
+
+
+def test_target_operation_never_runs_on_the_wrong_served_machine(tmp_path, monkeypatch):
+    """Two machines each served by its own worker (``wfctl worker --serves``), without addresses:
+    app's worker cannot reach db's machine, so db's pre_configure_target (woven into app's
+    sequence, run for db) fails saying so, rather than running on app's machine."""
+    import threading
+    from wfengine.ssh import SshOptions
+    from wfengine.worker import Worker
+
+    monkeypatch.setenv("WF_CACHE_DIR", str(tmp_path / "cache"))
+    record = tmp_path / "ran.txt"
+    (tmp_path / "scripts").mkdir()
+    write(tmp_path, "scripts/rec.sh", 'echo "$WF_OPERATION $WF_NODE x x x" >> %s\n' % record)
+    opts = embedded(tmp_path)
+    space = api.open_space(opts)
+    workers, threads = [], []
+    try:
+        api.upload_model(space, write(tmp_path, "m.yaml", SERVED), "m")
+        api.create_instance(space, "m", "i")
+        for name in ("h1_0", "h2_0"):
+            w = Worker(api.open_space(opts), threads=2, poll=1.0, ssh_options=SshOptions(serves=(name,)))
+            workers.append(w)
+            threads.append(threading.Thread(target=w.serve, daemon=True))
+            threads[-1].start()
+        rec = api.start_workflow(space, "install", "m", "i")
+        rec = api.runs.wait_run(space, rec["id"], timeout=120)
+        assert rec["status"] == "failed", rec
+        (err,) = [e for e in rec["errors"] if e.get("operation")]
+        assert err["node"] == "app_0" and err["operation"].endswith("pre_configure_target")
+        assert "h2_0" in err["output"] and "no address" in err["output"]
+        # pre_configure_source ran (for app, on app's machine); the target's operation never ran
+        assert [r[:2] for r in _recorded(record)] == [("pre_configure_source", "app_0")]
+    finally:
+        for w in workers:
+            w.stop()
+        for t in threads:
+            t.join(timeout=30)
+        space.close()

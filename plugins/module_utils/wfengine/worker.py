@@ -33,7 +33,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 from . import catalog, deployments, events, keys
 from .batch import Batch, fact_entry
 from .errors import NotFound, SpaceDataError, SpaceError, WfError
-from .executor import Executor, OperationCall
+from .executor import Executor, OperationCall, OperationResult
 from .facts import new_fact, reached, validate_fact
 from .instances import root_of, validate_node
 from .locality import Zones, owns_a_zone, zone_owner
@@ -1024,6 +1024,19 @@ class Worker:
             log.info("worker %s: %s belongs to a served host (%s); leaving it", self.id,
                      step.node_id, ", ".join(sorted(servers)))
             return None
+        if call.node["id"] != step.node_id:
+            # An operation run for the other end (placement.call_end) whose host a worker of its
+            # own serves: this worker reaches it only by its address (SSH); without one it would
+            # run on the wrong machine, so it fails instead, saying so.
+            others = self._servers(ctx, call.node["id"])
+            root = root_of(call.node["id"], ctx.hosting)
+            if others is not None and self.id not in others and not ctx.address(root):
+                result = OperationResult(ok=False, exit_code=-1, output=(
+                    "%s runs on host %s, which worker(s) %s serve and which has no address this "
+                    "worker (%s, running %s) can reach it at" % (call.operation, root,
+                                                                 ", ".join(sorted(others)), self.id,
+                                                                 step.node_id)))
+                return self._record_result(step, node, call, result, rel, recorded=True)
         prev = fact.get("inflight")
         attempt = 1
         if prev and prev.get("pc") == fact["pc"]:
