@@ -16,7 +16,7 @@ description:
   - Everything is checked before anything is written; when the model does not validate, the task
     fails with the parser's message (one line per problem, each naming the file and the node) and the
     Space holds nothing from it.
-  - An operation implementation the model declares that no workflow will ever run is not an error: it is
+  - An operation implementation the model declares that no workflow will ever run is not an error; it is
     returned in RV(warnings) and shown as a warning.
   - Uploading the same content again changes nothing. A changed model becomes a new version;
     instances created before keep the version they were created from.

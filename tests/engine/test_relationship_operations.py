@@ -123,8 +123,8 @@ def test_relationship_operations_run_once_per_instance_on_their_end(tmp_path, mo
 
     # The script's own view: once per relationship instance and operation, for the right end.
     # Every relationship of the model declares implementations but app's HostedOn (short form).
-    with_impl = [(ty, s, t) for ty, s, t in rels if not (ty == "tosca.relationships.HostedOn"
-                                                        and s.startswith("app_"))]
+    with_impl = [(ty, s, t) for ty, s, t in rels
+                 if not (ty == "tosca.relationships.HostedOn" and s.startswith("app_"))]
     assert len(with_impl) == 10
     for ran, ops in ((installed, INSTALL_OPS), (uninstalled, UNINSTALL_OPS)):
         got = Counter((op, source, target) for op, node, rel, source, target in ran)

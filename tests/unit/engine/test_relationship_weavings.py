@@ -186,7 +186,10 @@ def test_an_operation_woven_into_the_source_runs_for_its_own_end_on_that_host(op
     cnode, side = call_end(CFG + op, rel, "source", nodes["app_0"], nodes.__getitem__)
     assert cnode["id"] == node and side == ("source" if node == "app_0" else "target")
     call = OperationCall("r", "install", cnode, CFG + op, rel, side, "w")
-    host_of = lambda n: nodes[n].get("host")    # noqa: E731
+
+    def host_of(n):
+        return nodes[n].get("host")
+
     assert operation_root(call, None, host_of) == root
     # operation_host still wins (3.6.15.1): TARGET / SOURCE / ORCHESTRATOR
     for where, want in (("SOURCE", "vm1_0"), ("TARGET", "vm2_0"), ("ORCHESTRATOR", None)):
