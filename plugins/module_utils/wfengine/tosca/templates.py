@@ -11,11 +11,13 @@ input from the message alone.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import ToscaError
 from .loader import TYPE_SECTIONS, Document, load_document
 from .model import Model, NodeTemplate, NodeType, RelationshipType, RequirementAssignment, Scaling
+from .names import canonical_sources, canonical_topology, scopes_of
 from .normative import normative_types
 from .types import TypeRegistry, raw_types_of
 
@@ -218,8 +220,13 @@ class _Builder:
         return Scaling(min_instances=mn, default_instances=df, max_instances=mx_n)
 
 
-def _registry(libraries: Iterable[Dict[str, Any]], own: Dict[str, Any]) -> TypeRegistry:
-    return TypeRegistry([normative_types()] + list(libraries) + [own])
+def _sources(libraries: Iterable[Dict[str, Any]], own: Dict[str, Any], doc: Document) -> List[Dict[str, Any]]:
+    """The stacked type sources with every type name in full (names.py: contract 3 of issue 16)."""
+    return canonical_sources([normative_types()] + list(libraries) + [own], scopes_of(doc))
+
+
+def _registry(sources: List[Dict[str, Any]]) -> TypeRegistry:
+    return TypeRegistry(sources)
 
 
 def _resolve_own(registry: TypeRegistry, doc: Document) -> None:
@@ -246,7 +253,9 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
     if not isinstance(topo["node_templates"], dict):
         raise ToscaError("node_templates must map template names to definitions",
                          file=doc.file, path="topology_template.node_templates")
-    registry = _registry(libraries, raw_types_of(doc))
+    sources = _sources(libraries, raw_types_of(doc), doc)
+    topo = canonical_topology(topo, sources, scopes_of(doc).get(doc.file))
+    registry = _registry(sources)
     _resolve_own(registry, doc)
     builder = _Builder(doc, registry, topo)
     templates = {name: builder.template(name) for name in topo["node_templates"]}
@@ -254,7 +263,7 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
     node_types: Dict[str, NodeType] = {}
     for t in templates.values():
         for anc in registry.resolve_node_type(t.type).ancestors:
-            node_types.setdefault(anc, registry.resolve_node_type(anc))
+            node_types.setdefault(anc, _with_capability_defaults(registry, registry.resolve_node_type(anc)))
     rel_types: Dict[str, RelationshipType] = {}
     for t in templates.values():
         for r in t.requirements:
@@ -268,6 +277,35 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
                  metadata=dict(doc.metadata or {}))
 
 
+def _with_capability_defaults(registry: TypeRegistry, ntype: NodeType) -> NodeType:
+    """The node type with each capability's property definitions completed by its capability
+    type's (and ancestors'), so that workers, which have no capability types, read their defaults
+    (``get_property: [SELF, some_cap, prop]`` of a property only the capability type defaults)."""
+    caps = {}
+    for cname, cdef in (ntype.capabilities or {}).items():
+        ctype = cdef if isinstance(cdef, str) else (cdef.get("type") if isinstance(cdef, dict) else None)
+        defs: Dict[str, Any] = {}
+        seen = 0
+        while isinstance(ctype, str) and seen < 64:
+            raw = registry.raw("capability_types", ctype)
+            if not isinstance(raw, dict):
+                break
+            for pname, pdef in (raw.get("properties") or {}).items():
+                defs.setdefault(pname, pdef)
+            ctype = raw.get("derived_from")
+            seen += 1
+        if not defs:
+            caps[cname] = cdef
+            continue
+        body = dict(cdef) if isinstance(cdef, dict) else {"type": cdef}
+        own = body.get("properties") if isinstance(body.get("properties"), dict) else {}
+        body["properties"] = dict({k: v for k, v in defs.items() if isinstance(v, dict)}, **own)
+        caps[cname] = body
+    if caps == (ntype.capabilities or {}):
+        return ntype
+    return dataclasses.replace(ntype, capabilities=caps)
+
+
 def load_library(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Dict[str, Any]:
     """The raw types of a type library file (what ``wfctl library FILE`` stores), after checking
     that each of its types resolves over the normative library and the earlier ``libraries``."""
@@ -276,6 +314,7 @@ def load_library(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Dict[st
     if not any(raw[s] for s in TYPE_SECTIONS):
         raise ToscaError("a library must define at least one type (node_types, relationship_types, ...)",
                          file=doc.file)
-    registry = _registry(libraries, raw)
+    sources = _sources(libraries, raw, doc)
+    registry = _registry(sources)
     _resolve_own(registry, doc)
-    return raw
+    return sources[-1]
