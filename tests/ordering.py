@@ -68,7 +68,16 @@ def check_install(events: List[Dict[str, Any]], nodes: Dict[str, Any]) -> None:
     for ty, s, tg in rels:
         r = (s, tg)
         if ty in (HOSTED_ON, DEPENDS_ON):
-            _before(t, (tg, "started"), (s, "creating"), "%s %s->%s" % (ty, s, tg))
+            why = "%s %s->%s" % (ty, s, tg)
+            _before(t, (tg, "started"), (s, "creating"), why)
+            # The Configure operations follow the source's lifecycle; the target's run for it.
+            chain = [(s, "configuring"), (s, CFG + "pre_configure_source", r),
+                     (tg, CFG + "pre_configure_target", r), (s, STD + "configure"),
+                     (s, CFG + "post_configure_source", r), (tg, CFG + "post_configure_target", r),
+                     (s, "configured"), (s, "started"), (s, CFG + "add_target", r),
+                     (tg, CFG + "add_source", r)]
+            for a, b in zip(chain, chain[1:]):
+                _before(t, a, b, why)
         elif ty == CONNECTS_TO:
             why = "ConnectsTo %s->%s" % r
             pcs = (s, CFG + "pre_configure_source", r)
@@ -89,7 +98,8 @@ def check_install(events: List[Dict[str, Any]], nodes: Dict[str, Any]) -> None:
     for op, end in (("pre_configure_source", "source"), ("post_configure_source", "source"),
                     ("add_target", "source"), ("pre_configure_target", "target"),
                     ("post_configure_target", "target"), ("add_source", "target")):
-        _once_per_relationship(t, rels, CONNECTS_TO, op, end)
+        for kind in (CONNECTS_TO, HOSTED_ON, DEPENDS_ON):
+            _once_per_relationship(t, rels, kind, op, end)
     for n in nodes:
         ops = Counter(e["name"] for e in t.by_node[n] if e["kind"] == "operation" and e["relationship"] is None)
         assert all(v == 1 for v in ops.values()), "%s: operation run more than once: %s" % (n, ops)
@@ -112,5 +122,12 @@ def check_uninstall(events: List[Dict[str, Any]], nodes: Dict[str, Any]) -> None
             _before(t, (s, CFG + "remove_target", r), (s, STD + "stop"), why)
             _before(t, (tg, "stopping"), (tg, CFG + "remove_source", r), why)
             _before(t, (tg, CFG + "remove_source", r), (tg, STD + "stop"), why)
-    _once_per_relationship(t, rels, CONNECTS_TO, "remove_target", "source")
-    _once_per_relationship(t, rels, CONNECTS_TO, "remove_source", "target")
+        if ty in (HOSTED_ON, DEPENDS_ON):
+            why = "%s %s->%s" % (ty, s, tg)
+            chain = [(s, "stopping"), (s, CFG + "remove_target", r), (tg, CFG + "remove_source", r),
+                     (s, STD + "stop")]
+            for a, b in zip(chain, chain[1:]):
+                _before(t, a, b, why)
+    for kind in (CONNECTS_TO, HOSTED_ON, DEPENDS_ON):
+        _once_per_relationship(t, rels, kind, "remove_target", "source")
+        _once_per_relationship(t, rels, kind, "remove_source", "target")

@@ -120,6 +120,15 @@ outputs:
   returned: when the model defines outputs
   type: dict
   sample: {site_url: {value: "http://127.0.0.1:18080/"}}
+warnings:
+  description:
+    - The upload warnings of the model version the instance runs (see M(ditrit.workflows.tosca_model)), in
+      Ansible's standard C(warnings) list.
+  returned: when the model version has warnings
+  type: list
+  elements: str
+  sample: ["app.yaml: topology_template.node_templates.web: implementation of Admin.rotate is never run: no
+    workflow of node type my.Web calls it"]
 logs:
   description:
     - Per-operation logs of the runs, in order - C(run), C(workflow), C(node), C(operation), C(attempt),
@@ -164,6 +173,8 @@ def main():
         for key in ('last_run', 'outputs'):
             if st.get(key) is not None:
                 result[key] = st[key]
+        for line in st.get('warnings') or []:
+            module.warn(line)   # Ansible's own `warnings` result key
         if p['logs']:
             result['logs'] = api.logs(space, p['model'], p['instance'], run_id=p['run_id'])
         if p['trace']:

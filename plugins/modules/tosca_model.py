@@ -16,6 +16,8 @@ description:
   - Everything is checked before anything is written; when the model does not validate, the task
     fails with the parser's message (one line per problem, each naming the file and the node) and the
     Space holds nothing from it.
+  - An operation implementation the model declares that no workflow will ever run is not an error; it is
+    returned in RV(warnings) and shown as a warning.
   - Uploading the same content again changes nothing. A changed model becomes a new version;
     instances created before keep the version they were created from.
 author:
@@ -102,6 +104,19 @@ instances:
   returned: when O(state=present)
   type: int
   sample: 19
+warnings:
+  description:
+    - What the upload announces without refusing the model, one line each (file, YAML path, what),
+      for example an operation implementation that no workflow will ever run.
+    - This is Ansible's standard C(warnings) list - each line is shown as a warning by the controller.
+      Returned in check mode as well.
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample:
+    - "app.yaml: topology_template.node_templates.db.requirements[0] (host -> srv): implementation of
+      Configure.target_changed is never run: relationship type tosca.relationships.HostedOn weaves no
+      activity for it into a workflow its ends take part in"
 '''
 
 from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api
@@ -123,6 +138,10 @@ def main():
             result = api.upload_model(space, p['src'], p['name'], check=module.check_mode)
         else:
             result = api.remove_model(space, p['name'], check=module.check_mode)
+    # Ansible's own result key: module.warn() fills it (passing it to exit_json is deprecated)
+    # and the controller shows each line as a warning.
+    for line in result.pop('warnings', None) or []:
+        module.warn(line)
     diff = result.pop('diff', None)
     if module._diff and diff is not None and result.get('changed'):
         result['diff'] = diff

@@ -47,6 +47,7 @@ from . import keys
 from .errors import SpaceDataError, WfError
 from .executor import OperationCall
 from .facts import new_fact, reached, validate_fact
+from .placement import call_end
 from .rules import CALL, RCALL, STATE, WAIT
 from .space.base import (Entry, Op, TxnResult, op_cas, op_check_index, op_check_not_exists,
                          op_check_session, op_delete, op_delete_cas_present, op_get,
@@ -312,8 +313,9 @@ class Batch:
         return True
 
     def _event(self, m: Member, kind: str, name: str, rel: Optional[Dict[str, Any]],
-               status: str = "ok") -> None:
-        m.events.append((next(self.seq), trace_events.event(m.node, kind, name, rel, status)))
+               status: str = "ok", node: Optional[Dict[str, Any]] = None) -> None:
+        """``node``: the end an operation ran for, when not ``m`` (placement.call_end)."""
+        m.events.append((next(self.seq), trace_events.event(node or m.node, kind, name, rel, status)))
         r = id(self._root(m))
         self.gevents[r] = self.gevents.get(r, 0) + 1
 
@@ -335,18 +337,23 @@ class Batch:
                 fact["pc"] += 1
                 self._woken_by(m, ins.name, pending)
             elif ins.op in (CALL, RCALL):
-                rel = None
+                rel, cnode, cside = None, m.node, ins.side
                 if ins.op == RCALL:
                     rel = ctx.relationship(m.id, ins.rel)
-                call = OperationCall(ctx.run_id, ctx.workflow, m.node, ins.name, rel, ins.side,
-                                     self.w.id)
+                    cnode, cside = call_end(ins.name, rel, ins.side, m.node, ctx.node)
+                call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.w.id)
                 if self.w.executor.effectful(call):
                     m.pause = True     # goes on alone after the commit (worker._advance)
                     break
                 result = self.w.executor.run(call)
                 self.w.stats["operations"] += 1
-                self._event(m, "operation", ins.name, rel, status="ok" if result.ok else "failed")
+                self._event(m, "operation", ins.name, rel, status="ok" if result.ok else "failed",
+                            node=cnode)
                 if getattr(result, "attributes", None):
+                    if cnode is not m.node:
+                        # Only operations without side effects run here: they report nothing.
+                        raise WfError("%s: %s reported outputs for %s in a batch"
+                                      % (m.id, ins.name, cnode["id"]))
                     m.attributes.update(result.attributes)
                 if not result.ok:
                     fact["error"] = {"operation": ins.name, "exit_code": result.exit_code,

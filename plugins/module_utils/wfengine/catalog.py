@@ -26,6 +26,7 @@ from .operations import artifact_paths, compile_operations, compile_values
 from .tosca.csar import model_source
 from .tosca.function_checks import check_functions
 from .tosca.templates import load_library, load_model
+from .unused import called_operations, unused_implementations
 
 
 def digest_of(value: Any) -> str:
@@ -138,6 +139,8 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
                 for t in model.templates.values() for r in t.requirements}
     settings = {"serialize_hosted": _flag(model, "serialize_hosted_operations", True)}
     ops = compile_operations(model, root)
+    warnings = list(model.warnings) + unused_implementations(
+        model, ops, called_operations(model, rules), file_of=lambda t: _shown_file(t.file or model.file, root))
     files = (_referenced_files(root, ops, artifact_paths(model, root)) if single_file
              else artifacts.collect(root, entry))
     body = {"templates": templates, "rules": rules, "reltypes": reltypes, "settings": settings,
@@ -149,7 +152,15 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
     except OSError:
         source = ""
     return {"model": model, "body": body, "digest": digest_of(body), "instances": len(nodes),
-            "source": source if len(source) < 256 * 1024 else "", "files": files}
+            "source": source if len(source) < 256 * 1024 else "", "files": files,
+            "warnings": warnings}
+
+
+def _shown_file(path: str, root: str) -> str:
+    """A model file as warnings name it: relative to the model's root folder (the same model
+    uploaded from another checkout or a CSAR gives the same lines)."""
+    rel = os.path.relpath(os.path.abspath(path), root)
+    return path if rel.startswith("..") else rel
 
 
 def _flag(model: Any, name: str, default: bool) -> bool:
@@ -173,6 +184,7 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
               "templates": sorted(compiled["body"]["templates"]),
               "workflows": sorted(compiled["body"]["rules"]),
               "instances": compiled["instances"],
+              "warnings": list(compiled["warnings"]),
               "diff": {"before": (before or {}).get("source", ""), "after": compiled["source"],
                        "before_header": "%s (stored)" % name, "after_header": path}}
     if not result["changed"] or check:
@@ -185,14 +197,15 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
                for t in body["templates"]]
     writes.append(op_set(keys.model_version(name, digest) + "meta",
                          {"inputs": body["inputs"], "outputs": body["outputs"],
-                          "reltypes": body["reltypes"], "settings": body["settings"]}))
+                          "reltypes": body["reltypes"], "settings": body["settings"],
+                          "warnings": result["warnings"]}))
     writes += artifacts.store_ops(name, digest, compiled["files"])
     try:
         space.write_chunked(writes)
         new_head = {"name": name, "digest": digest, "file": os.path.abspath(path),
                     "templates": result["templates"], "workflows": result["workflows"],
                     "instances": compiled["instances"], "source": compiled["source"],
-                    "uploaded": time.time()}
+                    "warnings": result["warnings"], "uploaded": time.time()}
         if not space.cas(keys.model_head(name), new_head, head.index if head else 0):
             raise ToscaError("model %s changed while uploading; retry" % name)
     except Exception:

@@ -266,6 +266,8 @@ def cmd_status(args: argparse.Namespace, space) -> int:
                  ", ".join(h["served_by"]), len(h["nodes"])))
     for name, out in sorted((st.get("outputs") or {}).items()):
         print("  output %s: %s" % (name, json.dumps(out["value"]) if "value" in out else "(%s)" % out["error"]))
+    for line in st.get("warnings") or []:
+        print("  warning: %s" % line)
     return 0
 
 
@@ -374,6 +376,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print("model %s: %s (%d templates, %d node instances once deployed, workflows: %s)"
                       % (r["name"], "uploaded" if r["changed"] else "unchanged", len(r["templates"]),
                          r["instances"], ", ".join(r["workflows"])))
+                for line in r.get("warnings") or []:
+                    print("warning: %s" % line, file=sys.stderr)
                 return 0
             if args.command == "instantiate":
                 r = api.create_instance(space, args.model, args.instance, inputs=_inputs(args.input))

@@ -5,10 +5,11 @@
 
 TOSCA 1.3 (3.6.15.1 ``operation_host``, default SELF; 5.8.4 Configure) and the orchestrators
 users compare us with (Yorc, xOpera, Alien4Cloud) run a node's operations on the machine that
-hosts it, the end of its HostedOn chain.  A relationship operation belongs to one end: the
-``*_source`` operations and ``add_target``/``remove_target``/``target_changed`` (which notify the
-source) sit in the source's sequence and run on the source's root host; ``*_target``,
-``add_source`` and ``remove_source`` on the target's.  ``operation_host: SOURCE|TARGET`` moves a
+hosts it, the end of its HostedOn chain.  A relationship operation belongs to one end, by its
+name: the ``*_source`` operations and ``add_target``/``remove_target``/``target_changed`` (which
+notify the source) run on the source's root host; ``*_target``, ``add_source`` and
+``remove_source`` on the target's, whichever end's sequence the weaving put them in
+(``operation_side``: the worker makes the call for that end).  ``operation_host: SOURCE|TARGET`` moves a
 relationship operation to the other end, ``ORCHESTRATOR`` runs it on the worker.
 
 A root host is *remote* when it has an address: its ``public_address`` attribute, else
@@ -66,6 +67,43 @@ def root_host(node_id: str, host_of: Callable[[str], Optional[str]]) -> str:
             return node_id
         seen.add(up)
         node_id = up
+
+
+# The end of a relationship each Configure operation belongs to (TOSCA 1.3 5.8.5: the *_source
+# operations configure the source, add_target/remove_target/target_changed notify the source; the
+# *_target ones configure the target, add_source/remove_source notify the target).
+_TARGET_END_OPERATIONS = frozenset(("pre_configure_target", "post_configure_target", "add_source",
+                                    "remove_source"))
+_SOURCE_END_OPERATIONS = frozenset(("pre_configure_source", "post_configure_source", "add_target",
+                                    "remove_target", "target_changed"))
+
+
+def operation_side(operation: str, woven_side: Optional[str]) -> Optional[str]:
+    """The end ("source" | "target") whose node a relationship operation runs for.
+
+    A weaving may place an operation in the sequence of the other end: with HostedOn or DependsOn
+    the target is started before the source is created, so ``pre_configure_target`` can only
+    keep its place in the source's lifecycle (between the source's create and configure) if it
+    sits in the source's program.  It still belongs to the target: its host, its ``SELF``
+    node, its outputs.  A ``Configure`` operation is placed by its name; any other relationship
+    operation belongs to the end whose sequence holds it."""
+    iface, dummy, name = operation.rpartition(".")
+    if iface.rsplit(".", 1)[-1] == "Configure":
+        if name in _TARGET_END_OPERATIONS:
+            return "target"
+        if name in _SOURCE_END_OPERATIONS:
+            return "source"
+    return woven_side
+
+
+def call_end(operation: str, rel: Optional[Dict[str, Any]], side: Optional[str], node: Dict[str, Any],
+             node_of: Callable[[str], Dict[str, Any]]) -> Tuple[Dict[str, Any], Optional[str]]:
+    """(node instance record, side) an operation call is made for: ``node`` (whose program holds
+    the call) unless ``operation_side`` says the operation belongs to the other end."""
+    end = operation_side(operation, side) if rel is not None else side
+    if end is None or end == side:
+        return node, side
+    return node_of(rel[end]), end
 
 
 def operation_root(call: Any, spec: Optional[Dict[str, Any]],

@@ -252,11 +252,14 @@ def logs(space: Space, model: str, instance: str, node: Optional[str] = None,
     runs_ = _select_runs(space, model, instance, None, run_id)
     out = []
     for r in runs_:
-        prefix = keys.logs(r["id"]) + (node + "/" if node else "")
-        for e in space.list(prefix):
+        # Filtered by the record's node, not by key: a relationship operation woven into one
+        # end's program for the other end is logged under the first, named after the second.
+        for e in space.list(keys.logs(r["id"])):
             if not isinstance(e.value, list):
                 raise SpaceDataError("%s: not a list of log records" % e.key)
             for i, rec in enumerate(e.value):
+                if node and not (isinstance(rec, dict) and rec.get("node") == node):
+                    continue
                 out.append((r["started"], e.index, i, dict(rec, run=r["id"], workflow=r["workflow"])))
     out.sort(key=lambda t: t[:3])
     return [t[3] for t in out]
@@ -353,6 +356,8 @@ def status(space: Space, model: str, instance: str) -> Dict[str, Any]:
             if waiting:
                 out["waiting_hosts"] = waiting
     meta = catalog.read_meta(space, model, head["model_digest"])
+    if meta.get("warnings"):
+        out["warnings"] = list(meta["warnings"])   # of the model version the instance runs
     if meta.get("outputs"):
         out["outputs"] = topology_outputs(space, model, instance, head, nodes, meta)
     return out

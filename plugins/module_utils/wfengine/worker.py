@@ -33,11 +33,11 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 from . import catalog, deployments, events, keys
 from .batch import Batch, fact_entry
 from .errors import NotFound, SpaceDataError, SpaceError, WfError
-from .executor import Executor, OperationCall
+from .executor import Executor, OperationCall, OperationResult
 from .facts import new_fact, reached, validate_fact
 from .instances import root_of, validate_node
 from .locality import Zones, owns_a_zone, zone_owner
-from .placement import host_address
+from .placement import call_end, host_address
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet
 from .runs import finalize_run, run_record
 from .space.base import (Entry, Space, op_cas, op_check_index, op_check_not_exists,
@@ -956,10 +956,11 @@ class Worker:
                 step.events.append(events.event(node, "state", ins.name, None))
                 fact["pc"] += 1
             elif ins.op in (CALL, RCALL):
-                rel = None
+                rel, cnode, cside = None, node, ins.side
                 if ins.op == RCALL:
                     rel = ctx.relationship(node_id, ins.rel)
-                call = OperationCall(ctx.run_id, ctx.workflow, node, ins.name, rel, ins.side, self.id)
+                    cnode, cside = call_end(ins.name, rel, ins.side, node, ctx.node)
+                call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.id)
                 if not self.executor.effectful(call):
                     result = self.executor.run(call)
                     self.stats["operations"] += 1
@@ -1023,12 +1024,25 @@ class Worker:
             log.info("worker %s: %s belongs to a served host (%s); leaving it", self.id,
                      step.node_id, ", ".join(sorted(servers)))
             return None
+        if call.node["id"] != step.node_id:
+            # An operation run for the other end (placement.call_end) whose host a worker of its
+            # own serves: this worker reaches it only by its address (SSH); without one it would
+            # run on the wrong machine, so it fails instead, saying so.
+            others = self._servers(ctx, call.node["id"])
+            root = root_of(call.node["id"], ctx.hosting)
+            if others is not None and self.id not in others and not ctx.address(root):
+                result = OperationResult(ok=False, exit_code=-1, output=(
+                    "%s runs on host %s, which worker(s) %s serve and which has no address this "
+                    "worker (%s, running %s) can reach it at" % (call.operation, root,
+                                                                 ", ".join(sorted(others)), self.id,
+                                                                 step.node_id)))
+                return self._record_result(step, node, call, result, rel, recorded=True)
         prev = fact.get("inflight")
         attempt = 1
         if prev and prev.get("pc") == fact["pc"]:
             # The worker that ran this operation died before committing: the trace says so.
             attempt = int(prev.get("attempt", 0)) + 1
-            step.events.append(events.event(node, "operation", call.operation, rel,
+            step.events.append(events.event(call.node, "operation", call.operation, rel,
                                             status="interrupted", worker=prev.get("worker"),
                                             attempt=prev.get("attempt")))
         max_retries, interval = self.executor.retry_policy(call)
@@ -1039,7 +1053,7 @@ class Worker:
             if not self._commit(step, final=False):
                 return None
             call.attempt = attempt
-            host_lock = self._host_lock(ctx, node)
+            host_lock = self._host_lock(ctx, call.node)   # the end the operation runs for
             try:
                 result = self.executor.run(call)
             finally:
@@ -1059,9 +1073,11 @@ class Worker:
                        rel: Optional[Dict[str, Any]], recorded: bool, final_attempt: bool = True) -> bool:
         status = "ok" if result.ok else ("failed" if final_attempt else "retry")
         extra = {"attempt": call.attempt} if recorded else {}
-        ev = events.event(node, "operation", call.operation, rel, status=status, **extra)
+        # The event and the log name the node the operation ran for: the other end of the
+        # relationship for an operation woven into this node's program (placement.call_end).
+        ev = events.event(call.node, "operation", call.operation, rel, status=status, **extra)
         if recorded:
-            step.logs.append({"node": node["id"], "operation": call.operation, "attempt": call.attempt,
+            step.logs.append({"node": call.node["id"], "operation": call.operation, "attempt": call.attempt,
                               "status": status, "exit_code": result.exit_code,
                               "duration": round(result.duration, 6), "worker": self.id,
                               "relationship": None if rel is None else rel["id"],
@@ -1072,7 +1088,12 @@ class Worker:
         step.events.append(ev)
         attrs = getattr(result, "attributes", None)
         if attrs:
-            step.attributes.update(attrs)
+            if call.node["id"] == node["id"]:
+                step.attributes.update(attrs)
+            else:
+                # An operation woven into this node's program for the other end of a
+                # relationship (placement.operation_side): its outputs are that end's attributes.
+                step.other_attributes.setdefault(call.node["id"], {}).update(attrs)
         if not result.ok and final_attempt:
             step.fact["error"] = {"operation": call.operation, "exit_code": result.exit_code,
                                   "output": result.output[-2000:], "worker": self.id,
@@ -1132,6 +1153,9 @@ class Worker:
             if step.attributes:
                 ops.append(op_set(keys.attributes(ctx.model, ctx.instance, node_id),
                                   self._merged_attributes(ctx, node_id, step.attributes)))
+            for other, attrs in sorted(step.other_attributes.items()):
+                ops.append(op_set(keys.attributes(ctx.model, ctx.instance, other),
+                                  self._merged_attributes(ctx, other, attrs)))
         wakes = ctx.wakes(node_id, step.reached_now)
         room = self.space.max_txn_ops - len(ops) - 2
         if len(wakes) <= room:
@@ -1165,7 +1189,7 @@ class Worker:
                 step.fact_index = res.index
                 ctx.remember_fact(node_id, fact, res.index)
             step.events, step.logs, step.reached_now = [], [], []
-            step.attributes = {}
+            step.attributes, step.other_attributes = {}, {}
             return True
         self.stats["lost"] += 1
         log.warning("worker %s: commit of %s/%s refused on %s (lock lost?); another worker retakes it",
@@ -1194,6 +1218,7 @@ class _Step:
         self.logs: List[Dict[str, Any]] = []
         self.reached_now: List[str] = []
         self.attributes: Dict[str, Any] = {}
+        self.other_attributes: Dict[str, Dict[str, Any]] = {}   # outputs of operations run for another end
         self.fact_entry: Any = None
         self.awaited: Dict[str, Any] = {}   # facts of other ends read during this step
         self.awaited_index: Dict[str, int] = {}

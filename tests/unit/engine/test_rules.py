@@ -40,12 +40,15 @@ def test_program_interleaves_weavings_per_relationship_instance():
     # A_4 is hosted on its own host instance only, and waits for it before creating.
     assert prog[0].op == WAIT and prog[0].other == "srvA_1" and prog[0].name == "started"
     assert prog[1].op == STATE and prog[1].name == "creating"
-    # One pre_configure_source per relationship instance: B_0, C_0, C_1.
+    # One pre_configure_source per relationship instance: its host (HostedOn), B_0, C_0, C_1.
     pcs = [i.other for i in prog if i.op == RCALL and i.name == CFG + "pre_configure_source"]
-    assert pcs == ["B_0", "C_0", "C_1"]
-    # The wait for each target comes right before its pre_configure_source, after configuring.
+    assert pcs == ["srvA_1", "B_0", "C_0", "C_1"]
+    # After configuring: the HostedOn operations (no wait: the host is started), then for each
+    # ConnectsTo target its wait right before its pre_configure_source.
     k = [i.name for i in prog].index("configuring")
-    assert [(i.op, i.other) for i in prog[k + 1:k + 3]] == [(WAIT, "B_0"), (RCALL, "B_0")]
+    assert [(i.op, i.other, i.name.rsplit(".", 1)[-1]) for i in prog[k + 1:k + 5]] == [
+        (RCALL, "srvA_1", "pre_configure_source"), (RCALL, "srvA_1", "pre_configure_target"),
+        (WAIT, "B_0", "started"), (RCALL, "B_0", "pre_configure_source")]
     assert prog[-1].op == RCALL and prog[-1].name == CFG + "add_target"
     assert [i.name for i in prog if i.op == CALL] == [STD + "create", STD + "configure", STD + "start"]
 

@@ -340,8 +340,12 @@ def test_seed_files_load():
     assert [(r.name, r.node, r.relationship) for r in m.templates["A"].requirements] == [
         ("A2B", "B", "tosca.relationships.ConnectsTo"), ("A2C", "C", "tosca.relationships.ConnectsTo"),
         ("host", "srvA", "tosca.relationships.HostedOn")]
-    # The seed library replaces the normative ConnectsTo: only its install weaving is left.
-    assert set(m.relationship_types["tosca.relationships.ConnectsTo"].workflows) == {"install"}
+    # The seed library replaces the normative ConnectsTo: its install weaving is its own; written
+    # without derived_from, it derives from tosca.relationships.Root, whose uninstall it inherits.
+    connects = m.relationship_types["tosca.relationships.ConnectsTo"]
+    assert set(connects.workflows) == {"install", "uninstall"}
+    assert connects.ancestors == ["tosca.relationships.ConnectsTo", "tosca.relationships.Root"]
+    assert [e.wait_state for e in connects.workflows["install"].source if e.wait_state] == ["started", "started"]
     assert m.relationship_types["tosca.relationships.ConnectsTo"].file.endswith("normative.yaml")
     # Without the seed library, the bundled one gives both workflows.
     assert set(load_model(str(SEED / "test_model.yaml")).relationship_types[

@@ -72,10 +72,10 @@ def test_normative_sequences_and_requirements():
 def test_normative_weavings():
     reg = TypeRegistry([normative_types()])
     hosted = reg.resolve_relationship_type("tosca.relationships.HostedOn").workflows
-    assert hosted["install"].source == [WeaveEntry("before", "creating", "started", None)]
+    assert hosted["install"].source[0] == WeaveEntry("before", "creating", "started", None)
     assert hosted["uninstall"].target == [WeaveEntry("before", "stopping", "deleted", None)]
     dep = reg.resolve_relationship_type("tosca.relationships.DependsOn").workflows
-    assert dep["install"].source == [WeaveEntry("before", "creating", "started", None)]
+    assert dep["install"].source[0] == WeaveEntry("before", "creating", "started", None)
     assert dep["uninstall"].target == [WeaveEntry("before", "stopping", "stopped", None)]
     conn = reg.resolve_relationship_type("tosca.relationships.ConnectsTo").workflows
     assert conn["install"].source == [
@@ -93,9 +93,19 @@ def test_normative_weavings():
     att = reg.resolve_relationship_type("tosca.relationships.AttachesTo").workflows
     assert att["install"].source[0] == WeaveEntry("before", "creating", "started", None)
     assert att["uninstall"].target == [WeaveEntry("before", "stopping", "deleted", None)]
+    # TOSCA 1.3 5.7.1 / 5.8.5: Root declares the Configure interface, so every relationship type
+    # (custom ones derived from Root included) weaves its operations; the target-first ones
+    # (Root, DependsOn, HostedOn, AttachesTo) along the source's lifecycle.
+    root = reg.resolve_relationship_type("tosca.relationships.Root").workflows
+    assert [e.activity.rsplit(".", 1)[-1] for e in root["install"].source if e.activity] == [
+        "pre_configure_source", "pre_configure_target", "post_configure_source",
+        "post_configure_target", "add_target", "add_source"]
+    for name in ("DependsOn", "HostedOn", "AttachesTo"):
+        wf = reg.resolve_relationship_type("tosca.relationships." + name).workflows
+        assert wf["install"].source == root["install"].source and wf["install"].target == []
+        assert wf["uninstall"].source == root["uninstall"].source
     routes = reg.resolve_relationship_type("tosca.relationships.RoutesTo")
     assert routes.is_a("tosca.relationships.ConnectsTo") and routes.workflows == conn
-    assert reg.resolve_relationship_type("tosca.relationships.Root").workflows == {}
 
 
 def test_workflow_inherited_and_overridden():

@@ -330,6 +330,11 @@ class Model:
     file: str
     description: Optional[str] = None
     metadata: Dict[str, Any] = field(default_factory=dict)  # the file's top-level metadata
+    # raw capability types (and ancestors) the node types use: their property defaults are values
+    capability_types: Dict[str, Any] = field(default_factory=dict, compare=False)
+    # What the upload announces without refusing ("<file>: <yaml path>: <what>", one line each);
+    # shown by wfctl and the modules, stored in the model head, not part of to_json.
+    warnings: List[str] = field(default_factory=list, compare=False)
 
     def node_type(self, template_name: str) -> NodeType:
         tpl = self.templates.get(template_name)

@@ -228,16 +228,43 @@ relationship_types:
       state: {type: string, default: initial}
     interfaces:
       Configure: {type: tosca.interfaces.relationship.Configure}
+    # Every relationship whose target is started before its source is created (Root, DependsOn,
+    # HostedOn, AttachesTo): the Configure operations follow the SOURCE's lifecycle; the *_target
+    # ones and add_source / remove_source run on the target's host (placement.operation_side).
+    workflows:
+      install: &target_first_install
+        source_weaving:
+          - before: creating
+            wait_target: started
+          - after: configuring
+            activity: tosca.interfaces.relationships.Configure.pre_configure_source
+          - after: configuring
+            activity: tosca.interfaces.relationships.Configure.pre_configure_target
+          - before: configured
+            activity: tosca.interfaces.relationships.Configure.post_configure_source
+          - before: configured
+            activity: tosca.interfaces.relationships.Configure.post_configure_target
+          - after: started
+            activity: tosca.interfaces.relationships.Configure.add_target
+          - after: started
+            activity: tosca.interfaces.relationships.Configure.add_source
+      uninstall: &target_first_uninstall
+        source_weaving: &target_first_remove
+          - after: stopping
+            activity: tosca.interfaces.relationships.Configure.remove_target
+          - after: stopping
+            activity: tosca.interfaces.relationships.Configure.remove_source
+        target_weaving:
+          - before: stopping
+            after_source: deleted
 
   tosca.relationships.DependsOn:
     derived_from: tosca.relationships.Root
     valid_target_types: [tosca.capabilities.Node]
     workflows:
-      install:
-        source_weaving:
-          - before: creating
-            wait_target: started
+      install: *target_first_install
       uninstall:
+        source_weaving: *target_first_remove
         target_weaving:
           - before: stopping
             after_source: stopped
@@ -246,14 +273,8 @@ relationship_types:
     derived_from: tosca.relationships.Root
     valid_target_types: [tosca.capabilities.Container]
     workflows:
-      install:
-        source_weaving:
-          - before: creating
-            wait_target: started
-      uninstall:
-        target_weaving:
-          - before: stopping
-            after_source: deleted
+      install: *target_first_install
+      uninstall: *target_first_uninstall
 
   tosca.relationships.ConnectsTo:
     derived_from: tosca.relationships.Root
@@ -299,19 +320,8 @@ relationship_types:
     attributes:
       device: {type: string}
     workflows:
-      install:
-        source_weaving:
-          - before: creating
-            wait_target: started
-          - after: started
-            activity: tosca.interfaces.relationships.Configure.add_target
-      uninstall:
-        source_weaving:
-          - after: stopping
-            activity: tosca.interfaces.relationships.Configure.remove_target
-        target_weaving:
-          - before: stopping
-            after_source: deleted
+      install: *target_first_install
+      uninstall: *target_first_uninstall
 
   tosca.relationships.RoutesTo:
     derived_from: tosca.relationships.ConnectsTo

@@ -11,7 +11,6 @@ input from the message alone.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import ToscaError
@@ -263,7 +262,7 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
     node_types: Dict[str, NodeType] = {}
     for t in templates.values():
         for anc in registry.resolve_node_type(t.type).ancestors:
-            node_types.setdefault(anc, _with_capability_defaults(registry, registry.resolve_node_type(anc)))
+            node_types.setdefault(anc, registry.resolve_node_type(anc))
     rel_types: Dict[str, RelationshipType] = {}
     for t in templates.values():
         for r in t.requirements:
@@ -274,36 +273,23 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
                  inputs=_mapping(topo.get("inputs"), doc.file, "topology_template.inputs", "inputs"),
                  outputs=_mapping(topo.get("outputs"), doc.file, "topology_template.outputs", "outputs"),
                  file=doc.file, description=desc if isinstance(desc, str) else None,
-                 metadata=dict(doc.metadata or {}))
+                 metadata=dict(doc.metadata or {}),
+                 capability_types=_capability_types(registry, node_types))
 
 
-def _with_capability_defaults(registry: TypeRegistry, ntype: NodeType) -> NodeType:
-    """The node type with each capability's property definitions completed by its capability
-    type's (and ancestors'), so that workers, which have no capability types, read their defaults
-    (``get_property: [SELF, some_cap, prop]`` of a property only the capability type defaults)."""
-    caps = {}
-    for cname, cdef in (ntype.capabilities or {}).items():
-        ctype = cdef if isinstance(cdef, str) else (cdef.get("type") if isinstance(cdef, dict) else None)
-        defs: Dict[str, Any] = {}
-        seen = 0
-        while isinstance(ctype, str) and seen < 64:
-            raw = registry.raw("capability_types", ctype)
-            if not isinstance(raw, dict):
-                break
-            for pname, pdef in (raw.get("properties") or {}).items():
-                defs.setdefault(pname, pdef)
-            ctype = raw.get("derived_from")
-            seen += 1
-        if not defs:
-            caps[cname] = cdef
-            continue
-        body = dict(cdef) if isinstance(cdef, dict) else {"type": cdef}
-        own = body.get("properties") if isinstance(body.get("properties"), dict) else {}
-        body["properties"] = dict({k: v for k, v in defs.items() if isinstance(v, dict)}, **own)
-        caps[cname] = body
-    if caps == (ntype.capabilities or {}):
-        return ntype
-    return dataclasses.replace(ntype, capabilities=caps)
+def _capability_types(registry: TypeRegistry, node_types: Dict[str, NodeType]) -> Dict[str, Any]:
+    """The raw capability types (with their ancestors) that ``node_types`` declare capabilities of."""
+    out: Dict[str, Any] = {}
+    for ntype in node_types.values():
+        for cdef in (ntype.capabilities or {}).values():
+            ctype = cdef if isinstance(cdef, str) else (cdef.get("type") if isinstance(cdef, dict) else None)
+            while isinstance(ctype, str) and ctype not in out:
+                raw = registry.raw("capability_types", ctype)
+                if not isinstance(raw, dict):
+                    break
+                out[ctype] = raw
+                ctype = raw.get("derived_from")
+    return out
 
 
 def load_library(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Dict[str, Any]:

@@ -125,3 +125,35 @@ def test_absent(run_module, space_file, seed_model):
 def test_src_required_when_present(run_module, space_file):
     r = run_module("tosca_model", name="seed", space=space_file)
     assert r.failed and "src" in r.msg
+
+
+def _texts(warnings):
+    """Warning texts as the module printed them: strings, or (ansible-core >= 2.19) summaries."""
+    return [w if isinstance(w, str) else w["event"]["msg"] for w in warnings]
+
+
+UNRUN = SMALL.replace("        - host: srv\n", """        - host: srv
+      interfaces:
+        my.interfaces.Admin:
+          rotate_keys: op.sh
+""")
+
+
+def test_implementation_no_workflow_runs_is_a_warning_not_an_error(run_module, space_file, write, open_space):
+    """Issue 16 (never silently ignored): the module succeeds, returns the line in Ansible's
+    ``warnings`` list (module.warn, shown by the controller), in check mode too; and
+    tosca_instance_info shows it for an instance of that model version."""
+    write("op.sh", "true\n")
+    src = write("app.yaml", UNRUN)
+    line = ("app.yaml: topology_template.node_templates.app: implementation of Admin.rotate_keys is "
+            "never run: no workflow of node type tosca.nodes.SoftwareComponent calls it")
+    for check in (True, False):
+        r = run_module("tosca_model", _check=check, name="app", src=src, space=space_file)
+        assert not r.failed and r.changed, r.result
+        assert _texts(r["warnings"]) == [line]
+    r = run_module("tosca_instance", name="prod", model="app", space=space_file)
+    assert not r.failed, r.result
+    info = run_module("tosca_instance_info", model="app", instance="prod", space=space_file)
+    assert not info.failed and _texts(info["warnings"]) == [line]
+    clean = run_module("tosca_model", name="small", src=write("small.yaml", SMALL), space=space_file)
+    assert "warnings" not in clean.result
