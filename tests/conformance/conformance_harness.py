@@ -108,6 +108,7 @@ class RecordingImplementationExecutor(Executor):
                     if not os.path.exists(os.path.join(model_dir, *rel.split("/"))):
                         raise WfError("%s not shipped with the model" % rel)
                 ctx = self.resolver.context(call)
+                ctx.artifact_root = model_dir     # get_artifact: where the files are, as runner.py sets it
                 for name, raw in (spec.get("inputs") or {}).items():
                     try:
                         rec.inputs[name] = evaluate(raw, ctx)
