@@ -408,14 +408,15 @@ class _Checker:
             return None   # a capability's attribute (an endpoint's ip_address) is reported on the node
         kind = "attribute or property" if attributes else "property"
         if len(names) >= 2 and isinstance(names[1], str):
+            reqs = [r for r in tpl.requirements if r.name == first]
             if first in caps:
                 known = self._capability_names(ntype.capabilities.get(first), (tpl.capabilities or {}).get(first),
                                                attributes)
                 if known is None or names[1] in known or (attributes and names[1] in attrs | props):
                     return None
-                return "capability %s of template %s has no %s %r (%s)" % (
-                    first, tname, kind, names[1], ", ".join(sorted(known)) or "none")
-            reqs = [r for r in tpl.requirements if r.name == first]
+                if not reqs:   # else: a requirement of the same name (a WebServer's host), below
+                    return "capability %s of template %s has no %s %r (%s)" % (
+                        first, tname, kind, names[1], ", ".join(sorted(known)) or "none")
             if reqs:
                 problem = self.node_has(reqs[0].node, names[1:], attributes)
                 if problem is not None:
