@@ -391,9 +391,12 @@ class _Eval:
                 found = _Eval(sub).value(values[first], depth)
                 return self._nested(found, names[1:], fn, args, ctx.describe(node))
         if len(names) >= 2 and isinstance(names[1], str):
-            if ctx.capability_properties(node, first) is not None:
-                return self._on_capability(node, first, names[1:], depth, attributes, fn, args)
             targets = ctx.requirement_targets(node, first)
+            if ctx.capability_properties(node, first) is not None:
+                # A capability and a requirement may share a name (a WebServer's `host`): the
+                # capability when it has the name, else the requirement's target.
+                if targets is None or self._capability_has(node, first, names[1], attributes):
+                    return self._on_capability(node, first, names[1:], depth, attributes, fn, args)
             if targets is not None:
                 if not targets:
                     raise FunctionError("%s: requirement %s of %s targets no node"
@@ -412,6 +415,11 @@ class _Eval:
                                         % (_show(fn, args), ctx.describe(targets[0]), first, ctx.describe(node),
                                            _kind(attributes), names[1])) from None
         raise _Missing()
+
+    def _capability_has(self, node: str, cap_name: str, name: Any, attributes: bool) -> bool:
+        ctx = self.ctx
+        return name in (ctx.capability_properties(node, cap_name) or {}) or (
+            attributes and name in (ctx.capability_attributes(node, cap_name) or {}))
 
     def _on_capability(self, node: str, cap_name: str, names: List[Any], depth: int, attributes: bool,
                        fn: str, args: Any) -> Any:

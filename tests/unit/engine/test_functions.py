@@ -266,6 +266,28 @@ def test_requirement_name_designates_the_node_it_targets():
         evaluate({"get_property": ["SELF", "database_endpoint", "nope"]}, spec_ctx())
 
 
+def test_requirement_and_capability_of_the_same_name_and_the_capability_fulfilling_a_requirement():
+    """A WebServer has a `host` capability and a `host` requirement ([TARGET, host, id] in xOpera's
+    nginx example): the capability when it has the name, else the requirement's target.  A name
+    the target node lacks is read on its capability named like the requirement (tosca-parser)."""
+    nodes = {
+        "vm_0": {"template": "vm", "type": "tosca.nodes.Compute", "types": ["tosca.nodes.Compute"], "host": None,
+                 "properties": {}, "attributes": {"id": "i-123"}},
+        "web_0": {"template": "web", "type": "tosca.nodes.WebServer", "types": ["tosca.nodes.WebServer"],
+                  "host": "vm_0", "properties": {}, "attributes": {}, "requirements": {"host": ["vm_0"], "db": ["db_0"]},
+                  "capabilities": {"host": {"properties": {"num_cpus": 2}, "attributes": {}}}},
+        "db_0": {"template": "db", "type": "tosca.nodes.Database", "types": ["tosca.nodes.Database"],
+                 "host": None, "properties": {}, "attributes": {},
+                 "capabilities": {"db": {"properties": {"ports": {"user_port": {"protocol": "tcp"}}}}}},
+    }
+    ctx = DictContext(nodes, inputs={}, self_node="web_0")
+    assert evaluate({"get_property": ["SELF", "host", "num_cpus"]}, ctx) == 2
+    assert evaluate({"get_attribute": ["SELF", "host", "id"]}, ctx) == "i-123"
+    assert evaluate({"get_property": ["SELF", "db", "ports", "user_port", "protocol"]}, ctx) == "tcp"
+    with pytest.raises(FunctionError, match="target of requirement db .* has no property 'nope'"):
+        evaluate({"get_property": ["SELF", "db", "nope"]}, ctx)
+
+
 def test_capability_attribute_assigned_in_the_template_and_nested_values():
     """TOSCA 1.3 4.4.2 / 4.5.1: [entity, capability, name] and nested keys/indexes after the name."""
     assert evaluate({"get_attribute": ["server", "endpoint", "ip_address"]}, spec_ctx()) == "10.9.9.9"

@@ -195,3 +195,21 @@ def test_a_capability_attribute_may_be_read_on_the_node(write):
     assert one(write, "x: {get_attribute: [server, ip_address]}\n              y: {get_attribute: [server, ip_adress]}") \
         .endswith("has no attribute or property 'ip_adress' (attributes and properties: networks, ports, "
                   "private_address, public_address, state, tosca_id, tosca_name)")
+
+
+def test_an_operation_reading_its_own_output_is_refused(write):
+    """TOSCA 1.3 4.6.1: get_operation_output reads an operation that already ran; an input of
+    `create` naming create's own output can never be evaluated (tosca-parser's
+    tosca_test_get_operation_output.yaml does this)."""
+    own = """\
+      requirements: [{host: web}]
+      interfaces:
+        Standard:
+          create:
+            inputs:
+              data_dir: {get_operation_output: [SELF, Standard, create, port]}
+"""
+    [line] = problems(write, own)
+    assert "interfaces.Standard.create.inputs.data_dir" in line and "own output" in line
+    earlier = own.replace("          create:\n", "          configure:\n")
+    assert problems(write, earlier) == []

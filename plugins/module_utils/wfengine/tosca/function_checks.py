@@ -16,6 +16,7 @@ mapping writes, capability type definitions, and for HOST every type along the H
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from ..errors import ToscaError
@@ -27,6 +28,10 @@ NORMATIVE_ATTRIBUTES = ("tosca_id", "tosca_name", "state")
 # named as unknown functions rather than passed on as a map.
 _FOREIGN = ("get_secret", "get_env", "get_value", "get_nodes", "get_target_capability", "map_value")
 _ENTITY_SHAPE = "[SELF|SOURCE|TARGET|HOST|<template>, name, nested keys or indexes...]"
+
+
+# "...interfaces.<interface>.<operation>.inputs." or "...interfaces.<interface>.operations.<operation>.inputs."
+_OPERATION_INPUT = re.compile(r"\.interfaces\.([^.]+(?:\.[^.]+)*?)\.(?:operations\.)?([^.]+)\.inputs\.")
 
 
 class _Scope:
@@ -264,7 +269,7 @@ class _Checker:
             if not isinstance(args, list) or len(args) != 4 or not all(isinstance(a, str) and a for a in args):
                 return bad("expected [SELF|SOURCE|TARGET|<template>, interface, operation, output name], got %r"
                            % (args,))
-            problem = self.operation(args[0], args[1], args[2], scope)
+            problem = self.operation(args[0], args[1], args[2], scope) or self._own_output(args, scope, path)
             if problem:
                 bad(problem)
         elif fn == "get_artifact":
@@ -286,6 +291,19 @@ class _Checker:
             if not any(name in self.model.node_types[t.type].ancestors for t in self.model.templates.values()):
                 bad("no node template is of type %s or a type derived from it: the list would always be "
                     "empty (write the type's full name, e.g. tosca.nodes.Compute)" % name)
+
+    @staticmethod
+    def _own_output(args: List[str], scope: _Scope, path: str) -> Optional[str]:
+        """An operation's input that reads that same operation's output can never be evaluated:
+        inputs are evaluated before the operation runs."""
+        if scope.rel is not None or args[0] not in ("SELF", scope.node):
+            return None
+        m = _OPERATION_INPUT.search(path)
+        if m and m.group(1).rsplit(".", 1)[-1].split(":")[-1] == args[1].rsplit(".", 1)[-1].split(":")[-1] \
+                and m.group(2) == args[2]:
+            return ("an input of %s.%s reads that operation's own output: inputs are evaluated before it runs"
+                    % (m.group(1), m.group(2)))
+        return None
 
     @staticmethod
     def _is_fn(value: Any) -> bool:
@@ -408,14 +426,15 @@ class _Checker:
             return None   # a capability's attribute (an endpoint's ip_address) is reported on the node
         kind = "attribute or property" if attributes else "property"
         if len(names) >= 2 and isinstance(names[1], str):
+            reqs = [r for r in tpl.requirements if r.name == first]
             if first in caps:
                 known = self._capability_names(ntype.capabilities.get(first), (tpl.capabilities or {}).get(first),
                                                attributes)
                 if known is None or names[1] in known or (attributes and names[1] in attrs | props):
                     return None
-                return "capability %s of template %s has no %s %r (%s)" % (
-                    first, tname, kind, names[1], ", ".join(sorted(known)) or "none")
-            reqs = [r for r in tpl.requirements if r.name == first]
+                if not reqs:   # else: a requirement of the same name (a WebServer's host), below
+                    return "capability %s of template %s has no %s %r (%s)" % (
+                        first, tname, kind, names[1], ", ".join(sorted(known)) or "none")
             if reqs:
                 problem = self.node_has(reqs[0].node, names[1:], attributes)
                 if problem is not None:
