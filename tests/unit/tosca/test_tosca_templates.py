@@ -34,7 +34,7 @@ def test_both_requirement_forms_and_relationship_from_definition(write):
       requirements:
         - host: {node: web, capability: tosca.capabilities.Compute}
         - db: {node: db, relationship: tosca.relationships.ConnectsTo}
-        - mon: {node: web, relationship: {type: tosca.relationships.DependsOn, properties: {p: 1}}}
+        - mon: {node: web, relationship: {type: tosca.relationships.DependsOn}}
     db: {type: tosca.nodes.SoftwareComponent, requirements: [{host: {node: srv}}]}
 """)
     m = load_model(path)
@@ -44,7 +44,7 @@ def test_both_requirement_forms_and_relationship_from_definition(write):
     host, db, mon = m.templates["app"].requirements
     assert (host.node, host.relationship) == ("web", "tosca.relationships.HostedOn")
     assert (db.node, db.relationship, db.capability) == ("db", "tosca.relationships.ConnectsTo", None)
-    assert (mon.relationship, mon.properties) == ("tosca.relationships.DependsOn", {"p": 1})
+    assert (mon.relationship, mon.properties) == ("tosca.relationships.DependsOn", {})
     assert m.templates["db"].requirements[0].relationship == "tosca.relationships.HostedOn"
     assert m.templates["srv"].requirements == []
     assert m.node_type("app").name == "tosca.nodes.WebApplication"
@@ -224,12 +224,12 @@ topology_template:
   outputs:
     url: {value: {get_attribute: [A, public_address]}}
   node_templates:
-    A: {type: tosca.nodes.Compute, properties: {x: {get_input: n}}}
+    A: {type: tosca.nodes.Database, properties: {name: {get_input: n}}}
 """)
     m = load_model(path)
     assert m.inputs == {"n": {"type": "integer", "default": 2}}
     assert m.outputs == {"url": {"value": {"get_attribute": ["A", "public_address"]}}}
-    assert m.templates["A"].properties == {"x": {"get_input": "n"}}
+    assert m.templates["A"].properties == {"name": {"get_input": "n"}}
     assert m.description == "topo" and m.file == path
 
 
