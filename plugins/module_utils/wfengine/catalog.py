@@ -128,6 +128,9 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
     body = {"templates": templates, "rules": rules, "reltypes": reltypes, "settings": settings,
             "inputs": model.inputs, "outputs": model.outputs, "operations": ops,
             "values": compile_values(model), "files": artifacts.manifest(files)}
+    data_types = getattr(model, "input_data_types", None)
+    if data_types:      # only when inputs use data types: other models keep their digest
+        body["data_types"] = data_types
     try:
         with open(entry, "r", encoding="utf-8") as fh:
             source = fh.read()
@@ -169,7 +172,7 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
                       {"operations": body["operations"].get(t) or {}, "values": body["values"].get(t) or {}})
                for t in body["templates"]]
     writes.append(op_set(keys.model_version(name, digest) + "meta",
-                         {"inputs": body["inputs"], "outputs": body["outputs"],
+                         {"inputs": body["inputs"], "outputs": body["outputs"], "data_types": body.get("data_types") or {},
                           "reltypes": body["reltypes"], "settings": body["settings"]}))
     writes += artifacts.store_ops(name, digest, compiled["files"])
     try:

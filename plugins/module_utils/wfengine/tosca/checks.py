@@ -79,11 +79,12 @@ def check_template(name: str, raw: Dict[str, Any], ntype: Any, registry: Any, dt
                 continue
             cdef = ntype.capabilities[cname]
             defs = capability_property_defs(registry, capability_type_of(cdef), cdef)
-            if cname in scaling:       # counts are checked (with their inputs) by scaling.py
+            if cname in scaling:       # counts and unknown names are checked (with inputs) by scaling.py
                 cvalues = {k: v for k, v in cvalues.items() if k not in SCALING_KEYS}
                 defs = {k: v for k, v in defs.items() if k not in SCALING_KEYS}
-            out += _problems(dt.check_assignments(cvalues, defs, "property", required=False), "%s: capability %s"
-                             % (name, cname), file, cpath + ".properties")
+            out += _problems(dt.check_assignments(cvalues, defs, "property", required=False,
+                                                  unknown=cname not in scaling),
+                             "%s: capability %s" % (name, cname), file, cpath + ".properties")
     return out
 
 
