@@ -171,7 +171,7 @@ topology_template:
     assert any("c: properties.phone.phone_description: required mytypes.phonenumber.extended property "
                "'phone_description' has no value" in x for x in lines)
     assert any("c: properties.size: required property 'size' has no value" in x for x in lines)
-    assert not any("mode" in x for x in lines)       # it has a default
+    assert not any("properties.mode" in x for x in lines)       # it has a default
 
 
 def test_input_defaults_and_constraints(write):
