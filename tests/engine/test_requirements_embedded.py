@@ -1,0 +1,69 @@
+"""A node_filter-chosen host and input-scaled templates, installed and uninstalled on the
+embedded Space (TOSCA 1.3 3.8.2 requirement assignment with node_filter, 5.5.13 Scalable)."""
+from collections import Counter
+
+from wfengine import api
+
+from engine_helpers import embedded, model_yaml, run, write
+
+MODEL = model_yaml("""\
+    small:
+      type: tosca.nodes.Compute
+      capabilities:
+        host: {properties: {num_cpus: 2, mem_size: 2 GB}}
+    big:
+      type: tosca.nodes.Compute
+      capabilities:
+        host: {properties: {num_cpus: 16, mem_size: 64 GB}}
+        scalable:
+          properties: {min_instances: 1, default_instances: {get_input: workers}, max_instances: 4}
+    db:
+      type: tosca.nodes.DBMS
+      requirements:
+        - host:
+            node_filter:
+              capabilities:
+                - host:
+                    properties:
+                      - num_cpus: {in_range: [1, 4]}
+                      - mem_size: {greater_or_equal: 512 MB}
+    app:
+      type: tosca.nodes.SoftwareComponent
+      requirements:
+        - host: big
+        - dependency: db
+    """, extra="""\
+topology_template:
+  inputs:
+    workers: {type: integer, default: 1}
+""").replace("topology_template:\n  node_templates:", "  node_templates:", 1)
+
+
+def test_node_filter_host_and_input_scaling_install_and_uninstall(tmp_path):
+    opts = embedded(tmp_path)
+    path = write(tmp_path, "m.yaml", MODEL)
+    space = api.open_space(opts)
+    try:
+        up = api.upload_model(space, path, "m")
+        assert up["instances"] == 1 + 1 + 1 + 1            # workers defaults to 1
+        created = api.create_instance(space, "m", "i", inputs={"workers": 3})
+        assert created["nodes"] == 1 + 3 + 1 + 3            # small, big x3, db, app x3 (one per big)
+    finally:
+        space.close()
+    inst = run(opts, "install")
+    assert inst["record"]["status"] == "succeeded"
+    nodes = inst["status"]["nodes"]
+    assert Counter(n["state"] for n in nodes.values()) == {"started": 8}
+    assert Counter(n["template"] for n in nodes.values()) == {"small": 1, "big": 3, "db": 1, "app": 3}
+    # the node_filter chose `small` (2 CPUs, 2 GB), not `big` (16 CPUs)
+    hosts = {(r["requirement"], r["target"]) for r in nodes["db_0"]["relationships"]}
+    assert ("host", "small_0") in hosts
+    seq = {(e["node"], e["name"].rsplit(".", 1)[-1]): e["seq"] for e in inst["trace"] if e["kind"] == "operation"
+           and e["relationship"] is None}
+    assert seq[("small_0", "start")] < seq[("db_0", "create")]
+    for k in range(3):
+        assert seq[("big_%d" % k, "start")] < seq[("app_%d" % k, "create")]
+        assert seq[("db_0", "start")] < seq[("app_%d" % k, "create")]
+    un = run(opts, "uninstall")
+    assert un["record"]["status"] == "succeeded"
+    assert Counter(n["state"] for n in un["status"]["nodes"].values()) == {"deleted": 8}
