@@ -14,8 +14,10 @@ description:
   - Parses and checks an application topology (node templates, requirements, scaling, workflows) and
     stores it in the Space under O(name).
   - Everything is checked before anything is written; when the model does not validate, the task
-    fails with the parser's message (one line per problem, each naming the file and the node) and the
-    Space holds nothing from it.
+    fails and the Space holds nothing from it. Every problem of the model is reported at once - types
+    and constraints of property, attribute and input values, required properties, requirements
+    (targets, node filters, occurrences), scaling - in RV(problems), one line each naming the file,
+    the YAML path and the node; C(msg) is the problem when there is only one, else a summary.
   - Uploading the same content again changes nothing. A changed model becomes a new version;
     instances created before keep the version they were created from.
 author:
@@ -102,6 +104,16 @@ instances:
   returned: when O(state=present)
   type: int
   sample: 19
+problems:
+  description:
+    - Every problem found in the model, one line each (file, YAML path, node, what is wrong), when
+      the upload fails with more than one.
+  returned: failure, when the model has several problems
+  type: list
+  elements: str
+  sample:
+    - "app.yaml: topology_template.node_templates.web.properties.port: web: properties.port: 70000 is not in_range [1, 65535]"
+    - "app.yaml: topology_template.node_templates.db.requirements[0].host: db: requirement 'host': no node template matches its node_filter"
 '''
 
 from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api
