@@ -67,3 +67,55 @@ def test_node_filter_host_and_input_scaling_install_and_uninstall(tmp_path):
     un = run(opts, "uninstall")
     assert un["record"]["status"] == "succeeded"
     assert Counter(n["state"] for n in un["status"]["nodes"].values()) == {"deleted": 8}
+
+
+REL_TEMPLATE_MODEL = model_yaml("""\
+    vm: {type: tosca.nodes.Compute}
+    web:
+      type: tosca.nodes.WebServer
+      requirements: [{host: vm}]
+    app:
+      type: tosca.nodes.SoftwareComponent
+      requirements:
+        - host: vm
+        - site:
+            node: web
+            relationship:
+              type: link
+              properties: {credential: {user: alice, token: t0k}}
+    """, extra="""\
+topology_template:
+  relationship_templates:
+    link:
+      type: tosca.relationships.ConnectsTo
+      interfaces:
+        Configure:
+          post_configure_source:
+            implementation: scripts/link.sh
+            inputs:
+              MARK: {get_input: mark}
+              WHO: {get_property: [SELF, credential, user]}
+  inputs:
+    mark: {type: string}
+""").replace("topology_template:\n  node_templates:", "  node_templates:", 1)
+
+
+def test_a_relationship_template_operation_runs_with_its_refined_properties(tmp_path, monkeypatch):
+    """TOSCA 1.3 3.9 relationship_templates, 3.8.2 extended relationship assignment naming one:
+    its Configure implementation runs once per relationship instance, and get_property SELF reads
+    the properties the assignment refines."""
+    monkeypatch.setenv("WF_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "link.sh").write_text('echo "linked by $WHO" >> "$MARK"\n')
+    mark = tmp_path / "mark.txt"
+    opts = embedded(tmp_path)
+    space = api.open_space(opts)
+    try:
+        api.upload_model(space, write(tmp_path, "m.yaml", REL_TEMPLATE_MODEL), "m")
+        api.create_instance(space, "m", "i", inputs={"mark": str(mark)})
+    finally:
+        space.close()
+    inst = run(opts, "install")
+    assert inst["record"]["status"] == "succeeded"
+    assert mark.read_text() == "linked by alice\n"
+    assert run(opts, "uninstall")["record"]["status"] == "succeeded"
