@@ -119,7 +119,7 @@ node_types:
     properties:
       phone: {type: mytypes.phonenumber.extended}
       others: {type: list, required: false, entry_schema: {type: mytypes.phonenumber}}
-      size: {type: scalar-unit.size, constraints: [{greater_or_equal: 1 GB}]}
+      size: {type: scalar-unit.size, required: true, constraints: [{greater_or_equal: 1 GB}]}
       mode: {type: string, default: auto, constraints: [{valid_values: [auto, manual]}]}
 """
 
@@ -154,8 +154,10 @@ topology_template:
 
 
 def test_required_properties_and_unknown_ones(write):
-    """TOSCA 1.3 3.6.10: ``required`` defaults to true; a default satisfies it.  A property the
-    type does not define is refused (a typo would otherwise be silently ignored)."""
+    """TOSCA 1.3 3.6.10: a property declared ``required: true`` without a default must be given.
+    One required only because ``required`` defaults to true is announced as a warning (tosca-parser
+    and the templates written for it treat it as optional; docs/decisions.md).  A property the type
+    does not define is refused (a typo would otherwise be silently ignored)."""
     path = write("m.yaml", PHONE + """
 topology_template:
   node_templates:
@@ -166,12 +168,54 @@ topology_template:
     with pytest.raises(ToscaProblems) as ei:
         load_model(path)
     lines = ei.value.lines()
-    assert len(lines) == 3, lines
+    assert len(lines) == 2, lines
     assert any("c: properties.sise: unknown property 'sise'" in x for x in lines)
-    assert any("c: properties.phone.phone_description: required mytypes.phonenumber.extended property "
-               "'phone_description' has no value" in x for x in lines)
     assert any("c: properties.size: required property 'size' has no value" in x for x in lines)
     assert not any("properties.mode" in x for x in lines)       # it has a default
+    path = write("m.yaml", PHONE + """
+topology_template:
+  node_templates:
+    c:
+      type: my.Contact
+      properties: {phone: {countrycode: 33, areacode: 1, number: 2}, size: 2 GB}
+""")
+    m = load_model(path)
+    assert m.warnings == [
+        "%s: topology_template.node_templates.c.properties.phone.phone_description: c: properties.phone."
+        "phone_description: mytypes.phonenumber.extended property 'phone_description' has no value; TOSCA makes "
+        "it required by default (the definition says neither required nor a default)" % path]
+
+
+def test_property_definitions_of_the_types_used(write):
+    """TOSCA 1.3 3.6.10: a property definition is a mapping with a ``type`` (tosca-parser's
+    test_tosca_custom_rel.yaml writes a bare value); its default must be of that type."""
+    path = write("m.yaml", """
+relationship_types:
+  MyAttachesTo:
+    derived_from: tosca.relationships.AttachesTo
+    properties:
+      location: /default_location
+node_types:
+  my.Disk:
+    derived_from: tosca.nodes.Root
+    properties:
+      size: {type: scalar-unit.size, default: 10}
+topology_template:
+  node_templates:
+    disk: {type: my.Disk}
+    vol: {type: tosca.nodes.Storage.BlockStorage, properties: {name: vol}}
+    srv:
+      type: tosca.nodes.Compute
+      requirements: [{local_storage: {node: vol, relationship: MyAttachesTo}}]
+""")
+    with pytest.raises(ToscaProblems) as ei:
+        load_model(path)
+    lines = ei.value.lines()
+    assert len(lines) == 2, lines
+    assert any("relationship_types.MyAttachesTo.properties.location" in x and
+               "a property definition is a mapping with a type, got '/default_location'" in x for x in lines)
+    assert any("node_types.my.Disk.properties.size.default" in x and "10 is not a scalar-unit.size" in x
+               for x in lines)
 
 
 def test_input_defaults_and_constraints(write):
@@ -265,7 +309,8 @@ def test_inputs_given_at_instantiation_are_checked():
     defs = {"cpus": {"type": "integer", "constraints": [{"valid_values": [1, 2, 4]}]},
             "ports": {"type": "list", "entry_schema": {"type": "tosca.datatypes.network.PortDef"}},
             "phone": {"type": "my.phone"}}
-    types = {"my.phone": {"derived_from": "tosca.datatypes.Root", "properties": {"number": {"type": "integer"}}}}
+    types = {"my.phone": {"derived_from": "tosca.datatypes.Root",
+                          "properties": {"number": {"type": "integer", "required": True}}}}
     check_input_values(defs, {"cpus": 2, "ports": [80, "443"], "phone": {"number": 1}}, types, "instance m/i")
     with pytest.raises(ToscaError, match=r"^instance m/i: input cpus: 3 is not one of the valid_values \[1, 2, 4\]$"):
         check_input_values(defs, {"cpus": 3}, types, "instance m/i")

@@ -116,11 +116,14 @@ def test_requirement_without_relationship(write):
 
 
 def test_requirement_definition_without_relationship(write):
+    """Container.Application's ``storage`` (TOSCA 1.3 5.9.12) names no relationship: a
+    requirement is at least a dependency, DependsOn (docs/decisions.md)."""
     path = topo(write, """
     A: {type: tosca.nodes.Container.Application, requirements: [{storage: B}]}
     B: {type: tosca.nodes.Root}
 """)
-    assert "A: requirement 'storage' names no relationship" in str(error_of(path))
+    req = load_model(path).templates["A"].requirements[0]
+    assert (req.node, req.relationship) == ("B", "tosca.relationships.DependsOn")
 
 
 def test_requirement_target_missing(write):
@@ -131,8 +134,12 @@ def test_requirement_target_missing(write):
 
 
 def test_requirement_without_node(write):
+    """No node: the definition's node type and the capability choose the target (TOSCA 1.3 3.8.2)."""
     path = topo(write, "    A: {type: tosca.nodes.SoftwareComponent, requirements: [{host: {capability: c}}]}\n")
-    assert "A: requirement 'host' names no target node" in str(error_of(path))
+    assert "A: requirement 'host': no node template matches node type tosca.nodes.Compute, capability c" \
+        in str(error_of(path))
+    path = topo(write, "    A: {type: tosca.nodes.Root, requirements: [{foo: {capability: c}}]}\n")
+    assert "A: requirement 'foo' names no target node" in str(error_of(path))
 
 
 def test_unknown_relationship_type(write):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from ..errors import ToscaError, ToscaProblems
-from .datatypes import PRIMITIVES, DataTypes
+from .datatypes import PRIMITIVES, DataTypes, Soft
 from .requirements import capability_property_defs, capability_type_of
 from .scaling import KEYS as SCALING_KEYS, scalable_capabilities
 
@@ -22,14 +22,24 @@ _INPUT_KEYS = {"type", "description", "required", "default", "value", "status", 
                "key_schema", "metadata", "external-schema"}
 
 
-def _problems(found: List[Any], what: str, file: Optional[str], path: str) -> List[ToscaError]:
+def _problems(found: List[Any], what: str, file: Optional[str], path: str,
+              warnings: Optional[List[str]] = None) -> List[ToscaError]:
     """ToscaErrors from ``(sub path, message)`` pairs; the message names the value as
-    ``<what>: <last part of the path><sub path>`` (``app: properties.port: 'x' is not an integer``)."""
+    ``<what>: <last part of the path><sub path>`` (``app: properties.port: 'x' is not an integer``).
+    ``Soft`` problems go to ``warnings`` (``"<file>: <path>: <what>"``) instead, when given."""
     label = path.rsplit(".", 1)[-1]
-    return [ToscaError("%s: %s%s: %s" % (what, label, sub, msg), file=file, path=path + sub) for sub, msg in found]
+    out = []
+    for sub, msg in found:
+        err = ToscaError("%s: %s%s: %s" % (what, label, sub, msg), file=file, path=path + sub)
+        if isinstance(msg, Soft) and warnings is not None:
+            warnings.append(str(err))
+        elif not isinstance(msg, Soft):
+            out.append(err)
+    return out
 
 
-def check_inputs(inputs: Dict[str, Any], dt: DataTypes, file: str) -> List[ToscaError]:
+def check_inputs(inputs: Dict[str, Any], dt: DataTypes, file: str,
+                 warnings: Optional[List[str]] = None) -> List[ToscaError]:
     """Input definitions: a known type, and a default (or value) of that type (TOSCA 1.3 3.6.14)."""
     out: List[ToscaError] = []
     for name, d in (inputs or {}).items():
@@ -44,23 +54,23 @@ def check_inputs(inputs: Dict[str, Any], dt: DataTypes, file: str) -> List[Tosca
         for key in ("default", "value"):
             if key in d and d[key] is not None and tname is not None:
                 found = dt.check(d[key], d)
-                out += _problems(found, "input %s" % name, file, "%s.%s" % (path, key))
+                out += _problems(found, "input %s" % name, file, "%s.%s" % (path, key), warnings)
     return out
 
 
 def check_template(name: str, raw: Dict[str, Any], ntype: Any, registry: Any, dt: DataTypes,
-                   file: str) -> List[ToscaError]:
+                   file: str, warnings: Optional[List[str]] = None) -> List[ToscaError]:
     """The values a node template assigns, against its type's definitions."""
     where = "topology_template.node_templates.%s" % name
     out: List[ToscaError] = []
     props = raw.get("properties") or {}
     if isinstance(props, dict):
         out += _problems(dt.check_assignments(props, ntype.properties, "property"), name, file,
-                         where + ".properties")
+                         where + ".properties", warnings)
     attrs = raw.get("attributes") or {}
     if isinstance(attrs, dict):
         out += _problems(dt.check_assignments(attrs, ntype.attributes, "attribute", unknown=False, required=False),
-                         name, file, where + ".attributes")
+                         name, file, where + ".attributes", warnings)
     caps = raw.get("capabilities") or {}
     if isinstance(caps, dict):
         scaling = set(scalable_capabilities(registry, ntype, caps))
@@ -84,15 +94,15 @@ def check_template(name: str, raw: Dict[str, Any], ntype: Any, registry: Any, dt
                 defs = {k: v for k, v in defs.items() if k not in SCALING_KEYS}
             out += _problems(dt.check_assignments(cvalues, defs, "property", required=False,
                                                   unknown=cname not in scaling),
-                             "%s: capability %s" % (name, cname), file, cpath + ".properties")
+                             "%s: capability %s" % (name, cname), file, cpath + ".properties", warnings)
     return out
 
 
 def check_relationship(what: str, props: Dict[str, Any], rtype: Any, dt: DataTypes, file: str,
-                       path: str) -> List[ToscaError]:
+                       path: str, warnings: Optional[List[str]] = None) -> List[ToscaError]:
     """Properties of a relationship (a requirement's, or a relationship template's)."""
     return _problems(dt.check_assignments(props or {}, rtype.properties, "property"), what, file,
-                     path + ".properties")
+                     path + ".properties", warnings)
 
 
 def input_data_types(inputs: Dict[str, Any], dt: DataTypes) -> Dict[str, Any]:
@@ -133,8 +143,43 @@ def check_input_values(definitions: Dict[str, Any], given: Dict[str, Any], data_
         if not isinstance(d, dict) or d.get("type") is None:
             continue
         for sub, msg in dt.check(value, d):
+            if isinstance(msg, Soft):
+                continue
             problems.append(ToscaError("input %s%s: %s" % (name, sub, msg), path=where))
     if len(problems) == 1:
         raise problems[0]
     if problems:
         raise ToscaProblems(problems)
+
+
+def check_definitions(registry: Any, dt: DataTypes, section: str, names: List[str]) -> List[ToscaError]:
+    """The property definitions of the types a model uses (each of ``names`` and its ancestors,
+    once): a mapping with a known ``type`` (TOSCA 1.3 3.6.10), a default of that type."""
+    out: List[ToscaError] = []
+    seen = set()
+    todo = list(names)
+    while todo:
+        tname = todo.pop(0)
+        raw = registry.raw(section, tname)
+        if tname in seen or not isinstance(raw, dict):
+            continue
+        seen.add(tname)
+        if isinstance(raw.get("derived_from"), str):
+            todo.append(raw["derived_from"])
+        props = raw.get("properties")
+        if not isinstance(props, dict):
+            continue
+        file = registry.file_of(section, tname)
+        for pname, d in props.items():
+            path = "%s.%s.properties.%s" % (section, tname, pname)
+            what = "%s %s: property %s" % (section[:-1].replace("_", " "), tname, pname)
+            if not isinstance(d, dict) or "type" not in d:
+                out.append(ToscaError("%s: a property definition is a mapping with a type, got %r" % (what, d),
+                                      file=file, path=path))
+                continue
+            if not dt.known(d["type"]):
+                out.append(ToscaError("%s: unknown data type %r" % (what, d["type"]), file=file, path=path + ".type"))
+                continue
+            if d.get("default") is not None:
+                out += _problems(dt.check(d["default"], d), what, file, path + ".default")
+    return out

@@ -20,6 +20,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import constraints as cons
 
+class Soft(str):
+    """A problem announced as an upload warning, not refused: a property that is required only
+    because TOSCA's ``required`` defaults to true.  tosca-parser, and the templates written for
+    it, treat such a property as optional (docs/decisions.md)."""
+
+
 Problem = Tuple[str, str]          # (path below the checked value, e.g. ".port" or "[2]", message)
 Lookup = Callable[[str], Optional[Dict[str, Any]]]
 
@@ -336,7 +342,8 @@ class DataTypes:
     def check_assignments(self, values: Dict[str, Any], definitions: Dict[str, Any], what: str = "property",
                           depth: int = 0, unknown: bool = True, required: bool = True) -> List[Problem]:
         """Problems of named values against their definitions: unknown names, required ones
-        missing (``required`` defaults to true unless a default is given), each value's type."""
+        missing (an explicit ``required: true`` without a default; one required only by default
+        gives a ``Soft`` problem), each value's type."""
         out: List[Problem] = []
         if unknown:
             for name in values:
@@ -352,7 +359,11 @@ class DataTypes:
                         values[name], d["type"], d.get("entry_schema"), d.get("key_schema"),
                         d.get("constraints"), depth)]
             elif required and d.get("required", True) is not False and "default" not in d and "value" not in d:
-                out.append((".%s" % name, "required %s %r has no value" % (what, name)))
+                if d.get("required") is True:
+                    out.append((".%s" % name, "required %s %r has no value" % (what, name)))
+                else:
+                    out.append((".%s" % name, Soft("%s %r has no value; TOSCA makes it required by default (the "
+                                                   "definition says neither required nor a default)" % (what, name))))
         return out
 
 

@@ -24,6 +24,8 @@ from .scaling import scaling_of
 from .types import TypeRegistry, raw_types_of
 
 
+DEPENDS_ON = "tosca.relationships.DependsOn"
+
 _TOPOLOGY_KEYS = {"description", "inputs", "outputs", "node_templates", "relationship_templates",
                   "groups", "policies", "substitution_mappings", "workflows", "metadata"}
 _TEMPLATE_KEYS = {"type", "description", "metadata", "directives", "properties", "attributes",
@@ -88,18 +90,24 @@ class _Builder:
             _mapping(body.get(key), self.file, "%s.%s" % (path, key), key)
         self.problems.extend(checks.check_relationship(
             "relationship template %s" % name, body.get("properties") or {},
-            self.registry.resolve_relationship_type(rtype), self.datatypes, self.file, path))
+            self.registry.resolve_relationship_type(rtype), self.datatypes, self.file, path, self.warnings))
         return body
 
     def templates(self) -> Dict[str, NodeTemplate]:
         """Every template that builds; the problems of the others (and of these) collected."""
-        self.problems.extend(checks.check_inputs(self.inputs, self.datatypes, self.file))
+        self.problems.extend(checks.check_inputs(self.inputs, self.datatypes, self.file, self.warnings))
         out: Dict[str, NodeTemplate] = {}
         for name in self.raw_templates:
             try:
                 out[name] = self.template(name)
             except ToscaError as exc:
                 self.problems.append(exc)
+        self.problems.extend(checks.check_definitions(self.registry, self.datatypes, "node_types",
+                                                      sorted({t.type for t in out.values()})))
+        rels = {r.relationship for t in out.values() for r in t.requirements}
+        rels |= {b["type"] for b in self.rel_templates.values()}
+        self.problems.extend(checks.check_definitions(self.registry, self.datatypes, "relationship_types",
+                                                      sorted(rels)))
         return out
 
     # ------------------------------------------------------------ templates
@@ -125,7 +133,8 @@ class _Builder:
         requirements += self.occurrences(name, ntype, requirements, where + ".requirements")
         scaling = self._collect(lambda: scaling_of(name, ntype, caps, self.registry, self.inputs, self.file,
                                                    where + ".capabilities"), Scaling())
-        self.problems.extend(checks.check_template(name, raw, ntype, self.registry, self.datatypes, self.file))
+        self.problems.extend(checks.check_template(name, raw, ntype, self.registry, self.datatypes, self.file,
+                                                   self.warnings))
         return NodeTemplate(
             name=name, type=tname, requirements=requirements, scaling=scaling,
             properties=_mapping(raw.get("properties"), self.file, where + ".properties", "properties"),
@@ -163,7 +172,9 @@ class _Builder:
 
     def target(self, name: str, ntype: NodeType, rname: str, body: Dict[str, Any], path: str) -> str:
         """The node template a requirement targets: the one it names, or the only one that
-        matches the node type it names and/or its node_filter (TOSCA 1.3 3.8.2, 3.6.4)."""
+        matches the node type it names and/or its node_filter, or, when it names none (``{}``,
+        only a capability or a relationship), its definition's node type and capability
+        (TOSCA 1.3 3.8.2, 3.6.4)."""
         node = body.get("node")
         nfilter = body.get("node_filter")
         if nfilter is not None:
@@ -173,13 +184,13 @@ class _Builder:
                                  path=path + ".node_filter")
         if isinstance(node, str) and node in self.raw_templates:
             return node
-        if node is None and nfilter is None:
+        rdef = ntype.requirements.get(rname)
+        if node is None and nfilter is None and rdef is None:
             raise ToscaError("%s: requirement '%s' names no target node" % (name, rname),
                              file=self.file, path=path)
         if node is not None and not self.registry.has_node_type(node):
             raise ToscaError("%s: requirement '%s' targets node %r, which is not a node template of this "
                              "topology (nor a node type)" % (name, rname, node), file=self.file, path=path + ".node")
-        rdef = ntype.requirements.get(rname)
         want_type = node if node is not None else (rdef.node if rdef is not None else None)
         cap = body.get("capability") or (rdef.capability if rdef is not None else None)
         found = self.candidates.select(name, want_type, cap if isinstance(cap, str) else None, nfilter)
@@ -251,7 +262,8 @@ class _Builder:
         if rtemplate is None:
             self.problems.extend(checks.check_relationship(
                 "%s: requirement '%s': relationship" % (name, rname), props,
-                self.registry.resolve_relationship_type(rtype), self.datatypes, self.file, path + ".relationship"))
+                self.registry.resolve_relationship_type(rtype), self.datatypes, self.file, path + ".relationship",
+                self.warnings))
         cap = body.get("capability")
         if cap is None and rname in ntype.requirements:
             cap = ntype.requirements[rname].capability
@@ -317,9 +329,9 @@ class _Builder:
             raise ToscaError("%s: requirement '%s' names no relationship and type %s defines no "
                              "requirement '%s'" % (name, rname, ntype.name, rname), file=self.file, path=path)
         if rdef.relationship is None:
-            raise ToscaError("%s: requirement '%s' names no relationship and the definition of '%s' "
-                             "in type %s names none either" % (name, rname, rname, ntype.name),
-                             file=self.file, path=path)
+            # TOSCA leaves the relationship of such a requirement open; a requirement is at least a
+            # dependency (the target first), the most general one (docs/decisions.md).
+            return DEPENDS_ON
         return rdef.relationship
 
 
