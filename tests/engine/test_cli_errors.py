@@ -53,6 +53,25 @@ def _scaling(props: str) -> Dict[str, str]:
 Case = Tuple[Dict[str, str], List[str], List[str]]
 
 MODEL_CASES: Dict[str, Case] = {
+    # issue 16 items 6 and 9: functions are checked at upload (TOSCA 1.3 chapter 4)
+    "function_unknown_attribute": (
+        {"fa.yaml": _model("""\
+            srv: {type: tosca.nodes.Compute}
+            a:
+              type: tosca.nodes.SoftwareComponent
+              requirements: [{host: srv}]
+              properties:
+                component_version: {get_attribute: [HOST, privat_address]}
+            """)},
+        ["model", "fa.yaml", "x"],
+        ["fa.yaml", "node_templates.a.properties.component_version.get_attribute", "node template a",
+         "privat_address"]),
+    "function_undeclared_input": (
+        {"fi.yaml": _model("a: {type: tosca.nodes.Compute, properties: {x: {get_input: nope}}}\n")},
+        ["model", "fi.yaml", "x"], ["fi.yaml", "node_templates.a.properties.x.get_input", "no input 'nope'"]),
+    "function_unknown": (
+        {"fu.yaml": _model("a: {type: tosca.nodes.Compute, attributes: {x: {get_secret: [v, k]}}}\n")},
+        ["model", "fu.yaml", "x"], ["fu.yaml", "node_templates.a.attributes.x.get_secret", "unknown function"]),
     "yaml_syntax_error": (
         {"syn.yaml": V + TOPO + "    a: {type: [\n"},
         ["model", "syn.yaml", "x"], ["syn.yaml", "invalid YAML", "line"]),

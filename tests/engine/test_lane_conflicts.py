@@ -50,5 +50,6 @@ def test_the_lanes_of_one_worker_never_send_a_commit_bound_to_fail(tmp_path):
     assert stats.get("retry_local", 0) + stats.get("commit_waits", 0) > 0, stats
     # ... so that no commit transaction was refused by the Space: every retry was local.
     assert stats.get("commit_retries", 0) == stats.get("retry_local", 0), stats
-    # The lanes that started on the run at once share its one context (its fact hints).
-    assert len(contexts) > 16 and len({id(c) for c in contexts}) == 1
+    # The lanes that took batches of the run share its one context (its fact hints).  How many
+    # batches there were depends on the machine's load (a slow lane takes bigger batches).
+    assert len(contexts) > 1 and len({id(c) for c in contexts}) == 1, len(contexts)

@@ -24,6 +24,7 @@ from .space.base import (Entry, Space, dumps, op_delete, op_delete_tree, op_get,
 from . import artifacts
 from .operations import compile_operations, compile_values
 from .tosca.csar import model_source
+from .tosca.function_checks import check_functions
 from .tosca.templates import load_library, load_model
 
 
@@ -97,6 +98,7 @@ def _referenced_files(root: str, ops: Dict[str, Any]) -> List[artifacts.ModelFil
                 for rel in [impl.get("primary")] + list(impl.get("dependencies") or []):
                     if rel:
                         paths.add(rel)
+        paths.update(p for p in (t.get("artifacts") or {}).values() if p)   # get_artifact reads them
     files = []
     for rel in sorted(paths):
         full = os.path.join(root, *rel.split("/"))
@@ -108,6 +110,9 @@ def _referenced_files(root: str, ops: Dict[str, Any]) -> List[artifacts.ModelFil
 
 def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dict[str, Any]]) -> Dict[str, Any]:
     model = load_model(entry, libs)
+    problems = check_functions(model, libs)
+    if problems:
+        raise problems[0]   # the lead's merge: ToscaProblems(problems), every one listed
     rules = compile_rules(model)
     try:
         nodes = expand(model)           # HostedOn cycles first: they are named as such

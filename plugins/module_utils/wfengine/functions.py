@@ -5,31 +5,51 @@
 
 Evaluation is late on purpose: ``get_attribute`` must see what earlier operations reported (a
 ConnectsTo source reads the target's ``ip_address`` once the target started), so values are read
-through a ``FunctionContext`` at the moment the operation runs, never at upload.
+through a ``FunctionContext`` at the moment the operation runs, never at upload (upload only checks
+them: ``tosca/function_checks.py``).
 
-Supported: ``get_input``, ``get_property``, ``get_attribute``, ``concat``, ``join``.  Entities:
-``SELF``, ``SOURCE``, ``TARGET``, ``HOST`` or a node template name.
+Supported (TOSCA 1.3 chapter 4): ``get_input``, ``get_property``, ``get_attribute``, ``concat``,
+``join``, ``token``, ``get_operation_output``, ``get_artifact``, ``get_nodes_of_type``.  Entities:
+``SELF``, ``SOURCE``, ``TARGET``, ``HOST``, a node template name or a relationship template name.
 
 * ``SELF`` is the node the operation runs on.  In a relationship operation TOSCA makes SELF the
   relationship: its properties/attributes are looked up first, then the node running it.
 * ``HOST`` walks the HostedOn chain from the host of SELF's node upwards until a node has the
-  name (TOSCA 1.3, 4.4.1).
+  name (TOSCA 1.3, 4.4.2 and 4.5.1).
 * ``get_attribute`` falls back to the property of the same name (attributes reflect properties).
-* A capability may be named between the entity and the name:
-  ``get_property: [SELF, endpoint, port]``.
+* A capability or a requirement may be named between the entity and the name (4.4.2, 4.5.1):
+  ``get_property: [SELF, endpoint, port]`` reads the capability's property,
+  ``get_attribute: [SELF, server, private_address]`` the node the requirement ``server`` targets.
+  A property or attribute of that name wins over a capability, a capability over a requirement.
 
 Nothing is ever evaluated as code: functions only look values up and join strings.
 """
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Dict, List, Optional
 
 from .errors import WfError
 
-FUNCTIONS = ("get_input", "get_property", "get_attribute", "concat", "join")
+FUNCTIONS = ("get_input", "get_property", "get_attribute", "concat", "join", "token",
+             "get_operation_output", "get_artifact", "get_nodes_of_type")
 ENTITIES = ("SELF", "SOURCE", "TARGET", "HOST")
 _MAX_DEPTH = 32
+# Where an operation's outputs are kept among the attributes of the node that ran it:
+# ``~outputs/<Interface>.<operation>`` (node operations) and
+# ``~outputs/<relationship id>/<Interface>.<operation>`` (relationship operations).
+OUTPUTS_PREFIX = "~outputs/"
+LOCAL_FILE = "LOCAL_FILE"
+
+
+def outputs_key(interface: str, operation: str, relationship: Optional[str] = None) -> str:
+    """The attribute that keeps the outputs of one operation (interface by its short name, so
+    ``Standard`` and ``tosca.interfaces.node.lifecycle.Standard`` are the same)."""
+    short = interface.rsplit(".", 1)[-1]
+    if relationship:
+        return "%s%s/%s.%s" % (OUTPUTS_PREFIX, relationship, short, operation)
+    return "%s%s.%s" % (OUTPUTS_PREFIX, short, operation)
 
 
 class FunctionError(WfError):
@@ -66,11 +86,45 @@ class FunctionContext:
     def capability_properties(self, node_id: str, name: str) -> Optional[Dict[str, Any]]:
         return None
 
+    def capability_attributes(self, node_id: str, name: str) -> Dict[str, Any]:
+        """Attributes of a node's capability assigned in the template (or defaults of its type)."""
+        return {}
+
+    def requirement_targets(self, node_id: str, name: str) -> Optional[List[str]]:
+        """The node instances the requirement ``name`` of ``node_id`` targets; None when the node
+        has no such requirement."""
+        return None
+
     def relationship_properties(self, rel_id: str) -> Dict[str, Any]:
         return {}
 
     def relationship_attributes(self, rel_id: str) -> Dict[str, Any]:
         return {}
+
+    def relationship_template(self, name: str) -> Optional[Dict[str, Any]]:
+        """``{"properties", "attributes"}`` of the relationship template ``name``, or None."""
+        return None
+
+    def nodes_of_type(self, type_name: str) -> List[str]:
+        """Every node instance of the deployment whose type is ``type_name`` or derives from it."""
+        return []
+
+    def artifacts(self, node_id: str) -> Dict[str, str]:
+        """``{artifact name: path relative to the model folder}`` of a node."""
+        return {}
+
+    # Set by the executor for the operation being run: where the model folder is on the machine
+    # the operation runs on (get_artifact paths start there), and the artifacts it used (they
+    # travel with a remote operation).
+    artifact_root: Optional[str] = None
+    used_artifacts: Optional[List[str]] = None
+
+    def artifact_path(self, rel_path: str) -> Optional[str]:
+        if self.artifact_root is None:
+            return None
+        if self.used_artifacts is not None and rel_path not in self.used_artifacts:
+            self.used_artifacts.append(rel_path)
+        return self.artifact_root.rstrip("/") + "/" + rel_path
 
     def describe(self, node_id: str) -> str:
         """How an error names a node."""
@@ -168,7 +222,97 @@ class _Eval:
             raise FunctionError("%s: the first argument must be a list" % _show("join", args))
         return delim.join(to_text(v) for v in values)
 
+    def token(self, args: Any, depth: int) -> str:
+        """TOSCA 1.3 4.3.3: [string, separator characters, index] -> the index-th substring."""
+        if not isinstance(args, list) or len(args) != 3:
+            raise FunctionError("%s: expected [string, separator characters, index]" % _show("token", args))
+        text = self.value(args[0], depth)
+        seps = self.value(args[1], depth)
+        index = self.value(args[2], depth)
+        if not isinstance(text, str) or not isinstance(seps, str) or not seps \
+                or not isinstance(index, int) or isinstance(index, bool):
+            raise FunctionError("%s: expected [string, separator characters, index], got %s"
+                                % (_show("token", args), json.dumps([text, seps, index], sort_keys=True)))
+        parts = re.split("[%s]" % re.escape(seps), text)
+        if not 0 <= index < len(parts):
+            raise FunctionError("%s: %r has %d tokens, no token %d" % (_show("token", args), text, len(parts), index))
+        return parts[index]
+
+    def get_nodes_of_type(self, args: Any, depth: int) -> List[str]:
+        """TOSCA 1.3 4.7.1: the names (ids) of every node instance of that type or a subtype."""
+        name = args[0] if isinstance(args, list) and len(args) == 1 else args
+        if not isinstance(name, str) or not name:
+            raise FunctionError("%s: expected a node type name" % _show("get_nodes_of_type", args))
+        return list(self.ctx.nodes_of_type(name))
+
+    def get_operation_output(self, args: Any, depth: int) -> Any:
+        """TOSCA 1.3 4.6.1: [entity, interface, operation, output name]: what an operation that
+        already ran wrote to its outputs file."""
+        fn = "get_operation_output"
+        if not isinstance(args, list) or len(args) != 4 or not all(isinstance(a, str) and a for a in args):
+            raise FunctionError("%s: expected [SELF|SOURCE|TARGET|<template>, interface, operation, output name]"
+                                % _show(fn, args))
+        entity, iface, op, name = args
+        node = self._entity_node(fn, args, entity, host_ok=False)
+        ctx = self.ctx
+        attrs = ctx.attributes(node) or {}
+        keys_ = ([outputs_key(iface, op, ctx.relationship)] if ctx.relationship else []) + [outputs_key(iface, op)]
+        for k in keys_:
+            if isinstance(attrs.get(k), dict):
+                values = attrs[k]
+                if name not in values:
+                    raise FunctionError("%s: operation %s.%s of %s reported no output %r (its outputs: %s)"
+                                        % (_show(fn, args), iface, op, ctx.describe(node), name,
+                                           ", ".join(sorted(values)) or "none"))
+                return values[name]
+        raise FunctionError("%s: operation %s.%s of %s has not run yet or reported no outputs"
+                            % (_show(fn, args), iface, op, ctx.describe(node)))
+
+    def get_artifact(self, args: Any, depth: int) -> str:
+        """TOSCA 1.3 4.8.1: [entity, artifact name, location, remove] -> the artifact's path on
+        the machine where the operation runs.  Only LOCAL_FILE (the orchestrator chooses) is a
+        location the engine accepts: the file is the model's copy, shared by operations."""
+        fn = "get_artifact"
+        if not isinstance(args, list) or not 2 <= len(args) <= 4 or not all(isinstance(a, str) for a in args[:2]) \
+                or (len(args) >= 3 and args[2] != LOCAL_FILE) or (len(args) == 4 and not isinstance(args[3], bool)):
+            raise FunctionError("%s: expected [SELF|SOURCE|TARGET|HOST|<template>, artifact name, LOCAL_FILE, "
+                                "true|false]" % _show(fn, args))
+        ctx = self.ctx
+        node = self._entity_node(fn, args, args[0], host_ok=True)
+        arts = ctx.artifacts(node) or {}
+        if args[1] not in arts:
+            raise FunctionError("%s: %s has no artifact %r (artifacts: %s)"
+                                % (_show(fn, args), ctx.describe(node), args[1], ", ".join(sorted(arts)) or "none"))
+        path = ctx.artifact_path(arts[args[1]])
+        if path is None:
+            raise FunctionError("%s: an artifact's path is only known in an operation" % _show(fn, args))
+        return path
+
     # ---------------------------------------------------------------- lookups
+    def _entity_node(self, fn: str, args: Any, entity: str, host_ok: bool) -> str:
+        """The node instance an entity keyword or template name designates."""
+        ctx = self.ctx
+        if entity == "SELF":
+            node = ctx.self_node
+        elif entity in ("SOURCE", "TARGET"):
+            node = ctx.source if entity == "SOURCE" else ctx.target
+            if node is None:
+                raise FunctionError("%s: %s is only defined in a relationship operation" % (_show(fn, args), entity))
+        elif entity == "HOST" and host_ok:
+            if ctx.self_node is None:
+                raise FunctionError("%s: HOST is only defined in an operation of a node" % _show(fn, args))
+            node = ctx.host(ctx.self_node)
+            if node is None:
+                raise FunctionError("%s: %s is hosted on nothing" % (_show(fn, args), ctx.describe(ctx.self_node)))
+        else:
+            node = ctx.template_node(entity)
+            if node is None:
+                raise FunctionError("%s: %r is not SELF, SOURCE, TARGET%s or a node template with instances"
+                                    % (_show(fn, args), entity, ", HOST" if host_ok else ""))
+        if node is None:
+            raise FunctionError("%s: SELF is not defined here" % _show(fn, args))
+        return node
+
     def _lookup(self, fn: str, args: Any, depth: int, attributes: bool) -> Any:
         if not isinstance(args, list) or len(args) < 2 or not isinstance(args[0], str) \
                 or not isinstance(args[1], str) \
@@ -212,13 +356,26 @@ class _Eval:
         else:
             node = ctx.template_node(entity)
             if node is None:
-                raise FunctionError("%s: %r is not SELF, SOURCE, TARGET, HOST or a node template with "
-                                    "instances" % (_show(fn, args), entity))
+                rel = ctx.relationship_template(entity)
+                if rel is not None:
+                    return self._on_relationship(entity, rel, names, depth, attributes, fn, args)
+                raise FunctionError("%s: %r is not SELF, SOURCE, TARGET, HOST, a node template with "
+                                    "instances or a relationship template" % (_show(fn, args), entity))
         try:
             return self._on_node(node, names, depth, attributes, fn, args)
         except _Missing:
             raise FunctionError("%s: %s has no %s %r"
                                 % (_show(fn, args), ctx.describe(node), _kind(attributes), names[0])) from None
+
+    def _on_relationship(self, name: str, rel: Dict[str, Any], names: List[Any], depth: int, attributes: bool,
+                         fn: str, args: Any) -> Any:
+        sources = ([rel.get("attributes") or {}] if attributes else []) + [rel.get("properties") or {}]
+        for values in sources:
+            if names[0] in values:
+                found = self.value(values[names[0]], depth)
+                return self._nested(found, names[1:], fn, args, "relationship template %s" % name)
+        raise FunctionError("%s: relationship template %s has no %s %r"
+                            % (_show(fn, args), name, _kind(attributes), names[0]))
 
     def _on_node(self, node: str, names: List[Any], depth: int, attributes: bool, fn: str, args: Any) -> Any:
         """The value of ``names`` on ``node``; raises _Missing if its first name is unknown there."""
@@ -236,7 +393,10 @@ class _Eval:
         if len(names) >= 2 and isinstance(names[1], str):
             cap = ctx.capability_properties(node, first)
             if cap is not None:
-                if attributes and names[1] in (ctx.attributes(node) or {}):
+                cap_attrs = (ctx.capability_attributes(node, first) or {}) if attributes else {}
+                if names[1] in cap_attrs:
+                    found = _Eval(_NodeScope(ctx, node)).value(cap_attrs[names[1]], depth)
+                elif attributes and names[1] in (ctx.attributes(node) or {}):
                     # Capability attributes (an endpoint's ip_address) are reported on the node.
                     found = ctx.attributes(node)[names[1]]
                 elif names[1] in cap:
@@ -246,6 +406,17 @@ class _Eval:
                                         % (_show(fn, args), first, ctx.describe(node), _kind(attributes),
                                            names[1]))
                 return self._nested(found, names[2:], fn, args, "%s capability %s" % (ctx.describe(node), first))
+            targets = ctx.requirement_targets(node, first)
+            if targets is not None:
+                if not targets:
+                    raise FunctionError("%s: requirement %s of %s targets no node"
+                                        % (_show(fn, args), first, ctx.describe(node)))
+                try:
+                    return self._on_node(targets[0], names[1:], depth, attributes, fn, args)
+                except _Missing:
+                    raise FunctionError("%s: %s, the target of requirement %s of %s, has no %s %r"
+                                        % (_show(fn, args), ctx.describe(targets[0]), first, ctx.describe(node),
+                                           _kind(attributes), names[1])) from None
         raise _Missing()
 
     @staticmethod
@@ -301,6 +472,24 @@ class _NodeScope(FunctionContext):
     def capability_properties(self, node_id: str, name: str) -> Optional[Dict[str, Any]]:
         return self._b.capability_properties(node_id, name)
 
+    def capability_attributes(self, node_id: str, name: str) -> Dict[str, Any]:
+        return self._b.capability_attributes(node_id, name)
+
+    def requirement_targets(self, node_id: str, name: str) -> Optional[List[str]]:
+        return self._b.requirement_targets(node_id, name)
+
+    def relationship_template(self, name: str) -> Optional[Dict[str, Any]]:
+        return self._b.relationship_template(name)
+
+    def nodes_of_type(self, type_name: str) -> List[str]:
+        return self._b.nodes_of_type(type_name)
+
+    def artifacts(self, node_id: str) -> Dict[str, str]:
+        return self._b.artifacts(node_id)
+
+    def artifact_path(self, rel_path: str) -> Optional[str]:
+        return self._b.artifact_path(rel_path)
+
     def describe(self, node_id: str) -> str:
         return self._b.describe(node_id)
 
@@ -308,13 +497,17 @@ class _NodeScope(FunctionContext):
 # ------------------------------------------------------------------ concrete contexts
 class DictContext(FunctionContext):
     """A context over plain dicts: ``nodes`` maps a node id to
-    ``{"template", "host", "properties", "attributes", "capabilities": {name: {properties}}}``;
-    ``relationships`` maps a relationship id to ``{"properties", "attributes"}``."""
+    ``{"template", "type", "types": [type and ancestors], "host", "properties", "attributes",
+    "capabilities": {name: {"properties", "attributes"}}, "requirements": {name: [target ids]},
+    "artifacts": {name: path}}``; ``relationships`` maps a relationship id (or a relationship
+    template name) to ``{"properties", "attributes"}``."""
 
     def __init__(self, nodes: Dict[str, Dict[str, Any]], inputs: Optional[Dict[str, Any]] = None,
                  self_node: Optional[str] = None, source: Optional[str] = None, target: Optional[str] = None,
                  relationship: Optional[str] = None,
-                 relationships: Optional[Dict[str, Dict[str, Any]]] = None):
+                 relationships: Optional[Dict[str, Dict[str, Any]]] = None,
+                 relationship_templates: Optional[Dict[str, Dict[str, Any]]] = None,
+                 artifact_root: Optional[str] = None):
         self.nodes = nodes
         self.inputs = inputs or {}
         self.self_node = self_node
@@ -322,6 +515,9 @@ class DictContext(FunctionContext):
         self.target = target
         self.relationship = relationship
         self.relationships = relationships or {}
+        self.rel_templates = relationship_templates or {}
+        self.artifact_root = artifact_root
+        self.used_artifacts = []
 
     def properties(self, node_id: str) -> Dict[str, Any]:
         return self.nodes.get(node_id, {}).get("properties") or {}
@@ -336,15 +532,35 @@ class DictContext(FunctionContext):
         ids = sorted(n for n, v in self.nodes.items() if v.get("template") == template)
         return ids[0] if ids else None
 
+    def _cap(self, node_id: str, name: str) -> Optional[Dict[str, Any]]:
+        return (self.nodes.get(node_id, {}).get("capabilities") or {}).get(name)
+
     def capability_properties(self, node_id: str, name: str) -> Optional[Dict[str, Any]]:
-        cap = (self.nodes.get(node_id, {}).get("capabilities") or {}).get(name)
+        cap = self._cap(node_id, name)
         return None if cap is None else (cap.get("properties") or {})
+
+    def capability_attributes(self, node_id: str, name: str) -> Dict[str, Any]:
+        return (self._cap(node_id, name) or {}).get("attributes") or {}
+
+    def requirement_targets(self, node_id: str, name: str) -> Optional[List[str]]:
+        reqs = self.nodes.get(node_id, {}).get("requirements") or {}
+        return list(reqs[name]) if name in reqs else None
 
     def relationship_properties(self, rel_id: str) -> Dict[str, Any]:
         return self.relationships.get(rel_id, {}).get("properties") or {}
 
     def relationship_attributes(self, rel_id: str) -> Dict[str, Any]:
         return self.relationships.get(rel_id, {}).get("attributes") or {}
+
+    def relationship_template(self, name: str) -> Optional[Dict[str, Any]]:
+        return self.rel_templates.get(name)
+
+    def nodes_of_type(self, type_name: str) -> List[str]:
+        return sorted((n for n, v in self.nodes.items() if type_name in (v.get("types") or [v.get("type")])),
+                      key=_natural)
+
+    def artifacts(self, node_id: str) -> Dict[str, str]:
+        return self.nodes.get(node_id, {}).get("artifacts") or {}
 
 
 class ModelContext(FunctionContext):
@@ -356,6 +572,9 @@ class ModelContext(FunctionContext):
     ``instances(template)``: the node ids of a template in this deployment;
     ``relationship``: the relationship instance record for a relationship operation, and
     ``side``: "source" | "target" (which end runs it).
+
+    A requirement named in a function (``[SELF, server, ip]``) designates the first instance
+    (natural order) that requirement of SELF's instance targets.
 
     A template name designates, in order: the other end of the call's relationship if it is of
     that template, an instance linked to SELF by a relationship, an instance on the same host,
@@ -395,6 +614,37 @@ class ModelContext(FunctionContext):
     def capability_properties(self, node_id: str, name: str) -> Optional[Dict[str, Any]]:
         cap = (self._tvalues(node_id).get("capabilities") or {}).get(name)
         return None if cap is None else (cap.get("properties") or {})
+
+    def capability_attributes(self, node_id: str, name: str) -> Dict[str, Any]:
+        cap = (self._tvalues(node_id).get("capabilities") or {}).get(name) or {}
+        return cap.get("attributes") or {}
+
+    def requirement_targets(self, node_id: str, name: str) -> Optional[List[str]]:
+        rec = self._node(node_id)
+        targets = [rel["target"] for rel in rec.get("out", []) if rel.get("requirement") == name]
+        if targets:
+            return targets
+        declared = any(r.get("requirement") == name
+                       for r in (self._tvalues(node_id).get("relationships") or {}).values())
+        return [] if declared else None
+
+    def relationship_template(self, name: str) -> Optional[Dict[str, Any]]:
+        # A relationship template's values are the same in every requirement that names it.
+        for tv in self.values.values():
+            for rel in (tv.get("relationships") or {}).values():
+                if rel.get("template") == name:
+                    return rel
+        return None
+
+    def nodes_of_type(self, type_name: str) -> List[str]:
+        out: List[str] = []
+        for tname, tv in sorted(self.values.items()):
+            if type_name in (tv.get("types") or []) and self._instances:
+                out.extend(self._instances(tname))
+        return sorted(out, key=_natural)
+
+    def artifacts(self, node_id: str) -> Dict[str, str]:
+        return self._tvalues(node_id).get("artifacts") or {}
 
     def _rel_values(self, rel_id: str) -> Dict[str, Any]:
         # Relationship ids are "<source>:<requirement>#<index>:<target>" (instances.expand).

@@ -333,7 +333,8 @@ def _finish(merged: Dict[str, Dict[str, Dict[str, Any]]], what: str, file: Optio
 
 # ------------------------------------------------------------------ entry points
 def compile_operations(model: Any, root_dir: str, base_dir: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
-    """``{template: {"node": {FULL_OP: spec}, "relationships": {"<requirement index>": {FULL_OP: spec}}}}``.
+    """``{template: {"node": {FULL_OP: spec}, "relationships": {"<requirement index>": {FULL_OP: spec}},
+    "artifacts": {name: path in the model folder}}}`` ("artifacts" only when the template has some).
 
     ``root_dir``: the folder whose files are shipped with the model (artifacts.collect); every
     implementation must be inside it.  ``base_dir`` (default: the model file's folder) is where
@@ -359,6 +360,66 @@ def compile_operations(model: Any, root_dir: str, base_dir: Optional[str] = None
             if ops:
                 rels[str(i)] = ops
         out[tname] = {"node": node_ops, "relationships": rels}
+    for tname, tpl in model.templates.items():
+        arts = _artifact_paths(model, tname, root_dir, base_dir, _artifact_uses(out, tname))
+        if arts:
+            out[tname]["artifacts"] = arts
+    return out
+
+
+def _artifact_uses(ops: Dict[str, Dict[str, Any]], tname: str) -> set:
+    """Names of the artifacts of ``tname`` that a ``get_artifact`` of its operations reads (SELF
+    or the template by name; other entities are only known when the operation runs)."""
+    used: set = set()
+
+    def walk(value: Any, owner: str) -> None:
+        if isinstance(value, dict):
+            args = value.get("get_artifact") if len(value) == 1 else None
+            if isinstance(args, list) and len(args) >= 2 and isinstance(args[1], str) \
+                    and (args[0] == tname or (args[0] == "SELF" and owner == tname)):
+                used.add(args[1])
+            for v in value.values():
+                walk(v, owner)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, owner)
+
+    for owner, t in ops.items():
+        for group in [t.get("node") or {}] + list((t.get("relationships") or {}).values()):
+            for spec in group.values():
+                walk(spec.get("inputs") or {}, owner)
+    return used
+
+
+def _artifact_paths(model: Any, tname: str, root_dir: str, base_dir: str, used: set) -> Dict[str, str]:
+    """``{artifact name: path in the model folder}`` of a template's artifacts that are files of
+    the model (TOSCA 1.3 3.6.7): what ``get_artifact`` returns, relative to where the model's files
+    are on the machine running the operation.  An artifact that is not a file of the model (an
+    image name, a URL) is left out, unless an operation reads it with ``get_artifact``."""
+    tpl = model.templates[tname]
+    ntype = model.node_types[tpl.type]
+    out: Dict[str, str] = {}
+    for origin, arts in ((ntype.file, ntype.artifacts or {}), (tpl.file, tpl.artifacts or {})):
+        for name, art in arts.items():
+            rel = _artifact_file(name, arts)
+            where = _Where("node template %s, artifact %s" % (tname, name), tpl.file)
+            bases = [os.path.dirname(os.path.abspath(origin))] if origin else []
+            found = None
+            if isinstance(rel, str) and "://" not in rel and not os.path.isabs(rel):
+                for base in bases + [base_dir]:
+                    try:
+                        found = _resolve_path(rel, root_dir, base, where, "artifact file")
+                        break
+                    except ToscaError:
+                        continue
+            if found is not None:
+                out[name] = found
+            elif name in used:
+                raise where.err("get_artifact reads it, but its file %r is not a file of the model (relative "
+                                "to %s)" % (rel, base_dir), path="topology_template.node_templates.%s.artifacts.%s"
+                                % (tname, name))
+            else:
+                out.pop(name, None)
     return out
 
 
@@ -376,8 +437,10 @@ def compile_values(model: Any) -> Dict[str, Dict[str, Any]]:
     defaults applied (workers have no types)::
 
         {template: {"properties": {...}, "attributes": {...},
-                    "capabilities": {name: {"properties": {...}}},
-                    "relationships": {"<requirement index>": {"properties": {...}, "attributes": {...}}}}}
+                    "capabilities": {name: {"properties": {...}, "attributes": {...}}},
+                    "relationships": {"<requirement index>": {"properties": {...}, "attributes": {...},
+                                                              "requirement": name, "template": name | None}},
+                    "types": [the template's type, its parent, ..., root]}}
 
     Values may still contain functions (``{get_input: port}``): they are evaluated when read."""
     out: Dict[str, Dict[str, Any]] = {}
@@ -385,21 +448,24 @@ def compile_values(model: Any) -> Dict[str, Dict[str, Any]]:
         ntype = model.node_types[tpl.type]
         caps: Dict[str, Dict[str, Any]] = {}
         for cname, cdef in (ntype.capabilities or {}).items():
-            if isinstance(cdef, dict) and isinstance(cdef.get("properties"), dict):
-                caps[cname] = {"properties": _defaults_or_values(cdef["properties"])}
-            else:
-                caps[cname] = {"properties": {}}
+            caps[cname] = {"properties": {}, "attributes": {}}
+            for section in ("properties", "attributes"):
+                if isinstance(cdef, dict) and isinstance(cdef.get(section), dict):
+                    caps[cname][section] = _defaults_or_values(cdef[section])
         for cname, cass in (tpl.capabilities or {}).items():
-            if isinstance(cass, dict) and isinstance(cass.get("properties"), dict):
-                caps.setdefault(cname, {"properties": {}})["properties"].update(copy.deepcopy(cass["properties"]))
+            for section in ("properties", "attributes"):
+                if isinstance(cass, dict) and isinstance(cass.get(section), dict):
+                    caps.setdefault(cname, {"properties": {}, "attributes": {}})[section].update(
+                        copy.deepcopy(cass[section]))
         rels = {}
         for i, req in enumerate(tpl.requirements):
             rtype = model.relationship_types[req.relationship]
             rels[str(i)] = {"properties": dict(_defaults(rtype.properties), **copy.deepcopy(req.properties)),
-                            "attributes": _defaults(rtype.attributes)}
+                            "attributes": _defaults(rtype.attributes), "requirement": req.name,
+                            "template": req.relationship_template}
         out[tname] = {"properties": dict(_defaults(ntype.properties), **copy.deepcopy(tpl.properties)),
                       "attributes": dict(_defaults(ntype.attributes), **copy.deepcopy(tpl.attributes)),
-                      "capabilities": caps, "relationships": rels}
+                      "capabilities": caps, "relationships": rels, "types": list(ntype.ancestors)}
     return out
 
 

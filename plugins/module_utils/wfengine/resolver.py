@@ -87,7 +87,7 @@ class SpaceResolver(OperationResolver):
             hit = self._values.get(k)
         if hit is None:
             prefix = keys.model_version(ctx.model, ctx.record["model_digest"]) + "ops/"
-            hit = {e.key[len(prefix):]: (e.value or {}).get("values") or {} for e in self.space.list(prefix)}
+            hit = {e.key[len(prefix):]: _with_artifacts(e.value) for e in self.space.list(prefix)}
             with self._lock:
                 self._values[k] = hit
         return hit
@@ -109,10 +109,21 @@ class SpaceResolver(OperationResolver):
                              call.node["id"], call.relationship)
 
 
+def _with_artifacts(stored: Any) -> Dict[str, Any]:
+    """A template's values (``operations.compile_values``) with its artifact paths (kept with its
+    compiled operations), which ``get_artifact`` reads."""
+    stored = stored if isinstance(stored, dict) else {}
+    values = dict(stored.get("values") or {})
+    arts = (stored.get("operations") or {}).get("artifacts")
+    if isinstance(arts, dict):
+        values["artifacts"] = arts
+    return values
+
+
 def deployment_values(space, model: str, instance: str, digest: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(template values, deployment inputs) of a deployment, for a function context."""
     prefix = keys.model_version(model, digest) + "ops/"
-    values = {e.key[len(prefix):]: (e.value or {}).get("values") or {} for e in space.list(prefix)}
+    values = {e.key[len(prefix):]: _with_artifacts(e.value) for e in space.list(prefix)}
     e = space.get(keys.instance_head(model, instance))
     inputs = dict((e.value or {}).get("inputs") or {}) if e is not None else {}
     return values, inputs

@@ -25,7 +25,8 @@ the implementation writes there becomes attributes of the node the operation ran
 later operations through ``get_attribute``.  Either ``name=value`` lines (``#`` comments and
 blank lines ignored; the value is the rest of the line, verbatim) or one JSON object.  An
 operation's TOSCA 1.3 ``outputs`` mapping (``{port: [SELF, http_port]}``) renames an output;
-unmapped outputs keep their name.
+unmapped outputs keep their name.  The outputs are also kept as they were written, per operation,
+for ``get_operation_output``.
 
 The working directory is the materialized model folder (shared by every operation of that model
 version on the host: scripts should write elsewhere).  The whole output (stdout and stderr,
@@ -50,9 +51,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import WfError
 from .executor import Executor, OperationCall, OperationResult
-from .functions import FunctionContext, evaluate, to_text
-from .operations import INPUT_NAME_RE
-from .ssh import EXIT_UNREACHABLE, RemoteError, describe_failure, parse_result
+from .functions import FunctionContext, evaluate, outputs_key, to_text
+from .operations import INPUT_NAME_RE, split_operation
+from .ssh import EXIT_UNREACHABLE, REMOTE_MODEL_DIR, RemoteError, describe_failure, parse_result
 
 log = logging.getLogger("wfengine.runner")
 
@@ -234,7 +235,13 @@ class ProcessExecutor(Executor):
                 deps = [(d, self._in_model(model_dir, d, folder=True))
                         for d in impl.get("dependencies") or []]
                 target = self.resolver.target(call) if self.ssh is not None else None
+                playbook = primary.lower().endswith(PLAYBOOK_EXT)
                 ctx = self.resolver.context(call)
+                # get_artifact: the path where the operation runs.  A remote script's folder is
+                # only known there: the bootstrap replaces the marker (ssh.py).  A playbook runs
+                # here even for a remote host (its copy/template tasks read local files).
+                ctx.artifact_root = REMOTE_MODEL_DIR if target is not None and not playbook else model_dir
+                ctx.used_artifacts = []
                 inputs = {}
                 for name, raw in (spec.get("inputs") or {}).items():
                     if not INPUT_NAME_RE.match(name):
@@ -247,7 +254,6 @@ class ProcessExecutor(Executor):
                 with open(outputs_file, "w"):
                     pass
                 facts = self._facts(call, model_dir, outputs_file)
-                playbook = primary.lower().endswith(PLAYBOOK_EXT)
                 stdin_data = None
                 if target is not None:
                     details.update(host=target.host, address=target.address)
@@ -259,8 +265,10 @@ class ProcessExecutor(Executor):
                 elif target is not None:
                     env = {name: self._check_env_value(name, to_text(v)) for name, v in inputs.items()}
                     env.update(facts)
-                    argv, stdin_data = self.ssh.script_command(deployment, target, [(primary, script)] + deps,
-                                                               primary, env)
+                    shipped = {primary} | {d for d, dummy in deps}
+                    arts = [(a, self._in_model(model_dir, a)) for a in ctx.used_artifacts if a not in shipped]
+                    argv, stdin_data = self.ssh.script_command(deployment, target,
+                                                               [(primary, script)] + deps + arts, primary, env)
                     env = dict(os.environ)
                 else:
                     argv, env = [self.bash, script], self._script_env(inputs, facts)
@@ -462,6 +470,12 @@ class ProcessExecutor(Executor):
         if call.relationship is not None:
             mine.add("TARGET" if call.side == "target" else "SOURCE")
         attributes = dict(values)
+        if values:
+            # Kept per operation for get_operation_output (TOSCA 1.3 4.6.1), under the node's
+            # attributes so that every worker reads them from the Space.
+            iface, op = split_operation(call.operation)
+            rel_id = call.relationship.get("id") if call.relationship is not None else None
+            attributes[outputs_key(iface, op, rel_id)] = dict(values)
         for name, (entity, attr) in (spec.get("outputs") or {}).items():
             if name not in values:
                 continue

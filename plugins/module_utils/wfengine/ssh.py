@@ -44,6 +44,10 @@ from .placement import Inventory, Target
 
 log = logging.getLogger("wfengine.ssh")
 
+# Stands for the operation's model folder on the remote host (a private temporary folder only
+# known there) in its environment values: get_artifact paths; the bootstrap replaces it.
+REMOTE_MODEL_DIR = "\x1eWF_MODEL_DIR\x1e"
+
 # Exit code of an operation that did not run because its host could not be reached.
 EXIT_UNREACHABLE = -2
 
@@ -59,7 +63,8 @@ d=$(mktemp -d "${TMPDIR:-/tmp}/wf-op.XXXXXXXX") || { echo "wfengine: mktemp fail
 if ! head -c "$n" | tar -x -f - -C "$d"; then
     echo "wfengine: cannot unpack the operation's files in $d" >&3; rm -rf "$d"; exit 254
 fi
-while IFS= read -r -d '' kv; do export "$kv"; done < "$d/.wf/env"
+m="$d/model"
+while IFS= read -r -d '' kv; do export "${kv//$'\036'WF_MODEL_DIR$'\036'/"$m"}"; done < "$d/.wf/env"
 export WF_MODEL_DIR="$d/model" WF_OUTPUTS="$d/.wf/outputs"
 : > "$WF_OUTPUTS"
 primary=$(cat "$d/.wf/primary")

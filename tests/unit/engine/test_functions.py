@@ -217,3 +217,152 @@ def test_model_context_relationship_operation(tmp_path):
     with pytest.raises(FunctionError, match=r"node db_0 \(template db\) has no attribute or property"):
         rel0 = [r for r in model_nodes["app_0"]["out"] if r["target"] == "db_0"][0]
         evaluate({"get_attribute": ["TARGET", "nothing"]}, _model_ctx(tmp_path, "app_0", rel=rel0)[0])
+
+
+# ---------------------------------------------------------------- issue 16: TOSCA 1.3 chapter 4
+SPEC_NODES = {
+    "server_0": {"template": "server", "type": "tosca.nodes.Compute",
+                 "types": ["tosca.nodes.Compute", "tosca.nodes.Abstract.Compute", "tosca.nodes.Root"],
+                 "host": None, "properties": {}, "attributes": {"private_address": "10.0.0.7"},
+                 "capabilities": {"endpoint": {"properties": {"port": 22}, "attributes": {"ip_address": "10.9.9.9"}}}},
+    "server_1": {"template": "server", "type": "tosca.nodes.Compute",
+                 "types": ["tosca.nodes.Compute", "tosca.nodes.Abstract.Compute", "tosca.nodes.Root"],
+                 "host": None, "properties": {}, "attributes": {"private_address": "10.0.0.8"}},
+    "wordpress_0": {"template": "wordpress", "type": "tosca.nodes.WebApplication.WordPress",
+                    "types": ["tosca.nodes.WebApplication.WordPress", "tosca.nodes.WebApplication",
+                              "tosca.nodes.Root"],
+                    "host": "server_0", "properties": {"admin": {"user": "wp", "ports": [80, 443]}},
+                    "attributes": {"~outputs/Standard.create": {"port": "8080"},
+                                   "~outputs/web_0:db#0:db_0/Configure.pre_configure_source": {"k": "v"}},
+                    "requirements": {"database_endpoint": ["mysql_0"], "host": ["server_0"]},
+                    "artifacts": {"config": "files/wp.conf"}},
+    "mysql_0": {"template": "mysql", "type": "tosca.nodes.Database", "types": ["tosca.nodes.Database"],
+                "host": "server_1", "properties": {"name": "wp"}, "attributes": {}},
+}
+
+
+def spec_ctx(**kw):
+    kw.setdefault("self_node", "wordpress_0")
+    return DictContext(SPEC_NODES, inputs={}, **kw)
+
+
+def test_token_splits_on_any_separator_character():
+    """TOSCA 1.3 4.3.3.3: token: [get_attribute: [my_server, data_endpoint, ip_address], ':', 1]."""
+    assert evaluate({"token": ["192.168.0.1:8080", ":", 1]}, spec_ctx()) == "8080"
+    assert evaluate({"token": ["a,b;c", ",;", 2]}, spec_ctx()) == "c"
+    nested = {"token": [{"concat": ["host", ":", {"get_property": ["SELF", "admin", "ports", 1]}]}, ":", 1]}
+    assert evaluate(nested, spec_ctx()) == "443"
+    with pytest.raises(FunctionError, match="has 2 tokens, no token 5"):
+        evaluate({"token": ["a:b", ":", 5]}, spec_ctx())
+    with pytest.raises(FunctionError, match="expected \\[string, separator characters, index\\]"):
+        evaluate({"token": ["a:b", ":"]}, spec_ctx())
+
+
+def test_requirement_name_designates_the_node_it_targets():
+    """TOSCA 1.3 4.4.2/4.5.1: [SELF, database_endpoint, ...] reads the node the requirement targets;
+    [SELF, host, private_address] the Compute it is hosted on."""
+    assert evaluate({"get_property": ["SELF", "database_endpoint", "name"]}, spec_ctx()) == "wp"
+    assert evaluate({"get_attribute": ["SELF", "host", "private_address"]}, spec_ctx()) == "10.0.0.7"
+    with pytest.raises(FunctionError, match="target of requirement database_endpoint .* has no property 'nope'"):
+        evaluate({"get_property": ["SELF", "database_endpoint", "nope"]}, spec_ctx())
+
+
+def test_capability_attribute_assigned_in_the_template_and_nested_values():
+    """TOSCA 1.3 4.4.2 / 4.5.1: [entity, capability, name] and nested keys/indexes after the name."""
+    assert evaluate({"get_attribute": ["server", "endpoint", "ip_address"]}, spec_ctx()) == "10.9.9.9"
+    assert evaluate({"get_property": ["server", "endpoint", "port"]}, spec_ctx()) == 22
+    assert evaluate({"get_property": ["SELF", "admin", "ports", 0]}, spec_ctx()) == 80
+
+
+def test_relationship_template_as_the_entity():
+    rels = {"my_connection": {"properties": {"credential": {"user": "u"}}, "attributes": {"state": "initial"}}}
+    c = spec_ctx(relationship_templates=rels)
+    assert evaluate({"get_property": ["my_connection", "credential", "user"]}, c) == "u"
+    assert evaluate({"get_attribute": ["my_connection", "state"]}, c) == "initial"
+    with pytest.raises(FunctionError, match="relationship template my_connection has no property 'x'"):
+        evaluate({"get_property": ["my_connection", "x"]}, c)
+
+
+def test_get_nodes_of_type_lists_instances_of_the_type_and_its_subtypes():
+    """TOSCA 1.3 4.7.1: the node instances of a type (a subtype counts), natural order."""
+    assert evaluate({"get_nodes_of_type": "tosca.nodes.Compute"}, spec_ctx()) == ["server_0", "server_1"]
+    assert evaluate({"get_nodes_of_type": "tosca.nodes.Root"}, spec_ctx()) == [
+        "server_0", "server_1", "wordpress_0"]
+    assert evaluate({"get_nodes_of_type": "my.Nothing"}, spec_ctx()) == []
+
+
+def test_get_operation_output_reads_what_the_operation_wrote():
+    """TOSCA 1.3 4.6.1: [SELF, interface, operation, output]; the interface by any of its names."""
+    assert evaluate({"get_operation_output": ["SELF", "Standard", "create", "port"]}, spec_ctx()) == "8080"
+    assert evaluate({"get_operation_output": ["wordpress", "tosca.interfaces.node.lifecycle.Standard",
+                                              "create", "port"]}, spec_ctx(self_node="mysql_0")) == "8080"
+    rel = spec_ctx(relationship="web_0:db#0:db_0", source="wordpress_0", target="mysql_0")
+    assert evaluate({"get_operation_output": ["SOURCE", "Configure", "pre_configure_source", "k"]}, rel) == "v"
+    with pytest.raises(FunctionError, match="reported no output 'nope' \\(its outputs: port\\)"):
+        evaluate({"get_operation_output": ["SELF", "Standard", "create", "nope"]}, spec_ctx())
+    with pytest.raises(FunctionError, match="Standard.start of node wordpress_0 has not run yet"):
+        evaluate({"get_operation_output": ["SELF", "Standard", "start", "port"]}, spec_ctx())
+
+
+def test_get_artifact_is_the_path_where_the_operation_runs():
+    """TOSCA 1.3 4.8.1: the artifact's path on the machine running the operation; the artifact is
+    recorded as used (a remote operation ships it)."""
+    c = spec_ctx(artifact_root="/var/cache/model")
+    assert evaluate({"get_artifact": ["SELF", "config"]}, c) == "/var/cache/model/files/wp.conf"
+    assert evaluate({"get_artifact": ["SELF", "config", "LOCAL_FILE", False]}, c) == "/var/cache/model/files/wp.conf"
+    assert c.used_artifacts == ["files/wp.conf"]
+    with pytest.raises(FunctionError, match="has no artifact 'nope' \\(artifacts: config\\)"):
+        evaluate({"get_artifact": ["SELF", "nope"]}, c)
+    with pytest.raises(FunctionError, match="only known in an operation"):
+        evaluate({"get_artifact": ["SELF", "config"]}, spec_ctx())
+
+
+def test_a_function_that_cannot_be_evaluated_is_an_error_never_its_text():
+    with pytest.raises(FunctionError, match="get_attribute: .*has no attribute or property 'nope'"):
+        evaluate({"x": [{"get_attribute": ["SELF", "nope"]}]}, spec_ctx())
+
+
+MODEL_16 = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  relationship_templates:
+    db_link:
+      type: tosca.relationships.ConnectsTo
+      properties: {credential: {user: admin}}
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable: {properties: {default_instances: 2}}
+        endpoint:
+          properties: {port: 2222}
+          attributes: {ip_address: 192.0.2.1}
+    db:
+      type: tosca.nodes.SoftwareComponent
+      requirements: [{host: vm}]
+    app:
+      type: tosca.nodes.SoftwareComponent
+      requirements:
+        - host: vm
+        - dependency: {node: db, relationship: db_link}
+"""
+
+
+def test_model_context_requirements_capabilities_relationship_templates_and_types(tmp_path):
+    """TOSCA 1.3 4.4.2/4.5.1 (requirement and capability names), 4.7.1 (get_nodes_of_type), and a
+    relationship template named as the entity, on the values a worker reads (compile_values)."""
+    model = load_model(write(tmp_path, "m16.yaml", MODEL_16), [])
+    nodes = expand(model)
+    attrs = {"db_1": {"version": "2"}}
+    c = ModelContext(values=compile_values(model), node=lambda n: nodes[n], attributes=lambda n: attrs.get(n, {}),
+                     inputs={}, self_node="app_1",
+                     instances=lambda t: [n for n, v in nodes.items() if v["template"] == t])
+    assert evaluate({"get_attribute": ["SELF", "host", "tosca_id"]}, c) == "vm_1"
+    assert evaluate({"get_attribute": ["SELF", "dependency", "tosca_name"]}, c) == "db"
+    assert evaluate({"get_attribute": ["vm", "endpoint", "ip_address"]}, c) == "192.0.2.1"
+    assert evaluate({"get_property": ["HOST", "endpoint", "port"]}, c) == 2222
+    assert evaluate({"get_property": ["db_link", "credential", "user"]}, c) == "admin"
+    assert evaluate({"get_attribute": ["db_link", "state"]}, c) == "initial"
+    assert evaluate({"get_nodes_of_type": "tosca.nodes.Compute"}, c) == ["vm_0", "vm_1"]
+    assert evaluate({"get_nodes_of_type": "tosca.nodes.Root"}, c) == [
+        "app_0", "app_1", "db_0", "db_1", "vm_0", "vm_1"]

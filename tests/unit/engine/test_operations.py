@@ -285,3 +285,38 @@ def test_values_apply_type_defaults(tmp_path):
     assert values["app"]["relationships"]["0"]["properties"] == {}
     assert "host" in values["srv"]["capabilities"]
     json.dumps(values)
+
+
+def test_an_artifact_read_by_get_artifact_must_be_a_file_of_the_model(tmp_path):
+    """TOSCA 1.3 4.8.1: get_artifact gives the artifact's file; one that is not in the model's
+    folder is refused at upload, naming the template and the artifact. Artifacts no function
+    reads (an image name) may be anything."""
+    from wfengine.errors import ToscaError
+    from wfengine.operations import compile_operations
+    from wfengine.tosca.templates import load_model
+    (tmp_path / "run.sh").write_text("true\n")
+    (tmp_path / "there.conf").write_text("x\n")
+    body = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  node_templates:
+    a:
+      type: tosca.nodes.Compute
+      artifacts:
+        image: {type: tosca.artifacts.Deployment.Image, file: "nginx:1.25"}
+        conf: {type: tosca.artifacts.File, file: %s}
+      interfaces:
+        Standard:
+          create:
+            implementation: run.sh
+            inputs: {CONF: {get_artifact: [SELF, conf]}}
+"""
+    (tmp_path / "ok.yaml").write_text(body % "there.conf")
+    ops = compile_operations(load_model(str(tmp_path / "ok.yaml")), str(tmp_path))
+    assert ops["a"]["artifacts"] == {"conf": "there.conf"}
+    (tmp_path / "bad.yaml").write_text(body % "missing.conf")
+    with pytest.raises(ToscaError) as ei:
+        compile_operations(load_model(str(tmp_path / "bad.yaml")), str(tmp_path))
+    msg = str(ei.value)
+    assert "bad.yaml: topology_template.node_templates.a.artifacts.conf: node template a, artifact conf: " \
+           "get_artifact reads it, but its file 'missing.conf' is not a file of the model" in msg

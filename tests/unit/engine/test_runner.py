@@ -119,11 +119,15 @@ def test_outputs_file_becomes_attributes(tmp_path, model):
     ex = executor(tmp_path, Resolver(model, {CREATE: spec(p1, outputs={"port": ["SELF", "http_port"]})}))
     res = ex.run(call())
     assert res.ok, res.output
-    assert res.attributes == {"ip_address": "10.1.2.3", "url": "http://x/?a=b", "http_port": "9"}
+    # Renamed by the outputs mapping; kept as written for get_operation_output (TOSCA 1.3 4.6.1).
+    assert res.attributes == {"ip_address": "10.1.2.3", "url": "http://x/?a=b", "http_port": "9",
+                              "~outputs/Standard.create": {"ip_address": "10.1.2.3", "url": "http://x/?a=b",
+                                                           "port": "9"}}
 
     p2 = script(model, "json.sh", 'echo \'{"ip_address": "10.9.9.9", "ports": [1, 2]}\' > "$WF_OUTPUTS"\n')
     res = executor(tmp_path, Resolver(model, {CREATE: spec(p2)})).run(call())
-    assert res.ok and res.attributes == {"ip_address": "10.9.9.9", "ports": [1, 2]}
+    assert res.ok and res.attributes == {"ip_address": "10.9.9.9", "ports": [1, 2],
+                                         "~outputs/Standard.create": {"ip_address": "10.9.9.9", "ports": [1, 2]}}
 
     p3 = script(model, "bad.sh", 'echo "not a pair" > "$WF_OUTPUTS"\n')
     res = executor(tmp_path, Resolver(model, {CREATE: spec(p3)})).run(call())
@@ -222,7 +226,7 @@ def test_relationship_operation(tmp_path, model):
     res = ex.run(call(operation=PRE_SRC, relationship=rel, side="source"))
     assert res.ok, res.output
     assert out.read_text() == "web_0 db_0 web_0:db#1:db_0 10.0.0.9\n"
-    assert res.attributes == {"database_url": "x"}
+    assert {k: v for k, v in res.attributes.items() if not k.startswith("~outputs/")} == {"database_url": "x"}
     assert os.path.basename(res.details["log_file"]) == PRE_SRC + "@db_0-1.log"
     # an output mapped to the other end is refused
     specs[PRE_SRC]["outputs"] = {"db_url": ["TARGET", "x"]}
@@ -266,7 +270,8 @@ def test_ansible_playbook_gets_inputs_as_extra_vars_and_writes_outputs(tmp_path,
     assert res.details["command"] == "ansible-playbook"
     assert got.read_text() == evil
     assert not pwned.exists()
-    assert res.attributes == {"ip_address": "10.3.3.3", "node": "web_0", "port": 8080}
+    assert {k: v for k, v in res.attributes.items() if not k.startswith("~outputs/")} == \
+        {"ip_address": "10.3.3.3", "node": "web_0", "port": 8080}
     assert "PLAY RECAP" in res.output
     # the vars file (inputs may hold secrets) is gone
     assert not [f for f in os.listdir(tmp_path) if f.startswith("wf-op-")]
@@ -375,9 +380,34 @@ topology_template:
 
     assert not ex.effectful(mk("app_0", "tosca.interfaces.node.lifecycle.Standard.create"))
     res = ex.run(mk("db_0", "tosca.interfaces.node.lifecycle.Standard.create"))
-    assert res.ok and res.attributes == {"ip_address": "10.4.4.4"}, res.output
+    assert res.ok and res.attributes == {"ip_address": "10.4.4.4",
+                                         "~outputs/Standard.create": {"addr": "10.4.4.4"}}, res.output
     attrs["db_0"] = res.attributes          # the worker stores them in the Space
     rel = nodes["app_0"]["out"][0]
     res = ex.run(mk("app_0", PRE_SRC, rel, "source"))
     assert res.ok, res.output
     assert seen.read_text() == "db://10.4.4.4:5432"
+
+
+def test_remote_bootstrap_gives_get_artifact_the_path_where_it_unpacked_the_files(tmp_path):
+    """TOSCA 1.3 4.8.1: get_artifact is the artifact's path on the machine running the operation.
+    A remote script's folder is only known there: the bootstrap (run here with bash, as sshd
+    would run it) replaces the marker in the environment and the artifact travels in the payload."""
+    import subprocess
+    from wfengine import ssh
+    (tmp_path / "s.sh").write_text('printf "%s|" "$CONF" "$PLAIN"; cat "$CONF"\n')
+    (tmp_path / "app.conf").write_text("artifact-content\n")
+    payload = ssh._payload([("s.sh", str(tmp_path / "s.sh")), ("files/app.conf", str(tmp_path / "app.conf"))],
+                           "s.sh", {"CONF": ssh.REMOTE_MODEL_DIR + "/files/app.conf", "PLAIN": "a&b $HOME"})
+    proc = subprocess.Popen(["bash", "-c", ssh._BOOT, "wf-op", str(len(payload))], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(payload)
+    proc.stdin.flush()
+    out, err = proc.stdout.read().decode(), proc.stderr.read()   # stdin stays open, as over ssh
+    proc.wait(timeout=30)
+    proc.stdin.close()
+    conf, plain, content = out.split("|")
+    assert ssh.parse_result(err)[0] == 0
+    assert conf.startswith("/") and conf.endswith("/model/files/app.conf") and "\x1e" not in conf
+    assert plain == "a&b $HOME" and content == "artifact-content\n"
+    assert not os.path.exists(conf)   # the private folder is removed after the operation
