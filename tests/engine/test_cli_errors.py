@@ -67,8 +67,8 @@ MODEL_CASES: Dict[str, Case] = {
         ["fa.yaml", "node_templates.a.properties.component_version.get_attribute", "node template a",
          "privat_address"]),
     "function_undeclared_input": (
-        {"fi.yaml": _model("a: {type: tosca.nodes.Compute, properties: {x: {get_input: nope}}}\n")},
-        ["model", "fi.yaml", "x"], ["fi.yaml", "node_templates.a.properties.x.get_input", "no input 'nope'"]),
+        {"fi.yaml": _model("a: {type: tosca.nodes.Compute, attributes: {x: {get_input: nope}}}\n")},
+        ["model", "fi.yaml", "x"], ["fi.yaml", "node_templates.a.attributes.x.get_input", "no input 'nope'"]),
     "function_unknown": (
         {"fu.yaml": _model("a: {type: tosca.nodes.Compute, attributes: {x: {get_secret: [v, k]}}}\n")},
         ["model", "fu.yaml", "x"], ["fu.yaml", "node_templates.a.attributes.x.get_secret", "unknown function"]),

@@ -16,7 +16,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import keys
-from .errors import ModelError, NotFound, SpaceDataError, ToscaError
+from .errors import ModelError, NotFound, SpaceDataError, ToscaError, raise_problems
 from .instances import expand
 from .rules import check_workflows, compile_rules, validate_rule_set
 from .space.base import (Entry, Space, dumps, op_delete, op_delete_tree, op_get, op_get_tree,
@@ -110,9 +110,8 @@ def _referenced_files(root: str, ops: Dict[str, Any]) -> List[artifacts.ModelFil
 
 def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dict[str, Any]]) -> Dict[str, Any]:
     model = load_model(entry, libs)
-    problems = check_functions(model, libs)
-    if problems:
-        raise problems[0]   # the lead's merge: ToscaProblems(problems), every one listed
+    # The model's own problems are raised by load_model, all at once; then every function's.
+    raise_problems(check_functions(model, libs))
     rules = compile_rules(model)
     try:
         nodes = expand(model)           # HostedOn cycles first: they are named as such
