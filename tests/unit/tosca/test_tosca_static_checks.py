@@ -320,3 +320,21 @@ def test_inputs_given_at_instantiation_are_checked():
                                 "instance m/i: input phone.numbr: unknown my.phone property 'numbr' (defined: number)",
                                 "instance m/i: input phone.number: required my.phone property 'number' has no value",
                                 "instance m/i: input ports[0]: 0 is not in_range [1, 65535]"]
+
+
+def test_function_problems_are_listed_together(write):
+    """Every function problem of a model is listed at once too (TOSCA 1.3 4.4.1, 4.5.1)."""
+    from wfengine.catalog import compile_model
+    path = write("m.yaml", """
+topology_template:
+  node_templates:
+    a:
+      type: tosca.nodes.Compute
+      attributes: {x: {get_input: nope}, y: {get_attribute: [ghost, ip]}}
+""")
+    with pytest.raises(ToscaProblems) as ei:
+        compile_model(path)
+    lines = ei.value.lines()
+    assert len(lines) == 2, lines
+    assert "node_templates.a.attributes.x.get_input" in lines[0] and "nope" in lines[0]
+    assert "node_templates.a.attributes.y.get_attribute" in lines[1] and "ghost" in lines[1]
