@@ -35,8 +35,8 @@ def clause_error(clause: Any) -> Optional[str]:
         return "in_range takes [lower, upper], got %r" % (arg,)
     if op == "valid_values" and not isinstance(arg, list):
         return "valid_values takes a list, got %r" % (arg,)
-    if op in ("length", "min_length", "max_length") and not (isinstance(arg, int) and not isinstance(arg, bool)
-                                                              and arg >= 0):
+    natural = isinstance(arg, int) and not isinstance(arg, bool) and arg >= 0
+    if op in ("length", "min_length", "max_length") and not natural:
         return "%s takes a non-negative integer, got %r" % (op, arg)
     if op == "pattern":
         if not isinstance(arg, str):

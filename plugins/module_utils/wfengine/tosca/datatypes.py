@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import constraints as cons
 
+
 class Soft(str):
     """A problem announced as an upload warning, not refused: a property that is required only
     because TOSCA's ``required`` defaults to true.  tosca-parser, and the templates written for

@@ -4,10 +4,12 @@
 """Build a ``Model`` from a TOSCA topology file, and validate type libraries.
 
 Everything a later stage relies on is checked here, before anything is written to the Space: each
-template's type exists, each requirement resolves to an existing template and a known relationship
-type (taken from the type's requirement definition when the template does not name one), and the
-scaling counts are consistent.  Errors name the file and the template so the user can fix the
-input from the message alone.
+template's type exists, each requirement resolves to one template (named, or chosen by node type
+and node_filter: ``requirements.py``) and a known relationship type (taken from the type's
+requirement definition when the template does not name one), the scaling counts are consistent
+(``scaling.py``) and values match their types (``checks.py``).  Each template is checked on its
+own and every problem collected, so that one upload lists them all (``ToscaProblems``); each names
+the file, the YAML path and the template so the user can fix the input from the message alone.
 """
 from __future__ import annotations
 
@@ -380,10 +382,10 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
                 rel_types.setdefault(anc, registry.resolve_relationship_type(anc))
     desc = doc.description if doc.description is not None else topo.get("description")
     model = Model(templates=templates, node_types=node_types, relationship_types=rel_types,
-                 inputs=_mapping(topo.get("inputs"), doc.file, "topology_template.inputs", "inputs"),
-                 outputs=_mapping(topo.get("outputs"), doc.file, "topology_template.outputs", "outputs"),
-                 file=doc.file, description=desc if isinstance(desc, str) else None,
-                 metadata=dict(doc.metadata or {}))
+                  inputs=_mapping(topo.get("inputs"), doc.file, "topology_template.inputs", "inputs"),
+                  outputs=_mapping(topo.get("outputs"), doc.file, "topology_template.outputs", "outputs"),
+                  file=doc.file, description=desc if isinstance(desc, str) else None,
+                  metadata=dict(doc.metadata or {}))
     _announce(model, builder.warnings)
     # Not part of to_json: what instantiation needs to check inputs (catalog stores it in meta).
     model.input_data_types = checks.input_data_types(model.inputs, builder.datatypes)  # type: ignore[attr-defined]
