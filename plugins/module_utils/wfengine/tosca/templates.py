@@ -202,7 +202,11 @@ class _Builder:
                                      "capability %s" % cap if cap else "",
                                      "its node_filter" if nfilter is not None else "") if x)
         if not found:
-            raise ToscaError("%s: requirement '%s': no node template matches %s" % (name, rname, what or "it"),
+            typed = self.candidates.select(name, want_type, cap if isinstance(cap, str) else None, None) \
+                if nfilter is not None else []
+            raise ToscaError("%s: requirement '%s': no node template matches %s%s"
+                             % (name, rname, what or "it",
+                                " (the node_filter rejects %s)" % ", ".join(typed) if typed else ""),
                              file=self.file, path=path)
         raise ToscaError("%s: requirement '%s': %d node templates match %s (%s); name one with 'node' or "
                          "narrow the node_filter" % (name, rname, len(found), what, ", ".join(found)),
