@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from wfengine.errors import ToscaError, ToscaProblems
+from wfengine.errors import ToscaError
 from wfengine.instances import expand
 from wfengine.tosca.model import NodeTemplate
 from wfengine.tosca.scaling import apply_inputs

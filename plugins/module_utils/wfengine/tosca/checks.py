@@ -136,7 +136,7 @@ def check_input_values(definitions: Dict[str, Any], given: Dict[str, Any], data_
                        where: str) -> None:
     """Inputs given at instantiation, against the declared types; raises one ToscaError per
     input in a ToscaProblems (or the one alone)."""
-    dt = DataTypes(lambda n: data_types.get(n))
+    dt = DataTypes(data_types.get)
     problems: List[ToscaError] = []
     for name, value in sorted((given or {}).items()):
         d = (definitions or {}).get(name)
