@@ -150,13 +150,10 @@ MODEL_CASES: Dict[str, Case] = {
         {"mn.yaml": _model("a: {type: tosca.nodes.Compute}\n", head=V + "imports: [inner.yaml]\n"),
          "inner.yaml": V + "imports: [gone.yaml]\n"},
         ["model", "mn.yaml", "x"], ["inner.yaml", "gone.yaml"]),
-    "import_cycle": (
-        {"ic.yaml": _model("a: {type: tosca.nodes.Compute}\n", head=V + "imports: [c1.yaml]\n"),
-         "c1.yaml": V + "imports: [c2.yaml]\n", "c2.yaml": V + "imports: [c1.yaml]\n"},
-        ["model", "ic.yaml", "x"], ["import cycle", "c1.yaml", "c2.yaml"]),
-    "self_import": (
-        {"si.yaml": _model("a: {type: tosca.nodes.Compute}\n", head=V + "imports: [si.yaml]\n")},
-        ["model", "si.yaml", "x"], ["si.yaml", "import cycle"]),
+    "repository_import": (
+        {"ri.yaml": _model("a: {type: tosca.nodes.Compute}\n",
+                           head=V + "imports: [{file: t.yaml, repository: r}]\n")},
+        ["model", "ri.yaml", "x"], ["ri.yaml", "imports[0]", "repository", "local files only"]),
     "model_file_not_found": ({}, ["model", "nofile.yaml", "x"], ["nofile.yaml", "not found"]),
     "deadlock_connects_to_cycle": (
         {"dl.yaml": _model("""\

@@ -139,7 +139,8 @@ def test_worker_processes_finish_a_run_and_a_sigkilled_one_loses_nothing(tmp_pat
     # one worker also race each other on the same file
     procs = [subprocess.Popen(WFCTL + ["worker", "--ttl", "1", "--threads", "4", "--lanes", "2",
                                        "--id", "w%d" % i, "--exec-log", str(log)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL,
+                              stderr=open(tmp_path / ("w%d.err" % i), "wb"))   # a file: a pipe may fill
              for i in range(3)]
     try:
         space = api.open_space(embedded(tmp_path))
@@ -165,4 +166,5 @@ def test_worker_processes_finish_a_run_and_a_sigkilled_one_loses_nothing(tmp_pat
         for p in procs:
             p.wait(timeout=30)
     # The surviving workers exit cleanly on SIGTERM.
-    assert [p.returncode for p in procs[1:]] == [0, 0]
+    errs = [(tmp_path / ("w%d.err" % i)).read_text(errors="replace")[-2000:] for i in (1, 2)]
+    assert [p.returncode for p in procs[1:]] == [0, 0], errs

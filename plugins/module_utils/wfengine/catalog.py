@@ -22,7 +22,7 @@ from .rules import check_workflows, compile_rules, validate_rule_set
 from .space.base import (Entry, Space, dumps, op_delete, op_delete_tree, op_get, op_get_tree,
                          op_set)
 from . import artifacts
-from .operations import compile_operations, compile_values
+from .operations import artifact_paths, compile_operations, compile_values
 from .tosca.csar import model_source
 from .tosca.function_checks import check_functions
 from .tosca.templates import load_library, load_model
@@ -88,8 +88,10 @@ def compile_model(path: str, space: Optional[Space] = None,
         return _compile(path, entry, root, os.path.isfile(path) and entry == path, libs)
 
 
-def _referenced_files(root: str, ops: Dict[str, Any]) -> List[artifacts.ModelFile]:
-    """The implementation files a single-file model uses (its folder may hold anything else)."""
+def _referenced_files(root: str, ops: Dict[str, Any],
+                      extra: Optional[Dict[str, Dict[str, str]]] = None) -> List[artifacts.ModelFile]:
+    """The files a single-file model uses (its folder may hold anything else): implementations,
+    dependencies (a folder ships whole) and the artifacts found next to it (``extra``)."""
     paths = set()
     for t in ops.values():
         for group in [t.get("node") or {}] + list((t.get("relationships") or {}).values()):
@@ -99,13 +101,20 @@ def _referenced_files(root: str, ops: Dict[str, Any]) -> List[artifacts.ModelFil
                     if rel:
                         paths.add(rel)
         paths.update(p for p in (t.get("artifacts") or {}).values() if p)   # get_artifact reads them
-    files = []
+    for arts in (extra or {}).values():
+        paths.update(arts.values())
+    shipped: Dict[str, artifacts.ModelFile] = {}
     for rel in sorted(paths):
         full = os.path.join(root, *rel.split("/"))
+        if os.path.isdir(full):
+            for f in artifacts.collect(full):
+                sub = "%s/%s" % (rel, f.path)
+                shipped[sub] = artifacts.ModelFile(sub, f.data, f.mode)
+            continue
         with open(full, "rb") as fh:
             data = fh.read()
-        files.append(artifacts.ModelFile(rel, data, 0o755 if os.stat(full).st_mode & 0o100 else 0o644))
-    return files
+        shipped[rel] = artifacts.ModelFile(rel, data, 0o755 if os.stat(full).st_mode & 0o100 else 0o644)
+    return [shipped[k] for k in sorted(shipped)]
 
 
 def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -128,7 +137,8 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
                 for t in model.templates.values() for r in t.requirements}
     settings = {"serialize_hosted": _flag(model, "serialize_hosted_operations", True)}
     ops = compile_operations(model, root)
-    files = _referenced_files(root, ops) if single_file else artifacts.collect(root, entry)
+    files = (_referenced_files(root, ops, artifact_paths(model, root)) if single_file
+             else artifacts.collect(root, entry))
     body = {"templates": templates, "rules": rules, "reltypes": reltypes, "settings": settings,
             "inputs": model.inputs, "outputs": model.outputs, "operations": ops,
             "values": compile_values(model), "files": artifacts.manifest(files)}

@@ -391,21 +391,8 @@ class _Eval:
                 found = _Eval(sub).value(values[first], depth)
                 return self._nested(found, names[1:], fn, args, ctx.describe(node))
         if len(names) >= 2 and isinstance(names[1], str):
-            cap = ctx.capability_properties(node, first)
-            if cap is not None:
-                cap_attrs = (ctx.capability_attributes(node, first) or {}) if attributes else {}
-                if names[1] in cap_attrs:
-                    found = _Eval(_NodeScope(ctx, node)).value(cap_attrs[names[1]], depth)
-                elif attributes and names[1] in (ctx.attributes(node) or {}):
-                    # Capability attributes (an endpoint's ip_address) are reported on the node.
-                    found = ctx.attributes(node)[names[1]]
-                elif names[1] in cap:
-                    found = _Eval(_NodeScope(ctx, node)).value(cap[names[1]], depth)
-                else:
-                    raise FunctionError("%s: capability %s of %s has no %s %r"
-                                        % (_show(fn, args), first, ctx.describe(node), _kind(attributes),
-                                           names[1]))
-                return self._nested(found, names[2:], fn, args, "%s capability %s" % (ctx.describe(node), first))
+            if ctx.capability_properties(node, first) is not None:
+                return self._on_capability(node, first, names[1:], depth, attributes, fn, args)
             targets = ctx.requirement_targets(node, first)
             if targets is not None:
                 if not targets:
@@ -414,10 +401,35 @@ class _Eval:
                 try:
                     return self._on_node(targets[0], names[1:], depth, attributes, fn, args)
                 except _Missing:
+                    # The capability that fulfils the requirement, named like it on the target (what
+                    # tosca-parser reads: [SELF, database_endpoint, port] with a database_endpoint
+                    # capability on the target).
+                    cap = ctx.capability_properties(targets[0], first)
+                    if cap is not None and (names[1] in cap or names[1] in (
+                            (ctx.capability_attributes(targets[0], first) or {}) if attributes else {})):
+                        return self._on_capability(targets[0], first, names[1:], depth, attributes, fn, args)
                     raise FunctionError("%s: %s, the target of requirement %s of %s, has no %s %r"
                                         % (_show(fn, args), ctx.describe(targets[0]), first, ctx.describe(node),
                                            _kind(attributes), names[1])) from None
         raise _Missing()
+
+    def _on_capability(self, node: str, cap_name: str, names: List[Any], depth: int, attributes: bool,
+                       fn: str, args: Any) -> Any:
+        """``names`` read on capability ``cap_name`` of ``node`` (its attributes, then properties)."""
+        ctx = self.ctx
+        cap = ctx.capability_properties(node, cap_name) or {}
+        cap_attrs = (ctx.capability_attributes(node, cap_name) or {}) if attributes else {}
+        if names[0] in cap_attrs:
+            found = _Eval(_NodeScope(ctx, node)).value(cap_attrs[names[0]], depth)
+        elif attributes and names[0] in (ctx.attributes(node) or {}):
+            # Capability attributes (an endpoint's ip_address) are reported on the node.
+            found = ctx.attributes(node)[names[0]]
+        elif names[0] in cap:
+            found = _Eval(_NodeScope(ctx, node)).value(cap[names[0]], depth)
+        else:
+            raise FunctionError("%s: capability %s of %s has no %s %r"
+                                % (_show(fn, args), cap_name, ctx.describe(node), _kind(attributes), names[0]))
+        return self._nested(found, names[1:], fn, args, "%s capability %s" % (ctx.describe(node), cap_name))
 
     @staticmethod
     def _nested(value: Any, path: List[Any], fn: str, args: Any, where: str) -> Any:

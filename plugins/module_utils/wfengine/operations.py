@@ -61,7 +61,9 @@ Ops = Dict[str, Spec]
 
 
 def short_interface(name: str) -> str:
-    return name.rsplit(".", 1)[-1]
+    """``Standard`` for ``Standard``, ``tosca.interfaces.node.lifecycle.Standard`` and
+    ``tosca:Standard`` (interface names written as their type, TOSCA 1.0 style)."""
+    return name.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
 
 
 def split_operation(full: str) -> Tuple[str, str]:
@@ -207,7 +209,8 @@ def _operation(raw: Any, where: _Where) -> Dict[str, Any]:
 
 
 def _interfaces(raw: Any, what: str, file: Optional[str]) -> Dict[str, Dict[str, Dict[str, Any]]]:
-    """{short interface name: {operation: partial op}} of one layer."""
+    """{short interface name: {operation: partial op}} of one layer.  Each implementation keeps
+    the file that declares it (``"file"``), as its paths are relative to that file."""
     where = _Where(what, file)
     out: Dict[str, Dict[str, Dict[str, Any]]] = {}
     for key, body in _mapping(raw, where, "interfaces").items():
@@ -224,6 +227,8 @@ def _interfaces(raw: Any, what: str, file: Optional[str]) -> Dict[str, Dict[str,
         ops = out.setdefault(short_interface(key), {})
         for oname, oraw in raw_ops.items():
             op = _operation(oraw, _Where("%s, operation %s.%s" % (what, key, oname), file))
+            if "implementation" in op:
+                op["implementation"]["file"] = file
             if iface_inputs:
                 op["inputs"] = dict(iface_inputs, **op.get("inputs", {}))
             ops[oname] = _merge_op(ops.get(oname, {}), op)
@@ -268,10 +273,52 @@ def _type_layers(types: Dict[str, Any], ancestors: List[str], kind: str) -> List
         t = types.get(name)
         if t is None:
             continue
-        own = {k: v for k, v in (t.interfaces or {}).items() if parent_ifaces.get(k) != v}
+        own = {k: _own_part(v, parent_ifaces.get(k)) for k, v in (t.interfaces or {}).items()
+               if parent_ifaces.get(k) != v}
         layers.append(_interfaces(own, "%s %s" % (kind, name), t.file))
         parent_ifaces = t.interfaces or {}
     return layers
+
+
+def _own_op(op: Any, parent: Any) -> Any:
+    """An operation as a subtype refines it: an implementation equal to the parent's is the
+    parent's (a subtype adding only inputs must not move the parent's paths to its own folder)."""
+    if (isinstance(op, dict) and isinstance(parent, dict) and "implementation" in op
+            and op["implementation"] == parent.get("implementation")):
+        return {k: v for k, v in op.items() if k != "implementation"}
+    return op
+
+
+def _own_part(iface: Any, parent: Any) -> Any:
+    """What a type's (merged) interface adds to its parent's: an operation the parent declared
+    identically stays the parent's, so its implementation keeps the parent's file."""
+    if not isinstance(iface, dict) or not isinstance(parent, dict):
+        return iface
+    out = {k: _own_op(v, parent.get(k)) for k, v in iface.items()
+           if k in ("type", "inputs") or parent.get(k) != v}
+    ops, pops = iface.get("operations"), parent.get("operations")
+    if isinstance(ops, dict) and isinstance(pops, dict):
+        out["operations"] = {k: _own_op(v, pops.get(k)) for k, v in ops.items() if pops.get(k) != v}
+    return out
+
+
+def artifact_files(model: Any, template: str) -> Dict[str, Optional[str]]:
+    """{artifact name: file declaring it} of a template: the template's own artifacts, then each
+    type's, nearest first (a type's ``artifacts`` are merged with its parent's in types.py)."""
+    tpl = model.templates[template]
+    out: Dict[str, Optional[str]] = {}
+    parent: Dict[str, Any] = {}
+    for name in reversed(model.node_types[tpl.type].ancestors):
+        t = model.node_types.get(name)
+        if t is None:
+            continue
+        for a, d in (t.artifacts or {}).items():
+            if parent.get(a) != d:
+                out[a] = t.file
+        parent = t.artifacts or {}
+    for a in tpl.artifacts or {}:
+        out[a] = tpl.file
+    return out
 
 
 # ------------------------------------------------------------------ paths
@@ -281,18 +328,41 @@ def _inside(root: str, path: str) -> bool:
     return path == root or path.startswith(root + os.sep)
 
 
-def _resolve_path(path: str, root_dir: str, base_dir: str, where: _Where, what: str) -> str:
-    """The path relative to ``root_dir`` (POSIX form) of a file named relative to the model file
-    (``base_dir``), or, failing that, relative to the root (CSAR layout)."""
-    if os.path.isabs(path) or "://" in path:
-        raise where.err("%s %r must be a path relative to the model file" % (what, path))
-    for base in (base_dir, root_dir):
+def _declared_dir(file: Optional[str], root_dir: str) -> Optional[str]:
+    """The folder of a declaring file when that file ships with the model (a library's or the
+    normative types' files do not: their paths are the model's)."""
+    if not file or file.startswith("<"):
+        return None
+    full = os.path.abspath(file)
+    return os.path.dirname(full) if os.path.isfile(full) and _inside(root_dir, full) else None
+
+
+def _resolve_path(path: str, root_dir: str, bases: List[str], where: _Where, what: str,
+                  folder: bool = False) -> str:
+    """The path relative to ``root_dir`` (POSIX form) of a file named in a TOSCA file.
+
+    A relative path is looked up relative to each of ``bases`` in turn (the declaring file's
+    folder, the model file's, the root: TOSCA 1.3 names artifacts relative to the file, CSARs and
+    xOpera projects relative to the root); a ``/``-rooted path is relative to the root (the CSAR
+    root, TOSCA 1.3 4.2).  ``folder``: a folder is accepted too (a dependency shipped whole)."""
+    if "://" in path:
+        raise where.err("%s %r: remote files are not fetched; ship the file with the model" % (what, path))
+    if os.path.isabs(path) or path.startswith("/"):
+        path = path.lstrip("/")
+        bases = [root_dir]
+        shown = "the model's root %s" % root_dir
+    else:
+        shown = " or ".join(dict.fromkeys(bases))
+    for base in dict.fromkeys(bases):
         cand = os.path.normpath(os.path.join(base, path))
-        if os.path.isfile(cand):
+        if os.path.isfile(cand) or (folder and os.path.isdir(cand)):
             if not _inside(root_dir, cand):
                 raise where.err("%s %r is outside the model's folder %s" % (what, path, root_dir))
-            return os.path.relpath(os.path.realpath(cand), os.path.realpath(root_dir)).replace(os.sep, "/")
-    raise where.err("%s %r not found (relative to %s)" % (what, path, base_dir))
+            rel = os.path.relpath(os.path.realpath(cand), os.path.realpath(root_dir)).replace(os.sep, "/")
+            if rel == ".":
+                raise where.err("%s %r is the model's whole folder" % (what, path))
+            return rel
+    raise where.err("%s %r not found (relative to %s)" % (what, path, shown))
 
 
 def _artifact_file(name: str, artifacts: Dict[str, Any]) -> Optional[str]:
@@ -306,8 +376,18 @@ def _artifact_file(name: str, artifacts: Dict[str, Any]) -> Optional[str]:
 
 
 def _finish(merged: Dict[str, Dict[str, Dict[str, Any]]], what: str, file: Optional[str],
-            root_dir: str, base_dir: str, artifacts: Dict[str, Any]) -> Ops:
+            root_dir: str, base_dir: str, artifacts: Dict[str, Any],
+            art_files: Optional[Dict[str, Optional[str]]] = None) -> Ops:
     out: Ops = {}
+    art_files = art_files or {}
+
+    def resolve(name: str, impl_file: Optional[str], where: _Where, kind: str) -> str:
+        art = _artifact_file(name, artifacts)
+        declared = art_files.get(name) if art is not None else impl_file
+        bases = [d for d in (_declared_dir(declared, root_dir),) if d] + [base_dir, root_dir]
+        return _resolve_path(art if art is not None else name, root_dir, bases, where, kind,
+                             folder=kind == "dependency")
+
     for iface, ops in merged.items():
         full_iface = CANONICAL.get(iface, iface)
         for oname, op in ops.items():
@@ -315,19 +395,53 @@ def _finish(merged: Dict[str, Dict[str, Dict[str, Any]]], what: str, file: Optio
             if not impl or not impl.get("primary"):
                 continue
             where = _Where("%s, operation %s.%s" % (what, iface, oname), file)
-            primary = _artifact_file(impl["primary"], artifacts) or impl["primary"]
             spec = {
                 "implementation": {
-                    "primary": _resolve_path(primary, root_dir, base_dir, where, "implementation"),
-                    "dependencies": [_resolve_path(_artifact_file(d, artifacts) or d, root_dir, base_dir,
-                                                   where, "dependency") for d in impl.get("dependencies", [])],
+                    "primary": resolve(impl["primary"], impl.get("file"), where, "implementation"),
+                    "dependencies": [resolve(d, impl.get("file"), where, "dependency")
+                                     for d in impl.get("dependencies", [])],
                     "timeout": impl.get("timeout")},
                 "inputs": op.get("inputs", {}),
                 "outputs": op.get("outputs", {}),
                 "max_retries": op.get("max_retries"),
                 "retry_interval": op.get("retry_interval"),
             }
+            if impl.get("operation_host"):
+                spec["implementation"]["operation_host"] = impl["operation_host"]
             out["%s.%s" % (full_iface, oname)] = spec
+    return out
+
+
+def _template_artifacts(model: Any, tname: str, root_dir: str, base_dir: str) -> Dict[str, str]:
+    """{artifact: path relative to the root} of one template's artifacts whose ``file`` ships with
+    the model, by the same rules as implementations.  An artifact whose file is not there (an image
+    name, a URL) is left out: it is not a file of the model."""
+    tpl = model.templates[tname]
+    ntype = model.node_types[tpl.type]
+    artifacts = dict(ntype.artifacts or {}, **(tpl.artifacts or {}))
+    files = artifact_files(model, tname)
+    found: Dict[str, str] = {}
+    for name in artifacts:
+        path = _artifact_file(name, artifacts)
+        if not path:
+            continue
+        bases = [d for d in (_declared_dir(files.get(name), root_dir),) if d] + [base_dir, root_dir]
+        try:
+            found[name] = _resolve_path(path, root_dir, bases, _Where(tname, tpl.file), "artifact", folder=True)
+        except ToscaError:
+            continue
+    return found
+
+
+def artifact_paths(model: Any, root_dir: str, base_dir: Optional[str] = None) -> Dict[str, Dict[str, str]]:
+    """{template: {artifact: path relative to the root}} of every template (``_template_artifacts``)."""
+    root_dir = os.path.abspath(root_dir)
+    base_dir = os.path.abspath(base_dir or os.path.dirname(os.path.abspath(model.file)))
+    out: Dict[str, Dict[str, str]] = {}
+    for tname in model.templates:
+        found = _template_artifacts(model, tname, root_dir, base_dir)
+        if found:
+            out[tname] = found
     return out
 
 
@@ -348,15 +462,16 @@ def compile_operations(model: Any, root_dir: str, base_dir: Optional[str] = None
         artifacts = dict(ntype.artifacts or {}, **(tpl.artifacts or {}))
         layers = _type_layers(model.node_types, ntype.ancestors, "node type")
         layers.append(_interfaces(tpl.interfaces, "node template %s" % tname, tpl.file))
+        art_files = artifact_files(model, tname)
         node_ops = _finish(_merge_layers(layers), "node template %s" % tname, tpl.file, root_dir,
-                           base_dir, artifacts)
+                           base_dir, artifacts, art_files)
         rels: Dict[str, Ops] = {}
         for i, req in enumerate(tpl.requirements):
             rtype = model.relationship_types[req.relationship]
             what = "node template %s, requirement %s" % (tname, req.name)
             layers = _type_layers(model.relationship_types, rtype.ancestors, "relationship type")
             layers.append(_interfaces(req.interfaces, what, tpl.file))
-            ops = _finish(_merge_layers(layers), what, tpl.file, root_dir, base_dir, artifacts)
+            ops = _finish(_merge_layers(layers), what, tpl.file, root_dir, base_dir, artifacts, art_files)
             if ops:
                 rels[str(i)] = ops
         out[tname] = {"node": node_ops, "relationships": rels}
@@ -397,30 +512,15 @@ def _artifact_paths(model: Any, tname: str, root_dir: str, base_dir: str, used: 
     are on the machine running the operation.  An artifact that is not a file of the model (an
     image name, a URL) is left out, unless an operation reads it with ``get_artifact``."""
     tpl = model.templates[tname]
-    ntype = model.node_types[tpl.type]
-    out: Dict[str, str] = {}
-    for origin, arts in ((ntype.file, ntype.artifacts or {}), (tpl.file, tpl.artifacts or {})):
-        for name, art in arts.items():
-            rel = _artifact_file(name, arts)
+    found = _template_artifacts(model, tname, root_dir, base_dir)
+    arts = dict(model.node_types[tpl.type].artifacts or {}, **(tpl.artifacts or {}))
+    for name in sorted(used):
+        if name in arts and name not in found:
             where = _Where("node template %s, artifact %s" % (tname, name), tpl.file)
-            bases = [os.path.dirname(os.path.abspath(origin))] if origin else []
-            found = None
-            if isinstance(rel, str) and "://" not in rel and not os.path.isabs(rel):
-                for base in bases + [base_dir]:
-                    try:
-                        found = _resolve_path(rel, root_dir, base, where, "artifact file")
-                        break
-                    except ToscaError:
-                        continue
-            if found is not None:
-                out[name] = found
-            elif name in used:
-                raise where.err("get_artifact reads it, but its file %r is not a file of the model (relative "
-                                "to %s)" % (rel, base_dir), path="topology_template.node_templates.%s.artifacts.%s"
-                                % (tname, name))
-            else:
-                out.pop(name, None)
-    return out
+            raise where.err("get_artifact reads it, but its file %r is not a file of the model (relative "
+                            "to %s)" % (_artifact_file(name, arts), base_dir),
+                            path="topology_template.node_templates.%s.artifacts.%s" % (tname, name))
+    return found
 
 
 def _defaults(defs: Dict[str, Any]) -> Dict[str, Any]:

@@ -43,19 +43,19 @@ def test_diamond_imports_load_once(write):
     assert list(doc.node_types) == ["my.D"]
 
 
-def test_import_cycle_names_chain(write):
-    write("b.yaml", "imports: [a.yaml]\n")
-    root = write("a.yaml", "imports: [b.yaml]\n")
-    with pytest.raises(ToscaError) as ei:
-        load_document(root)
-    assert "import cycle: a.yaml -> b.yaml -> a.yaml" in str(ei.value)
-    assert ei.value.file.endswith("b.yaml")
+def test_mutual_imports_read_each_file_once(write):
+    """Issue 16: CSARs of several type files import each other; each file is read once."""
+    write("b.yaml", "imports: [a.yaml]\n" + NODE.format(name="my.B"))
+    root = write("a.yaml", "imports: [b.yaml]\n" + NODE.format(name="my.A"))
+    doc = load_document(root)
+    assert set(doc.node_types) == {"my.A", "my.B"}
+    assert [f.rsplit("/", 1)[-1] for f in doc.files] == ["a.yaml", "b.yaml"]
+    assert doc.imports[root] == [doc.files[1]] and doc.imports[doc.files[1]] == [root]
 
 
-def test_self_import_is_a_cycle(write):
-    root = write("a.yaml", "imports: [./a.yaml]\n")
-    with pytest.raises(ToscaError, match=r"import cycle: a.yaml -> a.yaml"):
-        load_document(root)
+def test_self_import_is_harmless(write):
+    root = write("a.yaml", "imports: [./a.yaml]\n" + NODE.format(name="my.A"))
+    assert list(load_document(root).node_types) == ["my.A"]
 
 
 def test_missing_import_names_importer_and_path(write):

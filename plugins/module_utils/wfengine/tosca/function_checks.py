@@ -418,6 +418,15 @@ class _Checker:
             reqs = [r for r in tpl.requirements if r.name == first]
             if reqs:
                 problem = self.node_has(reqs[0].node, names[1:], attributes)
+                if problem is not None:
+                    # ... or the target's capability named like the requirement (see functions.py)
+                    target = m.templates[reqs[0].node]
+                    tcaps = m.node_types[target.type].capabilities or {}
+                    if first in tcaps:
+                        known = self._capability_names(tcaps[first], (target.capabilities or {}).get(first),
+                                                       attributes)
+                        if known is None or names[1] in known:
+                            problem = None
                 return None if problem is None else "requirement %s of template %s targets %s: %s" % (
                     first, tname, reqs[0].node, problem)
             if first in (ntype.requirements or {}):

@@ -56,6 +56,8 @@ class Document:
     topology_template: Optional[Dict[str, Any]]  # of the root file only
     files: List[str] = field(default_factory=list)   # every file read, root first
     metadata: Dict[str, Any] = field(default_factory=dict)
+    imports: Dict[str, List[str]] = field(default_factory=dict)        # file -> files it imports
+    prefixes: Dict[str, Dict[str, str]] = field(default_factory=dict)  # file -> namespace_prefix -> file
 
     @property
     def node_types(self) -> Dict[str, Dict[str, Any]]:
@@ -147,10 +149,11 @@ def _check_version(data: Dict[str, Any], file: str) -> str:
     return version
 
 
-def _import_target(item: Any, file: str, index: int) -> str:
-    """The relative or absolute path named by one ``imports`` entry."""
+def _import_target(item: Any, file: str, index: int) -> Tuple[str, Optional[str]]:
+    """(relative or absolute path, namespace_prefix or None) of one ``imports`` entry."""
     where = "imports[%d]" % index
     target: Any = item
+    prefix: Any = None
     if isinstance(item, dict):
         if "file" in item:
             target = item
@@ -163,15 +166,24 @@ def _import_target(item: Any, file: str, index: int) -> str:
             if unknown:
                 raise ToscaError("unknown import keys: %s" % ", ".join(sorted(unknown)), file=file, path=where)
             if target.get("repository"):
-                raise ToscaError("imports from a repository are not supported; import a local file",
-                                 file=file, path=where)
+                raise ToscaError("import of %r from repository %r refused: the engine reads local files only; "
+                                 "download the file next to the model and import it by path"
+                                 % (target.get("file"), target["repository"]), file=file, path=where)
+            prefix = target.get("namespace_prefix")
             target = target.get("file")
     if not isinstance(target, str) or not target:
         raise ToscaError("an import is a path or a mapping with 'file'", file=file, path=where)
     if "://" in target:
-        raise ToscaError("remote import %r is not supported; import a local file" % target,
-                         file=file, path=where)
-    return target
+        raise ToscaError("remote import %r refused: the engine reads local files only; download it next to "
+                         "the model and import it by path" % target, file=file, path=where)
+    if prefix is not None:
+        if not isinstance(prefix, str) or not prefix or ":" in prefix or " " in prefix:
+            raise ToscaError("namespace_prefix must be a name without ':' or spaces, got %r" % (prefix,),
+                             file=file, path=where + ".namespace_prefix")
+        if prefix == "tosca":
+            raise ToscaError("namespace_prefix 'tosca' is reserved for the normative types (TOSCA 1.3 3.1)",
+                             file=file, path=where + ".namespace_prefix")
+    return target, prefix
 
 
 class _Loader:
@@ -180,18 +192,17 @@ class _Loader:
         self.root_dir = os.path.dirname(os.path.abspath(root))
         self.types: Dict[str, Dict[str, Dict[str, Any]]] = {s: {} for s in TYPE_SECTIONS}
         self.type_files: Dict[str, Dict[str, str]] = {s: {} for s in TYPE_SECTIONS}
-        self.done: Dict[str, str] = {}        # realpath -> display file
+        self.done: Dict[str, str] = {}        # realpath -> display file (read or being read)
         self.files: List[str] = []
+        self.imports: Dict[str, List[str]] = {}
+        self.prefixes: Dict[str, Dict[str, str]] = {}
 
-    def show(self, file: str) -> str:
-        """A file as shown in an import chain: relative to the root file's folder when below it."""
-        rel = os.path.relpath(os.path.abspath(file), self.root_dir)
-        return file if rel.startswith("..") else rel
-
-    def load(self, file: str, chain: List[Tuple[str, str]]) -> Dict[str, Any]:
+    def load(self, file: str) -> Dict[str, Any]:
+        """Read ``file`` and, first, what it imports.  Each file is read once, so files may import
+        each other (TOSCA does not forbid it and CSARs of several type files do it)."""
         data = _read_yaml(file)
         real = os.path.realpath(file)
-        chain = chain + [(real, file)]
+        self.done[real] = file
         _check_version(data, file)
         unknown = set(data) - _TOP_KEYS
         if unknown:
@@ -199,23 +210,26 @@ class _Loader:
         imports = data.get("imports") or []
         if not isinstance(imports, list):
             raise ToscaError("imports must be a list", file=file, path="imports")
+        edges = self.imports.setdefault(file, [])
         for i, item in enumerate(imports):
-            target = _import_target(item, file, i)
+            target, prefix = _import_target(item, file, i)
             path = target if os.path.isabs(target) else os.path.normpath(
                 os.path.join(os.path.dirname(file), target))
             treal = os.path.realpath(path)
-            reals = [r for r, dummy in chain]
-            if treal in reals:
-                cycle = [self.show(f) for dummy, f in chain[reals.index(treal):]] + [self.show(path)]
-                raise ToscaError("import cycle: %s" % " -> ".join(cycle), file=file, path="imports[%d]" % i)
-            if treal in self.done:
-                continue
-            if not os.path.isfile(path):
-                raise ToscaError("imported file %s not found (looked for %s)" % (target, path),
-                                 file=file, path="imports[%d]" % i)
-            self.load(path, chain)
+            if treal not in self.done:
+                if not os.path.isfile(path):
+                    raise ToscaError("imported file %s not found (looked for %s)" % (target, path),
+                                     file=file, path="imports[%d]" % i)
+                self.load(path)
+            shown = self.done[treal]
+            edges.append(shown)
+            if prefix is not None:
+                known = self.prefixes.setdefault(file, {})
+                if known.get(prefix, shown) != shown:
+                    raise ToscaError("namespace_prefix %r already names the import of %s" % (prefix, known[prefix]),
+                                     file=file, path="imports[%d].namespace_prefix" % i)
+                known[prefix] = shown
         self.merge(data, file)
-        self.done[real] = file
         self.files.append(file)
         return data
 
@@ -247,11 +261,12 @@ def load_document(path: str) -> Document:
     """Load ``path`` and, recursively, the files it imports (paths relative to the importing file).
 
     Types of all files are merged (one name defined twice with different content is an error);
-    the topology of imported files is ignored, as TOSCA imports bring definitions only.
+    the topology of imported files is ignored, as TOSCA imports bring definitions only.  Each file
+    is read once: mutual imports are allowed.
     """
     path = str(path)
     loader = _Loader(path)
-    data = loader.load(path, [])
+    data = loader.load(path)
     topo = data.get("topology_template")
     if topo is not None and not isinstance(topo, dict):
         raise ToscaError("topology_template must be a mapping", file=path, path="topology_template")
@@ -263,4 +278,5 @@ def load_document(path: str) -> Document:
     return Document(file=path, version=data["tosca_definitions_version"],
                     description=desc if isinstance(desc, str) else None,
                     types=loader.types, type_files=loader.type_files,
-                    topology_template=topo, files=files, metadata=meta)
+                    topology_template=topo, files=files, metadata=meta,
+                    imports=loader.imports, prefixes=loader.prefixes)

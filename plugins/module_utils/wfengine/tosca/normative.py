@@ -40,6 +40,86 @@ data_types:
       token: {type: string}
       keys: {type: map, required: false, entry_schema: {type: string}}
       user: {type: string, required: false}
+  tosca.datatypes.json:
+    derived_from: string
+    description: A string holding JSON.
+  tosca.datatypes.xml:
+    derived_from: string
+    description: A string holding XML.
+  tosca.datatypes.TimeInterval:
+    derived_from: tosca.datatypes.Root
+    properties:
+      start_time: {type: timestamp, required: true}
+      end_time: {type: timestamp, required: true}
+  tosca.datatypes.network.NetworkInfo:
+    derived_from: tosca.datatypes.Root
+    properties:
+      network_name: {type: string, required: false}
+      network_id: {type: string, required: false}
+      addresses: {type: list, required: false, entry_schema: {type: string}}
+  tosca.datatypes.network.PortInfo:
+    derived_from: tosca.datatypes.Root
+    properties:
+      port_name: {type: string, required: false}
+      port_id: {type: string, required: false}
+      network_id: {type: string, required: false}
+      mac_address: {type: string, required: false}
+      addresses: {type: list, required: false, entry_schema: {type: string}}
+  tosca.datatypes.network.PortDef:
+    derived_from: integer
+    constraints:
+      - in_range: [1, 65535]
+  tosca.datatypes.network.PortSpec:
+    derived_from: tosca.datatypes.Root
+    properties:
+      protocol: {type: string, required: true, default: tcp, constraints: [{valid_values: [udp, tcp, igmp]}]}
+      target: {type: tosca.datatypes.network.PortDef, required: false}
+      target_range: {type: range, required: false, constraints: [{in_range: [1, 65535]}]}
+      source: {type: tosca.datatypes.network.PortDef, required: false}
+      source_range: {type: range, required: false, constraints: [{in_range: [1, 65535]}]}
+
+artifact_types:
+  tosca.artifacts.Root:
+    description: The root of every TOSCA artifact type (5.4).
+  tosca.artifacts.File:
+    derived_from: tosca.artifacts.Root
+  tosca.artifacts.Deployment:
+    derived_from: tosca.artifacts.Root
+  tosca.artifacts.Deployment.Image:
+    derived_from: tosca.artifacts.Deployment
+  tosca.artifacts.Deployment.Image.VM:
+    derived_from: tosca.artifacts.Deployment.Image
+  tosca.artifacts.Implementation:
+    derived_from: tosca.artifacts.Root
+  tosca.artifacts.Implementation.Bash:
+    derived_from: tosca.artifacts.Implementation
+    mime_type: application/x-sh
+    file_ext: [sh]
+  tosca.artifacts.Implementation.Python:
+    derived_from: tosca.artifacts.Implementation
+    mime_type: application/x-python
+    file_ext: [py]
+  tosca.artifacts.template:
+    derived_from: tosca.artifacts.Root
+    description: A template rendered by the orchestrator (TOSCA 1.3).
+
+group_types:
+  tosca.groups.Root:
+    description: The root of every TOSCA group type (5.10).
+    interfaces:
+      Standard: {type: tosca.interfaces.node.lifecycle.Standard}
+
+policy_types:
+  tosca.policies.Root:
+    description: The root of every TOSCA policy type (5.11).
+  tosca.policies.Placement:
+    derived_from: tosca.policies.Root
+  tosca.policies.Scaling:
+    derived_from: tosca.policies.Root
+  tosca.policies.Update:
+    derived_from: tosca.policies.Root
+  tosca.policies.Performance:
+    derived_from: tosca.policies.Root
 
 capability_types:
   tosca.capabilities.Root:
@@ -107,7 +187,13 @@ capability_types:
       min_instances: {type: integer, default: 1}
       max_instances: {type: integer, required: false}
       default_instances: {type: integer, required: false}
+  tosca.capabilities.Network:
+    derived_from: tosca.capabilities.Root
+    properties:
+      name: {type: string, required: false}
   tosca.capabilities.network.Bindable:
+    derived_from: tosca.capabilities.Node
+  tosca.capabilities.network.Linkable:
     derived_from: tosca.capabilities.Node
 
 interface_types:
@@ -231,6 +317,15 @@ relationship_types:
   tosca.relationships.RoutesTo:
     derived_from: tosca.relationships.ConnectsTo
     valid_target_types: [tosca.capabilities.Endpoint]
+
+  # TOSCA 1.3 section 8 (networking): dependencies, so they order like DependsOn.
+  tosca.relationships.network.LinksTo:
+    derived_from: tosca.relationships.DependsOn
+    valid_target_types: [tosca.capabilities.network.Linkable]
+
+  tosca.relationships.network.BindsTo:
+    derived_from: tosca.relationships.DependsOn
+    valid_target_types: [tosca.capabilities.network.Bindable]
 
 node_types:
   tosca.nodes.Root:
@@ -412,6 +507,40 @@ node_types:
           capability: tosca.capabilities.Endpoint
           relationship: tosca.relationships.RoutesTo
           occurrences: [0, UNBOUNDED]
+
+  # TOSCA 1.3 section 8 (networking); installed and uninstalled like any tosca.nodes.Root.
+  tosca.nodes.network.Network:
+    derived_from: tosca.nodes.Root
+    properties:
+      ip_version: {type: integer, required: false, default: 4, constraints: [{valid_values: [4, 6]}]}
+      cidr: {type: string, required: false}
+      start_ip: {type: string, required: false}
+      end_ip: {type: string, required: false}
+      gateway_ip: {type: string, required: false}
+      network_name: {type: string, required: false}
+      network_id: {type: string, required: false}
+      segmentation_id: {type: string, required: false}
+      network_type: {type: string, required: false}
+      physical_network: {type: string, required: false}
+      dhcp_enabled: {type: boolean, required: false, default: true}
+    capabilities:
+      link: {type: tosca.capabilities.network.Linkable}
+
+  tosca.nodes.network.Port:
+    derived_from: tosca.nodes.Root
+    properties:
+      ip_address: {type: string, required: false}
+      order: {type: integer, required: true, default: 0, constraints: [{greater_or_equal: 0}]}
+      is_default: {type: boolean, required: false, default: false}
+      ip_range_start: {type: string, required: false}
+      ip_range_end: {type: string, required: false}
+    requirements:
+      - link:
+          capability: tosca.capabilities.network.Linkable
+          relationship: tosca.relationships.network.LinksTo
+      - binding:
+          capability: tosca.capabilities.network.Bindable
+          relationship: tosca.relationships.network.BindsTo
 """
 
 _CACHE: Optional[Dict[str, Any]] = None

@@ -20,6 +20,7 @@ from . import checks
 from .datatypes import DataTypes
 from .loader import TYPE_SECTIONS, Document, load_document
 from .model import Model, NodeTemplate, NodeType, RelationshipType, RequirementAssignment, Scaling
+from .names import canonical_sources, canonical_topology, scopes_of
 from .normative import normative_types
 from .requirements import Candidates, node_filter_error, occurrences
 from .scaling import scaling_of
@@ -341,8 +342,13 @@ class _Builder:
         return rdef.relationship
 
 
-def _registry(libraries: Iterable[Dict[str, Any]], own: Dict[str, Any]) -> TypeRegistry:
-    return TypeRegistry([normative_types()] + list(libraries) + [own])
+def _sources(libraries: Iterable[Dict[str, Any]], own: Dict[str, Any], doc: Document) -> List[Dict[str, Any]]:
+    """The stacked type sources with every type name in full (names.py: contract 3 of issue 16)."""
+    return canonical_sources([normative_types()] + list(libraries) + [own], scopes_of(doc))
+
+
+def _registry(sources: List[Dict[str, Any]]) -> TypeRegistry:
+    return TypeRegistry(sources)
 
 
 def _resolve_own(registry: TypeRegistry, doc: Document) -> None:
@@ -369,7 +375,9 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
     if not isinstance(topo["node_templates"], dict):
         raise ToscaError("node_templates must map template names to definitions",
                          file=doc.file, path="topology_template.node_templates")
-    registry = _registry(libraries, raw_types_of(doc))
+    sources = _sources(libraries, raw_types_of(doc), doc)
+    topo = canonical_topology(topo, sources, scopes_of(doc).get(doc.file))
+    registry = _registry(sources)
     _resolve_own(registry, doc)
     builder = _Builder(doc, registry, topo)
     templates = builder.templates()
@@ -410,6 +418,7 @@ def load_library(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Dict[st
     if not any(raw[s] for s in TYPE_SECTIONS):
         raise ToscaError("a library must define at least one type (node_types, relationship_types, ...)",
                          file=doc.file)
-    registry = _registry(libraries, raw)
+    sources = _sources(libraries, raw, doc)
+    registry = _registry(sources)
     _resolve_own(registry, doc)
-    return raw
+    return sources[-1]
