@@ -338,3 +338,22 @@ topology_template:
     assert len(lines) == 2, lines
     assert "node_templates.a.attributes.x.get_input" in lines[0] and "nope" in lines[0]
     assert "node_templates.a.attributes.y.get_attribute" in lines[1] and "ghost" in lines[1]
+
+
+def test_every_bad_type_is_reported(write):
+    """Types are resolved before templates; every bad one is listed, once."""
+    path = write("m.yaml", """
+node_types:
+  my.A: {derived_from: my.Nope}
+  my.B: {derived_from: my.A}
+  my.C: {derived_from: tosca.nodes.Root, requirements: [{r: {occurrences: 3}}]}
+topology_template:
+  node_templates:
+    a: {type: tosca.nodes.Compute}
+""")
+    with pytest.raises(ToscaProblems) as ei:
+        load_model(path)
+    lines = ei.value.lines()
+    assert len(lines) == 2, lines
+    assert "my.A derives from unknown node type 'my.Nope'" in lines[0]
+    assert "node_types.my.C.requirements.r.occurrences" in lines[1] and "occurrences must be [min, max]" in lines[1]

@@ -353,11 +353,18 @@ def _registry(sources: List[Dict[str, Any]]) -> TypeRegistry:
 
 def _resolve_own(registry: TypeRegistry, doc: Document) -> None:
     """Resolve the types the file (and its imports) defines, so an error in an unused type is
-    still reported at upload rather than when someone first uses it."""
-    for n in doc.node_types:
-        registry.resolve_node_type(n)
-    for n in doc.relationship_types:
-        registry.resolve_relationship_type(n)
+    still reported at upload rather than when someone first uses it.  Every bad type is
+    reported, before the templates (whose errors would only repeat them)."""
+    problems: List[ToscaError] = []
+    for resolve, names in ((registry.resolve_node_type, doc.node_types),
+                           (registry.resolve_relationship_type, doc.relationship_types)):
+        for n in names:
+            try:
+                resolve(n)
+            except ToscaError as exc:
+                if str(exc) not in {str(p) for p in problems}:      # a bad parent, met by each child
+                    problems.append(exc)
+    raise_problems(problems)
 
 
 def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
