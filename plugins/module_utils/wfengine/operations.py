@@ -549,9 +549,12 @@ def compile_values(model: Any) -> Dict[str, Dict[str, Any]]:
         caps: Dict[str, Dict[str, Any]] = {}
         for cname, cdef in (ntype.capabilities or {}).items():
             caps[cname] = {"properties": {}, "attributes": {}}
+            ctype = cdef if isinstance(cdef, str) else (cdef.get("type") if isinstance(cdef, dict) else None)
             for section in ("properties", "attributes"):
+                # the capability type's defaults (workers have no capability types), then the node type's
+                caps[cname][section] = _defaults(_capability_type_defs(model, ctype, section))
                 if isinstance(cdef, dict) and isinstance(cdef.get(section), dict):
-                    caps[cname][section] = _defaults_or_values(cdef[section])
+                    caps[cname][section].update(_defaults_or_values(cdef[section]))
         for cname, cass in (tpl.capabilities or {}).items():
             for section in ("properties", "attributes"):
                 if isinstance(cass, dict) and isinstance(cass.get(section), dict):
@@ -566,6 +569,21 @@ def compile_values(model: Any) -> Dict[str, Dict[str, Any]]:
         out[tname] = {"properties": dict(_defaults(ntype.properties), **copy.deepcopy(tpl.properties)),
                       "attributes": dict(_defaults(ntype.attributes), **copy.deepcopy(tpl.attributes)),
                       "capabilities": caps, "relationships": rels, "types": list(ntype.ancestors)}
+    return out
+
+
+def _capability_type_defs(model: Any, ctype: Any, section: str) -> Dict[str, Any]:
+    """Property (or attribute) definitions of a capability type and its ancestors, nearest first
+    (``Model.capability_types``: the raw capability types the model's node types use)."""
+    out: Dict[str, Any] = {}
+    known = getattr(model, "capability_types", None) or {}
+    seen = 0
+    while isinstance(ctype, str) and ctype in known and seen < 64:
+        raw = known[ctype] or {}
+        for name, d in (raw.get(section) or {}).items():
+            out.setdefault(name, d)
+        ctype = raw.get("derived_from")
+        seen += 1
     return out
 
 

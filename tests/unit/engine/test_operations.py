@@ -320,3 +320,37 @@ topology_template:
     msg = str(ei.value)
     assert "bad.yaml: topology_template.node_templates.a.artifacts.conf: node template a, artifact conf: " \
            "get_artifact reads it, but its file 'missing.conf' is not a file of the model" in msg
+
+
+def test_values_carry_capability_type_defaults(tmp_path):
+    """TOSCA 1.3 3.7.2: a capability's properties default from its capability type (and its
+    ancestors); workers have no capability types, so the defaults travel in the values
+    (tosca-parser's test_capabilties_inheritance reads one with get_property [SELF, req, prop])."""
+    path = write(tmp_path, "m.yaml", """\
+        tosca_definitions_version: tosca_simple_yaml_1_3
+        capability_types:
+          Base:
+            derived_from: tosca.capabilities.Root
+            properties:
+              kind: {type: string, default: from-base}
+          Special:
+            derived_from: Base
+            properties:
+              level: {type: integer, default: 3}
+        node_types:
+          WithCap:
+            derived_from: tosca.nodes.Root
+            capabilities:
+              special: Special
+              tuned: {type: Special, properties: {level: {type: integer, default: 9}}}
+        topology_template:
+          node_templates:
+            n:
+              type: WithCap
+              capabilities:
+                special: {properties: {kind: assigned}}
+        """)
+    caps = compile_values(load_model(path))["n"]["capabilities"]
+    assert caps["special"]["properties"] == {"kind": "assigned", "level": 3}
+    assert caps["tuned"]["properties"] == {"kind": "from-base", "level": 9}
+    json.dumps(caps)

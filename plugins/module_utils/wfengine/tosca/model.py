@@ -337,6 +337,8 @@ class Model:
     file: str
     description: Optional[str] = None
     metadata: Dict[str, Any] = field(default_factory=dict)  # the file's top-level metadata
+    # raw capability types (and ancestors) the node types use: their property defaults are values
+    capability_types: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def node_type(self, template_name: str) -> NodeType:
         tpl = self.templates.get(template_name)

@@ -404,7 +404,8 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
                   inputs=_mapping(topo.get("inputs"), doc.file, "topology_template.inputs", "inputs"),
                   outputs=_mapping(topo.get("outputs"), doc.file, "topology_template.outputs", "outputs"),
                   file=doc.file, description=desc if isinstance(desc, str) else None,
-                  metadata=dict(doc.metadata or {}))
+                  metadata=dict(doc.metadata or {}),
+                  capability_types=_capability_types(registry, node_types))
     _announce(model, builder.warnings)
     # Not part of to_json: what instantiation needs to check inputs (catalog stores it in meta).
     model.input_data_types = checks.input_data_types(model.inputs, builder.datatypes)  # type: ignore[attr-defined]
@@ -415,6 +416,21 @@ def _announce(model: Model, warnings: List[str]) -> None:
     """Upload warnings (contract: ``model.warnings``, a list of one-line texts)."""
     if warnings:
         model.warnings = list(getattr(model, "warnings", None) or []) + warnings  # type: ignore[attr-defined]
+
+
+def _capability_types(registry: TypeRegistry, node_types: Dict[str, NodeType]) -> Dict[str, Any]:
+    """The raw capability types (with their ancestors) that ``node_types`` declare capabilities of."""
+    out: Dict[str, Any] = {}
+    for ntype in node_types.values():
+        for cdef in (ntype.capabilities or {}).values():
+            ctype = cdef if isinstance(cdef, str) else (cdef.get("type") if isinstance(cdef, dict) else None)
+            while isinstance(ctype, str) and ctype not in out:
+                raw = registry.raw("capability_types", ctype)
+                if not isinstance(raw, dict):
+                    break
+                out[ctype] = raw
+                ctype = raw.get("derived_from")
+    return out
 
 
 def load_library(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Dict[str, Any]:
