@@ -356,15 +356,31 @@ def _resolve_own(registry: TypeRegistry, doc: Document) -> None:
     still reported at upload rather than when someone first uses it.  Every bad type is
     reported, before the templates (whose errors would only repeat them)."""
     problems: List[ToscaError] = []
-    for resolve, names in ((registry.resolve_node_type, doc.node_types),
-                           (registry.resolve_relationship_type, doc.relationship_types)):
+    for section, resolve, names in (("node_types", registry.resolve_node_type, doc.node_types),
+                                    ("relationship_types", registry.resolve_relationship_type,
+                                     doc.relationship_types)):
+        bad: set = set()
         for n in names:
+            chain = _raw_chain(registry, section, n)
+            if bad & chain:       # a bad ancestor (or cycle) is reported once, not by each child
+                continue
             try:
                 resolve(n)
             except ToscaError as exc:
-                if str(exc) not in {str(p) for p in problems}:      # a bad parent, met by each child
-                    problems.append(exc)
+                problems.append(exc)
+                bad |= chain
     raise_problems(problems)
+
+
+def _raw_chain(registry: TypeRegistry, section: str, name: str) -> set:
+    """``name`` and the names its raw ``derived_from`` leads to (stopping at a repeat)."""
+    chain = set()
+    cur: Any = name
+    while isinstance(cur, str) and cur not in chain:
+        chain.add(cur)
+        raw = registry.raw(section, cur)
+        cur = raw.get("derived_from") if isinstance(raw, dict) else None
+    return chain
 
 
 def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
