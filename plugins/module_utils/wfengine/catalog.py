@@ -16,7 +16,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import keys
-from .errors import ModelError, NotFound, SpaceDataError, ToscaError
+from .errors import ModelError, NotFound, SpaceDataError, ToscaError, raise_problems
 from .instances import expand
 from .rules import check_workflows, compile_rules, validate_rule_set
 from .space.base import (Entry, Space, dumps, op_delete, op_delete_tree, op_get, op_get_tree,
@@ -120,9 +120,8 @@ def _referenced_files(root: str, ops: Dict[str, Any],
 
 def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dict[str, Any]]) -> Dict[str, Any]:
     model = load_model(entry, libs)
-    problems = check_functions(model, libs)
-    if problems:
-        raise problems[0]   # the lead's merge: ToscaProblems(problems), every one listed
+    # The model's own problems are raised by load_model, all at once; then every function's.
+    raise_problems(check_functions(model, libs))
     rules = compile_rules(model)
     try:
         nodes = expand(model)           # HostedOn cycles first: they are named as such
@@ -146,6 +145,9 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
     body = {"templates": templates, "rules": rules, "reltypes": reltypes, "settings": settings,
             "inputs": model.inputs, "outputs": model.outputs, "operations": ops,
             "values": compile_values(model), "files": artifacts.manifest(files)}
+    data_types = getattr(model, "input_data_types", None)
+    if data_types:      # only when inputs use data types: other models keep their digest
+        body["data_types"] = data_types
     try:
         with open(entry, "r", encoding="utf-8") as fh:
             source = fh.read()
@@ -196,7 +198,7 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
                       {"operations": body["operations"].get(t) or {}, "values": body["values"].get(t) or {}})
                for t in body["templates"]]
     writes.append(op_set(keys.model_version(name, digest) + "meta",
-                         {"inputs": body["inputs"], "outputs": body["outputs"],
+                         {"inputs": body["inputs"], "outputs": body["outputs"], "data_types": body.get("data_types") or {},
                           "reltypes": body["reltypes"], "settings": body["settings"],
                           "warnings": result["warnings"]}))
     writes += artifacts.store_ops(name, digest, compiled["files"])

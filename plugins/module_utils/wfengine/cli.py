@@ -407,7 +407,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         finally:
             space.close()
     except WfError as exc:
-        print("wfctl: %s" % exc.line(), file=sys.stderr)
+        for line in getattr(exc, "problems", None) or [exc]:
+            print("wfctl: %s" % line.line(), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
