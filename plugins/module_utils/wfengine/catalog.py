@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import keys
 from .errors import ModelError, NotFound, SpaceDataError, ToscaError
+from .imperative import announce as announce_imperative, compile_imperative
 from .instances import expand
 from .rules import check_workflows, compile_rules, validate_rule_set
 from .space.base import (Entry, Space, dumps, op_delete, op_delete_tree, op_get, op_get_tree,
@@ -114,6 +115,11 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
         check_workflows(model, rules)
     except ModelError as exc:
         raise ModelError("%s: %s" % (path, exc))
+    # Imperative workflows (topology_template.workflows) after the declarative checks: one of the
+    # same name replaces the declarative workflow for this topology (imperative.py).
+    imperative = compile_imperative(model)
+    announce_imperative(model, rules, imperative)
+    rules.update(imperative)
     templates = {name: t.to_json() for name, t in model.templates.items()}
     for t in templates.values():
         # Paths relative to the model's root: the same content uploaded from a folder, a CSAR or
@@ -127,7 +133,8 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
     files = _referenced_files(root, ops) if single_file else artifacts.collect(root, entry)
     body = {"templates": templates, "rules": rules, "reltypes": reltypes, "settings": settings,
             "inputs": model.inputs, "outputs": model.outputs, "operations": ops,
-            "values": compile_values(model), "files": artifacts.manifest(files)}
+            "values": compile_values(model), "files": artifacts.manifest(files),
+            "sections": model.sections}
     try:
         with open(entry, "r", encoding="utf-8") as fh:
             source = fh.read()
@@ -170,7 +177,8 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
                for t in body["templates"]]
     writes.append(op_set(keys.model_version(name, digest) + "meta",
                          {"inputs": body["inputs"], "outputs": body["outputs"],
-                          "reltypes": body["reltypes"], "settings": body["settings"]}))
+                          "reltypes": body["reltypes"], "settings": body["settings"],
+                          "sections": body["sections"]}))
     writes += artifacts.store_ops(name, digest, compiled["files"])
     try:
         space.write_chunked(writes)

@@ -23,7 +23,8 @@ from .errors import Conflict, NotFound, SpaceDataError
 from .facts import new_fact, validate_fact
 from .instances import hosting_map, root_of
 from .locality import zone_map
-from .rules import RuleSet
+from .imperative import instances_from, is_imperative
+from .rules import RuleSet, rule_set
 from .space.base import (Entry, Space, op_cas, op_check_index, op_delete, op_delete_cas,
                          op_delete_tree, op_get, op_get_tree, op_set)
 
@@ -64,9 +65,9 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
     if rules is None:
         known = catalog.model_head(space, model).get("workflows", [])
         raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
-    rs = RuleSet(workflow, rules)
     nodes = deployments.nodes_of(nodes_prefix, node_entries)
-    participants = sorted(n for n, v in nodes.items() if rs.participates(v["type"]))
+    rs = rule_set(workflow, rules, instances_from(nodes))
+    participants = sorted(n for n, v in nodes.items() if rs.takes_part(v))
     initial = [n for n in participants if rs.starts_ready(nodes[n])]
     now = time.time()
     run_id = "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)), uuid.uuid4().hex[:6])
@@ -220,7 +221,11 @@ def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[s
         raise Conflict("nothing to resume: run %s of %s is %s" % (rec["id"], workflow, rec["status"]))
     run_id = rec["id"]
     head = deployments.instance_head(space, model, instance)
-    rs = RuleSet(workflow, catalog.read_rules(space, model, rec["model_digest"], workflow) or {})
+    stored = catalog.read_rules(space, model, rec["model_digest"], workflow) or {}
+    if is_imperative(stored):
+        # Its failed steps went on to their on_failure steps: there is no point to resume from.
+        raise Conflict("nothing to resume: %s is an imperative workflow; run it again" % workflow)
+    rs = RuleSet(workflow, stored)
     nodes = deployments.read_nodes(space, model, instance, head)
     done = {f["node"] for f in (validate_fact(e.key, e.value) for e in space.list(keys.facts(run_id)))
             if f["done"]}

@@ -330,6 +330,12 @@ class Model:
     file: str
     description: Optional[str] = None
     metadata: Dict[str, Any] = field(default_factory=dict)  # the file's top-level metadata
+    # Lines announced at upload (contract: "<file>: <yaml path>: <what>"); not part of to_json.
+    warnings: List[str] = field(default_factory=list)
+    # Groups, policies, substitution_mappings, topology metadata: stored and shown, not run (sections.py).
+    sections: Dict[str, Any] = field(default_factory=dict)
+    # topology_template.workflows as written: imperative workflows, compiled by imperative.py.
+    workflows: Dict[str, Any] = field(default_factory=dict)
 
     def node_type(self, template_name: str) -> NodeType:
         tpl = self.templates.get(template_name)

@@ -17,6 +17,7 @@ from ..errors import ToscaError
 from .loader import TYPE_SECTIONS, Document, load_document
 from .model import Model, NodeTemplate, NodeType, RelationshipType, RequirementAssignment, Scaling
 from .normative import normative_types
+from .sections import stored_sections
 from .types import TypeRegistry, raw_types_of
 
 UNBOUNDED = "UNBOUNDED"
@@ -261,11 +262,15 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
             for anc in registry.resolve_relationship_type(r.relationship).ancestors:
                 rel_types.setdefault(anc, registry.resolve_relationship_type(anc))
     desc = doc.description if doc.description is not None else topo.get("description")
+    warnings: List[str] = []
+    sections = stored_sections(topo, templates, doc.file, warnings)
+    workflows = _mapping(topo.get("workflows"), doc.file, "topology_template.workflows", "workflows")
     return Model(templates=templates, node_types=node_types, relationship_types=rel_types,
                  inputs=_mapping(topo.get("inputs"), doc.file, "topology_template.inputs", "inputs"),
                  outputs=_mapping(topo.get("outputs"), doc.file, "topology_template.outputs", "outputs"),
                  file=doc.file, description=desc if isinstance(desc, str) else None,
-                 metadata=dict(doc.metadata or {}))
+                 metadata=dict(doc.metadata or {}), warnings=warnings, sections=sections,
+                 workflows=workflows)
 
 
 def load_library(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Dict[str, Any]:
