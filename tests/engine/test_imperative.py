@@ -243,3 +243,58 @@ def test_a_sigkilled_worker_process_loses_nothing_and_runs_nothing_twice(tmp_pat
     assert Counter(n["state"] for n in st["nodes"].values()) == {"started": 60}
     steps = Counter((e["node"], e["name"]) for e in trace if e["kind"] == "step")
     assert set(steps.values()) == {1}
+
+
+SECTIONS = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  metadata:
+    owner: ops
+  node_templates:
+    web:
+      type: tosca.nodes.Compute
+  groups:
+    servers:
+      type: tosca.groups.Root
+      members: [web]
+  policies:
+    - scale_web:
+        type: tosca.policies.Scaling
+        targets: [servers]
+  workflows:
+    restart:
+      steps:
+        stop:
+          target: servers
+          activities: [{call_operation: Standard.stop}]
+          on_success: [start]
+        start:
+          target: web
+          activities: [{call_operation: Standard.start}]
+"""
+
+
+def test_wfctl_status_shows_stored_sections_and_workflow_runs_an_imperative_one(tmp_path):
+    """§3.6.11/§3.6.12: groups and policies are shown by `wfctl status` (never silently dropped),
+    and `wfctl workflow NAME` runs a topology workflow (§7.3) with embedded workers."""
+    env = dict(os.environ, WF_SPACE=str(tmp_path / "space.db"))
+    path = write(tmp_path, "m.yaml", SECTIONS)
+
+    def wfctl(*args):
+        return subprocess.run(WFCTL + list(args), env=env, capture_output=True, text=True, check=False, timeout=120)
+
+    assert wfctl("model", path, "m").returncode == 0
+    assert wfctl("instantiate", "m", "i").returncode == 0
+    r = wfctl("workflow", "restart", "m", "i", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    st = wfctl("status", "m", "i")
+    assert "group servers: tosca.groups.Root, members web (stored, not acted on)" in st.stdout
+    assert "policy scale_web: tosca.policies.Scaling, targets servers (stored, not enforced)" in st.stdout
+    assert 'metadata owner: "ops"' in st.stdout
+    space = api.open_space(embedded(tmp_path))
+    try:
+        ops = _ops(api.trace(space, "m", "i"), "restart")
+        assert [(n, o) for s, n, o, st_ in ops] == [("web_0", "stop"), ("web_0", "start")]
+        assert api.status(space, "m", "i")["sections"]["policies"][0]["scale_web"]["targets"] == ["servers"]
+    finally:
+        space.close()

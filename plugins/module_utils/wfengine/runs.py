@@ -358,6 +358,9 @@ def status(space: Space, model: str, instance: str) -> Dict[str, Any]:
             if waiting:
                 out["waiting_hosts"] = waiting
     meta = catalog.read_meta(space, model, head["model_digest"])
+    if meta.get("sections"):
+        # groups, policies, substitution_mappings, topology metadata: kept, shown, not run
+        out["sections"] = meta["sections"]
     if meta.get("outputs"):
         out["outputs"] = topology_outputs(space, model, instance, head, nodes, meta)
     return out
