@@ -281,3 +281,36 @@ def test_tosca_2_0_is_refused_clearly(write):
     with pytest.raises(ToscaError) as exc:
         load_model(write("m.yaml", "tosca_definitions_version: tosca_2_0\n", header=False))
     assert "TOSCA 2.0 is not supported (supported: tosca_simple_yaml_1_0" in str(exc.value)
+
+
+def test_target_relationship_calls_once_per_relationship_instance(write):
+    """§7.3 target_relationship: the activities apply to the relationship of that requirement,
+    once per relationship instance (two db instances: two calls on each app instance)."""
+    rules = _compile(write, """
+topology_template:
+  node_templates:
+    db:
+      type: tosca.nodes.Compute
+    app:
+      type: tosca.nodes.Compute
+      requirements:
+        - dependency: db
+  workflows:
+    link:
+      steps:
+        add:
+          target: app
+          target_relationship: dependency
+          activities:
+            - call_operation: Configure.add_target
+""")
+    rs = _rs(rules, "link", {"app": 1, "db": 2})
+    node = dict(_node("app"), out=[
+        {"id": "app_0:dependency#0:db_%d" % i, "type": "tosca.relationships.DependsOn", "requirement": "dependency",
+         "source": "app_0", "target": "db_%d" % i} for i in range(2)])
+    prog = [(i.op, i.name, i.other, i.side) for i in rs.program(node)]
+    assert prog == [("rcall", "tosca.interfaces.relationships.Configure.add_target", "db_0", "source"),
+                    ("rcall", "tosca.interfaces.relationships.Configure.add_target", "db_1", "source"),
+                    ("state", "@add", None, None)]
+    assert {"template": "app", "requirement": "dependency",
+            "operation": "tosca.interfaces.relationships.Configure.add_target"} in rules["link"]["imperative"]["calls"]
