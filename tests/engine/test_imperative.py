@@ -9,7 +9,10 @@ import threading
 import time
 from collections import Counter
 
+import pytest
+
 from wfengine import api, keys, runs
+from wfengine.errors import Conflict
 from wfengine.executor import Executor, OperationResult
 
 from engine_helpers import deploy, embedded, run, write
@@ -147,6 +150,9 @@ def test_on_failure_steps_run_and_the_run_ends_failed(tmp_path):
                                          executor=FailingExecutor({("db_1", "create")}))
         trace = api.trace(space, "m", "i")
         status = api.status(space, "m", "i")
+        # its failed step already went on to the on_failure steps: nothing to resume from
+        with pytest.raises(Conflict, match="deploy is an imperative workflow; run it again"):
+            api.start_workflow(space, "deploy", "m", "i", resume=True)
     finally:
         space.close()
     assert rec["status"] == "failed"

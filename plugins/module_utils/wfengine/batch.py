@@ -352,7 +352,7 @@ class Batch:
                 if ins.op == RCALL:
                     rel = ctx.relationship(m.id, ins.rel)
                 call = OperationCall(ctx.run_id, ctx.workflow, m.node, ins.name, rel, ins.side,
-                                     self.w.id)
+                                     self.w.id, operation_host=ins.host)
                 if self.w.executor.effectful(call):
                     m.pause = True     # goes on alone after the commit (worker._advance)
                     break

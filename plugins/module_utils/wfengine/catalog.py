@@ -110,14 +110,14 @@ def _referenced_files(root: str, ops: Dict[str, Any]) -> List[artifacts.ModelFil
 def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dict[str, Any]]) -> Dict[str, Any]:
     model = load_model(entry, libs)
     rules = compile_rules(model)
+    # Imperative workflows (topology_template.workflows): one of the same name replaces the
+    # declarative workflow for this topology (imperative.py), which is then not checked.
+    imperative = compile_imperative(model)
     try:
         nodes = expand(model)           # HostedOn cycles first: they are named as such
-        check_workflows(model, rules)
+        check_workflows(model, {wf: rs for wf, rs in rules.items() if wf not in imperative})
     except ModelError as exc:
         raise ModelError("%s: %s" % (path, exc))
-    # Imperative workflows (topology_template.workflows) after the declarative checks: one of the
-    # same name replaces the declarative workflow for this topology (imperative.py).
-    imperative = compile_imperative(model)
     announce_imperative(model, rules, imperative)
     rules.update(imperative)
     templates = {name: t.to_json() for name, t in model.templates.items()}

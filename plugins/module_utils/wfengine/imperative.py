@@ -32,7 +32,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from .errors import SpaceDataError, ToscaError
-from .operations import CANONICAL, split_operation
+from .operations import CANONICAL, OPERATION_HOSTS, split_operation
 
 GUARD = "guard"
 MARK = "@"
@@ -147,10 +147,9 @@ class _Compiler:
             unknown = set(sbody) - _STEP_KEYS
             if unknown:
                 raise err("step %s: unknown keys %s" % (sname, ", ".join(sorted(unknown))), path)
-            for key, why in (("filter", "conditions on attributes are not evaluated by the engine"),
-                             ("operation_host", "operations run where their implementation says")):
-                if sbody.get(key):
-                    raise err("step %s: %s is not supported (%s)" % (sname, key, why), path + "." + key)
+            if sbody.get("filter"):
+                raise err("step %s: filter is not supported (conditions on attributes are not evaluated "
+                          "by the engine)" % sname, path + ".filter")
             acts = sbody.get("activities")
             if not isinstance(acts, list) or not acts:
                 raise err("step %s needs a list of activities" % sname, path + ".activities")
@@ -187,6 +186,7 @@ class _Compiler:
                 steps.update(isteps)
                 ends[sname] = (roots, sinks, list(isteps))
             else:
+                self.check_host(sname, sbody, kinds, err, path)
                 steps[q] = self.concrete(sname, q, sbody, acts, err, path)
                 ends[sname] = ([q], [q], [q])
         # edges, in terms of concrete steps
@@ -202,6 +202,21 @@ class _Compiler:
                             if (f, kind) not in steps[entry]["preds"]:
                                 steps[entry]["preds"].append((f, kind))
         return steps, ends
+
+    def check_host(self, sname: str, sbody: Dict[str, Any], kinds: List[str], err: _Err, path: str) -> None:
+        """A step's operation_host (§7.3): where its call_operation activities run, overriding the
+        implementation's.  On a delegate step only ORCHESTRATOR makes sense (the engine runs the
+        delegated sequence, whose operations run where their implementations say)."""
+        host = sbody.get("operation_host")
+        if host is None:
+            return
+        allowed = OPERATION_HOSTS if sbody.get("target_relationship") else ("SELF", "HOST", "ORCHESTRATOR")
+        if host not in allowed:
+            raise err("step %s: operation_host must be one of %s" % (sname, ", ".join(allowed)),
+                      path + ".operation_host")
+        if "delegate" in kinds and host != "ORCHESTRATOR":
+            raise err("step %s: operation_host %s cannot apply to a delegate activity (only ORCHESTRATOR)"
+                      % (sname, host), path + ".operation_host")
 
     def concrete(self, sname: str, q: str, sbody: Dict[str, Any], acts: List[Dict[str, Any]],
                  err: _Err, path: str) -> Dict[str, Any]:
@@ -221,10 +236,14 @@ class _Compiler:
                     raise err("step %s: template %s has no requirement %s" % (sname, t, rel),
                               path + ".target_relationship")
         items: Dict[str, List[Dict[str, Any]]] = {}
+        host = sbody.get("operation_host")
         for t in templates:
             items[t] = []
             for i, a in enumerate(acts):
-                items[t].extend(self.activity(sname, t, rel, a, err, "%s.activities[%d]" % (path, i)))
+                got = self.activity(sname, t, rel, a, err, "%s.activities[%d]" % (path, i))
+                if host and "delegate" not in a:
+                    got = [dict(it, host=host) if it["op"] in ("call", "rcall") else it for it in got]
+                items[t].extend(got)
         return {"step": sname, "templates": templates, "items": items, "preds": []}
 
     def activity(self, sname: str, tname: str, rel: Optional[str], a: Dict[str, Any], err: _Err,
@@ -438,12 +457,12 @@ class ImperativeRuleSet:
             elif op == "state":
                 prog.append(Instr(STATE, it["name"], step=step))
             elif op == "call":
-                prog.append(Instr(CALL, it["name"], step=step))
+                prog.append(Instr(CALL, it["name"], step=step, host=it.get("host")))
             elif op == "rcall":
                 for rel in node.get("out", []):
                     if rel.get("requirement") == it["requirement"]:
                         prog.append(Instr(RCALL, it["name"], rel["id"], rel["type"], rel["target"],
-                                          it.get("side") or "source", step=step))
+                                          it.get("side") or "source", step=step, host=it.get("host")))
             elif op == "end":
                 prog.append(Instr(STATE, marker(step), step=step))
         return prog

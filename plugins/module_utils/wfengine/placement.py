@@ -71,7 +71,8 @@ def root_host(node_id: str, host_of: Callable[[str], Optional[str]]) -> str:
 def operation_root(call: Any, spec: Optional[Dict[str, Any]],
                    host_of: Callable[[str], Optional[str]]) -> Optional[str]:
     """The root host an operation call runs on, or None for ``operation_host: ORCHESTRATOR``."""
-    where = ((spec or {}).get("implementation") or {}).get("operation_host") or "SELF"
+    where = getattr(call, "operation_host", None) \
+        or ((spec or {}).get("implementation") or {}).get("operation_host") or "SELF"
     if where == "ORCHESTRATOR":
         return None
     start = call.node["id"]

@@ -39,6 +39,7 @@ class Instr:
     side: Optional[str] = None    # "source" | "target": this node's end of the relationship
     step: Optional[str] = None    # imperative workflows: the step this instruction belongs to
     args: Optional[tuple] = None  # imperative GUARD: ((kind, predecessor step, node ids), ...)
+    host: Optional[str] = None    # imperative step's operation_host (CALL, RCALL)
 
 
 # ---------------------------------------------------------------- compiling types into rules

@@ -970,7 +970,8 @@ class Worker:
                 rel = None
                 if ins.op == RCALL:
                     rel = ctx.relationship(node_id, ins.rel)
-                call = OperationCall(ctx.run_id, ctx.workflow, node, ins.name, rel, ins.side, self.id)
+                call = OperationCall(ctx.run_id, ctx.workflow, node, ins.name, rel, ins.side, self.id,
+                                     operation_host=ins.host)
                 if not self.executor.effectful(call):
                     result = self.executor.run(call)
                     self.stats["operations"] += 1

@@ -314,3 +314,35 @@ topology_template:
                     ("state", "@add", None, None)]
     assert {"template": "app", "requirement": "dependency",
             "operation": "tosca.interfaces.relationships.Configure.add_target"} in rules["link"]["imperative"]["calls"]
+
+
+def test_step_operation_host_places_the_step_operations(write):
+    """§7.3 step operation_host (Alien4Cloud/Yorc write ORCHESTRATOR on call_operation steps): it
+    overrides the implementation's for the step's operations; on a delegate step only ORCHESTRATOR
+    (the engine runs the delegated sequence) is accepted."""
+    from wfengine.executor import OperationCall
+    from wfengine.placement import operation_root
+    rules = _compile(write, NODES + """
+    w:
+      steps:
+        a:
+          target: my_server
+          operation_host: ORCHESTRATOR
+          activities: [{call_operation: Standard.create}]
+""")
+    (ins,) = [i for i in _rs(rules, "w", {"my_server": 1}).program(_node("my_server")) if i.op == CALL]
+    assert ins.host == "ORCHESTRATOR"
+    node = _node("my_server")
+    call = OperationCall("r", "w", node, ins.name, None, None, "w0", operation_host=ins.host)
+    assert operation_root(call, {"implementation": {"primary": "x.sh"}}, lambda n: None) is None
+    plain = OperationCall("r", "w", node, ins.name, None, None, "w0")
+    assert operation_root(plain, {"implementation": {"primary": "x.sh"}}, lambda n: None) == "my_server_0"
+    with pytest.raises(ToscaError, match="step a: operation_host SELF cannot apply to a delegate activity"):
+        _compile(write, NODES + """
+    w:
+      steps:
+        a:
+          target: my_server
+          operation_host: SELF
+          activities: [{delegate: install}]
+""")
