@@ -479,9 +479,15 @@ class ImperativeRuleSet:
         return out
 
     def starts_ready(self, node: Dict[str, Any]) -> bool:
-        from .rules import WAIT
-        prog = self.program(node)
-        return bool(prog) and prog[0].op != WAIT
+        """``program(node)[0].op != WAIT`` without building the program (run start asks it of
+        every node instance, and a program holds one wait per awaited instance)."""
+        for it in self.templates.get(node["template"], []):
+            if it["op"] == "wait" and not self._ids(it["template"]):
+                continue      # a template without instances: no wait
+            if it["op"] == "rcall" and not any(r.get("requirement") == it["requirement"] for r in node.get("out", [])):
+                continue      # no relationship instance of that requirement: no call
+            return it["op"] != "wait"
+        return False
 
 
 def instances_from(nodes: Dict[str, Dict[str, Any]]) -> Callable[[str], List[str]]:

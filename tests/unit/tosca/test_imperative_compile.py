@@ -346,3 +346,14 @@ def test_step_operation_host_places_the_step_operations(write):
           operation_host: SELF
           activities: [{delegate: install}]
 """)
+
+
+def test_starts_ready_is_the_first_instruction_not_being_a_wait(write):
+    """What run start asks of every node instance, equal to the program's first instruction."""
+    rules = _compile(write, SPEC)
+    for counts in ({"my_server": 2, "mysql": 1}, {"my_server": 0, "mysql": 1}):
+        rs = _rs(rules, "deploy", counts)
+        for t in ("my_server", "mysql"):
+            prog = rs.program(_node(t))
+            assert rs.starts_ready(_node(t)) == (bool(prog) and prog[0].op != WAIT), (counts, t)
+    assert _rs(rules, "deploy", {"my_server": 0, "mysql": 1}).starts_ready(_node("mysql"))
