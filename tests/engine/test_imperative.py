@@ -398,3 +398,38 @@ def test_a_worker_sigkilled_inside_a_script_of_an_imperative_step(tmp_path):
     assert all(started[k] <= 1 + interrupted[k] for k in started), (started, interrupted)
     seq = {(n, o): s for s, n, o, st in _ops(trace, "deploy") if st == "ok"}
     assert min(seq[("web_%d" % i, "create")] for i in range(6)) > max(seq[("db_%d" % i, "start")] for i in range(6))
+
+
+STOP_IF_STARTED = """\
+    stop_db:
+      preconditions:
+        - target: db
+          condition:
+            - assert:
+              - state: [{equal: started}]
+      steps:
+        stop:
+          target: db
+          activities:
+            - call_operation: Standard.stop
+            - set_state: stopped
+"""
+
+
+def test_preconditions_are_checked_when_the_run_starts(tmp_path):
+    """§7.3 preconditions: a workflow whose preconditions do not hold on the instances' current
+    states is not started (one line saying which); once they hold, it runs."""
+    opts = embedded(tmp_path)
+    deploy(opts, _model(tmp_path, STOP_IF_STARTED, db=2, web=1))
+    space = api.open_space(opts)
+    try:
+        with pytest.raises(Conflict, match="workflow stop_db: precondition 0 on db not met by db_0 "
+                                           r"\(state initial\)"):
+            api.start_workflow(space, "stop_db", "m", "i")
+    finally:
+        space.close()
+    assert run(opts, "install")["record"]["status"] == "succeeded"
+    out = run(opts, "stop_db")
+    assert out["record"]["status"] == "succeeded"
+    assert sorted(n for s, n, o, st in _ops(out["trace"], "stop_db")) == ["db_0", "db_1"]
+    assert out["status"]["nodes"]["db_1"]["state"] == "stopped"

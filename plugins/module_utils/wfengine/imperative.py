@@ -127,7 +127,6 @@ class _Compiler:
         if unknown:
             raise err("unknown keys %s" % ", ".join(sorted(unknown)))
         for key, why in (("inputs", "workflow inputs cannot be passed to a run"),
-                         ("preconditions", "preconditions on attributes are not evaluated by the engine"),
                          ("implementation", "externally implemented workflows are not run by the engine"),
                          ("outputs", "workflow outputs are not collected")):
             if body.get(key):
@@ -202,6 +201,35 @@ class _Compiler:
                             if (f, kind) not in steps[entry]["preds"]:
                                 steps[entry]["preds"].append((f, kind))
         return steps, ends
+
+    def preconditions(self, wf: str) -> List[Dict[str, Any]]:
+        """§7.3 preconditions, checked when a run starts (``check_preconditions``): conditions on
+        the state and the stored attributes of every instance of a template or group."""
+        err = _Err(self.file, wf)
+        raw = self.raw[wf].get("preconditions") or []
+        if not isinstance(raw, list):
+            raise err("preconditions must be a list", ".preconditions")
+        out = []
+        for i, pre in enumerate(raw):
+            path = ".preconditions[%d]" % i
+            if not isinstance(pre, dict) or set(pre) - {"target", "target_relationship", "condition"}:
+                raise err("precondition %d: a mapping with target and condition" % i, path)
+            if pre.get("target_relationship"):
+                raise err("precondition %d: target_relationship is not supported" % i, path + ".target_relationship")
+            target = pre.get("target")
+            if target in self.model.templates:
+                templates = [target]
+            elif target in self.groups:
+                templates = list(self.groups[target].get("members") or [])
+            else:
+                raise err("precondition %d targets unknown node template or group %s" % (i, target), path + ".target")
+            known = {"state"}
+            for t in templates:
+                known |= set(self.model.node_types[self.model.templates[t].type].attributes or {})
+            cond = pre.get("condition") or []
+            _check_clauses(cond, known, err, path + ".condition")
+            out.append({"target": target, "templates": templates, "condition": cond})
+        return out
 
     def check_host(self, sname: str, sbody: Dict[str, Any], kinds: List[str], err: _Err, path: str) -> None:
         """A step's operation_host (§7.3): where its call_operation activities run, overriding the
@@ -295,6 +323,84 @@ class _Compiler:
                  "side": "target" if op in _TARGET_SIDE else "source"}]
 
 
+_CONSTRAINTS = ("equal", "greater_than", "greater_or_equal", "less_than", "less_or_equal", "in_range",
+                "valid_values", "length", "min_length", "max_length", "pattern")
+
+
+def _check_clauses(clauses: Any, known: Set[str], err: _Err, path: str) -> None:
+    """Condition clauses (§3.6.25 / §7.3): ``and`` / ``or`` / ``not`` / ``assert`` of
+    ``{attribute: [constraints]}``; an attribute the targets do not have, or a constraint the
+    engine does not evaluate, is an upload error."""
+    if not isinstance(clauses, list):
+        raise err("a condition is a list of clauses", path)
+    for k, c in enumerate(clauses):
+        where = "%s[%d]" % (path, k)
+        if not isinstance(c, dict) or len(c) != 1:
+            raise err("condition clause %d: a single-entry mapping" % k, where)
+        (key, value), = c.items()
+        if key in ("and", "or", "not", "assert"):
+            _check_clauses(value, known, err, "%s.%s" % (where, key))
+            continue
+        if key not in known:
+            raise err("condition on unknown attribute %s (known: %s)" % (key, ", ".join(sorted(known))), where)
+        if not isinstance(value, list) or not all(isinstance(x, dict) and len(x) == 1 and next(iter(x)) in _CONSTRAINTS
+                                                   for x in value):
+            raise err("condition on %s: a list of constraints among %s" % (key, ", ".join(_CONSTRAINTS)), where)
+
+
+def _holds(op: str, arg: Any, v: Any) -> bool:
+    try:
+        if op == "equal":
+            return v == arg
+        if op == "valid_values":
+            return v in arg
+        if op == "in_range":
+            return v is not None and arg[0] <= v <= arg[1]
+        if op in ("greater_than", "greater_or_equal", "less_than", "less_or_equal"):
+            if v is None:
+                return False
+            return {"greater_than": v > arg, "greater_or_equal": v >= arg,
+                    "less_than": v < arg, "less_or_equal": v <= arg}[op]
+        if op in ("length", "min_length", "max_length"):
+            n = len(v)
+            return n == arg if op == "length" else n >= arg if op == "min_length" else n <= arg
+        if op == "pattern":
+            return isinstance(v, str) and re.fullmatch(arg, v) is not None
+    except TypeError:
+        return False
+    return False
+
+
+def _evaluate(clauses: List[Any], values: Dict[str, Any]) -> bool:
+    for c in clauses:
+        (key, value), = c.items()
+        if key in ("and", "assert"):
+            ok = _evaluate(value, values)
+        elif key == "or":
+            ok = any(_evaluate([x], values) for x in value)
+        elif key == "not":
+            ok = not _evaluate(value, values)
+        else:
+            ok = all(_holds(op, arg, values.get(key)) for x in value for op, arg in x.items())
+        if not ok:
+            return False
+    return True
+
+
+def check_preconditions(workflow: str, rules: Dict[str, Any], instances: Callable[[str], List[str]],
+                        values: Callable[[str], Dict[str, Any]]) -> Optional[str]:
+    """Why a run of an imperative workflow may not start (its first precondition not met on some
+    instance), or None.  ``values(node)`` is the instance's stored attributes with its ``state``."""
+    for i, pre in enumerate(rules.get("imperative", {}).get("preconditions") or []):
+        for t in pre["templates"]:
+            for nid in instances(t):
+                if not _evaluate(pre["condition"], values(nid)):
+                    v = values(nid)
+                    return ("workflow %s: precondition %d on %s not met by %s (state %s)"
+                            % (workflow, i, pre["target"], nid, v.get("state")))
+    return None
+
+
 def _order(wf: str, steps: Dict[str, Any], file: str) -> List[str]:
     """Steps in a topological order of their edges; a cycle is an upload error."""
     err = _Err(file, wf)
@@ -363,7 +469,7 @@ def compile_imperative(model: Any) -> Dict[str, Dict[str, Any]]:
                             calls.append(c)
                 items.append({"op": "end", "step": q})
         out[wf] = {"nodes": {}, "relationships": {},
-                   "imperative": {"templates": templates,
+                   "imperative": {"templates": templates, "preconditions": comp.preconditions(wf),
                                   "steps": {q: {"templates": steps[q]["templates"], "step": steps[q]["step"]}
                                             for q in order},
                                   "calls": calls}}

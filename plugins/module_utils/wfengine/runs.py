@@ -23,7 +23,7 @@ from .errors import Conflict, NotFound, SpaceDataError
 from .facts import new_fact, validate_fact
 from .instances import hosting_map, root_of
 from .locality import zone_map
-from .imperative import instances_from, is_imperative
+from .imperative import check_preconditions, instances_from, is_imperative
 from .rules import RuleSet, rule_set
 from .space.base import (Entry, Space, op_cas, op_check_index, op_delete, op_delete_cas,
                          op_delete_tree, op_get, op_get_tree, op_set)
@@ -67,6 +67,8 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
         raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
     nodes = deployments.nodes_of(nodes_prefix, node_entries)
     rs = rule_set(workflow, rules, instances_from(nodes))
+    if is_imperative(rules) and rules["imperative"].get("preconditions"):
+        _check_preconditions(space, workflow, rules, model, instance, instances_from(nodes))
     participants = sorted(n for n, v in nodes.items() if rs.takes_part(v))
     initial = [n for n in participants if rs.starts_ready(nodes[n])]
     now = time.time()
@@ -111,6 +113,23 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
         finalize_run(space, run_id)
         record = read_run(space, run_id)
     return record
+
+
+def _check_preconditions(space: Space, workflow: str, rules: Dict[str, Any], model: str, instance: str,
+                         instances: Any) -> None:
+    """TOSCA 1.3 §7.3 preconditions of an imperative workflow, on the instances' current states
+    and stored attributes: a workflow whose preconditions do not hold is not started."""
+    states = {n: v["state"] for n, v in status(space, model, instance)["nodes"].items()}
+
+    def values(nid: str) -> Dict[str, Any]:
+        e = space.get(keys.attributes(model, instance, nid))
+        attrs = dict(e.value) if e is not None and isinstance(e.value, dict) else {}
+        attrs["state"] = states.get(nid, "initial")
+        return attrs
+
+    why = check_preconditions(workflow, rules, instances, values)
+    if why:
+        raise Conflict(why)
 
 
 def finalize_run(space: Space, run_id: str,

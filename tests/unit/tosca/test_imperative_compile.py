@@ -198,19 +198,51 @@ def test_inline_loop_is_refused(write):
 """)
 
 
-def test_preconditions_are_refused_not_ignored(write):
-    """§7.3.1 preconditions are conditions on attributes at run time: refused, never ignored."""
-    with pytest.raises(ToscaError, match="workflow w: preconditions are not supported"):
+@pytest.mark.parametrize("condition, message", [
+    ("[{assert: [{colour: [{equal: red}]}]}]", "condition on unknown attribute colour"),
+    ("[{state: [{is_pretty: true}]}]", "condition on state: a list of constraints among equal"),
+])
+def test_preconditions_the_engine_cannot_evaluate_are_refused(write, condition, message):
+    """§7.3 preconditions: conditions on an attribute the targets do not have, or with an
+    operator the engine does not evaluate, are refused at upload, never ignored."""
+    with pytest.raises(ToscaError, match="workflow w: " + message):
         _compile(write, NODES + """
     w:
       preconditions:
         - target: mysql
-          condition: [{state: [{equal: started}]}]
+          condition: %s
       steps:
         a:
           target: mysql
           activities: [{call_operation: Standard.create}]
-""")
+""" % condition)
+
+
+def test_preconditions_hold_on_every_instance(write):
+    """§7.3 precondition: every instance of the target satisfies the condition clauses (§3.6.25:
+    and / or / not / assert of attribute constraints)."""
+    from wfengine.imperative import check_preconditions
+    rules = _compile(write, NODES + """
+    w:
+      preconditions:
+        - target: mysql
+          condition:
+            - or:
+              - state: [{equal: started}]
+              - state: [{valid_values: [configured, created]}]
+            - not:
+              - state: [{equal: created}]
+      steps:
+        a:
+          target: mysql
+          activities: [{call_operation: Standard.stop}]
+""")["w"]
+    states = {"mysql_0": "started", "mysql_1": "configured"}
+    ids = lambda t: sorted(states) if t == "mysql" else []
+    assert check_preconditions("w", rules, ids, lambda n: {"state": states[n]}) is None
+    states["mysql_1"] = "created"
+    assert check_preconditions("w", rules, ids, lambda n: {"state": states[n]}) == \
+        "workflow w: precondition 0 on mysql not met by mysql_1 (state created)"
 
 
 GROUPS = """
