@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import keys
 from .errors import ModelError, NotFound, SpaceDataError, ToscaError, raise_problems
+from .imperative import announce as announce_imperative, compile_imperative
 from .instances import expand
 from .rules import check_workflows, compile_rules, validate_rule_set
 from .space.base import (Entry, Space, dumps, op_delete, op_delete_tree, op_get, op_get_tree,
@@ -123,11 +124,16 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
     # The model's own problems are raised by load_model, all at once; then every function's.
     raise_problems(check_functions(model, libs))
     rules = compile_rules(model)
+    # Imperative workflows (topology_template.workflows): one of the same name replaces the
+    # declarative workflow for this topology (imperative.py), which is then not checked.
+    imperative = compile_imperative(model)
     try:
         nodes = expand(model)           # HostedOn cycles first: they are named as such
-        check_workflows(model, rules)
+        check_workflows(model, {wf: rs for wf, rs in rules.items() if wf not in imperative})
     except ModelError as exc:
         raise ModelError("%s: %s" % (path, exc))
+    announce_imperative(model, rules, imperative)
+    rules.update(imperative)
     templates = {name: t.to_json() for name, t in model.templates.items()}
     for t in templates.values():
         # Paths relative to the model's root: the same content uploaded from a folder, a CSAR or
@@ -148,6 +154,8 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
     data_types = getattr(model, "input_data_types", None)
     if data_types:      # only when inputs use data types: other models keep their digest
         body["data_types"] = data_types
+    if model.sections:  # groups, policies, substitution_mappings, metadata: stored, shown, not run
+        body["sections"] = model.sections
     try:
         with open(entry, "r", encoding="utf-8") as fh:
             source = fh.read()
@@ -200,7 +208,7 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
     writes.append(op_set(keys.model_version(name, digest) + "meta",
                          {"inputs": body["inputs"], "outputs": body["outputs"], "data_types": body.get("data_types") or {},
                           "reltypes": body["reltypes"], "settings": body["settings"],
-                          "warnings": result["warnings"]}))
+                          "warnings": result["warnings"], "sections": body.get("sections") or {}}))
     writes += artifacts.store_ops(name, digest, compiled["files"])
     try:
         space.write_chunked(writes)

@@ -342,6 +342,10 @@ class Model:
     # What the upload announces without refusing ("<file>: <yaml path>: <what>", one line each);
     # shown by wfctl and the modules, stored in the model head, not part of to_json.
     warnings: List[str] = field(default_factory=list, compare=False)
+    # Groups, policies, substitution_mappings, topology metadata: stored and shown, not run (sections.py).
+    sections: Dict[str, Any] = field(default_factory=dict, compare=False)
+    # topology_template.workflows as written: imperative workflows, compiled by imperative.py.
+    workflows: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def node_type(self, template_name: str) -> NodeType:
         tpl = self.templates.get(template_name)

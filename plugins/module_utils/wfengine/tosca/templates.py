@@ -24,6 +24,7 @@ from .names import canonical_sources, canonical_topology, scopes_of
 from .normative import normative_types
 from .requirements import Candidates, node_filter_error, occurrences
 from .scaling import scaling_of
+from .sections import stored_sections
 from .types import TypeRegistry, raw_types_of
 
 
@@ -416,12 +417,15 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
             for anc in registry.resolve_relationship_type(r.relationship).ancestors:
                 rel_types.setdefault(anc, registry.resolve_relationship_type(anc))
     desc = doc.description if doc.description is not None else topo.get("description")
+    warnings: List[str] = []
+    sections = stored_sections(topo, templates, doc.file, warnings)
+    workflows = _mapping(topo.get("workflows"), doc.file, "topology_template.workflows", "workflows")
     model = Model(templates=templates, node_types=node_types, relationship_types=rel_types,
                   inputs=_mapping(topo.get("inputs"), doc.file, "topology_template.inputs", "inputs"),
                   outputs=_mapping(topo.get("outputs"), doc.file, "topology_template.outputs", "outputs"),
                   file=doc.file, description=desc if isinstance(desc, str) else None,
-                  metadata=dict(doc.metadata or {}),
-                  capability_types=_capability_types(registry, node_types))
+                  metadata=dict(doc.metadata or {}), warnings=warnings, sections=sections,
+                  workflows=workflows, capability_types=_capability_types(registry, node_types))
     _announce(model, builder.warnings)
     # Not part of to_json: what instantiation needs to check inputs (catalog stores it in meta).
     model.input_data_types = checks.input_data_types(model.inputs, builder.datatypes)  # type: ignore[attr-defined]
