@@ -97,12 +97,24 @@ def space_options(params, environ=None):
 
 
 def error_text(exc):
-    """An engine error as the task's message: its one line, or one line per problem when the error
-    carries several (``problems``), never a traceback."""
+    """An engine error as the task's message: its one line; for an error that carries several
+    problems (``problems``), a one-line summary (the lines themselves are in ``error_problems``),
+    never a traceback."""
+    problems = error_problems(exc)
+    if len(problems) > 1:
+        summary = getattr(exc, 'summary', None)
+        return summary() if callable(summary) else '%d problems, the first: %s' % (len(problems), problems[0])
+    if problems:
+        return problems[0]
+    return str(exc) or exc.__class__.__name__
+
+
+def error_problems(exc):
+    """One line per problem of an engine error (``ToscaProblems.problems``), else an empty list."""
     problems = getattr(exc, 'problems', None)
     if problems and isinstance(problems, (list, tuple)):
-        return '\n'.join(str(p) for p in problems)
-    return str(exc) or exc.__class__.__name__
+        return [str(p) for p in problems]
+    return []
 
 
 class WorkflowsModule(AnsibleModule):
@@ -149,7 +161,11 @@ class WorkflowsModule(AnsibleModule):
             finally:
                 space.close()
         except WfError as exc:
-            self.fail_json(msg=error_text(exc), error_type=exc.__class__.__name__)
+            fields = dict(msg=error_text(exc), error_type=exc.__class__.__name__)
+            problems = error_problems(exc)
+            if problems:
+                fields['problems'] = problems
+            self.fail_json(**fields)
         except ImportError as exc:  # py-consul is imported only when the consul backend is used
             self.fail_json(msg=missing_required_lib('py-consul (for backend=consul)'), exception=traceback.format_exc(),
                            error=str(exc))

@@ -34,6 +34,10 @@ options:
     description:
       - Deployment inputs, over the defaults of the model's C(topology_template.inputs).
       - Used when the instance is created; an existing instance keeps the inputs it was created with.
+      - Each value is checked against the input's declared type and constraints, and scaling counts
+        read from inputs (C(get_input) in C(default_instances), C(min_instances), C(max_instances))
+        against their bounds; a bad value fails the task (every problem in RV(problems)) and creates
+        nothing. Values given as text (C("3") from a Jinja template) are accepted for integers.
     type: dict
   state:
     description:
@@ -114,6 +118,14 @@ up_to_date:
   returned: when O(state=present)
   type: bool
   sample: true
+problems:
+  description: Every problem with the given inputs, one line each, when there are several.
+  returned: failure, when several inputs are wrong
+  type: list
+  elements: str
+  sample:
+    - "instance webapp/prod: input cpus: 'x' is not an integer"
+    - "instance webapp/prod: input ports[0]: 0 is not in_range [1, 65535]"
 '''
 
 from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api

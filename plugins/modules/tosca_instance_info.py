@@ -129,6 +129,14 @@ warnings:
   elements: str
   sample: ["app.yaml: topology_template.node_templates.web: implementation of Admin.rotate is never run: no
     workflow of node type my.Web calls it"]
+sections:
+  description:
+    - What the model declares that the engine stores without running it - C(groups) (name -> definition),
+      C(policies) (list of single-entry mappings, as written), C(substitution_mappings), and the topology's
+      C(metadata). They were announced as warnings at upload; nothing enforces them.
+  returned: when the model has any of them
+  type: dict
+  sample: {policies: [{scale_web: {type: tosca.policies.Scaling, targets: [web]}}], groups: {servers: {type: tosca.groups.Root, members: [web, db]}}}
 logs:
   description:
     - Per-operation logs of the runs, in order - C(run), C(workflow), C(node), C(operation), C(attempt),
@@ -140,7 +148,8 @@ logs:
 trace:
   description:
     - Events of the runs in causal order - C(seq), C(ts), C(run), C(workflow), C(node), C(kind), C(name),
-      C(worker), and C(relationship) for relationship operations.
+      C(worker), and C(relationship) for relationship operations. C(kind) is state, operation, or step (the end of
+      an imperative workflow step on a node instance; C(status) failed or skipped when it did not succeed).
   returned: when O(trace=true)
   type: list
   elements: dict
@@ -170,7 +179,7 @@ def main():
             counts[node['state']] = counts.get(node['state'], 0) + 1
         result = dict(model=p['model'], instance=p['instance'], nodes=st['nodes'], counts=counts,
                       runs=api.instance_runs(space, p['model'], p['instance']))
-        for key in ('last_run', 'outputs'):
+        for key in ('last_run', 'outputs', 'sections'):
             if st.get(key) is not None:
                 result[key] = st[key]
         for line in st.get('warnings') or []:

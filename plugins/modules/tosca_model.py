@@ -14,8 +14,10 @@ description:
   - Parses and checks an application topology (node templates, requirements, scaling, workflows) and
     stores it in the Space under O(name).
   - Everything is checked before anything is written; when the model does not validate, the task
-    fails with the parser's message (one line per problem, each naming the file and the node) and the
-    Space holds nothing from it.
+    fails and the Space holds nothing from it. Every problem of the model is reported at once - types
+    and constraints of property, attribute and input values, required properties, requirements
+    (targets, node filters, occurrences), scaling - in RV(problems), one line each naming the file,
+    the YAML path and the node; C(msg) is the problem when there is only one, else a summary.
   - An operation implementation the model declares that no workflow will ever run is not an error; it is
     returned in RV(warnings) and shown as a warning.
   - Uploading the same content again changes nothing. A changed model becomes a new version;
@@ -117,6 +119,16 @@ warnings:
     - "app.yaml: topology_template.node_templates.db.requirements[0] (host -> srv): implementation of
       Configure.target_changed is never run: relationship type tosca.relationships.HostedOn weaves no
       activity for it into a workflow its ends take part in"
+problems:
+  description:
+    - Every problem found in the model, one line each (file, YAML path, node, what is wrong), when
+      the upload fails with more than one.
+  returned: failure, when the model has several problems
+  type: list
+  elements: str
+  sample:
+    - "app.yaml: topology_template.node_templates.web.properties.port: web: properties.port: 70000 is not in_range [1, 65535]"
+    - "app.yaml: topology_template.node_templates.db.requirements[0].host: db: requirement 'host': no node template matches its node_filter"
 '''
 
 from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api

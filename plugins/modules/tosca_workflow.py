@@ -13,6 +13,9 @@ version_added: 0.1.0
 description:
   - Starts a workflow (V(install), V(uninstall) or any custom workflow of the model) on an instance and,
     by default, waits for its end.
+  - Imperative workflows of the topology (C(topology_template.workflows), TOSCA 1.3 section 7.3) run by
+    their name like the declarative ones; one named V(install) or V(uninstall) replaces the declarative
+    workflow of that name for this model. O(resume) does not apply to them (run them again).
   - The task fails when the run fails (an operation failed, or nodes stayed blocked) or does not end within
     O(timeout); the result carries the same summary either way.
   - Idempotence - when the instance's last run is a run of the same workflow that succeeded (no other

@@ -67,8 +67,8 @@ MODEL_CASES: Dict[str, Case] = {
         ["fa.yaml", "node_templates.a.properties.component_version.get_attribute", "node template a",
          "privat_address"]),
     "function_undeclared_input": (
-        {"fi.yaml": _model("a: {type: tosca.nodes.Compute, properties: {x: {get_input: nope}}}\n")},
-        ["model", "fi.yaml", "x"], ["fi.yaml", "node_templates.a.properties.x.get_input", "no input 'nope'"]),
+        {"fi.yaml": _model("a: {type: tosca.nodes.Compute, attributes: {x: {get_input: nope}}}\n")},
+        ["model", "fi.yaml", "x"], ["fi.yaml", "node_templates.a.attributes.x.get_input", "no input 'nope'"]),
     "function_unknown": (
         {"fu.yaml": _model("a: {type: tosca.nodes.Compute, attributes: {x: {get_secret: [v, k]}}}\n")},
         ["model", "fu.yaml", "x"], ["fu.yaml", "node_templates.a.attributes.x.get_secret", "unknown function"]),
@@ -440,3 +440,99 @@ def test_usage_errors_exit_2_without_touching_the_space(tmp_path, argv):
     assert last.startswith("wfctl") and ": error: " in last, r.stderr
     assert r.stdout == ""
     assert not (tmp_path / "unused.db").exists()
+
+
+# ---------------------------------------------------------------- several problems at once
+MANY_PROBLEMS = V + """\
+node_types:
+  my.Server:
+    derived_from: tosca.nodes.SoftwareComponent
+    properties:
+      port: {type: tosca.datatypes.network.PortDef}
+topology_template:
+  inputs:
+    cpus: {type: integer, default: 3, constraints: [{valid_values: [1, 2, 4]}]}
+  node_templates:
+    srv:
+      type: tosca.nodes.Compute
+      capabilities:
+        host: {properties: {num_cpus: {get_input: cpus}, mem_size: lots}}
+    web:
+      type: my.Server
+      properties: {port: 70000}
+      requirements: [{host: srv}]
+    app:
+      type: tosca.nodes.SoftwareComponent
+      requirements: [{host: ghost}]
+    ghosted: {type: my.Nope}
+    db:
+      type: tosca.nodes.SoftwareComponent
+      requirements:
+        - host:
+            node_filter:
+              capabilities: [{host: {properties: [{num_cpus: {greater_than: 16}}]}}]
+"""
+
+
+def test_a_model_with_independent_problems_lists_them_all(space_file, tmp_path):
+    """TOSCA 1.3 3.6.3 / 3.6.10 / 3.8.2: six independent mistakes in five places; one upload
+    prints each on its own line (file, YAML path, node), exits 2 and writes nothing."""
+    (tmp_path / "many.yaml").write_text(MANY_PROBLEMS)
+    before = snapshot(space_file)
+    r = wfctl(["model", "many.yaml", "x"], space_file, tmp_path)
+    assert snapshot(space_file) == before, "the failed upload wrote to the Space"
+    assert r.returncode == 2 and r.stdout == "", r
+    lines = r.stderr.splitlines()
+    assert all(x.startswith("wfctl: ") and "many.yaml: " in x for x in lines), lines
+    assert "Traceback" not in r.stderr
+    expected = [
+        ("topology_template.inputs.cpus.default", "3 is not one of the valid_values [1, 2, 4]"),
+        ("node_templates.srv.capabilities.host.properties.mem_size", "srv: capability host: properties.mem_size: "
+                                                                     "'lots' is not a scalar-unit.size"),
+        ("node_templates.web.properties.port", "web: properties.port: 70000 is not in_range [1, 65535]"),
+        ("node_templates.app.requirements[0].host", "app: requirement 'host' targets node 'ghost'"),
+        ("node_templates.ghosted.type", "ghosted: unknown node type 'my.Nope'"),
+        ("node_templates.db.requirements[0].host", "db: requirement 'host': no node template matches"),
+    ]
+    assert len(lines) == len(expected), lines
+    for path, text in expected:
+        assert any(path in x and text in x for x in lines), (path, text, lines)
+
+
+def test_a_model_with_problems_over_a_new_space_leaves_it_empty(tmp_path):
+    (tmp_path / "many.yaml").write_text(MANY_PROBLEMS)
+    space = tmp_path / "new.db"
+    r = wfctl(["model", "many.yaml", "x"], space, tmp_path)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 6, r
+    if space.exists():
+        assert snapshot(space)[1] == []
+
+
+SCALED = V + """\
+topology_template:
+  inputs:
+    workers: {type: integer, default: 2, constraints: [{less_or_equal: 10}]}
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable: {properties: {default_instances: {get_input: workers}, max_instances: 4}}
+"""
+
+
+@pytest.mark.parametrize("value, names", [
+    ("many", ["instance s/i", "input workers", "'many' is not an integer"]),
+    ("11", ["instance s/i", "input workers", "11 is not less_or_equal 10"]),
+    ("7", ["instance s/i", "template vm", "default_instances=7 (input workers)", "max_instances=4"]),
+])
+def test_instantiate_checks_inputs_and_the_counts_they_give(space_file, tmp_path, value, names):
+    """Inputs given with --input are checked against their declared type and constraints, and the
+    scaling counts read from them against min/max: one line, exit 2, no instance written."""
+    (tmp_path / "s.yaml").write_text(SCALED)
+    r = wfctl(["model", "s.yaml", "s"], space_file, tmp_path)
+    assert r.returncode == 0 and "2 node instances" in r.stdout, r
+    before = snapshot(space_file)
+    assert_one_line(wfctl(["instantiate", "s", "i", "--input", "workers=%s" % value], space_file, tmp_path), names)
+    assert snapshot(space_file) == before
+    r = wfctl(["instantiate", "s", "i", "--input", "workers=3"], space_file, tmp_path)
+    assert r.returncode == 0 and "3 node instances" in r.stdout, r

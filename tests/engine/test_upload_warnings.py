@@ -162,3 +162,28 @@ def test_wfctl_model_prints_each_warning_on_stderr_and_exits_0(tmp_path):
     r = wfctl(["status", "app", "prod"], space, tmp_path)
     assert r.returncode == 0 and r.stderr == "", r
     assert ["  warning: " + line for line in EXPECTED] == [x for x in r.stdout.splitlines() if "warning:" in x]
+
+
+def test_operations_an_imperative_workflow_calls_are_not_reported(tmp_path):
+    """TOSCA 1.3 7.3: an imperative workflow's call_operation (here the custom Admin.rotate_keys
+    and the relationship's target_changed) runs those implementations: no warning for them."""
+    path = _files(tmp_path)
+    text = Path(path).read_text() + """\
+  workflows:
+    maintenance:
+      steps:
+        rotate:
+          target: app
+          activities:
+            - call_operation: my.interfaces.Admin.rotate_keys
+          on_success: [notify]
+        notify:
+          target: app
+          target_relationship: host
+          activities:
+            - call_operation: Configure.target_changed
+"""
+    Path(path).write_text(text)
+    warnings = catalog.compile_model(path)["warnings"]
+    assert EXPECTED[2] in warnings
+    assert not any("rotate_keys" in w or "target_changed" in w for w in warnings), warnings

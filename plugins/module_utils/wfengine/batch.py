@@ -48,6 +48,7 @@ from .errors import SpaceDataError, WfError
 from .executor import OperationCall
 from .facts import new_fact, reached, validate_fact
 from .placement import call_end
+from . import imperative
 from .rules import CALL, RCALL, STATE, WAIT
 from .space.base import (Entry, Op, TxnResult, op_cas, op_check_index, op_check_not_exists,
                          op_check_session, op_delete, op_delete_cas_present, op_get,
@@ -330,18 +331,31 @@ class Batch:
                 break
             ins = prog[fact["pc"]]
             if ins.op == STATE:
-                fact["state"] = ins.name
+                if imperative.is_marker(ins.name):
+                    self._event(m, "step", ins.step, None, status=imperative.end_status(fact, ins.step))
+                else:
+                    fact["state"] = ins.name
+                    self._event(m, "state", ins.name, None)
                 fact["reached"].append(ins.name)
                 m.reached_now.add(ins.name)
-                self._event(m, "state", ins.name, None)
                 fact["pc"] += 1
                 self._woken_by(m, ins.name, pending)
+            elif ins.op == imperative.GUARD:
+                runs = imperative.guard_runs(ins, lambda i: self._fact_at_hand(m, i))
+                if runs is None:
+                    m.need_read = True
+                    break
+                if runs:
+                    fact["pc"] += 1
+                else:
+                    imperative.skip_step(fact, prog)
             elif ins.op in (CALL, RCALL):
                 rel, cnode, cside = None, m.node, ins.side
                 if ins.op == RCALL:
                     rel = ctx.relationship(m.id, ins.rel)
                     cnode, cside = call_end(ins.name, rel, ins.side, m.node, ctx.node)
-                call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.w.id)
+                call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.w.id,
+                                     operation_host=ins.host)
                 if self.w.executor.effectful(call):
                     m.pause = True     # goes on alone after the commit (worker._advance)
                     break
@@ -362,6 +376,9 @@ class Batch:
                                      "relationship": None if rel is None else rel["id"]}
                     fact["state"] = "error"
                     self._event(m, "state", "error", None)
+                    if ins.step is not None:
+                        imperative.fail_step(fact, prog)   # on to the step's end, then on_failure steps
+                        continue
                     break
                 fact["pc"] += 1
             elif ins.op == WAIT:
@@ -375,7 +392,21 @@ class Batch:
                 fact["pc"] += 1
             else:
                 raise SpaceDataError("unknown instruction %r" % (ins.op,))
+        imperative.finish(fact, prog)
         fact["done"] = fact["pc"] >= len(prog) and not fact.get("error")
+
+    def _fact_at_hand(self, m: Member, other: str) -> Optional[Dict[str, Any]]:
+        """A fact an imperative GUARD looks at (its waits just made it at hand), or None after
+        asking for it to be read (a node resumed right at its GUARD)."""
+        if other == m.id:
+            return m.fact
+        om = self.members.get(other)
+        if om is not None:
+            return om.fact
+        if other in self.outside:
+            return self.outside[other][0] or new_fact(other)
+        self.to_read[other] = None
+        return None
 
     def _satisfied(self, m: Member, ins, prog, pc: int) -> Optional[bool]:
         """True/False, or None when the awaited fact must be read first."""

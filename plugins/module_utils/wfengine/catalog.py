@@ -16,7 +16,8 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import keys
-from .errors import ModelError, NotFound, SpaceDataError, ToscaError
+from .errors import ModelError, NotFound, SpaceDataError, ToscaError, raise_problems
+from .imperative import announce as announce_imperative, compile_imperative
 from .instances import expand
 from .rules import check_workflows, compile_rules, validate_rule_set
 from .space.base import (Entry, Space, dumps, op_delete, op_delete_tree, op_get, op_get_tree,
@@ -120,15 +121,19 @@ def _referenced_files(root: str, ops: Dict[str, Any],
 
 def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dict[str, Any]]) -> Dict[str, Any]:
     model = load_model(entry, libs)
-    problems = check_functions(model, libs)
-    if problems:
-        raise problems[0]   # the lead's merge: ToscaProblems(problems), every one listed
+    # The model's own problems are raised by load_model, all at once; then every function's.
+    raise_problems(check_functions(model, libs))
     rules = compile_rules(model)
+    # Imperative workflows (topology_template.workflows): one of the same name replaces the
+    # declarative workflow for this topology (imperative.py), which is then not checked.
+    imperative = compile_imperative(model)
     try:
         nodes = expand(model)           # HostedOn cycles first: they are named as such
-        check_workflows(model, rules)
+        check_workflows(model, {wf: rs for wf, rs in rules.items() if wf not in imperative})
     except ModelError as exc:
         raise ModelError("%s: %s" % (path, exc))
+    announce_imperative(model, rules, imperative)
+    rules.update(imperative)
     templates = {name: t.to_json() for name, t in model.templates.items()}
     for t in templates.values():
         # Paths relative to the model's root: the same content uploaded from a folder, a CSAR or
@@ -146,6 +151,11 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
     body = {"templates": templates, "rules": rules, "reltypes": reltypes, "settings": settings,
             "inputs": model.inputs, "outputs": model.outputs, "operations": ops,
             "values": compile_values(model), "files": artifacts.manifest(files)}
+    data_types = getattr(model, "input_data_types", None)
+    if data_types:      # only when inputs use data types: other models keep their digest
+        body["data_types"] = data_types
+    if model.sections:  # groups, policies, substitution_mappings, metadata: stored, shown, not run
+        body["sections"] = model.sections
     try:
         with open(entry, "r", encoding="utf-8") as fh:
             source = fh.read()
@@ -196,9 +206,9 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
                       {"operations": body["operations"].get(t) or {}, "values": body["values"].get(t) or {}})
                for t in body["templates"]]
     writes.append(op_set(keys.model_version(name, digest) + "meta",
-                         {"inputs": body["inputs"], "outputs": body["outputs"],
+                         {"inputs": body["inputs"], "outputs": body["outputs"], "data_types": body.get("data_types") or {},
                           "reltypes": body["reltypes"], "settings": body["settings"],
-                          "warnings": result["warnings"]}))
+                          "warnings": result["warnings"], "sections": body.get("sections") or {}}))
     writes += artifacts.store_ops(name, digest, compiled["files"])
     try:
         space.write_chunked(writes)

@@ -266,9 +266,29 @@ def cmd_status(args: argparse.Namespace, space) -> int:
                  ", ".join(h["served_by"]), len(h["nodes"])))
     for name, out in sorted((st.get("outputs") or {}).items()):
         print("  output %s: %s" % (name, json.dumps(out["value"]) if "value" in out else "(%s)" % out["error"]))
+    for line in section_lines(st.get("sections") or {}):
+        print("  " + line)
     for line in st.get("warnings") or []:
         print("  warning: %s" % line)
     return 0
+
+
+def section_lines(sections: Dict[str, Any]) -> List[str]:
+    """What the model declares that the engine keeps without acting on it, one line each."""
+    lines = []
+    for name, g in sorted((sections.get("groups") or {}).items()):
+        lines.append("group %s: %s, members %s (stored, not acted on)"
+                     % (name, g.get("type"), ", ".join(g.get("members") or []) or "none"))
+    for item in sections.get("policies") or []:
+        for name, p in item.items():
+            lines.append("policy %s: %s, targets %s (stored, not enforced)"
+                         % (name, p.get("type"), ", ".join(p.get("targets") or []) or "none"))
+    sub = sections.get("substitution_mappings")
+    if sub:
+        lines.append("substitution_mappings: as %s (stored, not used)" % sub.get("node_type"))
+    for key, value in sorted((sections.get("metadata") or {}).items()):
+        lines.append("metadata %s: %s" % (key, json.dumps(value)))
+    return lines
 
 
 def cmd_trace(args: argparse.Namespace, space) -> int:
@@ -407,7 +427,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         finally:
             space.close()
     except WfError as exc:
-        print("wfctl: %s" % exc.line(), file=sys.stderr)
+        for line in getattr(exc, "problems", None) or [exc]:
+            print("wfctl: %s" % line.line(), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -17,7 +17,9 @@ from .errors import Conflict, NotFound, SpaceDataError
 from .functions import input_values
 from .instances import expand, validate_node
 from .space.base import Entry, Space, op_delete, op_delete_tree, op_set
+from .tosca.checks import check_input_values
 from .tosca.model import NodeTemplate
+from .tosca.scaling import apply_inputs
 
 
 class _TemplatesModel:
@@ -44,6 +46,8 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
     head = catalog.model_head(space, model)
     meta = catalog.read_meta(space, model, head["digest"])
     values = input_values(meta.get("inputs") or {}, inputs)
+    where = "instance %s/%s" % (model, instance)
+    check_input_values(meta.get("inputs") or {}, inputs or {}, meta.get("data_types") or {}, where)
     existing = space.get(keys.instance_head(model, instance))
     if existing is not None:
         v = existing.value if isinstance(existing.value, dict) else {}
@@ -51,6 +55,7 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
                 "model_digest": v.get("model_digest"), "up_to_date": v.get("model_digest") == head["digest"]}
     raw = catalog.read_templates(space, model, head["digest"])
     templates = {n: NodeTemplate.from_json(v) for n, v in raw.items()}
+    apply_inputs(templates, values, where)     # counts read from inputs (get_input in scalable)
     reltypes = meta.get("reltypes") or {}
     rel_types = {name: _RelKind(anc) for name, anc in reltypes.items()}
     nodes = expand(_TemplatesModel(templates, rel_types))

@@ -7,7 +7,7 @@ Every message names its place (file, node, key) so a user can fix the input from
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional, Sequence
 
 
 class WfError(Exception):
@@ -32,6 +32,42 @@ class ToscaError(WfError):
         if path:
             where = "%s: %s" % (where, path) if where else path
         super().__init__("%s: %s" % (where, message) if where else message)
+
+
+class ToscaProblems(ToscaError):
+    """Every problem found in one model, reported together: a user fixing a real template wants
+    the whole list from one upload, not one error per attempt.  ``str()`` / ``line()`` give one
+    problem per line; ``summary()`` the first line of a task's failure message."""
+
+    def __init__(self, problems: Sequence[ToscaError]):
+        flat: List[ToscaError] = []
+        for p in problems:
+            flat.extend(p.problems if isinstance(p, ToscaProblems) else [p])
+        self.problems: List[ToscaError] = flat
+        first = self.problems[0] if self.problems else None
+        super().__init__("\n".join(str(p) for p in self.problems),
+                         file=None, path=None)
+        self.file = first.file if first is not None else None
+        self.path = first.path if first is not None else None
+
+    def lines(self) -> List[str]:
+        return [str(p) for p in self.problems]
+
+    def summary(self) -> str:
+        if len(self.problems) == 1:
+            return str(self.problems[0])
+        files = sorted({p.file for p in self.problems if p.file})
+        return "%d problems in %s, the first: %s" % (len(self.problems), ", ".join(files) or "the model",
+                                                     self.problems[0] if self.problems else "")
+
+
+def raise_problems(problems: Sequence[ToscaError]) -> None:
+    """Raise the problems found, if any: one alone as itself (its class and message unchanged),
+    several as one ``ToscaProblems``."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ToscaProblems(problems)
 
 
 class ModelError(WfError):

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional
 from .errors import SpaceDataError
 
 FORMAT = 2
-_KINDS = ("state", "operation")
+_KINDS = ("state", "operation", "step")   # step: end of an imperative workflow step
 
 
 def event(node: Dict[str, Any], kind: str, name: str, rel: Optional[Dict[str, Any]],

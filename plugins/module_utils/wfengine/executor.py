@@ -28,6 +28,8 @@ class OperationCall:
     side: Optional[str]                       # "source" | "target" for relationship operations
     worker: str
     attempt: int = 1
+    # An imperative step's operation_host (TOSCA 1.3 §7.3): overrides the implementation's.
+    operation_host: Optional[str] = None
 
 
 @dataclass

@@ -337,6 +337,15 @@ def _declared_dir(file: Optional[str], root_dir: str) -> Optional[str]:
     return os.path.dirname(full) if os.path.isfile(full) and _inside(root_dir, full) else None
 
 
+def _bases(declared: Optional[str], root_dir: str, base_dir: str) -> List[str]:
+    """Where a relative path is looked up: the folder of the file declaring it (TOSCA 1.3 3.6.7;
+    tosca-parser refuses a CSAR whose Definitions/ file names Scripts/x.sh for the root's
+    Scripts/x.sh, and so do we: a fallback would hide the mistake, ``/Scripts/x.sh`` says it).
+    A type of an uploaded library has no folder in the model: the model file's, then the root."""
+    declared_dir = _declared_dir(declared, root_dir)
+    return [declared_dir] if declared_dir else [base_dir, root_dir]
+
+
 def _resolve_path(path: str, root_dir: str, bases: List[str], where: _Where, what: str,
                   folder: bool = False) -> str:
     """The path relative to ``root_dir`` (POSIX form) of a file named in a TOSCA file.
@@ -362,6 +371,11 @@ def _resolve_path(path: str, root_dir: str, bases: List[str], where: _Where, wha
             if rel == ".":
                 raise where.err("%s %r is the model's whole folder" % (what, path))
             return rel
+    at_root = os.path.normpath(os.path.join(root_dir, path))
+    if not path.startswith("/") and (os.path.isfile(at_root) or (folder and os.path.isdir(at_root))) \
+            and _inside(root_dir, at_root):
+        raise where.err("%s %r not found relative to %s (the declaring file's folder); the model's root has "
+                        "it: write /%s" % (what, path, shown, path))
     raise where.err("%s %r not found (relative to %s)" % (what, path, shown))
 
 
@@ -384,7 +398,7 @@ def _finish(merged: Dict[str, Dict[str, Dict[str, Any]]], what: str, file: Optio
     def resolve(name: str, impl_file: Optional[str], where: _Where, kind: str) -> str:
         art = _artifact_file(name, artifacts)
         declared = art_files.get(name) if art is not None else impl_file
-        bases = [d for d in (_declared_dir(declared, root_dir),) if d] + [base_dir, root_dir]
+        bases = _bases(declared, root_dir, base_dir)
         return _resolve_path(art if art is not None else name, root_dir, bases, where, kind,
                              folder=kind == "dependency")
 
@@ -425,7 +439,7 @@ def _template_artifacts(model: Any, tname: str, root_dir: str, base_dir: str) ->
         path = _artifact_file(name, artifacts)
         if not path:
             continue
-        bases = [d for d in (_declared_dir(files.get(name), root_dir),) if d] + [base_dir, root_dir]
+        bases = _bases(files.get(name), root_dir, base_dir)
         try:
             found[name] = _resolve_path(path, root_dir, bases, _Where(tname, tpl.file), "artifact", folder=True)
         except ToscaError:

@@ -109,7 +109,8 @@ def call_end(operation: str, rel: Optional[Dict[str, Any]], side: Optional[str],
 def operation_root(call: Any, spec: Optional[Dict[str, Any]],
                    host_of: Callable[[str], Optional[str]]) -> Optional[str]:
     """The root host an operation call runs on, or None for ``operation_host: ORCHESTRATOR``."""
-    where = ((spec or {}).get("implementation") or {}).get("operation_host") or "SELF"
+    where = getattr(call, "operation_host", None) \
+        or ((spec or {}).get("implementation") or {}).get("operation_host") or "SELF"
     if where == "ORCHESTRATOR":
         return None
     start = call.node["id"]

@@ -37,6 +37,9 @@ class Instr:
     rtype: Optional[str] = None   # relationship type (WAIT, RCALL)
     other: Optional[str] = None   # node instance at the other end (WAIT, RCALL)
     side: Optional[str] = None    # "source" | "target": this node's end of the relationship
+    step: Optional[str] = None    # imperative workflows: the step this instruction belongs to
+    args: Optional[tuple] = None  # imperative GUARD: ((kind, predecessor step, node ids), ...)
+    host: Optional[str] = None    # imperative step's operation_host (CALL, RCALL)
 
 
 # ---------------------------------------------------------------- compiling types into rules
@@ -78,6 +81,9 @@ def compile_rules(model: Any) -> Dict[str, Dict[str, Any]]:
 
 def validate_rule_set(wf: str, rs: Any) -> Dict[str, Any]:
     """Shape check of a rule set read back from the Space."""
+    if isinstance(rs, dict) and "imperative" in rs:
+        from .imperative import validate
+        validate(wf, rs["imperative"])
     if not isinstance(rs, dict) or not isinstance(rs.get("nodes"), dict) \
             or not isinstance(rs.get("relationships"), dict):
         raise SpaceDataError("rules of workflow %s: not a rule set" % wf)
@@ -109,6 +115,9 @@ class RuleSet:
 
     def participates(self, node_type: str) -> bool:
         return node_type in self.nodes
+
+    def takes_part(self, node: Dict[str, Any]) -> bool:
+        return self.participates(node["type"])
 
     def states(self, node_type: str) -> List[str]:
         return list(self.nodes[node_type]["states"]) if node_type in self.nodes else []
@@ -197,6 +206,15 @@ class RuleSet:
                 if e.get("activity"):
                     return True       # ... or with this operation
         return True
+
+
+def rule_set(workflow: str, rules: Dict[str, Any], instances: Any = None) -> Any:
+    """The RuleSet of a stored rule set: declarative (per type) or imperative (per template,
+    imperative.py; ``instances(template)`` gives the deployment's node ids)."""
+    if isinstance(rules, dict) and "imperative" in rules:
+        from .imperative import ImperativeRuleSet
+        return ImperativeRuleSet(workflow, rules, instances)
+    return RuleSet(workflow, rules)
 
 
 # ---------------------------------------------------------------- static checks at upload

@@ -23,7 +23,8 @@ from .errors import Conflict, NotFound, SpaceDataError
 from .facts import new_fact, validate_fact
 from .instances import hosting_map, root_of
 from .locality import zone_map
-from .rules import RuleSet
+from .imperative import check_preconditions, instances_from, is_imperative
+from .rules import RuleSet, rule_set
 from .space.base import (Entry, Space, op_cas, op_check_index, op_delete, op_delete_cas,
                          op_delete_tree, op_get, op_get_tree, op_set)
 
@@ -64,9 +65,11 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
     if rules is None:
         known = catalog.model_head(space, model).get("workflows", [])
         raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
-    rs = RuleSet(workflow, rules)
     nodes = deployments.nodes_of(nodes_prefix, node_entries)
-    participants = sorted(n for n, v in nodes.items() if rs.participates(v["type"]))
+    rs = rule_set(workflow, rules, instances_from(nodes))
+    if is_imperative(rules) and rules["imperative"].get("preconditions"):
+        _check_preconditions(space, workflow, rules, model, instance, instances_from(nodes))
+    participants = sorted(n for n, v in nodes.items() if rs.takes_part(v))
     initial = [n for n in participants if rs.starts_ready(nodes[n])]
     now = time.time()
     run_id = "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)), uuid.uuid4().hex[:6])
@@ -110,6 +113,23 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
         finalize_run(space, run_id)
         record = read_run(space, run_id)
     return record
+
+
+def _check_preconditions(space: Space, workflow: str, rules: Dict[str, Any], model: str, instance: str,
+                         instances: Any) -> None:
+    """TOSCA 1.3 §7.3 preconditions of an imperative workflow, on the instances' current states
+    and stored attributes: a workflow whose preconditions do not hold is not started."""
+    states = {n: v["state"] for n, v in status(space, model, instance)["nodes"].items()}
+
+    def values(nid: str) -> Dict[str, Any]:
+        e = space.get(keys.attributes(model, instance, nid))
+        attrs = dict(e.value) if e is not None and isinstance(e.value, dict) else {}
+        attrs["state"] = states.get(nid, "initial")
+        return attrs
+
+    why = check_preconditions(workflow, rules, instances, values)
+    if why:
+        raise Conflict(why)
 
 
 def finalize_run(space: Space, run_id: str,
@@ -220,7 +240,11 @@ def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[s
         raise Conflict("nothing to resume: run %s of %s is %s" % (rec["id"], workflow, rec["status"]))
     run_id = rec["id"]
     head = deployments.instance_head(space, model, instance)
-    rs = RuleSet(workflow, catalog.read_rules(space, model, rec["model_digest"], workflow) or {})
+    stored = catalog.read_rules(space, model, rec["model_digest"], workflow) or {}
+    if is_imperative(stored):
+        # Its failed steps went on to their on_failure steps: there is no point to resume from.
+        raise Conflict("nothing to resume: %s is an imperative workflow; run it again" % workflow)
+    rs = RuleSet(workflow, stored)
     nodes = deployments.read_nodes(space, model, instance, head)
     done = {f["node"] for f in (validate_fact(e.key, e.value) for e in space.list(keys.facts(run_id)))
             if f["done"]}
@@ -358,6 +382,9 @@ def status(space: Space, model: str, instance: str) -> Dict[str, Any]:
     meta = catalog.read_meta(space, model, head["model_digest"])
     if meta.get("warnings"):
         out["warnings"] = list(meta["warnings"])   # of the model version the instance runs
+    if meta.get("sections"):
+        # groups, policies, substitution_mappings, topology metadata: kept, shown, not run
+        out["sections"] = meta["sections"]
     if meta.get("outputs"):
         out["outputs"] = topology_outputs(space, model, instance, head, nodes, meta)
     return out

@@ -55,8 +55,29 @@ def declarative_calls(model: Any, rules: Dict[str, Dict[str, Any]]) -> Iterable[
                             yield tname, str(i), split_operation(e["activity"])
 
 
+def imperative_calls(model: Any, rules: Dict[str, Dict[str, Any]]) -> Iterable[Call]:
+    """The operations imperative workflows (imperative.py) call: their rule sets list them under
+    ``imperative.calls`` (a relationship operation by requirement name: every assignment of it)."""
+    for rs in rules.values():
+        imp = rs.get("imperative") if isinstance(rs, dict) else None
+        if not isinstance(imp, dict):
+            continue
+        for c in imp.get("calls") or []:
+            tpl = model.templates.get(c.get("template"))
+            if tpl is None or not isinstance(c.get("operation"), str):
+                continue
+            op = split_operation(c["operation"])
+            if "requirement" in c:
+                for i, req in enumerate(tpl.requirements):
+                    if req.name == c["requirement"]:
+                        yield (tpl.name, str(i), op)
+            else:
+                yield (tpl.name, NODE, op)
+
+
 # Extension point: every function listed here contributes the operations it calls.
-CALL_SOURCES: List[Callable[[Any, Dict[str, Dict[str, Any]]], Iterable[Call]]] = [declarative_calls]
+CALL_SOURCES: List[Callable[[Any, Dict[str, Dict[str, Any]]], Iterable[Call]]] = [declarative_calls,
+                                                                                   imperative_calls]
 
 
 def called_operations(model: Any, rules: Dict[str, Dict[str, Any]]) -> Set[Call]:

@@ -38,7 +38,8 @@ from .facts import new_fact, reached, validate_fact
 from .instances import root_of, validate_node
 from .locality import Zones, owns_a_zone, zone_owner
 from .placement import call_end, host_address
-from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet
+from . import imperative
+from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet, rule_set
 from .runs import finalize_run, run_record
 from .space.base import (Entry, Space, op_cas, op_check_index, op_check_not_exists,
                          op_check_session, op_delete, op_delete_cas, op_get, op_set)
@@ -135,7 +136,7 @@ class RunContext:
         rules = catalog.validate_rule_set(self.workflow, entry.value)
         with self._lock:
             if self._rules is None:
-                self._rules = RuleSet(self.workflow, rules)
+                self._rules = rule_set(self.workflow, rules, self.template_instances)
 
     @property
     def fresh(self) -> Set[str]:
@@ -950,17 +951,28 @@ class Worker:
                     return False
             ins = prog[fact["pc"]]
             if ins.op == STATE:
-                fact["state"] = ins.name
+                if imperative.is_marker(ins.name):
+                    step.events.append(events.event(node, "step", ins.step, None,
+                                                    status=imperative.end_status(fact, ins.step)))
+                else:
+                    fact["state"] = ins.name
+                    step.events.append(events.event(node, "state", ins.name, None))
                 fact["reached"].append(ins.name)
                 step.reached_now.append(ins.name)
-                step.events.append(events.event(node, "state", ins.name, None))
                 fact["pc"] += 1
+            elif ins.op == imperative.GUARD:
+                got = self._guard_facts(step, ins)
+                if imperative.guard_runs(ins, lambda i: fact if i == node_id else got.get(i)):
+                    fact["pc"] += 1
+                else:
+                    imperative.skip_step(fact, prog)
             elif ins.op in (CALL, RCALL):
                 rel, cnode, cside = None, node, ins.side
                 if ins.op == RCALL:
                     rel = ctx.relationship(node_id, ins.rel)
                     cnode, cside = call_end(ins.name, rel, ins.side, node, ctx.node)
-                call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.id)
+                call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.id,
+                                     operation_host=ins.host)
                 if not self.executor.effectful(call):
                     result = self.executor.run(call)
                     self.stats["operations"] += 1
@@ -974,6 +986,9 @@ class Worker:
                 if not ok:
                     fact["state"] = "error"
                     step.events.append(events.event(node, "state", "error", None))
+                    if ins.step is not None:
+                        imperative.fail_step(fact, prog)   # on to the step's end, then on_failure steps
+                        continue
                     break
                 fact["pc"] += 1
             elif ins.op == WAIT:
@@ -985,10 +1000,29 @@ class Worker:
                     break
             else:
                 raise SpaceDataError("unknown instruction %r" % (ins.op,))
+        imperative.finish(fact, prog)
         fact["done"] = fact["pc"] >= len(prog) and not fact.get("error")
         moved = before != (fact["pc"], fact.get("waiting"), fact.get("epoch"), bool(fact.get("error")))
         # Woken but still waiting for the same thing: only the ready tuple and the lock go.
         return self._commit(step, write_fact=moved or fe is None or bool(step.events))
+
+    def _guard_facts(self, step: "_Step", ins: Instr) -> Dict[str, Any]:
+        """Facts of the predecessors an imperative GUARD looks at: those its waits just read, the
+        others (after a resume at the GUARD) read now.  A fact that does not exist reads as a node
+        that reached nothing."""
+        cache = step.awaited
+        wanted = [i for dummy, dummy2, ids in ins.args or () for i in ids
+                  if i != step.node_id and i not in cache]
+        wanted = list(dict.fromkeys(wanted))
+        for k in range(0, len(wanted), max(1, self.space.max_txn_ops // 2)):
+            part = wanted[k:k + max(1, self.space.max_txn_ops // 2)]
+            fkeys = [keys.fact(step.ctx.run_id, o) for o in part]
+            res = self.space.txn([op_get(fk) for fk in fkeys])
+            for o, fk in zip(part, fkeys):
+                e = res.entries.get(fk)
+                cache[o] = validate_fact(fk, e.value) if e is not None else None
+                step.awaited_index[o] = e.index if e is not None else 0
+        return {i: (f if f is not None else new_fact(i)) for i, f in cache.items()}
 
     def _awaited(self, step: "_Step", prog: List[Instr], pc: int) -> Dict[str, Any]:
         """Facts of the other ends of the waits from ``pc`` to the next state (e.g. one wait per

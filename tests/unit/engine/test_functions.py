@@ -160,6 +160,7 @@ node_types:
     derived_from: tosca.nodes.SoftwareComponent
     properties:
       port: {type: integer, default: 5432}
+      owner: {type: string}
 topology_template:
   inputs:
     user: {type: string, default: bob}
@@ -176,7 +177,7 @@ topology_template:
       type: tosca.nodes.SoftwareComponent
       requirements:
         - host: vm
-        - conn: {node: db, relationship: {type: tosca.relationships.ConnectsTo, properties: {credential: {user: u}}}}
+        - conn: {node: db, relationship: {type: tosca.relationships.ConnectsTo, properties: {credential: {user: u, token: t}}}}
 """
 
 

@@ -34,7 +34,7 @@ def test_both_requirement_forms_and_relationship_from_definition(write):
       requirements:
         - host: {node: web, capability: tosca.capabilities.Compute}
         - db: {node: db, relationship: tosca.relationships.ConnectsTo}
-        - mon: {node: web, relationship: {type: tosca.relationships.DependsOn, properties: {p: 1}}}
+        - mon: {node: web, relationship: {type: tosca.relationships.DependsOn}}
     db: {type: tosca.nodes.SoftwareComponent, requirements: [{host: {node: srv}}]}
 """)
     m = load_model(path)
@@ -44,7 +44,7 @@ def test_both_requirement_forms_and_relationship_from_definition(write):
     host, db, mon = m.templates["app"].requirements
     assert (host.node, host.relationship) == ("web", "tosca.relationships.HostedOn")
     assert (db.node, db.relationship, db.capability) == ("db", "tosca.relationships.ConnectsTo", None)
-    assert (mon.relationship, mon.properties) == ("tosca.relationships.DependsOn", {"p": 1})
+    assert (mon.relationship, mon.properties) == ("tosca.relationships.DependsOn", {})
     assert m.templates["db"].requirements[0].relationship == "tosca.relationships.HostedOn"
     assert m.templates["srv"].requirements == []
     assert m.node_type("app").name == "tosca.nodes.WebApplication"
@@ -116,11 +116,14 @@ def test_requirement_without_relationship(write):
 
 
 def test_requirement_definition_without_relationship(write):
+    """Container.Application's ``storage`` (TOSCA 1.3 5.9.12) names no relationship: a
+    requirement is at least a dependency, DependsOn (docs/decisions.md)."""
     path = topo(write, """
     A: {type: tosca.nodes.Container.Application, requirements: [{storage: B}]}
     B: {type: tosca.nodes.Root}
 """)
-    assert "A: requirement 'storage' names no relationship" in str(error_of(path))
+    req = load_model(path).templates["A"].requirements[0]
+    assert (req.node, req.relationship) == ("B", "tosca.relationships.DependsOn")
 
 
 def test_requirement_target_missing(write):
@@ -131,8 +134,12 @@ def test_requirement_target_missing(write):
 
 
 def test_requirement_without_node(write):
+    """No node: the definition's node type and the capability choose the target (TOSCA 1.3 3.8.2)."""
     path = topo(write, "    A: {type: tosca.nodes.SoftwareComponent, requirements: [{host: {capability: c}}]}\n")
-    assert "A: requirement 'host' names no target node" in str(error_of(path))
+    assert "A: requirement 'host': no node template matches node type tosca.nodes.Compute, capability c" \
+        in str(error_of(path))
+    path = topo(write, "    A: {type: tosca.nodes.Root, requirements: [{foo: {capability: c}}]}\n")
+    assert "A: requirement 'foo' names no target node" in str(error_of(path))
 
 
 def test_unknown_relationship_type(write):
@@ -224,12 +231,12 @@ topology_template:
   outputs:
     url: {value: {get_attribute: [A, public_address]}}
   node_templates:
-    A: {type: tosca.nodes.Compute, properties: {x: {get_input: n}}}
+    A: {type: tosca.nodes.Database, properties: {name: {get_input: n}}}
 """)
     m = load_model(path)
     assert m.inputs == {"n": {"type": "integer", "default": 2}}
     assert m.outputs == {"url": {"value": {"get_attribute": ["A", "public_address"]}}}
-    assert m.templates["A"].properties == {"x": {"get_input": "n"}}
+    assert m.templates["A"].properties == {"name": {"get_input": "n"}}
     assert m.description == "topo" and m.file == path
 
 

@@ -142,6 +142,12 @@ def _check_version(data: Dict[str, Any], file: str) -> str:
     if version is None:
         raise ToscaError("missing tosca_definitions_version (one of %s)" % ", ".join(SUPPORTED_VERSIONS),
                          file=file)
+    if isinstance(version, str) and version.startswith("tosca_2"):
+        # TOSCA 2.0 changed the grammar itself (workflows, functions, imports), not only names:
+        # reading it as 1.3 would run something else than what the author wrote.
+        raise ToscaError("unsupported tosca_definitions_version %r: TOSCA 2.0 is not supported (supported: %s)"
+                         % (version, ", ".join(SUPPORTED_VERSIONS)),
+                         file=file, path="tosca_definitions_version")
     if version not in SUPPORTED_VERSIONS:
         raise ToscaError("unsupported tosca_definitions_version %r (one of %s)"
                          % (version, ", ".join(SUPPORTED_VERSIONS)),

@@ -266,10 +266,14 @@ class Scaling:
     min_instances: int = 1
     default_instances: int = 1
     max_instances: Optional[int] = None
+    inputs: Dict[str, str] = field(default_factory=dict)   # count -> input it is read from (get_input)
 
     def to_json(self) -> Dict[str, Any]:
-        return {"min_instances": self.min_instances, "default_instances": self.default_instances,
-                "max_instances": self.max_instances}
+        out: Dict[str, Any] = {"min_instances": self.min_instances, "default_instances": self.default_instances,
+                               "max_instances": self.max_instances}
+        if self.inputs:
+            out["inputs"] = dict(self.inputs)
+        return out
 
     @classmethod
     def from_json(cls, data: Any, where: str = "scaling") -> "Scaling":
@@ -278,7 +282,10 @@ class Scaling:
         _need(_is_int(mn) and _is_int(df) and (mx is None or _is_int(mx)), where, "counts are not integers")
         _need(0 <= mn <= df and (mx is None or df <= mx), where,
               "not 0 <= min <= default <= max (%r, %r, %r)" % (mn, df, mx))
-        return cls(min_instances=mn, default_instances=df, max_instances=mx)
+        ins = data.get("inputs") or {}
+        _need(isinstance(ins, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in ins.items()),
+              where, "inputs is not a map of input names")
+        return cls(min_instances=mn, default_instances=df, max_instances=mx, inputs=dict(ins))
 
 
 @dataclass
@@ -335,6 +342,10 @@ class Model:
     # What the upload announces without refusing ("<file>: <yaml path>: <what>", one line each);
     # shown by wfctl and the modules, stored in the model head, not part of to_json.
     warnings: List[str] = field(default_factory=list, compare=False)
+    # Groups, policies, substitution_mappings, topology metadata: stored and shown, not run (sections.py).
+    sections: Dict[str, Any] = field(default_factory=dict, compare=False)
+    # topology_template.workflows as written: imperative workflows, compiled by imperative.py.
+    workflows: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def node_type(self, template_name: str) -> NodeType:
         tpl = self.templates.get(template_name)

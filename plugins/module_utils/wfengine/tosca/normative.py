@@ -146,6 +146,7 @@ capability_types:
       port_name: {type: string, required: false}
       network_name: {type: string, required: false, default: PRIVATE}
       initiator: {type: string, required: false, default: source}
+      ports: {type: map, required: false, entry_schema: {type: tosca.datatypes.network.PortSpec}}
       # Extension (ditrit.workflows, docs/operations.md): how a worker logs in to the host that
       # offers this endpoint (user; token_type private_key with token = path of the key file on
       # the worker, or password).  Read on a root host's `endpoint` capability.

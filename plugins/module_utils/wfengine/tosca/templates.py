@@ -4,23 +4,31 @@
 """Build a ``Model`` from a TOSCA topology file, and validate type libraries.
 
 Everything a later stage relies on is checked here, before anything is written to the Space: each
-template's type exists, each requirement resolves to an existing template and a known relationship
-type (taken from the type's requirement definition when the template does not name one), and the
-scaling counts are consistent.  Errors name the file and the template so the user can fix the
-input from the message alone.
+template's type exists, each requirement resolves to one template (named, or chosen by node type
+and node_filter: ``requirements.py``) and a known relationship type (taken from the type's
+requirement definition when the template does not name one), the scaling counts are consistent
+(``scaling.py``) and values match their types (``checks.py``).  Each template is checked on its
+own and every problem collected, so that one upload lists them all (``ToscaProblems``); each names
+the file, the YAML path and the template so the user can fix the input from the message alone.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from ..errors import ToscaError
+from ..errors import ToscaError, raise_problems
+from . import checks
+from .datatypes import DataTypes
 from .loader import TYPE_SECTIONS, Document, load_document
 from .model import Model, NodeTemplate, NodeType, RelationshipType, RequirementAssignment, Scaling
 from .names import canonical_sources, canonical_topology, scopes_of
 from .normative import normative_types
+from .requirements import Candidates, node_filter_error, occurrences
+from .scaling import scaling_of
+from .sections import stored_sections
 from .types import TypeRegistry, raw_types_of
 
-UNBOUNDED = "UNBOUNDED"
+
+DEPENDS_ON = "tosca.relationships.DependsOn"
 
 _TOPOLOGY_KEYS = {"description", "inputs", "outputs", "node_templates", "relationship_templates",
                   "groups", "policies", "substitution_mappings", "workflows", "metadata"}
@@ -28,11 +36,6 @@ _TEMPLATE_KEYS = {"type", "description", "metadata", "directives", "properties",
                   "requirements", "capabilities", "interfaces", "artifacts", "node_filter", "copy"}
 _REQ_KEYS = {"node", "relationship", "capability", "node_filter", "occurrences", "description"}
 _REL_TEMPLATE_KEYS = {"type", "description", "metadata", "properties", "attributes", "interfaces", "copy"}
-_SCALING_KEYS = ("min_instances", "default_instances", "max_instances")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _mapping(value: Any, file: str, path: str, what: str) -> Dict[str, Any]:
@@ -44,29 +47,71 @@ def _mapping(value: Any, file: str, path: str, what: str) -> Dict[str, Any]:
 
 
 class _Builder:
+    """Builds every template independently, collecting problems (``self.problems``) rather than
+    stopping at the first: one upload shows the user everything to fix."""
+
     def __init__(self, doc: Document, registry: TypeRegistry, topo: Dict[str, Any]):
         self.doc = doc
         self.file = doc.file
         self.registry = registry
         self.raw_templates: Dict[str, Any] = topo["node_templates"]
+        self.problems: List[ToscaError] = []
+        self.warnings: List[str] = []
+        inputs = topo.get("inputs")
+        self.inputs: Dict[str, Any] = inputs if isinstance(inputs, dict) else {}
+        self.datatypes = DataTypes(lambda n: registry.raw("data_types", n))
+        self.candidates = Candidates(registry, self.raw_templates, self.inputs, self.datatypes)
         self.rel_templates = self._relationship_templates(topo.get("relationship_templates"))
 
     def _relationship_templates(self, raw: Any) -> Dict[str, Dict[str, Any]]:
         out: Dict[str, Dict[str, Any]] = {}
-        for name, body in _mapping(raw, self.file, "topology_template.relationship_templates",
-                                   "relationship_templates").items():
-            path = "topology_template.relationship_templates.%s" % name
-            if not isinstance(body, dict):
-                raise ToscaError("relationship template %s must be a mapping" % name, file=self.file, path=path)
-            unknown = set(body) - _REL_TEMPLATE_KEYS
-            if unknown:
-                raise ToscaError("relationship template %s: unknown keys %s" % (name, ", ".join(sorted(unknown))),
-                                 file=self.file, path=path)
-            rtype = body.get("type")
-            if not self.registry.has_relationship_type(rtype):
-                raise ToscaError("relationship template %s: unknown relationship type %r" % (name, rtype),
-                                 file=self.file, path=path + ".type")
-            out[name] = body
+        try:
+            items = _mapping(raw, self.file, "topology_template.relationship_templates",
+                             "relationship_templates").items()
+        except ToscaError as exc:
+            self.problems.append(exc)
+            return out
+        for name, body in items:
+            try:
+                out[name] = self._relationship_template(name, body)
+            except ToscaError as exc:
+                self.problems.append(exc)
+        return out
+
+    def _relationship_template(self, name: str, body: Any) -> Dict[str, Any]:
+        path = "topology_template.relationship_templates.%s" % name
+        if not isinstance(body, dict):
+            raise ToscaError("relationship template %s must be a mapping" % name, file=self.file, path=path)
+        unknown = set(body) - _REL_TEMPLATE_KEYS
+        if unknown:
+            raise ToscaError("relationship template %s: unknown keys %s" % (name, ", ".join(sorted(unknown))),
+                             file=self.file, path=path)
+        rtype = body.get("type")
+        if not self.registry.has_relationship_type(rtype):
+            raise ToscaError("relationship template %s: unknown relationship type %r" % (name, rtype),
+                             file=self.file, path=path + ".type")
+        for key in ("properties", "interfaces", "attributes"):
+            _mapping(body.get(key), self.file, "%s.%s" % (path, key), key)
+        self.problems.extend(checks.check_relationship(
+            "relationship template %s" % name, body.get("properties") or {},
+            self.registry.resolve_relationship_type(rtype), self.datatypes, self.file, path, self.warnings))
+        return body
+
+    def templates(self) -> Dict[str, NodeTemplate]:
+        """Every template that builds; the problems of the others (and of these) collected."""
+        self.problems.extend(checks.check_inputs(self.inputs, self.datatypes, self.file, self.warnings))
+        out: Dict[str, NodeTemplate] = {}
+        for name in self.raw_templates:
+            try:
+                out[name] = self.template(name)
+            except ToscaError as exc:
+                self.problems.append(exc)
+        self.problems.extend(checks.check_definitions(self.registry, self.datatypes, "node_types",
+                                                      sorted({t.type for t in out.values()})))
+        rels = {r.relationship for t in out.values() for r in t.requirements}
+        rels |= {b["type"] for b in self.rel_templates.values()}
+        self.problems.extend(checks.check_definitions(self.registry, self.datatypes, "relationship_types",
+                                                      sorted(rels)))
         return out
 
     # ------------------------------------------------------------ templates
@@ -88,16 +133,28 @@ class _Builder:
         ntype = self.registry.resolve_node_type(tname)
         caps = _mapping(raw.get("capabilities"), self.file, where + ".capabilities", "capabilities")
         desc = raw.get("description")
+        requirements = self.requirements(name, ntype, raw.get("requirements"), where + ".requirements")
+        requirements += self.occurrences(name, ntype, requirements, where + ".requirements")
+        scaling = self._collect(lambda: scaling_of(name, ntype, caps, self.registry, self.inputs, self.file,
+                                                   where + ".capabilities"), Scaling())
+        self.problems.extend(checks.check_template(name, raw, ntype, self.registry, self.datatypes, self.file,
+                                                   self.warnings))
         return NodeTemplate(
-            name=name, type=tname,
-            requirements=self.requirements(name, ntype, raw.get("requirements"), where + ".requirements"),
-            scaling=self.scaling(name, caps, where + ".capabilities.scalable"),
+            name=name, type=tname, requirements=requirements, scaling=scaling,
             properties=_mapping(raw.get("properties"), self.file, where + ".properties", "properties"),
             attributes=_mapping(raw.get("attributes"), self.file, where + ".attributes", "attributes"),
             interfaces=_mapping(raw.get("interfaces"), self.file, where + ".interfaces", "interfaces"),
             file=self.file, capabilities=caps,
             artifacts=_mapping(raw.get("artifacts"), self.file, where + ".artifacts", "artifacts"),
             description=desc if isinstance(desc, str) else None)
+
+    def _collect(self, build: Any, fallback: Any) -> Any:
+        """``build()``, or ``fallback`` with its problem recorded (the template goes on being checked)."""
+        try:
+            return build()
+        except ToscaError as exc:
+            self.problems.append(exc)
+            return fallback
 
     def requirements(self, name: str, ntype: NodeType, raw: Any, where: str) -> List[RequirementAssignment]:
         if raw is None:
@@ -111,8 +168,91 @@ class _Builder:
                 raise ToscaError("%s: requirement #%d must be a single-key map (- host: srv)" % (name, i),
                                  file=self.file, path="%s[%d]" % (where, i))
             rname, body = next(iter(item.items()))
-            out.append(self.requirement(name, ntype, rname, body, "%s[%d].%s" % (where, i, rname)))
+            req = self._collect(lambda: self.requirement(name, ntype, rname, body, "%s[%d].%s" % (where, i, rname)),
+                                None)
+            if req is not None:
+                out.append(req)
         return out
+
+    def target(self, name: str, ntype: NodeType, rname: str, body: Dict[str, Any], path: str) -> str:
+        """The node template a requirement targets: the one it names, or the only one that
+        matches the node type it names and/or its node_filter, or, when it names none (``{}``,
+        only a capability or a relationship), its definition's node type and capability
+        (TOSCA 1.3 3.8.2, 3.6.4)."""
+        node = body.get("node")
+        nfilter = body.get("node_filter")
+        if nfilter is not None:
+            bad = node_filter_error(nfilter)
+            if bad:
+                raise ToscaError("%s: requirement '%s': %s" % (name, rname, bad), file=self.file,
+                                 path=path + ".node_filter")
+        if isinstance(node, str) and node in self.raw_templates:
+            return node
+        rdef = ntype.requirements.get(rname)
+        if node is None and nfilter is None and rdef is None:
+            raise ToscaError("%s: requirement '%s' names no target node" % (name, rname),
+                             file=self.file, path=path)
+        if node is not None and not self.registry.has_node_type(node):
+            raise ToscaError("%s: requirement '%s' targets node %r, which is not a node template of this "
+                             "topology (nor a node type)" % (name, rname, node), file=self.file, path=path + ".node")
+        want_type = node if node is not None else (rdef.node if rdef is not None else None)
+        cap = body.get("capability") or (rdef.capability if rdef is not None else None)
+        found = self.candidates.select(name, want_type, cap if isinstance(cap, str) else None, nfilter)
+        if len(found) == 1:
+            return found[0]
+        what = ", ".join(x for x in ("node type %s" % want_type if want_type else "",
+                                     "capability %s" % cap if cap else "",
+                                     "its node_filter" if nfilter is not None else "") if x)
+        if not found:
+            typed = self.candidates.select(name, want_type, cap if isinstance(cap, str) else None, None) \
+                if nfilter is not None else []
+            raise ToscaError("%s: requirement '%s': no node template matches %s%s"
+                             % (name, rname, what or "it",
+                                " (the node_filter rejects %s)" % ", ".join(typed) if typed else ""),
+                             file=self.file, path=path)
+        raise ToscaError("%s: requirement '%s': %d node templates match %s (%s); name one with 'node' or "
+                         "narrow the node_filter" % (name, rname, len(found), what, ", ".join(found)),
+                         file=self.file, path=path)
+
+    def occurrences(self, name: str, ntype: NodeType, reqs: List[RequirementAssignment],
+                    where: str) -> List[RequirementAssignment]:
+        """Enforce the occurrences a requirement definition states (TOSCA 1.3 3.7.3); a definition
+        that needs one assignment and has none is fulfilled by the only template that matches
+        it, announced as a warning.  Returns those added assignments (docs/decisions.md)."""
+        added: List[RequirementAssignment] = []
+        for rname, rdef in ntype.requirements.items():
+            if rdef.occurrences is None:
+                continue
+            occ = occurrences(rdef.occurrences)
+            if occ is None:
+                self.problems.append(ToscaError(
+                    "%s: requirement '%s' of type %s: occurrences must be [min, max] with 0 <= min <= max "
+                    "(max may be UNBOUNDED), got %r" % (name, rname, ntype.name, rdef.occurrences),
+                    file=self.file, path=where))
+                continue
+            lo, hi = occ
+            n = sum(1 for r in reqs if r.name == rname)
+            shown = "[%d, %s]" % (lo, "UNBOUNDED" if hi is None else hi)
+            if hi is not None and n > hi:
+                self.problems.append(ToscaError(
+                    "%s: requirement '%s' is assigned %d times; type %s allows at most %d (occurrences %s)"
+                    % (name, rname, n, ntype.name, hi, shown), file=self.file, path=where))
+            if n >= lo:
+                continue
+            found = self.candidates.select(name, rdef.node, rdef.capability, None)
+            if n == 0 and lo == 1 and len(found) == 1 and rdef.relationship:
+                added.append(RequirementAssignment(name=rname, node=found[0], relationship=rdef.relationship,
+                                                   capability=rdef.capability))
+                self.warnings.append("%s: %s: requirement '%s' of %s is not assigned; occurrences %s: fulfilled "
+                                     "with %s, the only matching node template"
+                                     % (self.file, where, rname, name, shown, found[0]))
+                continue
+            self.problems.append(ToscaError(
+                "%s: requirement '%s' is assigned %d times; type %s needs at least %d (occurrences %s)%s"
+                % (name, rname, n, ntype.name, lo, shown,
+                   "; candidates: %s" % ", ".join(found) if found else "; no node template matches it"),
+                file=self.file, path=where))
+        return added
 
     def requirement(self, name: str, ntype: NodeType, rname: str, body: Any, path: str) -> RequirementAssignment:
         if isinstance(body, str):                    # short form: - host: srvA
@@ -125,14 +265,13 @@ class _Builder:
             raise ToscaError("%s: requirement '%s': unknown keys %s (allowed: %s)"
                              % (name, rname, ", ".join(sorted(unknown)), ", ".join(sorted(_REQ_KEYS))),
                              file=self.file, path=path)
-        node = body.get("node")
-        if node is None:
-            raise ToscaError("%s: requirement '%s' names no target node" % (name, rname),
-                             file=self.file, path=path)
-        if not isinstance(node, str) or node not in self.raw_templates:
-            raise ToscaError("%s: requirement '%s' targets node %r, which is not a node template of this "
-                             "topology" % (name, rname, node), file=self.file, path=path + ".node")
+        node = self.target(name, ntype, rname, body, path)
         rtype, rtemplate, props, ifaces = self.relationship(name, ntype, rname, body.get("relationship"), path)
+        if rtemplate is None:
+            self.problems.extend(checks.check_relationship(
+                "%s: requirement '%s': relationship" % (name, rname), props,
+                self.registry.resolve_relationship_type(rtype), self.datatypes, self.file, path + ".relationship",
+                self.warnings))
         cap = body.get("capability")
         if cap is None and rname in ntype.requirements:
             cap = ntype.requirements[rname].capability
@@ -149,16 +288,12 @@ class _Builder:
         props: Dict[str, Any] = {}
         ifaces: Dict[str, Any] = {}
         rtemplate: Optional[str] = None
+        if isinstance(rel, dict) and rel.get("type") is None:
+            # TOSCA 1.3 3.8.2: the extended form may refine properties / interfaces of the
+            # definition's relationship without repeating its type.
+            rel = dict(rel, type=self.default_relationship(name, ntype, rname, path))
         if rel is None:
-            rdef = ntype.requirements.get(rname)
-            if rdef is None:
-                raise ToscaError("%s: requirement '%s' names no relationship and type %s defines no "
-                                 "requirement '%s'" % (name, rname, ntype.name, rname), file=self.file, path=path)
-            if rdef.relationship is None:
-                raise ToscaError("%s: requirement '%s' names no relationship and the definition of '%s' "
-                                 "in type %s names none either" % (name, rname, rname, ntype.name),
-                                 file=self.file, path=path)
-            rtype = rdef.relationship
+            rtype = self.default_relationship(name, ntype, rname, path)
         elif isinstance(rel, str):
             if self.registry.has_relationship_type(rel):
                 rtype = rel
@@ -179,6 +314,14 @@ class _Builder:
             rtype = rel.get("type")
             props = _mapping(rel.get("properties"), self.file, rpath + ".properties", "properties")
             ifaces = _mapping(rel.get("interfaces"), self.file, rpath + ".interfaces", "interfaces")
+            if isinstance(rtype, str) and not self.registry.has_relationship_type(rtype) \
+                    and rtype in self.rel_templates:
+                # {type: <relationship template>, properties: ...}: the template refined here.
+                rtemplate = rtype
+                body = self.rel_templates[rtype]
+                rtype = body["type"]
+                props = dict(_mapping(body.get("properties"), self.file, rpath, "properties"), **props)
+                ifaces = dict(_mapping(body.get("interfaces"), self.file, rpath, "interfaces"), **ifaces)
         else:
             raise ToscaError("%s: requirement '%s': relationship must be a type name or {type: ...}"
                              % (name, rname), file=self.file, path=rpath)
@@ -187,36 +330,17 @@ class _Builder:
                              file=self.file, path=rpath)
         return rtype, rtemplate, props, ifaces
 
-    def scaling(self, name: str, caps: Dict[str, Any], where: str) -> Scaling:
-        sc = caps.get("scalable")
-        if sc is None:
-            return Scaling()
-        if not isinstance(sc, dict):
-            raise ToscaError("%s: capability scalable must be a mapping with 'properties'" % name,
-                             file=self.file, path=where)
-        props = _mapping(sc.get("properties"), self.file, where + ".properties", "scalable properties")
-        where += ".properties"
-        unknown = set(props) - set(_SCALING_KEYS)
-        if unknown:
-            raise ToscaError("%s: unknown scalable properties %s (allowed: %s)"
-                             % (name, ", ".join(sorted(unknown)), ", ".join(_SCALING_KEYS)),
-                             file=self.file, path=where)
-        mn = props.get("min_instances", 1)
-        df = props.get("default_instances", mn)
-        mx = props.get("max_instances", UNBOUNDED)
-        bad = [k for k, v in (("min_instances", mn), ("default_instances", df)) if not _is_int(v)]
-        if not (_is_int(mx) or mx == UNBOUNDED):
-            bad.append("max_instances")
-        if bad:
-            raise ToscaError("%s: %s must be integers (max_instances may be UNBOUNDED), got %s"
-                             % (name, ", ".join(bad), ", ".join("%s=%r" % (k, props.get(k)) for k in bad)),
-                             file=self.file, path=where)
-        mx_n = None if mx == UNBOUNDED else mx
-        if not (0 <= mn <= df and (mx_n is None or df <= mx_n)):
-            raise ToscaError("%s: scaling needs 0 <= min_instances <= default_instances <= max_instances, "
-                             "got min_instances=%d, default_instances=%d, max_instances=%s"
-                             % (name, mn, df, mx), file=self.file, path=where)
-        return Scaling(min_instances=mn, default_instances=df, max_instances=mx_n)
+    def default_relationship(self, name: str, ntype: NodeType, rname: str, path: str) -> str:
+        """The relationship type of the requirement definition, for an assignment naming none."""
+        rdef = ntype.requirements.get(rname)
+        if rdef is None:
+            raise ToscaError("%s: requirement '%s' names no relationship and type %s defines no "
+                             "requirement '%s'" % (name, rname, ntype.name, rname), file=self.file, path=path)
+        if rdef.relationship is None:
+            # TOSCA leaves the relationship of such a requirement open; a requirement is at least a
+            # dependency (the target first), the most general one (docs/decisions.md).
+            return DEPENDS_ON
+        return rdef.relationship
 
 
 def _sources(libraries: Iterable[Dict[str, Any]], own: Dict[str, Any], doc: Document) -> List[Dict[str, Any]]:
@@ -230,11 +354,34 @@ def _registry(sources: List[Dict[str, Any]]) -> TypeRegistry:
 
 def _resolve_own(registry: TypeRegistry, doc: Document) -> None:
     """Resolve the types the file (and its imports) defines, so an error in an unused type is
-    still reported at upload rather than when someone first uses it."""
-    for n in doc.node_types:
-        registry.resolve_node_type(n)
-    for n in doc.relationship_types:
-        registry.resolve_relationship_type(n)
+    still reported at upload rather than when someone first uses it.  Every bad type is
+    reported, before the templates (whose errors would only repeat them)."""
+    problems: List[ToscaError] = []
+    for section, resolve, names in (("node_types", registry.resolve_node_type, doc.node_types),
+                                    ("relationship_types", registry.resolve_relationship_type,
+                                     doc.relationship_types)):
+        bad: set = set()
+        for n in names:
+            chain = _raw_chain(registry, section, n)
+            if bad & chain:       # a bad ancestor (or cycle) is reported once, not by each child
+                continue
+            try:
+                resolve(n)
+            except ToscaError as exc:
+                problems.append(exc)
+                bad |= chain
+    raise_problems(problems)
+
+
+def _raw_chain(registry: TypeRegistry, section: str, name: str) -> set:
+    """``name`` and the names its raw ``derived_from`` leads to (stopping at a repeat)."""
+    chain = set()
+    cur: Any = name
+    while isinstance(cur, str) and cur not in chain:
+        chain.add(cur)
+        raw = registry.raw(section, cur)
+        cur = raw.get("derived_from") if isinstance(raw, dict) else None
+    return chain
 
 
 def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
@@ -257,7 +404,8 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
     registry = _registry(sources)
     _resolve_own(registry, doc)
     builder = _Builder(doc, registry, topo)
-    templates = {name: builder.template(name) for name in topo["node_templates"]}
+    templates = builder.templates()
+    raise_problems(builder.problems)
 
     node_types: Dict[str, NodeType] = {}
     for t in templates.values():
@@ -269,12 +417,25 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
             for anc in registry.resolve_relationship_type(r.relationship).ancestors:
                 rel_types.setdefault(anc, registry.resolve_relationship_type(anc))
     desc = doc.description if doc.description is not None else topo.get("description")
-    return Model(templates=templates, node_types=node_types, relationship_types=rel_types,
-                 inputs=_mapping(topo.get("inputs"), doc.file, "topology_template.inputs", "inputs"),
-                 outputs=_mapping(topo.get("outputs"), doc.file, "topology_template.outputs", "outputs"),
-                 file=doc.file, description=desc if isinstance(desc, str) else None,
-                 metadata=dict(doc.metadata or {}),
-                 capability_types=_capability_types(registry, node_types))
+    warnings: List[str] = []
+    sections = stored_sections(topo, templates, doc.file, warnings)
+    workflows = _mapping(topo.get("workflows"), doc.file, "topology_template.workflows", "workflows")
+    model = Model(templates=templates, node_types=node_types, relationship_types=rel_types,
+                  inputs=_mapping(topo.get("inputs"), doc.file, "topology_template.inputs", "inputs"),
+                  outputs=_mapping(topo.get("outputs"), doc.file, "topology_template.outputs", "outputs"),
+                  file=doc.file, description=desc if isinstance(desc, str) else None,
+                  metadata=dict(doc.metadata or {}), warnings=warnings, sections=sections,
+                  workflows=workflows, capability_types=_capability_types(registry, node_types))
+    _announce(model, builder.warnings)
+    # Not part of to_json: what instantiation needs to check inputs (catalog stores it in meta).
+    model.input_data_types = checks.input_data_types(model.inputs, builder.datatypes)  # type: ignore[attr-defined]
+    return model
+
+
+def _announce(model: Model, warnings: List[str]) -> None:
+    """Upload warnings (contract: ``model.warnings``, a list of one-line texts)."""
+    if warnings:
+        model.warnings = list(getattr(model, "warnings", None) or []) + warnings  # type: ignore[attr-defined]
 
 
 def _capability_types(registry: TypeRegistry, node_types: Dict[str, NodeType]) -> Dict[str, Any]:

@@ -62,11 +62,14 @@ def test_space_options_embedded(conn):
     assert (opts.backend, opts.path, opts.prefix, opts.url) == ("embedded", "/tmp/x.db", "wf/", None)
 
 
-def test_error_text_one_line_per_problem(conn):
+def test_error_text_summary_and_one_line_per_problem(conn):
+    """Several problems: the task's ``msg`` is one summary line, ``problems`` lists them all."""
     class Many(Exception):
         problems = ["app.yaml: A: unknown type x", "app.yaml: B: bad requirement"]
 
-    assert conn.error_text(Many("2 problems")) == "app.yaml: A: unknown type x\napp.yaml: B: bad requirement"
+    assert conn.error_text(Many("2 problems")) == "2 problems, the first: app.yaml: A: unknown type x"
+    assert conn.error_problems(Many("x")) == ["app.yaml: A: unknown type x", "app.yaml: B: bad requirement"]
+    assert conn.error_problems(ValueError("one line")) == []
     assert conn.error_text(ValueError("one line")) == "one line"
     assert conn.error_text(ValueError()) == "ValueError"
 

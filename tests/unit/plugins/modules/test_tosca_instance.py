@@ -67,3 +67,36 @@ def test_a_changed_model_leaves_the_instance_as_it_is(run_module, space_file, mo
 def test_required_arguments(run_module, space_file):
     r = run_module("tosca_instance", model="seed", space=space_file)
     assert r.failed and "name" in r.msg
+
+
+TYPED_INPUTS = """tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  inputs:
+    workers: {type: integer, default: 1}
+    ports: {type: list, entry_schema: {type: tosca.datatypes.network.PortDef}, default: [80]}
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable: {properties: {default_instances: {get_input: workers}, max_instances: 3}}
+"""
+
+
+def test_inputs_are_checked_against_their_types(run_module, space_file, tmp_path, open_space):
+    """Typed inputs (TOSCA 1.3 3.6.14): wrong values fail the task, every one listed in
+    ``problems``, and no instance is created; text that is an integer is accepted (Jinja)."""
+    src = tmp_path / "typed.yaml"
+    src.write_text(TYPED_INPUTS)
+    assert not run_module("tosca_model", name="typed", src=str(src), space=space_file).failed
+    r = run_module("tosca_instance", model="typed", name="bad", space=space_file,
+                   inputs={"workers": "two", "ports": [80, 0]})
+    assert r.failed and r["error_type"] == "ToscaProblems"
+    assert r["problems"] == ["instance typed/bad: input ports[1]: 0 is not in_range [1, 65535]",
+                             "instance typed/bad: input workers: 'two' is not an integer"]
+    assert not open_space(space_file).keys("inst/typed/")
+    r = run_module("tosca_instance", model="typed", name="big", space=space_file, inputs={"workers": 5})
+    assert r.failed and "problems" not in r
+    assert r.msg == ("instance typed/big: template vm: scaling needs 0 <= min_instances <= default_instances <= "
+                     "max_instances, got min_instances=1, default_instances=5 (input workers), max_instances=3")
+    r = run_module("tosca_instance", model="typed", name="ok", space=space_file, inputs={"workers": "3"})
+    assert not r.failed and r["nodes"] == 3

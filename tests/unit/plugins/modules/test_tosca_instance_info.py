@@ -106,3 +106,37 @@ def test_unknown_input_is_refused(run_module, space_file, tmp_path):
     assert not run_module("tosca_model", name="g", src=str(model), space=space_file).failed
     r = run_module("tosca_instance", model="g", name="x", inputs={"nope": 1}, space=space_file)
     assert r.failed and "nope" in r.msg
+
+
+WITH_SECTIONS = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  node_templates:
+    web: {type: tosca.nodes.Compute}
+  groups:
+    servers: {type: tosca.groups.Root, members: [web]}
+  policies:
+    - scale_web: {type: tosca.policies.Scaling, targets: [servers]}
+  workflows:
+    restart:
+      steps:
+        again:
+          target: servers
+          activities: [{call_operation: Standard.start}]
+"""
+
+
+def test_sections_and_an_imperative_workflow(run_module, space_file, tmp_path):
+    """TOSCA 1.3 §3.6.11/§3.6.12: groups and policies come back as stored, not dropped; §7.3: a
+    topology workflow runs through tosca_workflow and its step shows in the trace."""
+    src = tmp_path / "m.yaml"
+    src.write_text(WITH_SECTIONS, encoding="utf-8")
+    assert not run_module("tosca_model", name="m", src=str(src), space=space_file).failed
+    run_module("tosca_instance", model="m", name="i", space=space_file)
+    r = run_module("tosca_workflow", model="m", instance="i", workflow="restart", space=space_file, timeout=60)
+    assert not r.failed, r.msg
+    info = run_module("tosca_instance_info", model="m", instance="i", trace=True, space=space_file)
+    assert info["sections"]["groups"] == {"servers": {"type": "tosca.groups.Root", "members": ["web"]}}
+    assert info["sections"]["policies"] == [{"scale_web": {"type": "tosca.policies.Scaling", "targets": ["servers"]}}]
+    assert [(e["node"], e["kind"], e["name"]) for e in info["trace"]] == [
+        ("web_0", "operation", "tosca.interfaces.node.lifecycle.Standard.start"), ("web_0", "step", "again")]

@@ -157,3 +157,38 @@ def test_implementation_no_workflow_runs_is_a_warning_not_an_error(run_module, s
     assert not info.failed and _texts(info["warnings"]) == [line]
     clean = run_module("tosca_model", name="small", src=write("small.yaml", SMALL), space=space_file)
     assert "warnings" not in clean.result
+
+
+SEVERAL = """tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  node_templates:
+    app:
+      type: tosca.nodes.SoftwareComponent
+      requirements:
+        - host: nowhere
+    db:
+      type: tosca.nodes.Database
+      properties: {name: 5}
+    srv:
+      type: tosca.nodes.Compute
+      capabilities: {scalable: {properties: {default_instances: 9, max_instances: 2}}}
+"""
+
+
+def test_every_problem_is_returned_as_a_list(run_module, space_file, write, open_space):
+    """Three independent problems: ``problems`` lists each (file, YAML path, node), ``msg`` sums
+    them up on one line, nothing is written."""
+    run_module("tosca_model", name="ok", src=write("ok.yaml", SMALL), space=space_file)
+    before = open_space(space_file, prefix=None).keys("")
+    path = write("several.yaml", SEVERAL)
+    r = run_module("tosca_model", name="several", src=path, space=space_file)
+    assert r.failed and not r.changed
+    assert r["error_type"] == "ToscaProblems"
+    assert r.msg.startswith("3 problems in %s, the first: " % path) and "\n" not in r.msg
+    problems = r["problems"]
+    assert len(problems) == 3
+    assert "node_templates.app.requirements[0].host" in problems[0] and "nowhere" in problems[0]
+    assert "node_templates.db.properties.name" in problems[1] and "5 is not a string" in problems[1]
+    assert "node_templates.srv.capabilities.scalable" in problems[2] and "default_instances=9" in problems[2]
+    assert all(p.startswith(path + ": ") for p in problems)
+    assert open_space(space_file, prefix=None).keys("") == before
