@@ -654,6 +654,9 @@ class ModelContext(FunctionContext):
             for rel in (tv.get("relationships") or {}).values():
                 if rel.get("template") == name:
                     return rel
+            unused = (tv.get("relationship_templates") or {}).get(name)   # one no requirement names
+            if isinstance(unused, dict):
+                return unused
         return None
 
     def nodes_of_type(self, type_name: str) -> List[str]:

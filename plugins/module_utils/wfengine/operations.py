@@ -583,6 +583,26 @@ def compile_values(model: Any) -> Dict[str, Dict[str, Any]]:
         out[tname] = {"properties": dict(_defaults(ntype.properties), **copy.deepcopy(tpl.properties)),
                       "attributes": dict(_declared(ntype.attributes), **copy.deepcopy(tpl.attributes)),
                       "capabilities": caps, "relationships": rels, "types": list(ntype.ancestors)}
+    unused = _unused_relationship_templates(model)
+    if unused and out:
+        # Read by name only (get_attribute: [hello_rel, ...]); kept once, with the first template.
+        out[sorted(out)[0]]["relationship_templates"] = unused
+    return out
+
+
+def _unused_relationship_templates(model: Any) -> Dict[str, Dict[str, Any]]:
+    """Values of the relationship templates no requirement names, which a function may still read
+    by name (xOpera's tosca_functions example reads one this way)."""
+    used = {r.relationship_template for t in model.templates.values() for r in t.requirements}
+    out: Dict[str, Dict[str, Any]] = {}
+    for name, body in sorted((getattr(model, "relationship_templates", None) or {}).items()):
+        if name in used or not isinstance(body, dict):
+            continue
+        rtype = model.relationship_types.get(body.get("type"))
+        out[name] = {"properties": dict(_defaults(rtype.properties if rtype else {}),
+                                        **copy.deepcopy(body.get("properties") or {})),
+                     "attributes": dict(_declared(rtype.attributes if rtype else {}),
+                                        **copy.deepcopy(body.get("attributes") or {}))}
     return out
 
 

@@ -351,6 +351,9 @@ topology_template:
     db_link:
       type: tosca.relationships.ConnectsTo
       properties: {credential: {user: admin}}
+    spare_link:
+      type: tosca.relationships.ConnectsTo
+      attributes: {state: ready}
   node_templates:
     vm:
       type: tosca.nodes.Compute
@@ -385,6 +388,8 @@ def test_model_context_requirements_capabilities_relationship_templates_and_type
     assert evaluate({"get_property": ["HOST", "endpoint", "port"]}, c) == 2222
     assert evaluate({"get_property": ["db_link", "credential", "user"]}, c) == "admin"
     assert evaluate({"get_attribute": ["db_link", "state"]}, c) == "initial"
+    # one that no requirement names is still an entity (xOpera's tosca_functions example)
+    assert evaluate({"get_attribute": ["spare_link", "state"]}, c) == "ready"
     assert evaluate({"get_nodes_of_type": "tosca.nodes.Compute"}, c) == ["vm_0", "vm_1"]
     assert evaluate({"get_nodes_of_type": "tosca.nodes.Root"}, c) == [
         "app_0", "app_1", "db_0", "db_1", "vm_0", "vm_1"]

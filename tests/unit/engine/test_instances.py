@@ -92,3 +92,24 @@ def test_root_host_of_unknown_or_malformed_input_is_the_node_itself():
     assert root_of("lonely", {}) == "lonely"
     assert root_of("A_4", {"A": ["srvA", 0]}) == "A_4"
     assert root_of("A_4", {"A": "srvA"}) == "A_4"
+
+
+def test_two_hosted_on_requirements_on_one_host_are_one_host_on_two_are_refused(tmp_path):
+    """tosca-parser's test_requirements.yaml names the same web server twice (req1 and host);
+    that is one host.  Two different hosts cannot be: refused, naming both."""
+    from wfengine.errors import ModelError
+    body = """
+        srv: {type: tosca.nodes.Compute}
+        other: {type: tosca.nodes.Compute}
+        app:
+          type: tosca.nodes.SoftwareComponent
+          requirements:
+            - req1: {node: srv, relationship: tosca.relationships.HostedOn}
+            - host: %s
+    """
+    nodes = expand(load_model(write(tmp_path, "m.yaml", model_yaml(body % "srv")), []))
+    assert nodes["app_0"]["host"] == "srv_0"
+    assert sorted(r["requirement"] for r in nodes["app_0"]["out"]) == ["host", "req1"]
+    with pytest.raises(ModelError, match=r"app: template has 2 HostedOn requirements on different templates "
+                                         r"\(req1 -> srv, host -> other\)"):
+        expand(load_model(write(tmp_path, "m2.yaml", model_yaml(body % "other")), []))

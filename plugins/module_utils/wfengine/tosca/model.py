@@ -344,6 +344,8 @@ class Model:
     warnings: List[str] = field(default_factory=list, compare=False)
     # Groups, policies, substitution_mappings, topology metadata: stored and shown, not run (sections.py).
     sections: Dict[str, Any] = field(default_factory=dict, compare=False)
+    # topology_template.relationship_templates as written (functions may name one no requirement uses)
+    relationship_templates: Dict[str, Any] = field(default_factory=dict, compare=False)
     # topology_template.workflows as written: imperative workflows, compiled by imperative.py.
     workflows: Dict[str, Any] = field(default_factory=dict, compare=False)
 

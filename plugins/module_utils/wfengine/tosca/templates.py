@@ -416,6 +416,10 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
         for r in t.requirements:
             for anc in registry.resolve_relationship_type(r.relationship).ancestors:
                 rel_types.setdefault(anc, registry.resolve_relationship_type(anc))
+    for body in builder.rel_templates.values():      # their defaults are values (get_attribute by name)
+        if isinstance(body, dict) and registry.has_relationship_type(body.get("type")):
+            for anc in registry.resolve_relationship_type(body["type"]).ancestors:
+                rel_types.setdefault(anc, registry.resolve_relationship_type(anc))
     desc = doc.description if doc.description is not None else topo.get("description")
     warnings: List[str] = []
     sections = stored_sections(topo, templates, doc.file, warnings)
@@ -425,7 +429,8 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
                   outputs=_mapping(topo.get("outputs"), doc.file, "topology_template.outputs", "outputs"),
                   file=doc.file, description=desc if isinstance(desc, str) else None,
                   metadata=dict(doc.metadata or {}), warnings=warnings, sections=sections,
-                  workflows=workflows, capability_types=_capability_types(registry, node_types))
+                  workflows=workflows, capability_types=_capability_types(registry, node_types),
+                  relationship_templates=dict(builder.rel_templates))
     _announce(model, builder.warnings)
     # Not part of to_json: what instantiation needs to check inputs (catalog stores it in meta).
     model.input_data_types = checks.input_data_types(model.inputs, builder.datatypes)  # type: ignore[attr-defined]
