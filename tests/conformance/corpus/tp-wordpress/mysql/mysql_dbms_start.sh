@@ -1,0 +1,2 @@
+#!/bin/sh
+/etc/init.d/mysql start

@@ -1,0 +1,2 @@
+#!/bin/sh
+service apache2 start
