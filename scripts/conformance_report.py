@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run the conformance corpus (tests/conformance) and report what the engine does with it.
 
 Prints one line per entry (our verdict, the expected one, tosca-parser's) and the counts, and
@@ -71,14 +70,14 @@ def render(rows: List[Dict[str, Any]]) -> str:
         what = "as expected" if r["ok"] else r["reason"].replace("|", "\\|")[:200]
         if r["ok"] and r["verdict"] == "refuse":
             what = "refused: " + r["reason"].replace("|", "\\|").split(": ", 1)[-1][:160]
-        lines.append("| %s | %s | %s | %s | %d / %d | %s |" % (r["id"], r["expect"], r["verdict"], r["parser"],
-                                                                r["declared"], r["recorded"], what))
+        lines.append("| %s | %s | %s | %s | %d / %d | %s |" % (
+            r["id"], r["expect"], r["verdict"], r["parser"], r["declared"], r["recorded"], what))
     lines += ["", END]
     return "\n".join(lines)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--no-write", action="store_true", help="print only, leave docs/conformance.md alone")
     args = ap.parse_args()
     rows = collect()

@@ -343,8 +343,8 @@ def _check_clauses(clauses: Any, known: Set[str], err: _Err, path: str) -> None:
             continue
         if key not in known:
             raise err("condition on unknown attribute %s (known: %s)" % (key, ", ".join(sorted(known))), where)
-        if not isinstance(value, list) or not all(isinstance(x, dict) and len(x) == 1 and next(iter(x)) in _CONSTRAINTS
-                                                   for x in value):
+        if not isinstance(value, list) or not all(
+                isinstance(x, dict) and len(x) == 1 and next(iter(x)) in _CONSTRAINTS for x in value):
             raise err("condition on %s: a list of constraints among %s" % (key, ", ".join(_CONSTRAINTS)), where)
 
 

@@ -76,8 +76,8 @@ def imperative_calls(model: Any, rules: Dict[str, Dict[str, Any]]) -> Iterable[C
 
 
 # Extension point: every function listed here contributes the operations it calls.
-CALL_SOURCES: List[Callable[[Any, Dict[str, Dict[str, Any]]], Iterable[Call]]] = [declarative_calls,
-                                                                                   imperative_calls]
+CALL_SOURCES: List[Callable[[Any, Dict[str, Dict[str, Any]]], Iterable[Call]]] = [
+    declarative_calls, imperative_calls]
 
 
 def called_operations(model: Any, rules: Dict[str, Dict[str, Any]]) -> Set[Call]:

@@ -238,7 +238,9 @@ def test_preconditions_hold_on_every_instance(write):
           activities: [{call_operation: Standard.stop}]
 """)["w"]
     states = {"mysql_0": "started", "mysql_1": "configured"}
-    ids = lambda t: sorted(states) if t == "mysql" else []
+
+    def ids(t):
+        return sorted(states) if t == "mysql" else []
     assert check_preconditions("w", rules, ids, lambda n: {"state": states[n]}) is None
     states["mysql_1"] = "created"
     assert check_preconditions("w", rules, ids, lambda n: {"state": states[n]}) == \

@@ -420,9 +420,9 @@ class _Checker:
         caps.update({k: v for k, v in (tpl.capabilities or {}).items() if k not in caps})
         if first in props or (attributes and first in attrs):
             return None
-        if attributes and any(first in (self._capability_names(cdef, (tpl.capabilities or {}).get(c), True,
-                                                                only_attributes=True) or ())
-                              for c, cdef in caps.items()):
+        if attributes and any(
+                first in (self._capability_names(cdef, (tpl.capabilities or {}).get(c), True, only_attributes=True) or ())
+                for c, cdef in caps.items()):
             return None   # a capability's attribute (an endpoint's ip_address) is reported on the node
         kind = "attribute or property" if attributes else "property"
         if len(names) >= 2 and isinstance(names[1], str):
