@@ -11,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from wfengine import api, catalog, unused
+from wfengine.errors import ToscaError
 from wfengine.rules import compile_rules
 from wfengine.operations import compile_operations
 from wfengine.tosca.templates import load_model
@@ -187,3 +190,37 @@ def test_operations_an_imperative_workflow_calls_are_not_reported(tmp_path):
     warnings = catalog.compile_model(path)["warnings"]
     assert EXPECTED[2] in warnings
     assert not any("rotate_keys" in w or "target_changed" in w for w in warnings), warnings
+
+
+def test_template_directives_and_node_filter_are_announced_and_copy_is_applied(tmp_path):
+    """TOSCA 1.3 3.8.3: `directives` / a template's `node_filter` ask an orchestrator to select or
+    substitute the node: this engine deploys it as written and says so.  `copy` makes another
+    template the basis of this one (its own keys win); a copy of a copy is refused."""
+    write(tmp_path, "m.yaml", """\
+        tosca_definitions_version: tosca_simple_yaml_1_3
+        topology_template:
+          node_templates:
+            db:
+              type: tosca.nodes.Compute
+              directives: [select]
+              node_filter: {capabilities: [{host: {properties: [{num_cpus: {in_range: [1, 4]}}]}}]}
+            web:
+              type: tosca.nodes.Compute
+              attributes: {public_address: 192.0.2.10}
+              capabilities: {scalable: {properties: {default_instances: 2}}}
+            web2:
+              copy: web
+              attributes: {public_address: 192.0.2.11}
+        """)
+    compiled = catalog.compile_model(str(tmp_path / "m.yaml"))
+    assert [w.split(": ", 2)[1:] for w in compiled["warnings"]] == [
+        ["topology_template.node_templates.db.directives", "db: directives is stored, not applied (the template "
+                                                           "is deployed as written)"],
+        ["topology_template.node_templates.db.node_filter", "db: node_filter is stored, not applied (the template "
+                                                            "is deployed as written)"]]
+    web2 = compiled["model"].templates["web2"]
+    assert web2.type == "tosca.nodes.Compute" and web2.attributes == {"public_address": "192.0.2.11"}
+    assert web2.scaling.default_instances == 2
+    write(tmp_path, "m2.yaml", (tmp_path / "m.yaml").read_text() + "    web3: {copy: web2}\n")
+    with pytest.raises(ToscaError, match="web3: copy names web2, which itself uses copy"):
+        catalog.compile_model(str(tmp_path / "m2.yaml"))

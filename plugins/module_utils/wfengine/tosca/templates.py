@@ -120,6 +120,7 @@ class _Builder:
         where = "topology_template.node_templates.%s" % name
         if not isinstance(raw, dict):
             raise ToscaError("%s: a node template is a mapping with a 'type'" % name, file=self.file, path=where)
+        raw = self._copied(name, raw, where)
         unknown = set(raw) - _TEMPLATE_KEYS
         if unknown:
             raise ToscaError("%s: unknown keys %s (allowed: %s)" % (name, ", ".join(sorted(unknown)),
@@ -139,6 +140,12 @@ class _Builder:
                                                    where + ".capabilities"), Scaling())
         self.problems.extend(checks.check_template(name, raw, ntype, self.registry, self.datatypes, self.file,
                                                    self.warnings))
+        for key in ("directives", "node_filter"):
+            if raw.get(key) is not None:
+                # TOSCA 1.3 3.8.3: an orchestrator may select or substitute such a node; this engine
+                # deploys the template as written, and says so rather than dropping the key silently.
+                self.warnings.append("%s: %s.%s: %s: %s is stored, not applied (the template is deployed as "
+                                     "written)" % (self.file, where, key, name, key))
         return NodeTemplate(
             name=name, type=tname, requirements=requirements, scaling=scaling,
             properties=_mapping(raw.get("properties"), self.file, where + ".properties", "properties"),
@@ -155,6 +162,23 @@ class _Builder:
         except ToscaError as exc:
             self.problems.append(exc)
             return fallback
+
+    def _copied(self, name: str, raw: Dict[str, Any], where: str) -> Dict[str, Any]:
+        """TOSCA 1.3 3.8.3 ``copy``: another node template's keynames and values are the basis of
+        this one (its own keys win); the copied template may not itself use ``copy``."""
+        src = raw.get("copy")
+        if src is None:
+            return raw
+        base = self.raw_templates.get(src) if isinstance(src, str) else None
+        if not isinstance(base, dict):
+            raise ToscaError("%s: copy names %r, which is not a node template of this topology" % (name, src),
+                             file=self.file, path=where + ".copy")
+        if "copy" in base:
+            raise ToscaError("%s: copy names %s, which itself uses copy (TOSCA 1.3 3.8.3 forbids it)" % (name, src),
+                             file=self.file, path=where + ".copy")
+        out = dict(base)
+        out.update({k: v for k, v in raw.items() if k != "copy"})
+        return out
 
     def requirements(self, name: str, ntype: NodeType, raw: Any, where: str) -> List[RequirementAssignment]:
         if raw is None:
