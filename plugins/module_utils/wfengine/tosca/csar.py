@@ -43,11 +43,11 @@ def open_model_source(path: str) -> Source:
     Call ``cleanup()`` when done (it removes an extracted archive; a no-op otherwise)."""
     if not os.path.exists(path):
         raise ToscaError("not found", file=path)
-    kind = source_kind(path)
-    if kind == "folder":
+    if os.path.isdir(path):
         root = os.path.abspath(path)
         return _entry_of(root, path), root, _noop
-    if kind == "archive":
+    ext = os.path.splitext(path)[1].lower()
+    if ext in ARCHIVE_EXT or (ext not in YAML_EXT and zipfile.is_zipfile(path)):
         tmp = tempfile.mkdtemp(prefix="wf-csar-")
 
         def cleanup() -> None:
@@ -66,7 +66,8 @@ def open_model_source(path: str) -> Source:
 def source_kind(path: str) -> str:
     """``"folder"``, ``"archive"`` (a CSAR or zip) or ``"file"`` (a YAML file): an upload ships a
     folder or an archive whole (minus the ignore list) and of a file only what the model names, so
-    the decision must not depend on how the path is written (relative, absolute, through a link)."""
+    the decision must not depend on how the path is written (relative, absolute, through a link).
+    Call it on a path ``open_model_source`` accepted (same tests, in the same order)."""
     if os.path.isdir(path):
         return "folder"
     ext = os.path.splitext(path)[1].lower()
