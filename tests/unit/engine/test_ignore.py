@@ -53,3 +53,18 @@ def test_a_script_that_mentions_keys_is_not_a_key():
     """Only a file that *is* a key: a script printing a PEM header further down still ships."""
     script = b"#!/bin/sh\ncat <<EOF\n-----BEGIN RSA PRIVATE KEY-----\nEOF\n"
     assert secret_reason("make_key.sh", script) is None
+
+
+def test_collect_judges_a_link_by_its_target_too(tmp_path):
+    """``settings.conf -> .env``: the link's own name is innocent, its target is not."""
+    from wfengine.artifacts import collect
+    root = tmp_path / "m"
+    root.mkdir()
+    (root / "app.yaml").write_text("x")
+    (root / ".env").write_text("TOKEN=decoy\n")
+    (root / "settings.conf").symlink_to(".env")
+    (root / "deploy").write_bytes(KEY)
+    left_out = []
+    files = collect(str(root), str(root / "app.yaml"), left_out=left_out)
+    assert [f.path for f in files] == ["app.yaml"]
+    assert left_out == [".env", "deploy", "settings.conf"]
