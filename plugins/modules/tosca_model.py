@@ -35,7 +35,9 @@ options:
       - Path of the model on the host that runs the module - a YAML file (a TOSCA service template), a
         folder, or a CSAR archive.
       - Imports and operation implementations (scripts, playbooks) are resolved relative to it; the files
-        the model uses are stored in the Space with it, so workers on other hosts find them.
+        the model uses are stored in the Space with it, so workers on other hosts find them. A YAML file
+        stores only the files the model names; a folder or a CSAR stores its content minus an ignore list
+        (RV(files), RV(left_out)).
       - Required when O(state=present).
     type: path
   state:
@@ -106,6 +108,27 @@ instances:
   returned: when O(state=present)
   type: int
   sample: 19
+files:
+  description:
+    - The files stored in the Space with the model (paths relative to the model's folder), which every
+      worker and every holder of a token that can read the Space can read.
+    - For a YAML file, only what the model names - the file itself and its imports, operation
+      implementations and dependencies (a folder dependency whole, minus the ignore list), artifacts.
+      For a folder or a CSAR, its whole content minus the ignore list (hidden entries, C(.env) and
+      C(*.env) files, SSH and private keys, key stores, Terraform states, editor backups, caches; see
+      docs/security.md), plus anything the model names.
+    - Returned in check mode as well.
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample: [app.yaml, files/app.conf, scripts/create.sh, types/app-types.yaml]
+left_out:
+  description:
+    - What the ignore list kept out of the Space, folders once with a trailing C(/).
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample: [.git/, credentials.env, id_rsa]
 warnings:
   description:
     - What the upload announces without refusing the model, one line each (file, YAML path, what),

@@ -3,9 +3,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A model's files (scripts, playbooks, templates) in the Space, so any worker on any host runs them.
 
-Upload ships every file under the model's folder (not only the referenced ones: scripts source
-helpers, playbooks include tasks and templates that TOSCA never names), except hidden entries and
-``__pycache__``, capped at ``MAX_TOTAL_BYTES``.  Files are cut into chunks of at most
+An upload of a folder or a CSAR ships every file under it (not only the referenced ones: scripts
+source helpers, playbooks include tasks and templates that TOSCA never names) but what the ignore
+list leaves out (ignore.py: hidden entries, version control, ``.env`` files, private keys, backups,
+caches); an upload of a single YAML file ships only what the model names (catalog.py).  Both are
+capped at ``MAX_TOTAL_BYTES``.  Files are cut into chunks of at most
 ``CHUNK_BYTES`` raw bytes because Consul refuses values above 512 KiB (base64 adds a third)::
 
     models/<m>/v/<digest>/filelist                   {"files": {relpath: {sha256, size, mode, chunks}}}
@@ -30,12 +32,12 @@ import tempfile
 from typing import Any, Dict, List, NamedTuple, Optional
 
 from .errors import SpaceDataError, WfError
+from .ignore import ignored_dir, ignored_reason
 from .space.base import Op, Space, op_set
 
 CHUNK_BYTES = 256 * 1024
 MAX_TOTAL_BYTES = 50 * 1024 * 1024
 MAX_FILES = 10000
-SKIP_DIRS = {"__pycache__"}
 
 
 class ArtifactError(WfError):
@@ -82,20 +84,25 @@ def check_relpath(relpath: Any, where: str = "file") -> str:
 
 
 # ------------------------------------------------------------------ upload side
-def collect(root_dir: str, entry_file: Optional[str] = None, max_total: int = MAX_TOTAL_BYTES) -> List[ModelFile]:
-    """Every file under ``root_dir`` except hidden ones (``.git``, ``.venv``, ...) and
-    ``__pycache__``, sorted by path.  Symbolic links are followed only when they stay inside the
-    root.  ``entry_file`` (the model file) must be one of them."""
+def collect(root_dir: str, entry_file: Optional[str] = None, max_total: int = MAX_TOTAL_BYTES,
+            left_out: Optional[List[str]] = None) -> List[ModelFile]:
+    """Every file under ``root_dir`` but what the ignore list (ignore.py) leaves out, sorted by
+    path.  Symbolic links are followed only when they stay inside the root.  ``entry_file`` (the
+    model file) must be one of them.  What is left out is appended to ``left_out`` (folders once,
+    with a trailing ``/``), so the upload can say it: a user who finds a file missing on the
+    worker must be able to tell why."""
     root = os.path.realpath(root_dir)
     if not os.path.isdir(root):
         raise ArtifactError("%s: not a folder" % root_dir)
     out: List[ModelFile] = []
+    skipped: List[str] = []
     total = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         keep = []
         for d in sorted(dirnames):
             full = os.path.join(dirpath, d)
-            if d.startswith(".") or d in SKIP_DIRS:
+            if ignored_dir(d):
+                skipped.append(os.path.relpath(full, root).replace(os.sep, "/") + "/")
                 continue
             if os.path.islink(full):
                 real = os.path.realpath(full)
@@ -106,31 +113,39 @@ def collect(root_dir: str, entry_file: Optional[str] = None, max_total: int = MA
             keep.append(d)
         dirnames[:] = keep
         for f in sorted(filenames):
-            if f.startswith("."):
-                continue
             full = os.path.join(dirpath, f)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
             real = os.path.realpath(full)
+            # A link is judged by its own name and by its target's: ``app.conf -> .env`` stays out.
+            if ignored_reason(f) or ignored_reason(os.path.basename(real)):
+                skipped.append(rel)
+                continue
             if not real.startswith(root + os.sep):
                 raise ArtifactError("%s: link to %s, outside the model's folder %s" % (full, real, root_dir))
             st = os.stat(real)
             if not stat.S_ISREG(st.st_mode):
                 continue
-            total += st.st_size
+            with open(real, "rb") as fh:
+                data = fh.read(max_total - total + 1)
+            if ignored_reason(f, data):      # a private key under an innocent name
+                skipped.append(rel)
+                continue
+            total += len(data)
             if total > max_total:
                 raise ArtifactError("%s: the model's folder holds more than %d MiB of files; put the model "
                                     "and its scripts in a folder of their own" % (root_dir, max_total // (1 << 20)))
             if len(out) >= MAX_FILES:
                 raise ArtifactError("%s: more than %d files in the model's folder; put the model and its "
                                     "scripts in a folder of their own" % (root_dir, MAX_FILES))
-            rel = os.path.relpath(full, root).replace(os.sep, "/")
-            with open(real, "rb") as fh:
-                data = fh.read()
             out.append(ModelFile(rel, data, 0o755 if st.st_mode & stat.S_IXUSR else 0o644))
     if entry_file is not None:
         rel = os.path.relpath(os.path.realpath(entry_file), root).replace(os.sep, "/")
         if rel.startswith("../") or not any(f.path == rel for f in out):
-            raise ArtifactError("%s: the model file is not inside %s (or is hidden)" % (entry_file, root_dir))
+            raise ArtifactError("%s: the model file is not inside %s (or is left out by the ignore list: hidden, "
+                                "backup, secret-like)" % (entry_file, root_dir))
     out.sort(key=lambda f: f.path)
+    if left_out is not None:
+        left_out.extend(sorted(skipped))
     return out
 
 

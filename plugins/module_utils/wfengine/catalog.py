@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import keys
 from .errors import ModelError, NotFound, SpaceDataError, ToscaError, raise_problems
@@ -24,7 +24,8 @@ from .space.base import (Entry, Space, dumps, op_delete, op_delete_tree, op_get,
                          op_set)
 from . import artifacts
 from .operations import artifact_paths, compile_operations, compile_values
-from .tosca.csar import model_source
+from .ignore import secret_reason
+from .tosca.csar import model_source, source_kind
 from .tosca.function_checks import check_functions
 from .tosca.templates import load_library, load_model
 from .unused import called_operations, unused_implementations
@@ -87,13 +88,18 @@ def compile_model(path: str, space: Optional[Space] = None,
     if libs is None:
         libs = [lib["types"] for lib in libraries(space)] if space is not None else []
     with model_source(path) as (entry, root):
-        return _compile(path, entry, root, os.path.isfile(path) and entry == path, libs)
+        # By the kind of source, never by comparing path spellings: ``app.yaml`` given relative
+        # once shipped its whole folder (credentials included) because it differed from ``entry``.
+        return _compile(path, entry, root, source_kind(path) == "file", libs)
 
 
-def _referenced_files(root: str, ops: Dict[str, Any],
-                      extra: Optional[Dict[str, Dict[str, str]]] = None) -> List[artifacts.ModelFile]:
-    """The files a single-file model uses (its folder may hold anything else): implementations,
-    dependencies (a folder ships whole) and the artifacts found next to it (``extra``)."""
+def _referenced_files(root: str, ops: Dict[str, Any], extra: Optional[Dict[str, Dict[str, str]]] = None,
+                      tosca_files: Sequence[str] = (), left_out: Optional[List[str]] = None,
+                      warnings: Optional[List[str]] = None) -> List[artifacts.ModelFile]:
+    """The files the model names: implementations, dependencies (a folder ships whole, minus the
+    ignore list), the artifacts found next to it (``extra``) and its TOSCA files (the model's file
+    and its imports, those inside ``root``).  A named file ships even when the ignore list would
+    leave it out (the model needs it), with a warning when it looks like a secret."""
     paths = set()
     for t in ops.values():
         for group in [t.get("node") or {}] + list((t.get("relationships") or {}).values()):
@@ -105,18 +111,47 @@ def _referenced_files(root: str, ops: Dict[str, Any],
         paths.update(p for p in (t.get("artifacts") or {}).values() if p)   # get_artifact reads them
     for arts in (extra or {}).values():
         paths.update(arts.values())
+    real_root = os.path.realpath(root)
+    for f in tosca_files:
+        rel = os.path.relpath(os.path.realpath(f), real_root)
+        if not rel.startswith(".." + os.sep) and rel != "..":   # an import from outside: types only
+            paths.add(rel.replace(os.sep, "/"))
     shipped: Dict[str, artifacts.ModelFile] = {}
     for rel in sorted(paths):
         full = os.path.join(root, *rel.split("/"))
         if os.path.isdir(full):
-            for f in artifacts.collect(full):
+            inner: List[str] = []
+            for f in artifacts.collect(full, left_out=inner):
                 sub = "%s/%s" % (rel, f.path)
                 shipped[sub] = artifacts.ModelFile(sub, f.data, f.mode)
+            if left_out is not None:
+                left_out.extend("%s/%s" % (rel, p) for p in inner)
             continue
         with open(full, "rb") as fh:
             data = fh.read()
+        why = secret_reason(os.path.basename(rel), data[:4096])
+        if why and warnings is not None:
+            warnings.append("%s: looks like %s; stored in the Space because the model names it, readable by "
+                            "anyone who can read the Space (keep secrets out of model files: docs/security.md)"
+                            % (rel, why))
         shipped[rel] = artifacts.ModelFile(rel, data, 0o755 if os.stat(full).st_mode & 0o100 else 0o644)
     return [shipped[k] for k in sorted(shipped)]
+
+
+def _stored_files(root: str, entry: str, single_file: bool, model: Any, ops: Dict[str, Any],
+                  warnings: List[str]) -> Tuple[List[artifacts.ModelFile], List[str]]:
+    """``(files stored, paths the ignore list left out)``.  A single YAML file ships what the model
+    names and nothing else of its folder, which may be a home directory or a checkout; a folder or
+    a CSAR is the model's declared content and ships whole, minus the ignore list, plus what the
+    model names (docs/decisions.md, docs/security.md "Uploads")."""
+    left_out: List[str] = []
+    named = _referenced_files(root, ops, artifact_paths(model, root), model.source_files or [entry],
+                              left_out, warnings)
+    if single_file:
+        return named, sorted(set(left_out))
+    files = {f.path: f for f in artifacts.collect(root, entry, left_out=left_out)}
+    files.update((f.path, f) for f in named)
+    return [files[k] for k in sorted(files)], sorted(set(left_out) - set(files))
 
 
 def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -146,8 +181,7 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
     ops = compile_operations(model, root)
     warnings = list(model.warnings) + unused_implementations(
         model, ops, called_operations(model, rules), file_of=lambda t: _shown_file(t.file or model.file, root))
-    files = (_referenced_files(root, ops, artifact_paths(model, root)) if single_file
-             else artifacts.collect(root, entry))
+    files, left_out = _stored_files(root, entry, single_file, model, ops, warnings)
     body = {"templates": templates, "rules": rules, "reltypes": reltypes, "settings": settings,
             "inputs": model.inputs, "outputs": model.outputs, "operations": ops,
             "values": compile_values(model), "files": artifacts.manifest(files)}
@@ -162,7 +196,7 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
     except OSError:
         source = ""
     return {"model": model, "body": body, "digest": digest_of(body), "instances": len(nodes),
-            "source": source if len(source) < 256 * 1024 else "", "files": files,
+            "source": source if len(source) < 256 * 1024 else "", "files": files, "left_out": left_out,
             "warnings": warnings}
 
 
@@ -195,6 +229,8 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
               "workflows": sorted(compiled["body"]["rules"]),
               "instances": compiled["instances"],
               "warnings": list(compiled["warnings"]),
+              # What goes into the Space besides the compiled model: the user checks no secret is in it.
+              "files": [f.path for f in compiled["files"]], "left_out": list(compiled["left_out"]),
               "diff": {"before": (before or {}).get("source", ""), "after": compiled["source"],
                        "before_header": "%s (stored)" % name, "after_header": path}}
     if not result["changed"] or check:

@@ -204,6 +204,24 @@ def print_summary(s: Dict[str, Any]) -> None:
         print("  error on %s: %s" % (e.get("node"), e.get("message") or e.get("operation")))
 
 
+SHOWN_FILES = 10
+
+
+def _print_files(title: str, paths: List[str], verbose: int) -> None:
+    """What an upload put into the shared Space (and what it kept out), so its author can check no
+    secret went in: a line naming the first few, or with ``-v`` one line each."""
+    if not paths:
+        return
+    if verbose:
+        print("%s (%d):" % (title, len(paths)))
+        for p in paths:
+            print("  %s" % p)
+        return
+    more = len(paths) - SHOWN_FILES
+    print("%s (%d): %s%s" % (title, len(paths), ", ".join(paths[:SHOWN_FILES]),
+                             " and %d more (-v lists them)" % more if more > 0 else ""))
+
+
 def _inputs(pairs: List[str]) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for pair in pairs:
@@ -396,6 +414,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print("model %s: %s (%d templates, %d node instances once deployed, workflows: %s)"
                       % (r["name"], "uploaded" if r["changed"] else "unchanged", len(r["templates"]),
                          r["instances"], ", ".join(r["workflows"])))
+                _print_files("files stored", r.get("files") or [], args.verbose)
+                _print_files("left out by the ignore list", r.get("left_out") or [], args.verbose)
                 for line in r.get("warnings") or []:
                     print("warning: %s" % line, file=sys.stderr)
                 return 0

@@ -170,7 +170,7 @@ def test_the_same_csar_as_a_zip_archive(csar, tmp_path):
 
 
 def test_single_file_model_ships_folder_dependencies_and_artifacts(tmp_path):
-    """A single YAML file ships only what it names: a folder dependency whole, artifact files."""
+    """A single YAML file ships only what it names: itself, a folder dependency whole, artifact files."""
     root = tmp_path / "one"
     model = _put(root, "app.yaml", V + """\
         topology_template:
@@ -192,7 +192,8 @@ def test_single_file_model_ships_folder_dependencies_and_artifacts(tmp_path):
     _put(root, "etc/app.conf", "x\n")
     _put(root, "unrelated.txt", "not shipped\n")
     compiled = catalog.compile_model(str(model))
-    assert sorted(compiled["body"]["files"]) == ["bin/create.sh", "etc/app.conf", "lib/deep/two.sh", "lib/one.sh"]
+    assert sorted(compiled["body"]["files"]) == ["app.yaml", "bin/create.sh", "etc/app.conf", "lib/deep/two.sh",
+                                                 "lib/one.sh"]
     assert [f.path for f in compiled["files"]] == sorted(compiled["body"]["files"])
 
 

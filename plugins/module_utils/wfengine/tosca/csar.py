@@ -63,6 +63,19 @@ def open_model_source(path: str) -> Source:
     return entry, os.path.dirname(entry), _noop
 
 
+def source_kind(path: str) -> str:
+    """``"folder"``, ``"archive"`` (a CSAR or zip) or ``"file"`` (a YAML file): an upload ships a
+    folder or an archive whole (minus the ignore list) and of a file only what the model names, so
+    the decision must not depend on how the path is written (relative, absolute, through a link).
+    Call it on a path ``open_model_source`` accepted (same tests, in the same order)."""
+    if os.path.isdir(path):
+        return "folder"
+    ext = os.path.splitext(path)[1].lower()
+    if ext in ARCHIVE_EXT or (ext not in YAML_EXT and zipfile.is_zipfile(path)):
+        return "archive"
+    return "file"
+
+
 @contextlib.contextmanager
 def model_source(path: str) -> Iterator[Tuple[str, str]]:
     """``with model_source(path) as (entry, root):`` — ``open_model_source`` with its cleanup."""

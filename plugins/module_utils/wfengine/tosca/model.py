@@ -348,6 +348,9 @@ class Model:
     relationship_templates: Dict[str, Any] = field(default_factory=dict, compare=False)
     # topology_template.workflows as written: imperative workflows, compiled by imperative.py.
     workflows: Dict[str, Any] = field(default_factory=dict, compare=False)
+    # Every TOSCA file read (the model's file first, then its imports): an upload stores them with
+    # the model's other files; not part of to_json (the compiled model does not depend on them).
+    source_files: List[str] = field(default_factory=list, compare=False)
 
     def node_type(self, template_name: str) -> NodeType:
         tpl = self.templates.get(template_name)

@@ -454,7 +454,7 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
                   file=doc.file, description=desc if isinstance(desc, str) else None,
                   metadata=dict(doc.metadata or {}), warnings=warnings, sections=sections,
                   workflows=workflows, capability_types=_capability_types(registry, node_types),
-                  relationship_templates=dict(builder.rel_templates))
+                  relationship_templates=dict(builder.rel_templates), source_files=list(doc.files))
     _announce(model, builder.warnings)
     # Not part of to_json: what instantiation needs to check inputs (catalog stores it in meta).
     model.input_data_types = checks.input_data_types(model.inputs, builder.datatypes)  # type: ignore[attr-defined]
