@@ -215,6 +215,9 @@ class ConsulSpace(Space):
             cert = (client_cert, client_key) if client_key else client_cert
         self.url = "%s://%s:%d" % (scheme, host, port)
         self.prefix = prefix or ""
+        # The engine's own prefix when a PrefixedSpace wraps this one (it sets it): where the
+        # folders that a refusal names (``<prefix>facts/``) start.
+        self.engine_prefix = ""
         self.datacenter = datacenter or None
         self.timeout = float(timeout)
         self.retry_total = float(retry_total)
@@ -325,8 +328,9 @@ class ConsulSpace(Space):
         if full.startswith("session "):
             return PermissionDenied(full, access, detail="token lacks write on session_prefix "
                                     "(sessions of this agent's node)")
-        rest = full[len(self.prefix):] if full.startswith(self.prefix) else full
-        folder = self.prefix + (rest.split("/", 1)[0] + "/" if "/" in rest else rest)
+        root = self.prefix + self.engine_prefix
+        rest = full[len(root):] if full.startswith(root) else full
+        folder = (root if full.startswith(root) else "") + (rest.split("/", 1)[0] + "/" if "/" in rest else rest)
         return PermissionDenied(full, access, prefix=folder)
 
     # ---- keys and values -----------------------------------------------------------------------
