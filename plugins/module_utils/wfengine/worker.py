@@ -76,6 +76,7 @@ class _DenialWatch:
             except PermissionDenied as exc:
                 self._on_denied(exc)
                 raise
+        self.__dict__[name] = call      # made once per method: it is on every step's path
         return call
 
 
