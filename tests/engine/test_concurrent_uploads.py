@@ -12,6 +12,7 @@ import pytest
 from wfengine import catalog, deployments, keys
 from wfengine.errors import Conflict, SpaceDataError
 from wfengine.space.embedded import EmbeddedSpace
+from wfengine.space.prefixed import PrefixedSpace
 
 from engine_helpers import EXAMPLE, REPO
 
@@ -161,3 +162,53 @@ def test_an_upload_whose_folder_is_collected_meanwhile_writes_it_again(tmp_path:
         assert not space.keys(keys.model_version("m", r["digest"]) + "claim/")
     finally:
         space.close()
+
+
+class _RacedBySameContent(EmbeddedSpace):
+    """A real embedded Space on which another client completes an upload of the same content
+    while this one is writing its folder: the interleaving of issue 17 (the loser of the head's
+    CAS then deleted the folder the winner's head pointed at)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path=path)
+        self.path_ = path
+        self.winner = None
+
+    def write_chunked(self, ops) -> None:
+        super().write_chunked(ops)
+        if self.winner is None:
+            other = EmbeddedSpace(path=self.path_)
+            try:
+                self.winner = catalog.upload_model(other, str(EXAMPLE), "m")
+            finally:
+                other.close()
+
+
+def test_the_loser_of_an_identical_race_keeps_the_winners_version(tmp_path: Path):
+    space = _RacedBySameContent(str(tmp_path / "s.db"))
+    try:
+        loser = catalog.upload_model(space, str(EXAMPLE), "m")
+        assert space.winner["changed"] and loser["digest"] == space.winner["digest"]
+        assert catalog.model_head(space, "m")["digest"] == loser["digest"]
+        assert deployments.create_instance(space, "m", "i")["nodes"] == loser["instances"] > 0
+    finally:
+        space.close()
+
+
+def test_wfctl_instantiate_of_a_missing_version_exits_2(tmp_path: Path, capsys):
+    """Issue 17: `instantiate` printed "created (0 node instances)" with rc 0."""
+    from wfengine import cli
+    db = str(tmp_path / "s.db")
+    assert cli.main(["--space", db, "--prefix", "wf/", "model", str(EXAMPLE), "m"]) == 0
+    space = PrefixedSpace(EmbeddedSpace(path=db), "wf/")
+    try:
+        digest = catalog.model_head(space, "m")["digest"]
+        space.delete_tree(keys.model_version("m", digest))
+    finally:
+        space.close()
+    capsys.readouterr()
+    assert cli.main(["--space", db, "--prefix", "wf/", "instantiate", "m", "i"]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err == ("wfctl: model m: version %s is missing from the Space (its head points at it); "
+                       "upload the model again to restore it\n" % digest)
