@@ -381,7 +381,10 @@ def cmd_worker(args: argparse.Namespace, space) -> int:
         wake = (host or "127.0.0.1", int(port))
     logging.getLogger("wfengine").info("worker %s serving (%s backend)", w.id, args.backend)
     try:
-        w.serve(wake_address=wake)
+        try:
+            w.serve(wake_address=wake)
+        finally:
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     except WorkerInterrupt:     # a signal that came while it was already stopping
         pass
     if w.fatal is not None:
