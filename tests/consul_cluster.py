@@ -127,8 +127,12 @@ class ConsulCluster:
     """Three Consul servers on loopback; ``dir`` holds their configs, data, logs and pids."""
 
     def __init__(self, dir: str, addresses=ADDRESSES, ports: Optional[Dict[str, int]] = None,
-                 binary: Optional[str] = None) -> None:
+                 binary: Optional[str] = None, acl_master_token: Optional[str] = None) -> None:
+        """``acl_master_token``: ACLs on, default policy deny, with this management token (also
+        the agents' token), as roles/consul_cluster configures a cluster with ACLs (its
+        acl.tokens.master); None (the default) leaves ACLs off."""
         self.dir = os.path.abspath(dir)
+        self.acl_master_token = acl_master_token
         self.ports = dict(PORTS, **(ports or {}))
         self.binary = binary
         self.servers = [Server(self, n + 1, a) for n, a in enumerate(addresses)]
@@ -187,6 +191,10 @@ class ConsulCluster:
             "skip_leave_on_interrupt": True,
             "log_level": "INFO",
         }
+        if self.acl_master_token:
+            config["primary_datacenter"] = "dc1"
+            config["acl"] = {"enabled": True, "default_policy": "deny", "enable_token_persistence": True,
+                             "tokens": {"master": self.acl_master_token, "agent": self.acl_master_token}}
         with open(server.config, "w") as fh:
             json.dump(config, fh, indent=2)
 

@@ -21,7 +21,10 @@ description:
   - An operation implementation the model declares that no workflow will ever run is not an error; it is
     returned in RV(warnings) and shown as a warning.
   - Uploading the same content again changes nothing. A changed model becomes a new version;
-    instances created before keep the version they were created from.
+    instances created before keep the version they were created from. Versions that neither the
+    model nor an instance uses any more are deleted after the upload.
+  - Uploads of the same model at once are safe - with the same content they all succeed; with
+    different contents one wins and the others fail with "changed while uploading; retry".
 author:
   - ditrit.workflows contributors (@ditrit)
 options:
@@ -129,6 +132,12 @@ left_out:
   type: list
   elements: str
   sample: [.git/, credentials.env, id_rsa]
+repaired:
+  description: The model's current version was missing from the Space (a store damaged by an older
+    engine) and this upload of the same content restored it.
+  returned: when it did
+  type: bool
+  sample: true
 warnings:
   description:
     - What the upload announces without refusing the model, one line each (file, YAML path, what),

@@ -7,21 +7,31 @@ Uploads validate everything first (parse, types, rules, deadlocks) and write not
 model is stored per template and per workflow (Consul caps a value at 512 KiB) under a version
 folder named by its digest; the version becomes visible only when the final transaction points
 ``models/<name>/head`` at it, so a reader never sees half a model.
+
+Versions are content-addressed, so concurrent uploads may write the same folder; none of them
+ever deletes it.  A version is complete once its ``meta`` exists: written exactly once, last, in
+a transaction that also checks the uploader's claim (a key in the folder), and the head moves in
+a transaction that checks ``meta`` at that index.  ``collect_versions`` alone deletes folders,
+those no head and no instance points at, each in a transaction checking the head and the
+version's ``meta`` and ``pin`` as it read them; an upload whose folder it removed sees its claim
+or ``meta`` fail and writes the folder again, and an instance made on a version rewrites its pin
+in the transaction that creates it.  So a head or an instance never points at a missing version.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import time
+import uuid
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import keys
-from .errors import ModelError, NotFound, SpaceDataError, ToscaError, raise_problems
+from .errors import Conflict, ModelError, NotFound, SpaceDataError, ToscaError, raise_problems
 from .imperative import announce as announce_imperative, compile_imperative
 from .instances import expand
 from .rules import check_workflows, compile_rules, validate_rule_set
-from .space.base import (Entry, Space, dumps, op_delete, op_delete_tree, op_get, op_get_tree,
-                         op_set)
+from .space.base import (Entry, Space, dumps, op_cas, op_check_index, op_check_not_exists, op_delete,
+                         op_delete_tree, op_get, op_get_tree, op_set)
 from . import artifacts
 from .operations import artifact_paths, compile_operations, compile_values
 from .ignore import secret_reason
@@ -29,6 +39,10 @@ from .tosca.csar import model_source, source_kind
 from .tosca.function_checks import check_functions
 from .tosca.templates import load_library, load_model
 from .unused import called_operations, unused_implementations
+
+
+# Rounds of an upload whose folder a concurrent collection removed while it was written.
+MAX_UPLOAD_ROUNDS = 8
 
 
 def digest_of(value: Any) -> str:
@@ -218,10 +232,15 @@ def _flag(model: Any, name: str, default: bool) -> bool:
 
 
 def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dict[str, Any]:
-    """Validate and store a model under ``name``.  Returns ``changed`` and a text diff."""
+    """Validate and store a model under ``name``.  Returns ``changed`` and a text diff.
+
+    Safe against concurrent uploads (see the module docstring): the version folder is written
+    under a claim, its ``meta`` written once and last, and the head moved in the same transaction
+    that checks both; nothing here ever deletes a folder, ``collect_versions`` does."""
     keys.check_name("model", name)
     compiled = compile_model(path, space)
-    head = space.get(keys.model_head(name))
+    head_key = keys.model_head(name)
+    head = space.get(head_key)
     before = head.value if head is not None and isinstance(head.value, dict) else None
     digest = compiled["digest"]
     result = {"name": name, "digest": digest, "changed": before is None or before.get("digest") != digest,
@@ -233,7 +252,15 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
               "files": [f.path for f in compiled["files"]], "left_out": list(compiled["left_out"]),
               "diff": {"before": (before or {}).get("source", ""), "after": compiled["source"],
                        "before_header": "%s (stored)" % name, "after_header": path}}
-    if not result["changed"] or check:
+    meta_key = keys.model_meta(name, digest)
+    if not result["changed"]:
+        if check or space.get(meta_key) is not None:
+            return result
+        # The head names this version but it is gone (a store damaged before collections were
+        # safe): the same content again repairs it.
+        result["changed"] = True
+        result["repaired"] = True
+    if check:
         return result
     body = compiled["body"]
     writes = [op_set(keys.model_template(name, digest, t), v) for t, v in body["templates"].items()]
@@ -241,26 +268,102 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
     writes += [op_set(keys.model_operations(name, digest, t),
                       {"operations": body["operations"].get(t) or {}, "values": body["values"].get(t) or {}})
                for t in body["templates"]]
-    writes.append(op_set(keys.model_version(name, digest) + "meta",
-                         {"inputs": body["inputs"], "outputs": body["outputs"], "data_types": body.get("data_types") or {},
-                          "reltypes": body["reltypes"], "settings": body["settings"],
-                          "warnings": result["warnings"], "sections": body.get("sections") or {}}))
     writes += artifacts.store_ops(name, digest, compiled["files"])
-    try:
-        space.write_chunked(writes)
-        new_head = {"name": name, "digest": digest, "file": os.path.abspath(path),
-                    "templates": result["templates"], "workflows": result["workflows"],
-                    "instances": compiled["instances"], "source": compiled["source"],
-                    "warnings": result["warnings"], "uploaded": time.time()}
-        if not space.cas(keys.model_head(name), new_head, head.index if head else 0):
-            raise ToscaError("model %s changed while uploading; retry" % name)
-    except Exception:
-        # Nothing half-written: the version folder was never pointed at, remove it.
-        try:
-            space.delete_tree(keys.model_version(name, digest))
-        finally:
-            raise
-    return result
+    meta = {"inputs": body["inputs"], "outputs": body["outputs"], "data_types": body.get("data_types") or {},
+            "reltypes": body["reltypes"], "settings": body["settings"],
+            "warnings": result["warnings"], "sections": body.get("sections") or {}}
+    new_head = {"name": name, "digest": digest, "file": os.path.abspath(path),
+                "templates": result["templates"], "workflows": result["workflows"],
+                "instances": compiled["instances"], "source": compiled["source"],
+                "warnings": result["warnings"], "uploaded": time.time()}
+    head_op = op_cas(head_key, new_head, head.index if head else 0)
+    for dummy in range(MAX_UPLOAD_ROUNDS):
+        stored = space.get(meta_key)
+        if stored is None:
+            claim = keys.model_claim(name, digest, uuid.uuid4().hex[:12])
+            claim_index = space.put(claim, {"since": time.time()})
+            space.write_chunked(writes)
+            # Complete only if no collection removed the folder while it was written (the claim
+            # went with it); meta in a transaction of its own: with the head's source, one
+            # transaction could exceed Consul's body limit.
+            done = space.txn([op_check_index(claim, claim_index), op_delete(claim), op_cas(meta_key, meta, 0)])
+            if done.ok:
+                stored = Entry(meta_key, meta, done.index)
+            else:
+                space.delete(claim)
+                stored = space.get(meta_key)
+            if stored is None:
+                continue
+        # Point at the complete version, provided no collection removed it meanwhile.
+        res = space.txn([head_op, op_check_index(meta_key, stored.index)])
+        if res.ok:
+            collect_versions(space, name)
+            return result
+        if head_key in res.failed:
+            now = space.get(head_key)
+            if (now is not None and isinstance(now.value, dict) and now.value.get("digest") == digest
+                    and space.get(meta_key) is not None):
+                result["changed"] = False     # a concurrent upload of the same content did it
+                return result
+            collect_versions(space, name)     # our folder, unless someone points at it
+            raise Conflict("model %s changed while uploading (now version %s); retry"
+                           % (name, (now.value or {}).get("digest") if now is not None and isinstance(now.value, dict)
+                              else "none"))
+        # The claim or the meta failed: a collection removed the folder while it was written, or
+        # a concurrent upload of the same content completed it first.  Go round.
+    raise Conflict("model %s: version %s was collected %d times while uploading; retry"
+                   % (name, digest, MAX_UPLOAD_ROUNDS))
+
+
+def collect_versions(space: Space, name: str) -> List[str]:
+    """Delete the versions of model ``name`` that neither its head nor any instance points at,
+    complete or not (an upload in progress whose folder goes notices, its claim gone, and writes
+    it again).  Runs after every upload that moved the head or lost its race, after
+    ``delete_instance`` and in ``remove_model``.  Returns the digests deleted.
+
+    Each deletion is one transaction that checks the head, the version's ``meta`` and ``pin`` at
+    the indexes read before listing the instances: a head moved to the version meanwhile, or an
+    instance made on it (which rewrites the pin), makes it fail and the version stays."""
+    prefix = keys.model_versions(name)
+    digests = sorted({k[len(prefix):].split("/", 1)[0] for k in space.keys(prefix)})
+    if not digests:
+        return []
+    head_key = keys.model_head(name)
+    guards = space.get_many([head_key] + [keys.model_meta(name, d) for d in digests]
+                            + [keys.model_pin(name, d) for d in digests])
+    head = guards[head_key]
+    used = set()
+    if head is not None and isinstance(head.value, dict):
+        used.add(head.value.get("digest"))
+    # Instances listed after the pins were read (see above).
+    inst_prefix = "inst/%s/" % name
+    heads = [k for k in space.keys(inst_prefix) if k.count("/") == 3 and k.endswith("/head")]
+    for e in space.get_many(heads).values():
+        if e is not None and isinstance(e.value, dict):
+            used.add(e.value.get("model_digest"))
+    deleted = []
+    for d in digests:
+        if d in used:
+            continue
+        ops = []
+        for key in (head_key, keys.model_meta(name, d), keys.model_pin(name, d)):
+            e = guards[key]
+            ops.append(op_check_not_exists(key) if e is None else op_check_index(key, e.index))
+        ops.append(op_delete_tree(keys.model_version(name, d)))
+        if space.txn(ops).ok:
+            deleted.append(d)
+    return deleted
+
+
+def version_entry(space: Space, name: str, head: Dict[str, Any]) -> Entry:
+    """The ``meta`` entry of the version ``head`` points at, checked complete; an error naming
+    the model and the digest otherwise (never an empty model)."""
+    digest = head["digest"]
+    e = space.get(keys.model_meta(name, digest))
+    if e is None or not isinstance(e.value, dict):
+        raise SpaceDataError("model %s: version %s is missing from the Space (its head points at it); "
+                             "upload the model again to restore it" % (name, digest))
+    return e
 
 
 def model_head(space: Space, name: str) -> Dict[str, Any]:
@@ -321,11 +424,15 @@ def read_rules_and_meta(space: Space, name: str, digest: str, workflow: str,
 
 def remove_model(space: Space, name: str, check: bool = False) -> Dict[str, Any]:
     keys.check_name("model", name)
-    if space.get(keys.model_head(name)) is None:
+    head = space.get(keys.model_head(name))
+    if head is None:
         return {"name": name, "changed": False}
     if space.keys("inst/%s/" % name):
-        from .errors import Conflict
         raise Conflict("model %s still has instances; remove them first" % name)
     if not check:
-        space.txn([op_delete(keys.model_head(name)), op_delete_tree(keys.model_tree(name))])
+        # The head goes first (checked: an upload moving it meanwhile keeps the model), then every
+        # version that no instance points at: one made concurrently keeps its version.
+        if not space.txn([op_check_index(keys.model_head(name), head.index), op_delete(keys.model_head(name))]).ok:
+            raise Conflict("model %s changed while removing it; retry" % name)
+        collect_versions(space, name)
     return {"name": name, "changed": True}

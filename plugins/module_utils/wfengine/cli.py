@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from typing import Any, Dict, List, Optional
 
@@ -383,12 +384,29 @@ def cmd_worker(args: argparse.Namespace, space) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+
+    def _fatal(signum, frame):
+        raise WorkerInterrupt()
+    # A permission the token lacks (met on any thread) leaves the blocking query at once; serve()
+    # then raises it: one line, exit 2.
+    signal.signal(signal.SIGUSR1, _fatal)
+    main_thread = threading.main_thread()
+    w.on_fatal = lambda: (threading.current_thread() is not main_thread
+                          and signal.pthread_kill(main_thread.ident, signal.SIGUSR1))
     wake = None
     if args.wake:
         host, dummy, port = args.wake.rpartition(":")
         wake = (host or "127.0.0.1", int(port))
     logging.getLogger("wfengine").info("worker %s serving (%s backend)", w.id, args.backend)
-    w.serve(wake_address=wake)
+    try:
+        try:
+            w.serve(wake_address=wake)
+        finally:
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    except WorkerInterrupt:     # a signal that came while it was already stopping
+        pass
+    if w.fatal is not None:
+        raise w.fatal
     return 0
 
 

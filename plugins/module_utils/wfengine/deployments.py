@@ -16,7 +16,7 @@ from . import catalog, keys
 from .errors import Conflict, NotFound, SpaceDataError
 from .functions import input_values
 from .instances import expand, validate_node
-from .space.base import Entry, Space, op_delete, op_delete_tree, op_set
+from .space.base import Entry, Space, op_cas, op_check_index, op_delete, op_delete_tree, op_set
 from .tosca.checks import check_input_values
 from .tosca.model import NodeTemplate
 from .tosca.scaling import apply_inputs
@@ -44,7 +44,8 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
     defaults); an existing instance is left as it is."""
     keys.check_name("instance", instance)
     head = catalog.model_head(space, model)
-    meta = catalog.read_meta(space, model, head["digest"])
+    meta_entry = catalog.version_entry(space, model, head)
+    meta = meta_entry.value
     values = input_values(meta.get("inputs") or {}, inputs)
     where = "instance %s/%s" % (model, instance)
     check_input_values(meta.get("inputs") or {}, inputs or {}, meta.get("data_types") or {}, where)
@@ -54,6 +55,10 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
         return {"model": model, "instance": instance, "changed": False, "nodes": v.get("nodes", 0),
                 "model_digest": v.get("model_digest"), "up_to_date": v.get("model_digest") == head["digest"]}
     raw = catalog.read_templates(space, model, head["digest"])
+    missing = sorted(set(head.get("templates") or []) - set(raw))
+    if missing:
+        raise SpaceDataError("model %s: version %s is incomplete in the Space (no template %s); upload the "
+                             "model again to restore it" % (model, head["digest"], ", ".join(missing)))
     templates = {n: NodeTemplate.from_json(v) for n, v in raw.items()}
     apply_inputs(templates, values, where)     # counts read from inputs (get_input in scalable)
     reltypes = meta.get("reltypes") or {}
@@ -69,14 +74,34 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
         space.write_chunked(writes)
         value = {"model": model, "instance": instance, "model_digest": head["digest"], "generation": gen,
                  "nodes": len(nodes), "created": time.time(), "inputs": values}
-        if not space.cas(keys.instance_head(model, instance), value, 0):
-            raise Conflict("instance %s/%s was created concurrently" % (model, instance))
+        _point(space, model, instance, head["digest"], value, meta_entry)
     except Exception:
         try:
             space.delete_tree("inst/%s/%s/g/%s/" % (model, instance, gen))
         finally:
             raise
     return result
+
+
+def _point(space: Space, model: str, instance: str, digest: str, value: Dict[str, Any], meta: Entry) -> None:
+    """Create the instance's head on a version that still exists (its ``meta`` unchanged), and
+    rewrite the version's pin in the same transaction: a collection that read the pin before
+    this fails instead of deleting the version (catalog.collect_versions)."""
+    head_key = keys.instance_head(model, instance)
+    meta_key = keys.model_meta(model, digest)
+    for dummy in range(catalog.MAX_UPLOAD_ROUNDS):
+        res = space.txn([op_cas(head_key, value, 0), op_check_index(meta_key, meta.index),
+                         op_set(keys.model_pin(model, digest), {"instance": instance, "at": time.time()})])
+        if res.ok:
+            return
+        if head_key in res.failed:
+            raise Conflict("instance %s/%s was created concurrently" % (model, instance))
+        again = space.get(meta_key)
+        if again is None:
+            raise SpaceDataError("model %s: version %s was removed while instance %s was created (the model "
+                                 "changed meanwhile); retry" % (model, digest, instance))
+        meta = again
+    raise Conflict("instance %s/%s: version %s of the model kept changing; retry" % (model, instance, digest))
 
 
 def instance_head(space: Space, model: str, instance: str) -> Dict[str, Any]:
@@ -129,4 +154,5 @@ def delete_instance(space: Space, model: str, instance: str, check: bool = False
                     op_delete_tree(keys.logs(r)), op_delete(keys.run(r)), op_delete_tree(keys.queue(r))]
         ops.append(op_delete_tree(keys.instance_tree(model, instance)))
         space.write_chunked(ops)
+        catalog.collect_versions(space, model)     # the version only this instance used
     return {"model": model, "instance": instance, "changed": True}

@@ -86,6 +86,20 @@ class SpaceError(WfError):
     """The tuple space could not be reached or refused an operation."""
 
 
+class PermissionDenied(WfError):
+    """The Space's ACLs refused an operation: ``permission denied on KEY (token lacks ACCESS on
+    PREFIX)``.  Not a SpaceError (nothing transient to retry) and not a Conflict (no concurrent
+    writer to re-read after): whoever gets it stops and says so (a worker exits)."""
+
+    def __init__(self, key: str, access: str = "write", prefix: Optional[str] = None,
+                 detail: Optional[str] = None):
+        self.key = key
+        self.access = access
+        self.prefix = prefix
+        why = detail or "token lacks %s on %s" % (access, prefix if prefix is not None else key)
+        super().__init__("permission denied on %s (%s)" % (key, why))
+
+
 class SpaceDataError(SpaceError):
     """A value read from the Space is not what the engine wrote (not JSON, wrong shape)."""
 

@@ -44,6 +44,26 @@ def model_version(model: str, digest: str) -> str:
     return "models/%s/v/%s/" % (model, digest)
 
 
+def model_versions(model: str) -> str:
+    return "models/%s/v/" % model
+
+
+def model_meta(model: str, digest: str) -> str:
+    """Written last, exactly once per version: a version without it is incomplete (catalog.py)."""
+    return "models/%s/v/%s/meta" % (model, digest)
+
+
+def model_pin(model: str, digest: str) -> str:
+    """Rewritten by every instance made on the version: what tells a collection in progress that
+    the version just got a user (catalog.collect_versions)."""
+    return "models/%s/v/%s/pin" % (model, digest)
+
+
+def model_claim(model: str, digest: str, ident: str) -> str:
+    """An upload writing the version's folder: gone if a collection removed the folder meanwhile."""
+    return "models/%s/v/%s/claim/%s" % (model, digest, ident)
+
+
 def model_template(model: str, digest: str, template: str) -> str:
     return "models/%s/v/%s/tpl/%s" % (model, digest, template)
 

@@ -69,7 +69,9 @@ Retries.  Consul hiccups are retried, not surfaced, with exponential backoff (50
 1 s, jittered) for up to ``retry_total`` seconds (60 by default), after which ``SpaceError`` is
 raised with the last error.  Transient: connection refused/reset, timeouts, HTTP 429, 502-504, and
 500 unless its body is a known permanent error (invalid session, bad TTL, unknown datacenter,
-ACL).  Each transient failure is classified as *not applied* (the request never reached Consul:
+ACL).  An ACL refusal (HTTP 403, a 500 "Permission denied", or a transaction error whose
+``What`` says so) raises ``PermissionDenied`` naming the key and the engine folder it is in,
+never a failed check: retrying or re-reading cannot change it.  Each transient failure is classified as *not applied* (the request never reached Consul:
 connection refused, connect timeout; or Consul said so: "No cluster leader", 429, "rpc error
 getting client" when the agent could not reach the leader to forward the request) or *maybe
 applied* (a reset or read timeout after the request was sent, "leadership lost while committing
@@ -107,7 +109,7 @@ import requests
 import requests.adapters
 import urllib3.exceptions
 
-from ..errors import SpaceDataError, SpaceError, TxnTooLarge
+from ..errors import PermissionDenied, SpaceDataError, SpaceError, TxnTooLarge
 from .base import (MAX_TXN_OPS, MAX_VALUE_BYTES, READ_VERBS, Entry, Op, Space, TxnResult,
                    check_ops, dumps, loads, op_set, op_unlock)
 
@@ -134,6 +136,7 @@ _PERMANENT_500 = re.compile(
 # ("rpc error getting client": the agent could not even connect to the leader to forward it.)
 _NOT_APPLIED = re.compile(r"No cluster leader|node is not the leader|rate limit|"
                           r"rpc error getting client", re.IGNORECASE)
+_DENIED = re.compile(r"Permission denied|ACL not found", re.IGNORECASE)
 _SESSION_GONE = re.compile(r"invalid session|UUID must be", re.IGNORECASE)
 
 # Consul transaction verbs that return one result (the entry); the others return none.
@@ -212,6 +215,9 @@ class ConsulSpace(Space):
             cert = (client_cert, client_key) if client_key else client_cert
         self.url = "%s://%s:%d" % (scheme, host, port)
         self.prefix = prefix or ""
+        # The engine's own prefix when a PrefixedSpace wraps this one (it sets it): where the
+        # folders that a refusal names (``<prefix>facts/``) start.
+        self.engine_prefix = ""
         self.datacenter = datacenter or None
         self.timeout = float(timeout)
         self.retry_total = float(retry_total)
@@ -301,14 +307,31 @@ class ConsulSpace(Space):
                 time.sleep(pause)
                 delay = min(delay * 2, BACKOFF_CAP)
 
-    def _fail(self, what: str, resp: Any) -> SpaceError:
+    def _fail(self, what: str, resp: Any, full: Optional[str] = None,
+              access: str = "write") -> Exception:
+        """The error of a final answer; an ACL refusal is ``PermissionDenied`` naming the key
+        (``full``, as Consul sees it) or, without one, ``what``."""
         body = (resp.body or "").strip()
         if resp.code == 413:
             return SpaceError("%s: too large for Consul (%s)" % (what, body))
-        if resp.code in (401, 403):
-            return SpaceError("%s: Consul ACL refused the request (HTTP %d %s)"
-                              % (what, resp.code, body))
+        if resp.code in (401, 403) or (resp.code == 500 and _DENIED.search(body)):
+            return self._denied(full, access, body, what)
         return SpaceError("%s: Consul answered HTTP %d %s" % (what, resp.code, body))
+
+    def _denied(self, full: Optional[str], access: str, body: str, what: str = "") -> PermissionDenied:
+        """``permission denied on KEY (token lacks ACCESS on PREFIX)``: PREFIX is the engine's
+        folder the key is in (``<prefix>facts/``...), what a policy's ``key_prefix`` names."""
+        if re.search(r"ACL not found", body or "", re.IGNORECASE):
+            return PermissionDenied(full or what, access, detail="the token is unknown to Consul: ACL not found")
+        if full is None:
+            return PermissionDenied(what, access, detail="token lacks %s; Consul: %s" % (access, body))
+        if full.startswith("session "):
+            return PermissionDenied(full, access, detail="token lacks write on session_prefix "
+                                    "(sessions of this agent's node)")
+        root = self.prefix + self.engine_prefix
+        rest = full[len(root):] if full.startswith(root) else full
+        folder = (root if full.startswith(root) else "") + (rest.split("/", 1)[0] + "/" if "/" in rest else rest)
+        return PermissionDenied(full, access, prefix=folder)
 
     # ---- keys and values -----------------------------------------------------------------------
     def _key(self, key: str, tree: bool = False) -> str:
@@ -347,7 +370,7 @@ class ConsulSpace(Space):
         def attempt():
             resp = self._send("GET", "/v1/kv/" + full, params)
             if resp.code not in (200, 404):
-                raise self._fail(what, resp)
+                raise self._fail(what, resp, full, "read")
             return resp
         return self._retry(what, attempt)
 
@@ -423,7 +446,7 @@ class ConsulSpace(Space):
                 query += [("index", int(index)), ("wait", "%dms" % max(1, int(remaining * 1000)))]
             resp = self._send("GET", "/v1/kv/" + full, query)
             if resp.code not in (200, 404):
-                raise self._fail(what, resp)
+                raise self._fail(what, resp, full, "read")
             return resp
         resp = self._retry(what, attempt)
         return max(int(resp.headers.get("X-Consul-Index") or 0), 1), resp
@@ -442,7 +465,7 @@ class ConsulSpace(Space):
         def attempt():
             resp = self._send("PUT", "/v1/kv/" + full, [("flags", nonce)], text.encode("utf-8"))
             if resp.code != 200:
-                raise self._fail("put %s" % key, resp)
+                raise self._fail("put %s" % key, resp, full)
         self._retry("put %s" % key, attempt)
         item = self._raw_get(full, consistent=True)
         if item is not None:
@@ -530,7 +553,7 @@ class ConsulSpace(Space):
                         state["ambiguous"] = True
                     raise
                 if resp.code not in (200, 409):
-                    raise self._fail(what, resp)
+                    raise self._fail(what, resp, fulls[0] if len(set(fulls)) == 1 else None)
                 return resp
             resp = self._retry(what, attempt)
             doc = json.loads(resp.body) if resp.body else {}
@@ -543,6 +566,10 @@ class ConsulSpace(Space):
             for err in doc.get("Errors") or []:
                 pos, role = origin[int(err.get("OpIndex", -1))]
                 op = ops[pos]
+                if _DENIED.search(str(err.get("What") or "")):
+                    # An ACL refusal, not a failed check: no re-read would change it.
+                    raise self._denied(fulls[pos], "read" if op.verb in READ_VERBS else "write",
+                                       str(err.get("What")))
                 if op.verb == "get":
                     if pos in missing:
                         missing.discard(pos)   # it exists now: read it
@@ -686,7 +713,7 @@ class ConsulSpace(Space):
             resp = self._send("GET", "/v1/kv/" + common,
                               [("keys", "1"), ("separator", "/"), ("consistent", "1")])
             if resp.code not in (200, 404):
-                raise self._fail("index after delete", resp)
+                raise self._fail("index after delete", resp, common, "read")
             return resp
         resp = self._retry("index after delete", attempt)
         return int(resp.headers.get("X-Consul-Index") or 0)
@@ -726,7 +753,7 @@ class ConsulSpace(Space):
         def attempt():
             resp = self._send("PUT", "/v1/session/create", [], body)
             if resp.code != 200:
-                raise self._fail("session %s" % name, resp)
+                raise self._fail("session %s" % name, resp, "session %s" % name)
             return json.loads(resp.body)["ID"]
         return self._retry("session %s" % name, attempt)
 
@@ -736,7 +763,7 @@ class ConsulSpace(Space):
             if resp.code == 404 or (resp.code == 500 and _SESSION_GONE.search(resp.body or "")):
                 return False
             if resp.code != 200:
-                raise self._fail("renew session %s" % session, resp)
+                raise self._fail("renew session %s" % session, resp, "session %s" % session)
             return True
         return self._retry("renew session %s" % session, attempt)
 
@@ -746,7 +773,7 @@ class ConsulSpace(Space):
             if resp.code == 500 and _SESSION_GONE.search(resp.body or ""):
                 return
             if resp.code != 200:
-                raise self._fail("destroy session %s" % session, resp)
+                raise self._fail("destroy session %s" % session, resp, "session %s" % session)
         self._retry("destroy session %s" % session, attempt)
 
     def acquire(self, key: str, session: str, value: Any = None) -> bool:
@@ -763,7 +790,7 @@ class ConsulSpace(Space):
             if resp.code == 500 and _SESSION_GONE.search(resp.body or ""):
                 return False
             if resp.code != 200:
-                raise self._fail("acquire %s" % key, resp)
+                raise self._fail("acquire %s" % key, resp, full)
             return resp.body.strip() == "true"
         return self._retry("acquire %s" % key, attempt)
 

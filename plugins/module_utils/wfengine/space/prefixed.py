@@ -19,6 +19,8 @@ class PrefixedSpace(Space):
             raise ValueError("PrefixedSpace needs a non-empty prefix")
         self.inner = inner
         self.prefix = prefix
+        if isinstance(getattr(inner, "engine_prefix", None), str):
+            inner.engine_prefix += prefix     # type: ignore[attr-defined]  (ConsulSpace's refusals)
         self.max_txn_ops = inner.max_txn_ops
         self.batch_lanes = inner.batch_lanes
         self.name = inner.name
