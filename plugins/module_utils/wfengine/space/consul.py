@@ -108,7 +108,7 @@ import requests.adapters
 import urllib3.exceptions
 
 from ..errors import SpaceDataError, SpaceError, TxnTooLarge
-from .tls import check_tls_files, no_verify_warning, tls_failure
+from .tls import check_tls_files, is_tls_eof, no_verify_warning, probe_client_auth, tls_failure
 from .base import (MAX_TXN_OPS, MAX_VALUE_BYTES, READ_VERBS, Entry, Op, Space, TxnResult,
                    check_ops, dumps, loads, op_set, op_unlock)
 
@@ -211,6 +211,7 @@ class ConsulSpace(Space):
         check_tls_files(ca_file=ca_file, client_cert=client_cert, client_key=client_key)
         self._tls_files = {"ca_file": ca_file if verify else None, "client_cert": client_cert,
                            "client_key": client_key}
+        self._tls_address = (host, port) if scheme == "https" else None
         if scheme == "https" and not verify:
             no_verify_warning("%s://%s:%d" % (scheme, host, port))
         tls_verify: Any = bool(verify)
@@ -280,6 +281,8 @@ class ConsulSpace(Space):
             raise _Transient("%s: connect timeout (%s)" % (self.url, exc), False)
         except requests.exceptions.ConnectionError as exc:
             tls = tls_failure(exc, self._tls_files)
+            if tls is None and self._tls_address and is_tls_eof(exc):
+                tls = probe_client_auth(self._tls_address[0], self._tls_address[1], self._tls_files, self.timeout)
             if tls is not None:     # a certificate or a handshake does not heal by retrying
                 raise SpaceError("%s: %s" % (self.url, tls)) from None
             reason = getattr(exc.args[0], "reason", None) if exc.args else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import ssl
 import threading
 import warnings
@@ -93,3 +94,36 @@ def tls_failure(exc: BaseException, files: Dict[str, Optional[str]]) -> Optional
     if isinstance(err, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) or "UNEXPECTED_EOF" in reason:
         return None     # the connection dropped mid-handshake (a restarting agent): transient
     return "TLS error: %s" % text
+
+
+def is_tls_eof(exc: BaseException) -> bool:
+    """The connection ended inside TLS: a dropped connection, or (TLS 1.3) the server closing
+    after refusing the client certificate, the alert lost in the race with the request."""
+    err = _ssl_error(exc)
+    return err is not None and (isinstance(err, ssl.SSLEOFError)
+                                or "UNEXPECTED_EOF" in (getattr(err, "reason", None) or "").upper())
+
+
+def probe_client_auth(host: str, port: int, files: Dict[str, Optional[str]], timeout: float) -> Optional[str]:
+    """After a TLS EOF: one handshake and request of our own, reading the answer, to learn whether
+    the server refuses the client certificate (then the alert arrives before the close).  The
+    server's certificate is not judged here (the real request does that): only the client's."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        if files.get("client_cert"):
+            ctx.load_cert_chain(files["client_cert"], files.get("client_key") or None)
+        name = host.strip("[]")
+        with socket.create_connection((name, port), timeout) as raw:
+            with ctx.wrap_socket(raw, server_hostname=name) as conn:
+                conn.sendall(b"GET /v1/status/leader HTTP/1.1\r\nHost: consul\r\nConnection: close\r\n\r\n")
+                conn.recv(1)
+    except ssl.SSLError as exc:
+        reason = (exc.reason or "").upper()
+        if any(r in reason for r in ("CERTIFICATE_REQUIRED", "UNKNOWN_CA", "BAD_CERTIFICATE",
+                                     "CERTIFICATE_UNKNOWN", "HANDSHAKE_FAILURE", "PEM_LIB")):
+            return tls_failure(exc, files)
+    except OSError:
+        pass
+    return None
