@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 from ..errors import ToscaError
 from .. import limits
@@ -103,29 +103,38 @@ def _expanded_size(root: Any) -> int:
     """Nodes of the document with every alias expanded, without expanding it: a shared node's
     size is computed once.  Nesting through aliases (or a recursive alias) is bounded too."""
     import yaml
-    sizes: Dict[int, int] = {}
+    known: Dict[int, Tuple[int, int]] = {}     # id(node) -> (expanded nodes, expanded height)
 
-    def size(node: Any, level: int) -> int:
+    def deeper(node: Any) -> _Bound:
+        return _Bound("nested more than %d levels deep once aliases are expanded (line %d)"
+                      % (limits.MAX_YAML_DEPTH, node.start_mark.line + 1))
+
+    def visit(node: Any, level: int) -> Tuple[int, int]:
         if level > limits.MAX_YAML_DEPTH:
-            raise _Bound("nested more than %d levels deep once aliases are expanded (line %d)"
-                         % (limits.MAX_YAML_DEPTH, node.start_mark.line + 1))
-        known = sizes.get(id(node))
-        if known is not None:
-            return known
-        total = 1
+            raise deeper(node)
+        seen = known.get(id(node))
+        if seen is not None:
+            if level + seen[1] - 1 > limits.MAX_YAML_DEPTH:
+                raise deeper(node)
+            return seen
         if isinstance(node, yaml.SequenceNode):
-            for child in node.value:
-                total += size(child, level + 1)
+            children = list(node.value)
         elif isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                total += size(key, level + 1) + size(value, level + 1)
-        if total > limits.MAX_YAML_NODES:
-            raise _Bound("more than %d nodes once aliases are expanded (line %d)"
-                         % (limits.MAX_YAML_NODES, node.start_mark.line + 1))
-        sizes[id(node)] = total
-        return total
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        total, height = 1, 1
+        for child in children:
+            size, h = visit(child, level + 1)
+            total += size
+            height = max(height, h + 1)
+            if total > limits.MAX_YAML_NODES:
+                raise _Bound("more than %d nodes once aliases are expanded (line %d)"
+                             % (limits.MAX_YAML_NODES, node.start_mark.line + 1))
+        known[id(node)] = (total, height)
+        return total, height
 
-    return size(root, 1)
+    return visit(root, 1)[0]
 
 
 def load(text: str, file: str) -> Any:
