@@ -84,7 +84,9 @@ def tls_failure(exc: BaseException, files: Dict[str, Optional[str]]) -> Optional
         return "TLS: the server's certificate does not name this host (%s)" % text
     if "WRONG_VERSION_NUMBER" in reason or "RECORD_LAYER_FAILURE" in reason or "UNKNOWN_PROTOCOL" in reason:
         return "TLS handshake failed: the port does not speak TLS (an http port? use http:// or the https port) (%s)" % text
-    if "CERTIFICATE_REQUIRED" in reason or ("HANDSHAKE_FAILURE" in reason and not cert):
+    if "CERTIFICATE_REQUIRED" in reason or (not cert and any(
+            r in reason for r in ("HANDSHAKE_FAILURE", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN"))):
+        # TLS 1.3 says "certificate required"; Consul (Go, TLS 1.2) answers "bad certificate".
         return "TLS: the server requires a client certificate (give --client-cert and --client-key) (%s)" % text
     if cert and any(r in reason for r in ("BAD_CERTIFICATE", "UNKNOWN_CA", "CERTIFICATE_UNKNOWN", "HANDSHAKE_FAILURE")):
         return "TLS: the server refused the client certificate %s (%s)" % (cert, text)
