@@ -105,6 +105,10 @@ class Server:
         return "http://%s:%d" % (self.address, self.cluster.ports["http"])
 
     @property
+    def https_url(self) -> str:
+        return "https://%s:%d" % (self.address, self.cluster.ports["https"])
+
+    @property
     def raft_address(self) -> str:
         return "%s:%d" % (self.address, self.cluster.ports["server"])
 
@@ -127,13 +131,17 @@ class ConsulCluster:
     """Three Consul servers on loopback; ``dir`` holds their configs, data, logs and pids."""
 
     def __init__(self, dir: str, addresses=ADDRESSES, ports: Optional[Dict[str, int]] = None,
-                 binary: Optional[str] = None, acl_master_token: Optional[str] = None) -> None:
+                 binary: Optional[str] = None, acl_master_token: Optional[str] = None,
+                 tls: Optional[Dict[str, object]] = None) -> None:
         """``acl_master_token``: ACLs on, default policy deny, with this management token (also
         the agents' token), as roles/consul_cluster configures a cluster with ACLs (its
-        acl.tokens.master); None (the default) leaves ACLs off."""
+        acl.tokens.master); None (the default) leaves ACLs off.  ``tls``: Consul's TLS settings
+        (``ca_file``, ``cert_file``, ``key_file``, ``verify_incoming_https``...) and an https port
+        in ``ports["https"]``; the http port stays open for the cluster's own health checks."""
         self.dir = os.path.abspath(dir)
         self.acl_master_token = acl_master_token
         self.ports = dict(PORTS, **(ports or {}))
+        self.tls = dict(tls or {})
         self.binary = binary
         self.servers = [Server(self, n + 1, a) for n, a in enumerate(addresses)]
         self.external_url: Optional[str] = None
@@ -181,7 +189,7 @@ class ConsulCluster:
             "retry_interval": "1s",
             "ports": {"server": self.ports["server"], "serf_lan": self.ports["serf_lan"],
                       "serf_wan": self.ports["serf_wan"], "http": self.ports["http"],
-                      "dns": -1, "grpc": -1, "https": -1},
+                      "dns": -1, "grpc": -1, "https": self.ports.get("https", -1) if self.tls else -1},
             # production timing (the default multiplier 5 is for slow dev machines): a killed
             # leader is replaced in about a second
             "performance": {"raft_multiplier": 1},
@@ -195,6 +203,7 @@ class ConsulCluster:
             config["primary_datacenter"] = "dc1"
             config["acl"] = {"enabled": True, "default_policy": "deny", "enable_token_persistence": True,
                              "tokens": {"master": self.acl_master_token, "agent": self.acl_master_token}}
+        config.update(self.tls)
         with open(server.config, "w") as fh:
             json.dump(config, fh, indent=2)
 

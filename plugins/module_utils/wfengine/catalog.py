@@ -25,7 +25,7 @@ import time
 import uuid
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import keys
+from . import keys, limits
 from .errors import Conflict, ModelError, NotFound, SpaceDataError, ToscaError, raise_problems
 from .imperative import announce as announce_imperative, compile_imperative
 from .instances import expand
@@ -170,6 +170,7 @@ def _stored_files(root: str, entry: str, single_file: bool, model: Any, ops: Dic
 
 def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dict[str, Any]]) -> Dict[str, Any]:
     model = load_model(entry, libs)
+    limits.check_model_names(model)
     # The model's own problems are raised by load_model, all at once; then every function's.
     raise_problems(check_functions(model, libs))
     rules = compile_rules(model)
@@ -183,6 +184,7 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
         raise ModelError("%s: %s" % (path, exc))
     announce_imperative(model, rules, imperative)
     rules.update(imperative)
+    limits.check_workflow_names(rules, model.file)
     templates = {name: t.to_json() for name, t in model.templates.items()}
     for t in templates.values():
         # Paths relative to the model's root: the same content uploaded from a folder, a CSAR or
@@ -204,6 +206,7 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
         body["data_types"] = data_types
     if model.sections:  # groups, policies, substitution_mappings, metadata: stored, shown, not run
         body["sections"] = model.sections
+    limits.check_value_sizes(body, model.templates, model.file)
     try:
         with open(entry, "r", encoding="utf-8") as fh:
             source = fh.read()

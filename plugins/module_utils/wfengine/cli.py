@@ -17,6 +17,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from . import api
+from . import cli_types as ct
 from .errors import WfError
 
 
@@ -48,7 +49,7 @@ def _add_ssh_options(s: argparse.ArgumentParser) -> None:
                    default=_env_bool("WF_SSH_ACCEPT_NEW", False),
                    help="trust on first use: record a host key never seen before in the Space "
                         "(labs; a changed key is still refused; env WF_SSH_ACCEPT_NEW)")
-    g.add_argument("--ssh-connect-timeout", type=float, default=10.0, metavar="SECONDS")
+    g.add_argument("--ssh-connect-timeout", type=ct.seconds(), default=10.0, metavar="SECONDS")
 
 
 def ssh_options(args: argparse.Namespace, serves: Optional[List[str]] = None) -> Any:
@@ -58,17 +59,25 @@ def ssh_options(args: argparse.Namespace, serves: Optional[List[str]] = None) ->
                       serves=tuple(serves or ()))
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad argument is one line, like every other wfctl error (the usage is one ``-h`` away)."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, "%s: error: %s (see %s -h)\n" % (self.prog, message.replace("\n", " "), self.prog))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wfctl", description="Drive the TOSCA declarative workflow engine.")
+    p = _Parser(prog="wfctl", description="Drive the TOSCA declarative workflow engine.")
     g = p.add_argument_group("space (global options, before the command)")
     g.add_argument("--backend", choices=["embedded", "consul"], default=os.environ.get("WF_BACKEND", "embedded"))
     g.add_argument("--space", default=os.environ.get("WF_SPACE"), help="embedded Space file (env WF_SPACE)")
-    g.add_argument("--consul-url", default=os.environ.get("CONSUL_HTTP_ADDR"),
+    g.add_argument("--consul-url", default=os.environ.get("CONSUL_HTTP_ADDR"), type=ct.consul_url,
                    help="Consul address, e.g. http://127.0.0.1:8500 (env CONSUL_HTTP_ADDR)")
     g.add_argument("--token", default=os.environ.get("CONSUL_HTTP_TOKEN"), help="ACL token (env CONSUL_HTTP_TOKEN)")
-    g.add_argument("--ca-file", default=os.environ.get("CONSUL_CACERT"), help="CA bundle for https (env CONSUL_CACERT)")
-    g.add_argument("--client-cert", default=os.environ.get("CONSUL_CLIENT_CERT"))
-    g.add_argument("--client-key", default=os.environ.get("CONSUL_CLIENT_KEY"))
+    g.add_argument("--ca-file", default=os.environ.get("CONSUL_CACERT") or None, type=ct.readable_file,
+                   help="CA bundle for https (env CONSUL_CACERT)")
+    g.add_argument("--client-cert", default=os.environ.get("CONSUL_CLIENT_CERT") or None, type=ct.readable_file)
+    g.add_argument("--client-key", default=os.environ.get("CONSUL_CLIENT_KEY") or None, type=ct.readable_file)
     g.add_argument("--no-verify", action="store_true", default=not _env_bool("CONSUL_HTTP_SSL_VERIFY", True),
                    help="do not verify the server's TLS certificate")
     g.add_argument("--prefix", default=os.environ.get("WF_PREFIX", "wf/"),
@@ -97,14 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model")
     s.add_argument("instance")
     s.add_argument("--wait", action="store_true", help="wait for the end of the run, showing progress")
-    s.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
-    s.add_argument("--workers", type=int, default=None,
+    s.add_argument("--timeout", type=ct.seconds(), default=None, help="seconds to wait at most")
+    s.add_argument("--workers", type=ct.int_at_least(0), default=None,
                    help="run N workers in this process until the run ends (default 1 on the embedded "
                         "Space, 0 on Consul where workers are daemons)")
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
     s.add_argument("--resume", action="store_true",
                    help="continue the last failed (or canceled) run of this workflow from its failed steps")
-    s.add_argument("--retries", type=int, default=0,
+    s.add_argument("--retries", type=ct.int_at_least(0), default=0,
                    help="run-wide default of retries for a failing operation (per-operation "
                         "max_retries wins when larger)")
     _add_ssh_options(s)
@@ -144,17 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("worker", help="run a long-lived stateless worker")
-    s.add_argument("--threads", type=int, default=int(os.environ.get("WF_WORKER_THREADS", "8")),
+    s.add_argument("--threads", type=ct.int_at_least(1), default=os.environ.get("WF_WORKER_THREADS", "8"),
                    help="operations with side effects run at once (batch steps have their own "
                         "threads: 16 on Consul, 1 on the embedded Space)")
-    s.add_argument("--ttl", type=float, default=float(os.environ.get("WF_WORKER_TTL", "15")),
+    s.add_argument("--ttl", type=ct.seconds(), default=os.environ.get("WF_WORKER_TTL", "15"),
                    help="session TTL in seconds: a dead worker's steps are retaken after it")
-    s.add_argument("--batch", type=int, default=int(os.environ.get("WF_WORKER_BATCH", "16")),
+    s.add_argument("--batch", type=ct.int_at_least(1, 16), default=os.environ.get("WF_WORKER_BATCH", "16"),
                    help="ready nodes claimed and committed together (1-16; see docs/architecture.md)")
-    s.add_argument("--lanes", type=int, default=int(os.environ.get("WF_WORKER_LANES", "0")),
+    s.add_argument("--lanes", type=ct.int_at_least(0), default=os.environ.get("WF_WORKER_LANES", "0"),
                    help="batch steps run at once (0: the Space's default, 16 on Consul, 1 embedded)")
-    s.add_argument("--steal-after", type=float,
-                   default=float(os.environ.get("WF_WORKER_STEAL_AFTER", "1.0")),
+    s.add_argument("--steal-after", type=ct.seconds(allow_zero=True),
+                   default=os.environ.get("WF_WORKER_STEAL_AFTER", "1.0"),
                    help="seconds before taking a ready node, or ending a quiet run, that another "
                         "live worker owns")
     s.add_argument("--id", help="worker id shown in the trace (default host-pid-random)")
@@ -164,9 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="full logs of the operations run here (default ~/.cache/wfengine/logs)")
     s.add_argument("--cache-dir", default=os.environ.get("WF_MODEL_CACHE"),
                    help="where models' files are materialized (default ~/.cache/wfengine/models)")
-    s.add_argument("--op-timeout", type=float, default=None,
+    s.add_argument("--op-timeout", type=ct.seconds(), default=None,
                    help="default timeout of an operation, seconds (an implementation's timeout wins)")
-    s.add_argument("--wake", default=os.environ.get("WF_WORKER_WAKE"), metavar="HOST:PORT",
+    s.add_argument("--wake", default=os.environ.get("WF_WORKER_WAKE") or None, metavar="HOST:PORT", type=ct.host_port,
                    help="also listen for POST /wake here (handler of the Consul watch installed by "
                         "the wf_worker role); the worker's own blocking query is the main trigger")
     s.add_argument("--serves", action="append", type=_served_name, metavar="NAME",
@@ -223,6 +232,10 @@ def _print_files(title: str, paths: List[str], verbose: int) -> None:
                              " and %d more (-v lists them)" % more if more > 0 else ""))
 
 
+def _not_json(text: str) -> Any:
+    raise ValueError(text)
+
+
 def _inputs(pairs: List[str]) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for pair in pairs:
@@ -230,7 +243,8 @@ def _inputs(pairs: List[str]) -> Dict[str, Any]:
         if not sep or not name:
             raise WfError("--input %r: expected NAME=VALUE" % pair)
         try:
-            out[name] = json.loads(raw)
+            # NaN / Infinity are not JSON (the Space refuses them): such a value stays text.
+            out[name] = json.loads(raw, parse_constant=_not_json)
         except ValueError:
             out[name] = raw
     return out
@@ -396,7 +410,7 @@ def cmd_worker(args: argparse.Namespace, space) -> int:
     wake = None
     if args.wake:
         host, dummy, port = args.wake.rpartition(":")
-        wake = (host or "127.0.0.1", int(port))
+        wake = (host.strip("[]") or "127.0.0.1", int(port))
     logging.getLogger("wfengine").info("worker %s serving (%s backend)", w.id, args.backend)
     try:
         try:

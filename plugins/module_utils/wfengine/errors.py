@@ -7,7 +7,17 @@ Every message names its place (file, node, key) so a user can fix the input from
 """
 from __future__ import annotations
 
+import re
 from typing import List, Optional, Sequence
+
+# What would break "one line per problem" (str.splitlines splits on all of these): a name or a
+# key from a model may carry any of them, and messages quote names and keys.
+_LINE_BREAKERS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters and line separators escaped (``\\n``, ``\\x1c``, ...)."""
+    return _LINE_BREAKERS.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
 class WfError(Exception):
@@ -16,7 +26,7 @@ class WfError(Exception):
     exit_code = 2
 
     def line(self) -> str:
-        return str(self)
+        return one_line(str(self))
 
 
 class ToscaError(WfError):
@@ -31,7 +41,7 @@ class ToscaError(WfError):
             where = file
         if path:
             where = "%s: %s" % (where, path) if where else path
-        super().__init__("%s: %s" % (where, message) if where else message)
+        super().__init__(one_line("%s: %s" % (where, message) if where else message))
 
 
 class ToscaProblems(ToscaError):
@@ -45,13 +55,17 @@ class ToscaProblems(ToscaError):
             flat.extend(p.problems if isinstance(p, ToscaProblems) else [p])
         self.problems: List[ToscaError] = flat
         first = self.problems[0] if self.problems else None
-        super().__init__("\n".join(str(p) for p in self.problems),
-                         file=None, path=None)
+        # Not ToscaError.__init__: the problems are one per line on purpose (each already one line).
+        WfError.__init__(self, "\n".join(str(p) for p in self.problems))
+        self.message = str(self)
         self.file = first.file if first is not None else None
         self.path = first.path if first is not None else None
 
     def lines(self) -> List[str]:
         return [str(p) for p in self.problems]
+
+    def line(self) -> str:
+        return str(self)      # one problem per line, each escaped by its own ToscaError
 
     def summary(self) -> str:
         if len(self.problems) == 1:

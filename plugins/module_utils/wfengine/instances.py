@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from . import limits
 from .errors import ModelError
 
 HOSTED_ON = "tosca.relationships.HostedOn"
@@ -50,6 +51,35 @@ def hosting_order(model: Any) -> List[str]:
     return order
 
 
+def check_counts(model: Any, limit: Optional[int] = None) -> int:
+    """The node instances ``expand`` would create, computed from the counts alone (the product of
+    ``default_instances`` along each HostedOn chain), refused over the limit before a single one
+    is created: ``default_instances: 10000000`` costs milliseconds, not gigabytes."""
+    limit = limits.max_instances() if limit is None else limit
+    per: Dict[str, int] = {}
+    total = 0
+    for tname in hosting_order(model):
+        req = _host_requirement(model, tname)
+        per[tname] = model.templates[tname].scaling.default_instances * (per[req.node] if req is not None else 1)
+        total += per[tname]
+        if total > limit:
+            raise ModelError("%s: %d node instances (default_instances along its HostedOn chain), %d in all so "
+                             "far: more than the %d allowed (set %s to raise the limit)"
+                             % (tname, per[tname], total, limit, limits.MAX_INSTANCES_ENV))
+    links = 0
+    rel_limit = limit * limits.RELATIONSHIPS_PER_INSTANCE
+    for tname in sorted(model.templates):
+        for req in model.templates[tname].requirements:
+            hosted = model.relationship_types[req.relationship].is_a(HOSTED_ON)
+            links += per[tname] * (1 if hosted else per.get(req.node, 0))
+            if links > rel_limit:
+                raise ModelError("%s: requirement '%s': %d relationship instances (each of %d source instances "
+                                 "to each of %d targets): more than the %d allowed (%d per allowed node instance)"
+                                 % (tname, req.name, per[tname] * per.get(req.node, 0), per[tname],
+                                    per.get(req.node, 0), rel_limit, limits.RELATIONSHIPS_PER_INSTANCE))
+    return total
+
+
 def expand(model: Any) -> Dict[str, Dict[str, Any]]:
     """Node instances of a model, keyed by id (``<template>_<n>``), as JSON-ready dicts::
 
@@ -57,6 +87,7 @@ def expand(model: Any) -> Dict[str, Dict[str, Any]]:
          "out": [{"id", "type", "requirement", "source", "target", "source_type", "target_type"}],
          "in":  [same dicts, for relationships whose target is this instance]}
     """
+    check_counts(model)
     by_template: Dict[str, List[str]] = {}
     nodes: Dict[str, Dict[str, Any]] = {}
     for tname in hosting_order(model):

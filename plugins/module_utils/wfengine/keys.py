@@ -15,18 +15,15 @@ tells every worker what is ready, what is locked and which runs have gone quiet:
 """
 from __future__ import annotations
 
-import re
+from . import limits
 
-from .errors import ToscaError
-
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+NAME_RE = limits.NAME_RE
 
 
 def check_name(kind: str, name: str) -> str:
-    """Names become key segments: refuse anything that could escape its folder."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ToscaError("%s name %r must match %s" % (kind, name, NAME_RE.pattern))
-    return name
+    """Names become key segments: refuse anything that could escape its folder (the one grammar
+    of limits.py, docs/validation.md)."""
+    return limits.check_name(kind, name)
 
 
 def library(name: str) -> str:

@@ -110,6 +110,7 @@ import requests.adapters
 import urllib3.exceptions
 
 from ..errors import PermissionDenied, SpaceDataError, SpaceError, TxnTooLarge
+from .tls import check_tls_files, is_tls_eof, no_verify_warning, probe_client_auth, tls_failure
 from .base import (MAX_TXN_OPS, MAX_VALUE_BYTES, READ_VERBS, Entry, Op, Space, TxnResult,
                    check_ops, dumps, loads, op_set, op_unlock)
 
@@ -161,7 +162,10 @@ def _parse_url(url: str) -> Tuple[str, str, int]:
     if "://" not in text:
         ssl = os.environ.get("CONSUL_HTTP_SSL", "").lower() in ("1", "true", "yes")
         text = ("https://" if ssl else "http://") + text
-    parsed = urllib.parse.urlsplit(text)
+    try:
+        parsed = urllib.parse.urlsplit(text)
+    except ValueError as exc:       # 'http://[::1'
+        raise SpaceError("consul url %r: %s" % (url, exc)) from None
     scheme = parsed.scheme.lower()
     if scheme not in ("http", "https"):
         raise SpaceError("consul url %r: scheme must be http or https" % url)
@@ -207,6 +211,12 @@ class ConsulSpace(Space):
         ca_file = ca_file or os.environ.get("CONSUL_CACERT") or None
         client_cert = client_cert or os.environ.get("CONSUL_CLIENT_CERT") or None
         client_key = client_key or os.environ.get("CONSUL_CLIENT_KEY") or None
+        check_tls_files(ca_file=ca_file, client_cert=client_cert, client_key=client_key)
+        self._tls_files = {"ca_file": ca_file if verify else None, "client_cert": client_cert,
+                           "client_key": client_key}
+        self._tls_address = (host, port) if scheme == "https" else None
+        if scheme == "https" and not verify:
+            no_verify_warning("%s://%s:%d" % (scheme, host, port))
         tls_verify: Any = bool(verify)
         if tls_verify and ca_file:
             tls_verify = ca_file
@@ -276,6 +286,11 @@ class ConsulSpace(Space):
         except requests.exceptions.ConnectTimeout as exc:
             raise _Transient("%s: connect timeout (%s)" % (self.url, exc), False)
         except requests.exceptions.ConnectionError as exc:
+            tls = tls_failure(exc, self._tls_files)
+            if tls is None and self._tls_address and is_tls_eof(exc):
+                tls = probe_client_auth(self._tls_address[0], self._tls_address[1], self._tls_files, self.timeout)
+            if tls is not None:     # a certificate or a handshake does not heal by retrying
+                raise SpaceError("%s: %s" % (self.url, tls)) from None
             reason = getattr(exc.args[0], "reason", None) if exc.args else None
             sent = not isinstance(reason, urllib3.exceptions.NewConnectionError)
             raise _Transient("%s: %s" % (self.url, reason or exc), sent)

@@ -21,9 +21,11 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from typing import Callable, Dict, Iterator, List, Tuple
 
 from ..errors import ToscaError
+from .bounded_yaml import regular_file
 
 META = "TOSCA-Metadata/TOSCA.meta"
 YAML_EXT = (".yaml", ".yml")
@@ -46,6 +48,8 @@ def open_model_source(path: str) -> Source:
     if os.path.isdir(path):
         root = os.path.abspath(path)
         return _entry_of(root, path), root, _noop
+    # A FIFO or a device (/dev/zero) would be read forever, by the zip probe or the YAML reader.
+    regular_file(path)
     ext = os.path.splitext(path)[1].lower()
     if ext in ARCHIVE_EXT or (ext not in YAML_EXT and zipfile.is_zipfile(path)):
         tmp = tempfile.mkdtemp(prefix="wf-csar-")
@@ -142,7 +146,7 @@ def extract(archive: str, dest: str, max_bytes: int = MAX_ARCHIVE_BYTES) -> None
     """Extract a zip archive into the (empty) folder ``dest``, refusing anything unsafe."""
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise ToscaError("not a zip archive (%s)" % exc, file=archive) from None
     with zf:
         infos = zf.infolist()
@@ -182,6 +186,7 @@ def extract(archive: str, dest: str, max_bytes: int = MAX_ARCHIVE_BYTES) -> None
                             raise ToscaError("more than %d MiB once extracted" % (max_bytes // (1 << 20)),
                                              file=archive)
                         out.write(block)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError) as exc:
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError,
+                    zlib.error, EOFError, ValueError) as exc:   # corrupt deflate data, truncated member
                 raise ToscaError("member %r cannot be extracted (%s)" % (info.filename, exc), file=archive) from None
             os.chmod(target, 0o755 if mode & stat.S_IXUSR else 0o644)

@@ -11,12 +11,14 @@ because everything it returns may be stored in the Space as JSON.
 from __future__ import annotations
 
 import datetime
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 
 from ..errors import ToscaError
+from . import bounded_yaml
 
 SUPPORTED_VERSIONS = (
     "tosca_simple_yaml_1_0",
@@ -104,6 +106,9 @@ def _plain(value: Any, file: str, path: str) -> Any:
         return [_plain(v, file, "%s[%d]" % (path, i)) for i, v in enumerate(value)]
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        shown = ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+        raise ToscaError("%s has no JSON form (quote it if it is text)" % shown, file=file, path=path or None)
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     raise ToscaError("value of YAML type %s has no JSON form" % type(value).__name__,
@@ -111,25 +116,8 @@ def _plain(value: Any, file: str, path: str) -> Any:
 
 
 def _read_yaml(file: str) -> Dict[str, Any]:
-    try:
-        with open(file, "r", encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise ToscaError("file not found", file=file) from None
-    except IsADirectoryError:
-        raise ToscaError("is a directory, not a TOSCA file", file=file) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ToscaError("cannot read: %s" % exc, file=file) from None
-    import yaml  # here, not at the top: importing the engine must not need PyYAML
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        if mark is not None:
-            raise ToscaError("invalid YAML at line %d, column %d: %s"
-                             % (mark.line + 1, mark.column + 1, problem), file=file) from None
-        raise ToscaError("invalid YAML: %s" % problem, file=file) from None
+    # Bounded: size, file kind, nesting and aliases (limits.py); each is one line naming the file.
+    data = bounded_yaml.load(bounded_yaml.read_text(file), file)
     if data is None:
         raise ToscaError("empty document (no tosca_definitions_version)", file=file)
     if not isinstance(data, dict):
