@@ -26,6 +26,7 @@ from . import artifacts
 from .operations import artifact_paths, compile_operations, compile_values
 from .tosca.csar import model_source
 from .tosca.function_checks import check_functions
+from .tosca.sensitive import check_sensitive
 from .tosca.templates import load_library, load_model
 from .unused import called_operations, unused_implementations
 
@@ -122,7 +123,7 @@ def _referenced_files(root: str, ops: Dict[str, Any],
 def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dict[str, Any]]) -> Dict[str, Any]:
     model = load_model(entry, libs)
     # The model's own problems are raised by load_model, all at once; then every function's.
-    raise_problems(check_functions(model, libs))
+    raise_problems(check_functions(model, libs) + check_sensitive(model))
     rules = compile_rules(model)
     # Imperative workflows (topology_template.workflows): one of the same name replaces the
     # declarative workflow for this topology (imperative.py), which is then not checked.

@@ -20,6 +20,7 @@ from .space.base import Entry, Space, op_delete, op_delete_tree, op_set
 from .tosca.checks import check_input_values
 from .tosca.model import NodeTemplate
 from .tosca.scaling import apply_inputs
+from .tosca.sensitive import check_given_inputs
 
 
 class _TemplatesModel:
@@ -47,6 +48,7 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
     meta = catalog.read_meta(space, model, head["digest"])
     values = input_values(meta.get("inputs") or {}, inputs)
     where = "instance %s/%s" % (model, instance)
+    check_given_inputs(meta.get("inputs") or {}, inputs, where)
     check_input_values(meta.get("inputs") or {}, inputs or {}, meta.get("data_types") or {}, where)
     existing = space.get(keys.instance_head(model, instance))
     if existing is not None:

@@ -53,6 +53,7 @@ from .errors import WfError
 from .executor import Executor, OperationCall, OperationResult
 from .functions import FunctionContext, evaluate, outputs_key, to_text
 from .operations import INPUT_NAME_RE, split_operation
+from .secrets import SecretResolver, forbidden_env_name
 from .ssh import EXIT_UNREACHABLE, REMOTE_MODEL_DIR, RemoteError, describe_failure, parse_result
 
 log = logging.getLogger("wfengine.runner")
@@ -218,6 +219,27 @@ class ProcessExecutor(Executor):
         return len(procs)
 
     def run(self, call: OperationCall) -> OperationResult:
+        """Run the call; every value of a secret it read (get_secret) is masked in what comes
+        back (output tail, details, error messages, attributes) and in its log file."""
+        found = SecretResolver()
+        try:
+            result = self._run(call, found)
+        except Exception as exc:
+            red = found.redactor()
+            if red:
+                raise WfError(red.text(str(exc))) from None
+            raise
+        red = found.redactor()
+        if red:
+            result.output = red.text(result.output)
+            result.details = red.value(result.details)
+            result.attributes = red.value(result.attributes)
+            log_file = result.details.get("log_file")
+            if isinstance(log_file, str):
+                red.scrub_file(log_file)
+        return result
+
+    def _run(self, call: OperationCall, found: SecretResolver) -> OperationResult:
         t0 = time.monotonic()
         spec = self.resolver.spec(call)
         impl = (spec or {}).get("implementation") or {}
@@ -242,14 +264,20 @@ class ProcessExecutor(Executor):
                 # here even for a remote host (its copy/template tasks read local files).
                 ctx.artifact_root = REMOTE_MODEL_DIR if target is not None and not playbook else model_dir
                 ctx.used_artifacts = []
+                ctx.secrets = found
                 inputs = {}
                 for name, raw in (spec.get("inputs") or {}).items():
                     if not INPUT_NAME_RE.match(name):
                         raise WfError("input %r: not an identifier" % name)
+                    why = forbidden_env_name(name)
+                    if why:       # refused at upload (operations.py); a model stored before is refused here
+                        raise WfError("input %s: not passed to the operation: %s" % (name, why))
                     try:
                         inputs[name] = evaluate(raw, ctx)
                     except WfError as exc:
                         raise WfError("input %s: %s" % (name, exc)) from None
+                    if name in (spec.get("sensitive") or ()):
+                        found.add(inputs[name])
                 outputs_file = os.path.join(workdir, "outputs")
                 with open(outputs_file, "w"):
                     pass
@@ -274,7 +302,7 @@ class ProcessExecutor(Executor):
                     argv, env = [self.bash, script], self._script_env(inputs, facts)
                 details["command"] = os.path.basename(argv[0])
             except WfError as exc:
-                msg = "%s %s: %s" % (call.node["id"], call.operation, exc)
+                msg = found.redactor().text("%s %s: %s" % (call.node["id"], call.operation, exc))
                 _append(log_file, "[wfengine] not run: %s\n" % msg, truncate=True)
                 details["error"] = msg
                 code = EXIT_UNREACHABLE if isinstance(exc, RemoteError) else EXIT_NOT_RUN
@@ -282,8 +310,14 @@ class ProcessExecutor(Executor):
                                        duration=time.monotonic() - t0, details=details)
             timeout = float(impl.get("timeout") or self.default_timeout)
             err_file = os.path.join(workdir, "ssh.err") if stdin_data is not None else None
-            code, timed_out, canceled = self._spawn(argv, env, model_dir, log_file, timeout, call.run,
+            red = found.redactor()
+            # With secrets, the output goes to the private work folder first and reaches the log
+            # file masked: the log file never holds a secret, even while the operation runs.
+            raw_log = os.path.join(workdir, "output.log") if red else log_file
+            code, timed_out, canceled = self._spawn(argv, env, model_dir, raw_log, timeout, call.run,
                                                     stdin_data=stdin_data, stderr_path=err_file)
+            if red:
+                red.copy_file(raw_log, log_file)
             if err_file is not None and not timed_out and not canceled:
                 failure = self._remote_result(call, target, err_file, outputs_file, code, log_file)
                 if isinstance(failure, str):
