@@ -10,7 +10,6 @@ of them, while ``********`` shows where they were echoed.
 has no secret function, ``get_secret`` follows Yorc's name."""
 import hashlib
 import json
-import textwrap
 import uuid
 
 import pytest
@@ -18,7 +17,7 @@ import yaml
 
 from wfengine import api, cli, keys
 
-from engine_helpers import embedded
+from engine_helpers import ansible_vault, embedded
 
 MODEL = """\
 tosca_definitions_version: tosca_simple_yaml_1_3
@@ -73,17 +72,18 @@ echo "combo=[${FROM_FILE}]" >> "$WF_OUTPUTS"
 """ % " ".join(NAMES)
 
 
-def _vault_files(tmp_path, password: bytes, whole: str, inline: str):
-    """An ansible-vault file encrypted whole, and one holding an ``encrypt_string`` value, both
-    made with ansible-core's vault library (what ``ansible-vault encrypt`` and
-    ``encrypt_string`` call)."""
-    from ansible.parsing.vault import VaultLib, VaultSecret
-    vault = VaultLib([("default", VaultSecret(password))])
+def _vault_files(tmp_path, password_file, whole: str, inline: str):
+    """An ansible-vault file encrypted whole (``ansible-vault encrypt``), and one holding an
+    ``ansible-vault encrypt_string`` value (the value given on its standard input)."""
     vf = tmp_path / "vault.yml"
-    vf.write_bytes(vault.encrypt(yaml.safe_dump({"db_key": whole, "other": "x"})))
-    ct = vault.encrypt(inline).decode("ascii")
+    vf.write_text(yaml.safe_dump({"db_key": whole, "other": "x"}))
+    ansible_vault("encrypt", "--vault-password-file", str(password_file), str(vf))
+    assert vf.read_text().startswith("$ANSIBLE_VAULT;")
+    snippet = ansible_vault("encrypt_string", "--vault-password-file", str(password_file),
+                            "--stdin-name", "api_key", stdin=inline)
+    assert "!vault" in snippet and inline not in snippet
     inf = tmp_path / "inline.yml"
-    inf.write_text("plain: hello\napi_key: !vault |\n" + textwrap.indent(ct, "  ") + "\n")
+    inf.write_text("plain: hello\n" + snippet)
     return vf, inf
 
 
@@ -97,7 +97,7 @@ def _setup(tmp_path, monkeypatch):
     monkeypatch.setenv("WF_VAULT_PASSWORD_FILE", str(pw))
     sf = tmp_path / "secret.txt"
     sf.write_text(secrets["file"] + "\n")
-    vf, inf = _vault_files(tmp_path, b"correct horse battery", secrets["vault"], secrets["inline"])
+    vf, inf = _vault_files(tmp_path, pw, secrets["vault"], secrets["inline"])
     folder = tmp_path / "model"
     folder.mkdir()
     (folder / "app.yaml").write_text(MODEL.replace("@FILE@", str(sf)).replace("@VAULT@", str(vf))

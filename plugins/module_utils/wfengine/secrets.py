@@ -28,6 +28,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -138,26 +140,51 @@ class AnsibleVaultSource(SecretSource):
                               "role variable wf_worker_vault_password_file)" % what)
         password = _read_file(pw_file, "%s: vault password file" % what).rstrip(b"\r\n")
         data = _read_file(path, what)
-        try:
-            from ansible.parsing.vault import VaultLib, VaultSecret, AnsibleVaultError
-        except ImportError:
-            raise SecretError("%s: ansible-core is not installed on the worker" % what) from None
-        vault = VaultLib([("default", VaultSecret(password))])
-        try:
-            if data.lstrip().startswith(b"$ANSIBLE_VAULT;"):
-                data = vault.decrypt(data)
-            doc = _load_vault_yaml(data)
+        if not data.lstrip().startswith(b"$ANSIBLE_VAULT;"):
+            doc = _load_vault_yaml(data, what)
             if not isinstance(doc, dict) or key not in doc:
                 raise SecretError("%s: no key %s in the file" % (what, key))
-            value = doc[key]
-            if isinstance(value, _Vaulted):
-                value = vault.decrypt(value.text.encode("ascii")).decode("utf-8")
-        except AnsibleVaultError as exc:
-            # ansible's messages name the file and the reason, never the plaintext.
-            raise SecretError("%s: cannot decrypt (%s)" % (what, str(exc).splitlines()[0][:200])) from None
-        except UnicodeDecodeError:
-            raise SecretError("%s: the decrypted value is not UTF-8 text" % what) from None
-        return value
+            if not isinstance(doc[key], _Vaulted):
+                return doc[key]
+            return _decrypt(doc[key].text.encode("ascii"), password, what).decode("utf-8", errors="replace")
+        doc = _load_vault_yaml(_decrypt(data, password, what), what)
+        if not isinstance(doc, dict) or key not in doc:
+            raise SecretError("%s: no key %s in the file" % (what, key))
+        return doc[key]
+
+
+# ansible-core's vault library runs in a child process: importing the controller side of
+# ansible sets process-wide state (its Display, warnings) that a module running workers in
+# process (tosca_workflow) must not inherit.  The password and ciphertext go through a pipe.
+_DECRYPT = """
+import json, sys
+from ansible.parsing.vault import VaultLib, VaultSecret, AnsibleVaultError
+req = json.loads(sys.stdin.read())
+try:
+    out = VaultLib([("default", VaultSecret(req["password"].encode("latin-1")))]).decrypt(
+        req["data"].encode("latin-1"))
+except AnsibleVaultError as exc:
+    sys.stderr.write(str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+    sys.exit(3)
+sys.stdout.buffer.write(out)
+"""
+
+
+def _decrypt(data: bytes, password: bytes, what: str) -> bytes:
+    req = json.dumps({"password": password.decode("latin-1"), "data": data.decode("latin-1")})
+    try:
+        proc = subprocess.run([sys.executable, "-c", _DECRYPT], input=req.encode("utf-8"), capture_output=True,
+                              timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SecretError("%s: cannot run the vault decryption (%s)" % (what, exc)) from None
+    if proc.returncode == 3:
+        raise SecretError("%s: cannot decrypt (%s)" % (what, proc.stderr.decode("utf-8", errors="replace")))
+    if proc.returncode != 0:
+        last = (proc.stderr.decode("utf-8", errors="replace").strip().splitlines() or ["no message"])[-1]
+        if "No module named" in last:
+            last = "ansible-core is not importable by %s" % sys.executable
+        raise SecretError("%s: cannot decrypt (%s)" % (what, last[:200]))
+    return proc.stdout
 
 
 class _Vaulted:
@@ -165,7 +192,7 @@ class _Vaulted:
         self.text = text
 
 
-def _load_vault_yaml(data: bytes) -> Any:
+def _load_vault_yaml(data: bytes, what: str) -> Any:
     import yaml
 
     class VaultLoader(yaml.SafeLoader):
@@ -175,7 +202,7 @@ def _load_vault_yaml(data: bytes) -> Any:
     try:
         return yaml.load(data, Loader=VaultLoader)
     except yaml.YAMLError:
-        raise SecretError("not YAML once decrypted") from None
+        raise SecretError("%s: not YAML" % what) from None
 
 
 SOURCES: Dict[str, SecretSource] = {s.name: s for s in (EnvSource(), FileSource(), AnsibleVaultSource())}

@@ -17,6 +17,7 @@ from wfengine import secrets
 from wfengine.functions import DictContext, evaluate
 from wfengine.runner import EXIT_NOT_RUN, ProcessExecutor, find_ansible_playbook
 
+from engine_helpers import ansible_vault
 from test_runner import CREATE, Resolver, call, script, spec
 
 
@@ -50,14 +51,16 @@ def test_shapes_are_checked_without_reading():
 
 
 def test_ansible_vault_whole_file_and_encrypt_string(tmp_path, monkeypatch):
-    from ansible.parsing.vault import VaultLib, VaultSecret
-    vault = VaultLib([("default", VaultSecret(b"pw1"))])
-    whole = tmp_path / "whole.yml"
-    whole.write_bytes(vault.encrypt(yaml.safe_dump({"k": "whole-value"})))
-    inline = tmp_path / "inline.yml"
-    inline.write_text("k: !vault |\n" + textwrap.indent(vault.encrypt("inline-value").decode(), "  ") + "\n")
+    """Files made by ``ansible-vault encrypt`` and ``encrypt_string``, read back; a wrong
+    password fails without the value in the message."""
     pw = tmp_path / "pass"
     pw.write_text("pw1\n")
+    whole = tmp_path / "whole.yml"
+    whole.write_text(yaml.safe_dump({"k": "whole-value"}))
+    ansible_vault("encrypt", "--vault-password-file", str(pw), str(whole))
+    inline = tmp_path / "inline.yml"
+    inline.write_text(ansible_vault("encrypt_string", "--vault-password-file", str(pw), "--stdin-name", "k",
+                                    stdin="inline-value"))
     monkeypatch.setattr(secrets, "_settings", {"vault_password_file": str(pw)})
     r = secrets.SecretResolver()
     assert r.resolve(["ansible_vault", str(whole), "k"]) == "whole-value"
@@ -65,9 +68,12 @@ def test_ansible_vault_whole_file_and_encrypt_string(tmp_path, monkeypatch):
     with pytest.raises(secrets.SecretError, match="no key nope"):
         r.resolve(["ansible_vault", str(whole), "nope"])
     pw.write_text("wrong\n")
-    with pytest.raises(secrets.SecretError, match="cannot decrypt") as exc:
-        r.resolve(["ansible_vault", str(whole), "k"])
-    assert "whole-value" not in str(exc.value)
+    for f in (whole, inline):
+        with pytest.raises(secrets.SecretError, match="cannot decrypt") as exc:
+            r.resolve(["ansible_vault", str(f), "k"])
+        assert "value" not in str(exc.value).split("]", 1)[1]
+    import sys
+    assert "ansible.parsing.vault" not in sys.modules     # decrypted in a child process
 
 
 def test_without_a_resolver_a_secret_is_masked_never_read(monkeypatch):
