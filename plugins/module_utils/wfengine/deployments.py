@@ -81,6 +81,14 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
     return result
 
 
+def sensitive_inputs(space: Space, model: str) -> List[str]:
+    """The model's inputs defined ``sensitive: true``: a module hides what it was given for them
+    (``no_log``) before refusing a plain value."""
+    head = catalog.model_head(space, model)
+    defs = catalog.read_meta(space, model, head["digest"]).get("inputs") or {}
+    return sorted(n for n, d in defs.items() if isinstance(d, dict) and d.get("sensitive") is True)
+
+
 def instance_head(space: Space, model: str, instance: str) -> Dict[str, Any]:
     keys.check_name("model", model)
     keys.check_name("instance", instance)
