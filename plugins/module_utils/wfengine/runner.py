@@ -82,8 +82,9 @@ class OperationResolver:
     def context(self, call: OperationCall) -> FunctionContext:
         raise NotImplementedError
 
-    def target(self, call: OperationCall) -> Optional[Any]:
-        """The remote host the call runs on (``placement.Target``), or None: on this worker."""
+    def target(self, call: OperationCall, ctx: Optional[FunctionContext] = None) -> Optional[Any]:
+        """The remote host the call runs on (``placement.Target``), or None: on this worker.
+        ``ctx``: the call's context, whose secret resolver reads a ``get_secret`` credential."""
         return None
 
     def deployment(self, call: OperationCall) -> Tuple[str, str]:
@@ -256,15 +257,15 @@ class ProcessExecutor(Executor):
                 script = self._in_model(model_dir, primary)
                 deps = [(d, self._in_model(model_dir, d, folder=True))
                         for d in impl.get("dependencies") or []]
-                target = self.resolver.target(call) if self.ssh is not None else None
-                playbook = primary.lower().endswith(PLAYBOOK_EXT)
                 ctx = self.resolver.context(call)
+                ctx.secrets = found
+                target = self.resolver.target(call, ctx) if self.ssh is not None else None
+                playbook = primary.lower().endswith(PLAYBOOK_EXT)
                 # get_artifact: the path where the operation runs.  A remote script's folder is
                 # only known there: the bootstrap replaces the marker (ssh.py).  A playbook runs
                 # here even for a remote host (its copy/template tasks read local files).
                 ctx.artifact_root = REMOTE_MODEL_DIR if target is not None and not playbook else model_dir
                 ctx.used_artifacts = []
-                ctx.secrets = found
                 inputs = {}
                 for name, raw in (spec.get("inputs") or {}).items():
                     if not INPUT_NAME_RE.match(name):
