@@ -250,6 +250,9 @@ def _interfaces(raw: Any, what: str, file: Optional[str]) -> Dict[str, Dict[str,
                 op["implementation"]["file"] = file
             if iface_inputs:
                 op["inputs"] = dict(iface_inputs, **op.get("inputs", {}))
+                sensitive = _sensitive_names(body.get("inputs"))
+                if sensitive:
+                    op["sensitive"] = sorted(set(op.get("sensitive", [])) | set(sensitive))
             ops[oname] = _merge_op(ops.get(oname, {}), op)
         if iface_inputs:
             # Interface-level inputs also reach operations this layer does not mention.

@@ -56,10 +56,15 @@ def check_sensitive(model: Any) -> List[ToscaError]:
                                       "in the Space; %s" % (ntype.name, pname, _HOW), file=ntype.file,
                                       path="node_types.%s.properties.%s.default" % (ntype.name, pname)))
             value = (tpl.properties or {}).get(pname)
+            path = "topology_template.node_templates.%s.properties.%s" % (tname, pname)
             if _literal(value) and value != pdef.get("default"):
                 out.append(ToscaError("%s: property %s is sensitive: its value would be stored in clear in the "
-                                      "Space; %s" % (tname, pname, _HOW), file=tpl.file or model.file,
-                                      path="topology_template.node_templates.%s.properties.%s" % (tname, pname)))
+                                      "Space; %s" % (tname, pname, _HOW), file=tpl.file or model.file, path=path))
+            plain = _plain_input(value, model.inputs or {})
+            if plain:
+                out.append(ToscaError("%s: property %s is sensitive but reads input %s, which is not: its value "
+                                      "would be stored and shown in clear; mark the input sensitive: true"
+                                      % (tname, pname, plain), file=tpl.file or model.file, path=path + ".get_input"))
         for req in tpl.requirements:
             rtype = model.relationship_types.get(req.relationship)
             for pname, pdef in ((rtype.properties if rtype else None) or {}).items():
@@ -70,6 +75,17 @@ def check_sensitive(model: Any) -> List[ToscaError]:
                                           file=tpl.file or model.file,
                                           path="topology_template.node_templates.%s.requirements" % tname))
     return out
+
+
+def _plain_input(value: Any, inputs: Dict[str, Any]) -> Optional[str]:
+    """The input a ``{get_input: name}`` value reads when that input is not sensitive."""
+    if not (isinstance(value, dict) and len(value) == 1 and "get_input" in value):
+        return None
+    args = value["get_input"]
+    name = args[0] if isinstance(args, list) and args else args
+    if isinstance(name, str) and name in inputs and not _sensitive(inputs[name]):
+        return name
+    return None
 
 
 def check_given_inputs(definitions: Dict[str, Any], given: Optional[Dict[str, Any]], where: str) -> None:
