@@ -33,6 +33,12 @@ version on the host: scripts should write elsewhere).  The whole output (stdout 
 interleaved) goes to ``<log_dir>/<run>/<node>/<operation>-<attempt>.log`` on the worker host;
 the result carries its last ``tail_bytes``.  A timeout sends SIGTERM to the operation's whole
 process group, then SIGKILL after a grace period.
+
+Secrets (``secrets.py``): ``get_secret`` is resolved here, when the operation runs; every value
+read (and every sensitive input's value) is replaced by ``********`` in the output tail, the log
+file (the process writes into the private work folder, the log file gets the masked copy), the
+outputs/attributes and error messages, before the result leaves the executor.  An input whose
+name steers the shell or the loader (``BASH_ENV``, ``LD_PRELOAD``...) is never passed.
 """
 from __future__ import annotations
 
