@@ -151,3 +151,34 @@ def test_a_vault_secret_without_password_file_fails_naming_the_option(tmp_path, 
         space.close()
     assert "the worker has no vault password file (wfctl worker --vault-password-file" in text
     assert not (out / "FROM_ENV.sha").exists()
+
+
+def test_wfctl_vault_password_file_option(tmp_path):
+    """``wfctl workflow --vault-password-file`` (the same option as ``wfctl worker``'s): the
+    in-process workers decrypt with it; the deployer's other commands never see the secrets."""
+    import os
+    import subprocess
+    import sys
+    secrets, folder, out, env = prepare(tmp_path)
+    db = str(tmp_path / "cli.db")
+    base = [sys.executable, "-m", "wfengine.cli", "--space", db]
+    plain_env = {k: v for k, v in os.environ.items() if k not in env}
+    worker_env = dict(plain_env, **{k: v for k, v in env.items() if k != "WF_VAULT_PASSWORD_FILE"})
+
+    def wfctl(argv, run_env):
+        p = subprocess.run(base + argv, capture_output=True, text=True, env=run_env, check=False, timeout=300)
+        return p.returncode, p.stdout + p.stderr
+
+    assert wfctl(["model", str(folder), "m"], plain_env)[0] == 0
+    code, text = wfctl(["instantiate", "m", "i", "--input", "out_dir=%s" % out,
+                        "--input", 'db_password={"get_secret": ["env", "WF_TEST_INPUT_SECRET"]}'], plain_env)
+    assert code == 0, text
+    code, text = wfctl(["workflow", "install", "m", "i", "--vault-password-file", str(tmp_path / "nope")], worker_env)
+    assert code == 2 and "--vault-password-file: %s: not a readable file" % (tmp_path / "nope") in text
+    code, text = wfctl(["workflow", "install", "m", "i", "--vault-password-file", env["WF_VAULT_PASSWORD_FILE"]],
+                       worker_env)
+    assert code == 0, text
+    assert_received(out, secrets)
+    _assert_clean(text.encode(), secrets, "wfctl workflow")
+    for p in list(tmp_path.glob("cli.db*")) + [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]:
+        _assert_clean(p.read_bytes(), secrets, str(p))
