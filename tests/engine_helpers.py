@@ -47,3 +47,14 @@ def run(opts: api.SpaceOptions, workflow: str, model: str = "m", instance: str =
                 "trace": api.trace(space, model, instance)}
     finally:
         space.close()
+
+
+def ansible_vault(*argv: str, stdin: str = "") -> str:
+    """The ``ansible-vault`` command of the test venv (next to this Python): what an operator
+    runs to make vault files; ansible is never imported by the tests' own process."""
+    import os
+    import subprocess
+    import sys
+    exe = os.path.join(os.path.dirname(sys.executable), "ansible-vault")
+    proc = subprocess.run([exe] + list(argv), input=stdin, capture_output=True, text=True, check=True)
+    return proc.stdout

@@ -38,6 +38,9 @@ options:
         read from inputs (C(get_input) in C(default_instances), C(min_instances), C(max_instances))
         against their bounds; a bad value fails the task (every problem in RV(problems)) and creates
         nothing. Values given as text (C("3") from a Jinja template) are accepted for integers.
+      - An input defined C(sensitive) must be a reference resolved on the worker,
+        C({get_secret: [env, NAME]}) (or C([file, PATH]), C([ansible_vault, FILE, KEY])); a plain value
+        is refused and masked in the result.
     type: dict
   state:
     description:
@@ -131,6 +134,35 @@ problems:
 from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api
 
 
+def _hide_sensitive(module, space):
+    """A value given for a sensitive input is refused (give a get_secret reference); before
+    that, Ansible is told to mask it everywhere in the result (``invocation`` included)."""
+    given = module.params['inputs'] or {}
+    try:
+        names = api.deployments.sensitive_inputs(space, module.params['model']) if given else []
+    except api.NotFound:
+        return
+    for name in names:
+        value = given.get(name)
+        if value is None or (isinstance(value, dict) and list(value) == ['get_secret']):
+            continue
+        for leaf in _leaves(value):
+            module.no_log_values.add(leaf)
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            for leaf in _leaves(v):
+                yield leaf
+    elif isinstance(value, list):
+        for v in value:
+            for leaf in _leaves(v):
+                yield leaf
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)
+
+
 def main():
     module = WorkflowsModule(
         argument_spec=dict(
@@ -144,6 +176,7 @@ def main():
     p = module.params
     with module.space() as space:
         if p['state'] == 'present':
+            _hide_sensitive(module, space)
             try:
                 result = api.create_instance(space, p['model'], p['name'], check=module.check_mode,
                                              inputs=p['inputs'])

@@ -70,8 +70,29 @@ MODEL_CASES: Dict[str, Case] = {
         {"fi.yaml": _model("a: {type: tosca.nodes.Compute, attributes: {x: {get_input: nope}}}\n")},
         ["model", "fi.yaml", "x"], ["fi.yaml", "node_templates.a.attributes.x.get_input", "no input 'nope'"]),
     "function_unknown": (
-        {"fu.yaml": _model("a: {type: tosca.nodes.Compute, attributes: {x: {get_secret: [v, k]}}}\n")},
-        ["model", "fu.yaml", "x"], ["fu.yaml", "node_templates.a.attributes.x.get_secret", "unknown function"]),
+        {"fu.yaml": _model("a: {type: tosca.nodes.Compute, attributes: {x: {get_env: [v, k]}}}\n")},
+        ["model", "fu.yaml", "x"], ["fu.yaml", "node_templates.a.attributes.x.get_env", "unknown function"]),
+    # issue 18 item 1: get_secret's shape is checked at upload
+    "get_secret_unknown_source": (
+        {"gs.yaml": _model("a: {type: tosca.nodes.Compute, attributes: {x: {get_secret: [v, k]}}}\n")},
+        ["model", "gs.yaml", "x"], ["gs.yaml", "node_templates.a.attributes.x.get_secret", "unknown source 'v'"]),
+    # issue 18 item 1: a sensitive input's default would be stored in clear
+    "sensitive_input_default": (
+        {"si.yaml": V + "topology_template:\n  inputs:\n    pw: {type: string, sensitive: true, default: hunter2}\n"
+                  "  node_templates:\n    a: {type: tosca.nodes.Compute}\n"},
+        ["model", "si.yaml", "x"], ["si.yaml", "topology_template.inputs.pw.default", "is sensitive", "get_secret"]),
+    # issue 18 item 5: an operation input named BASH_ENV would make bash source a file
+    "input_bash_env": (
+        {"be.yaml": _model("""\
+            a:
+              type: tosca.nodes.Compute
+              interfaces:
+                Standard:
+                  create:
+                    implementation: c.sh
+                    inputs: {BASH_ENV: /tmp/x}
+            """), "c.sh": "true\n"},
+        ["model", "be.yaml", "x"], ["be.yaml", "operation Standard.create", "input BASH_ENV: refused"]),
     "yaml_syntax_error": (
         {"syn.yaml": V + TOPO + "    a: {type: [\n"},
         ["model", "syn.yaml", "x"], ["syn.yaml", "invalid YAML", "line"]),

@@ -37,6 +37,7 @@ from .operations import artifact_paths, compile_operations, compile_values
 from .ignore import secret_reason
 from .tosca.csar import model_source, source_kind
 from .tosca.function_checks import check_functions
+from .tosca.sensitive import check_sensitive
 from .tosca.templates import load_library, load_model
 from .unused import called_operations, unused_implementations
 
@@ -172,7 +173,7 @@ def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dic
     model = load_model(entry, libs)
     limits.check_model_names(model)
     # The model's own problems are raised by load_model, all at once; then every function's.
-    raise_problems(check_functions(model, libs))
+    raise_problems(check_functions(model, libs) + check_sensitive(model))
     rules = compile_rules(model)
     # Imperative workflows (topology_template.workflows): one of the same name replaces the
     # declarative workflow for this topology (imperative.py), which is then not checked.

@@ -52,6 +52,21 @@ def _add_ssh_options(s: argparse.ArgumentParser) -> None:
     g.add_argument("--ssh-connect-timeout", type=ct.seconds(), default=10.0, metavar="SECONDS")
 
 
+def _readable_file(text: str) -> str:
+    if not os.path.isfile(text) or not os.access(text, os.R_OK):
+        raise argparse.ArgumentTypeError("%s: not a readable file" % text)
+    return os.path.abspath(text)
+
+
+def _add_secret_options(s: argparse.ArgumentParser) -> None:
+    """Where the operations run here read secrets (secrets.py, docs/operations.md "Secrets")."""
+    g = s.add_argument_group("secrets")
+    env = os.environ.get("WF_VAULT_PASSWORD_FILE")
+    g.add_argument("--vault-password-file", type=_readable_file, default=env or None, metavar="FILE",
+                   help="password of the ansible-vault files that {get_secret: [ansible_vault, FILE, KEY]} "
+                        "reads on this worker (env WF_VAULT_PASSWORD_FILE)")
+
+
 def ssh_options(args: argparse.Namespace, serves: Optional[List[str]] = None) -> Any:
     from .ssh import SshOptions
     return SshOptions(inventory=args.inventory, known_hosts=args.known_hosts,
@@ -117,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run-wide default of retries for a failing operation (per-operation "
                         "max_retries wins when larger)")
     _add_ssh_options(s)
+    _add_secret_options(s)
 
     s = sub.add_parser("serves", help="hosts served by a worker on them, and whether it is alive")
     s.add_argument("--forget", metavar="NAME", type=_served_name,
@@ -184,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "env WF_WORKER_SERVES, comma-separated): the operations of that root host "
                         "run here, locally, and never on another worker")
     _add_ssh_options(s)
+    _add_secret_options(s)
     return p
 
 
@@ -429,6 +446,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if getattr(args, "vault_password_file", None):
+        from . import secrets
+        secrets.configure(vault_password_file=args.vault_password_file)
     try:
         opts = space_options(args)
         if args.command == "worker":

@@ -20,6 +20,7 @@ from .space.base import Entry, Space, op_cas, op_check_index, op_delete, op_dele
 from .tosca.checks import check_input_values
 from .tosca.model import NodeTemplate
 from .tosca.scaling import apply_inputs
+from .tosca.sensitive import check_given_inputs
 
 
 class _TemplatesModel:
@@ -48,6 +49,7 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
     meta = meta_entry.value
     values = input_values(meta.get("inputs") or {}, inputs)
     where = "instance %s/%s" % (model, instance)
+    check_given_inputs(meta.get("inputs") or {}, inputs, where)
     check_input_values(meta.get("inputs") or {}, inputs or {}, meta.get("data_types") or {}, where)
     existing = space.get(keys.instance_head(model, instance))
     if existing is not None:
@@ -102,6 +104,14 @@ def _point(space: Space, model: str, instance: str, digest: str, value: Dict[str
                                  "changed meanwhile); retry" % (model, digest, instance))
         meta = again
     raise Conflict("instance %s/%s: version %s of the model kept changing; retry" % (model, instance, digest))
+
+
+def sensitive_inputs(space: Space, model: str) -> List[str]:
+    """The model's inputs defined ``sensitive: true``: a module hides what it was given for them
+    (``no_log``) before refusing a plain value."""
+    head = catalog.model_head(space, model)
+    defs = catalog.read_meta(space, model, head["digest"]).get("inputs") or {}
+    return sorted(n for n, d in defs.items() if isinstance(d, dict) and d.get("sensitive") is True)
 
 
 def instance_head(space: Space, model: str, instance: str) -> Dict[str, Any]:

@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional
 from .errors import WfError
 
 FUNCTIONS = ("get_input", "get_property", "get_attribute", "concat", "join", "token",
-             "get_operation_output", "get_artifact", "get_nodes_of_type")
+             "get_operation_output", "get_artifact", "get_nodes_of_type", "get_secret")
 ENTITIES = ("SELF", "SOURCE", "TARGET", "HOST")
 _MAX_DEPTH = 32
 # Where an operation's outputs are kept among the attributes of the node that ran it:
@@ -64,6 +64,9 @@ class FunctionContext:
     are raised by ``evaluate``, which knows the function and path to name."""
 
     inputs: Dict[str, Any] = {}
+    # get_secret: a ``secrets.SecretResolver`` where the operation runs (the executor sets it);
+    # None elsewhere, where a secret evaluates to ``********`` and is never read.
+    secrets: Optional[Any] = None
     self_node: Optional[str] = None      # the node instance the operation runs on
     source: Optional[str] = None         # relationship operations: the ends
     target: Optional[str] = None
@@ -237,6 +240,17 @@ class _Eval:
         if not 0 <= index < len(parts):
             raise FunctionError("%s: %r has %d tokens, no token %d" % (_show("token", args), text, len(parts), index))
         return parts[index]
+
+    def get_secret(self, args: Any, depth: int) -> Any:
+        """[source, ...] (secrets.py): read on the worker, remembered there for scrubbing."""
+        from . import secrets
+        args = self.value(args, depth)
+        problem = secrets.check_args(args)
+        if problem:
+            raise FunctionError("get_secret: %s" % problem)
+        if self.ctx.secrets is None:
+            return secrets.MASK
+        return self.ctx.secrets.resolve(args)
 
     def get_nodes_of_type(self, args: Any, depth: int) -> List[str]:
         """TOSCA 1.3 4.7.1: the names (ids) of every node instance of that type or a subtype."""
@@ -476,6 +490,10 @@ class _NodeScope(FunctionContext):
         self.source = base.source
         self.target = base.target
         self.relationship = None
+
+    @property
+    def secrets(self) -> Optional[Any]:     # type: ignore[override]
+        return self._b.secrets
 
     def properties(self, node_id: str) -> Dict[str, Any]:
         return self._b.properties(node_id)

@@ -40,6 +40,8 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import ToscaError
+from .functions import has_function
+from .secrets import forbidden_env_name
 
 STANDARD = "tosca.interfaces.node.lifecycle.Standard"
 CONFIGURE = "tosca.interfaces.relationships.Configure"
@@ -156,11 +158,19 @@ def _inputs(raw: Any, where: _Where) -> Dict[str, Any]:
         if not INPUT_NAME_RE.match(name):
             raise where.err("input %r: names must be identifiers ([A-Za-z_][A-Za-z0-9_]*): they "
                             "become environment variables and Ansible variables" % name)
+        why = forbidden_env_name(name)
+        if why:
+            raise where.err("input %s: refused: %s (rename the input, e.g. app_%s)" % (name, why, name.lower()))
         # An input *definition* ({type: string, default: x}, in a type) gives its default; an
         # input *assignment* is the value itself (possibly a function).
         if isinstance(value, dict) and "type" in value and set(value) <= {
                 "type", "description", "default", "value", "required", "constraints", "entry_schema",
-                "key_schema", "status", "metadata"}:
+                "key_schema", "status", "metadata", "sensitive"}:
+            if value.get("sensitive") is True:
+                for key in ("value", "default"):
+                    if key in value and not has_function(value[key]):
+                        raise where.err("input %s: sensitive: its %s would be stored in clear in the Space; give "
+                                        "a reference instead, e.g. {get_secret: [env, NAME]}" % (name, key))
             if "value" in value:
                 out[name] = copy.deepcopy(value["value"])
             elif "default" in value:
@@ -168,6 +178,12 @@ def _inputs(raw: Any, where: _Where) -> Dict[str, Any]:
             continue
         out[name] = copy.deepcopy(value)
     return out
+
+
+def _sensitive_names(raw: Any) -> List[str]:
+    """Inputs defined ``sensitive: true``: the executor masks their values like secrets."""
+    return sorted(n for n, v in (raw or {}).items() if isinstance(v, dict) and v.get("sensitive") is True) \
+        if isinstance(raw, dict) else []
 
 
 def _outputs(raw: Any, where: _Where) -> Dict[str, List[str]]:
@@ -199,6 +215,9 @@ def _operation(raw: Any, where: _Where) -> Dict[str, Any]:
         out["implementation"] = _implementation(raw["implementation"], where)
     if "inputs" in raw:
         out["inputs"] = _inputs(raw["inputs"], where)
+        sensitive = _sensitive_names(raw["inputs"])
+        if sensitive:
+            out["sensitive"] = sensitive
     if "outputs" in raw:
         out["outputs"] = _outputs(raw["outputs"], where)
     if raw.get("max_retries") is not None:
@@ -231,6 +250,9 @@ def _interfaces(raw: Any, what: str, file: Optional[str]) -> Dict[str, Dict[str,
                 op["implementation"]["file"] = file
             if iface_inputs:
                 op["inputs"] = dict(iface_inputs, **op.get("inputs", {}))
+                sensitive = _sensitive_names(body.get("inputs"))
+                if sensitive:
+                    op["sensitive"] = sorted(set(op.get("sensitive", [])) | set(sensitive))
             ops[oname] = _merge_op(ops.get(oname, {}), op)
         if iface_inputs:
             # Interface-level inputs also reach operations this layer does not mention.
@@ -243,6 +265,8 @@ def _merge_op(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
     for k, v in over.items():
         if k in ("inputs", "outputs"):
             out[k] = dict(out.get(k, {}), **copy.deepcopy(v))
+        elif k == "sensitive":      # a definition once sensitive stays so when a layer assigns it
+            out[k] = sorted(set(out.get(k, [])) | set(v))
         else:
             out[k] = copy.deepcopy(v)
     return out

@@ -70,12 +70,13 @@ class SpaceResolver(OperationResolver):
         ctx = self.contexts(call.run)
         return ctx.model, ctx.instance
 
-    def target(self, call: OperationCall) -> Optional[Any]:
+    def target(self, call: OperationCall, fctx: Optional[FunctionContext] = None) -> Optional[Any]:
         ctx = self.contexts(call.run)
         root = operation_root(call, self.spec(call), lambda n: ctx.node(n).get("host"))
         if root is None or self.ssh is None:
             return None
-        return host_target(self.context(call), root, self.ssh.inventory, self.ssh.opts.serves)
+        return host_target(fctx if fctx is not None else self.context(call), root, self.ssh.inventory,
+                           self.ssh.opts.serves)
 
     def model_dir(self, call: OperationCall) -> str:
         ctx = self.contexts(call.run)

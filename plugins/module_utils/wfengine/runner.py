@@ -33,6 +33,12 @@ version on the host: scripts should write elsewhere).  The whole output (stdout 
 interleaved) goes to ``<log_dir>/<run>/<node>/<operation>-<attempt>.log`` on the worker host;
 the result carries its last ``tail_bytes``.  A timeout sends SIGTERM to the operation's whole
 process group, then SIGKILL after a grace period.
+
+Secrets (``secrets.py``): ``get_secret`` is resolved here, when the operation runs; every value
+read (and every sensitive input's value) is replaced by ``********`` in the output tail, the log
+file (the process writes into the private work folder, the log file gets the masked copy), the
+outputs/attributes and error messages, before the result leaves the executor.  An input whose
+name steers the shell or the loader (``BASH_ENV``, ``LD_PRELOAD``...) is never passed.
 """
 from __future__ import annotations
 
@@ -53,6 +59,7 @@ from .errors import WfError
 from .executor import Executor, OperationCall, OperationResult
 from .functions import FunctionContext, evaluate, outputs_key, to_text
 from .operations import INPUT_NAME_RE, split_operation
+from .secrets import SecretResolver, forbidden_env_name
 from .ssh import EXIT_UNREACHABLE, REMOTE_MODEL_DIR, RemoteError, describe_failure, parse_result
 
 log = logging.getLogger("wfengine.runner")
@@ -81,8 +88,9 @@ class OperationResolver:
     def context(self, call: OperationCall) -> FunctionContext:
         raise NotImplementedError
 
-    def target(self, call: OperationCall) -> Optional[Any]:
-        """The remote host the call runs on (``placement.Target``), or None: on this worker."""
+    def target(self, call: OperationCall, ctx: Optional[FunctionContext] = None) -> Optional[Any]:
+        """The remote host the call runs on (``placement.Target``), or None: on this worker.
+        ``ctx``: the call's context, whose secret resolver reads a ``get_secret`` credential."""
         return None
 
     def deployment(self, call: OperationCall) -> Tuple[str, str]:
@@ -218,6 +226,27 @@ class ProcessExecutor(Executor):
         return len(procs)
 
     def run(self, call: OperationCall) -> OperationResult:
+        """Run the call; every value of a secret it read (get_secret) is masked in what comes
+        back (output tail, details, error messages, attributes) and in its log file."""
+        found = SecretResolver()
+        try:
+            result = self._run(call, found)
+        except Exception as exc:
+            red = found.redactor()
+            if red:
+                raise WfError(red.text(str(exc))) from None
+            raise
+        red = found.redactor()
+        if red:
+            result.output = red.text(result.output)
+            result.details = red.value(result.details)
+            result.attributes = red.value(result.attributes)
+            log_file = result.details.get("log_file")
+            if isinstance(log_file, str):
+                red.scrub_file(log_file)
+        return result
+
+    def _run(self, call: OperationCall, found: SecretResolver) -> OperationResult:
         t0 = time.monotonic()
         spec = self.resolver.spec(call)
         impl = (spec or {}).get("implementation") or {}
@@ -234,9 +263,10 @@ class ProcessExecutor(Executor):
                 script = self._in_model(model_dir, primary)
                 deps = [(d, self._in_model(model_dir, d, folder=True))
                         for d in impl.get("dependencies") or []]
-                target = self.resolver.target(call) if self.ssh is not None else None
-                playbook = primary.lower().endswith(PLAYBOOK_EXT)
                 ctx = self.resolver.context(call)
+                ctx.secrets = found
+                target = self.resolver.target(call, ctx) if self.ssh is not None else None
+                playbook = primary.lower().endswith(PLAYBOOK_EXT)
                 # get_artifact: the path where the operation runs.  A remote script's folder is
                 # only known there: the bootstrap replaces the marker (ssh.py).  A playbook runs
                 # here even for a remote host (its copy/template tasks read local files).
@@ -246,10 +276,15 @@ class ProcessExecutor(Executor):
                 for name, raw in (spec.get("inputs") or {}).items():
                     if not INPUT_NAME_RE.match(name):
                         raise WfError("input %r: not an identifier" % name)
+                    why = forbidden_env_name(name)
+                    if why:       # refused at upload (operations.py); a model stored before is refused here
+                        raise WfError("input %s: not passed to the operation: %s" % (name, why))
                     try:
                         inputs[name] = evaluate(raw, ctx)
                     except WfError as exc:
                         raise WfError("input %s: %s" % (name, exc)) from None
+                    if name in (spec.get("sensitive") or ()):
+                        found.add(inputs[name])
                 outputs_file = os.path.join(workdir, "outputs")
                 with open(outputs_file, "w"):
                     pass
@@ -274,7 +309,7 @@ class ProcessExecutor(Executor):
                     argv, env = [self.bash, script], self._script_env(inputs, facts)
                 details["command"] = os.path.basename(argv[0])
             except WfError as exc:
-                msg = "%s %s: %s" % (call.node["id"], call.operation, exc)
+                msg = found.redactor().text("%s %s: %s" % (call.node["id"], call.operation, exc))
                 _append(log_file, "[wfengine] not run: %s\n" % msg, truncate=True)
                 details["error"] = msg
                 code = EXIT_UNREACHABLE if isinstance(exc, RemoteError) else EXIT_NOT_RUN
@@ -282,8 +317,14 @@ class ProcessExecutor(Executor):
                                        duration=time.monotonic() - t0, details=details)
             timeout = float(impl.get("timeout") or self.default_timeout)
             err_file = os.path.join(workdir, "ssh.err") if stdin_data is not None else None
-            code, timed_out, canceled = self._spawn(argv, env, model_dir, log_file, timeout, call.run,
+            red = found.redactor()
+            # With secrets, the output goes to the private work folder first and reaches the log
+            # file masked: the log file never holds a secret, even while the operation runs.
+            raw_log = os.path.join(workdir, "output.log") if red else log_file
+            code, timed_out, canceled = self._spawn(argv, env, model_dir, raw_log, timeout, call.run,
                                                     stdin_data=stdin_data, stderr_path=err_file)
+            if red:
+                red.copy_file(raw_log, log_file)
             if err_file is not None and not timed_out and not canceled:
                 failure = self._remote_result(call, target, err_file, outputs_file, code, log_file)
                 if isinstance(failure, str):

@@ -116,7 +116,11 @@ def test_each_problem_is_one_line_naming_file_yaml_path_and_template(write):
 
 
 def test_unknown_function_and_wrong_arity(write):
-    assert "unknown function get_secret" in one(write, "x: {get_secret: [vault, pw]}")
+    assert "unknown function get_env" in one(write, "x: {get_env: [vault, pw]}")
+    assert "get_secret: unknown source 'vault' (known: ansible_vault, env, file)" in \
+        one(write, "x: {get_secret: [vault, pw]}")
+    assert "get_secret: expected [file, PATH] with PATH absolute" in one(write, "x: {get_secret: [file, rel/pw]}")
+    assert "get_secret: expected [ansible_vault, FILE, KEY]" in one(write, "x: {get_secret: [ansible_vault, /v.yml]}")
     assert "token: expected [string, separator characters, index >= 0]" in one(write, "x: {token: [a, ':']}")
     assert "get_property: expected [SELF|SOURCE|TARGET|HOST|<template>, name" in one(write, "x: {get_property: SELF}")
     assert "get_operation_output: expected" in one(write, "x: {get_operation_output: [SELF, Standard, create]}")

@@ -21,12 +21,13 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from ..errors import ToscaError
 from ..functions import FUNCTIONS, LOCAL_FILE
+from ..secrets import check_args as check_secret_args
 
 HOSTED_ON = "tosca.relationships.HostedOn"
 NORMATIVE_ATTRIBUTES = ("tosca_id", "tosca_name", "state")
 # Functions of TOSCA (1.x and 2.0) or of other orchestrators that the engine does not evaluate:
 # named as unknown functions rather than passed on as a map.
-_FOREIGN = ("get_secret", "get_env", "get_value", "get_nodes", "get_target_capability", "map_value")
+_FOREIGN = ("get_env", "get_value", "get_nodes", "get_target_capability", "map_value")
 _ENTITY_SHAPE = "[SELF|SOURCE|TARGET|HOST|<template>, name, nested keys or indexes...]"
 
 
@@ -284,6 +285,12 @@ class _Checker:
             problem = self.artifact(args[0], args[1], scope)
             if problem:
                 bad(problem)
+        elif fn == "get_secret":
+            if not any(self._is_fn(a) for a in (args if isinstance(args, list) else [])):
+                problem = check_secret_args(args)
+                if problem:
+                    return bad(problem)
+            self.walk(args, scope, file, path, where)
         elif fn == "get_nodes_of_type":
             name = args[0] if isinstance(args, list) and len(args) == 1 else args
             if not isinstance(name, str) or not name:
