@@ -16,6 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import List, Tuple
 
+import pytest
+
 from engine_helpers import write
 
 WFCTL = [sys.executable, "-m", "wfengine.cli"]
@@ -113,7 +115,7 @@ def _check_finished(env: dict, log: Path, at_kill: List[Tuple[str, str, str]], k
         assert "-%d-" % killed_pid not in ops[1]["worker"], ops
 
 
-def _kill_then_wait(tmp_path: Path, sig: int) -> None:
+def _kill_then_wait(tmp_path: Path, sig: int, command: Tuple[str, ...] = ("wait", "m", "i")) -> int:
     env, log = _prepared(tmp_path)
     client = _start_client(tmp_path, env, log, begun=4)
     client.send_signal(sig)
@@ -121,7 +123,7 @@ def _kill_then_wait(tmp_path: Path, sig: int) -> None:
     at_kill = _lines(log)
     space_runs = json.loads(_wfctl(env, "runs", "m", "i", "--json").stdout)
     assert space_runs[-1]["status"] == "running"
-    r = _wfctl(env, "wait", "m", "i", "--timeout", "120")
+    r = _wfctl(env, *command, "--timeout", "120")
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert "install m/i: succeeded" in r.stdout
     assert "no live worker" in r.stderr
@@ -129,8 +131,12 @@ def _kill_then_wait(tmp_path: Path, sig: int) -> None:
     return rc
 
 
-def test_sigkill_of_the_wait_client_then_wfctl_wait_finishes_the_run(tmp_path):
-    assert _kill_then_wait(tmp_path, signal.SIGKILL) == -signal.SIGKILL
+@pytest.mark.parametrize("command", [("wait", "m", "i"),
+                                     ("workflow", "install", "m", "i", "--wait"),
+                                     ("workflow", "install", "m", "i", "--resume")],
+                         ids=["wait", "again", "resume"])
+def test_sigkill_of_the_wait_client_then_wfctl_wait_finishes_the_run(tmp_path, command):
+    assert _kill_then_wait(tmp_path, signal.SIGKILL, command) == -signal.SIGKILL
 
 
 def test_ctrl_c_of_the_wait_client_then_wfctl_wait_finishes_the_run(tmp_path):
