@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from wfengine.space.embedded import EmbeddedSpace
 from test_reattach_embedded import NODES, OPS, WFCTL, _lines, _prepared, _start_client, _wfctl
 
 
-def _hold_exclusive(path: str, seconds: float) -> None:
+def _hold_exclusive(path: str, seconds: float) -> subprocess.Popen:
     """Another process takes the database's write lock (BEGIN EXCLUSIVE) and keeps it."""
     code = ("import sqlite3, sys, time\n"
             "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
