@@ -121,3 +121,4 @@ def test_a_store_stopped_uncleanly_with_its_wal_opens_with_everything_committed(
     again = EmbeddedSpace(path)
     assert len(again.list("p/")) == 20
     again.close()
+

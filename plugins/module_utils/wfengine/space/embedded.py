@@ -703,7 +703,10 @@ class EmbeddedSpace(Space):
                         if result[0] > index:
                             return result
             except sqlite3.Error as exc:
-                raise SpaceError("%s: read failed (%s)" % (self.path, exc))
+                if not _is_busy(exc):
+                    raise SpaceError("%s: read failed (%s)" % (self.path, exc))
+                # SQLITE_BUSY on a read (another connection recovering the WAL): look again later
+                self._still_locked(time.time())
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return self._read(lambda c: self._prefix_state(c, prefix), reap=False)
