@@ -122,3 +122,26 @@ def test_a_store_stopped_uncleanly_with_its_wal_opens_with_everything_committed(
     assert len(again.list("p/")) == 20
     again.close()
 
+
+
+def test_a_store_closed_cleanly_by_sqlite_alone_opens(tmp_path):
+    """The marker left by a process whose connections SQLite closed at interpreter exit (WAL and
+    shared-memory file both removed by SQLite's clean close) does not make the store refused."""
+    path = str(tmp_path / "space.db")
+    code = ("import sys\n"
+            "from wfengine.space.embedded import EmbeddedSpace\n"
+            "s = EmbeddedSpace(sys.argv[1])\n"
+            "s.put('k', {'v': 1})\n"
+            "s._finalizer.detach()\n"              # not closed through the Space
+            "for c in s._conns:\n"
+            "    c.close()\n")
+    r = subprocess.run([sys.executable, "-c", code, path], env=dict(os.environ), check=False)
+    assert r.returncode == 0
+    assert os.path.exists(path + "-wfopen") and not os.path.exists(path + "-wal")
+    assert not os.path.exists(path + "-shm")
+    space = EmbeddedSpace(path)
+    try:
+        assert space.get("k").value == {"v": 1}
+    finally:
+        space.close()
+    assert not os.path.exists(path + "-wfopen")

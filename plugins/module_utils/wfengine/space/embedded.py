@@ -34,8 +34,9 @@ as Consul resets session timers after an election.
 The WAL file is part of the store: committed transactions live there until a checkpoint copies
 them into the main file.  A marker file (``<store>-wfopen``) exists while a process has the store
 open and is removed when the last one closes it cleanly (SQLite then checkpoints and deletes the
-WAL); a store found with the marker but without its WAL was stopped uncleanly and lost its WAL,
-and opening it is refused (``_check_wal``) rather than silently going back in time.
+WAL and the ``-shm`` file); a store found with the marker and its ``-shm`` file but without its
+WAL was stopped uncleanly and lost its WAL, and opening it is refused (``_check_wal``) rather
+than silently going back in time.
 
 Blocking queries: same-process waiters are woken by a ``threading.Condition`` notified after each
 commit; changes made by other processes are found by polling the counter with a backoff from 1 ms
@@ -156,6 +157,15 @@ def _check_wal(path: str) -> None:
         return
     if os.path.exists(path + "-wal") or not os.path.exists(path) or os.path.getsize(path) == 0:
         return
+    if not os.path.exists(path + "-shm"):
+        # SQLite's clean close of the last connection checkpoints, then removes the WAL and the
+        # shared-memory file; a process that ended without closing through us (connections freed
+        # at interpreter exit) leaves the marker only.  A crash leaves both files.
+        try:
+            os.unlink(marker)
+        except OSError:
+            pass
+        return
     raise SpaceError("%s: the store was not closed cleanly and its write-ahead log %s-wal is "
                      "missing: progress committed since the last checkpoint would be lost; put the "
                      "-wal file back (or, to accept the loss, remove %s)" % (path, path, marker))
@@ -235,6 +245,9 @@ class EmbeddedSpace(Space):
         except OSError as exc:
             raise SpaceError("%s: cannot write the open marker (%s)" % (self.path, exc))
         self._finalizer = weakref.finalize(self, _closed, self.path, self._conns)
+        # Not at interpreter exit: threads (in-process workers) may still use the connections;
+        # left open, the WAL stays with the marker, which is a consistent store.
+        self._finalizer.atexit = False
         self._init_schema()
 
     # ---- connections -----------------------------------------------------------------------------
