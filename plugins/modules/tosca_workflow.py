@@ -21,8 +21,10 @@ description:
   - Idempotence - when the instance's last run is a run of the same workflow that succeeded (no other
     workflow ran after it), the task reports C(changed=false) and runs nothing; RV(skipped_run) is
     then V(true) and the summary is the one of that earlier run. Set O(force=true) to run it again.
-  - Only one run at a time per instance; starting a workflow while another run of the instance is in
-    progress fails.
+  - Only one run at a time per instance. With O(wait=true), a run of the same workflow already in
+    progress is waited for instead of refused (RV(attached) is then V(true)); on the embedded Space,
+    when the process that ran its workers is gone (their sessions expired), the task runs a worker to
+    finish it. A run of another workflow in progress fails the task.
 author:
   - ditrit.workflows contributors (@ditrit)
 options:
@@ -195,6 +197,11 @@ skipped_run:
   returned: always
   type: bool
   sample: false
+attached:
+  description: V(true) when the task waited for a run of O(workflow) that was already in progress.
+  returned: always
+  type: bool
+  sample: false
 resumed:
   description: V(true) when the task continued the last failed run (O(resume=true)) rather than starting one.
   returned: always
@@ -243,6 +250,9 @@ def _check_mode(module, space, last, base):
         module.fail_json(msg='model %s defines no workflow %s (known: %s)'
                          % (p['model'], p['workflow'], ', '.join(known)), **base)
     if last is not None and last['status'] == 'running':
+        if p['wait'] and last['workflow'] == p['workflow']:
+            module.exit_json(changed=True, msg='would wait for run %s of %s in progress' % (last['id'], p['workflow']),
+                             **base)
         module.fail_json(msg='instance %s/%s already has a run in progress: %s (%s)'
                          % (p['model'], p['instance'], last['id'], last['workflow']), **base)
     what = 'resume run %s of' % last['id'] if base['resumed'] else 'run'
@@ -252,12 +262,20 @@ def _check_mode(module, space, last, base):
 def _run(module, space, workers, base):
     """Start (or resume) the run, wait for it, and exit with its summary."""
     p = module.params
-    rec = api.start_workflow(space, p['workflow'], p['model'], p['instance'], resume=base['resumed'],
-                             max_retries=p['retries'])
+    if p['wait']:
+        rec, base['attached'] = api.start_or_attach(space, p['workflow'], p['model'], p['instance'],
+                                                    resume=base['resumed'], max_retries=p['retries'])
+    else:
+        rec = api.start_workflow(space, p['workflow'], p['model'], p['instance'], resume=base['resumed'],
+                                 max_retries=p['retries'])
     base.update(run_id=rec['id'], status=rec['status'], duration=rec.get('duration'))
     if not p['wait'] and rec['status'] == 'running':
         module.exit_json(changed=True, **base)
-    if rec['status'] == 'running':
+    if base['attached']:
+        # Its workers may be elsewhere (alive) or gone: attach_run decides (see wfctl wait).
+        rec = api.attach_run(module.space_options(), space, rec['id'], workers=p['workers'],
+                             timeout=p['timeout'], notice=module.warn)
+    elif rec['status'] == 'running':
         if workers > 0:
             rec = api.run_with_local_workers(module.space_options(), space, rec['id'], workers,
                                              timeout=p['timeout'])
@@ -303,7 +321,7 @@ def main():
         module.fail_json(msg='timeout must be more than 0, got %s' % p['timeout'])
     workers = p['workers'] if p['workers'] is not None else (2 if module.embedded else 0)
     base = dict(model=p['model'], instance=p['instance'], workflow=p['workflow'], skipped_run=False,
-                resumed=False)
+                resumed=False, attached=False)
 
     with module.space() as space:
         try:

@@ -137,7 +137,9 @@ def test_wfctl_commands_on_consul(consul_cluster, consul_prefix, workers, tmp_pa
     assert len(r2.stderr.strip().splitlines()) == 1
     workers.start(1)
     r = wfctl("workflow", "uninstall", "app", "prod", "--resume", "--wait", "--timeout", "120")
-    assert r.returncode == 2 and "is running" in r.stderr  # nothing to resume while it runs
+    # issue 17: nothing to resume while it runs: it is waited for (attach) instead of refused
+    assert r.returncode == 0 and "uninstall app/prod: succeeded" in r.stdout, r.stderr
+    assert "is in progress: waiting for it" in r.stderr
     space = api.open_space(api.SpaceOptions(backend="consul", url=consul_cluster.urls[2], prefix=consul_prefix))
     try:
         run_id = json.loads(wfctl("runs", "app", "prod", "--json").stdout)[-1]["id"]

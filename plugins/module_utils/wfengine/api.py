@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import catalog, deployments, keys, runs
-from .errors import NotFound, WfError
+from .errors import Conflict, NotFound, WfError
 from .executor import Executor
 from .space import open_space as _open_backend
 from .space.base import Space, op_delete_tree
@@ -35,6 +35,8 @@ summary = runs.summary
 cancel_run = runs.cancel_run
 resume_run = runs.resume_run
 logs = runs.logs
+current_run = runs.current_run
+live_workers = runs.live_workers
 
 
 @dataclass
@@ -75,6 +77,85 @@ def start_workflow(space: Space, workflow: str, model: str, instance: str,
     return runs.start_run(space, workflow, model, instance, max_retries=max_retries)
 
 
+def start_or_attach(space: Space, workflow: str, model: str, instance: str, resume: bool = False,
+                    max_retries: int = 0) -> Tuple[Dict[str, Any], bool]:
+    """Start a run, or find the run of ``workflow`` already in progress on the instance; returns
+    (record, attached).  A run of another workflow in progress is a conflict that names it."""
+    for dummy in range(2):
+        cur = runs.current_run(space, model, instance)
+        if cur is not None:
+            if cur["workflow"] == workflow:
+                return cur, True
+            raise Conflict("instance %s/%s already has a run in progress: %s (%s); %s cannot "
+                           "start before it ends (wfctl wait %s %s, or wfctl cancel %s %s)"
+                           % (model, instance, cur["id"], cur["workflow"], workflow, model, instance,
+                              model, instance))
+        try:
+            return start_workflow(space, workflow, model, instance, resume=resume,
+                                  max_retries=max_retries), False
+        except Conflict:
+            if runs.current_run(space, model, instance) is None:
+                raise       # not a run in progress: the refusal says why
+    raise Conflict("instance %s/%s: runs keep starting and ending; retry" % (model, instance))
+
+
+def run_to_wait(space: Space, model: str, instance: str) -> Dict[str, Any]:
+    """The run ``wfctl wait`` follows: the one in progress, else the instance's last run."""
+    rec = runs.current_run(space, model, instance)
+    if rec is not None:
+        return rec
+    recs = runs.instance_runs(space, model, instance)
+    if not recs:
+        raise NotFound("instance %s/%s has no run" % (model, instance))
+    return recs[-1]
+
+
+def attach_run(opts: SpaceOptions, space: Space, run_id: str, workers: Optional[int] = None,
+               timeout: Optional[float] = None,
+               progress: Optional[Callable[[Dict[str, Any]], None]] = None,
+               ssh_options: Optional[Any] = None, ttl: float = 15.0, threads: int = 8,
+               executor: Optional[Executor] = None,
+               notice: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+    """Wait for a run that may have been started elsewhere (``wfctl wait``, a second ``--wait``).
+
+    ``workers`` N > 0 runs N workers here at once; 0 never; None (the default) runs one here only
+    on the embedded Space and only when the run has no live worker: the workers of an embedded
+    run live in the process that waited on it, and when that process was killed or interrupted
+    their sessions expire (after their TTL), their registrations and node locks go with them,
+    and nothing else would ever finish the run.  On Consul the worker daemons do the work; a
+    run with none alive is reported once (``notice``) and waited for."""
+    from .worker import run_workers
+    stop = threading.Event()
+    state = {"started": False, "told": False}
+    say = notice or (lambda text: None)
+
+    def start(n: int) -> None:
+        run_workers(lambda: open_space(opts), n, stop, threads=threads, ttl=ttl, executor=executor,
+                    ssh_options=ssh_options)
+        state["started"] = True
+
+    def tick(rec: Dict[str, Any]) -> None:
+        if state["started"] or workers == 0 or runs.live_workers(space):
+            return
+        if opts.backend == "embedded":
+            say("run %s: no live worker (the process that ran its workers is gone); starting "
+                "a local worker to finish it" % run_id)
+            start(1)
+        elif not state["told"]:
+            state["told"] = True
+            say("run %s: no live worker; it goes on when one starts (wfctl worker)" % run_id)
+
+    if workers:
+        start(workers)
+    try:
+        rec = runs.read_run(space, run_id)
+        if rec["status"] == runs.RUNNING:
+            tick(rec)
+        return runs.wait_run(space, run_id, timeout=timeout, progress=progress, tick=tick)
+    finally:
+        stop.set()
+
+
 def last_run(space: Space, model: str, instance: str,
              workflow: Optional[str] = None) -> Optional[Dict[str, Any]]:
     recs = runs.instance_runs(space, model, instance)
@@ -87,11 +168,11 @@ def run_with_local_workers(opts: SpaceOptions, space: Space, run_id: str, worker
                            timeout: Optional[float] = None, threads: int = 8,
                            executor: Optional[Executor] = None,
                            progress: Optional[Callable[[Dict[str, Any]], None]] = None,
-                           ssh_options: Optional[Any] = None) -> Dict[str, Any]:
+                           ssh_options: Optional[Any] = None, ttl: float = 15.0) -> Dict[str, Any]:
     """Run ``workers`` workers in this process until the run ends (embedded ``--workers N``)."""
     from .worker import run_workers
     stop = threading.Event()
-    run_workers(lambda: open_space(opts), workers, stop, threads=threads, executor=executor,
+    run_workers(lambda: open_space(opts), workers, stop, threads=threads, ttl=ttl, executor=executor,
                 ssh_options=ssh_options)
     try:
         return runs.wait_run(space, run_id, timeout=timeout, progress=progress)
@@ -123,6 +204,7 @@ def workflows_of(space: Space, model: str) -> List[str]:
 
 
 __all__ = ["SpaceOptions", "open_space", "start_workflow", "last_run", "run_with_local_workers",
+           "start_or_attach", "run_to_wait", "attach_run", "current_run", "live_workers",
            "upload_library", "remove_library", "upload_model", "remove_model", "compile_model",
            "create_instance", "delete_instance", "status", "trace", "instance_runs", "wait_run",
            "summary", "workflows_of", "served_hosts", "forget_served", "cancel_run", "resume_run", "logs", "NotFound", "WfError"]

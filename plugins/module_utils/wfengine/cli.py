@@ -134,6 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ssh_options(s)
     _add_secret_options(s)
 
+    s = sub.add_parser("wait", help="wait for the instance's run in progress (or its last run) to "
+                                    "end, and print its result")
+    s.add_argument("model")
+    s.add_argument("instance")
+    s.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    s.add_argument("--workers", type=int, default=None,
+                   help="run N workers in this process until the run ends (default: on the "
+                        "embedded Space, one, once the run has no live worker; none on Consul)")
+    s.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    _add_ssh_options(s)
+
     s = sub.add_parser("serves", help="hosts served by a worker on them, and whether it is alive")
     s.add_argument("--forget", metavar="NAME", type=_served_name,
                    help="remove every claim on NAME: its operations run agentless (or wherever "
@@ -267,23 +278,56 @@ def _inputs(pairs: List[str]) -> Dict[str, Any]:
     return out
 
 
+def _worker_ttl() -> float:
+    return float(os.environ.get("WF_WORKER_TTL", "15"))
+
+
+def _notice(text: str) -> None:
+    print("wfctl: %s" % text, file=sys.stderr)
+
+
 def cmd_workflow(args: argparse.Namespace, space) -> int:
     opts = space_options(args)
-    rec = api.start_workflow(space, args.workflow, args.model, args.instance, resume=args.resume,
-                             max_retries=args.retries)
     workers = args.workers if args.workers is not None else (1 if args.backend == "embedded" else 0)
     if not args.wait and workers == 0:
+        rec = api.start_workflow(space, args.workflow, args.model, args.instance, resume=args.resume,
+                                 max_retries=args.retries)
         if args.json:
             _print_json(rec)
         else:
             print("started %s run %s on %s/%s" % (args.workflow, rec["id"], args.model, args.instance))
         return 0
+    # Waiting: a run of this workflow already in progress is followed, not refused (the client
+    # that started it may be gone); a run of another workflow is a conflict.
+    rec, attached = api.start_or_attach(space, args.workflow, args.model, args.instance,
+                                        resume=args.resume, max_retries=args.retries)
+    if attached:
+        _notice("run %s of %s on %s/%s is in progress: waiting for it"
+                % (rec["id"], args.workflow, args.model, args.instance))
+        return _follow(args, opts, space, rec, args.workers)
+    return _follow(args, opts, space, rec, workers)
+
+
+def cmd_wait(args: argparse.Namespace, space) -> int:
+    rec = api.run_to_wait(space, args.model, args.instance)
+    return _follow(args, space_options(args), space, rec, args.workers)
+
+
+def _follow(args: argparse.Namespace, opts: api.SpaceOptions, space, rec: Dict[str, Any],
+            workers: Optional[int]) -> int:
+    """Wait for the run (hosting workers as ``attach_run`` decides), print its summary, and
+    exit 0 succeeded, 1 failed or canceled, 3 still running at the timeout, 130 interrupted."""
     progress = None if args.json or not sys.stderr.isatty() else _progress
-    if workers > 0:
-        rec = api.run_with_local_workers(opts, space, rec["id"], workers, timeout=args.timeout,
-                                         progress=progress, ssh_options=ssh_options(args))
-    else:
-        rec = api.wait_run(space, rec["id"], timeout=args.timeout, progress=progress)
+    try:
+        if rec["status"] == "running":
+            rec = api.attach_run(opts, space, rec["id"], workers=workers, timeout=args.timeout,
+                                 progress=progress, ssh_options=ssh_options(args), ttl=_worker_ttl(),
+                                 notice=_notice)
+    except KeyboardInterrupt:
+        _notice("interrupted; run %s goes on (wfctl wait %s %s follows it, and on the embedded "
+                "Space finishes it once this process's workers are seen dead)"
+                % (rec["id"], rec["model"], rec["instance"]))
+        return 130
     if progress:
         sys.stderr.write("\n")
     s = api.summary(space, rec["id"])
@@ -292,8 +336,8 @@ def cmd_workflow(args: argparse.Namespace, space) -> int:
     else:
         print_summary(s)
     if rec["status"] == "running":
-        print("wfctl: timed out after %s s; the run goes on (wfctl status %s %s)"
-              % (args.timeout, args.model, args.instance), file=sys.stderr)
+        print("wfctl: timed out after %s s; the run goes on (wfctl wait %s %s)"
+              % (args.timeout, rec["model"], rec["instance"]), file=sys.stderr)
         return 3
     return 0 if rec["status"] == "succeeded" else 1
 
@@ -479,6 +523,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return 0
             if args.command == "workflow":
                 return cmd_workflow(args, space)
+            if args.command == "wait":
+                return cmd_wait(args, space)
             if args.command == "status":
                 return cmd_status(args, space)
             if args.command == "trace":

@@ -290,7 +290,8 @@ def logs(space: Space, model: str, instance: str, node: Optional[str] = None,
 
 
 def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,
-             progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+             progress: Optional[Callable[[Dict[str, Any]], None]] = None,
+             tick: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
     """Block until the run ends (or ``timeout``); returns the run record (status may be running
     on timeout).
 
@@ -299,7 +300,9 @@ def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,
     nothing more at the end.  Each time the query times out (1 s with progress, 5 s without),
     it looks whether the run went quiet without anyone finalizing it (every worker died right
     after the last commit) and finalizes it then; not before the first wait, when the workers
-    are busiest with the run's start (a progress report lists the queue every time)."""
+    are busiest with the run's start (a progress report lists the queue every time).  ``tick``
+    is called with the record at each of those looks (every second): a re-attached waiter
+    checks there whether the run still has live workers."""
     deadline = None if timeout is None else time.monotonic() + timeout
     key = keys.run(run_id)
     e = space.get(key)
@@ -322,8 +325,27 @@ def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,
                 continue
             if progress is not None:
                 progress(run_progress(space, run_id, rec, qkeys))
+            if tick is not None:
+                tick(rec)
         first = False
-        dummy, e = space.watch(key, e.index, min(remaining, 1.0 if progress else 5.0))
+        dummy, e = space.watch(key, e.index, min(remaining, 1.0 if progress or tick else 5.0))
+
+
+def current_run(space: Space, model: str, instance: str) -> Optional[Dict[str, Any]]:
+    """The instance's run in progress (None when there is none)."""
+    cur = space.get(keys.instance_current(model, instance))
+    if cur is None or not isinstance(cur.value, dict) or not isinstance(cur.value.get("run"), str):
+        return None
+    try:
+        rec = read_run(space, cur.value["run"])
+    except NotFound:
+        return None
+    return rec if rec["status"] == RUNNING else None
+
+
+def live_workers(space: Space) -> List[str]:
+    """Ids of the workers whose session is alive (their registration goes with the session)."""
+    return [k[len(keys.WORKERS):] for k in space.keys(keys.WORKERS)]
 
 
 def run_progress(space: Space, run_id: str, rec: Dict[str, Any], qkeys: List[str]) -> Dict[str, Any]:

@@ -23,17 +23,34 @@ How the Consul semantics are kept:
   start of write transactions, before reads that could see their locks, at every poll of a
   blocking query), releasing their locks like Consul's ``behavior=release``.
 
+Lock waits are not failures: a write (or read) that finds the database locked by another process
+waits for as long as the lock is held, logging every ``BUSY_TIMEOUT_MS``, instead of failing (a
+failed step commit is what made a lock held for 30 s re-run operations).  And the time the store
+refused writes does not count against sessions: the write that gets the lock after waiting adds
+the length of the wait to the expiry of every session alive when it began (``_credit_stall``),
+so a live process whose renewals queued behind the lock keeps its session and its node locks,
+as Consul resets session timers after an election.
+
+The WAL file is part of the store: committed transactions live there until a checkpoint copies
+them into the main file.  A marker file (``<store>-wfopen``) exists while a process has the store
+open and is removed when the last one closes it cleanly (SQLite then checkpoints and deletes the
+WAL and the ``-shm`` file); a store found with the marker and its ``-shm`` file but without its
+WAL was stopped uncleanly and lost its WAL, and opening it is refused (``_check_wal``) rather
+than silently going back in time.
+
 Blocking queries: same-process waiters are woken by a ``threading.Condition`` notified after each
 commit; changes made by other processes are found by polling the counter with a backoff from 1 ms
 to 50 ms (the counter read is one indexed row, so polling is cheap).
 """
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ..errors import SpaceDataError, SpaceError
@@ -45,6 +62,9 @@ from .base import (MAX_VALUE_BYTES, READ_VERBS, Entry, Op, Space, TxnResult, che
 MIN_SESSION_TTL = 0.5
 # SQLite's own busy timeout for cross-process write contention.
 BUSY_TIMEOUT_MS = 30000
+# A write that waited longer than this for the store's lock credits sessions with the wait.
+STALL_CREDIT_MIN = 0.25
+OPEN_MARKER_SUFFIX = "-wfopen"
 _POLL_MIN = 0.001
 _POLL_MAX = 0.05
 
@@ -70,6 +90,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('index', 1);
 INSERT OR IGNORE INTO meta (name, value) SELECT 'dirs_floor', value FROM meta WHERE name = 'index';
+INSERT OR IGNORE INTO meta (name, value) VALUES ('credited_until', 0);
 DELETE FROM meta WHERE name IN ('tomb_floor', 'tomb_count');
 """
 
@@ -84,6 +105,9 @@ class _Shared:
         self.seq = 0
         # No session of the file expires before this time (see EmbeddedSpace._quiet_until).
         self.no_expiry_before = 0.0
+        # Threads of this process waiting for the write lock: token -> when they began.
+        self.waiters: Dict[int, float] = {}
+        self.waiters_lock = threading.Lock()
 
     def notify(self) -> None:
         with self.cond:
@@ -114,6 +138,54 @@ def _shared_for(path: str) -> _Shared:
         if shared is None:
             shared = _SHARED[path] = _Shared()
         return shared
+
+
+log = logging.getLogger("wfengine.space.embedded")
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _check_wal(path: str) -> None:
+    """Refuse a store that was stopped uncleanly and then lost its WAL file: the transactions
+    committed since the last checkpoint were in it, and opening the main file alone would
+    silently go back to an older state (operations that had run would run again)."""
+    marker = path + OPEN_MARKER_SUFFIX
+    if not os.path.exists(marker):
+        return
+    if os.path.exists(path + "-wal") or not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    if not os.path.exists(path + "-shm"):
+        # SQLite's clean close of the last connection checkpoints, then removes the WAL and the
+        # shared-memory file; a process that ended without closing through us (connections freed
+        # at interpreter exit) leaves the marker only.  A crash leaves both files.
+        try:
+            os.unlink(marker)
+        except OSError:
+            pass
+        return
+    raise SpaceError("%s: the store was not closed cleanly and its write-ahead log %s-wal is "
+                     "missing: progress committed since the last checkpoint would be lost; put the "
+                     "-wal file back (or, to accept the loss, remove %s)" % (path, path, marker))
+
+
+def _closed(path: str, conns: List[sqlite3.Connection]) -> None:
+    """Close connections; when SQLite removed the WAL (the last connection closed cleanly), the
+    store is clean: remove its open marker.  Also run for a space never closed (weakref
+    finalizer), so a store left to the garbage collector does not look uncleanly stopped."""
+    for conn in conns:
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
+    del conns[:]
+    if not os.path.exists(path + "-wal"):
+        try:
+            os.unlink(path + OPEN_MARKER_SUFFIX)
+        except OSError:
+            pass
 
 
 class _Rollback(Exception):
@@ -166,6 +238,16 @@ class EmbeddedSpace(Space):
         self._closed = False
         self._pid = os.getpid()
         self._inherited: List[sqlite3.Connection] = []
+        _check_wal(self.path)
+        try:
+            with open(self.path + OPEN_MARKER_SUFFIX, "a"):
+                pass
+        except OSError as exc:
+            raise SpaceError("%s: cannot write the open marker (%s)" % (self.path, exc))
+        self._finalizer = weakref.finalize(self, _closed, self.path, self._conns)
+        # Not at interpreter exit: threads (in-process workers) may still use the connections;
+        # left open, the WAL stays with the marker, which is a consistent store.
+        self._finalizer.atexit = False
         self._init_schema()
 
     # ---- connections -----------------------------------------------------------------------------
@@ -177,7 +259,7 @@ class EmbeddedSpace(Space):
             # closing them here could disturb the parent's locks or its WAL file.
             self._pid = os.getpid()
             self._inherited.extend(self._conns)
-            self._conns = []
+            del self._conns[:]      # the same list: the finalizer closes the child's own
             self._conns_lock = threading.Lock()
             self._local = threading.local()
         conn = getattr(self._local, "conn", None)
@@ -204,7 +286,7 @@ class EmbeddedSpace(Space):
                 raise SpaceError("%s: cannot switch to WAL journal mode (got %s)"
                                  % (self.path, mode))
             with self._shared.write_lock:
-                conn.execute("BEGIN IMMEDIATE")
+                self._begin_write(conn, time.time())
                 try:
                     # not executescript(): it would commit on its own, outside our lock
                     for stmt in _SCHEMA.split(";"):
@@ -220,12 +302,7 @@ class EmbeddedSpace(Space):
     def close(self) -> None:
         self._closed = True
         with self._conns_lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
+            self._finalizer()
 
     # ---- transactions ----------------------------------------------------------------------------
     def _read(self, fn, reap: bool = True):
@@ -233,14 +310,57 @@ class EmbeddedSpace(Space):
         if reap:
             self._reap_if_due()
         conn = self._conn()
-        try:
-            conn.execute("BEGIN")
+        began = time.time()
+        while True:
             try:
-                return fn(conn)
-            finally:
-                conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise SpaceError("%s: read failed (%s)" % (self.path, exc))
+                conn.execute("BEGIN")
+                try:
+                    return fn(conn)
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if not _is_busy(exc):
+                    raise SpaceError("%s: read failed (%s)" % (self.path, exc))
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self._still_locked(began)
+
+    def _still_locked(self, began: float) -> None:
+        """A lock wait is slowness, not a failure: say so, and go on waiting."""
+        if self._closed:
+            raise SpaceError("%s: space is closed" % self.path)
+        log.warning("%s: the store is locked by another process (waiting for %.0f s)",
+                    self.path, time.time() - began)
+
+    def _begin_write(self, conn: sqlite3.Connection, began: float) -> None:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.Error as exc:
+                if not _is_busy(exc):
+                    raise
+                self._still_locked(began)
+
+    def _credit_stall(self, conn: sqlite3.Connection, stall_from: float, now: float) -> bool:
+        """The store refused writes since ``stall_from`` (this process's oldest waiting writer
+        began then): sessions alive at that time get the wait added to their expiry, once (the
+        credited interval is recorded, so writers of other processes that waited on the same lock
+        do not add it again).  Renewals could not be written meanwhile; a TTL counts only the
+        time the store accepted writes.  True if something was credited."""
+        row = conn.execute("SELECT value FROM meta WHERE name = 'credited_until'").fetchone()
+        start = max(stall_from, float(row[0]) if row else 0.0)
+        credit = now - start
+        if credit <= STALL_CREDIT_MIN:
+            return False
+        n = conn.execute("UPDATE sessions SET expires_at = expires_at + ? WHERE expires_at > ?",
+                         (credit, start)).rowcount
+        conn.execute("INSERT INTO meta (name, value) VALUES ('credited_until', ?) "
+                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (now,))
+        if n:
+            log.warning("%s: writes waited %.1f s for the store's lock; %d session(s) credited with "
+                        "that time", self.path, credit, n)
+        return True
 
     def _write(self, fn):
         """Run ``fn(conn, new_index)`` in one write transaction; ``fn`` returns
@@ -255,13 +375,26 @@ class EmbeddedSpace(Space):
         conn = self._conn()
         committed = False
         local = self._local
+        shared = self._shared
+        began = time.time()
+        token = object()
+        with shared.waiters_lock:
+            shared.waiters[id(token)] = began
         try:
-            with self._shared.write_lock:
-                conn.execute("BEGIN IMMEDIATE")
+            with shared.write_lock:
+                try:
+                    self._begin_write(conn, began)
+                finally:
+                    with shared.waiters_lock:
+                        stall_from = min(shared.waiters.values())
+                        del shared.waiters[id(token)]
                 local.touched = set()
                 try:
                     new_index = self._index(conn) + 1
-                    reaped = self._reap(conn, new_index)
+                    now = time.time()
+                    credited = (now - stall_from > STALL_CREDIT_MIN
+                                and self._credit_stall(conn, stall_from, now))
+                    reaped = self._reap(conn, new_index) or credited
                     if reaped:
                         conn.execute("SAVEPOINT ops")
                     by_reaping = set(local.touched)
@@ -362,14 +495,13 @@ class EmbeddedSpace(Space):
         now = time.time()
         if now < self._shared.no_expiry_before:
             return
-        conn = self._conn()
-        try:
-            row = conn.execute("SELECT 1 FROM sessions WHERE expires_at <= ? LIMIT 1",
-                               (now,)).fetchone()
-            if row is None:
+        def look(conn):
+            found = conn.execute("SELECT 1 FROM sessions WHERE expires_at <= ? LIMIT 1",
+                                 (now,)).fetchone()
+            if found is None:
                 self._quiet_until(conn, now)
-        except sqlite3.Error as exc:
-            raise SpaceError("%s: read failed (%s)" % (self.path, exc))
+            return found
+        row = self._read(look, reap=False)
         if row is not None:
             self._write(lambda c, i: (None, False))
 
@@ -584,7 +716,10 @@ class EmbeddedSpace(Space):
                         if result[0] > index:
                             return result
             except sqlite3.Error as exc:
-                raise SpaceError("%s: read failed (%s)" % (self.path, exc))
+                if not _is_busy(exc):
+                    raise SpaceError("%s: read failed (%s)" % (self.path, exc))
+                # SQLITE_BUSY on a read (another connection recovering the WAL): look again later
+                self._still_locked(time.time())
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return self._read(lambda c: self._prefix_state(c, prefix), reap=False)

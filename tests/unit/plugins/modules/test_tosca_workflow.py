@@ -93,14 +93,20 @@ def test_unknown_workflow_fails(run_module, instance):
 def test_no_wait_returns_the_running_run(run_module, instance, engine, open_space):
     r = run_module("tosca_workflow", wait=False, **instance)
     assert not r.failed and r.changed and r["status"] == "running" and r["run_id"]
-    # a second start while it runs is refused, with the run named
-    r2 = run_module("tosca_workflow", force=True, **instance)
+    # another workflow while it runs is refused, with the run named
+    r2 = run_module("tosca_workflow", workflow="uninstall", **instance)
+    assert r2.failed and r["run_id"] in r2.msg and "(install)" in r2.msg
+    r2 = run_module("tosca_workflow", _check=True, workflow="uninstall", **instance)
     assert r2.failed and r["run_id"] in r2.msg
-    # workers started later (as wfctl worker daemons would be) finish it
+    # issue 17: the same workflow with wait attaches to it; no worker is alive on this embedded
+    # Space (none was ever started), so the task runs one that finishes it
+    r3 = run_module("tosca_workflow", _check=True, **instance)
+    assert not r3.failed and "would wait for run %s" % r["run_id"] in r3.msg
+    r3 = run_module("tosca_workflow", **instance)
+    assert not r3.failed and r3["attached"] and r3["run_id"] == r["run_id"], r3.result
+    assert r3["status"] == "succeeded" and "no live worker" in str(r3["warnings"])
     space = open_space(instance["space"])
-    rec = engine.run_with_local_workers(engine.SpaceOptions(path=instance["space"]), space, r["run_id"], 2,
-                                        timeout=60)
-    assert rec["status"] == "succeeded"
+    assert engine.runs.read_run(space, r["run_id"])["status"] == "succeeded"
 
 
 def test_timeout_fails_and_says_so(run_module, instance):
