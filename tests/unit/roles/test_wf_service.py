@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 import pytest
 
@@ -88,6 +88,11 @@ class Service:
     def do(self, cmd: str) -> Dict[str, Any]:
         return json.loads(self.run(cmd).stdout)
 
+    def replaced(self, old: int) -> Optional[Dict[str, Any]]:
+        """The status once a program other than ``old`` runs, else None."""
+        st = self.do("status")
+        return st if st["pid"] not in (None, old) else None
+
     def text(self) -> str:
         return self.log.read_text() if self.log.exists() else ""
 
@@ -116,8 +121,7 @@ def test_sigkilled_program_comes_back_and_stop_stops_both(service):
     assert not again["changed"] and (again["pid"], again["supervisor"]) == (pid, sup)
 
     os.kill(pid, signal.SIGKILL)
-    back = wait_for(lambda: (lambda st: st if st["pid"] not in (None, pid) else None)(s.do("status")),
-                    what="the program started again after SIGKILL")
+    back = wait_for(lambda: s.replaced(pid), what="the program started again after SIGKILL")
     assert back["state"] == "started" and back["supervisor"] == sup
     assert "pid %d killed by SIGKILL" % pid in s.text()
     assert "started again, pid %d" % back["pid"] in s.text()
@@ -201,8 +205,7 @@ def test_program_running_without_supervisor_is_adopted_not_doubled(service):
         assert st["changed"] and st.get("adopted") and st["pid"] == alone.pid
         alone.kill()
         alone.wait()
-        back = wait_for(lambda: (lambda x: x if x["pid"] not in (None, alone.pid) else None)(s.do("status")),
-                        what="a new program after the adopted one died")
+        back = wait_for(lambda: s.replaced(alone.pid), what="a new program after the adopted one died")
         assert back["supervisor"] == st["supervisor"]
     finally:
         if alone.poll() is None:
@@ -223,6 +226,5 @@ def test_reload_signals_the_program(service):
     s = service(reload_signal="USR1")
     st = s.do("start")
     s.do("reload")  # SIGUSR1 kills the test program (default action): the supervisor restarts it
-    back = wait_for(lambda: (lambda x: x if x["pid"] not in (None, st["pid"]) else None)(s.do("status")),
-                    what="restart after the reload signal")
+    back = wait_for(lambda: s.replaced(st["pid"]), what="restart after the reload signal")
     assert "pid %d killed by SIGUSR1" % st["pid"] in s.text() and back["supervisor"] == st["supervisor"]
