@@ -1,6 +1,6 @@
 """Kills a process of the scenario as soon as an operation is in flight, from the controller.
 
-    kill_when_running.py EPHEMERAL_DIR worker|consul-leader [TIMEOUT [MATCH]]
+    kill_when_running.py EPHEMERAL_DIR worker|consul-leader|worker-restart [TIMEOUT [MATCH]]
 
 Started (in the background) before the workflow: notes where the operations logs of the test
 hosts end (<root>/var/log/wf-worker/execs.log, one JSON line per operation, written when the
@@ -8,15 +8,18 @@ operation starts), then polls them every 20 ms.  At the first new line on any ho
 a regular expression: the first whose "<node> <operation>" it matches, e.g. "^web_0 .*configure$"):
   worker         SIGKILLs that host's worker, which is then inside that operation (the model's
                  operations take half a second);
-  consul-leader  SIGKILLs the Consul server that leads at that moment.
-Prints one JSON object: the host, service and pid killed, the run and the operations then in
-flight on that host (worker), or the leader's address (consul-leader).
+  consul-leader  SIGKILLs the Consul server that leads at that moment;
+  worker-restart restarts that host's worker through its service manager (wf-service restart:
+                 SIGTERM, wait, start), which reports how long the worker took to exit.
+Prints one JSON object: the host, service and pid killed (and when: "at", epoch seconds), the run
+and the operations then in flight on that host (worker, worker-restart), or the leader's address (consul-leader).
 """
 import glob
 import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
@@ -57,10 +60,21 @@ while True:
             lines = [r for r in lines if match.search("%s %s" % (r.get("node"), r.get("operation")))]
         if not lines:
             continue
+        if what == "worker-restart":
+            pid = pid_of(root, "wf-worker")
+            res = subprocess.run([sys.executable, os.path.join(root, "usr/local/libexec/ditrit-workflows/wf-service"),
+                                  "restart", os.path.join(root, "etc/wf-service/wf-worker.json")],
+                                 capture_output=True, text=True, check=False)
+            if res.returncode != 0:
+                sys.exit("wf-service restart failed: %s" % res.stderr)
+            print(json.dumps({"host": os.path.basename(root), "service": "wf-worker", "pid": pid,
+                              "run": lines[0]["run"], "restart": json.loads(res.stdout),
+                              "in_flight": [{"node": r["node"], "operation": r["operation"]} for r in lines]}))
+            sys.exit(0)
         if what == "worker":
             pid = pid_of(root, "wf-worker")
             os.kill(pid, signal.SIGKILL)
-            print(json.dumps({"host": os.path.basename(root), "service": "wf-worker", "pid": pid,
+            print(json.dumps({"host": os.path.basename(root), "service": "wf-worker", "pid": pid, "at": time.time(),
                               "run": lines[0]["run"],
                               "in_flight": [{"node": r["node"], "operation": r["operation"]} for r in lines]}))
             sys.exit(0)
@@ -74,7 +88,7 @@ while True:
                 ip = leader.rsplit(":", 1)[0]
                 pid = pid_of(os.path.join(eph, "hosts", ip), "consul")
                 os.kill(pid, signal.SIGKILL)
-                print(json.dumps({"host": ip, "service": "consul", "pid": pid, "leader": leader,
+                print(json.dumps({"host": ip, "service": "consul", "pid": pid, "at": time.time(), "leader": leader,
                                   "run": lines[0]["run"], "first_operation_on": os.path.basename(root)}))
                 sys.exit(0)
         sys.exit("no Consul agent names a leader")
