@@ -14,6 +14,7 @@ entry per operation in flight on this worker, a few kilobytes.  Values are JSON 
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -46,8 +47,34 @@ class Journal:
         self.path = os.path.join(state_dir, FILE_NAME) if state_dir else None
         self._lock = threading.Lock()
         self._entries: Dict[str, Dict[str, Any]] = {}
+        self._held = None
+        if self.path and not self._own(state_dir):   # type: ignore[arg-type]
+            log.warning("journal %s is used by another live worker; this one keeps its results "
+                        "in memory only (give each worker its own --state-dir)", self.path)
+            self.path = None
         if self.path and os.path.exists(self.path):
             self._entries = self._read()
+
+    def _own(self, state_dir: str) -> bool:
+        """One worker per state directory (an exclusive lock held while the process lives)."""
+        try:
+            os.makedirs(state_dir, exist_ok=True)
+            fh = open(os.path.join(state_dir, "journal.lock"), "a")
+        except OSError as exc:
+            log.warning("journal in %s: %s", state_dir, exc)
+            return False
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            return False
+        self._held = fh
+        return True
+
+    def close(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     def _read(self) -> Dict[str, Dict[str, Any]]:
         try:

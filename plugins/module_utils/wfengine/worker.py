@@ -406,6 +406,7 @@ class Worker:
                     self.space.session_destroy(self.session)
             except WfError:
                 pass
+            self.journal.close()
 
     def _drain(self, pool: ThreadPoolExecutor) -> None:
         """Stopping (SIGTERM): steps in flight get STOP_GRACE seconds to finish and commit; then
@@ -1123,7 +1124,7 @@ class Worker:
             # (nothing was recorded; the ready tuple stays for the serving worker).
             log.info("worker %s: %s belongs to a served host (%s); leaving it", self.id,
                      step.node_id, ", ".join(sorted(servers)))
-            return None
+            return self._give_up(step)
         if call.node["id"] != step.node_id:
             # An operation run for the other end (placement.call_end) whose host a worker of its
             # own serves: this worker reaches it only by its address (SSH); without one it would
@@ -1151,7 +1152,7 @@ class Worker:
             # Fencing, 1: a step whose session was lost (this worker was paused past its TTL, or
             # cut from the Space) starts nothing; the Space checks it again below.
             if self.session_lost(step.session) or self._stop.is_set():
-                return None
+                return self._give_up(step)
             fact["inflight"] = {"pc": fact["pc"], "operation": call.operation, "attempt": attempt,
                                 "worker": self.id, "started": time.time()}
             if not self._commit(step, final=False):
@@ -1175,8 +1176,9 @@ class Worker:
                 if host_lock:
                     self._release_host(host_lock)
             self.stats["operations"] += 1
-            if self._handing_back:
-                # Stopping: killed before its end; the attempt stays recorded in the fact.
+            if self._handing_back and (result.details or {}).get("canceled"):
+                # Stopping: killed before its end and handed back; the attempt stays recorded in
+                # the fact (the next worker says it was interrupted, and runs it again).
                 return None
             fact["inflight"] = None
             step.pending.append(events.event(call.node, "operation", call.operation, rel,
@@ -1188,6 +1190,15 @@ class Worker:
             attempt += 1
             if interval > 0 and self._stop.wait(interval):
                 return None
+
+    def _give_up(self, step: "_Step") -> None:
+        """Leave the node without starting anything more; results of operations this step ran
+        are committed first (or, the node lost, salvaged or recorded as stale: _commit)."""
+        if step.pending:
+            fact = step.fact
+            fact["inflight"] = None
+            self._commit(step, final=False)
+        return None
 
     def _record_result(self, step: "_Step", node: Dict[str, Any], call: OperationCall, result: Any,
                        rel: Optional[Dict[str, Any]], recorded: bool, final_attempt: bool = True) -> bool:
