@@ -16,6 +16,11 @@ removal of its own ready tuple (CAS: a wake-up that arrived meanwhile is kept) a
 
 A crash anywhere before a commit leaves the ready tuple in place: the step is retaken and its
 operations run again (at least once).  See docs/architecture.md.
+
+Fencing (issue 17): an operation starts only while the step's session provably holds the node (the
+host lock is taken in one transaction with that check; a session known lost starts nothing).  A
+result that cannot be committed is kept (journal.py) and sent again; once the node's lock is lost,
+it is committed with a CAS on the fact alone, or recorded in the trace as ``stale``.
 """
 from __future__ import annotations
 
@@ -1391,7 +1396,7 @@ class Worker:
                 log.warning("worker %s: cannot commit a finished operation's result (%s); kept "
                             "(journal %s), retrying", self.id, exc, self.journal.path or "in memory")
                 self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)
 
     def _stale_ops(self, step: "_Step") -> List[Op]:
         """The records of a stale execution: its operations' events (``status: stale``, worker
