@@ -8,7 +8,6 @@ independent of the engine's own trace.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
