@@ -289,6 +289,9 @@ class Worker:
         # Sessions this worker had and lost (expired): a step claimed with one of them no longer
         # holds its node and starts nothing (fencing, see _run_effectful).
         self._lost: Set[str] = set()
+        # When the last successful renewal (or the creation) of the session was SENT (monotonic,
+        # which counts the time a SIGSTOP lasted): the session lives at least ``ttl`` after it.
+        self._renewed_at = 0.0
         # Results of operations with side effects not committed yet (journal.py).
         self.journal = Journal(state_dir)
         self._handing_back = False     # stopping: operations still running are killed, handed back
@@ -338,7 +341,9 @@ class Worker:
         return self._stop.is_set()
 
     def _new_session(self) -> None:
+        sent = time.monotonic()
         self.session = self.space.session_create("wf-worker-%s" % self.id, self.ttl, behavior="delete")
+        self._renewed_at = sent
         # Registration: peers split the ready nodes between the live workers they see.
         self.space.acquire(keys.worker(self.id), self.session,
                            {"host": socket.gethostname(), "pid": os.getpid(), "threads": self.threads,
@@ -360,14 +365,22 @@ class Worker:
         return max(self._peers, key=lambda p: zlib.crc32(("%s\0%s" % (p, node)).encode("utf-8")))
 
     def session_lost(self, session: Optional[str]) -> bool:
-        """Whether ``session`` is no longer this worker's live session (fencing)."""
-        return session is None or session in self._lost or session != self.session
+        """Whether ``session`` may no longer be this worker's live session (fencing): known lost,
+        replaced, or not renewed for most of its TTL.  The last one needs no round trip, so a
+        worker resumed after a pause longer than its TTL knows at once, before its renewal
+        thread has asked the Space; a check that passed in the Space (the host lock's) plus this
+        one afterwards proves that the session still held the node's lock when it passed here."""
+        return (session is None or session in self._lost or session != self.session
+                or time.monotonic() - self._renewed_at > 0.8 * self.ttl)
 
     def _renew_loop(self) -> None:
         period = max(0.2, self.ttl / 3.0)
         while not self._stop.wait(period):
             try:
-                if not self.space.session_renew(self.session):
+                sent = time.monotonic()
+                if self.space.session_renew(self.session):
+                    self._renewed_at = sent
+                else:
                     log.warning("worker %s: session expired; its locks are gone, opening a new one",
                                 self.id)
                     # Before anything else: every step claimed with it stops before starting
