@@ -187,3 +187,39 @@ def test_an_operation_a_stale_worker_finished_is_recorded_as_stale(tmp_path, mon
     finally:
         ws.stop()
         space.close()
+
+
+def test_a_result_the_space_did_not_take_is_journaled_and_committed_at_the_next_start(tmp_path, monkeypatch):
+    """The worker's Space client fails (closed: every request raises, as in an outage) when the
+    operation ends; the worker stops; its journal keeps the result; a worker started on the same
+    state directory commits it (CAS on the fact) instead of running the operation again."""
+    opts, space = _setup(tmp_path, monkeypatch)
+    ws = _Workers(opts, tmp_path)
+    try:
+        rec = api.start_workflow(space, "install", "m", "i")
+        run_id = rec["id"]
+        a = ws.start("A")
+        _until(lambda: _ops(tmp_path), what="the operation to start")
+        a.space.close()                      # from now on every request of A fails
+        (tmp_path / "go").write_text("")
+        journal = tmp_path / "state-A" / "journal.json"
+        _until(lambda: journal.exists() and json.loads(journal.read_text())["entries"],
+               what="the journaled result")
+        a.stop()
+        ws.started[0][1].join(30)
+        space.session_destroy(a.session)     # what its TTL would do
+        assert json.loads(journal.read_text())["entries"], "the journal must outlive the worker"
+        b = Worker(api.open_space(opts), worker_id="A-restarted", ttl=30.0, poll=1.0, steal_after=0.1,
+                   log_dir=str(tmp_path / "logs"), cache_dir=str(tmp_path / "cache"),
+                   state_dir=str(tmp_path / "state-A"))
+        t = threading.Thread(target=b.serve, daemon=True)
+        t.start()
+        ws.started.append((b, t))
+        done = api.wait_run(space, run_id, timeout=60)
+        assert done["status"] == "succeeded", done
+        assert _ops(tmp_path) == ["app_0 tosca.interfaces.node.lifecycle.Standard.create 1"]
+        assert [(e.get("status", "ok"), e.get("attempt"), e["worker"]) for e in _creates(space)] == [("ok", 1, "A")]
+        assert json.loads(journal.read_text())["entries"] == {}
+    finally:
+        ws.stop()
+        space.close()
