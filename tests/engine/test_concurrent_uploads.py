@@ -25,14 +25,17 @@ def _race(db: str, paths, name: str = "m"):
     results, errors = [None] * len(paths), [None] * len(paths)
 
     def upload(i: int) -> None:
-        space = EmbeddedSpace(path=db)
+        space = None
         try:
-            barrier.wait()
+            space = EmbeddedSpace(path=db)
+            barrier.wait(timeout=120)
             results[i] = catalog.upload_model(space, str(paths[i]), name)
         except Exception as exc:     # noqa: BLE001 (recorded, asserted below)
             errors[i] = exc
+            barrier.abort()          # the others must not wait for this one forever
         finally:
-            space.close()
+            if space is not None:
+                space.close()
     threads = [threading.Thread(target=upload, args=(i,)) for i in range(len(paths))]
     for t in threads:
         t.start()

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -97,7 +98,7 @@ def _killed_writer(path: str) -> None:
 def test_a_store_that_lost_its_wal_after_an_unclean_stop_is_refused(tmp_path):
     path = str(tmp_path / "space.db")
     _killed_writer(path)
-    assert os.path.exists(path + "-wal") and os.path.exists(path + "-wfopen")
+    assert os.path.exists(path + "-wal") and os.path.exists(path + "-shm")
     os.unlink(path + "-wal")
     env = dict(os.environ, WF_SPACE=path)
     r = subprocess.run(WFCTL + ["runs", "m", "i"], env=env, capture_output=True, text=True,
@@ -105,7 +106,7 @@ def test_a_store_that_lost_its_wal_after_an_unclean_stop_is_refused(tmp_path):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "not closed cleanly" in lines[0] and "-wal" in lines[0], r.stderr
-    assert "remove %s-wfopen" % path in lines[0]
+    assert "remove %s-shm" % path in lines[0]
 
 
 def test_a_store_stopped_uncleanly_with_its_wal_opens_with_everything_committed(tmp_path):
@@ -116,8 +117,8 @@ def test_a_store_stopped_uncleanly_with_its_wal_opens_with_everything_committed(
         assert [e.value["i"] for e in space.list("p/")] == sorted(range(20), key=str)
     finally:
         space.close()
-    # closed cleanly (the last connection): SQLite removed the WAL, and the marker is gone
-    assert not os.path.exists(path + "-wal") and not os.path.exists(path + "-wfopen")
+    # closed cleanly (the last connection): SQLite removed the WAL and the -shm file
+    assert not os.path.exists(path + "-wal") and not os.path.exists(path + "-shm")
     again = EmbeddedSpace(path)
     assert len(again.list("p/")) == 20
     again.close()
@@ -125,8 +126,8 @@ def test_a_store_stopped_uncleanly_with_its_wal_opens_with_everything_committed(
 
 
 def test_a_store_closed_cleanly_by_sqlite_alone_opens(tmp_path):
-    """The marker left by a process whose connections SQLite closed at interpreter exit (WAL and
-    shared-memory file both removed by SQLite's clean close) does not make the store refused."""
+    """A process whose connections SQLite closed without the Space (WAL and shared-memory file
+    both removed by SQLite's clean close) leaves a store that opens."""
     path = str(tmp_path / "space.db")
     code = ("import sys\n"
             "from wfengine.space.embedded import EmbeddedSpace\n"
@@ -137,11 +138,32 @@ def test_a_store_closed_cleanly_by_sqlite_alone_opens(tmp_path):
             "    c.close()\n")
     r = subprocess.run([sys.executable, "-c", code, path], env=dict(os.environ), check=False)
     assert r.returncode == 0
-    assert os.path.exists(path + "-wfopen") and not os.path.exists(path + "-wal")
-    assert not os.path.exists(path + "-shm")
+    assert not os.path.exists(path + "-wal") and not os.path.exists(path + "-shm")
     space = EmbeddedSpace(path)
     try:
         assert space.get("k").value == {"v": 1}
     finally:
         space.close()
-    assert not os.path.exists(path + "-wfopen")
+
+
+def test_processes_opening_and_closing_a_store_at_once_never_see_a_lost_wal(tmp_path):
+    """A clean close deletes the WAL, then the -shm file: an opener between the two must not take
+    the store for one that lost its WAL, and openers of a new store wait for each other (SQLite
+    answers "locked" to a WAL switch at once).  20 rounds of 10 threads opening and closing."""
+    for n in range(20):
+        path = str(tmp_path / ("s%d.db" % n))
+        errors = []
+
+        def cycle():
+            try:
+                s = EmbeddedSpace(path)
+                s.put("k", {"n": n})
+                s.close()
+            except Exception as exc:      # noqa: BLE001 (collected, asserted below)
+                errors.append(repr(exc))
+        threads = [threading.Thread(target=cycle) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert errors == [] and not any(t.is_alive() for t in threads), errors

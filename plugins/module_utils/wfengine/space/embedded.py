@@ -32,11 +32,13 @@ so a live process whose renewals queued behind the lock keeps its session and it
 as Consul resets session timers after an election.
 
 The WAL file is part of the store: committed transactions live there until a checkpoint copies
-them into the main file.  A marker file (``<store>-wfopen``) exists while a process has the store
-open and is removed when the last one closes it cleanly (SQLite then checkpoints and deletes the
-WAL and the ``-shm`` file); a store found with the marker and its ``-shm`` file but without its
-WAL was stopped uncleanly and lost its WAL, and opening it is refused (``_check_wal``) rather
-than silently going back in time.
+them into the main file.  SQLite's clean close of the last connection checkpoints, then deletes
+the WAL and the ``-shm`` file; a crash leaves both.  So a store that nobody has open and that has
+its ``-shm`` file but no WAL was stopped uncleanly and lost its WAL: opening it is refused
+(``_check_wal``) rather than silently going back in time.  "Nobody has it open" is known, not
+guessed: every open Space holds a shared ``flock`` on ``<store>-wflock`` for its lifetime, and the
+check runs only for an opener that gets the lock exclusively (alone); others skip it, since a
+store in use may be between the two deletions of a clean close.
 
 Blocking queries: same-process waiters are woken by a ``threading.Condition`` notified after each
 commit; changes made by other processes are found by polling the counter with a backoff from 1 ms
@@ -44,6 +46,8 @@ to 50 ms (the counter read is one indexed row, so polling is cheap).
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import sqlite3
@@ -64,7 +68,9 @@ MIN_SESSION_TTL = 0.5
 BUSY_TIMEOUT_MS = 30000
 # A write that waited longer than this for the store's lock credits sessions with the wait.
 STALL_CREDIT_MIN = 0.25
-OPEN_MARKER_SUFFIX = "-wfopen"
+LOCK_SUFFIX = "-wflock"
+# How long opening a new store waits for others opening it at the same moment.
+INIT_LOCK_WAIT = 60.0
 _POLL_MIN = 0.001
 _POLL_MAX = 0.05
 
@@ -148,44 +154,58 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
+def _hold_store(path: str) -> int:
+    """Open ``<store>-wflock`` and hold a shared flock on it for the Space's lifetime; check the
+    WAL first when this opener is alone (it got the lock exclusively).  Returns the descriptor."""
+    try:
+        fd = os.open(path + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise SpaceError("%s: cannot open the store's lock file (%s)" % (path, exc))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            alone = False
+        if alone:
+            _check_wal(path)
+        fcntl.flock(fd, fcntl.LOCK_SH)     # waits only while an opener alone checks
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _check_wal(path: str) -> None:
     """Refuse a store that was stopped uncleanly and then lost its WAL file: the transactions
     committed since the last checkpoint were in it, and opening the main file alone would
-    silently go back to an older state (operations that had run would run again)."""
-    marker = path + OPEN_MARKER_SUFFIX
-    if not os.path.exists(marker):
-        return
-    if os.path.exists(path + "-wal") or not os.path.exists(path) or os.path.getsize(path) == 0:
-        return
-    if not os.path.exists(path + "-shm"):
-        # SQLite's clean close of the last connection checkpoints, then removes the WAL and the
-        # shared-memory file; a process that ended without closing through us (connections freed
-        # at interpreter exit) leaves the marker only.  A crash leaves both files.
-        try:
-            os.unlink(marker)
-        except OSError:
-            pass
+    silently go back to an older state (operations that had run would run again).  Called only
+    when nobody else has the store open (``_hold_store``)."""
+    if os.path.exists(path + "-wal") or not os.path.exists(path + "-shm") \
+            or not os.path.exists(path) or os.path.getsize(path) == 0:
         return
     raise SpaceError("%s: the store was not closed cleanly and its write-ahead log %s-wal is "
                      "missing: progress committed since the last checkpoint would be lost; put the "
-                     "-wal file back (or, to accept the loss, remove %s)" % (path, path, marker))
+                     "-wal file back (or, to accept the loss, remove %s-shm)" % (path, path, path))
 
 
-def _closed(path: str, conns: List[sqlite3.Connection]) -> None:
-    """Close connections; when SQLite removed the WAL (the last connection closed cleanly), the
-    store is clean: remove its open marker.  Also run for a space never closed (weakref
-    finalizer), so a store left to the garbage collector does not look uncleanly stopped."""
+def _closed(path: str, conns: List[sqlite3.Connection], fds: List[int]) -> None:
+    """Close connections, then let go of the store (its shared lock).  Also run for a space
+    never closed (weakref finalizer)."""
     for conn in conns:
         try:
             conn.close()
         except sqlite3.Error:
             pass
     del conns[:]
-    if not os.path.exists(path + "-wal"):
+    for fd in fds:
         try:
-            os.unlink(path + OPEN_MARKER_SUFFIX)
+            os.close(fd)
         except OSError:
             pass
+    del fds[:]
 
 
 class _Rollback(Exception):
@@ -238,15 +258,10 @@ class EmbeddedSpace(Space):
         self._closed = False
         self._pid = os.getpid()
         self._inherited: List[sqlite3.Connection] = []
-        _check_wal(self.path)
-        try:
-            with open(self.path + OPEN_MARKER_SUFFIX, "a"):
-                pass
-        except OSError as exc:
-            raise SpaceError("%s: cannot write the open marker (%s)" % (self.path, exc))
-        self._finalizer = weakref.finalize(self, _closed, self.path, self._conns)
+        self._fds: List[int] = [_hold_store(self.path)]
+        self._finalizer = weakref.finalize(self, _closed, self.path, self._conns, self._fds)
         # Not at interpreter exit: threads (in-process workers) may still use the connections;
-        # left open, the WAL stays with the marker, which is a consistent store.
+        # left open, the WAL and -shm stay, which is a consistent store.
         self._finalizer.atexit = False
         self._init_schema()
 
@@ -277,6 +292,20 @@ class EmbeddedSpace(Space):
         return conn
 
     def _init_schema(self) -> None:
+        # Several processes (or threads) opening a new store at once: switching to WAL needs the
+        # file alone, and SQLite may answer "locked" at once, without its busy handler.  A lock
+        # wait is not an error: try again, with backoff.
+        delay, deadline = 0.005, time.monotonic() + INIT_LOCK_WAIT
+        while True:
+            try:
+                return self._init_schema_once()
+            except SpaceError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def _init_schema_once(self) -> None:
         conn = self._conn()
         try:
             # WAL lets readers go on while one writer commits; the mode is stored in the file,
