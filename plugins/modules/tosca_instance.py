@@ -38,8 +38,8 @@ options:
         read from inputs (C(get_input) in C(default_instances), C(min_instances), C(max_instances))
         against their bounds; a bad value fails the task (every problem in RV(problems)) and creates
         nothing. Values given as text (C("3") from a Jinja template) are accepted for integers.
-      - An input defined C(sensitive) must be a reference resolved on the worker,
-        C({get_secret: [env, NAME]}) (or C([file, PATH]), C([ansible_vault, FILE, KEY])); a plain value
+      - An input defined C(sensitive) must be a reference resolved on the worker, a C(get_secret) mapping
+        whose value is C([env, NAME]), C([file, PATH]) or C([ansible_vault, FILE, KEY]); a plain value
         is refused and masked in the result.
     type: dict
   state:
