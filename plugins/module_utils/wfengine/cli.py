@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from . import api
 from . import cli_types as ct
+from . import observe_cli
 from .errors import WfError
 
 
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model")
     s.add_argument("instance")
     s.add_argument("--json", action="store_true")
+    observe_cli.add_parsers(sub)     # events, graph, timeline
 
     s = sub.add_parser("worker", help="run a long-lived stateless worker")
     s.add_argument("--threads", type=ct.int_at_least(1), default=os.environ.get("WF_WORKER_THREADS", "8"),
@@ -531,6 +533,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return cmd_trace(args, space)
             if args.command == "runs":
                 return cmd_runs(args, space)
+            if args.command in observe_cli.COMMANDS:
+                return observe_cli.run(args, space)
             if args.command == "logs":
                 return cmd_logs(args, space)
             if args.command == "cancel":
