@@ -267,9 +267,10 @@ def _template_nodes(model: Any) -> Dict[str, Dict[str, Any]]:
     return nodes
 
 
-def _find_cycle(programs: Dict[str, List[Instr]]) -> Optional[str]:
-    """A cycle in the "must happen after" graph of program points, as a readable chain."""
-    # Point (t, k) happens after (t, k-1) and, for a wait, after the awaited state instruction.
+def ordering_deps(programs: Dict[str, List[Instr]]) -> Dict[tuple, List[tuple]]:
+    """The "must happen after" graph of program points: point ``(t, k)`` (instruction ``k`` of
+    node ``t``) happens after ``(t, k-1)`` and, for a wait, after the awaited state instruction.
+    The deadlock check looks for a cycle in it; ``wfctl graph`` draws its wait edges."""
     state_pos: Dict[tuple, int] = {}
     for t, prog in programs.items():
         for k, ins in enumerate(prog):
@@ -282,6 +283,12 @@ def _find_cycle(programs: Dict[str, List[Instr]]) -> Optional[str]:
             if ins.op == WAIT and (ins.other, ins.name) in state_pos:
                 d.append((ins.other, state_pos[(ins.other, ins.name)]))
             deps[(t, k)] = d
+    return deps
+
+
+def _find_cycle(programs: Dict[str, List[Instr]]) -> Optional[str]:
+    """A cycle in the "must happen after" graph of program points, as a readable chain."""
+    deps = ordering_deps(programs)
     color: Dict[tuple, int] = {}
     parent: Dict[tuple, Optional[tuple]] = {}
     for start in deps:
