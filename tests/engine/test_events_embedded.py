@@ -12,6 +12,7 @@ import pytest
 
 from wfengine import api, keys
 from wfengine.stream import parse_cursor, run_events
+from wfengine.timeline import timeline_data
 
 from engine_helpers import EXAMPLE, deploy, embedded, run, write
 
@@ -148,6 +149,7 @@ def test_follow_a_run_with_a_worker_sigkilled_and_a_follower_reconnected(tmp_pat
         stream = _lines(out_a)
         done = api.wait_run(space, rec["id"], timeout=60)
         trace = api.trace(space, "m", "i", run_id=rec["id"])
+        picture = timeline_data(space, "m", "i", rec["id"])
     finally:
         space.close()
         for p in procs + followers:
@@ -182,3 +184,10 @@ def test_follow_a_run_with_a_worker_sigkilled_and_a_follower_reconnected(tmp_pat
     assert part1 and mid_run == bool(part2)
     assert [e["cursor"] for e in part1 + part2] == [e["cursor"] for e in stream]
     assert part1 + part2 == stream
+    # the timeline of that run: one bar per attempt, the interrupted one naming the dead worker,
+    # every attempt that ran its script at least its 0.3 s long
+    assert len(picture["bars"]) == sum(e["kind"] == "operation" for e in body)
+    cut = [b for b in picture["bars"] if b["status"] == "interrupted"]
+    assert len(cut) == len(interrupted) and all(b["worker"] == dead for b in cut)
+    ran = [b for b in picture["bars"] if b["implemented"]]
+    assert len(ran) == 4 * 2 + 4 * 3 and all(b["end"] - b["start"] >= 0.3 for b in ran)
