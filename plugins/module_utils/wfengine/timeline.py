@@ -15,8 +15,8 @@ is what ``wfctl trace`` and ``wfctl logs`` say.  A bar:
 
 Rows are root hosts (the end of a node's HostedOn chain).  The critical path goes back from the
 attempt that ended last: each step to the attempt that ended last before it started, among the
-attempts of its own node and of the nodes it waits for (``graph.ordering_graph``: the run's
-wait edges).
+attempts of its own node, of the nodes it waits for (``graph.ordering_graph``: the run's wait
+edges) and of its host (implementations on one host run one at a time).
 
 Outputs: ``.json`` (the data), ``.html`` (one file: the data as JSON and the picture as inline
 SVG, a little inline script for the details of a bar; nothing fetched), ``.png``/``.svg``
@@ -115,7 +115,7 @@ def _critical_path(bars: List[Dict[str, Any]], waits: Dict[str, set]) -> List[in
     path = [cur["i"]]
     while True:
         allowed = {cur["node"]} | waits.get(cur["node"], set())
-        preds = [b for b in bars if b["node"] in allowed and b["i"] != cur["i"]
+        preds = [b for b in bars if (b["node"] in allowed or b["host"] == cur["host"]) and b["i"] != cur["i"]
                  and b["end"] <= cur["start"] + eps and b["seq"] < cur["seq"]]
         if not preds:
             break
