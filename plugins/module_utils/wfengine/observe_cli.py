@@ -76,12 +76,14 @@ def _event_line(ev: Dict[str, Any]) -> str:
     rel = ev.get("relationship")
     extra = " [%s %s->%s]" % (rel["type"].rsplit(".", 1)[-1], rel["source"], rel["target"]) if rel else ""
     status = ev.get("status")
+    who = "(%s)" % ev["worker"]
+    if status == "interrupted":
+        # (the trace names the dead worker, not the one that found the attempt cut)
+        who = "(worker %s died during attempt %s)" % (ev["worker"], ev.get("attempt"))
     if status:
         extra += " " + status
-        if status == "interrupted":
-            extra += " (attempt %s of worker %s)" % (ev.get("attempt"), ev.get("worker"))
-    return "%-14s %s %-10s %-9s %s%s (%s)" % (ev["cursor"], when, ev["node"], ev["kind"], ev["name"],
-                                               extra, ev["worker"])
+    return "%-14s %s %-10s %-9s %s%s %s" % (ev["cursor"], when, ev["node"], ev["kind"], ev["name"],
+                                             extra, who)
 
 
 def cmd_events(args: argparse.Namespace, space: Any) -> int:
