@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ditrit.workflows contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Make the pictures of docs/observability.md: the seed install (examples/seed_example, every

@@ -80,10 +80,10 @@ def test_unknown_run_and_instance_without_runs_are_one_line_errors(tmp_path):
     opts = embedded(tmp_path)
     deploy(opts, str(EXAMPLE))
     env = dict(os.environ, WF_SPACE=opts.path)
-    r = subprocess.run(WFCTL + ["events", "m", "i"], env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(WFCTL + ["events", "m", "i"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 2 and r.stderr.strip() == "wfctl: instance m/i has no run yet"
     r = subprocess.run(WFCTL + ["events", "m", "i", "--run", "nope"], env=env, capture_output=True,
-                       text=True, timeout=60)
+                       text=True, timeout=60, check=False)
     assert r.returncode == 2 and r.stderr.strip() == "wfctl: instance m/i has no run nope"
 
 
@@ -140,7 +140,7 @@ def test_follow_a_run_with_a_worker_sigkilled_and_a_follower_reconnected(tmp_pat
         mid_run = not any(e["kind"] == "run" and e["name"] == "end" for e in part1)
         r2 = subprocess.run(WFCTL + ["events", "m", "i", "--run", rec["id"], "--follow", "--json",
                                      "--since", part1[-1]["cursor"]],
-                            env=env, capture_output=True, text=True, timeout=180)
+                            env=env, capture_output=True, text=True, timeout=180, check=False)
         assert r2.returncode == 0, r2.stderr
         part2 = [json.loads(line) for line in r2.stdout.splitlines()]
         # A ends by itself when the run ends

@@ -30,7 +30,7 @@ def seed(tmp_path):
 
     def wfctl(*args, path=None):
         e = dict(env, PATH=path) if path is not None else env
-        return subprocess.run(WFCTL + list(args), env=e, capture_output=True, text=True, timeout=60)
+        return subprocess.run(WFCTL + list(args), env=e, capture_output=True, text=True, timeout=60, check=False)
     return opts, wfctl
 
 

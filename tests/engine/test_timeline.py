@@ -25,7 +25,7 @@ def seed(tmp_path_factory):
     env = dict(os.environ, WF_SPACE=opts.path)
 
     def wfctl(*args):
-        return subprocess.run(WFCTL + list(args), env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(WFCTL + list(args), env=env, capture_output=True, text=True, timeout=120, check=False)
     trace = json.loads(wfctl("trace", "m", "i", "--json").stdout)
     return tmp, wfctl, trace
 

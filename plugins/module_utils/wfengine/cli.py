@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds before taking a ready node, or ending a quiet run, that another "
                         "live worker owns")
     s.add_argument("--id", help="worker id shown in the trace (default host-pid-random)")
+    s.add_argument("--metrics", type=ct.host_port, default=os.environ.get("WF_WORKER_METRICS") or None,
+                   metavar="HOST:PORT", help="serve Prometheus metrics at http://HOST:PORT/metrics "
+                                             "(needs prometheus_client; env WF_WORKER_METRICS)")
     s.add_argument("--exec-log", default=os.environ.get("WF_EXEC_LOG"),
                    help="append one JSON line per executed operation to this file")
     s.add_argument("--log-dir", default=os.environ.get("WF_LOG_DIR"),
@@ -452,6 +455,9 @@ def cmd_worker(args: argparse.Namespace, space) -> int:
                log_dir=args.log_dir, cache_dir=args.cache_dir, op_timeout=args.op_timeout,
                batch=args.batch, steal_after=args.steal_after, lanes=args.lanes or None,
                ssh_options=opts)
+    if args.metrics:        # a Prometheus endpoint (metrics.py, docs/observability.md)
+        from .metrics import instrument
+        instrument(w, args.metrics)
 
     def _stop(signum, frame):
         # Steps in flight finish and commit; the blocking query is left at once.

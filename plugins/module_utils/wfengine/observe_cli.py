@@ -82,8 +82,8 @@ def _event_line(ev: Dict[str, Any]) -> str:
         who = "(worker %s died during attempt %s)" % (ev["worker"], ev.get("attempt"))
     if status:
         extra += " " + status
-    return "%-14s %s %-10s %-9s %s%s %s" % (ev["cursor"], when, ev["node"], ev["kind"], ev["name"],
-                                             extra, who)
+    fields = (ev["cursor"], when, ev["node"], ev["kind"], ev["name"], extra, who)
+    return "%-14s %s %-10s %-9s %s%s %s" % fields
 
 
 def cmd_events(args: argparse.Namespace, space: Any) -> int:
@@ -128,6 +128,6 @@ def cmd_timeline(args: argparse.Namespace, space: Any) -> int:
                          "or .json" % out)
     data = timeline.timeline_data(space, args.model, args.instance, args.run)
     timeline.write(data, out, ext)
-    print("%s: %d operation attempts of run %s on %d hosts" % (out, len(data["bars"]), data["run"],
-                                                                 len(data["hosts"])))
+    sys.stdout.write("%s: %d operation attempts of run %s on %d hosts\n"
+                     % (out, len(data["bars"]), data["run"], len(data["hosts"])))
     return 0

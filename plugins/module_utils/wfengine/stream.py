@@ -178,8 +178,8 @@ def run_events(space: Any, run_id: str, since: Optional[Cursor] = None,
                 yield ev
             if ended or not follow:
                 return
-            assert wake is not None
-            wake.next()
+            if wake is not None:
+                wake.next()
     finally:
         if wake is not None:
             wake.stop.set()

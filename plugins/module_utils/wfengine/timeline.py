@@ -81,10 +81,11 @@ def timeline_data(space: Any, model: str, instance: str, run_id: Optional[str] =
             elif status == "interrupted":
                 start = last_ts.get(ev["node"], end)
             rel = ev.get("relationship")
+            rel_text = None if not rel else "%s %s->%s" % (rel["type"].rsplit(".", 1)[-1], rel["source"],
+                                                           rel["target"])
             bars.append({"i": len(bars), "node": ev["node"], "template": ev["template"], "host": host,
                          "operation": ev["name"], "short": ev["name"].rsplit(".", 1)[-1],
-                         "relationship": None if not rel else "%s %s->%s" % (rel["type"].rsplit(".", 1)[-1],
-                                                                          rel["source"], rel["target"]),
+                         "relationship": rel_text,
                          "status": status, "attempt": attempt, "worker": worker,
                          "start": start, "end": max(start, end), "implemented": implemented,
                          "seq": ev["seq"]})
@@ -169,8 +170,8 @@ def to_svg(data: Dict[str, Any]) -> str:
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" '
            'font-size="11">' % (left + width + 20, height),
            '<text x="10" y="20" font-size="14">%s</text>' % html.escape(
-               "%s of %s/%s, run %s: %s in %.3f s" % (data["workflow"], data["model"], data["instance"],
-                                                     data["run"], data["status"], span))]
+               "%s of %s/%s, run %s: %s in %.3f s"
+               % (data["workflow"], data["model"], data["instance"], data["run"], data["status"], span))]
     for r, (host, lanes) in enumerate(rows):
         out.append('<text x="10" y="%d">%s</text>' % (y_of[r] + 11, html.escape(host)))
         out.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#ddd"/>' % (
@@ -250,13 +251,13 @@ def to_matplotlib(data: Dict[str, Any], path: str, fmt: str) -> None:
     for b in data["bars"]:
         r, lane = placed[b["i"]]
         width = max(b["end"] - b["start"], span / 400)
-        bar = ax.barh(offsets[r] + lane, width, left=b["start"] - data["t0"], height=0.8,
+        drawn = ax.barh(offsets[r] + lane, width, left=b["start"] - data["t0"], height=0.8,
                       color=COLOURS.get(b["status"], "#757575"),
                       edgecolor=CRITICAL if b.get("critical") else "none",
                       linewidth=1.8 if b.get("critical") else 0,
                       hatch="//" if b["status"] == "interrupted" else None,
                       alpha=0.7 if b["status"] == "interrupted" else 1.0)
-        bar.patches[0].set_gid("bar-%d" % b["i"])
+        drawn.patches[0].set_gid("bar-%d" % b["i"])
         if b["status"] == "interrupted" or b["attempt"] > 1:
             ax.text(b["end"] - data["t0"] + span / 200, offsets[r] + lane,
                     "x %s" % b["worker"] if b["status"] == "interrupted" else "#%d" % b["attempt"],
@@ -266,8 +267,8 @@ def to_matplotlib(data: Dict[str, Any], path: str, fmt: str) -> None:
     ax.set_xlim(0, (data["t1"] - data["t0"]) * 1.03 + 1e-3)
     ax.invert_yaxis()
     ax.set_xlabel("seconds since the run started")
-    ax.set_title("%s of %s/%s (run %s): %s" % (data["workflow"], data["model"], data["instance"],
-                                              data["run"], data["status"]))
+    ax.set_title("%s of %s/%s (run %s): %s"
+                 % (data["workflow"], data["model"], data["instance"], data["run"], data["status"]))
     handles = [Patch(color=c, label=s) for s, c in COLOURS.items()]
     handles.append(Patch(facecolor="white", edgecolor=CRITICAL, linewidth=1.8, label="critical path"))
     ax.legend(handles=handles, loc="lower right", fontsize=8)
