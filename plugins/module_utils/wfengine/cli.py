@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run N workers in this process until the run ends (default 1 on the embedded "
                         "Space, 0 on Consul where workers are daemons)")
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    s.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress while waiting (a bar on a terminal, else a line when it changes)")
     s.add_argument("--resume", action="store_true",
                    help="continue the last failed (or canceled) run of this workflow from its failed steps")
     s.add_argument("--retries", type=ct.int_at_least(0), default=0,
@@ -144,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run N workers in this process until the run ends (default: on the "
                         "embedded Space, one, once the run has no live worker; none on Consul)")
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    s.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress while waiting (a bar on a terminal, else a line when it changes)")
     _add_ssh_options(s)
 
     s = sub.add_parser("serves", help="hosts served by a worker on them, and whether it is alive")
@@ -231,12 +235,6 @@ def _print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def _progress(p: Dict[str, Any]) -> None:
-    sys.stderr.write("\r%s: %d/%d nodes done, %d ready, %d running   "
-                     % (p["workflow"], p["done"], p["total"], p["ready"], p["running"]))
-    sys.stderr.flush()
-
-
 def print_summary(s: Dict[str, Any]) -> None:
     dur = s.get("duration")
     print("%s %s/%s: %s in %s (run %s)" % (s["workflow"], s["model"], s["instance"], s["status"],
@@ -322,7 +320,8 @@ def _follow(args: argparse.Namespace, opts: api.SpaceOptions, space, rec: Dict[s
             workers: Optional[int]) -> int:
     """Wait for the run (hosting workers as ``attach_run`` decides), print its summary, and
     exit 0 succeeded, 1 failed or canceled, 3 still running at the timeout, 130 interrupted."""
-    progress = None if args.json or not sys.stderr.isatty() else _progress
+    from .progress import reporter
+    progress = reporter(sys.stderr, quiet=getattr(args, "quiet", False), json_output=args.json)
     try:
         if rec["status"] == "running":
             rec = api.attach_run(opts, space, rec["id"], workers=workers, timeout=args.timeout,
@@ -334,7 +333,7 @@ def _follow(args: argparse.Namespace, opts: api.SpaceOptions, space, rec: Dict[s
                 % (rec["id"], rec["model"], rec["instance"]))
         return 130
     if progress:
-        sys.stderr.write("\n")
+        progress.close()
     s = api.summary(space, rec["id"])
     if args.json:
         _print_json(s)

@@ -351,8 +351,17 @@ def live_workers(space: Space) -> List[str]:
 def run_progress(space: Space, run_id: str, rec: Dict[str, Any], qkeys: List[str]) -> Dict[str, Any]:
     facts = space.list(keys.facts(run_id))
     done = sum(1 for e in facts if isinstance(e.value, dict) and e.value.get("done"))
+    states: Dict[str, int] = {}
+    failed = 0
+    for e in facts:
+        if isinstance(e.value, dict):
+            st = e.value.get("state")
+            if isinstance(st, str):
+                states[st] = states.get(st, 0) + 1
+            failed += 1 if e.value.get("error") else 0
     return {"run": run_id, "workflow": rec["workflow"], "done": done, "total": rec["participants"],
-            "ready": sum(1 for k in qkeys if "/r/" in k), "running": sum(1 for k in qkeys if "/l/" in k)}
+            "ready": sum(1 for k in qkeys if "/r/" in k), "running": sum(1 for k in qkeys if "/l/" in k),
+            "failed": failed, "states": states}
 
 
 def instance_runs(space: Space, model: str, instance: str) -> List[Dict[str, Any]]:
