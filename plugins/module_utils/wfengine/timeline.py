@@ -252,11 +252,11 @@ def to_matplotlib(data: Dict[str, Any], path: str, fmt: str) -> None:
         r, lane = placed[b["i"]]
         width = max(b["end"] - b["start"], span / 400)
         drawn = ax.barh(offsets[r] + lane, width, left=b["start"] - data["t0"], height=0.8,
-                      color=COLOURS.get(b["status"], "#757575"),
-                      edgecolor=CRITICAL if b.get("critical") else "none",
-                      linewidth=1.8 if b.get("critical") else 0,
-                      hatch="//" if b["status"] == "interrupted" else None,
-                      alpha=0.7 if b["status"] == "interrupted" else 1.0)
+                        color=COLOURS.get(b["status"], "#757575"),
+                        edgecolor=CRITICAL if b.get("critical") else "none",
+                        linewidth=1.8 if b.get("critical") else 0,
+                        hatch="//" if b["status"] == "interrupted" else None,
+                        alpha=0.7 if b["status"] == "interrupted" else 1.0)
         drawn.patches[0].set_gid("bar-%d" % b["i"])
         if b["status"] == "interrupted" or b["attempt"] > 1:
             ax.text(b["end"] - data["t0"] + span / 200, offsets[r] + lane,
