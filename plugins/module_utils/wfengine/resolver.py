@@ -70,7 +70,8 @@ class SpaceResolver(OperationResolver):
         ctx = self.contexts(call.run)
         return ctx.model, ctx.instance
 
-    def target(self, call: OperationCall, fctx: Optional[FunctionContext] = None) -> Optional[Any]:
+    def target(self, call: OperationCall,  # pylint: disable=arguments-renamed
+               fctx: Optional[FunctionContext] = None) -> Optional[Any]:
         ctx = self.contexts(call.run)
         root = operation_root(call, self.spec(call), lambda n: ctx.node(n).get("host"))
         if root is None or self.ssh is None:
