@@ -109,5 +109,3 @@ def assert_received(out, secrets) -> None:
 def assert_clean(blob: bytes, secrets, where: str) -> None:
     for name, value in secrets.items():
         assert value.encode() not in blob, "secret %s found in %s" % (name, where)
-
-

@@ -79,7 +79,7 @@ MODEL_CASES: Dict[str, Case] = {
     # issue 18 item 1: a sensitive input's default would be stored in clear
     "sensitive_input_default": (
         {"si.yaml": V + "topology_template:\n  inputs:\n    pw: {type: string, sensitive: true, default: hunter2}\n"
-                  "  node_templates:\n    a: {type: tosca.nodes.Compute}\n"},
+         "  node_templates:\n    a: {type: tosca.nodes.Compute}\n"},
         ["model", "si.yaml", "x"], ["si.yaml", "topology_template.inputs.pw.default", "is sensitive", "get_secret"]),
     # issue 18 item 5: an operation input named BASH_ENV would make bash source a file
     "input_bash_env": (

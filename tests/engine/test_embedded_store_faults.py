@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 from wfengine.space import embedded as embedded_mod
 from wfengine.space.embedded import EmbeddedSpace
@@ -124,7 +123,6 @@ def test_a_store_stopped_uncleanly_with_its_wal_opens_with_everything_committed(
     again.close()
 
 
-
 def test_a_store_closed_cleanly_by_sqlite_alone_opens(tmp_path):
     """A process whose connections SQLite closed without the Space (WAL and shared-memory file
     both removed by SQLite's clean close) leaves a store that opens."""
@@ -161,7 +159,7 @@ def test_processes_opening_and_closing_a_store_at_once_never_see_a_lost_wal(tmp_
                 s.close()
             except Exception as exc:      # noqa: BLE001 (collected, asserted below)
                 errors.append(repr(exc))
-        threads = [threading.Thread(target=cycle) for _ in range(10)]
+        threads = [threading.Thread(target=cycle) for dummy in range(10)]
         for t in threads:
             t.start()
         for t in threads:

@@ -150,9 +150,9 @@ def model_text(draw) -> str:
             lines.append("      requirements:")
             for dummy in range(draw(st.integers(1, 3))):
                 target = draw(st.one_of(st.sampled_from(templates), NAMES))
-                lines.append("        - %s: %s" % (draw(st.sampled_from(
-                    ["host", "dependency"] if d.clean else ["host", "dependency"] * 4 + ["rel", "<<"])),
-                                                   _q(target) if draw(st.booleans()) else d.value(4)))
+                req = draw(st.sampled_from(
+                    ["host", "dependency"] if d.clean else ["host", "dependency"] * 4 + ["rel", "<<"]))
+                lines.append("        - %s: %s" % (req, _q(target) if draw(st.booleans()) else d.value(4)))
         if draw(st.booleans()):
             lines.append("      capabilities: {scalable: {properties: {default_instances: %s, max_instances: %s}}}"
                          % (d.scalar(), d.scalar()))

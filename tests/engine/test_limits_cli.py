@@ -18,7 +18,7 @@ from typing import Dict, List
 
 import pytest
 
-from test_cli_errors import prepared, snapshot, space_file  # noqa: F401 (fixtures)
+from test_cli_errors import prepared, snapshot, space_file  # noqa: F401 (fixtures)  # pylint: disable=unused-import
 
 WFCTL = [sys.executable, "-m", "wfengine.cli"]
 V = "tosca_definitions_version: tosca_simple_yaml_1_3\n"
@@ -100,11 +100,11 @@ CASES: Dict[str, tuple] = {
     "template_name_300_chars": ({"long.yaml": _template("t" * 300)}, ["model", "long.yaml", "x"],
                                 ["long.yaml", "300 characters, more than 128"]),
     "template_name_slash": ({"sl.yaml": _template('"a/b"')}, ["model", "sl.yaml", "x"], ["sl.yaml", "contains '/'"]),
-    "input_name_space": ({"in.yaml": V + "topology_template:\n  inputs:\n    'db password': {type: string}\n"
-                                     "  node_templates:\n    s: {type: tosca.nodes.Compute}\n"},
+    "input_name_space": ({"in.yaml": V + ("topology_template:\n  inputs:\n    'db password': {type: string}\n"
+                                          "  node_templates:\n    s: {type: tosca.nodes.Compute}\n")},
                          ["model", "in.yaml", "x"], ["in.yaml", "topology_template.inputs", "input name 'db password'"]),
-    "workflow_name_dot_dot": ({"wf.yaml": V + "topology_template:\n  node_templates:\n    s: {type: tosca.nodes.Compute}\n"
-                                         "  workflows:\n    'a..b':\n      steps: {}\n"},
+    "workflow_name_dot_dot": ({"wf.yaml": V + ("topology_template:\n  node_templates:\n    s: {type: tosca.nodes.Compute}\n"
+                                               "  workflows:\n    'a..b':\n      steps: {}\n")},
                               ["model", "wf.yaml", "x"], ["wf.yaml", "workflow name 'a..b'"]),
     "model_name_newline": ({"ok.yaml": _template("s")}, ["model", "ok.yaml", "a\nb"], ["model name 'a\\nb'"]),
 }

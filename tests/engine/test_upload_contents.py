@@ -255,8 +255,8 @@ topology_template:
     for source in (str(root / "app.yaml"), str(root)):
         compiled = catalog.compile_model(source, libs=[])
         assert [f.path for f in compiled["files"]] == ["app.yaml", "keys/id_rsa"]
-        assert [w for w in compiled["warnings"] if w.startswith("keys/id_rsa: looks like an SSH key; stored in "
-                                                                 "the Space because the model names it")], \
+        assert [w for w in compiled["warnings"] if w.startswith(
+            "keys/id_rsa: looks like an SSH key; stored in the Space because the model names it")], \
             compiled["warnings"]
 
 

@@ -11,6 +11,7 @@ argparse applies these to string defaults too, so a bad value from the environme
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import urllib.parse
 from typing import Callable
@@ -35,7 +36,7 @@ def seconds(allow_zero: bool = False) -> Callable[[str], float]:
             value = float(text)
         except (TypeError, ValueError):
             raise argparse.ArgumentTypeError("%r is not a number of seconds" % (text,)) from None
-        if value != value or value in (float("inf"), float("-inf")) or value < 0 or (value == 0 and not allow_zero):
+        if math.isnan(value) or value in (float("inf"), float("-inf")) or value < 0 or (value == 0 and not allow_zero):
             raise argparse.ArgumentTypeError("%r: expected a number of seconds %s 0"
                                              % (text, ">=" if allow_zero else ">"))
         return value

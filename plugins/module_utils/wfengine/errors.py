@@ -56,7 +56,7 @@ class ToscaProblems(ToscaError):
         self.problems: List[ToscaError] = flat
         first = self.problems[0] if self.problems else None
         # Not ToscaError.__init__: the problems are one per line on purpose (each already one line).
-        WfError.__init__(self, "\n".join(str(p) for p in self.problems))
+        WfError.__init__(self, "\n".join(str(p) for p in self.problems))  # pylint: disable=non-parent-init-called
         self.message = str(self)
         self.file = first.file if first is not None else None
         self.path = first.path if first is not None else None

@@ -527,6 +527,7 @@ class EmbeddedSpace(Space):
         now = time.time()
         if now < self._shared.no_expiry_before:
             return
+
         def look(conn):
             found = conn.execute("SELECT 1 FROM sessions WHERE expires_at <= ? LIMIT 1",
                                  (now,)).fetchone()
