@@ -58,3 +58,28 @@ def ansible_vault(*argv: str, stdin: str = "") -> str:
     exe = os.path.join(os.path.dirname(sys.executable), "ansible-vault")
     proc = subprocess.run([exe] + list(argv), input=stdin, capture_output=True, text=True, check=True)
     return proc.stdout
+
+
+# Two tiers scaled to 4 each, every operation a script op.sh: the event and metrics tests
+# follow it with a worker SIGKILLed inside a script.
+DB_WEB_MODEL = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  node_templates:
+    db:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable:
+          properties: {min_instances: 1, default_instances: 4, max_instances: 50}
+      interfaces:
+        Standard: {create: op.sh, start: op.sh}
+    web:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable:
+          properties: {min_instances: 1, default_instances: 4, max_instances: 50}
+      requirements:
+        - dependency: db
+      interfaces:
+        Standard: {create: op.sh, configure: op.sh, start: op.sh}
+"""

@@ -14,31 +14,11 @@ from wfengine import api, keys
 from wfengine.stream import parse_cursor, run_events
 from wfengine.timeline import timeline_data
 
-from engine_helpers import EXAMPLE, deploy, embedded, run, write
+from engine_helpers import DB_WEB_MODEL, EXAMPLE, deploy, embedded, run, write
 
 WFCTL = [sys.executable, "-m", "wfengine.cli"]
 
-MODEL = """\
-tosca_definitions_version: tosca_simple_yaml_1_3
-topology_template:
-  node_templates:
-    db:
-      type: tosca.nodes.Compute
-      capabilities:
-        scalable:
-          properties: {min_instances: 1, default_instances: 4, max_instances: 50}
-      interfaces:
-        Standard: {create: op.sh, start: op.sh}
-    web:
-      type: tosca.nodes.Compute
-      capabilities:
-        scalable:
-          properties: {min_instances: 1, default_instances: 4, max_instances: 50}
-      requirements:
-        - dependency: db
-      interfaces:
-        Standard: {create: op.sh, configure: op.sh, start: op.sh}
-"""
+MODEL = DB_WEB_MODEL
 
 
 def _lines(path):

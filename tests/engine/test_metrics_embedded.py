@@ -11,37 +11,15 @@ import time
 import urllib.request
 from collections import Counter
 
-import pytest
+from prometheus_client import parser  # the test extra installs it: missing fails, never skips
 
 from wfengine import api, keys
 
-from engine_helpers import deploy, embedded, write
-
-parser = pytest.importorskip("prometheus_client.parser")
+from engine_helpers import DB_WEB_MODEL, deploy, embedded, write
 
 WFCTL = [sys.executable, "-m", "wfengine.cli"]
 
-MODEL = """\
-tosca_definitions_version: tosca_simple_yaml_1_3
-topology_template:
-  node_templates:
-    db:
-      type: tosca.nodes.Compute
-      capabilities:
-        scalable:
-          properties: {min_instances: 1, default_instances: 4, max_instances: 50}
-      interfaces:
-        Standard: {create: op.sh, start: op.sh}
-    web:
-      type: tosca.nodes.Compute
-      capabilities:
-        scalable:
-          properties: {min_instances: 1, default_instances: 4, max_instances: 50}
-      requirements:
-        - dependency: db
-      interfaces:
-        Standard: {create: op.sh, configure: op.sh, start: op.sh}
-"""
+MODEL = DB_WEB_MODEL
 
 
 def _free_port():
