@@ -209,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="full logs of the operations run here (default ~/.cache/wfengine/logs)")
     s.add_argument("--cache-dir", default=os.environ.get("WF_MODEL_CACHE"),
                    help="where models' files are materialized (default ~/.cache/wfengine/models)")
+    s.add_argument("--state-dir", default=os.environ.get("WF_WORKER_STATE_DIR"),
+                   help="where the worker journals results it could not commit yet (a Space "
+                        "outage), replayed at its next start (default ~/.cache/wfengine/state/<id>, "
+                        "id 'worker' without --id)")
     s.add_argument("--op-timeout", type=ct.seconds(), default=None,
                    help="default timeout of an operation, seconds (an implementation's timeout wins)")
     s.add_argument("--wake", default=os.environ.get("WF_WORKER_WAKE") or None, metavar="HOST:PORT", type=ct.host_port,
@@ -444,6 +448,11 @@ def cmd_serves(args: argparse.Namespace, space) -> int:
     return 0
 
 
+def _default_state_dir(worker_id: Optional[str]) -> str:
+    from .resolver import default_cache_dir
+    return os.path.join(default_cache_dir(), "state", (worker_id or "worker").replace("/", "_"))
+
+
 def cmd_worker(args: argparse.Namespace, space) -> int:
     from .worker import Worker, WorkerInterrupt
     opts = ssh_options(args, serves=args.serves)
@@ -453,7 +462,7 @@ def cmd_worker(args: argparse.Namespace, space) -> int:
     w = Worker(space, worker_id=args.id, threads=args.threads, ttl=args.ttl, exec_log=args.exec_log,
                log_dir=args.log_dir, cache_dir=args.cache_dir, op_timeout=args.op_timeout,
                batch=args.batch, steal_after=args.steal_after, lanes=args.lanes or None,
-               ssh_options=opts)
+               ssh_options=opts, state_dir=args.state_dir or _default_state_dir(args.id))
     if args.metrics:        # a Prometheus endpoint (metrics.py, docs/observability.md)
         from .metrics import instrument
         instrument(w, args.metrics)

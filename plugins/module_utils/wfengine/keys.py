@@ -177,6 +177,16 @@ def trace_batch(run_id: str, tag: str, seq: int) -> str:
     return "trace/%s/~%s/%08d" % (run_id, tag, seq)
 
 
+def trace_stale(run_id: str, node: str, worker: str, stamp: int) -> str:
+    """Trace record of an operation a worker ran after it had lost the node (a stale execution,
+    worker.py): written without a lock, so named by worker and time, never by fact version."""
+    return "trace/%s/%s/~stale-%s-%d" % (run_id, node, worker.replace("/", "_"), stamp)
+
+
+def log_stale(run_id: str, node: str, worker: str, stamp: int) -> str:
+    return "logs/%s/%s/~stale-%s-%d" % (run_id, node, worker.replace("/", "_"), stamp)
+
+
 def host_lock(run_id: str, host: str) -> str:
     return "q/%s/h/%s" % (run_id, host)
 

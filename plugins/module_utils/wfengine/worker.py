@@ -16,6 +16,11 @@ removal of its own ready tuple (CAS: a wake-up that arrived meanwhile is kept) a
 
 A crash anywhere before a commit leaves the ready tuple in place: the step is retaken and its
 operations run again (at least once).  See docs/architecture.md.
+
+Fencing (issue 17): an operation starts only while the step's session provably holds the node (the
+host lock is taken in one transaction with that check; a session known lost starts nothing).  A
+result that cannot be committed is kept (journal.py) and sent again; once the node's lock is lost,
+it is committed with a CAS on the fact alone, or recorded in the trace as ``stale``.
 """
 from __future__ import annotations
 
@@ -32,8 +37,9 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from . import catalog, deployments, events, keys
 from .batch import Batch, fact_entry
-from .errors import NotFound, PermissionDenied, SpaceDataError, SpaceError, WfError
+from .errors import NotFound, PermissionDenied, SpaceDataError, SpaceError, TxnTooLarge, WfError
 from .executor import Executor, OperationCall, OperationResult
+from .journal import Journal, op_from_json, op_to_json
 from .facts import new_fact, reached, validate_fact
 from .instances import root_of, validate_node
 from .locality import Zones, owns_a_zone, zone_owner
@@ -41,14 +47,16 @@ from .placement import call_end, host_address
 from . import imperative
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet, rule_set
 from .runs import finalize_run, run_record
-from .space.base import (Entry, Space, op_cas, op_check_index, op_check_not_exists,
-                         op_check_session, op_delete, op_delete_cas, op_get, op_set)
+from .space.base import (Entry, Op, Space, op_cas, op_check_index, op_check_not_exists,
+                         op_check_session, op_delete, op_delete_cas, op_get, op_lock, op_set)
 
 log = logging.getLogger("wfengine.worker")
 
 OUTBOX_CHUNK = 5000
 SUBMITTED, BUSY, INFLIGHT = "submitted", "busy", "inflight"
 EVENTS_PER_COMMIT = 200
+# SIGTERM: operations in flight get this long to finish, then are killed and handed back.
+STOP_GRACE = 1.2
 
 
 class WorkerInterrupt(Exception):
@@ -287,7 +295,7 @@ class Worker:
                  log_dir: Optional[str] = None, cache_dir: Optional[str] = None,
                  exec_log: Optional[str] = None, op_timeout: Optional[float] = None,
                  batch: int = 16, steal_after: float = 1.0, lanes: Optional[int] = None,
-                 ssh_options: Optional[Any] = None):
+                 ssh_options: Optional[Any] = None, state_dir: Optional[str] = None):
         # The first permission denied met (then the worker stops; ``serve`` raises it) and what
         # wakes the thread that runs ``serve`` from its blocking query (cmd_worker: a signal).
         self.fatal: Optional[PermissionDenied] = None
@@ -308,6 +316,15 @@ class Worker:
         # Served hosts of every worker, from the last listing: name -> worker ids (placement.py).
         self._served: Dict[str, Set[str]] = {}
         self.session: Optional[str] = None
+        # Sessions this worker had and lost (expired): a step claimed with one of them no longer
+        # holds its node and starts nothing (fencing, see _run_effectful).
+        self._lost: Set[str] = set()
+        # When the last successful renewal (or the creation) of the session was SENT (monotonic,
+        # which counts the time a SIGSTOP lasted): the session lives at least ``ttl`` after it.
+        self._renewed_at = 0.0
+        # Results of operations with side effects not committed yet (journal.py).
+        self.journal = Journal(state_dir)
+        self._handing_back = False     # stopping: operations still running are killed, handed back
         self._stop = threading.Event()
         self._inflight: Set[Tuple[str, str]] = set()
         self._busy = 0
@@ -339,6 +356,7 @@ class Worker:
         self._contexts: Dict[str, RunContext] = {}
         self._ctx_lock = threading.Lock()
         self._host_locks: Dict[str, threading.Lock] = {}
+        self._host_sessions: Dict[str, str] = {}
         self.stats = {"taken": 0, "commits": 0, "conflicts": 0, "lost": 0, "operations": 0}
 
     def _count(self, name: str, n: int = 1) -> None:
@@ -365,7 +383,9 @@ class Worker:
         return self._stop.is_set()
 
     def _new_session(self) -> None:
+        sent = time.monotonic()
         self.session = self.space.session_create("wf-worker-%s" % self.id, self.ttl, behavior="delete")
+        self._renewed_at = sent
         # Registration: peers split the ready nodes between the live workers they see.
         self.space.acquire(keys.worker(self.id), self.session,
                            {"host": socket.gethostname(), "pid": os.getpid(), "threads": self.threads,
@@ -386,13 +406,29 @@ class Worker:
         not yet expired)."""
         return max(self._peers, key=lambda p: zlib.crc32(("%s\0%s" % (p, node)).encode("utf-8")))
 
+    def session_lost(self, session: Optional[str]) -> bool:
+        """Whether ``session`` may no longer be this worker's live session (fencing): known lost,
+        replaced, or not renewed for most of its TTL.  The last one needs no round trip, so a
+        worker resumed after a pause longer than its TTL knows at once, before its renewal
+        thread has asked the Space; a check that passed in the Space (the host lock's) plus this
+        one afterwards proves that the session still held the node's lock when it passed here."""
+        return (session is None or session in self._lost or session != self.session
+                or time.monotonic() - self._renewed_at > 0.8 * self.ttl)
+
     def _renew_loop(self) -> None:
         period = max(0.2, self.ttl / 3.0)
         while not self._stop.wait(period):
             try:
-                if not self.space.session_renew(self.session):
+                sent = time.monotonic()
+                if self.space.session_renew(self.session):
+                    self._renewed_at = sent
+                else:
                     log.warning("worker %s: session expired; its locks are gone, opening a new one",
                                 self.id)
+                    # Before anything else: every step claimed with it stops before starting
+                    # anything (each start checks this, then the Space checks the lock).
+                    if self.session:
+                        self._lost.add(self.session)
                     self._new_session()
             except WfError as exc:
                 log.warning("worker %s: session renew failed (%s); retrying", self.id, exc)
@@ -405,6 +441,7 @@ class Worker:
         at once.  It is a second trigger, never the only one: the blocking query alone loses
         nothing."""
         self._new_session()
+        self._replay_journal()
         renewer = threading.Thread(target=self._renew_loop, name="renew-%s" % self.id, daemon=True)
         renewer.start()
         pool = ThreadPoolExecutor(max_workers=self.threads + self.lanes,
@@ -420,7 +457,7 @@ class Worker:
             if server is not None:
                 server.shutdown()
                 server.server_close()
-            pool.shutdown(wait=True)
+            self._drain(pool)
             closer = getattr(self.executor, "close", None)
             if closer is not None:
                 closer()
@@ -429,8 +466,54 @@ class Worker:
                     self.space.session_destroy(self.session)
             except WfError:
                 pass
+            self.journal.close()
         if self.fatal is not None:
             raise self.fatal
+
+    def _drain(self, pool: ThreadPoolExecutor) -> None:
+        """Stopping (SIGTERM): steps in flight get STOP_GRACE seconds to finish and commit; then
+        the operations still running are killed and their nodes handed back (nothing recorded:
+        the fact keeps the attempt, the next worker records it as interrupted and runs it again),
+        and the session's destruction (serve) deletes the node locks at once."""
+        deadline = time.monotonic() + STOP_GRACE
+        with self._inflight_lock:
+            while self._busy + self._lanes_busy > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._inflight_lock.wait(remaining)
+            busy = self._busy + self._lanes_busy
+        if busy:
+            self._handing_back = True
+            cancel = getattr(self.executor, "cancel", None)
+            if cancel is not None:
+                with self._ctx_lock:
+                    runs = list(self._contexts)
+                for run in runs:
+                    try:
+                        cancel(run)
+                    except Exception:  # noqa: BLE001 (best effort: the process group may be gone)
+                        log.debug("worker %s: cancel of %s failed", self.id, run, exc_info=True)
+            log.info("worker %s: stopping; %d task(s) still running handed back", self.id, busy)
+            deadline = time.monotonic() + 0.5
+            with self._inflight_lock:
+                while self._busy + self._lanes_busy > 0 and time.monotonic() < deadline:
+                    self._inflight_lock.wait(max(0.01, deadline - time.monotonic()))
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def _replay_journal(self) -> None:
+        """Results a previous run of this worker (same state directory) could not commit: sent
+        now, before any work is taken (see _salvage)."""
+        for entry in self.journal.entries():
+            try:
+                ops = [op_from_json(o) for o in entry.get("ops") or []]
+                stale = [op_from_json(o) for o in entry.get("stale") or []]
+            except (ValueError, TypeError):
+                log.error("worker %s: journal entry %s unreadable; dropped", self.id, entry.get("key"))
+                self.journal.drop(entry["key"])
+                continue
+            if self._send_salvage(entry["key"], ops, stale, entry.get("fact_version")) is not None:
+                self.journal.drop(entry["key"])
 
     def _wake_server(self, address: Tuple[str, int], pool: ThreadPoolExecutor):
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -947,6 +1030,8 @@ class Worker:
         committed = False
         try:
             committed = self._advance(step)
+        except WorkerInterrupt:
+            pass   # stopping while it waited for its host: the ready tuple stays
         except SpaceDataError as exc:
             committed = self._record_error(step.ctx.run_id, step.node_id, str(exc), step.lock,
                                            step.session)
@@ -1103,7 +1188,7 @@ class Worker:
             # (nothing was recorded; the ready tuple stays for the serving worker).
             log.info("worker %s: %s belongs to a served host (%s); leaving it", self.id,
                      step.node_id, ", ".join(sorted(servers)))
-            return None
+            return self._give_up(step)
         if call.node["id"] != step.node_id:
             # An operation run for the other end (placement.call_end) whose host a worker of its
             # own serves: this worker reaches it only by its address (SSH); without one it would
@@ -1128,19 +1213,40 @@ class Worker:
         max_retries, interval = self.executor.retry_policy(call)
         max_retries = max(max_retries, int(ctx.record.get("max_retries") or 0))
         while True:
+            # Fencing, 1: a step whose session was lost (this worker was paused past its TTL, or
+            # cut from the Space) starts nothing; the Space checks it again below.
+            if self.session_lost(step.session) or self._stop.is_set():
+                return self._give_up(step)
             fact["inflight"] = {"pc": fact["pc"], "operation": call.operation, "attempt": attempt,
                                 "worker": self.id, "started": time.time()}
             if not self._commit(step, final=False):
                 return None
             call.attempt = attempt
-            host_lock = self._host_lock(ctx, call.node)   # the end the operation runs for
+            # Fencing, 2: the host lock is taken in one transaction with a check that the node's
+            # lock is still held by the step's session (without host lock, the checkpoint just
+            # committed was that check), and the local view is looked at once more right before
+            # the start.  What a stale worker still starts after that (it was paused between
+            # the check and the start) is recorded as stale when its commit is refused.
+            host_lock = self._host_lock(ctx, call.node, step)   # the end the operation runs for
+            if host_lock is False or self.session_lost(step.session):
+                if host_lock:
+                    self._release_host(host_lock)
+                log.warning("worker %s: %s/%s: the node is no longer this worker's; %s not started",
+                            self.id, ctx.run_id, step.node_id, call.operation)
+                return None
             try:
                 result = self.executor.run(call)
             finally:
                 if host_lock:
                     self._release_host(host_lock)
             self.stats["operations"] += 1
+            if self._handing_back and (result.details or {}).get("canceled"):
+                # Stopping: killed before its end and handed back; the attempt stays recorded in
+                # the fact (the next worker says it was interrupted, and runs it again).
+                return None
             fact["inflight"] = None
+            step.pending.append(events.event(call.node, "operation", call.operation, rel,
+                                             status="stale", attempt=attempt, worker=self.id))
             last = result.ok or attempt > max_retries
             ok = self._record_result(step, node, call, result, rel, recorded=True, final_attempt=last)
             if ok or last:
@@ -1148,6 +1254,15 @@ class Worker:
             attempt += 1
             if interval > 0 and self._stop.wait(interval):
                 return None
+
+    def _give_up(self, step: "_Step") -> None:
+        """Leave the node without starting anything more; results of operations this step ran
+        are committed first (or, the node lost, salvaged or recorded as stale: _commit)."""
+        if step.pending:
+            fact = step.fact
+            fact["inflight"] = None
+            self._commit(step, final=False)
+        return None
 
     def _record_result(self, step: "_Step", node: Dict[str, Any], call: OperationCall, result: Any,
                        rel: Optional[Dict[str, Any]], recorded: bool, final_attempt: bool = True) -> bool:
@@ -1181,9 +1296,12 @@ class Worker:
                                   "relationship": None if rel is None else rel["id"]}
         return result.ok
 
-    def _host_lock(self, ctx: RunContext, node: Dict[str, Any]) -> Optional[str]:
+    def _host_lock(self, ctx: RunContext, node: Dict[str, Any], step: "_Step") -> Any:
         """TOSCA 1.3 hosted nodes concurrency: operations of nodes on one host instance run one at
-        a time.  The lock is the root host's; a dead worker's session drops it."""
+        a time.  The lock is the root host's; a dead worker's session drops it.  Taken with the
+        step's session, in one transaction with a check that the step's session still holds the
+        node's lock: False if it does not (the node is no longer this worker's), else the key
+        (None: no host lock)."""
         if not ctx.record.get("serialize_hosted", True):
             return None
         root = node
@@ -1197,18 +1315,34 @@ class Worker:
         local.acquire()
         try:
             index = 0
-            while not self.space.acquire(hk, self.session, {"worker": self.id, "node": node["id"]}):
+            while True:
+                if self.session_lost(step.session):
+                    local.release()
+                    return False
+                res = self.space.txn([op_check_session(step.lock, step.session),
+                                      op_lock(hk, {"worker": self.id, "node": node["id"]}, step.session)])
+                if res.ok:
+                    break
+                if step.lock in res.failed:
+                    local.release()
+                    return False
                 if self._stop.is_set():
                     raise WorkerInterrupt()
-                index, dummy = self.space.wait(hk, index, 5.0)
+                index, dummy = self.space.wait(hk, index, 1.0)
         except BaseException:
             local.release()
             raise
+        with self._ctx_lock:
+            self._host_sessions[hk] = step.session
         return hk
 
     def _release_host(self, hk: str) -> None:
         try:
-            self._release(hk)
+            with self._ctx_lock:
+                session = self._host_sessions.pop(hk, None)
+            self.space.txn([op_check_session(hk, session or self.session or ""), op_delete(hk)])
+        except WfError:
+            pass   # the session's expiry drops it
         finally:
             with self._ctx_lock:
                 local = self._host_locks.get(hk)
@@ -1254,7 +1388,28 @@ class Worker:
             ak = keys.fact(run_id, o)
             index = step.awaited_index.get(o, 0)
             tail.insert(0, op_check_index(ak, index) if index else op_check_not_exists(ak))
-        res = self.space.txn(ops + tail)
+        # Results of operations with side effects in this commit: kept (journal) until the
+        # Space has them, and sent again after an outage instead of running them again.
+        jkey = "%s/%s" % (run_id, node_id)
+        pending = bool(step.pending) and write_fact
+        salvage: List[Op] = []
+        if pending:
+            salvage = [op_cas(keys.fact(run_id, node_id), dict(fact, inflight=None), step.fact_index)] + ops[2:]
+            stale = self._stale_ops(step)
+            self.journal.put(jkey, {"ops": [op_to_json(o) for o in salvage],
+                                    "stale": [op_to_json(o) for o in stale],
+                                    "fact_version": [fact["version"], fact["updated"]],
+                                    "worker": self.id, "ts": time.time()})
+        res = self._send_commit(ops + tail, pending)
+        if pending and not res.ok and step.lock in res.failed:
+            # The node's lock is gone (session expired while the operation ran, or during an
+            # outage): the result is committed anyway if nobody moved the node meanwhile (CAS
+            # on its fact); else this execution was stale, and the trace says so.
+            if self._send_salvage(jkey, salvage, stale, [fact["version"], fact["updated"]]) is not None:
+                self.journal.drop(jkey)
+            step.pending = []
+            self.stats["lost"] += 1
+            return False
         retry = {keys.ready(run_id, node_id)} | ({keys.fact(run_id, waiting["node"])} if waiting else set())
         if final and not res.ok and res.failed and set(res.failed) <= retry:
             # A neighbour woke this node, or moved what it waits on, while it was evaluated:
@@ -1270,10 +1425,78 @@ class Worker:
                 ctx.remember_fact(node_id, fact, res.index)
             step.events, step.logs, step.reached_now = [], [], []
             step.attributes, step.other_attributes = {}, {}
+            if pending:
+                step.pending = []
+                self.journal.drop(jkey)
             return True
+        if pending:
+            if self._send_salvage(jkey, [], stale, [fact["version"], fact["updated"]]) is not None:
+                self.journal.drop(jkey)
+            step.pending = []
         self.stats["lost"] += 1
         log.warning("worker %s: commit of %s/%s refused on %s (lock lost?); another worker retakes it",
                     self.id, run_id, node_id, ",".join(res.failed))
+        return False
+
+    def _send_commit(self, ops: List[Op], pending: bool) -> Any:
+        """Send a commit; one that carries results of operations with side effects is sent again
+        until the Space answers (outage, quorum loss), unless the worker stops: the journal then
+        keeps it for the next start."""
+        delay = 0.5
+        while True:
+            try:
+                return self.space.txn(ops)
+            except (TxnTooLarge, SpaceDataError):
+                raise
+            except SpaceError as exc:
+                if not pending or self._stop.is_set():
+                    raise
+                self._count("outage_retries")
+                log.warning("worker %s: cannot commit a finished operation's result (%s); kept "
+                            "(journal %s), retrying", self.id, exc, self.journal.path or "in memory")
+                self._stop.wait(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _stale_ops(self, step: "_Step") -> List[Op]:
+        """The records of a stale execution: its operations' events (``status: stale``, worker
+        id) and logs, under keys of their own (keys.trace_stale)."""
+        ctx = step.ctx
+        stamp = time.time_ns()
+        out = [op_set(keys.trace_stale(ctx.run_id, step.node_id, self.id, stamp),
+                      events.record(ctx.workflow, self.id, step.pending))]
+        if step.logs:
+            out.append(op_set(keys.log_stale(ctx.run_id, step.node_id, self.id, stamp),
+                              [dict(r, status="stale") for r in step.logs]))
+        return out
+
+    def _send_salvage(self, jkey: str, salvage: List[Op], stale: List[Op], stamp: Any) -> Optional[bool]:
+        """Commit results whose node this worker no longer holds: the fact's CAS (on the index the
+        worker's checkpoint wrote) succeeds only if no other worker moved the node since, which
+        is also the only way another worker could have started the same operation (it records
+        its attempt first).  Refused: the execution was stale, recorded as such.  True if the
+        results are in the Space, None if the Space could not be reached (the journal keeps them)."""
+        run_id, dummy, node_id = jkey.partition("/")
+        fkey = keys.fact(run_id, node_id)
+        try:
+            if salvage:
+                res = self.space.txn(salvage)
+                if res.ok:
+                    self._count("salvaged")
+                    log.warning("worker %s: %s: result committed after the node's lock was lost "
+                                "(its fact had not moved)", self.id, jkey)
+                    return True
+            e = self.space.get(fkey)
+            if (e is not None and isinstance(e.value, dict) and isinstance(stamp, list)
+                    and [e.value.get("version"), e.value.get("updated")] == stamp):
+                return True   # an earlier attempt whose response was lost had committed it
+            self.space.write_chunked(stale)
+        except WfError as exc:
+            log.error("worker %s: %s: cannot commit or record a finished operation (%s); kept in the "
+                      "journal", self.id, jkey, exc)
+            return None
+        self._count("stale")
+        log.warning("worker %s: %s: operation ran after the node was taken over (stale "
+                    "execution, recorded in the trace)", self.id, jkey)
         return False
 
     def _merged_attributes(self, ctx: RunContext, node_id: str, new: Dict[str, Any]) -> Dict[str, Any]:
@@ -1302,6 +1525,8 @@ class _Step:
         self.fact_entry: Any = None
         self.awaited: Dict[str, Any] = {}   # facts of other ends read during this step
         self.awaited_index: Dict[str, int] = {}
+        # Events (status stale) of operations with side effects run and not committed yet.
+        self.pending: List[List[Any]] = []
 
 
 def run_workers(space_factory, count: int, stop: threading.Event, threads: int = 8,
