@@ -6,6 +6,7 @@ worker daemon.  Errors are caught here, once, and printed as one line with exit 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import os
@@ -475,6 +476,9 @@ def cmd_worker(args: argparse.Namespace, space) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    # SIGUSR2: every thread's stack on stderr, the worker going on (what a silent worker waits
+    # on, without a debugger: the fault tests send it before they give up on a run).
+    faulthandler.register(signal.SIGUSR2, all_threads=True, chain=False)
 
     def _fatal(signum, frame):
         raise WorkerInterrupt()
