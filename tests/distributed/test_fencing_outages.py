@@ -133,10 +133,19 @@ class Env:
             try:
                 sp = space or self.space
                 for e in sp.list(keys.queue(run_id)):
-                    out.append("  %s session=%s value=%s" % (e.key, (e.session or "-")[:8],
-                                                            json.dumps(e.value)[:120]))
+                    out.append("  %s session=%s value=%s"
+                               % (e.key, (e.session or "-")[:8], json.dumps(e.value)[:120]))
             except Exception as exc:  # noqa: BLE001
                 out.append("queue: unreadable (%s)" % exc)
+            try:
+                for e in (space or self.space).list(keys.facts(run_id)):
+                    f = e.value if isinstance(e.value, dict) else {}
+                    if not f.get("done"):
+                        out.append("  %s @%d pc=%s state=%s waiting=%s inflight=%s error=%s"
+                                   % (e.key, e.index, f.get("pc"), f.get("state"), f.get("waiting"),
+                                      f.get("inflight"), bool(f.get("error"))))
+            except Exception as exc:  # noqa: BLE001
+                out.append("facts: unreadable (%s)" % exc)
         for i, p in enumerate(self.procs):
             path = self.tmp_path / ("worker-%d.err" % i)
             text = path.read_text(errors="replace") if path.exists() else ""

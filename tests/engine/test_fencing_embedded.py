@@ -16,6 +16,7 @@ import threading
 import time
 
 from wfengine import api, keys
+from wfengine.errors import SpaceError
 from wfengine.worker import Worker
 
 from engine_helpers import embedded, write
@@ -170,7 +171,9 @@ def test_an_operation_a_stale_worker_finished_is_recorded_as_stale(tmp_path, mon
         assert done["status"] == "succeeded", done
         assert len(_ops(tmp_path)) == 2
         (tmp_path / "go").write_text("")     # A's execution ends, after B's
-        _until(lambda: a.stats.get("stale"), what="A's stale record")
+        # (the stale record is counted before the journal entry is dropped: wait for both)
+        _until(lambda: a.stats.get("stale") and not a.journal.entries(),
+               what="A's stale record, its journal entry dropped")
         ev = _creates(space)
         stale = [e for e in ev if e.get("status") == "stale"]
         assert [(e["node"], e["name"].rsplit(".", 1)[1], e["worker"], e["attempt"]) for e in stale] == [
@@ -222,4 +225,75 @@ def test_a_result_the_space_did_not_take_is_journaled_and_committed_at_the_next_
         assert json.loads(journal.read_text())["entries"] == {}
     finally:
         ws.stop()
+        space.close()
+
+
+class _QuorumLoss:
+    """A worker's Space client that fails every request (SpaceError, what the Consul client
+    raises once its retries are spent) while ``down`` is set.  The worker's session survives,
+    as in a Consul quorum loss (the new leader resets session timers): a renewal is applied in
+    the Space, its answer lost."""
+
+    def __init__(self, space):
+        self._space = space
+        self.down = threading.Event()
+        self.refused = []       # (verb, key) of the transactions refused
+
+    def __getattr__(self, name):
+        attr = getattr(self._space, name)
+        if not callable(attr) or name == "close":
+            return attr
+
+        def call(*args, **kwargs):
+            if self.down.is_set():
+                if name == "session_renew":
+                    attr(*args, **kwargs)
+                if name == "txn":
+                    self.refused += [(op.verb, op.key) for op in args[0]]
+                raise SpaceError("%s: Consul unavailable (simulated quorum loss)" % name)
+            return attr(*args, **kwargs)
+        return call
+
+
+def test_after_an_outage_that_sessions_survive_the_locks_given_up_are_released(tmp_path, monkeypatch):
+    """A step that gives up its node during an outage (its session not renewed for most of its
+    TTL, so it starts nothing) cannot release the node's lock then; its session survives the
+    outage (a quorum loss): the lock must still be released once the Space answers, else no
+    worker ever takes the node again and the run stays ``running`` (issue 17, the quorum-loss
+    test)."""
+    opts, space = _setup(tmp_path, monkeypatch)
+    (tmp_path / "go").write_text("")
+    client = _QuorumLoss(api.open_space(opts))
+    a = Worker(client, worker_id="A", ttl=2.0, poll=1.0, steal_after=0.1,
+               log_dir=str(tmp_path / "logs"), cache_dir=str(tmp_path / "cache"),
+               state_dir=str(tmp_path / "state-A"))
+    t = threading.Thread(target=a.serve, daemon=True)
+    try:
+        rec = api.start_workflow(space, "install", "m", "i")
+        run_id = rec["id"]
+        # The host's lock is held elsewhere: A checkpoints its attempt, then waits for the host.
+        other = space.session_create("other", 30.0, behavior="delete")
+        assert space.acquire(keys.host_lock(run_id, "box_0"), other, {"worker": "other"})
+        t.start()
+        _until(lambda: ((_fact(space, run_id, "app_0") or {}).get("inflight") or {}).get("worker") == "A",
+               what="A's checkpoint")
+        session = a.session
+        client.down.set()
+        # Past 80 % of the TTL without a renewal, A gives the node up (it starts nothing), and
+        # the release of the node's lock is refused.
+        _until(lambda: ("delete", keys.lock(run_id, "app_0")) in client.refused,
+               what="A's release of the node during the outage")
+        space.session_destroy(other)        # the host is free again
+        client.down.clear()
+        done = api.wait_run(space, run_id, timeout=30)
+        assert done["status"] == "succeeded", (done, [(e.key, e.session) for e in space.list(keys.queue(run_id))])
+        assert a.session == session, "the session must have survived the outage (a quorum loss)"
+        # Started once, after the outage (attempt 2: the attempt A recorded never started).
+        assert _ops(tmp_path) == ["app_0 tosca.interfaces.node.lifecycle.Standard.create 2"]
+        assert a.stats.get("release_retries", 0) >= 1
+    finally:
+        a.stop()
+        if t.is_alive():
+            t.join(30)
+        client.close()
         space.close()

@@ -600,8 +600,10 @@ class Batch:
                 # Whatever happened (Space unavailable, a transaction refused as too large, a
                 # bug), the nodes not committed must not stay locked by this live session: their
                 # ready tuples are still there, another step takes them.  Nodes handed off by
-                # the transactions that did commit are released too: nobody goes on with them.
-                self._release_quietly([m for t in txns[i:] for m in t],
+                # the transactions that did commit are released too: nobody goes on with them,
+                # nor with their members paused before an operation (the single-node path is
+                # never started for them): they are taken again from their ready tuples.
+                self._release_quietly([m for t in txns[i:] for m in t] + [m for m in done if m.pause],
                                       (self.released if i == 0 else [])
                                       + [keys.lock(self.run_id, n) for n in self.handed])
                 self.w._unreserve(self.run_id, list(self.handed))
@@ -718,7 +720,7 @@ class Batch:
                     if ready is not None:
                         self.handed[m.id] = (ready, Entry(keys.fact(run_id, m.id), m.fact, m.index))
                     elif m.keep:    # cannot happen while we hold its lock; do not keep it then
-                        self.w._release(m.lock)
+                        self.w._release_quietly(m.lock, self.session)
                 self.ctx.cache_nodes({n: res.entries.get(k) for n, k in gets.items()})
                 return True
             for m in moved:     # the transaction did not apply
@@ -788,10 +790,8 @@ class Batch:
         # Handoff locks too: a transaction whose answer was lost may have taken them.
         hands = [keys.lock(self.run_id, t) for m in members for t in m.hand]
         for lk in released + [m.lock for m in members] + hands:
-            try:
-                self.w._release(lk)
-            except WfError:
-                pass   # the session's expiry releases it
+            # Sent again until the Space answers (a live session's lock is never left behind)
+            self.w._release_quietly(lk, self.session)
         for m in members:
             for t in list(m.hand):
                 self._drop_hand(m, t)

@@ -322,6 +322,7 @@ class Worker:
         # When the last successful renewal (or the creation) of the session was SENT (monotonic,
         # which counts the time a SIGSTOP lasted): the session lives at least ``ttl`` after it.
         self._renewed_at = 0.0
+        self._registered = False
         # Results of operations with side effects not committed yet (journal.py).
         self.journal = Journal(state_dir)
         self._handing_back = False     # stopping: operations still running are killed, handed back
@@ -357,6 +358,12 @@ class Worker:
         self._ctx_lock = threading.Lock()
         self._host_locks: Dict[str, threading.Lock] = {}
         self._host_sessions: Dict[str, str] = {}
+        # Host locks whose release the Space did not take (an outage): released by a thread of
+        # their own once it answers, while the step that held them goes on to commit its result
+        # (see _release_host).  (key, session, local lock) in order; the thread runs while any.
+        self._unreleased: List[Tuple[str, Optional[str], Any]] = []
+        self._unreleased_cond = threading.Condition()
+        self._releaser: Optional[threading.Thread] = None
         self.stats = {"taken": 0, "commits": 0, "conflicts": 0, "lost": 0, "operations": 0}
 
     def _count(self, name: str, n: int = 1) -> None:
@@ -386,10 +393,16 @@ class Worker:
         sent = time.monotonic()
         self.session = self.space.session_create("wf-worker-%s" % self.id, self.ttl, behavior="delete")
         self._renewed_at = sent
-        # Registration: peers split the ready nodes between the live workers they see.
+        self._registered = False
+        self._register()
+
+    def _register(self) -> None:
+        """Registration: peers split the ready nodes between the live workers they see.  Made
+        again by the renewal if it failed (a new session opened as Consul came back)."""
         self.space.acquire(keys.worker(self.id), self.session,
                            {"host": socket.gethostname(), "pid": os.getpid(), "threads": self.threads,
                             "serves": list(self.serves)})
+        self._registered = True
         # Served hosts outlive the session on purpose: when this worker dies, the operations of
         # its hosts wait for it (or a worker that serves the same names) instead of running
         # elsewhere.  ``wfctl serves --forget`` removes a claim for good.
@@ -417,11 +430,20 @@ class Worker:
 
     def _renew_loop(self) -> None:
         period = max(0.2, self.ttl / 3.0)
-        while not self._stop.wait(period):
+        pause = period
+        while not self._stop.wait(pause):
+            pause = period
             try:
                 sent = time.monotonic()
                 if self.space.session_renew(self.session):
                     self._renewed_at = sent
+                    if time.monotonic() - sent > period:
+                        # Answered after the Consul client's retries (an outage, a quorum
+                        # loss): when it was applied is unknown, so the renewal counts from
+                        # when it was first sent; renew again now for a fresh start time.
+                        pause = 0.0
+                    if not self._registered:
+                        self._register()
                 else:
                     log.warning("worker %s: session expired; its locks are gone, opening a new one",
                                 self.id)
@@ -432,6 +454,8 @@ class Worker:
                     self._new_session()
             except WfError as exc:
                 log.warning("worker %s: session renew failed (%s); retrying", self.id, exc)
+            except Exception:  # noqa: BLE001 (this thread must not die: the session would go)
+                log.exception("worker %s: session renewal: unexpected error; retrying", self.id)
 
     def serve(self, wake_address: Optional[Tuple[str, int]] = None) -> None:
         """Run until ``stop()``: pick up what is pending now, then follow the blocking query.
@@ -923,13 +947,50 @@ class Worker:
         with self._ctx_lock:
             self._contexts.pop(run_id, None)
 
-    def _release(self, lock_key: str) -> None:
-        self.space.txn([op_check_session(lock_key, self.session), op_delete(lock_key)])
+    def _release(self, lock_key: str, session: Optional[str] = None) -> None:
+        """Delete a lock that ``session`` (default: the worker's current one) holds.
+
+        Sent again until the Space answers.  A session survives a quorum loss (the new leader
+        resets its timer): a lock whose release failed during one would stay held by a live
+        session that no task of this worker uses any more, and no worker would ever take the
+        node again (the run stayed ``running``, every worker silent).  Gives up (raises) only
+        when that cannot happen: the session is known lost (its locks went with it), or the
+        worker stops (``serve`` destroys the session, which deletes them)."""
+        session = session or self.session
+        delay = 0.5
+        while True:
+            try:
+                self.space.txn([op_check_session(lock_key, session or ""), op_delete(lock_key)])
+                return
+            except (TxnTooLarge, SpaceDataError, PermissionDenied):
+                raise
+            except SpaceError as exc:
+                if self._stop.is_set() or not session or session in self._lost:
+                    raise
+                self._count("release_retries")
+                log.warning("worker %s: cannot release %s (%s); retrying (a lock of a live session "
+                            "is never left behind)", self.id, lock_key, exc)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _release_quietly(self, lock_key: str, session: Optional[str] = None) -> None:
+        """``_release``, when the caller has nothing better to do with its failure (stopping, or
+        the session lost: the lock is gone or goes with the session)."""
+        try:
+            self._release(lock_key, session)
+        except WfError as exc:
+            log.debug("worker %s: release of %s: %s", self.id, lock_key, exc)
 
     def _fan_out(self, run_id: str, ident: str) -> None:
         """Put out the ready tuples of an outbox (idempotent: a retry re-puts the same tuples)."""
         lk = keys.lock(run_id, "~o-" + ident)
-        if not self.space.acquire(lk, self.session, {"worker": self.id}):
+        session = self.session
+        try:
+            got = self.space.acquire(lk, session, {"worker": self.id})
+        except BaseException:
+            self._release_quietly(lk, session)    # it may have applied before its answer was lost
+            raise
+        if not got:
             return
         try:
             box = self.space.get(keys.outbox(run_id, ident))
@@ -942,7 +1003,7 @@ class Worker:
             self.space.write_chunked(op_set(keys.ready(run_id, w), tuple_) for w in wake)
             self.space.txn([op_delete_cas(box.key, box.index)])
         finally:
-            self._release(lk)
+            self._release_quietly(lk, session)
 
     def _take_batch(self, run_id: str, node_ids: List[str]) -> Set[Tuple[str, str]]:
         """Claim, advance and commit ``node_ids`` (see batch.py), then go on with what the
@@ -1010,7 +1071,7 @@ class Worker:
                     # Stopping, or the run was canceled meanwhile (nothing new is scheduled):
                     # the handed-off nodes keep their ready tuples for a resume or a restart.
                     for n in handed:
-                        self._release(keys.lock(run_id, n))
+                        self._release_quietly(keys.lock(run_id, n), b.session)
                     self._unreserve(run_id, handed)
                     break
                 # A single lane goes on with the listing's leftovers (the dispatcher would list
@@ -1037,10 +1098,7 @@ class Worker:
                                            step.session)
         finally:
             if not committed:
-                try:
-                    self._release(step.lock)
-                except WfError:
-                    pass  # the session's expiry releases it
+                self._release_quietly(step.lock, step.session)
 
     def _record_error(self, run_id: str, node_id: str, message: str, lk: str, session: str) -> bool:
         """Bad data in the Space: stop this node (the run ends failed) instead of looping on it."""
@@ -1330,24 +1388,61 @@ class Worker:
                     raise WorkerInterrupt()
                 index, dummy = self.space.wait(hk, index, 1.0)
         except BaseException:
-            local.release()
+            # The lock's transaction may have applied before its answer was lost (the local
+            # lock says no other task of this worker holds it in the Space): released by the
+            # releaser thread, the local lock with it, while this step gives its node back.
+            self._release_later(hk, step.session, local)
             raise
         with self._ctx_lock:
             self._host_sessions[hk] = step.session
         return hk
 
     def _release_host(self, hk: str) -> None:
+        """Release a host lock.  If the Space does not take the release (an outage), the lock is
+        released later by another thread (``_release_later``), and stays held locally until
+        then: the step goes on to commit (or journal) the result of the operation it just ran
+        instead of waiting for the Space here."""
+        with self._ctx_lock:
+            session = self._host_sessions.pop(hk, None)
+            local = self._host_locks.get(hk)
         try:
-            with self._ctx_lock:
-                session = self._host_sessions.pop(hk, None)
             self.space.txn([op_check_session(hk, session or self.session or ""), op_delete(hk)])
+        except SpaceError:
+            if not (self._stop.is_set() or (session or self.session) in self._lost):
+                self._release_later(hk, session or self.session, local)
+                return
         except WfError:
-            pass   # the session's expiry drops it
-        finally:
-            with self._ctx_lock:
-                local = self._host_locks.get(hk)
+            pass    # a permission refused: the worker stops (_denied), its session goes
+        except BaseException:
             if local is not None:
                 local.release()
+            raise
+        if local is not None:
+            local.release()
+
+    def _release_later(self, key: str, session: Optional[str], local: Any) -> None:
+        """Release ``key`` (held by ``session``) on the releaser thread, then ``local``."""
+        with self._unreleased_cond:
+            self._unreleased.append((key, session, local))
+            if self._releaser is None:
+                self._releaser = threading.Thread(target=self._release_loop, daemon=True,
+                                                  name="release-%s" % self.id)
+                self._releaser.start()
+
+    def _release_loop(self) -> None:
+        while True:
+            with self._unreleased_cond:
+                if not self._unreleased:
+                    self._releaser = None
+                    return
+                key, session, local = self._unreleased[0]
+            try:
+                self._release_quietly(key, session)
+            finally:
+                with self._unreleased_cond:
+                    self._unreleased.pop(0)
+                if local is not None:
+                    local.release()
 
     def _commit(self, step: "_Step", write_fact: bool = True, final: bool = True) -> bool:
         """Write the step's progress in one transaction.  ``final`` also removes the node's ready
