@@ -16,7 +16,7 @@ import threading
 import time
 
 from wfengine import api, keys
-from wfengine.errors import SpaceError
+from wfengine.errors import SpaceUnavailable
 from wfengine.worker import Worker
 
 from engine_helpers import embedded, write
@@ -229,7 +229,7 @@ def test_a_result_the_space_did_not_take_is_journaled_and_committed_at_the_next_
 
 
 class _QuorumLoss:
-    """A worker's Space client that fails every request (SpaceError, what the Consul client
+    """A worker's Space client that fails every request (SpaceUnavailable, what the Consul client
     raises once its retries are spent) while ``down`` is set.  The worker's session survives,
     as in a Consul quorum loss (the new leader resets session timers): a renewal is applied in
     the Space, its answer lost."""
@@ -250,7 +250,7 @@ class _QuorumLoss:
                     attr(*args, **kwargs)
                 if name == "txn":
                     self.refused += [(op.verb, op.key) for op in args[0]]
-                raise SpaceError("%s: Consul unavailable (simulated quorum loss)" % name)
+                raise SpaceUnavailable("%s: Consul unavailable (simulated quorum loss)" % name)
             return attr(*args, **kwargs)
         return call
 

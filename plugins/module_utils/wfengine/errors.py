@@ -114,6 +114,12 @@ class PermissionDenied(WfError):
         super().__init__("permission denied on %s (%s)" % (key, why))
 
 
+class SpaceUnavailable(SpaceError):
+    """The Space did not answer (a Consul outage or quorum loss outlasting the client's
+    retries): nothing was decided, the caller may try again later.  An operation whose
+    preparation meets it is not run and not failed: its node is handed back."""
+
+
 class SpaceDataError(SpaceError):
     """A value read from the Space is not what the engine wrote (not JSON, wrong shape)."""
 

@@ -55,7 +55,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from .errors import WfError
+from .errors import SpaceUnavailable, WfError
 from .executor import Executor, OperationCall, OperationResult
 from .functions import FunctionContext, evaluate, outputs_key, to_text
 from .operations import INPUT_NAME_RE, split_operation
@@ -234,7 +234,8 @@ class ProcessExecutor(Executor):
         except Exception as exc:
             red = found.redactor()
             if red:
-                raise WfError(red.text(str(exc))) from None
+                cls = SpaceUnavailable if isinstance(exc, SpaceUnavailable) else WfError
+                raise cls(red.text(str(exc))) from None
             raise
         red = found.redactor()
         if red:
@@ -281,6 +282,8 @@ class ProcessExecutor(Executor):
                         raise WfError("input %s: not passed to the operation: %s" % (name, why))
                     try:
                         inputs[name] = evaluate(raw, ctx)
+                    except SpaceUnavailable:
+                        raise
                     except WfError as exc:
                         raise WfError("input %s: %s" % (name, exc)) from None
                     if name in (spec.get("sensitive") or ()):
@@ -308,6 +311,10 @@ class ProcessExecutor(Executor):
                 else:
                     argv, env = [self.bash, script], self._script_env(inputs, facts)
                 details["command"] = os.path.basename(argv[0])
+            except SpaceUnavailable:
+                # The Space did not answer while the operation was prepared (an outage): it was
+                # not run, and did not fail; the worker hands its node back (worker.py).
+                raise
             except WfError as exc:
                 msg = found.redactor().text("%s %s: %s" % (call.node["id"], call.operation, exc))
                 _append(log_file, "[wfengine] not run: %s\n" % msg, truncate=True)

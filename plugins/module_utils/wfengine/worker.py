@@ -1096,6 +1096,18 @@ class Worker:
         except SpaceDataError as exc:
             committed = self._record_error(step.ctx.run_id, step.node_id, str(exc), step.lock,
                                            step.session)
+        except WfError:
+            # Results of operations this step ran are not lost with it (a read after the
+            # operation failed, e.g. an outage longer than the client's retries): committed, or
+            # kept in the journal and salvaged, as when a step gives its node up; else the node
+            # would be retaken and the operation run again.
+            if step.pending and not self._stop.is_set():
+                try:
+                    self._give_up(step)
+                except WfError as exc:
+                    log.warning("worker %s: %s/%s: result not committed (%s); kept in the journal",
+                                self.id, step.ctx.run_id, step.node_id, exc)
+            raise
         finally:
             if not committed:
                 self._release_quietly(step.lock, step.session)
@@ -1512,7 +1524,7 @@ class Worker:
             # just committed.
             if waiting:
                 ctx.forget_fact(waiting["node"])
-            res = self.space.txn(ops + [op_delete(step.lock)])
+            res = self._send_commit(ops + [op_delete(step.lock)], pending)
         if res.ok:
             self.stats["commits"] += 1
             if write_fact:

@@ -109,7 +109,7 @@ import requests
 import requests.adapters
 import urllib3.exceptions
 
-from ..errors import PermissionDenied, SpaceDataError, SpaceError, TxnTooLarge
+from ..errors import PermissionDenied, SpaceDataError, SpaceError, SpaceUnavailable, TxnTooLarge
 from .tls import check_tls_files, is_tls_eof, no_verify_warning, probe_client_auth, tls_failure
 from .base import (MAX_TXN_OPS, MAX_VALUE_BYTES, READ_VERBS, Entry, Op, Space, TxnResult,
                    check_ops, dumps, loads, op_set, op_unlock)
@@ -316,8 +316,8 @@ class ConsulSpace(Space):
             except _Transient as exc:
                 pause = delay * self._rng.uniform(0.5, 1.0)
                 if time.monotonic() + pause > deadline:
-                    raise SpaceError("%s: Consul unavailable after %d attempts over %.0f s: %s"
-                                     % (what, tries, self.retry_total, exc))
+                    raise SpaceUnavailable("%s: Consul unavailable after %d attempts over %.0f s: %s"
+                                           % (what, tries, self.retry_total, exc))
                 log.debug("%s: transient Consul error (%s), retry in %.2fs", what, exc, pause)
                 time.sleep(pause)
                 delay = min(delay * 2, BACKOFF_CAP)
