@@ -143,7 +143,7 @@ class Env:
                     if not f.get("done"):
                         out.append("  %s @%d pc=%s state=%s waiting=%s inflight=%s error=%s"
                                    % (e.key, e.index, f.get("pc"), f.get("state"), f.get("waiting"),
-                                      f.get("inflight"), bool(f.get("error"))))
+                                      f.get("inflight"), json.dumps(f.get("error"))[:200]))
             except Exception as exc:  # noqa: BLE001
                 out.append("facts: unreadable (%s)" % exc)
         for i, p in enumerate(self.procs):
@@ -293,9 +293,10 @@ def _outage(env, cluster, stop, resume, seconds):
         space = api.open_space(api.SpaceOptions(backend="consul", url=cluster.urls[0], prefix=env.prefix))
         done = api.wait_run(space, rec["id"], timeout=RECOVERY)
         assert done["status"] == "succeeded", (
-            "run %s still %s %.0f s after Consul came back (%d of %d operations ran): the workers "
-            "did not resume (their stacks and stderr are printed above)"
-            % (rec["id"], done["status"], RECOVERY, len(_executions(env, rec["id"])), total))
+            "run %s %s once Consul came back (%d of %d operations ran; the workers' stacks and "
+            "stderr, the run's queue and unfinished facts are printed above)"
+            % (rec["id"], "still running after %.0f s" % RECOVERY if done["status"] == "running"
+               else "ended %s" % done["status"], len(_executions(env, rec["id"])), total))
         execs = _executions(env, rec["id"])
         again = {op: n for op, n in execs.items() if n > 1}
         assert len(execs) == total and not again, again
