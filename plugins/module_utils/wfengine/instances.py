@@ -80,16 +80,42 @@ def check_counts(model: Any, limit: Optional[int] = None) -> int:
     return total
 
 
-def expand(model: Any) -> Dict[str, Dict[str, Any]]:
+def _number(node_id: str) -> int:
+    """The ``<n>`` of an id ``<template>_<n>`` (-1 when it has none)."""
+    dummy, sep, index = node_id.rpartition("_")
+    return int(index) if sep and index.isdigit() else -1
+
+
+def _rel_key(rel: Dict[str, Any]) -> tuple:
+    """What identifies a relationship instance across generations: its ends, requirement and
+    type (not its position among the template's requirements, which an edit may change)."""
+    return (rel["source"], rel["requirement"], rel["type"], rel["target"])
+
+
+def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Dict[str, Any]]:
     """Node instances of a model, keyed by id (``<template>_<n>``), as JSON-ready dicts::
 
         {"id", "template", "type", "host": id | None,
          "out": [{"id", "type", "requirement", "source", "target", "source_type", "target_type"}],
          "in":  [same dicts, for relationships whose target is this instance]}
+
+    With ``previous`` (the node instances of the deployment's current generation), identities
+    are stable (docs/day2.md): on each host instance that still exists, the instances of a
+    template that were there keep their ids, lowest numbers first, up to the new count (scale-in
+    drops the highest-numbered of that host); missing ones get new numbers above every number
+    the template used so far; a relationship instance with the same source, requirement, type
+    and target keeps its id.  Without it, instances are numbered per template in hosting order.
     """
     check_counts(model)
     by_template: Dict[str, List[str]] = {}
     nodes: Dict[str, Dict[str, Any]] = {}
+    kept: Dict[tuple, List[str]] = {}      # (template, host or None) -> previous ids, by number
+    next_number: Dict[str, int] = {}
+    for old in (previous or {}).values():
+        kept.setdefault((old["template"], old.get("host")), []).append(old["id"])
+        next_number[old["template"]] = max(next_number.get(old["template"], 0), _number(old["id"]) + 1)
+    for ids in kept.values():
+        ids.sort(key=lambda i: (_number(i), i))
     for tname in hosting_order(model):
         tpl = model.templates[tname]
         n = tpl.scaling.default_instances
@@ -97,13 +123,26 @@ def expand(model: Any) -> Dict[str, Dict[str, Any]]:
         hosts: List[Optional[str]] = by_template[req.node] if req is not None else [None]
         ids: List[str] = []
         for host in hosts:
-            for dummy in range(n):
-                nid = "%s_%d" % (tname, len(ids))
+            old_ids = [i for i in kept.get((tname, host), []) if i not in nodes][:n]
+            for k in range(n):
+                if k < len(old_ids):
+                    nid = old_ids[k]
+                else:
+                    num = next_number.get(tname, 0) if previous else len(ids)
+                    nid = "%s_%d" % (tname, num)
+                    while nid in nodes:
+                        num += 1
+                        nid = "%s_%d" % (tname, num)
+                    next_number[tname] = num + 1
                 ids.append(nid)
                 nodes[nid] = {"id": nid, "template": tname, "type": tpl.type, "host": host,
                               "out": [], "in": []}
         by_template[tname] = ids
 
+    old_rel_ids: Dict[tuple, str] = {}
+    for old in (previous or {}).values():
+        for rel in old.get("out", []):
+            old_rel_ids[_rel_key(rel)] = rel["id"]
     for tname in sorted(model.templates):
         tpl = model.templates[tname]
         for i, req in enumerate(tpl.requirements):
@@ -115,26 +154,54 @@ def expand(model: Any) -> Dict[str, Dict[str, Any]]:
                     rel = {"id": "%s:%s#%d:%s" % (src, req.name, i, tgt), "type": req.relationship,
                            "requirement": req.name, "source": src, "target": tgt,
                            "source_type": tpl.type, "target_type": target_type}
+                    rel["id"] = old_rel_ids.get(_rel_key(rel), rel["id"])
                     nodes[src]["out"].append(rel)
                     nodes[tgt]["in"].append(rel)
     return nodes
 
 
-def hosting_map(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, List[Any]]:
+ROOTS = "~roots"     # hosting map entry: {node id: root host id} where the numbering rule fails
+
+
+def _true_roots(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for nid in nodes:
+        cur, seen = nid, 0
+        while nodes[cur].get("host") and seen < 64:
+            cur = nodes[cur]["host"]
+            seen += 1
+        out[nid] = cur
+    return out
+
+
+def hosting_map(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     """``{template: [host template, instances per host instance]}`` of the hosted templates:
-    with the numbering of ``expand`` (the k-th instance of a template with n instances per host
-    sits on host instance k // n), enough to find any instance's root host from its id alone."""
+    with the numbering of a fresh ``expand`` (the k-th instance of a template with n instances
+    per host sits on host instance k // n), enough to find any instance's root host from its id
+    alone.  A generation made by an update keeps the ids of the previous one (stable identities),
+    so that rule no longer holds for every node: those nodes are listed under ``"~roots"``
+    (``~`` is no template name), and only those, so a fresh instance's map stays small."""
     count: Dict[str, int] = {}
     host_template: Dict[str, str] = {}
     for node in nodes.values():
         count[node["template"]] = count.get(node["template"], 0) + 1
         if node.get("host"):
             host_template[node["template"]] = nodes[node["host"]]["template"]
-    return {t: [h, count[t] // max(1, count[h])] for t, h in sorted(host_template.items())}
+    out: Dict[str, Any] = {t: [h, max(1, count[t] // max(1, count[h]))] for t, h in sorted(host_template.items())}
+    exceptions = {nid: root for nid, root in sorted(_true_roots(nodes).items())
+                  if nid != root and root_of(nid, out) != root}
+    if exceptions:
+        out[ROOTS] = exceptions
+    return out
 
 
 def root_of(node_id: str, hosting: Dict[str, Any]) -> str:
     """The root host instance of ``node_id`` (itself if not hosted), from ``hosting_map``."""
+    exceptions = hosting.get(ROOTS)
+    if isinstance(exceptions, dict):
+        root = exceptions.get(node_id)
+        if isinstance(root, str):
+            return root
     template, sep, index = node_id.rpartition("_")
     if not sep or not index.isdigit():
         return node_id
