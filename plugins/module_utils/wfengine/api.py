@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from . import catalog, deployments, keys, runs
 from .errors import Conflict, NotFound, WfError
 from .executor import Executor
+from . import plan as _plan
 from .space import open_space as _open_backend
 from .space.base import Space, op_delete_tree
 
@@ -37,6 +38,7 @@ resume_run = runs.resume_run
 logs = runs.logs
 current_run = runs.current_run
 live_workers = runs.live_workers
+plan = _plan.plan
 
 
 @dataclass

@@ -138,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ssh_options(s)
     _add_secret_options(s)
 
+    s = sub.add_parser("plan", help="the operations and happens-before edges a run of WORKFLOW would "
+                                    "perform; writes nothing")
+    s.add_argument("workflow")
+    s.add_argument("model")
+    s.add_argument("instance")
+    fmt = s.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="points and edges as JSON")
+    fmt.add_argument("--dot", action="store_true", help="Graphviz text")
+    fmt.add_argument("--mermaid", action="store_true", help="Mermaid flowchart text")
+
     s = sub.add_parser("wait", help="wait for the instance's run in progress (or its last run) to "
                                     "end, and print its result")
     s.add_argument("model")
@@ -351,6 +361,28 @@ def _follow(args: argparse.Namespace, opts: api.SpaceOptions, space, rec: Dict[s
     return 0 if rec["status"] == "succeeded" else 1
 
 
+def cmd_plan(args: argparse.Namespace, space) -> int:
+    """Print what a run would do (plan.py): a summary and one line per operation by default."""
+    from . import plan as planning
+    p = api.plan(space, args.workflow, args.model, args.instance)
+    if args.json:
+        _print_json(p)
+        return 0
+    if args.dot or args.mermaid:
+        sys.stdout.write(planning.to_dot(p) if args.dot else planning.to_mermaid(p))
+        return 0
+    c = p["counts"]
+    print("plan %s %s/%s: %d operations, %d state changes, %d happens-before edges on %d of %d node "
+          "instances (nothing written)" % (args.workflow, args.model, args.instance, c["operations"],
+                                           c["states"], c["edges"], p["participants"], p["nodes"]))
+    for pt in p["points"]:
+        if pt["kind"] == "operation":
+            rel = pt.get("relationship")
+            extra = " [%s %s->%s]" % (rel["type"].rsplit(".", 1)[-1], rel["source"], rel["target"]) if rel else ""
+            print("  %-12s %s%s" % (pt["node"], pt["name"], extra))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, space) -> int:
     st = api.status(space, args.model, args.instance)
     if args.json:
@@ -518,6 +550,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "worker":
             # one connection per thread of the pool, plus the blocking query and the renewals
             opts.extra["max_connections"] = args.threads + 2
+        if args.command == "plan" and opts.backend == "embedded":
+            path = opts.path or os.environ.get("WF_SPACE") or "wfspace.db"
+            if not os.path.isfile(path):
+                raise WfError("%s: no embedded Space there (a plan reads one, and creates nothing)" % path)
         space = api.open_space(opts)
         try:
             if args.command == "library":
@@ -545,6 +581,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return cmd_workflow(args, space)
             if args.command == "wait":
                 return cmd_wait(args, space)
+            if args.command == "plan":
+                return cmd_plan(args, space)
             if args.command == "status":
                 return cmd_status(args, space)
             if args.command == "trace":

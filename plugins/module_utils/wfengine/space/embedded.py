@@ -256,6 +256,9 @@ class EmbeddedSpace(Space):
         self._conns: List[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._closed = False
+        # False for a reader that must leave the file as it found it (wfctl plan): expired
+        # sessions are then seen as they are, not reaped (a reap is a write).
+        self.reap_on_read = True
         self._pid = os.getpid()
         self._inherited: List[sqlite3.Connection] = []
         self._fds: List[int] = [_hold_store(self.path)]
@@ -336,7 +339,7 @@ class EmbeddedSpace(Space):
     # ---- transactions ----------------------------------------------------------------------------
     def _read(self, fn, reap: bool = True):
         """Run ``fn(conn)`` in one read transaction (a consistent snapshot)."""
-        if reap:
+        if reap and self.reap_on_read:
             self._reap_if_due()
         conn = self._conn()
         began = time.time()
