@@ -101,6 +101,35 @@ def start_or_attach(space: Space, workflow: str, model: str, instance: str, resu
     raise Conflict("instance %s/%s: runs keep starting and ending; retry" % (model, instance))
 
 
+CONVERGING = ("install", "uninstall")
+
+
+def rerun_decision(space: Space, workflow: str, model: str, instance: str) -> Tuple[str, Optional[Dict[str, Any]]]:
+    """What ``wfctl workflow`` does for a workflow that converges the deployment (install,
+    uninstall), judged from the instance's last run: ``("done", run)`` when it is a succeeded
+    run of that workflow on the current generation (nothing to run; ``--force`` runs it again),
+    ``("resume", run)`` when it is a failed or canceled one (continue it: what succeeded does not
+    run again), else ``("start", None)``.  Why only these two: running them again cannot change
+    a deployment they already converged, while a custom workflow (a backup, a restart) is run
+    for its effect each time."""
+    if workflow not in CONVERGING:
+        return "start", None
+    recs = runs.instance_runs(space, model, instance)
+    if not recs:
+        return "start", None
+    last = recs[-1]
+    head = deployments.instance_head(space, model, instance)
+    if last.get("workflow") != workflow or last.get("generation") != head["generation"]:
+        return "start", None
+    if last.get("status") == runs.SUCCEEDED:
+        return "done", last
+    if last.get("status") in (runs.FAILED, runs.CANCELED):
+        stored = catalog.read_rules(space, model, last["model_digest"], workflow) or {}
+        if not runs.is_imperative(stored):
+            return "resume", last
+    return "start", None
+
+
 def run_to_wait(space: Space, model: str, instance: str) -> Dict[str, Any]:
     """The run ``wfctl wait`` follows: the one in progress, else the instance's last run."""
     rec = runs.current_run(space, model, instance)

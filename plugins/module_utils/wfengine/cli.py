@@ -130,8 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
     s.add_argument("--quiet", "-q", action="store_true",
                    help="no progress while waiting (a bar on a terminal, else a line when it changes)")
-    s.add_argument("--resume", action="store_true",
-                   help="continue the last failed (or canceled) run of this workflow from its failed steps")
+    again = s.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the last failed (or canceled) run of this workflow from its failed steps "
+                            "(install and uninstall do it by themselves)")
+    again.add_argument("--force", action="store_true",
+                       help="install / uninstall: run again even if the last run of it succeeded, and start "
+                            "a new run instead of continuing a failed one")
     s.add_argument("--retries", type=ct.int_at_least(0), default=0,
                    help="run-wide default of retries for a failing operation (per-operation "
                         "max_retries wins when larger)")
@@ -307,6 +312,20 @@ def _notice(text: str) -> None:
 def cmd_workflow(args: argparse.Namespace, space) -> int:
     opts = space_options(args)
     workers = args.workers if args.workers is not None else (1 if args.backend == "embedded" else 0)
+    if not args.resume and not args.force:
+        decision, last = api.rerun_decision(space, args.workflow, args.model, args.instance)
+        if decision == "done":
+            s = api.summary(space, last["id"])
+            if args.json:
+                _print_json(dict(s, ran=False))
+            else:
+                print("%s %s/%s: already succeeded in run %s; nothing to run (--force runs it again)"
+                      % (args.workflow, args.model, args.instance, last["id"]))
+            return 0
+        if decision == "resume":
+            _notice("the last %s run %s of %s/%s %s: continuing it from where it stopped (--force starts "
+                    "a new one)" % (args.workflow, last["id"], args.model, args.instance, last["status"]))
+            args.resume = True
     if not args.wait and workers == 0:
         rec = api.start_workflow(space, args.workflow, args.model, args.instance, resume=args.resume,
                                  max_retries=args.retries)
