@@ -86,12 +86,6 @@ def _number(node_id: str) -> int:
     return int(index) if sep and index.isdigit() else -1
 
 
-def _rel_key(rel: Dict[str, Any]) -> tuple:
-    """What identifies a relationship instance across generations: its ends, requirement and
-    type (not its position among the template's requirements, which an edit may change)."""
-    return (rel["source"], rel["requirement"], rel["type"], rel["target"])
-
-
 def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Dict[str, Any]]:
     """Node instances of a model, keyed by id (``<template>_<n>``), as JSON-ready dicts::
 
@@ -103,8 +97,10 @@ def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None) -> 
     are stable (docs/day2.md): on each host instance that still exists, the instances of a
     template that were there keep their ids, lowest numbers first, up to the new count (scale-in
     drops the highest-numbered of that host); missing ones get new numbers above every number
-    the template used so far; a relationship instance with the same source, requirement, type
-    and target keeps its id.  Without it, instances are numbered per template in hosting order.
+    the template used so far.  A relationship instance id is ``<source>:<requirement>#<index>:<target>``
+    (the index finds its operations: resolver.py), so it is stable with its ends as long as the
+    requirement keeps its place in the template.  Without ``previous``, instances are numbered
+    per template in hosting order.
     """
     check_counts(model)
     by_template: Dict[str, List[str]] = {}
@@ -139,10 +135,6 @@ def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None) -> 
                               "out": [], "in": []}
         by_template[tname] = ids
 
-    old_rel_ids: Dict[tuple, str] = {}
-    for old in (previous or {}).values():
-        for rel in old.get("out", []):
-            old_rel_ids[_rel_key(rel)] = rel["id"]
     for tname in sorted(model.templates):
         tpl = model.templates[tname]
         for i, req in enumerate(tpl.requirements):
@@ -154,7 +146,6 @@ def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None) -> 
                     rel = {"id": "%s:%s#%d:%s" % (src, req.name, i, tgt), "type": req.relationship,
                            "requirement": req.name, "source": src, "target": tgt,
                            "source_type": tpl.type, "target_type": target_type}
-                    rel["id"] = old_rel_ids.get(_rel_key(rel), rel["id"])
                     nodes[src]["out"].append(rel)
                     nodes[tgt]["in"].append(rel)
     return nodes
