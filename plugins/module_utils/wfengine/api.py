@@ -17,6 +17,7 @@ from . import catalog, deployments, keys, runs
 from .errors import Conflict, NotFound, WfError
 from .executor import Executor
 from . import plan as _plan
+from . import updates as _updates
 from .space import open_space as _open_backend
 from .space.base import Space, op_delete_tree
 
@@ -39,6 +40,9 @@ logs = runs.logs
 current_run = runs.current_run
 live_workers = runs.live_workers
 plan = _plan.plan
+update_instance = _updates.update
+update_diff = _updates.compute
+scale_counts = _updates.scale_counts
 
 
 @dataclass
@@ -119,6 +123,10 @@ def rerun_decision(space: Space, workflow: str, model: str, instance: str) -> Tu
         return "start", None
     last = recs[-1]
     head = deployments.instance_head(space, model, instance)
+    if workflow == "install" and last.get("workflow") == "update" and last.get("status") == runs.SUCCEEDED \
+            and head.get("update_generation") == last.get("generation") \
+            and any(r.get("workflow") == "install" and r.get("status") == runs.SUCCEEDED for r in recs):
+        return "done", last      # installed, then updated to the current generation
     if last.get("workflow") != workflow or last.get("generation") != head["generation"]:
         return "start", None
     if last.get("status") == runs.SUCCEEDED:

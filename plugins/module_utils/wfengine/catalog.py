@@ -345,6 +345,9 @@ def collect_versions(space: Space, name: str) -> List[str]:
     for e in space.get_many(heads).values():
         if e is not None and isinstance(e.value, dict):
             used.add(e.value.get("model_digest"))
+            # the version an update came from: its obsolete nodes' operations, while it runs
+            # and for a resume after it failed (updates.py)
+            used.add(e.value.get("previous_digest"))
     deleted = []
     for d in digests:
         if d in used:

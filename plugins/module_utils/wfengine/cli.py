@@ -153,6 +153,28 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--dot", action="store_true", help="Graphviz text")
     fmt.add_argument("--mermaid", action="store_true", help="Mermaid flowchart text")
 
+    for name, text in (("update", "move an instance to the model's current version and/or new inputs: "
+                                  "one update run installs novel, uninstalls obsolete and reinstalls "
+                                  "modified node instances"),
+                       ("scale", "change the instances per host of one template (an update)")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("model")
+        s.add_argument("instance")
+        if name == "scale":
+            s.add_argument("template")
+            how = s.add_mutually_exclusive_group(required=True)
+            how.add_argument("--count", type=ct.int_at_least(0), help="instances per host instance")
+            how.add_argument("--delta", type=int, help="instances per host instance to add (negative: remove)")
+        else:
+            s.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
+                           help="a deployment input (VALUE is JSON if it parses, else a string); repeatable")
+        s.add_argument("--wait", action="store_true", help="wait for the end of the update run")
+        s.add_argument("--timeout", type=ct.seconds(), default=None, help="seconds to wait at most")
+        s.add_argument("--workers", type=ct.int_at_least(0), default=None,
+                       help="run N workers in this process until the run ends (as workflow --workers)")
+        s.add_argument("--json", action="store_true", help="print the diff (and the run summary) as JSON")
+        _add_ssh_options(s)
+
     s = sub.add_parser("wait", help="wait for the instance's run in progress (or its last run) to "
                                     "end, and print its result")
     s.add_argument("model")
@@ -402,6 +424,44 @@ def cmd_plan(args: argparse.Namespace, space) -> int:
     return 0
 
 
+def cmd_update(args: argparse.Namespace, space) -> int:
+    """``wfctl update`` / ``wfctl scale``: the diff in a few lines, then the run as ``workflow``."""
+    counts = None
+    inputs = _inputs(getattr(args, "input", []) or [])
+    if args.command == "scale":
+        counts = api.scale_counts(space, args.model, args.instance, args.template, count=args.count,
+                                  delta=args.delta)
+    d = api.update_instance(space, args.model, args.instance, inputs=inputs or None, counts=counts)
+    rec = d.get("run")
+    if not args.json:
+        if d.get("resumed"):
+            print("update %s/%s: %s" % (args.model, args.instance, d["message"]))
+        else:
+            rels = d["relationships"]
+            print("update %s/%s: %d novel, %d obsolete, %d modified, %d unchanged node instances; %d novel, "
+                  "%d obsolete relationship instances" % (args.model, args.instance, len(d["novel"]),
+                                                          len(d["obsolete"]), len(d["modified"]),
+                                                          len(d["unchanged"]), len(rels["novel"]),
+                                                          len(rels["obsolete"])))
+            for what in ("novel", "obsolete", "modified"):
+                if d[what]:
+                    print("  %s: %s" % (what, ", ".join(d[what])))
+            print("  %s" % d["message"])
+    if rec is None:
+        if args.json:
+            _print_json(d)
+        return 0
+    workers = args.workers if args.workers is not None else (1 if args.backend == "embedded" else 0)
+    if not args.wait and workers == 0:
+        if args.json:
+            _print_json(d)
+        return 0
+    if args.json:
+        # the diff, then (from _follow) the run summary: two JSON documents
+        _print_json({k: v for k, v in d.items() if k != "run"})
+    return _follow(args, space_options(args), space, rec, workers)
+
+
 def cmd_status(args: argparse.Namespace, space) -> int:
     st = api.status(space, args.model, args.instance)
     if args.json:
@@ -602,6 +662,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return cmd_wait(args, space)
             if args.command == "plan":
                 return cmd_plan(args, space)
+            if args.command in ("update", "scale"):
+                return cmd_update(args, space)
             if args.command == "status":
                 return cmd_status(args, space)
             if args.command == "trace":

@@ -41,12 +41,20 @@ class SpaceResolver(OperationResolver):
         self._values: Dict[Tuple[str, str], Dict[str, Any]] = {}
         self._inputs: Dict[Tuple[str, str], Dict[str, Any]] = {}
 
-    def _template_ops(self, ctx: Any, template: str) -> Dict[str, Any]:
-        k = (ctx.model, ctx.record["model_digest"], template)
+    @staticmethod
+    def _digest(ctx: Any, node: Dict[str, Any]) -> str:
+        """The model version a node's operations come from: the run's, or for an obsolete node of
+        an update run the version it was deployed with (updates.py tags it)."""
+        d = node.get("model_digest")
+        return d if isinstance(d, str) and d else ctx.record["model_digest"]
+
+    def _template_ops(self, ctx: Any, template: str, digest: Optional[str] = None) -> Dict[str, Any]:
+        digest = digest or ctx.record["model_digest"]
+        k = (ctx.model, digest, template)
         with self._lock:
             hit = self._ops.get(k)
         if hit is None:
-            hit = catalog.read_operations(self.space, ctx.model, ctx.record["model_digest"], template)
+            hit = catalog.read_operations(self.space, ctx.model, digest, template)
             with self._lock:
                 if len(self._ops) > 4096:
                     self._ops.clear()
@@ -56,14 +64,15 @@ class SpaceResolver(OperationResolver):
     def spec(self, call: OperationCall) -> Optional[Dict[str, Any]]:
         ctx = self.contexts(call.run)
         if call.relationship is None:
-            ops = self._template_ops(ctx, call.node["template"])["operations"].get("node")
+            ops = self._template_ops(ctx, call.node["template"], self._digest(ctx, call.node))["operations"].get("node")
             return lookup(ops, call.operation)
         # Relationship operations are declared with the source's requirement (its index is in
         # the relationship instance id "<source>:<requirement>#<index>:<target>").
         rel = call.relationship
-        source_template = ctx.node(rel["source"])["template"]
+        source = ctx.node(rel["source"])
         index = rel["id"].split("#", 1)[1].split(":", 1)[0]
-        groups = self._template_ops(ctx, source_template)["operations"].get("relationships") or {}
+        groups = self._template_ops(ctx, source["template"], self._digest(ctx, source))["operations"].get(
+            "relationships") or {}
         return lookup(groups.get(index), call.operation)
 
     def deployment(self, call: OperationCall) -> Tuple[str, str]:
@@ -81,14 +90,15 @@ class SpaceResolver(OperationResolver):
 
     def model_dir(self, call: OperationCall) -> str:
         ctx = self.contexts(call.run)
-        return artifacts.materialize(self.space, ctx.model, ctx.record["model_digest"], self.cache_dir)
+        return artifacts.materialize(self.space, ctx.model, self._digest(ctx, call.node), self.cache_dir)
 
-    def _all_values(self, ctx: Any) -> Dict[str, Any]:
-        k = (ctx.model, ctx.record["model_digest"])
+    def _all_values(self, ctx: Any, digest: Optional[str] = None) -> Dict[str, Any]:
+        digest = digest or ctx.record["model_digest"]
+        k = (ctx.model, digest)
         with self._lock:
             hit = self._values.get(k)
         if hit is None:
-            prefix = keys.model_version(ctx.model, ctx.record["model_digest"]) + "ops/"
+            prefix = keys.model_version(ctx.model, digest) + "ops/"
             hit = {e.key[len(prefix):]: _with_artifacts(e.value) for e in self.space.list(prefix)}
             with self._lock:
                 self._values[k] = hit
@@ -107,7 +117,8 @@ class SpaceResolver(OperationResolver):
 
     def context(self, call: OperationCall) -> FunctionContext:
         ctx = self.contexts(call.run)
-        return model_context(self.space, ctx, self._all_values(ctx), self._deployment_inputs(ctx),
+        return model_context(self.space, ctx, self._all_values(ctx, self._digest(ctx, call.node)),
+                             self._deployment_inputs(ctx),
                              call.node["id"], call.relationship)
 
 

@@ -214,6 +214,9 @@ def rule_set(workflow: str, rules: Dict[str, Any], instances: Any = None) -> Any
     if isinstance(rules, dict) and "imperative" in rules:
         from .imperative import ImperativeRuleSet
         return ImperativeRuleSet(workflow, rules, instances)
+    if isinstance(rules, dict) and rules.get("update") is True:
+        from .updates import UpdateRuleSet     # an update run's composite rules (updates.py)
+        return UpdateRuleSet(workflow, rules)
     return RuleSet(workflow, rules)
 
 

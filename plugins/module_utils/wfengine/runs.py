@@ -24,7 +24,7 @@ from .facts import new_fact, validate_fact
 from .instances import hosting_map, root_of
 from .locality import zone_map
 from .imperative import check_preconditions, instances_from, is_imperative
-from .rules import RuleSet, rule_set
+from .rules import rule_set
 from .space.base import (Entry, Space, op_cas, op_check_index, op_delete, op_delete_cas,
                          op_delete_tree, op_get, op_get_tree, op_set)
 
@@ -55,13 +55,28 @@ CANCELED = "canceled"
 
 
 def start_run(space: Space, workflow: str, model: str, instance: str,
-              max_retries: int = 0) -> Dict[str, Any]:
+              max_retries: int = 0, override: Optional[Dict[str, str]] = None,
+              extra_ops: Optional[List[Any]] = None) -> Dict[str, Any]:
     """Create a run and put out the ready tuples of the nodes that can start; returns the record.
-    ``max_retries`` is the run-wide default of retries for a failing operation."""
+    ``max_retries`` is the run-wide default of retries for a failing operation.  ``override``
+    (updates.py): the run's ``generation``, ``model_digest`` and ``rules_key`` instead of the
+    instance head's and the model's; ``extra_ops`` commit with the run record (an update moves
+    the instance head in the same transaction: the head moves iff the run starts)."""
     head = deployments.instance_head(space, model, instance)
+    if override:
+        head = dict(head, generation=override["generation"], model_digest=override["model_digest"])
     nodes_prefix = keys.instance_nodes(model, instance, head["generation"])
-    rules, meta, node_entries = catalog.read_rules_and_meta(space, model, head["model_digest"],
-                                                            workflow, nodes_prefix)
+    if override:
+        got = space.txn([op_get(override["rules_key"]), op_get(keys.model_meta(model, head["model_digest"])),
+                         op_get_tree(nodes_prefix)])
+        e = got.entries.get(override["rules_key"])
+        rules = None if e is None else catalog.validate_rule_set(workflow, e.value)
+        meta_e = got.entries.get(keys.model_meta(model, head["model_digest"]))
+        meta = meta_e.value if meta_e is not None and isinstance(meta_e.value, dict) else {}
+        node_entries = got.trees.get(nodes_prefix, [])
+    else:
+        rules, meta, node_entries = catalog.read_rules_and_meta(space, model, head["model_digest"],
+                                                                workflow, nodes_prefix)
     if rules is None:
         known = catalog.model_head(space, model).get("workflows", [])
         raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
@@ -81,6 +96,8 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
               # workers share out the nodes of a run by zones of root hosts (locality.py)
               "hosting": hosting_map(nodes), "zones": zone_map(nodes),
               "serialize_hosted": bool(meta.get("settings", {}).get("serialize_hosted", True))}
+    if override:
+        record["rules_key"] = override["rules_key"]
     # Facts and ready tuples first: workers ignore a queue until its marker exists, so they stay
     # invisible until the transaction below, and are removed if the run cannot start.  Facts that
     # exist from the start let a worker read a node's fact with its lock in one round trip.  A
@@ -90,14 +107,15 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
     first = list(itertools.chain(
         (op_set(keys.fact(run_id, n), new_fact(n)) for n in participants),
         (op_set(keys.ready(run_id, n), {}) for n in initial)))
-    single = len(first) + 5 <= space.max_txn_ops
+    extra = list(extra_ops or [])
+    single = len(first) + 5 + len(extra) <= space.max_txn_ops
     if single:
         record["fresh"] = participants
     ops = [op_cas(keys.instance_current(model, instance), {"run": run_id, "workflow": workflow}, 0),
            op_set(keys.instance_run(model, instance, run_id), {"workflow": workflow, "started": now}),
            op_set(keys.run(run_id), record),
            op_set(keys.marker(run_id), {"model": model, "instance": instance}),
-           op_set(keys.live(run_id), {"started": now})]
+           op_set(keys.live(run_id), {"started": now})] + extra
     if single:
         res = space.txn(first + ops)
     else:
@@ -229,6 +247,24 @@ def cancel_run(space: Space, model: str, instance: str) -> Dict[str, Any]:
     return read_run(space, run_id)
 
 
+def rules_key_of(rec: Dict[str, Any]) -> str:
+    """Where a run's rules are: the model version's rules of its workflow, or, for an update run,
+    the composite rules stored with its update generation (``rules_key``, checked to lie there)."""
+    key = rec.get("rules_key")
+    if key is None:
+        return keys.model_rules(rec["model"], rec["model_digest"], rec["workflow"])
+    prefix = keys.instance_tree(rec["model"], rec["instance"]) + "g/%s/" % rec["generation"]
+    if not isinstance(key, str) or key != prefix + "rules":
+        raise SpaceDataError("run %s: rules_key %r is not its update generation's rules" % (rec.get("id"), key))
+    return key
+
+
+def run_rules(space: Space, rec: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The validated rules a run follows (``rules_key_of``), None if missing."""
+    e = space.get(rules_key_of(rec))
+    return None if e is None else catalog.validate_rule_set(rec["workflow"], e.value)
+
+
 def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[str, Any]:
     """Continue the instance's last run, if it is a failed or canceled run of ``workflow``, from
     its failed steps: what succeeded is not run again (facts keep their progress)."""
@@ -240,15 +276,15 @@ def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[s
         raise Conflict("nothing to resume: run %s of %s is %s" % (rec["id"], workflow, rec["status"]))
     run_id = rec["id"]
     head = deployments.instance_head(space, model, instance)
-    stored = catalog.read_rules(space, model, rec["model_digest"], workflow) or {}
+    stored = run_rules(space, rec) or {}
     if is_imperative(stored):
         # Its failed steps went on to their on_failure steps: there is no point to resume from.
         raise Conflict("nothing to resume: %s is an imperative workflow; run it again" % workflow)
-    rs = RuleSet(workflow, stored)
-    nodes = deployments.read_nodes(space, model, instance, head)
+    rs = rule_set(workflow, stored)
+    nodes = deployments.read_nodes(space, model, instance, dict(head, generation=rec["generation"]))
     done = {f["node"] for f in (validate_fact(e.key, e.value) for e in space.list(keys.facts(run_id)))
             if f["done"]}
-    todo = sorted(n for n, v in nodes.items() if rs.participates(v["type"]) and n not in done)
+    todo = sorted(n for n, v in nodes.items() if rs.takes_part(v) and n not in done)
     re_ = space.get(keys.run(run_id))
     epoch = int(rec.get("epoch") or 0) + 1
     new = dict(rec)
@@ -496,7 +532,7 @@ def _select_runs(space: Space, model: str, instance: str, workflow: Optional[str
             raise NotFound("instance %s/%s has no run %s" % (model, instance, run_id))
     if workflow:
         known = catalog.model_head(space, model).get("workflows", [])
-        if workflow not in known:
+        if workflow not in known and workflow != "update":     # update: wfctl update's runs
             raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
         runs = [r for r in runs if r["workflow"] == workflow]
     return runs

@@ -46,7 +46,7 @@ from .locality import Zones, owns_a_zone, zone_owner
 from .placement import call_end, host_address
 from . import imperative
 from .rules import CALL, RCALL, STATE, WAIT, Instr, RuleSet, rule_set
-from .runs import finalize_run, run_record
+from .runs import finalize_run, rules_key_of, run_record
 from .space.base import (Entry, Op, Space, op_cas, op_check_index, op_check_not_exists,
                          op_check_session, op_delete, op_delete_cas, op_get, op_lock, op_set)
 
@@ -105,7 +105,7 @@ class RunContext:
         # The rules are read when first needed, or with a batch's claim (rules_key): a worker
         # that owns nothing of the run never reads them, the one that does saves a round trip.
         self._rules: Optional[RuleSet] = None
-        self.rules_key = keys.model_rules(rec["model"], rec["model_digest"], rec["workflow"])
+        self.rules_key = rules_key_of(rec)
         self._space = space
         self._nodes: Dict[str, Dict[str, Any]] = {}
         self._programs: Dict[str, List[Instr]] = {}

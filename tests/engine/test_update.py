@@ -1,0 +1,135 @@
+"""``wfctl update`` / ``wfctl scale`` (issue 19) on the embedded Space: the seed example moved to
+version 2 (srvA 3 -> 4 hosts, A 3 -> 4 per host, E on srvB ConnectsTo B), back to version 1, then
+no change; scaling in and out; bad input refused with nothing written."""
+import json
+from collections import Counter
+
+import pytest
+
+from wfengine import api, cli
+
+from engine_helpers import EXAMPLE
+
+V2 = EXAMPLE.parent / "app_v2.yaml"
+OLD = {"A_%d" % k for k in range(9)} | {"B_0", "C_0", "C_1", "D_0", "srvA_0", "srvA_1", "srvA_2", "srvB_0",
+                                         "srvC_0", "srvD_0"}
+NOVEL = {"srvA_3", "E_0"} | {"A_%d" % k for k in range(9, 16)}
+STANDARD = ("create", "configure", "start", "stop", "delete")
+
+
+def _wfctl(space_file, *argv):
+    return cli.main(["--space", space_file] + list(argv))
+
+
+def _state(opts):
+    space = api.open_space(opts)
+    try:
+        st = api.status(space, "app", "prod")["nodes"]
+        runs = api.instance_runs(space, "app", "prod")
+        trace = api.trace(space, "app", "prod", run_id=runs[-1]["id"]) if runs else []
+        return st, runs, trace
+    finally:
+        space.close()
+
+
+def _ops(trace):
+    return Counter((e["node"], e["name"].rsplit(".", 1)[-1]) for e in trace if e["kind"] == "operation")
+
+
+def _hosts(status):
+    return {n: [r["target"] for r in v["relationships"] if r["requirement"] == "host"] for n, v in status.items()}
+
+
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_seed_v2_update_back_to_v1_then_no_change(tmp_path, capsys, workers):
+    db = str(tmp_path / "space.db")
+    opts = api.SpaceOptions(backend="embedded", path=db)
+    assert _wfctl(db, "model", str(EXAMPLE), "app") == 0
+    assert _wfctl(db, "instantiate", "app", "prod") == 0
+    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait", "--workers", workers) == 0
+    v1_status, runs, dummy = _state(opts)
+    assert Counter(v["state"] for v in v1_status.values()) == {"started": 19}
+    capsys.readouterr()
+
+    # version 2
+    assert _wfctl(db, "model", str(V2), "app") == 0
+    assert _wfctl(db, "update", "app", "prod", "--wait", "--workers", workers) == 0
+    out = capsys.readouterr().out
+    assert "9 novel, 0 obsolete, 0 modified, 19 unchanged node instances" in out
+    st, runs, trace = _state(opts)
+    assert runs[-1]["workflow"] == "update" and runs[-1]["status"] == "succeeded" and len(runs) == 2
+    assert Counter(v["state"] for v in st.values()) == {"started": 28}
+    assert set(st) == OLD | NOVEL
+    assert {n: h for n, h in _hosts(st).items() if n in OLD} == _hosts(v1_status)   # old ids keep their hosts
+    ops = _ops(trace)
+    standard = {n for (n, op) in ops if op in STANDARD}
+    assert standard == NOVEL                                            # none on the 19 old ones
+    assert all(ops[(n, op)] == 1 for n in NOVEL for op in ("create", "configure", "start"))
+    assert ops[("B_0", "add_source")] == 8                              # A_9..A_15 and E_0 -> B_0
+    assert ops[("C_0", "add_source")] == 7 and ops[("C_1", "add_source")] == 7
+    assert not any(op == "pre_configure_target" and n in OLD for (n, op) in ops)
+    assert not any(op.startswith("remove_") for (n, op) in ops)
+    # installed, then updated: install has nothing to run
+    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
+    assert "already succeeded" in capsys.readouterr().out
+
+    # back to version 1
+    assert _wfctl(db, "model", str(EXAMPLE), "app") == 0
+    assert _wfctl(db, "update", "app", "prod", "--wait", "--workers", workers) == 0
+    assert "0 novel, 9 obsolete, 0 modified, 19 unchanged" in capsys.readouterr().out
+    st, runs, trace = _state(opts)
+    assert set(st) == OLD and Counter(v["state"] for v in st.values()) == {"started": 19}
+    assert _hosts(st) == _hosts(v1_status)
+    ops = _ops(trace)
+    assert {n for (n, op) in ops if op in STANDARD} == NOVEL             # stop / delete on the 9 removed
+    assert all(ops[(n, "stop")] == 1 and ops[(n, "delete")] == 1 for n in NOVEL)
+    assert ops[("B_0", "remove_source")] == 8 and ops[("C_0", "remove_source")] == 7
+    assert ops[("C_1", "remove_source")] == 7
+    assert {op for (n, op) in ops if n in OLD} == {"remove_source"}       # intact peers: only that
+    assert all(ops[(a, "remove_target")] == 4 for a in NOVEL if a.startswith("A_"))  # host, B, 2 C
+    n_runs = len(runs)
+
+    # a third update: no change, no run
+    assert _wfctl(db, "update", "app", "prod", "--wait") == 0
+    assert "no change to node or relationship instances: no run" in capsys.readouterr().out
+    assert len(_state(opts)[1]) == n_runs
+
+
+def test_scale_in_and_out_and_bad_input(tmp_path, capsys):
+    db = str(tmp_path / "space.db")
+    opts = api.SpaceOptions(backend="embedded", path=db)
+    assert _wfctl(db, "model", str(EXAMPLE), "app") == 0
+    assert _wfctl(db, "instantiate", "app", "prod") == 0
+    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
+    capsys.readouterr()
+    # scale-in: the highest-numbered A of each srvA goes
+    assert _wfctl(db, "scale", "app", "prod", "A", "--delta", "-1", "--wait") == 0
+    out = capsys.readouterr().out
+    assert "obsolete: A_2, A_5, A_8" in out
+    st, runs, trace = _state(opts)
+    assert sorted(n for n in st if n.startswith("A_")) == ["A_0", "A_1", "A_3", "A_4", "A_6", "A_7"]
+    assert {n for (n, op) in _ops(trace) if op in STANDARD} == {"A_2", "A_5", "A_8"}
+    # the count is kept with the instance: an update without change stays at 2 per host
+    assert _wfctl(db, "update", "app", "prod") == 0
+    assert "no run" in capsys.readouterr().out
+    # scale-out: new numbers above the previous ones, one per srvA
+    assert _wfctl(db, "scale", "app", "prod", "A", "--count", "3", "--wait", "--json") == 0
+    doc = json.loads(capsys.readouterr().out.split("\n}\n", 1)[0] + "\n}")
+    assert doc["novel"] == ["A_8", "A_9", "A_10"] and doc["obsolete"] == []
+    st, runs, dummy = _state(opts)
+    assert _hosts(st)["A_8"] == ["srvA_0"] and _hosts(st)["A_10"] == ["srvA_2"]
+    assert Counter(v["state"] for v in st.values()) == {"started": 19}
+    # bad input: one line, exit 2, nothing written
+    n_runs = len(runs)
+    with open(db, "rb") as f:
+        before = f.read()
+    assert _wfctl(db, "scale", "app", "prod", "A", "--count", "9") == 2          # max_instances 5
+    assert _wfctl(db, "scale", "app", "prod", "Z", "--count", "1") == 2
+    assert _wfctl(db, "update", "app", "nope") == 2
+    assert _wfctl(db, "update", "app", "prod", "-i", "nope=1") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4 and "outside min_instances 1 .. max_instances 5" in err[0], err
+    assert "no template Z" in err[1] and "unknown instance nope" in err[2] and "nope" in err[3]
+    assert len(_state(opts)[1]) == n_runs
+    with open(db, "rb") as f:
+        assert f.read() == before
