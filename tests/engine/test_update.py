@@ -10,6 +10,7 @@ import pytest
 from wfengine import api, cli
 
 from engine_helpers import EXAMPLE
+from test_plan import _check_against_trace as check_against_trace
 
 V2 = EXAMPLE.parent / "app_v2.yaml"
 OLD = {"A_%d" % k for k in range(9)} | {"B_0", "C_0", "C_1", "D_0", "srvA_0", "srvA_1", "srvA_2", "srvB_0",
@@ -64,12 +65,19 @@ def test_seed_v2_update_back_to_v1_then_no_change(tmp_path, capsys, workers):
     assert Counter(v["state"] for v in v1_status.values()) == {"started": 19}
     capsys.readouterr()
 
-    # version 2
+    # version 2: planned, then run
     assert _wfctl(db, "model", str(V2), "app") == 0
+    space = api.open_space(opts)
+    try:
+        plan = api.plan(space, "update", "app", "prod")
+    finally:
+        space.close()
+    assert plan["update"]["novel"] == sorted(NOVEL, key=lambda n: (n.rpartition("_")[0], int(n.rpartition("_")[2])))
     assert _wfctl(db, "update", "app", "prod", "--wait", "--workers", workers) == 0
     out = capsys.readouterr().out
     assert "9 novel, 0 obsolete, 0 modified, 19 unchanged node instances" in out
     st, runs, trace = _state(opts)
+    assert check_against_trace(plan, trace) == plan["counts"]["edges"] > 0
     assert runs[-1]["workflow"] == "update" and runs[-1]["status"] == "succeeded" and len(runs) == 2
     assert Counter(v["state"] for v in st.values()) == {"started": 28}
     assert set(st) == OLD | NOVEL
@@ -145,3 +153,41 @@ def test_scale_in_and_out_and_bad_input(tmp_path, capsys):
     assert len(_state(opts)[1]) == n_runs
     after = _contents(db)
     assert after == before, set(after) ^ set(before)
+
+
+def test_modified_template_is_reinstalled_with_what_it_hosts(tmp_path, capsys):
+    """C gets a property: C_0 and C_1 are modified,
+    their type declares no update workflow, so they are reinstalled; their intact sources run
+    remove_target then add_target, nothing else."""
+    text = EXAMPLE.read_text().replace(
+        "          properties: {default_instances: 2, max_instances: 3}\n      requirements:\n        - host: srvC",
+        "          properties: {default_instances: 2, max_instances: 3}\n"
+        "      properties: {component_version: \"2.0\"}\n      requirements:\n        - host: srvC")
+    assert "component_version" in text
+    v3 = tmp_path / "v3.yaml"
+    v3.write_text(text)
+    db = str(tmp_path / "space.db")
+    opts = api.SpaceOptions(backend="embedded", path=db)
+    assert _wfctl(db, "model", str(EXAMPLE), "app") == 0
+    assert _wfctl(db, "instantiate", "app", "prod") == 0
+    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
+    assert _wfctl(db, "model", str(v3), "app") == 0
+    capsys.readouterr()
+    assert _wfctl(db, "update", "app", "prod", "--wait") == 0
+    assert "0 novel, 0 obsolete, 2 modified, 17 unchanged" in capsys.readouterr().out
+    st, runs, trace = _state(opts)
+    assert Counter(v["state"] for v in st.values()) == {"started": 19}
+    ops = _ops(trace)
+    assert {n for (n, op) in ops if op in STANDARD} == {"C_0", "C_1"}
+    assert all(ops[(c, op)] == 1 for c in ("C_0", "C_1") for op in STANDARD)
+    for c in ("C_0", "C_1"):
+        states = [e["name"] for e in trace if e["kind"] == "state" and e["node"] == c]
+        assert states == ["stopping", "stopped", "deleting", "deleted", "creating", "created", "configuring",
+                          "configured", "starting", "started"]
+    sources = {"A_%d" % k for k in range(9)} | {"D_0"}
+    assert {op for (n, op) in ops if n in sources} == {"remove_target", "add_target"}
+    assert all(ops[(n, "remove_target")] == 2 and ops[(n, "add_target")] == 2 for n in sources)
+    # within each source, the removal of a relationship comes before its addition
+    for n in sources:
+        seq = [e["name"].rsplit(".", 1)[-1] for e in trace if e["node"] == n and e["kind"] == "operation"]
+        assert seq.index("add_target") > seq.index("remove_target")

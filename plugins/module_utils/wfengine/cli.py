@@ -413,6 +413,10 @@ def cmd_plan(args: argparse.Namespace, space) -> int:
         sys.stdout.write(planning.to_dot(p) if args.dot else planning.to_mermaid(p))
         return 0
     c = p["counts"]
+    if "update" in p and not p["update"]["changed"]:
+        print("plan update %s/%s: no change to node or relationship instances: no run (nothing written)"
+              % (args.model, args.instance))
+        return 0
     print("plan %s %s/%s: %d operations, %d state changes, %d happens-before edges on %d of %d node "
           "instances (nothing written)" % (args.workflow, args.model, args.instance, c["operations"],
                                            c["states"], c["edges"], p["participants"], p["nodes"]))

@@ -13,6 +13,8 @@ wait after the state that wait is for.  A run of the same generation therefore p
 the plan's operations, in an order that respects every edge (tests/engine/test_plan.py runs one
 and checks both).
 
+``plan update`` shows the run ``wfctl update`` would start (updates.py), from the same diff.
+
 An imperative workflow's guards decide at run time whether a step runs: the plan shows every step
 as if each of its predecessors succeeded.
 """
@@ -26,6 +28,7 @@ from .imperative import instances_from, is_marker
 from .placement import call_end
 from .rules import CALL, RCALL, STATE, WAIT, rule_set
 from .space.base import READ_VERBS, Entry, Space, TxnResult
+from .updates import UPDATE, compute
 
 
 class ReadOnlySpace:
@@ -74,14 +77,22 @@ def plan(space: Space, workflow: str, model: str, instance: str) -> Dict[str, An
     operation made for the other end)."""
     ro: Any = ReadOnlySpace(space)
     head = deployments.instance_head(ro, model, instance)
-    nodes_prefix = keys.instance_nodes(model, instance, head["generation"])
-    rules, dummy, node_entries = catalog.read_rules_and_meta(ro, model, head["model_digest"], workflow,
-                                                             nodes_prefix)
-    if rules is None:
-        known = catalog.model_head(ro, model).get("workflows", [])
-        raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
-    nodes = deployments.nodes_of(nodes_prefix, node_entries)
-    rs = rule_set(workflow, rules, instances_from(nodes))
+    diff: Optional[Dict[str, Any]] = None
+    if workflow == UPDATE:
+        # wfctl update's run: the same diff and composite rules (updates.compute), not written
+        diff = compute(ro, model, instance)
+        w = diff.pop("_write", None)
+        nodes = w["union"] if w else {}
+        rs: Any = rule_set(UPDATE, w["rules"] if w else {"update": True, "nodes": {}, "relationships": {}})
+    else:
+        nodes_prefix = keys.instance_nodes(model, instance, head["generation"])
+        rules, dummy, node_entries = catalog.read_rules_and_meta(ro, model, head["model_digest"], workflow,
+                                                                 nodes_prefix)
+        if rules is None:
+            known = catalog.model_head(ro, model).get("workflows", [])
+            raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
+        nodes = deployments.nodes_of(nodes_prefix, node_entries)
+        rs = rule_set(workflow, rules, instances_from(nodes))
     participants = sorted(n for n, v in nodes.items() if rs.takes_part(v))
     rels: Dict[str, Dict[str, Any]] = {}
     for n in nodes.values():
@@ -130,7 +141,8 @@ def plan(space: Space, workflow: str, model: str, instance: str) -> Dict[str, An
         if before is not None:
             edges.append([before, pid])
     ops = sum(1 for p in points if p["kind"] == "operation")
-    return {"workflow": workflow, "model": model, "instance": instance,
+    extra = {} if diff is None else {"update": {k: v for k, v in diff.items() if not k.startswith("_")}}
+    return {**extra, "workflow": workflow, "model": model, "instance": instance,
             "model_digest": head["model_digest"], "generation": head["generation"],
             "nodes": len(nodes), "participants": len(participants), "points": points, "edges": edges,
             "counts": {"operations": ops, "states": sum(1 for p in points if p["kind"] == "state"),
