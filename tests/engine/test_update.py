@@ -191,3 +191,56 @@ def test_modified_template_is_reinstalled_with_what_it_hosts(tmp_path, capsys):
     for n in sources:
         seq = [e["name"].rsplit(".", 1)[-1] for e in trace if e["node"] == n and e["kind"] == "operation"]
         assert seq.index("add_target") > seq.index("remove_target")
+
+
+SCALED = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+topology_template:
+  inputs:
+    flag: {type: string}
+  node_templates:
+    box: {type: tosca.nodes.Compute}
+    app:
+      type: tosca.nodes.SoftwareComponent
+      capabilities:
+        scalable:
+          properties: {min_instances: 1, default_instances: 1, max_instances: 3}
+      requirements: [{host: box}]
+      interfaces:
+        Standard:
+          create:
+            implementation: scripts/create.sh
+            inputs: {FLAG: {get_input: flag}}
+"""
+
+
+def test_failed_update_continues_where_it_stopped(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WF_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "create.sh").write_text(
+        'if [ "$WF_NODE" = app_2 ] && [ ! -e "$FLAG" ]; then echo "no flag" >&2; exit 3; fi\necho ok\n')
+    (tmp_path / "m.yaml").write_text(SCALED)
+    flag = tmp_path / "flag"
+    db = str(tmp_path / "space.db")
+    opts = api.SpaceOptions(backend="embedded", path=db)
+    assert _wfctl(db, "model", str(tmp_path / "m.yaml"), "app") == 0
+    assert _wfctl(db, "instantiate", "app", "prod", "-i", "flag=%s" % flag) == 0
+    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
+    assert _wfctl(db, "scale", "app", "prod", "app", "--count", "3", "--wait") == 1     # app_2's create fails
+    st, runs, dummy = _state(opts)
+    assert runs[-1]["workflow"] == "update" and runs[-1]["status"] == "failed"
+    assert st["app_2"]["state"] == "error" and st["app_1"]["state"] == "started"
+    flag.write_text("x")
+    capsys.readouterr()
+    assert _wfctl(db, "update", "app", "prod", "--wait") == 0
+    assert "continuing update run %s" % runs[-1]["id"] in capsys.readouterr().out
+    st, runs2, dummy = _state(opts)
+    assert len(runs2) == len(runs) and runs2[-1]["status"] == "succeeded"
+    assert Counter(v["state"] for v in st.values()) == {"started": 4}
+    space = api.open_space(opts)
+    try:
+        ran = Counter((r["node"], r["status"]) for r in api.logs(space, "app", "prod"))
+    finally:
+        space.close()
+    # app_1's create ran once (not again on the resume), app_2's failed once then succeeded
+    assert ran == {("app_0", "ok"): 1, ("app_1", "ok"): 1, ("app_2", "failed"): 1, ("app_2", "ok"): 1}
