@@ -1,0 +1,163 @@
+"""Issue 19 on a real Consul with 3 worker daemons: the seed example updated to version 2 (a worker
+SIGKILLed during the update run), back to version 1, then no change.
+
+Its OWN 3-server cluster on 127.0.0.51-53 (ports 22300-22302, HTTP 22500): it kills workers, and
+must not disturb the shared cluster of tests/conftest.py.  Every Standard operation runs a script
+that appends a line (run, node, operation, worker pid) to a log: the record of what really ran.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from wfengine import api
+
+from consul_cluster import ROOT, ConsulCluster
+from engine_helpers import EXAMPLE
+
+pytestmark = pytest.mark.consul
+
+WFCTL = [sys.executable, "-m", "wfengine.cli"]
+ADDRESSES = ("127.0.0.51", "127.0.0.52", "127.0.0.53")
+PORTS = {"server": 22300, "serf_lan": 22301, "serf_wan": 22302, "http": 22500}
+OPS = ("create", "configure", "start", "stop", "delete")
+SCRIPT = """\
+echo "$WF_RUN $WF_NODE $WF_OPERATION $PPID" >> "$OPLOG"
+sleep "${OPSLEEP:-0.2}"
+"""
+OLD = {"A_%d" % k for k in range(9)} | {"B_0", "C_0", "C_1", "D_0", "srvA_0", "srvA_1", "srvA_2", "srvB_0",
+                                         "srvC_0", "srvD_0"}
+NOVEL = {"srvA_3", "E_0"} | {"A_%d" % k for k in range(9, 16)}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = ConsulCluster(os.path.join(ROOT, ".cache", "day2-consul"), addresses=ADDRESSES, ports=PORTS)
+    c.stop()
+    c.start(timeout=90)
+    yield c
+    c.stop()
+
+
+def _with_scripts(src: Path, dest: Path) -> str:
+    """``src`` with a script on every Standard operation of every template."""
+    (dest.parent / "scripts").mkdir(exist_ok=True)
+    (dest.parent / "scripts" / "op.sh").write_text(SCRIPT)
+    iface = "      interfaces:\n        Standard: {%s}\n" % ", ".join("%s: scripts/op.sh" % o for o in OPS)
+    out = []
+    for line in src.read_text().splitlines(keepends=True):
+        out.append(line)
+        if re.match(r"^      type: tosca\.nodes\.", line):
+            out.append(iface)
+    dest.write_text("".join(out))
+    return str(dest)
+
+
+def _until(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out (%.0f s) waiting for %s" % (timeout, what))
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def test_update_on_consul_with_a_worker_killed(cluster, tmp_path, monkeypatch):
+    prefix = "day2-%s/" % uuid.uuid4().hex[:8]
+    oplog = tmp_path / "ops.log"
+    env = dict(os.environ, OPLOG=str(oplog), WF_CACHE_DIR=str(tmp_path / "cache"))
+    monkeypatch.setenv("WF_CACHE_DIR", str(tmp_path / "cache"))
+    base = WFCTL + ["--backend", "consul", "--consul-url", cluster.urls[0], "--prefix", prefix]
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    v1 = _with_scripts(EXAMPLE, tmp_path / "v1" / "app.yaml")
+    v2 = _with_scripts(EXAMPLE.parent / "app_v2.yaml", tmp_path / "v2" / "app.yaml")
+
+    def wfctl(*argv, timeout=300):
+        return subprocess.run(base + list(argv), capture_output=True, text=True, env=env, timeout=timeout)
+
+    procs = []
+    for i in range(3):
+        err = open(tmp_path / ("worker-%d.err" % i), "w")
+        procs.append(subprocess.Popen(
+            WFCTL + ["--backend", "consul", "--consul-url", cluster.urls[i], "--prefix", prefix, "worker",
+                     "--id", "w%d" % i, "--ttl", "10"], stdout=subprocess.DEVNULL, stderr=err, env=env))
+    space = api.open_space(api.SpaceOptions(backend="consul", url=cluster.urls[0], prefix=prefix))
+    try:
+        assert wfctl("model", v1, "app").returncode == 0
+        assert wfctl("instantiate", "app", "prod").returncode == 0
+        r = wfctl("workflow", "install", "app", "prod", "--wait", "--timeout", "240")
+        assert r.returncode == 0, r.stderr
+        v1_status = api.status(space, "app", "prod")["nodes"]
+        assert Counter(v["state"] for v in v1_status.values()) == {"started": 19}
+
+        # version 2, a worker SIGKILLed while the update runs
+        assert wfctl("model", v2, "app").returncode == 0
+        r = wfctl("update", "app", "prod")
+        assert r.returncode == 0 and "9 novel, 0 obsolete" in r.stdout, r.stdout + r.stderr
+        run_id = api.instance_runs(space, "app", "prod")[-1]["id"]
+
+        def begun():
+            lines = [ln.split() for ln in oplog.read_text().splitlines()] if oplog.exists() else []
+            return [ln for ln in lines if ln[0] == run_id]
+        lines = _until(lambda: len(begun()) >= 3 and begun(), 120, "three operations of the update run")
+        pid = int(lines[-1][3])
+        victim = next(p for p in procs if p.pid == pid)      # the worker running the latest operation
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        r = wfctl("wait", "app", "prod", "--timeout", "240")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert api.instance_runs(space, "app", "prod")[-1]["id"] == run_id
+        st = api.status(space, "app", "prod")["nodes"]
+        assert Counter(v["state"] for v in st.values()) == {"started": 28}
+        assert {n: st[n]["relationships"] for n in OLD} == {n: v1_status[n]["relationships"] for n in OLD}
+        ran = {(ln[1], ln[2].rsplit(".", 1)[-1]) for ln in begun()}
+        assert ran == {(n, op) for n in NOVEL for op in ("create", "configure", "start")}   # novel only
+        trace = api.trace(space, "app", "prod", run_id=run_id)
+        ok = Counter((e["node"], e["name"].rsplit(".", 1)[-1], (e["relationship"] or {}).get("source"))
+                     for e in trace if e["kind"] == "operation" and e.get("status", "ok") == "ok")
+        assert {s for (n, op, s) in ok if n == "B_0" and op == "add_source"} == NOVEL - {"srvA_3"}
+        assert all(ok[("B_0", "add_source", s)] == 1 for s in NOVEL - {"srvA_3"})
+        assert not any(op == "pre_configure_target" and n in OLD for (n, op, s) in ok)
+
+        # back to version 1, then no change
+        assert wfctl("model", v1, "app").returncode == 0
+        r = wfctl("update", "app", "prod", "--wait", "--timeout", "240")
+        assert r.returncode == 0 and "0 novel, 9 obsolete" in r.stdout, r.stdout + r.stderr
+        back = api.instance_runs(space, "app", "prod")[-1]["id"]
+        st = api.status(space, "app", "prod")["nodes"]
+        assert set(st) == OLD and Counter(v["state"] for v in st.values()) == {"started": 19}
+        lines = [ln.split() for ln in oplog.read_text().splitlines()]
+        assert {(ln[1], ln[2].rsplit(".", 1)[-1]) for ln in lines if ln[0] == back} == \
+            {(n, op) for n in NOVEL for op in ("stop", "delete")}
+        n_runs = len(api.instance_runs(space, "app", "prod"))
+        r = wfctl("update", "app", "prod", "--wait")
+        assert r.returncode == 0 and "no run" in r.stdout
+        assert len(api.instance_runs(space, "app", "prod")) == n_runs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        try:
+            space.delete_tree("")
+        finally:
+            space.close()
