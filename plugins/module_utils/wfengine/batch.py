@@ -46,7 +46,7 @@ from . import events as trace_events
 from . import keys
 from .errors import SpaceDataError, WfError
 from .executor import OperationCall
-from .facts import new_fact, reached, validate_fact
+from .facts import new_fact, passes, reached, remaining_states, validate_fact
 from .placement import call_end
 from . import imperative
 from .rules import CALL, RCALL, STATE, WAIT
@@ -379,6 +379,10 @@ class Batch:
                     if ins.step is not None:
                         imperative.fail_step(fact, prog)   # on to the step's end, then on_failure steps
                         continue
+                    if ctx.past_failures:
+                        # Its waiters go on once the error is committed (facts.passes): woken
+                        # through the Space by this commit, never in this batch.
+                        m.wakes.update(dict.fromkeys(ctx.wakes(m.id, remaining_states(prog, fact["pc"]))))
                     break
                 fact["pc"] += 1
             elif ins.op == WAIT:
@@ -414,14 +418,15 @@ class Batch:
         om = self.members.get(other)
         if om is not None:
             if not reached(om.fact, ins.name):
-                return False
+                # a member in error since before this batch (committed) holds no uninstall up
+                return bool(self.ctx.past_failures and om.before and om.before[3] and om.fact.get("error"))
             if ins.name in om.reached_now and om is not m:
                 if not self._union(m, om):
                     om.wakes[m.id] = None    # wake it through the Space after om commits
                     return False
             return True
         if other in self.outside:
-            return reached(self.outside[other][0], ins.name)
+            return passes(self.outside[other][0], ins.name, self.ctx.past_failures)
         # Read, in one go, every fact the waits up to the next state name.
         for later in prog[pc:]:
             if later.op == STATE:
@@ -480,7 +485,7 @@ class Batch:
                          if first is not None and first.op == WAIT else {})
                 else:
                     w = fact.get("waiting") or {}
-                if w.get("node") == m.id and w.get("state") in m.fact["reached"]:
+                if w.get("node") == m.id and passes(m.fact, w.get("state"), self.ctx.past_failures):
                     m.wakes[t] = None
                     self.woken_facts[t] = (fact, index)
                 else:

@@ -8,7 +8,7 @@ from immutable rules), the states reached so far (what neighbours wait for), and
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .errors import SpaceDataError
 
@@ -35,3 +35,16 @@ def validate_fact(key: str, value: Any) -> Dict[str, Any]:
 
 def reached(fact: Optional[Dict[str, Any]], state: str) -> bool:
     return fact is not None and state in fact["reached"]
+
+
+def passes(fact: Optional[Dict[str, Any]], state: str, past_failures: bool) -> bool:
+    """Whether a wait for ``state`` of the node whose fact this is holds.  ``past_failures`` (an
+    uninstall run: TOSCA, uninstall failures should not prevent the other operations): a node
+    stopped by a failed operation no longer holds up those that wait for it."""
+    return reached(fact, state) or bool(past_failures and fact is not None and fact.get("error"))
+
+
+def remaining_states(prog: List[Any], pc: int) -> List[str]:
+    """The states a program would still set from ``pc``: those a failed node of an uninstall run
+    wakes its waiters for (they pass their waits on it, ``passes``)."""
+    return [ins.name for ins in prog[pc:] if ins.op == "state"]

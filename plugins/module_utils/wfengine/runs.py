@@ -98,6 +98,9 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
               "serialize_hosted": bool(meta.get("settings", {}).get("serialize_hosted", True))}
     if override:
         record["rules_key"] = override["rules_key"]
+    if workflow == "uninstall" and not is_imperative(rules):
+        # TOSCA: uninstall failures should not prevent the other operations (docs/day2.md)
+        record["past_failures"] = True
     # Facts and ready tuples first: workers ignore a queue until its marker exists, so they stay
     # invisible until the transaction below, and are removed if the run cannot start.  Facts that
     # exist from the start let a worker read a node's fact with its lock in one round trip.  A

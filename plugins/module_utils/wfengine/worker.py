@@ -40,7 +40,7 @@ from .batch import Batch, fact_entry
 from .errors import NotFound, PermissionDenied, SpaceDataError, SpaceError, TxnTooLarge, WfError
 from .executor import Executor, OperationCall, OperationResult
 from .journal import Journal, op_from_json, op_to_json
-from .facts import new_fact, reached, validate_fact
+from .facts import new_fact, passes, remaining_states, validate_fact
 from .instances import root_of, validate_node
 from .locality import Zones, owns_a_zone, zone_owner
 from .placement import call_end, host_address
@@ -127,6 +127,9 @@ class RunContext:
         self._fresh_index = entry.index
         hosting = rec.get("hosting")
         self.hosting: Dict[str, str] = hosting if isinstance(hosting, dict) else {}
+        # An uninstall goes on past failed operations (runs.start_run sets it): a wait on a node
+        # in error holds.
+        self.past_failures = rec.get("past_failures") is True
         self.zones = Zones(rec.get("zones"), self.hosting)
         self._addresses: Dict[str, Optional[str]] = {}
 
@@ -1190,11 +1193,14 @@ class Worker:
                     if ins.step is not None:
                         imperative.fail_step(fact, prog)   # on to the step's end, then on_failure steps
                         continue
+                    if ctx.past_failures:
+                        # Those that wait for this node go on (facts.passes): wake them.
+                        step.reached_now.extend(remaining_states(prog, fact["pc"]))
                     break
                 fact["pc"] += 1
             elif ins.op == WAIT:
                 other = self._awaited(step, prog, fact["pc"]).get(ins.other)
-                if reached(other, ins.name):
+                if passes(other, ins.name, ctx.past_failures):
                     fact["pc"] += 1
                 else:
                     fact["waiting"] = {"node": ins.other, "state": ins.name, "relationship": ins.rel}
