@@ -194,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the model says) again")
     s.add_argument("--json", action="store_true")
 
-    s = sub.add_parser("cancel", help="stop scheduling new steps of the run in progress")
+    s = sub.add_parser("cancel", help="stop the run in progress: nothing new is scheduled, operations in "
+                                      "flight are killed (SIGTERM, then SIGKILL after a grace period)")
     s.add_argument("model")
     s.add_argument("instance")
 
@@ -680,7 +681,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return cmd_logs(args, space)
             if args.command == "cancel":
                 r = api.cancel_run(space, args.model, args.instance)
-                print("run %s (%s) of %s/%s: canceling; operations in flight finish"
+                print("run %s (%s) of %s/%s: canceling; operations in flight are stopped"
                       % (r["id"], r["workflow"], args.model, args.instance))
                 return 0
             if args.command == "worker":

@@ -237,7 +237,10 @@ def _wake_stuck(space: Space, run_id: str, facts: List[Dict[str, Any]]) -> bool:
 
 
 def cancel_run(space: Space, model: str, instance: str) -> Dict[str, Any]:
-    """Stop scheduling new steps of the instance's run in progress; running operations finish."""
+    """Stop scheduling new steps of the instance's run in progress; the workers kill the
+    operations in flight (process group: SIGTERM, then SIGKILL after the grace period).  The
+    run's entry under ``q/~/runs/`` is rewritten too: idle workers follow only that folder, and
+    must list the queue to see the cancel."""
     cur = space.get(keys.instance_current(model, instance))
     deployments.instance_head(space, model, instance)
     if cur is None or not isinstance(cur.value, dict):
@@ -245,7 +248,8 @@ def cancel_run(space: Space, model: str, instance: str) -> Dict[str, Any]:
     run_id = cur.value.get("run")
     marker = space.get(keys.marker(run_id))
     if marker is None or not space.txn([op_check_index(marker.key, marker.index),
-                                        op_set(keys.cancel(run_id), {"ts": time.time()})]).ok:
+                                        op_set(keys.cancel(run_id), {"ts": time.time()}),
+                                        op_set(keys.live(run_id), {"canceled": time.time()})]).ok:
         raise Conflict("run %s is ending; nothing to cancel" % run_id)
     return read_run(space, run_id)
 

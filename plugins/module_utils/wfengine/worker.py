@@ -650,7 +650,10 @@ class Worker:
                 g["h"] += 1
         self._peers = sorted(peers)
         self._served = served
-        self._canceled = {run for run, g in groups.items() if g["cancel"]}
+        canceled = {run for run, g in groups.items() if g["cancel"]}
+        for run in sorted(canceled - self._canceled):
+            self._stop_operations(run)
+        self._canceled = canceled
         left = False
         seen: Dict[Tuple[str, str], float] = {}
         self._recheck = None
@@ -1128,6 +1131,23 @@ class Worker:
                               op_delete(keys.ready(run_id, node_id)), op_delete(lk)])
         return res.ok
 
+    def _stop_operations(self, run_id: str) -> None:
+        """``wfctl cancel``: kill the run's operations running here (the executor's process
+        groups, SIGTERM then SIGKILL after its grace), on a thread of its own: the grace must not
+        hold up the listing.  Their results say canceled; the nodes can be resumed."""
+        stop = getattr(self.executor, "cancel", None)
+        if stop is None:
+            return
+
+        def kill() -> None:
+            try:
+                n = stop(run_id)
+                if n:
+                    log.info("worker %s: run %s canceled, %d operation(s) stopped", self.id, run_id, n)
+            except Exception:  # noqa: BLE001 (a kill that failed leaves the operation to end)
+                log.exception("worker %s: stopping the operations of run %s", self.id, run_id)
+        threading.Thread(target=kill, name="cancel-%s" % run_id, daemon=True).start()
+
     def _advance(self, step: "_Step") -> bool:
         ctx, node_id = step.ctx, step.node_id
         fkey = keys.fact(ctx.run_id, node_id)
@@ -1323,7 +1343,8 @@ class Worker:
             fact["inflight"] = None
             step.pending.append(events.event(call.node, "operation", call.operation, rel,
                                              status="stale", attempt=attempt, worker=self.id))
-            last = result.ok or attempt > max_retries
+            canceled = bool((getattr(result, "details", None) or {}).get("canceled"))
+            last = result.ok or attempt > max_retries or canceled     # a canceled one is not retried
             ok = self._record_result(step, node, call, result, rel, recorded=True, final_attempt=last)
             if ok or last:
                 return ok
@@ -1343,6 +1364,8 @@ class Worker:
     def _record_result(self, step: "_Step", node: Dict[str, Any], call: OperationCall, result: Any,
                        rel: Optional[Dict[str, Any]], recorded: bool, final_attempt: bool = True) -> bool:
         status = "ok" if result.ok else ("failed" if final_attempt else "retry")
+        if not result.ok and (getattr(result, "details", None) or {}).get("canceled"):
+            status = "canceled"
         extra = {"attempt": call.attempt} if recorded else {}
         # The event and the log name the node the operation ran for: the other end of the
         # relationship for an operation woven into this node's program (placement.call_end).
@@ -1370,6 +1393,8 @@ class Worker:
                                   "output": result.output[-2000:], "worker": self.id,
                                   "attempt": call.attempt,
                                   "relationship": None if rel is None else rel["id"]}
+            if status == "canceled":
+                step.fact["error"]["canceled"] = True
         return result.ok
 
     def _host_lock(self, ctx: RunContext, node: Dict[str, Any], step: "_Step") -> Any:
