@@ -230,8 +230,10 @@ def test_failed_update_continues_where_it_stopped(tmp_path, monkeypatch, capsys)
     st, runs, dummy = _state(opts)
     assert runs[-1]["workflow"] == "update" and runs[-1]["status"] == "failed"
     assert st["app_2"]["state"] == "error" and st["app_1"]["state"] == "started"
-    flag.write_text("x")
     capsys.readouterr()
+    assert _wfctl(db, "scale", "app", "prod", "app", "--count", "2") == 2       # continue that one first
+    assert "continue it first" in capsys.readouterr().err
+    flag.write_text("x")
     assert _wfctl(db, "update", "app", "prod", "--wait") == 0
     assert "continuing update run %s" % runs[-1]["id"] in capsys.readouterr().out
     st, runs2, dummy = _state(opts)

@@ -36,7 +36,7 @@ import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import catalog, deployments, keys
-from .errors import ModelError, SpaceDataError, WfError
+from .errors import Conflict, ModelError, SpaceDataError, WfError
 from .functions import input_values
 from .instances import expand
 from .placement import operation_side
@@ -358,8 +358,13 @@ def update(space: Space, model: str, instance: str, inputs: Optional[Dict[str, A
     from . import runs
     recs = runs.instance_runs(space, model, instance)
     last = recs[-1] if recs else None
-    if last is not None and last.get("workflow") == UPDATE and last.get("status") in (runs.FAILED, runs.CANCELED) \
-            and not inputs and not counts:
+    if last is not None and last.get("workflow") == UPDATE and last.get("status") in (runs.FAILED, runs.CANCELED):
+        if inputs or counts:
+            # The head already names the generation that run moves to: a diff from it would take
+            # the nodes that run did not install yet for installed ones.
+            raise Conflict("instance %s/%s: the last update run %s %s; continue it first (wfctl update %s %s, "
+                           "without inputs or counts)" % (model, instance, last["id"], last["status"], model,
+                                                          instance))
         rec = runs.resume_run(space, UPDATE, model, instance)
         return {"model": model, "instance": instance, "changed": True, "resumed": True, "run": rec,
                 "message": "continuing update run %s from where it stopped" % rec["id"]}
