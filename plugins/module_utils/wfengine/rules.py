@@ -317,6 +317,12 @@ def _find_cycle(programs: Dict[str, List[Instr]]) -> Optional[str]:
     return None
 
 
+def find_cycle(programs: Dict[str, List[Instr]]) -> Optional[str]:
+    """A readable cycle of waits among ``programs`` (node or template -> program), or None: the
+    upload's deadlock check, also run on the programs of an update run before it starts."""
+    return _find_cycle(programs)
+
+
 def _describe_cycle(programs: Dict[str, List[Instr]], path: List[tuple], back: tuple) -> str:
     cyc = path[path.index(back):]
     hops: List[str] = []

@@ -40,7 +40,7 @@ from .errors import Conflict, ModelError, SpaceDataError, WfError
 from .functions import input_values
 from .instances import expand
 from .placement import operation_side
-from .rules import RuleSet, _find_cycle
+from .rules import RuleSet, find_cycle
 from .space.base import Space, op_cas, op_check_index, op_set
 from .tosca.checks import check_input_values
 from .tosca.model import NodeTemplate, Scaling
@@ -315,7 +315,7 @@ def compute(space: Space, model: str, instance: str, inputs: Optional[Dict[str, 
         union[nid] = base
     rs = UpdateRuleSet(UPDATE, vrules)
     programs = {n: rs.program(v) for n, v in union.items() if rs.takes_part(v)}
-    cycle = _find_cycle(programs)
+    cycle = find_cycle(programs)
     if cycle:
         raise ModelError("%s: the update cannot run, its steps wait for each other: %s" % (where, cycle))
     summary.update({"participants": len(programs), "peers": sorted(peer_entries)})
