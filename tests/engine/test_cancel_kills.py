@@ -53,14 +53,15 @@ def test_cancel_kills_the_process_group_of_an_operation_in_flight(tmp_path):
                WF_LOG_DIR=str(tmp_path / "logs"))
     base = WFCTL + ["--space", db]
     for argv in (["model", path, "m"], ["instantiate", "m", "i"]):
-        assert subprocess.run(base + argv, env=env, capture_output=True, timeout=120).returncode == 0
+        assert subprocess.run(base + argv, env=env, capture_output=True, timeout=120, check=False).returncode == 0
     client = subprocess.Popen(base + ["workflow", "install", "m", "i", "--wait", "--timeout", "300"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _until(pidfile.exists, 120, "the operation to start")
         pgid = int(pidfile.read_text())
         assert not _gone(pgid)
-        r = subprocess.run(base + ["cancel", "m", "i"], env=env, capture_output=True, text=True, timeout=120)
+        r = subprocess.run(base + ["cancel", "m", "i"], env=env, capture_output=True, text=True, timeout=120,
+                           check=False)
         assert r.returncode == 0 and "operations in flight are stopped" in r.stdout, r.stderr
         canceled_at = time.monotonic()
         _until(lambda: _gone(pgid), 60, "the process group to be killed")
@@ -84,14 +85,14 @@ def test_cancel_kills_the_process_group_of_an_operation_in_flight(tmp_path):
     # resumable: the next install continues the canceled run and runs create again
     fast.write_text("")
     r = subprocess.run(base + ["workflow", "install", "m", "i", "--wait", "--timeout", "120"], env=env,
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0 and "succeeded" in r.stdout, r.stdout + r.stderr
     assert "continuing it from where it stopped" in r.stderr
     space = api.open_space(opts)
     try:
         runs = api.instance_runs(space, "m", "i")
         assert len(runs) == 1 and runs[0]["status"] == "succeeded"
-        assert [(r["node"], r["status"]) for r in api.logs(space, "m", "i")] == [("app_0", "canceled"),
-                                                                               ("app_0", "ok")]
+        assert [(r["node"], r["status"]) for r in api.logs(space, "m", "i")] == [
+            ("app_0", "canceled"), ("app_0", "ok")]
     finally:
         space.close()

@@ -14,7 +14,7 @@ from test_plan import _check_against_trace as check_against_trace
 
 V2 = EXAMPLE.parent / "app_v2.yaml"
 OLD = {"A_%d" % k for k in range(9)} | {"B_0", "C_0", "C_1", "D_0", "srvA_0", "srvA_1", "srvA_2", "srvB_0",
-                                         "srvC_0", "srvD_0"}
+                                        "srvC_0", "srvD_0"}
 NOVEL = {"srvA_3", "E_0"} | {"A_%d" % k for k in range(9, 16)}
 STANDARD = ("create", "configure", "start", "stop", "delete")
 

@@ -79,13 +79,12 @@ class SpaceResolver(OperationResolver):
         ctx = self.contexts(call.run)
         return ctx.model, ctx.instance
 
-    def target(self, call: OperationCall,  # pylint: disable=arguments-renamed
-               fctx: Optional[FunctionContext] = None) -> Optional[Any]:
-        ctx = self.contexts(call.run)
-        root = operation_root(call, self.spec(call), lambda n: ctx.node(n).get("host"))
+    def target(self, call: OperationCall, ctx: Optional[FunctionContext] = None) -> Optional[Any]:
+        run = self.contexts(call.run)
+        root = operation_root(call, self.spec(call), lambda n: run.node(n).get("host"))
         if root is None or self.ssh is None:
             return None
-        return host_target(fctx if fctx is not None else self.context(call), root, self.ssh.inventory,
+        return host_target(ctx if ctx is not None else self.context(call), root, self.ssh.inventory,
                            self.ssh.opts.serves)
 
     def model_dir(self, call: OperationCall) -> str:
