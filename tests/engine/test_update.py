@@ -246,3 +246,57 @@ def test_failed_update_continues_where_it_stopped(tmp_path, monkeypatch, capsys)
         space.close()
     # app_1's create ran once (not again on the resume), app_2's failed once then succeeded
     assert ran == {("app_0", "ok"): 1, ("app_1", "ok"): 1, ("app_2", "failed"): 1, ("app_2", "ok"): 1}
+
+
+DECLARED = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+node_types:
+  my.App:
+    derived_from: tosca.nodes.SoftwareComponent
+    properties:
+      level: {type: integer, default: 1}
+    workflows:
+      update:
+        steps:
+          reconfigure:
+            activities:
+              - set_state: configuring
+              - call_operation: tosca.interfaces.node.lifecycle.Standard.configure
+              - set_state: started
+topology_template:
+  node_templates:
+    box: {type: tosca.nodes.Compute}
+    app:
+      type: my.App
+      properties: {level: LEVEL}
+      requirements: [{host: box}]
+    db:
+      type: tosca.nodes.SoftwareComponent
+      properties: {component_version: "VERSION"}
+      requirements: [{host: box}, {dependency: app}]
+"""
+
+
+def test_a_type_that_declares_update_runs_it_others_are_reinstalled(tmp_path, capsys):
+    """app's type declares an ``update`` workflow: a changed property runs it (configure only);
+    db's type does not: it is reinstalled; the intact host runs nothing but its peer operations."""
+    db_file = str(tmp_path / "space.db")
+    opts = api.SpaceOptions(backend="embedded", path=db_file)
+    for k, (level, version) in enumerate((("1", "1.0"), ("2", "2.0"))):
+        (tmp_path / ("m%d.yaml" % k)).write_text(DECLARED.replace("LEVEL", level).replace("VERSION", version))
+    assert _wfctl(db_file, "model", str(tmp_path / "m0.yaml"), "app") == 0
+    assert _wfctl(db_file, "instantiate", "app", "prod") == 0
+    assert _wfctl(db_file, "workflow", "install", "app", "prod", "--wait") == 0
+    assert _wfctl(db_file, "model", str(tmp_path / "m1.yaml"), "app") == 0
+    capsys.readouterr()
+    assert _wfctl(db_file, "update", "app", "prod", "--wait") == 0
+    assert "0 novel, 0 obsolete, 2 modified, 1 unchanged" in capsys.readouterr().out
+    st, runs, trace = _state(opts)
+    assert Counter(v["state"] for v in st.values()) == {"started": 3}
+    ops = _ops(trace)
+    # its update workflow, and the re-created relationship from db (made for app_0 in db's program)
+    assert {op for (n, op) in ops if n == "app_0"} == {"configure", "remove_source", "add_source"}
+    assert ops[("app_0", "configure")] == 1
+    assert [e["name"] for e in trace if e["node"] == "app_0" and e["kind"] == "state"] == ["configuring", "started"]
+    assert all(ops[("db_0", op)] == 1 for op in STANDARD)                     # reinstalled
+    assert {op for (n, op) in ops if n == "box_0" and op in STANDARD} == set()

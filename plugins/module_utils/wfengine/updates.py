@@ -21,9 +21,10 @@ for any workflow.
 What each end of a changed relationship instance runs:
 
 * a novel, obsolete or reinstalled end: its whole install (uninstall) weaving, except the
-  operations it would run *for* an intact other end other than ``add_*`` / ``remove_*`` (an
-  intact host gets no ``pre_configure_target``), and without waits on an intact end (it is
-  installed, and stays so during the run);
+  operations it would run *for* an intact other end (or one running its type's ``update``
+  workflow) other than ``add_*`` / ``remove_*`` (an intact host gets no
+  ``pre_configure_target``), and without waits on such an end (it is installed, and stays so
+  during the run);
 * an intact end (peer): only ``add_source`` / ``add_target`` (novel relationship instances) or
   ``remove_source`` / ``remove_target`` (obsolete ones), each after the peer's one state
   (``started``, which it already has), waiting as the weaving says for the other end.
@@ -337,7 +338,7 @@ def _side_entries(parts: List[Tuple[str, str]], side: str, mode: str, other: str
         for e in rr.get(side) or []:
             act = e.get("activity")
             if mode == "full":
-                if other == "intact":
+                if other != "full":     # intact, or an end running its type's update workflow
                     if act and operation_side(act, side) != side and _short(act) not in keep_ops:
                         act = None
                     if not act:
