@@ -300,3 +300,19 @@ def test_a_type_that_declares_update_runs_it_others_are_reinstalled(tmp_path, ca
     assert [e["name"] for e in trace if e["node"] == "app_0" and e["kind"] == "state"] == ["configuring", "started"]
     assert all(ops[("db_0", op)] == 1 for op in STANDARD)                     # reinstalled
     assert {op for (n, op) in ops if n == "box_0" and op in STANDARD} == set()
+
+
+def test_update_of_an_instance_not_installed_moves_it_without_a_run(tmp_path, capsys):
+    db = str(tmp_path / "space.db")
+    opts = api.SpaceOptions(backend="embedded", path=db)
+    assert _wfctl(db, "model", str(EXAMPLE), "app") == 0
+    assert _wfctl(db, "instantiate", "app", "prod") == 0
+    assert _wfctl(db, "model", str(V2), "app") == 0
+    capsys.readouterr()
+    assert _wfctl(db, "update", "app", "prod", "--wait") == 0
+    assert "the instance is not installed" in capsys.readouterr().out
+    st, runs, dummy = _state(opts)
+    assert runs == [] and set(st) == OLD | NOVEL
+    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
+    st, runs, dummy = _state(opts)
+    assert Counter(v["state"] for v in st.values()) == {"started": 28}

@@ -390,6 +390,10 @@ def update(space: Space, model: str, instance: str, inputs: Optional[Dict[str, A
         return diff
     head, mhead = w["head"], w["mhead"]
     new_gen = uuid.uuid4().hex[:12]
+    if not _installed(recs):
+        # Nothing is deployed: the instance moves to the new generation, no run (install and
+        # add_source on nodes that were never installed would be wrong).
+        return _move_only(space, model, instance, diff, w, new_gen)
     ugen = "u" + uuid.uuid4().hex[:11]
     rules_key = keys.instance_nodes(model, instance, ugen)[:-2] + "rules"
     writes = [op_set(keys.instance_node(model, instance, new_gen, nid), n) for nid, n in w["new_nodes"].items()]
@@ -417,6 +421,38 @@ def update(space: Space, model: str, instance: str, inputs: Optional[Dict[str, A
         finally:
             raise
     diff.update(run=rec, message="update run %s started" % rec["id"])
+    return diff
+
+
+def _installed(recs: List[Dict[str, Any]]) -> bool:
+    """Whether the instance is deployed: its last succeeded install, uninstall or update run is
+    not an uninstall (a failed run leaves it as it was before, for this purpose)."""
+    for rec in reversed(recs):
+        if rec.get("workflow") in (INSTALL, UNINSTALL, UPDATE) and rec.get("status") == "succeeded":
+            return rec["workflow"] != UNINSTALL
+    return False
+
+
+def _move_only(space: Space, model: str, instance: str, diff: Dict[str, Any], w: Dict[str, Any],
+               new_gen: str) -> Dict[str, Any]:
+    head, mhead = w["head"], w["mhead"]
+    head_key = keys.instance_head(model, instance)
+    head_entry = space.get(head_key)
+    if head_entry is None or head_entry.value != head:
+        raise WfError("instance %s/%s changed during the update; retry" % (model, instance))
+    space.write_chunked([op_set(keys.instance_node(model, instance, new_gen, nid), n)
+                         for nid, n in w["new_nodes"].items()])
+    new_head = dict(head, model_digest=mhead["digest"], generation=new_gen, nodes=len(w["new_nodes"]),
+                    inputs=w["values"], counts=w["counts"], updated=time.time())
+    new_head.pop("update_generation", None)
+    res = space.txn([op_cas(head_key, new_head, head_entry.index),
+                     op_check_index(keys.model_meta(model, mhead["digest"]), w["meta_entry"].index),
+                     op_set(keys.model_pin(model, mhead["digest"]), {"instance": instance, "at": time.time()})])
+    if not res.ok:
+        space.delete_tree("inst/%s/%s/g/%s/" % (model, instance, new_gen))
+        raise WfError("instance %s/%s changed during the update; retry" % (model, instance))
+    diff.update(run=None, message="the instance is not installed: it now has the new node instances, no run "
+                                  "(wfctl workflow install deploys them)")
     return diff
 
 
