@@ -46,6 +46,8 @@ def test_install_again_does_nothing_and_after_a_failure_continues(tmp_path, monk
     assert ran[("db_0", "configure", "failed")] == 1 and ran[("db_0", "configure", "ok")] == 1
     assert all(v == 1 for v in ran.values())           # nothing that succeeded ran again
 
+    assert cli.main(base + ["plan", "install", "m", "i"]) == 0
+    assert "note: wfctl workflow install would run nothing" in capsys.readouterr().out
     assert cli.main(install) == 0                      # installed: nothing runs
     out = capsys.readouterr().out
     assert out.strip() == "install m/i: already succeeded in run %s; nothing to run (--force runs it again)" \

@@ -421,6 +421,14 @@ def cmd_plan(args: argparse.Namespace, space) -> int:
     print("plan %s %s/%s: %d operations, %d state changes, %d happens-before edges on %d of %d node "
           "instances (nothing written)" % (args.workflow, args.model, args.instance, c["operations"],
                                            c["states"], c["edges"], p["participants"], p["nodes"]))
+    if args.workflow != "update":
+        decision, last = api.rerun_decision(space, args.workflow, args.model, args.instance)
+        if decision == "done":
+            print("  note: wfctl workflow %s would run nothing (it succeeded in run %s; --force runs all this)"
+                  % (args.workflow, last["id"]))
+        elif decision == "resume":
+            print("  note: wfctl workflow %s would continue run %s (%s) from where it stopped, not all this"
+                  % (args.workflow, last["id"], last["status"]))
     for pt in p["points"]:
         if pt["kind"] == "operation":
             rel = pt.get("relationship")
