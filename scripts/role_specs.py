@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 # Copyright: ditrit.workflows contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Writes each role's meta/argument_specs.yml options from its defaults/main.yml.
 
-    scripts/role_specs.py            rewrite roles/*/meta/argument_specs.yml and the variable
-                                     tables of docs/roles.md ("## Variables")
-    scripts/role_specs.py --check    exit 1 (naming the files) when one is not what it would write
+    python3 scripts/role_specs.py            rewrite roles/*/meta/argument_specs.yml and the variable
+                                             tables of docs/roles.md ("## Variables")
+    python3 scripts/role_specs.py --check    exit 1 (naming the files) when one is not what it would write
 
 defaults/main.yml is the source: every variable there becomes an option whose ``default`` is the
 variable's value and whose ``description`` is the comment block right above it.  What defaults
@@ -53,6 +52,13 @@ def comments_and_values(path: str) -> Dict[str, Dict[str, Any]]:
     return out
 
 
+class _Dumper(yaml.SafeDumper):
+    """Sequences indented under their key, as yamllint (ansible-lint) wants them."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
 def role_spec(role: str) -> str:
     base = os.path.join(ROOT, "roles", role)
     defaults = comments_and_values(os.path.join(base, "defaults", "main.yml"))
@@ -79,8 +85,8 @@ def role_spec(role: str) -> str:
         options[name] = old[name]
     main = {k: entry[k] for k in ENTRY_KEPT if k in entry}
     main["options"] = options
-    body = yaml.safe_dump({"argument_specs": {"main": main}}, sort_keys=False, width=100,
-                          default_flow_style=False, allow_unicode=True)
+    body = yaml.dump({"argument_specs": {"main": main}}, Dumper=_Dumper, sort_keys=False, width=100,
+                     default_flow_style=False, allow_unicode=True)
     return HEADER + body
 
 

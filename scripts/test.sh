@@ -17,5 +17,6 @@ step() {  # step NAME COMMAND...: run it, print how long it took
 
 step pytest python -m pytest -q -p no:cacheprovider tests
 step readme-check scripts/readme-check.sh
+step lint scripts/lint.sh
 if [ -x scripts/sanity.sh ]; then step sanity scripts/sanity.sh; fi
 if [ -x scripts/molecule.sh ]; then step molecule scripts/molecule.sh; fi
