@@ -29,9 +29,19 @@ options:
     type: path
   host:
     description:
-      - Host name or address of a Consul server or agent, used when O(backend=consul).
-      - When not set, the address comes from the E(CONSUL_HTTP_ADDR) environment variable
-        (C(host:port) or C(scheme://host:port)), else C(localhost).
+      - Host name or address of a Consul server or agent, used when O(backend=consul), with O(port)
+        and O(scheme).
+      - When neither O(host) nor O(addr) is set, the address comes from the E(CONSUL_HTTP_ADDR)
+        environment variable, else C(localhost).
+      - Mutually exclusive with O(addr).
+    type: str
+  addr:
+    description:
+      - Address of the Consul server or agent as the consul CLI takes it, C(host:port) or
+        C(scheme://host:port), used when O(backend=consul) and O(host) is not set.
+      - Defaults to the E(CONSUL_HTTP_ADDR) environment variable.
+      - O(scheme) is prepended when the address names none.
+      - Mutually exclusive with O(host).
     type: str
   port:
     description:
@@ -40,10 +50,11 @@ options:
     default: 8500
   scheme:
     description:
-      - Protocol to reach Consul, used with O(host) and when E(CONSUL_HTTP_ADDR) names no scheme.
+      - Protocol to reach Consul, used with O(host), and with O(addr) or E(CONSUL_HTTP_ADDR) when
+        the address names none.
+      - When not set, V(https) if the E(CONSUL_HTTP_SSL) environment variable is true, else V(http).
     type: str
     choices: [http, https]
-    default: http
   token:
     description:
       - Consul ACL token.
@@ -51,7 +62,8 @@ options:
     type: str
   validate_certs:
     description:
-      - Whether to verify the TLS certificate of Consul when O(scheme=https).
+      - Whether to verify the TLS certificate of Consul over https.
+      - Defaults to the E(CONSUL_HTTP_SSL_VERIFY) environment variable when it is set, else V(true).
     type: bool
     default: true
   ca_path:

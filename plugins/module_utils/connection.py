@@ -42,10 +42,12 @@ def connection_argspec():
         backend=dict(type='str', default='embedded', choices=['embedded', 'consul']),
         space=dict(type='path', fallback=(env_fallback, ['WF_SPACE'])),
         host=dict(type='str'),
+        addr=dict(type='str'),
         port=dict(type='int', default=DEFAULT_CONSUL_PORT),
-        scheme=dict(type='str', default='http', choices=['http', 'https']),
+        # no default: https when CONSUL_HTTP_SSL is true, else http (consul_url)
+        scheme=dict(type='str', choices=['http', 'https']),
         token=dict(type='str', no_log=True, fallback=(env_fallback, ['CONSUL_HTTP_TOKEN'])),
-        validate_certs=dict(type='bool', default=True),
+        validate_certs=dict(type='bool', default=True, fallback=(env_fallback, ['CONSUL_HTTP_SSL_VERIFY'])),
         ca_path=dict(type='path', fallback=(env_fallback, ['CONSUL_CACERT'])),
         client_cert=dict(type='path'),
         client_key=dict(type='path', no_log=False),
@@ -62,18 +64,27 @@ def generate_argspec(**module_options):
     return spec
 
 
+TRUE_WORDS = ('1', 't', 'true', 'y', 'yes', 'on')
+
+
+def env_true(value):
+    """An environment variable read as a boolean, as the consul CLI reads CONSUL_HTTP_SSL."""
+    return (value or '').strip().lower() in TRUE_WORDS
+
+
 def consul_url(params, environ=None):
-    """``scheme://host:port`` when ``host`` is given, else ``CONSUL_HTTP_ADDR`` (with ``scheme``
-    prepended when it has none, as the consul CLI does), else the local agent."""
+    """``scheme://host:port`` when ``host`` is given, else ``addr`` or ``CONSUL_HTTP_ADDR``
+    (``host:port`` or a URL: ``scheme`` is prepended when it has none, as the consul CLI does),
+    else the local agent.  ``scheme`` defaults to https when ``CONSUL_HTTP_SSL`` is true."""
     environ = os.environ if environ is None else environ
     host = params.get('host')
-    scheme = params.get('scheme') or 'http'
+    scheme = params.get('scheme') or ('https' if env_true(environ.get('CONSUL_HTTP_SSL')) else 'http')
     port = params.get('port') or DEFAULT_CONSUL_PORT
     if host:
         if ':' in host and not host.startswith('['):  # a bare IPv6 address
             host = '[%s]' % host
         return '%s://%s:%s' % (scheme, host, port)
-    addr = (environ.get('CONSUL_HTTP_ADDR') or '').strip()
+    addr = (params.get('addr') or environ.get('CONSUL_HTTP_ADDR') or '').strip()
     if addr:
         if '://' not in addr:
             addr = '%s://%s' % (scheme, addr)
@@ -120,11 +131,14 @@ def error_problems(exc):
 class WorkflowsModule(AnsibleModule):
     """AnsibleModule with the shared connection options and the Space at hand."""
 
-    def __init__(self, argument_spec=None, required_if=None, **kwargs):
+    def __init__(self, argument_spec=None, required_if=None, mutually_exclusive=None, **kwargs):
         spec = generate_argspec(**(argument_spec or {}))
         required_if = list(required_if or [])
         required_if.append(('backend', 'embedded', ('space',)))
-        super(WorkflowsModule, self).__init__(argument_spec=spec, required_if=required_if, **kwargs)
+        mutually_exclusive = list(mutually_exclusive or [])
+        mutually_exclusive.append(('host', 'addr'))
+        super(WorkflowsModule, self).__init__(argument_spec=spec, required_if=required_if,
+                                              mutually_exclusive=mutually_exclusive, **kwargs)
         if ENGINE_IMPORT_ERROR is not None:
             self.fail_json(msg=missing_required_lib('PyYAML (needed by the wfengine module_utils)'),
                            exception=ENGINE_IMPORT_ERROR)

@@ -59,8 +59,10 @@ attributes:
         change with a warning instead of failing.
     support: full
   diff_mode:
-    description: Nothing to show as a diff.
-    support: none
+    description:
+      - On removal, shows the node instances and their states going away.
+      - A creation has no diff; RV(nodes) counts the node instances created.
+    support: partial
 seealso:
   - module: ditrit.workflows.tosca_workflow
   - module: ditrit.workflows.tosca_instance_info
@@ -129,6 +131,18 @@ problems:
   sample:
     - "instance webapp/prod: input cpus: 'x' is not an integer"
     - "instance webapp/prod: input ports[0]: 0 is not in_range [1, 65535]"
+msg:
+  description: Why the task failed, in one line (with several wrong inputs, a summary and RV(problems)).
+  returned: failure
+  type: str
+  sample: 'model webapp not found'
+error_type:
+  description:
+    - The class of the engine's error when the task failed on one - C(ToscaError), C(ModelError),
+      C(NotFound), C(Conflict), C(SpaceError), or C(ToscaProblems) with RV(problems).
+  returned: failure, when the engine refused the request or the Space could not be reached
+  type: str
+  sample: NotFound
 '''
 
 from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api
@@ -161,6 +175,15 @@ def _leaves(value):
         yield str(value)
 
 
+def _node_states(space, model, instance):
+    """'node: state' lines of an instance, as the removal diff shows it ('' when there is none)."""
+    try:
+        nodes = api.status(space, model, instance)['nodes']
+    except api.NotFound:
+        return ''
+    return ''.join('%s: %s\n' % (n, (nodes[n] or {}).get('state')) for n in sorted(nodes))
+
+
 def main():
     module = WorkflowsModule(
         argument_spec=dict(
@@ -184,7 +207,12 @@ def main():
                 module.warn('check mode: %s; an instance would be created once it is uploaded' % exc)
                 result = {'model': p['model'], 'instance': p['name'], 'changed': True}
         else:
+            before = _node_states(space, p['model'], p['name']) if module._diff else ''
             result = api.delete_instance(space, p['model'], p['name'], check=module.check_mode)
+            if module._diff and result.get('changed'):
+                name = '%s/%s' % (p['model'], p['name'])
+                result['diff'] = dict(before=before, after='', before_header='%s (node instances)' % name,
+                                      after_header='%s (removed)' % name)
     module.exit_json(**result)
 
 

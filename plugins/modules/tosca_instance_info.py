@@ -27,6 +27,7 @@ options:
       - Name of the instance.
     type: str
     required: true
+    aliases: [name]
   trace:
     description:
       - Also return the trace (RV(trace)).
@@ -154,6 +155,18 @@ trace:
   type: list
   elements: dict
   sample: [{seq: 1, workflow: install, node: srvA_1, kind: operation, name: Standard.create, worker: host-1-ab12}]
+msg:
+  description: Why the task failed, in one line.
+  returned: failure
+  type: str
+  sample: 'unknown instance prod of model webapp'
+error_type:
+  description:
+    - The class of the engine's error when the task failed on one - C(ToscaError), C(ModelError),
+      C(NotFound), C(Conflict) or C(SpaceError).
+  returned: failure, when the engine refused the request or the Space could not be reached
+  type: str
+  sample: NotFound
 '''
 
 from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api
@@ -163,7 +176,7 @@ def main():
     module = WorkflowsModule(
         argument_spec=dict(
             model=dict(type='str', required=True),
-            instance=dict(type='str', required=True),
+            instance=dict(type='str', required=True, aliases=['name']),
             trace=dict(type='bool', default=False),
             logs=dict(type='bool', default=False),
             workflow=dict(type='str'),

@@ -43,8 +43,10 @@ attributes:
     description: Validates the library and reports whether it would change, writing nothing.
     support: full
   diff_mode:
-    description: Libraries have no diff; the returned RV(digest) tells versions apart.
-    support: none
+    description:
+      - On removal, shows the stored library (its file, digest and types) going away.
+      - An upload has no diff; the returned RV(digest) tells versions apart.
+    support: partial
 seealso:
   - module: ditrit.workflows.tosca_model
 '''
@@ -85,9 +87,36 @@ types:
   type: list
   elements: str
   sample: [org.ditrit.nodes.Server, org.ditrit.relationships.DependsOn]
+msg:
+  description:
+    - Why the task failed, in one line (for a library that does not load, the file, the YAML path and
+      what is wrong).
+  returned: failure
+  type: str
+  sample: 'components.yaml: node_types.my.App.derived_from: unknown type my.Base'
+error_type:
+  description:
+    - The class of the engine's error when the task failed on one - C(ToscaError), C(ModelError),
+      C(NotFound), C(Conflict), C(SpaceError), or C(ToscaProblems) for a library with several problems.
+  returned: failure, when the engine refused the request or the Space could not be reached
+  type: str
+  sample: NotFound
 '''
 
+import json
+
 from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api
+from ansible_collections.ditrit.workflows.plugins.module_utils.wfengine import keys
+
+
+def _stored(space, name):
+    """The stored library as the removal diff shows it ('' when there is none)."""
+    entry = space.get(keys.library(name))
+    value = entry.value if entry is not None and isinstance(entry.value, dict) else None
+    if value is None:
+        return ''
+    shown = dict((k, value[k]) for k in ('name', 'file', 'digest', 'types') if k in value)
+    return json.dumps(shown, indent=2, sort_keys=True) + '\n'
 
 
 def main():
@@ -105,7 +134,11 @@ def main():
         if p['state'] == 'present':
             result = api.upload_library(space, p['src'], name=p['name'], check=module.check_mode)
         else:
+            before = _stored(space, p['name']) if module._diff else ''
             result = api.remove_library(space, p['name'], check=module.check_mode)
+            if module._diff and result.get('changed'):
+                result['diff'] = dict(before=before, after='', before_header='%s (stored)' % p['name'],
+                                      after_header='%s (removed)' % p['name'])
     module.exit_json(**result)
 
 

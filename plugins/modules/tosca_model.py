@@ -33,6 +33,7 @@ options:
       - Name of the model in the Space.
     type: str
     required: true
+    aliases: [model]
   src:
     description:
       - Path of the model on the host that runs the module - a YAML file (a TOSCA service template), a
@@ -57,7 +58,9 @@ attributes:
     description: Validates the model and reports whether it would change, writing nothing.
     support: full
   diff_mode:
-    description: Shows the stored model's source (its entry YAML file) against the new one.
+    description:
+      - Shows the stored model's source (its entry YAML file) against the new one.
+      - On removal, shows the stored source going away.
     support: full
 seealso:
   - module: ditrit.workflows.tosca_library
@@ -161,15 +164,37 @@ problems:
   sample:
     - "app.yaml: topology_template.node_templates.web.properties.port: web: properties.port: 70000 is not in_range [1, 65535]"
     - "app.yaml: topology_template.node_templates.db.requirements[0].host: db: requirement 'host': no node template matches its node_filter"
+msg:
+  description:
+    - Why the task failed, in one line - for a model that does not validate, the file, the YAML path
+      of the bad node and what is wrong (with several problems, a summary and RV(problems)).
+  returned: failure
+  type: str
+  sample: "app.yaml: topology_template.node_templates.app.requirements[0] (host): unknown node template 'nowhere'"
+error_type:
+  description:
+    - The class of the engine's error when the task failed on one - C(ToscaError), C(ModelError),
+      C(NotFound), C(Conflict), C(SpaceError), or C(ToscaProblems) with RV(problems).
+  returned: failure, when the engine refused the request or the Space could not be reached
+  type: str
+  sample: NotFound
 '''
 
 from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api
+from ansible_collections.ditrit.workflows.plugins.module_utils.wfengine import keys
+
+
+def _stored_source(space, name):
+    """The stored model's source, as the removal diff shows it ('' when there is none)."""
+    head = space.get(keys.model_head(name))
+    value = head.value if head is not None and isinstance(head.value, dict) else {}
+    return value.get('source') or ''
 
 
 def main():
     module = WorkflowsModule(
         argument_spec=dict(
-            name=dict(type='str', required=True),
+            name=dict(type='str', required=True, aliases=['model']),
             src=dict(type='path'),
             state=dict(type='str', default='present', choices=['present', 'absent']),
         ),
@@ -181,7 +206,10 @@ def main():
         if p['state'] == 'present':
             result = api.upload_model(space, p['src'], p['name'], check=module.check_mode)
         else:
+            before = _stored_source(space, p['name']) if module._diff else ''
             result = api.remove_model(space, p['name'], check=module.check_mode)
+            result['diff'] = dict(before=before, after='', before_header='%s (stored)' % p['name'],
+                                  after_header='%s (removed)' % p['name'])
     # Ansible's own result key: module.warn() fills it (passing it to exit_json is deprecated)
     # and the controller shows each line as a warning.
     for line in result.pop('warnings', None) or []:

@@ -207,6 +207,30 @@ resumed:
   returned: always
   type: bool
   sample: false
+msg:
+  description:
+    - What happened, in one line - in check mode what would run, when nothing ran why, and on failure
+      the failed nodes and operations (or the timeout).
+  returned: check mode, when nothing ran (RV(skipped_run=true)), and failure
+  type: str
+  sample: 'workflow install on webapp/prod failed after 3.120 s (1 error): app_0: tosca.interfaces.node.lifecycle.Standard.create failed (exit code 3)'
+error_type:
+  description:
+    - The class of the engine's error when the task failed on one - C(ToscaError), C(ModelError),
+      C(NotFound), C(Conflict) or C(SpaceError).
+  returned: failure, when the engine refused the request or the Space could not be reached
+  type: str
+  sample: NotFound
+started:
+  description: When the run started, in seconds since the epoch.
+  returned: when the run ended, or was skipped
+  type: float
+  sample: 1764900000.123
+ended:
+  description: When the run ended, in seconds since the epoch; null while it runs.
+  returned: when the run ended, or was skipped
+  type: float
+  sample: 1764900001.857
 '''
 
 from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api

@@ -40,6 +40,16 @@ def test_argspec_merges_module_options_over_the_shared_ones(conn):
     ({"host": None, "port": 8500, "scheme": "http"}, {"CONSUL_HTTP_ADDR": "https://c.example:8501/"},
      "https://c.example:8501"),
     ({"host": None, "port": 8500, "scheme": "http"}, {}, "http://localhost:8500"),
+    # addr: the consul CLI's form, over CONSUL_HTTP_ADDR
+    ({"addr": "c2:8501", "scheme": None}, {"CONSUL_HTTP_ADDR": "other:1"}, "http://c2:8501"),
+    ({"addr": "https://c2:8501", "scheme": None}, {}, "https://c2:8501"),
+    # CONSUL_HTTP_SSL chooses https when scheme is not given; an explicit scheme wins
+    ({"addr": "c2:8501", "scheme": None}, {"CONSUL_HTTP_SSL": "true"}, "https://c2:8501"),
+    ({"host": None, "scheme": None}, {"CONSUL_HTTP_ADDR": "127.0.0.12:18500", "CONSUL_HTTP_SSL": "1"},
+     "https://127.0.0.12:18500"),
+    ({"host": "c1", "port": 8501, "scheme": None}, {"CONSUL_HTTP_SSL": "false"}, "http://c1:8501"),
+    ({"host": "c1", "port": 8501, "scheme": "http"}, {"CONSUL_HTTP_SSL": "true"}, "http://c1:8501"),
+    ({"host": None, "port": 8500, "scheme": None}, {"CONSUL_HTTP_SSL": "TRUE"}, "https://localhost:8500"),
 ])
 def test_consul_url(conn, params, env, url):
     assert conn.consul_url(params, environ=env) == url
@@ -102,3 +112,32 @@ def test_consul_unreachable_is_one_line(run_module):
                    port=1, prefix="wf-unreachable/", retry_timeout=1)
     assert r.failed
     assert "\n" not in r.msg and "Traceback" not in r.msg
+
+
+@pytest.mark.parametrize("env, expected", [({}, True), ({"CONSUL_HTTP_SSL_VERIFY": "false"}, False),
+                                           ({"CONSUL_HTTP_SSL_VERIFY": "true"}, True)])
+def test_validate_certs_from_the_environment(conn, monkeypatch, env, expected):
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    monkeypatch.delenv("CONSUL_HTTP_SSL_VERIFY", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    result = ArgumentSpecValidator(conn.connection_argspec()).validate({"backend": "consul"})
+    assert not result.error_messages
+    assert result.validated_parameters["validate_certs"] is expected
+    # an explicit value wins over the environment
+    result = ArgumentSpecValidator(conn.connection_argspec()).validate({"backend": "consul",
+                                                                        "validate_certs": True})
+    assert result.validated_parameters["validate_certs"] is True
+
+
+def test_host_and_addr_are_mutually_exclusive(run_module):
+    r = run_module("tosca_instance_info", model="m", instance="i", backend="consul", host="c1", addr="c2:8500")
+    assert r.failed and "mutually exclusive" in r.msg and "addr" in r.msg
+
+
+def test_addr_reaches_consul_through_a_module(run_module):
+    # nothing listens there: the one-line error names the address that addr gave
+    r = run_module("tosca_instance_info", model="m", instance="i", backend="consul", addr="127.0.0.1:1",
+                   prefix="wf-unreachable/", retry_timeout=1)
+    assert r.failed and "\n" not in r.msg
+    assert "127.0.0.1:1" in r.msg, r.msg
