@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The molecule scenarios (molecule/default, kill_worker, kill_consul_server, ssh_hosts), as CI
-# runs them.  Each scenario creates three test hosts on this machine (127.0.0.11-13, one root
-# directory each under the scenario's ephemeral directory), converges them with
+# The molecule scenarios (extensions/molecule/: default, kill_worker, kill_consul_server, ssh_hosts),
+# as CI runs them; molecule finds them there because galaxy.yml makes this a collection.  Each
+# scenario creates three test hosts on this machine (127.0.0.11-13, one root directory each under
+# the scenario's ephemeral directory), converges them with
 # playbooks/site.yml, verifies and destroys them.  Needs Consul's default ports (8300-8302, 8500)
 # and 8765 free on those addresses; ssh_hosts also needs port 22 free on 127.0.0.61-63 (its SSH
 # machines, real sshd servers from scripts/install-sshd.sh).
