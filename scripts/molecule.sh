@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The molecule scenarios (extensions/molecule/: default, kill_worker, kill_consul_server, ssh_hosts),
-# as CI runs them; molecule finds them there because galaxy.yml makes this a collection.  Each
+# The molecule scenarios (molecule/: default, kill_worker, kill_consul_server, ssh_hosts), as CI
+# runs them (top-level molecule/, the project's layout: docs/decisions.md).  Each
 # scenario creates three test hosts on this machine (127.0.0.11-13, one root directory each under
 # the scenario's ephemeral directory), converges them with
 # playbooks/site.yml, verifies and destroys them.  Needs Consul's default ports (8300-8302, 8500)
