@@ -184,9 +184,11 @@ def attach_run(opts: SpaceOptions, space: Space, run_id: str, workers: Optional[
             state["told"] = True
             say("run %s: no live worker; it goes on when one starts (wfctl worker)" % run_id)
 
-    if workers:
-        start(workers)
     try:
+        # Inside the try: a Ctrl-C that lands while the workers start must stop them too, or
+        # they would go on serving while the interpreter exits (their pool threads are joined).
+        if workers:
+            start(workers)
         rec = runs.read_run(space, run_id)
         if rec["status"] == runs.RUNNING:
             tick(rec)
@@ -211,9 +213,9 @@ def run_with_local_workers(opts: SpaceOptions, space: Space, run_id: str, worker
     """Run ``workers`` workers in this process until the run ends (embedded ``--workers N``)."""
     from .worker import run_workers
     stop = threading.Event()
-    run_workers(lambda: open_space(opts), workers, stop, threads=threads, ttl=ttl, executor=executor,
-                ssh_options=ssh_options)
     try:
+        run_workers(lambda: open_space(opts), workers, stop, threads=threads, ttl=ttl,
+                    executor=executor, ssh_options=ssh_options)
         return runs.wait_run(space, run_id, timeout=timeout, progress=progress)
     finally:
         stop.set()

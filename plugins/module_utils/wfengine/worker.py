@@ -1672,18 +1672,20 @@ def run_workers(space_factory, count: int, stop: threading.Event, threads: int =
                 ssh_options: Optional[Any] = None) -> List[Worker]:
     """Start ``count`` workers in threads of this process (the embedded ``--workers N`` mode);
     they stop when ``stop`` is set.  Each gets its own Space client, as separate hosts would."""
-    workers = []
-    for i in range(count):
-        w = Worker(space_factory(), threads=threads, ttl=ttl, executor=executor, poll=1.0,
-                   ssh_options=ssh_options)
-        t = threading.Thread(target=w.serve, name="worker-%d" % i, daemon=True)
-        workers.append((w, t))
-        t.start()
+    workers: List[Worker] = []
 
     def stopper() -> None:
         stop.wait()
-        for w, dummy in workers:
+        for w in list(workers):
             w.stop()
 
+    # The stopper first: a stop set while the workers start (a Ctrl-C) reaches each of them.
     threading.Thread(target=stopper, daemon=True).start()
-    return [w for w, dummy in workers]
+    for i in range(count):
+        w = Worker(space_factory(), threads=threads, ttl=ttl, executor=executor, poll=1.0,
+                   ssh_options=ssh_options)
+        workers.append(w)
+        if stop.is_set():
+            w.stop()
+        threading.Thread(target=w.serve, name="worker-%d" % i, daemon=True).start()
+    return list(workers)
