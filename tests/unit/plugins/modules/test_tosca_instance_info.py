@@ -9,6 +9,7 @@ import json
 import re
 
 import pytest
+import yaml
 
 
 def test_states_runs_and_trace(run_module, space_file, seed_model):
@@ -169,6 +170,11 @@ def test_timeline_has_one_bar_per_operation_attempt_and_draws(run_module, space_
     assert tl["hosts"] == ["srvA_0", "srvA_1", "srvA_2", "srvB_0", "srvC_0", "srvD_0"]
     assert [b["i"] for b in tl["bars"] if b["critical"]] == tl["critical"] and tl["critical"]
     assert all(tl["t0"] <= b["start"] <= b["end"] <= tl["t1"] for b in tl["bars"])
+    # every key of a bar is named in RETURN's description of the bars
+    doc = yaml.safe_load(importlib.import_module(
+        "ansible_collections.ditrit.workflows.plugins.modules.tosca_instance_info").RETURN)
+    named = set(re.findall(r"C\((\w+)", " ".join(doc["timeline"]["contains"]["bars"]["description"])))
+    assert set().union(*(b.keys() for b in tl["bars"])) <= named
     latest = run_module("tosca_instance_info", model="seed", instance="prod", timeline=True, space=space_file)
     assert latest["timeline"]["workflow"] == "uninstall" and latest["timeline"]["run"] == r["runs"][1]["id"]
     by_id = run_module("tosca_instance_info", model="seed", instance="prod", timeline=True,
