@@ -1,9 +1,15 @@
 """Shared helpers of the engine tests: write small models, run workflows on an embedded Space."""
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
 import textwrap
+import time
+import urllib.request
+from collections import Counter
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Sequence, Tuple
 
 from wfengine import api
 
@@ -83,3 +89,87 @@ topology_template:
       interfaces:
         Standard: {create: op.sh, configure: op.sh, start: op.sh}
 """
+
+
+# ---- worker metrics: the same check on the embedded Space and on Consul ---------------------
+# (tests/engine/test_metrics_embedded.py, tests/distributed/test_metrics_consul.py)
+
+Metrics = Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]
+
+
+def metrics_script(ran: Path) -> str:
+    """op.sh for DB_WEB_MODEL: writes its worker's pid to ``ran`` first (so the test knows a
+    worker is inside a script when it kills it), then lasts long enough to be interrupted."""
+    return 'echo "$PPID" >> %s\nsleep 0.2\n' % ran
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape(port: int, deadline: float) -> Metrics:
+    """One scrape of a worker's /metrics, parsed by prometheus_client's own parser: (sample name,
+    sorted labels) -> value.  Retried until ``deadline`` while nothing listens yet (a worker
+    that is still starting)."""
+    from prometheus_client import parser   # the test extra installs it: missing fails, never skips
+    while True:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+                text = r.read().decode()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    out: Metrics = {}
+    for fam in parser.text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def kill_worker_inside_a_script(ran: Path, procs: Sequence[subprocess.Popen], deadline: float) -> int:
+    """SIGKILL the first worker seen running a script (its pid in ``ran``, written by
+    ``metrics_script``): killed inside an operation, its attempt must be retaken and recorded
+    interrupted.  Returns its index in ``procs``."""
+    by_pid = {p.pid: i for i, p in enumerate(procs)}
+    while time.monotonic() < deadline:
+        for line in (ran.read_text().splitlines() if ran.exists() else []):
+            if line.strip() and int(line.split()[-1]) in by_pid:
+                victim = by_pid[int(line.split()[-1])]
+                procs[victim].send_signal(signal.SIGKILL)
+                procs[victim].wait()
+                return victim
+        time.sleep(0.005)
+    raise AssertionError("no worker ran a script before the deadline")
+
+
+def assert_metrics_match_trace(scraped: Dict[str, Metrics], dead: str, trace: List[Dict[str, Any]],
+                               logs: List[Dict[str, Any]], min_duration: float) -> Counter:
+    """The survivors' scrapes (worker id -> metrics) plus what the dead worker committed (in the
+    trace by worker: only its scrape is missing) equal the trace per status; one takeover per
+    interrupted attempt; one duration per survivor's log record.  Returns the trace's operation
+    events per status."""
+    by_status = Counter(e.get("status", "ok") for e in trace if e["kind"] == "operation")
+    # an interrupted event names the dead worker but was committed by the one that retook the node
+    dead_committed = Counter(e.get("status", "ok") for e in trace
+                             if e["kind"] == "operation" and e.get("status") != "interrupted"
+                             and e["worker"] == dead)
+    for status in ("ok", "failed", "retry", "interrupted"):
+        total = sum(m[("wf_operations_total", (("status", status),))] for m in scraped.values())
+        assert total + dead_committed[status] == by_status[status], status
+    assert by_status["interrupted"] >= 1
+    assert sum(m[("wf_takeovers_total", ())] for m in scraped.values()) == by_status["interrupted"]
+    survivors_logs = [lg for lg in logs if lg["worker"] != dead]
+    assert sum(m[("wf_operation_duration_seconds_count", ())] for m in scraped.values()) == len(survivors_logs)
+    assert all(lg["duration"] >= min_duration for lg in survivors_logs)
+    assert sum(m[("wf_operation_duration_seconds_bucket", (("le", "0.1"),))] for m in scraped.values()) == 0
+    # (one survivor may have had no share of a small run: the sum, not each)
+    assert sum(m[("wf_commits_total", ())] for m in scraped.values()) > 0
+    for wid, m in scraped.items():
+        assert m[("wf_sessions_renewed_total", ())] > 0 and m[("wf_sessions_lost_total", ())] == 0, wid
+        assert m[("wf_ready_queue_size", ())] == 0, wid          # the run is over
+        assert m[("wf_worker_info", (("id", wid),))] == 1
+    return by_status

@@ -12,7 +12,10 @@ short_description: Read the state of a deployment instance, its runs and their t
 version_added: 0.1.0
 description:
   - Returns the state of every node instance of an instance (its state in the latest run that touched it),
-    the runs of the instance, and optionally the trace of what ran, in causal order.
+    the runs of the instance, and optionally the trace of what ran, in causal order, and the timeline of a run
+    (one bar per operation attempt, the data C(wfctl timeline) draws).
+  - The filter P(ditrit.workflows.timeline_picture#filter) turns RV(timeline) into a picture (HTML or SVG) that
+    M(ansible.builtin.copy) writes wherever the playbook wants it; see the examples.
   - Reads only; never changes anything.
 author:
   - ditrit.workflows contributors (@ditrit)
@@ -38,13 +41,21 @@ options:
       - Also return the per-operation logs (RV(logs)).
     type: bool
     default: false
+  timeline:
+    description:
+      - Also return the timeline of one run (RV(timeline)) - the run O(run_id), else the latest run of
+        O(workflow), else the instance's latest run.
+      - The task fails when the instance has no such run.
+    type: bool
+    default: false
   workflow:
     description:
       - With O(trace=true), only the events of runs of this workflow.
+      - With O(timeline=true) and no O(run_id), the timeline of the latest run of this workflow.
     type: str
   run_id:
     description:
-      - With O(trace=true) or O(logs=true), only the events or logs of this run.
+      - With O(trace=true), O(logs=true) or O(timeline=true), only the events, logs or timeline of this run.
     type: str
 extends_documentation_fragment:
   - ditrit.workflows.connection
@@ -77,6 +88,26 @@ EXAMPLES = r'''
 - name: Last run
   ansible.builtin.debug:
     msg: "{{ info.last_run.workflow }} {{ info.last_run.status }}"
+
+- name: Timeline of the latest install
+  ditrit.workflows.tosca_instance_info:
+    model: webapp
+    instance: prod
+    timeline: true
+    workflow: install
+    space: /var/lib/workflows/space.db
+  register: info
+
+- name: Write it as one self-contained HTML page on the controller (format svg for the bare picture)
+  ansible.builtin.copy:
+    content: "{{ info.timeline | ditrit.workflows.timeline_picture('html') }}"
+    dest: /tmp/prod-install-timeline.html
+    mode: "0644"
+  delegate_to: localhost
+
+- name: Attempts that were retried, failed or interrupted (a worker died)
+  ansible.builtin.debug:
+    msg: "{{ info.timeline.bars | rejectattr('status', 'equalto', 'ok') | map(attribute='node') | list }}"
 '''
 
 RETURN = r'''
@@ -155,6 +186,88 @@ trace:
   type: list
   elements: dict
   sample: [{seq: 1, workflow: install, node: srvA_1, kind: operation, name: Standard.create, worker: host-1-ab12}]
+timeline:
+  description:
+    - The timeline of one run, what C(wfctl timeline) draws (docs/observability.md) - one bar per operation
+      attempt, in the trace's order, rows by root host, the critical path.
+    - Times are seconds since the epoch; an attempt that ran an implementation spans its log record's duration,
+      an interrupted one (its worker died) spans from the node's checkpoint to the takeover, one without
+      implementation is an instant.
+  returned: when O(timeline=true)
+  type: dict
+  contains:
+    model:
+      description: Name of the model.
+      type: str
+      returned: always
+      sample: webapp
+    instance:
+      description: Name of the instance.
+      type: str
+      returned: always
+      sample: prod
+    run:
+      description: Id of the run.
+      type: str
+      returned: always
+      sample: 20250101T120000-3fa2c1
+    workflow:
+      description: Workflow of the run.
+      type: str
+      returned: always
+      sample: install
+    status:
+      description: Status of the run (C(running) while it runs).
+      type: str
+      returned: always
+      sample: succeeded
+    running:
+      description: Whether the run is still in progress (the picture is then a snapshot).
+      type: bool
+      returned: always
+      sample: false
+    t0:
+      description: Start of the picture - the run's start or the earliest attempt.
+      type: float
+      returned: always
+      sample: 1735732800.12
+    t1:
+      description: End of the picture - the run's end or the latest attempt.
+      type: float
+      returned: always
+      sample: 1735732809.98
+    hosts:
+      description: The rows - root hosts (the end of each node's HostedOn chain), sorted.
+      type: list
+      elements: str
+      returned: always
+      sample: [srvA_0, srvB_0]
+    bars:
+      description:
+        - One per operation attempt, in the trace's order - C(i) (its index), C(seq) (the trace event's),
+          C(node), C(template), C(host) (its row), C(operation), C(short) (the operation's last name),
+          C(relationship) (C(type source->target) for relationship operations, else null), C(status)
+          (C(ok), C(retry), C(failed), C(interrupted)), C(attempt), C(worker) (for an interrupted attempt,
+          the dead worker), C(start), C(end), C(implemented) (it ran an implementation), C(critical) (on the
+          critical path).
+      type: list
+      elements: dict
+      returned: always
+      sample: [{i: 0, seq: 1, node: srvA_0, template: srvA, host: srvA_0, operation:
+                  tosca.interfaces.node.lifecycle.Standard.create, short: create, relationship: null,
+                status: ok, attempt: 1, worker: host-1-ab12, start: 1735732800.2, end: 1735732800.5,
+                implemented: true, critical: true}]
+    critical:
+      description: Indexes (C(i)) of the bars on the critical path, in order.
+      type: list
+      elements: int
+      returned: always
+      sample: [0, 7, 21]
+    colours:
+      description: Colour of each status in the pictures.
+      type: dict
+      returned: always
+      sample: {ok: "#43a047", failed: "#e53935", retry: "#fb8c00", interrupted: "#8e24aa"}
 msg:
   description: Why the task failed, in one line.
   returned: failure
@@ -181,6 +294,7 @@ def main():
             logs=dict(type='bool', default=False),
             workflow=dict(type='str'),
             run_id=dict(type='str'),
+            timeline=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
@@ -202,6 +316,9 @@ def main():
         if p['trace']:
             result['trace'] = api.trace(space, p['model'], p['instance'], workflow=p['workflow'],
                                         run_id=p['run_id'])
+        if p['timeline']:
+            result['timeline'] = api.timeline(space, p['model'], p['instance'], run_id=p['run_id'],
+                                              workflow=p['workflow'])
     module.exit_json(changed=False, **result)
 
 

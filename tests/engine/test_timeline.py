@@ -79,3 +79,15 @@ def test_bad_output_and_unknown_run_are_one_line(seed):
     assert r.returncode == 2 and r.stderr.strip() == "wfctl: instance m/i has no run nope"
     r = wfctl("timeline", "m", "i")
     assert r.returncode == 2 and "--out" in r.stderr
+
+
+def test_workflow_chooses_its_latest_run(seed):
+    """``--workflow`` (what tosca_instance_info's ``workflow`` gives a playbook): the latest run of
+    that workflow; a workflow that never ran on the instance is one line."""
+    tmp, wfctl, dummy = seed
+    assert wfctl("timeline", "m", "i", "--out", str(tmp / "latest.json")).returncode == 0
+    r = wfctl("timeline", "m", "i", "--workflow", "install", "--out", str(tmp / "install.json"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp / "install.json").read_text()) == json.loads((tmp / "latest.json").read_text())
+    r = wfctl("timeline", "m", "i", "--workflow", "uninstall", "--out", str(tmp / "un.json"))
+    assert r.returncode == 2 and r.stderr.strip() == "wfctl: instance m/i has no run of workflow uninstall"

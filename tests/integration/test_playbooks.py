@@ -127,6 +127,14 @@ def test_ansible_doc_renders(installed_collection, module):
     assert "CONSUL_HTTP_ADDR" in proc.stdout and "group/ditrit.workflows.tosca" in proc.stdout
 
 
+def test_ansible_doc_renders_the_filter(installed_collection):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=installed_collection, ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([_tool("ansible-doc"), "-t", "filter", "ditrit.workflows.timeline_picture"],
+                          capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "tosca_instance_info" in proc.stdout and "EXAMPLES" in proc.stdout
+
+
 # ---------------------------------------------------------------- embedded Space
 def test_install_twice_then_uninstall_twice(playbook, tmp_path):
     space = str(tmp_path / "state" / "space.db")
@@ -200,6 +208,54 @@ def test_webapp_scripts_really_run_with_inputs_and_outputs(playbook, tmp_path):
     un = playbook("run_uninstall", **common)
     assert un.rc == 0 and un.changed == 1, un
     assert not base.exists()
+
+
+def _wfctl_trace(space: str, model: str, instance: str) -> list:
+    """``wfctl trace --json`` as a user runs it (the engine from this checkout)."""
+    env = dict(os.environ, WF_SPACE=space)
+    proc = subprocess.run([sys.executable, "-m", "wfengine.cli", "trace", model, instance, "--json"],
+                          capture_output=True, text=True, env=env, timeout=120, check=True)
+    return json.loads(proc.stdout)
+
+
+def test_timeline_playbook_writes_one_bar_per_operation_attempt(playbook, tmp_path):
+    """Issue 21, from the Ansible side: tosca_instance_info returns the timeline, the
+    timeline_picture filter draws it, copy writes it; the picture holds one bar per operation
+    event of the trace, in its order."""
+    import xml.etree.ElementTree as ET
+    space = str(tmp_path / "space.db")
+    assert playbook("run_install", wf_space=space).rc == 0
+    ops = [e for e in _wfctl_trace(space, "seed_example", "demo") if e["kind"] == "operation"]
+    assert len(ops) == 315
+    html = tmp_path / "install.html"
+    play = playbook("timeline", wf_space=space, wf_timeline_out=str(html))
+    assert play.rc == 0 and play.changed == 1, play
+    m = re.search(r"install\.html: (\d+) operation attempts of run (\S+) \(install succeeded\) on 6 hosts", play.out)
+    assert m and int(m.group(1)) == len(ops), play
+    text = html.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script type="application/json" id="wf-timeline-data">(.*?)</script>',
+                                text, re.S).group(1).replace("<\\/", "</"))
+    assert data["run"] == m.group(2) == ops[0]["run"]
+    assert [(b["seq"], b["node"], b["operation"], b.get("status"), b["worker"]) for b in data["bars"]] == \
+        [(e["seq"], e["node"], e["name"], e.get("status", "ok"), e["worker"]) for e in ops]
+    svg = ET.fromstring(re.search(r"(<svg .*?</svg>)", text, re.S).group(1))
+    assert len([r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.get("class") == "bar"]) == len(ops)
+
+    again = playbook("timeline", wf_space=space, wf_timeline_out=str(html))
+    assert again.rc == 0 and again.changed == 0, again          # the same run, the same picture
+    picture = tmp_path / "install.svg"
+    svg_play = playbook("timeline", wf_space=space, wf_timeline_out=str(picture), wf_workflow="install")
+    assert svg_play.rc == 0 and svg_play.changed == 1, svg_play
+    root = ET.parse(str(picture)).getroot()
+    assert len([r for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.get("class") == "bar"]) == len(ops)
+
+    dry = playbook("timeline", "--check", wf_space=space, wf_timeline_out=str(tmp_path / "dry.html"))
+    assert dry.rc == 0 and dry.changed == 1 and not (tmp_path / "dry.html").exists(), dry
+    for bad in ("relative.html", str(tmp_path / "t.png")):
+        refused = playbook("timeline", wf_space=space, wf_timeline_out=bad)
+        assert refused.rc != 0 and "an absolute path whose extension gives the format" in refused.out, refused
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".html", ".svg", ".png")) == \
+        ["install.html", "install.svg"]
 
 
 FAILING_MODEL = """tosca_definitions_version: tosca_simple_yaml_1_3

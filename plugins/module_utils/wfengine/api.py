@@ -17,6 +17,7 @@ from . import catalog, deployments, keys, runs
 from .errors import Conflict, NotFound, WfError
 from .executor import Executor
 from . import plan as _plan
+from . import timeline as _timeline
 from . import updates as _updates
 from .space import open_space as _open_backend
 from .space.base import Space, op_delete_tree
@@ -43,6 +44,7 @@ plan = _plan.plan
 update_instance = _updates.update
 update_diff = _updates.compute
 scale_counts = _updates.scale_counts
+timeline = _timeline.timeline_data
 
 
 @dataclass
@@ -248,4 +250,4 @@ __all__ = ["SpaceOptions", "open_space", "start_workflow", "last_run", "run_with
            "start_or_attach", "run_to_wait", "attach_run", "current_run", "live_workers",
            "upload_library", "remove_library", "upload_model", "remove_model", "compile_model",
            "create_instance", "delete_instance", "status", "trace", "instance_runs", "wait_run",
-           "summary", "workflows_of", "served_hosts", "forget_served", "cancel_run", "resume_run", "logs", "NotFound", "WfError"]
+           "summary", "workflows_of", "served_hosts", "forget_served", "cancel_run", "resume_run", "logs", "timeline", "NotFound", "WfError"]

@@ -54,6 +54,7 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("model")
     s.add_argument("instance")
     s.add_argument("--run", help="run id (default: the instance's latest run)")
+    s.add_argument("--workflow", help="without --run: the latest run of this workflow")
     s.add_argument("--out", required=True, metavar="FILE.(png|svg|html|json)")
 
 
@@ -126,7 +127,7 @@ def cmd_timeline(args: argparse.Namespace, space: Any) -> int:
     if ext not in ("png", "svg", "html", "json"):
         raise UsageError("--out %s: the picture's format comes from its extension: .png, .svg, .html "
                          "or .json" % out)
-    data = timeline.timeline_data(space, args.model, args.instance, args.run)
+    data = timeline.timeline_data(space, args.model, args.instance, args.run, args.workflow)
     timeline.write(data, out, ext)
     sys.stdout.write("%s: %d operation attempts of run %s on %d hosts\n"
                      % (out, len(data["bars"]), data["run"], len(data["hosts"])))

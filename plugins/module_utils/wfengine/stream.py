@@ -49,15 +49,21 @@ def format_cursor(cursor: Cursor) -> str:
     return "%d.%d" % cursor
 
 
-def select_run(space: Any, model: str, instance: str, run_id: Optional[str]) -> Dict[str, Any]:
-    """The run to show: ``run_id``, or the instance's latest run (an instance without any run is
-    an error, not an empty stream)."""
+def select_run(space: Any, model: str, instance: str, run_id: Optional[str],
+               workflow: Optional[str] = None) -> Dict[str, Any]:
+    """The run to show: ``run_id``, or the instance's latest run (of ``workflow`` when given; a
+    playbook asks for "the install" without knowing its id).  An instance without such a run is
+    an error, not an empty stream."""
     runs = instance_runs(space, model, instance)
     if run_id:
         for r in runs:
             if r["id"] == run_id:
                 return r
         raise NotFound("instance %s/%s has no run %s" % (model, instance, run_id))
+    if workflow:
+        runs = [r for r in runs if r["workflow"] == workflow]
+        if not runs:
+            raise NotFound("instance %s/%s has no run of workflow %s" % (model, instance, workflow))
     if not runs:
         raise NotFound("instance %s/%s has no run yet" % (model, instance))
     return runs[-1]

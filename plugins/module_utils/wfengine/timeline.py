@@ -45,10 +45,13 @@ def _root(nodes: Dict[str, Dict[str, Any]], node_id: str) -> str:
     return node_id
 
 
-def timeline_data(space: Any, model: str, instance: str, run_id: Optional[str] = None) -> Dict[str, Any]:
+def timeline_data(space: Any, model: str, instance: str, run_id: Optional[str] = None,
+                  workflow: Optional[str] = None) -> Dict[str, Any]:
     """The picture's data: ``bars`` (one per operation attempt), ``hosts`` (rows), ``critical``
-    (indexes of the bars on the critical path), the run's times and status."""
-    rec = select_run(space, model, instance, run_id)
+    (indexes of the bars on the critical path), the run's times and status.  Shared by every
+    output and by ``tosca_instance_info`` (its ``timeline`` result), so a playbook's picture
+    is the command's."""
+    rec = select_run(space, model, instance, run_id, workflow)
     rid = rec["id"]
     events = run_trace(space, model, instance, run_id=rid)
     logs: Dict[Tuple[str, str, int], List[Dict[str, Any]]] = {}
@@ -88,7 +91,7 @@ def timeline_data(space: Any, model: str, instance: str, run_id: Optional[str] =
                          "relationship": rel_text,
                          "status": status, "attempt": attempt, "worker": worker,
                          "start": start, "end": max(start, end), "implemented": implemented,
-                         "seq": ev["seq"]})
+                         "seq": ev["seq"], "critical": False})
         last_ts[ev["node"]] = float(ev["ts"])
     waits: Dict[str, set] = {}
     try:
@@ -278,11 +281,28 @@ def to_matplotlib(data: Dict[str, Any], path: str, fmt: str) -> None:
     plt.close(fig)
 
 
+TEXT_FORMATS = ("html", "svg", "json")
+
+
+def render_text(data: Dict[str, Any], fmt: str) -> str:
+    """The picture as text, without matplotlib: ``html`` (the self-contained page), ``svg`` (the
+    page's inline picture) or ``json`` (the data).  What a controller without the observe extra
+    can draw from ``tosca_instance_info``'s ``timeline`` (the ``timeline_picture`` filter)."""
+    if fmt == "html":
+        return to_html(data)
+    if fmt == "svg":
+        return to_svg(data) + "\n"
+    if fmt == "json":
+        return json.dumps(data, indent=1, sort_keys=True) + "\n"
+    raise WfError("timeline format %r: expected one of %s" % (fmt, ", ".join(TEXT_FORMATS)))
+
+
 def write(data: Dict[str, Any], path: str, fmt: str) -> None:
-    """Write the picture (``fmt``: png, svg, html or json) to ``path``."""
+    """Write the picture (``fmt``: png, svg, html or json) to ``path``; png and svg are
+    matplotlib's."""
     if fmt in ("png", "svg"):
         to_matplotlib(data, path, fmt)
         return
-    text = to_html(data) if fmt == "html" else json.dumps(data, indent=1, sort_keys=True) + "\n"
+    text = render_text(data, fmt)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)

@@ -65,9 +65,13 @@ topology_template:
 """
 
 
-def documented(collection_path, module: str) -> Set[str]:
+def return_doc(module: str) -> Dict[str, Any]:
     mod = importlib.import_module("%s.plugins.modules.%s" % (FQCN, module))
-    return set(yaml.safe_load(mod.RETURN) or {})
+    return yaml.safe_load(mod.RETURN) or {}
+
+
+def documented(collection_path, module: str) -> Set[str]:
+    return set(return_doc(module))
 
 
 @pytest.fixture
@@ -123,6 +127,7 @@ def results(run_module, space_file, seed_model, tmp_path, open_space, collection
     run("tosca_workflow", model="seed", instance="nothing")
 
     run("tosca_instance_info", model="seed", instance="prod")
+    run("tosca_instance_info", _check=True, model="seed", instance="prod", timeline=True, workflow="install")
     run("tosca_model", name="extras", src=write("extras.yaml", EXTRAS))
     run("tosca_instance", model="extras", name="x")
     run("tosca_workflow", model="extras", instance="x")
@@ -155,6 +160,19 @@ def test_every_documented_key_is_returned(collection_path, results, module):
     # Ansible's own keys (a module may document what it puts in them, e.g. warnings)
     extra = sorted(documented(collection_path, module) - keys - ANSIBLE_KEYS)
     assert not extra, "%s documents keys none of its cases returned: %s" % (module, extra)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_documented_dicts_have_their_keys(collection_path, results, module):
+    """A dict RETURN describes with ``contains`` (tosca_instance_info's ``timeline``) holds exactly
+    the keys documented there, in each case that returned it."""
+    for key, doc in return_doc(module).items():
+        if doc.get("type") != "dict" or not doc.get("contains"):
+            continue
+        seen = [r[key] for r in results[module] if key in r]
+        assert seen, "%s: no case returned %s" % (module, key)
+        for value in seen:
+            assert set(value) == set(doc["contains"]), (module, key, sorted(set(value) ^ set(doc["contains"])))
 
 
 @pytest.mark.parametrize("module, args, header", [

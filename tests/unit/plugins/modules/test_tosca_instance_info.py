@@ -4,6 +4,13 @@
 """ditrit.workflows.tosca_instance_info on a real embedded Space."""
 from __future__ import annotations
 
+import importlib
+import json
+import re
+
+import pytest
+import yaml
+
 
 def test_states_runs_and_trace(run_module, space_file, seed_model):
     run_module("tosca_model", name="seed", src=seed_model, space=space_file)
@@ -140,3 +147,55 @@ def test_sections_and_an_imperative_workflow(run_module, space_file, tmp_path):
     assert info["sections"]["policies"] == [{"scale_web": {"type": "tosca.policies.Scaling", "targets": ["servers"]}}]
     assert [(e["node"], e["kind"], e["name"]) for e in info["trace"]] == [
         ("web_0", "operation", "tosca.interfaces.node.lifecycle.Standard.start"), ("web_0", "step", "again")]
+
+
+def test_timeline_has_one_bar_per_operation_attempt_and_draws(run_module, space_file, seed_model, collection_path):
+    """Issue 21: the timeline's data from a playbook is ``wfctl timeline``'s (timeline.py), one bar per
+    operation event of the trace; the run is chosen by id, by workflow, or is the latest."""
+    run_module("tosca_model", name="seed", src=seed_model, space=space_file)
+    run_module("tosca_instance", model="seed", name="prod", space=space_file)
+    none = run_module("tosca_instance_info", model="seed", instance="prod", timeline=True, space=space_file)
+    assert none.failed and none.msg == "instance seed/prod has no run yet"
+    run_module("tosca_workflow", model="seed", instance="prod", space=space_file)
+    run_module("tosca_workflow", model="seed", instance="prod", workflow="uninstall", space=space_file)
+    r = run_module("tosca_instance_info", _check=True, model="seed", instance="prod", timeline=True,
+                   workflow="install", trace=True, space=space_file)
+    assert not r.failed and not r.changed, r.msg
+    tl = r["timeline"]
+    ops = [e for e in r["trace"] if e["kind"] == "operation"]
+    assert len(ops) == 315 and len(tl["bars"]) == len(ops)
+    assert [(b["seq"], b["node"], b["operation"], b["status"], b["worker"]) for b in tl["bars"]] == \
+        [(e["seq"], e["node"], e["name"], e.get("status", "ok"), e["worker"]) for e in ops]
+    assert tl["workflow"] == "install" and tl["run"] == r["runs"][0]["id"] and tl["status"] == "succeeded"
+    assert tl["hosts"] == ["srvA_0", "srvA_1", "srvA_2", "srvB_0", "srvC_0", "srvD_0"]
+    assert [b["i"] for b in tl["bars"] if b["critical"]] == tl["critical"] and tl["critical"]
+    assert all(tl["t0"] <= b["start"] <= b["end"] <= tl["t1"] for b in tl["bars"])
+    # every key of a bar is named in RETURN's description of the bars
+    doc = yaml.safe_load(importlib.import_module(
+        "ansible_collections.ditrit.workflows.plugins.modules.tosca_instance_info").RETURN)
+    named = set(re.findall(r"C\((\w+)", " ".join(doc["timeline"]["contains"]["bars"]["description"])))
+    assert set().union(*(b.keys() for b in tl["bars"])) <= named
+    latest = run_module("tosca_instance_info", model="seed", instance="prod", timeline=True, space=space_file)
+    assert latest["timeline"]["workflow"] == "uninstall" and latest["timeline"]["run"] == r["runs"][1]["id"]
+    by_id = run_module("tosca_instance_info", model="seed", instance="prod", timeline=True,
+                       run_id=r["runs"][0]["id"], space=space_file)
+    assert by_id["timeline"]["bars"] == tl["bars"]
+    other = run_module("tosca_instance_info", model="seed", instance="prod", timeline=True, workflow="scale",
+                       space=space_file)
+    assert other.failed and other.msg == "instance seed/prod has no run of workflow scale"
+
+    # the filter draws what the module returned: the HTML page's data is the result (the filter is
+    # controller code: imported here, after the module runs, as Ansible would)
+    from ansible.errors import AnsibleFilterError
+    draw = importlib.import_module("ansible_collections.ditrit.workflows.plugins.filter.timeline_picture")
+    page = draw.timeline_picture(tl)
+    data = json.loads(re.search(r'<script type="application/json" id="wf-timeline-data">(.*?)</script>',
+                                page, re.S).group(1).replace("<\\/", "</"))
+    assert data == tl and page.count('<rect class="bar"') == 315
+    assert draw.timeline_picture(tl, "svg").count('<rect class="bar"') == 315
+    assert json.loads(draw.timeline_picture(tl, "json")) == tl
+    for bad, why in (({"nodes": {}}, "expects the 'timeline' result"), (tl, "needs matplotlib")):
+        with pytest.raises(AnsibleFilterError, match=why):
+            draw.timeline_picture(bad, "png" if bad is tl else "html")
+    with pytest.raises(AnsibleFilterError, match="expected one of html, svg, json"):
+        draw.timeline_picture(tl, "pdf")
