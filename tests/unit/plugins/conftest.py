@@ -10,11 +10,12 @@ so the code under test is the working tree, imported the way AnsiballZ imports i
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
@@ -66,6 +67,27 @@ def _forget_warnings() -> None:
             store.clear()
 
 
+@contextlib.contextmanager
+def _on_the_target() -> Iterator[None]:
+    """A module runs in a process of its own on the target, where ansible-core 2.19+ records its
+    warnings in the result.  A test that imported controller code (ansible.errors, a filter) flips
+    the process to 'controller', which would print them instead: flip it back for the run."""
+    try:
+        from ansible.module_utils import _internal
+    except ImportError:  # ansible-core < 2.19 has no such switch
+        yield
+        return
+    was = getattr(_internal, "is_controller", None)
+    if was is None:
+        yield
+        return
+    _internal.is_controller = False
+    try:
+        yield
+    finally:
+        _internal.is_controller = was
+
+
 class ModuleRun:
     """What a module printed when it exited: its JSON result, and whether it failed."""
 
@@ -95,7 +117,7 @@ def run_module(collection_path, capsys):
         args = dict(args, _ansible_check_mode=_check, _ansible_diff=_diff)
         capsys.readouterr()
         _forget_warnings()
-        with _patch_args(args):
+        with _patch_args(args), _on_the_target():
             with pytest.raises(SystemExit):
                 mod.main()
         out = capsys.readouterr().out
