@@ -330,6 +330,8 @@ def main():
                 resumed=False, attached=False)
 
     with module.space() as space:
+        if module.check_mode:
+            space = api.read_only(space)     # a bug that tried to write fails instead
         try:
             runs = api.instance_runs(space, p['model'], p['instance'])
         except api.NotFound as exc:
