@@ -52,8 +52,8 @@ options:
     type: dict
   counts:
     description:
-      - Scaling - node instances per host instance of some templates, C({template: count}), over the
-        model's C(default_instances); each within the template's C(min_instances) and C(max_instances).
+      - "Scaling - node instances per host instance of some templates, C({template: count}), over the
+        model's C(default_instances); each within the template's C(min_instances) and C(max_instances)."
       - Declarative - the instance is created with these counts, or converged to them (the update runs
         install on the instances added and uninstall on the ones removed; scale-in removes the
         highest-numbered instances of each host first). The same counts again change nothing.
