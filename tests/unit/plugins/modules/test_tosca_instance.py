@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 
@@ -170,9 +171,20 @@ def test_an_installed_instance_is_updated_then_scaled(run_module, space_file, mo
     again = run_module("tosca_instance", **inst)
     assert not again.changed and "run" not in again and again["update"]["novel"] == []
 
+    before = open_space(space_file, prefix=None).keys("")
+    would = run_module("tosca_instance", _check=True, counts={"A": 3}, **inst)
+    assert would.changed and would["nodes"] == 24 and open_space(space_file, prefix=None).keys("") == before
     scaled = run_module("tosca_instance", _diff=True, counts={"A": 3}, **inst)
     assert scaled.changed and scaled["update"]["obsolete"] == ["A_9", "A_10", "A_11", "A_15"], scaled.result
     assert scaled["run"]["counts"] == {"started": 24} and scaled["nodes"] == 24
     removed = set(scaled["diff"]["before"].splitlines()) - set(scaled["diff"]["after"].splitlines())
     assert sorted(line.split(":")[0] for line in removed) == ["A_10", "A_11", "A_15", "A_9"]
     assert not run_module("tosca_instance", counts={"A": 3}, **inst).changed
+
+    def op(node, name, rel):
+        return (node, name, rel and (rel["source"], rel["target"]))
+    ran = Counter(op(e["node"], e["name"], e.get("relationship")) for e in
+                  engine.trace(open_space(space_file), model, "prod", run_id=scaled["run"]["run_id"])
+                  if e["kind"] == "operation")
+    assert ran == Counter(op(o["node"], o["operation"], o.get("relationship")) for o in would["plan"]["operations"])
+    assert sum(ran.values()) == would["plan"]["counts"]["operations"] > 0
