@@ -22,7 +22,8 @@ description:
     run; M(ditrit.workflows.tosca_workflow) V(install) then deploys them.
   - When the last update run of the instance failed or was canceled, the task continues it from where it
     stopped (what succeeded does not run again); new O(inputs) or O(counts) are refused until it succeeded.
-    An update run in progress is waited for (O(wait=true)); a run of another workflow in progress fails the task.
+    An update run in progress is waited for (with O(wait=false), reported in RV(run) with C(changed=false)); a
+    run of another workflow in progress fails the task when the instance would change.
   - Removing an instance removes the records of its runs too; it is refused while a run is in progress.
 author:
   - ditrit.workflows contributors (@ditrit)
@@ -268,7 +269,7 @@ run:
   description:
     - The update run - as M(ditrit.workflows.tosca_workflow) reports a run; with O(wait=false), only its
       id, workflow and status (V(running)).
-  returned: when an update run was started, continued or waited for
+  returned: when an update run was started, continued, waited for or found in progress
   type: dict
   contains:
     run_id:
@@ -445,10 +446,11 @@ def _converge(module, space, counts, workers):
     model, name, inputs = p['model'], p['name'], p['inputs']
     result = dict(model=model, instance=name)
     cur = api.current_run(space, model, name)
-    if cur is not None:
-        if cur['workflow'] != 'update' or not p['wait']:
-            module.fail_json(msg='instance %s/%s has a run in progress: %s (%s); it cannot be updated before it '
-                             'ends' % (model, name, cur['id'], cur['workflow']), **result)
+    if cur is not None and cur['workflow'] == 'update':
+        # the head already names the generation that run moves to: follow it, do not diff
+        if not p['wait']:
+            module.exit_json(changed=False, msg='update run %s is in progress (not waited for)' % cur['id'],
+                             run=dict(run_id=cur['id'], workflow=cur['workflow'], status=cur['status']), **result)
         if module.check_mode:
             module.exit_json(changed=True, msg='would wait for update run %s in progress' % cur['id'], **result)
         result['msg'] = 'waited for update run %s in progress' % cur['id']
@@ -471,6 +473,9 @@ def _converge(module, space, counts, workers):
             result.update(_follows(space, model, name))
             module.exit_json(changed=False, msg='instance %s/%s is up to date: no change, no run' % (model, name),
                              **result)
+        if cur is not None:
+            module.fail_json(msg='instance %s/%s has a run in progress: %s (%s); it cannot be updated before it '
+                             'ends' % (model, name, cur['id'], cur['workflow']), **result)
         if module.check_mode:
             new = write['new_nodes'] if write else old
             result.update(nodes=len(write['new_nodes']) if write else head.get('nodes', 0),

@@ -127,6 +127,8 @@ def results(run_module, space_file, seed_model, tmp_path, open_space, collection
     run("tosca_instance", model="seed", name="prod")
     started = run("tosca_instance", model="seed", name="prod", counts={"A": 3}, wait=False)
     assert started["run"]["status"] == "running", started
+    again = run("tosca_instance", model="seed", name="prod", counts={"A": 3}, wait=False)
+    assert not again.changed and again["run"]["run_id"] == started["run"]["run_id"], again
     waited = run("tosca_instance", model="seed", name="prod", counts={"A": 3})   # waits for that run
     assert waited["run"]["status"] == "succeeded" and waited["run"]["run_id"] == started["run"]["run_id"], waited
     assert run("tosca_workflow", model="seed", instance="prod")["skipped_run"]   # installed, then updated

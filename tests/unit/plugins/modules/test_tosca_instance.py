@@ -188,3 +188,18 @@ def test_an_installed_instance_is_updated_then_scaled(run_module, space_file, mo
                   if e["kind"] == "operation")
     assert ran == Counter(op(o["node"], o["operation"], o.get("relationship")) for o in would["plan"]["operations"])
     assert sum(ran.values()) == would["plan"]["counts"]["operations"] > 0
+
+
+def test_a_run_of_another_workflow_in_progress(run_module, space_file, model, seed_model):
+    """Nothing to change: the task passes; something to change: it fails, naming the run."""
+    inst = dict(model=model, name="prod", space=space_file)
+    run_module("tosca_instance", **inst)
+    started = run_module("tosca_workflow", model=model, instance="prod", wait=False, space=space_file)
+    assert started["status"] == "running"     # no worker runs it
+    assert not run_module("tosca_instance", **inst).changed
+    run_module("tosca_model", name=model, src=os.path.join(os.path.dirname(seed_model), "app_v2.yaml"),
+               space=space_file)
+    for check in (True, False):
+        r = run_module("tosca_instance", _check=check, **inst)
+        assert r.failed and r.msg == ("instance seed/prod has a run in progress: %s (install); it cannot be "
+                                      "updated before it ends" % started["run_id"])
