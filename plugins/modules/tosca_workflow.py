@@ -21,6 +21,9 @@ description:
   - Idempotence - when the instance's last run is a run of the same workflow that succeeded (no other
     workflow ran after it), the task reports C(changed=false) and runs nothing; RV(skipped_run) is
     then V(true) and the summary is the one of that earlier run. Set O(force=true) to run it again.
+    V(install) after a succeeded update (M(ditrit.workflows.tosca_instance) on an installed instance)
+    runs nothing either - the instance is installed at its current version - and the summary is the
+    update run's.
   - Only one run at a time per instance. With O(wait=true), a run of the same workflow already in
     progress is waited for instead of refused (RV(attached) is then V(true)); on the embedded Space,
     when the process that ran its workers is gone (their sessions expired), the task runs a worker to
@@ -43,27 +46,6 @@ options:
       - Name of the workflow to run.
     type: str
     default: install
-  wait:
-    description:
-      - Wait for the end of the run.
-      - With V(false), the task returns once the run is started (RV(status=running)); something must
-        then run the workers - C(wfctl worker) daemons on Consul, or C(wfctl --backend embedded --space FILE
-        worker) for an embedded Space.
-    type: bool
-    default: true
-  timeout:
-    description:
-      - Seconds to wait at most when O(wait=true). On timeout the task fails; on Consul the run goes on
-        in the workers.
-    type: float
-    default: 3600
-  workers:
-    description:
-      - Number of workers to run inside the module while it waits.
-      - Defaults to V(2) with O(backend=embedded) (there are no worker daemons for a file) and to V(0)
-        with O(backend=consul), where long-lived C(wfctl worker) daemons do the work.
-      - Ignored when O(wait=false).
-    type: int
   force:
     description:
       - Run the workflow even when its last run succeeded and nothing ran after it.
@@ -84,12 +66,14 @@ options:
     type: int
     default: 0
 extends_documentation_fragment:
+  - ditrit.workflows.run
   - ditrit.workflows.connection
   - ditrit.workflows.connection.actiongroup
 attributes:
   check_mode:
     description:
-      - Reports whether the workflow would run (C(changed)), starting nothing.
+      - Reports whether the workflow would run (C(changed)), starting nothing, and when a new run would
+        start, RV(plan) - what it would run, computed by the engine as C(wfctl plan) does, writing nothing.
       - When the instance is not in the Space (an earlier task in check mode would have created it),
         reports a change with a warning instead of failing.
     support: full
@@ -136,6 +120,19 @@ EXAMPLES = r'''
 - name: Its run id, to follow with ditrit.workflows.tosca_instance_info
   ansible.builtin.debug:
     var: started.run_id
+
+- name: What uninstall would run, without running it
+  ditrit.workflows.tosca_workflow:
+    model: webapp
+    instance: prod
+    workflow: uninstall
+    space: /var/lib/workflows/space.db
+  check_mode: true
+  register: would
+
+- name: Its operations
+  ansible.builtin.debug:
+    msg: "{{ would.plan.counts.operations }} operations: {{ would.plan.operations | map(attribute='operation') | list }}"
 '''
 
 RETURN = r'''
@@ -221,6 +218,41 @@ error_type:
   returned: failure, when the engine refused the request or the Space could not be reached
   type: str
   sample: NotFound
+plan:
+  description:
+    - In check mode, what the run would do (C(wfctl plan)) - computed from the programs workers build,
+      with nothing written. Every step of an imperative workflow is shown, as if each of its
+      predecessors succeeded.
+  returned: check mode, when a new run would start
+  type: dict
+  contains:
+    workflow:
+      description: The workflow planned.
+      type: str
+      sample: install
+    nodes:
+      description: Node instances of the instance.
+      type: int
+      sample: 19
+    participants:
+      description: Node instances that take part in the run.
+      type: int
+      sample: 19
+    counts:
+      description: Number of operations, state changes and happens-before edges of the run.
+      type: dict
+      sample: {operations: 315, states: 114, edges: 513}
+    operations:
+      description:
+        - Every operation the run would call, node by node - the node it runs for, its full name, and
+          for a relationship operation the relationship instance (its id, type, source and target).
+      type: list
+      elements: dict
+      sample:
+        - {node: srvA_0, operation: tosca.interfaces.node.lifecycle.Standard.create}
+        - node: srvA_0
+          operation: tosca.interfaces.relationship.Configure.pre_configure_target
+          relationship: {id: "A_0:host#0:srvA_0", type: tosca.relationships.HostedOn, source: A_0, target: srvA_0}
 started:
   description: When the run started, in seconds since the epoch.
   returned: when the run ended, or was skipped
@@ -234,36 +266,8 @@ ended:
 '''
 
 from ansible_collections.ditrit.workflows.plugins.module_utils.connection import WorkflowsModule, api
-
-MAX_ERRORS_IN_MESSAGE = 5
-
-
-def _error_line(err):
-    """One error of a run as ``node: operation failed (exit code N): last output line``."""
-    node = err.get('node', '?')
-    if not err.get('operation'):
-        return '%s: %s' % (node, err.get('message') or 'failed')
-    line = '%s: %s failed' % (node, err['operation'])
-    if err.get('exit_code') not in (None, 0):
-        line += ' (exit code %s)' % err['exit_code']
-    detail = err.get('message')
-    if not detail:
-        lines = [x.strip() for x in (err.get('output') or '').splitlines() if x.strip()]
-        detail = lines[-1] if lines else ''
-    return '%s: %s' % (line, detail) if detail else line
-
-
-def failure_message(summary):
-    errors = summary.get('errors') or []
-    head = 'workflow %s on %s/%s failed' % (summary['workflow'], summary['model'], summary['instance'])
-    if summary.get('duration') is not None:
-        head += ' after %.3f s' % summary['duration']
-    if not errors:
-        return head
-    lines = [_error_line(e) for e in errors[:MAX_ERRORS_IN_MESSAGE]]
-    more = len(errors) - len(lines)
-    return '%s (%d error%s): %s%s' % (head, len(errors), '' if len(errors) == 1 else 's', '; '.join(lines),
-                                      '; and %d more' % more if more else '')
+from ansible_collections.ditrit.workflows.plugins.module_utils.running import (
+    check_run_params, follow_run, plan_of, run_argspec, run_problem)
 
 
 def _check_mode(module, space, last, base):
@@ -279,8 +283,11 @@ def _check_mode(module, space, last, base):
                              **base)
         module.fail_json(msg='instance %s/%s already has a run in progress: %s (%s)'
                          % (p['model'], p['instance'], last['id'], last['workflow']), **base)
-    what = 'resume run %s of' % last['id'] if base['resumed'] else 'run'
-    module.exit_json(changed=True, msg='would %s %s' % (what, p['workflow']), **base)
+    if base['resumed']:
+        module.exit_json(changed=True, msg='would resume run %s of %s' % (last['id'], p['workflow']), **base)
+    plan = plan_of(space, p['workflow'], p['model'], p['instance'])
+    module.exit_json(changed=True, msg='would run %s: %d operations on %d node instances'
+                     % (p['workflow'], plan['counts']['operations'], plan['participants']), plan=plan, **base)
 
 
 def _run(module, space, workers, base):
@@ -295,30 +302,10 @@ def _run(module, space, workers, base):
     base.update(run_id=rec['id'], status=rec['status'], duration=rec.get('duration'))
     if not p['wait'] and rec['status'] == 'running':
         module.exit_json(changed=True, **base)
-    if base['attached']:
-        # Its workers may be elsewhere (alive) or gone: attach_run decides (see wfctl wait).
-        rec = api.attach_run(module.space_options(), space, rec['id'], workers=p['workers'],
-                             timeout=p['timeout'], notice=module.warn)
-    elif rec['status'] == 'running':
-        if workers > 0:
-            rec = api.run_with_local_workers(module.space_options(), space, rec['id'], workers,
-                                             timeout=p['timeout'])
-        else:
-            rec = api.wait_run(space, rec['id'], timeout=p['timeout'])
-    summary = api.summary(space, rec['id'])
-    base.update(summary)
-    if summary['status'] == 'running':
-        if workers == 0:
-            after = '; it goes on in the workers'
-        elif module.embedded:
-            after = ('; it stays in progress with no worker: "wfctl --space %s worker" finishes it, '
-                     '"wfctl --space %s cancel %s %s" stops it' % (p['space'], p['space'], p['model'], p['instance']))
-        else:
-            after = '; the worker daemons, if any, go on with it'
-        module.fail_json(changed=True, msg='workflow %s on %s/%s did not end within %s s (run %s)%s'
-                         % (p['workflow'], p['model'], p['instance'], p['timeout'], rec['id'], after), **base)
-    if summary['status'] != 'succeeded':
-        module.fail_json(changed=True, msg=failure_message(summary), **base)
+    base.update(follow_run(module, space, rec, base['attached'], workers))
+    problem = run_problem(module, base, workers)
+    if problem:
+        module.fail_json(changed=True, msg=problem, **base)
     module.exit_json(changed=True, **base)
 
 
@@ -328,26 +315,23 @@ def main():
             model=dict(type='str', required=True),
             instance=dict(type='str', required=True),
             workflow=dict(type='str', default='install'),
-            wait=dict(type='bool', default=True),
-            timeout=dict(type='float', default=3600),
-            workers=dict(type='int'),
             force=dict(type='bool', default=False),
             resume=dict(type='bool', default=False),
             retries=dict(type='int', default=0),
+            **run_argspec()
         ),
         supports_check_mode=True,
     )
     p = module.params
-    for name in ('workers', 'retries'):
-        if p[name] is not None and p[name] < 0:
-            module.fail_json(msg='%s must be 0 or more, got %d' % (name, p[name]))
-    if p['timeout'] is not None and p['timeout'] <= 0:
-        module.fail_json(msg='timeout must be more than 0, got %s' % p['timeout'])
-    workers = p['workers'] if p['workers'] is not None else (2 if module.embedded else 0)
+    if p['retries'] < 0:
+        module.fail_json(msg='retries must be 0 or more, got %d' % p['retries'])
+    workers = check_run_params(module)
     base = dict(model=p['model'], instance=p['instance'], workflow=p['workflow'], skipped_run=False,
                 resumed=False, attached=False)
 
     with module.space() as space:
+        if module.check_mode:
+            space = api.read_only(space)     # a bug that tried to write fails instead
         try:
             runs = api.instance_runs(space, p['model'], p['instance'])
         except api.NotFound as exc:
@@ -362,6 +346,13 @@ def main():
             base.update(api.summary(space, last['id']), skipped_run=True)
             module.exit_json(changed=False, msg='%s already succeeded on %s/%s in run %s; nothing to do '
                              '(force=true runs it again)' % (p['workflow'], p['model'], p['instance'], last['id']),
+                             **base)
+        if last is not None and last['workflow'] == 'update' and not p['force'] \
+                and api.rerun_decision(space, p['workflow'], p['model'], p['instance'])[0] == 'done':
+            # installed, then updated (tosca_instance) to the current generation: installed
+            base.update(api.summary(space, last['id']), workflow=p['workflow'], skipped_run=True)
+            module.exit_json(changed=False, msg='%s/%s is installed and was updated in run %s; nothing to do '
+                             '(force=true runs %s again)' % (p['model'], p['instance'], last['id'], p['workflow']),
                              **base)
         base['resumed'] = bool(p['resume'] and same and last['status'] in ('failed', 'canceled'))
         if module.check_mode:

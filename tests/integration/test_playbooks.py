@@ -80,7 +80,8 @@ class Play:
 
 @pytest.fixture
 def playbook(installed_collection, tmp_path):
-    """playbook(name, *extra_args, inventory=None, **extra_vars) -> Play, run in tmp_path."""
+    """playbook(name, *extra_args, inventory=None, **extra_vars) -> Play, run in tmp_path; ``name`` is
+    a playbook of the installed collection, or the path of a playbook file (ending in .yml)."""
 
     def _run(name: str, *args: str, inventory: Optional[str] = None, **extra_vars: str) -> Play:
         env = {k: v for k, v in os.environ.items()
@@ -89,7 +90,7 @@ def playbook(installed_collection, tmp_path):
                    ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="0",
                    ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_RETRY_FILES_ENABLED="0",
                    ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="0")
-        cmd = [_tool("ansible-playbook"), "ditrit.workflows.%s" % name]
+        cmd = [_tool("ansible-playbook"), name if name.endswith(".yml") else "ditrit.workflows.%s" % name]
         if inventory:
             cmd += ["-i", inventory]
         for k, v in extra_vars.items():
@@ -288,6 +289,131 @@ def test_a_failing_operation_fails_the_task_with_its_output(playbook, tmp_path):
     assert "disk full" in play.out
     # the summary is printed all the same (the always: block)
     assert "install failing/demo: failed in " in play.out
+
+
+# ---------------------------------------------------------------- day 2 (issue 19)
+DAY2_PLAYBOOK = """---
+- name: Day 2 of the seed example
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  module_defaults:
+    group/ditrit.workflows.tosca:
+      space: "{{ wf_space }}"
+  tasks:
+    - name: Upload a version of the model
+      ditrit.workflows.tosca_model:
+        name: seed_example
+        src: "{{ wf_model_src }}"
+      tags: [upload]
+
+    - name: Converge the instance
+      ditrit.workflows.tosca_instance:
+        model: seed_example
+        name: demo
+        counts: "{{ wf_counts | default(omit) }}"
+      register: first
+
+    - name: Converge it again
+      ditrit.workflows.tosca_instance:
+        model: seed_example
+        name: demo
+        counts: "{{ wf_counts | default(omit) }}"
+      register: second
+      when: not ansible_check_mode
+
+    - name: What uninstall would run
+      ditrit.workflows.tosca_workflow:
+        model: seed_example
+        instance: demo
+        workflow: uninstall
+      check_mode: true
+      register: would_uninstall
+
+    - name: Node states
+      ditrit.workflows.tosca_instance_info:
+        model: seed_example
+        instance: demo
+      register: info
+      when: not ansible_check_mode
+
+    - name: Keep the results for the test
+      ansible.builtin.copy:
+        content: >-
+          {{ {'first': first | default({}), 'second': second | default({}),
+              'uninstall': would_uninstall | default({}), 'info': info | default({})} | to_json }}
+        dest: "{{ wf_out }}"
+        mode: "0644"
+      check_mode: false
+      diff: false
+      changed_when: false
+      tags: [always]
+"""
+NOVEL = ["A_9", "A_10", "A_11", "A_12", "A_13", "A_14", "A_15", "E_0", "srvA_3"]
+
+
+def _wfctl_plan(space: str, workflow: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "wfengine.cli", "--backend", "embedded", "--space", space, "plan",
+                           workflow, "seed_example", "demo", "--json"], capture_output=True, text=True, check=True,
+                          env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "plugins", "module_utils")))
+    return json.loads(proc.stdout)
+
+
+def test_day2_update_and_scale_with_ansible(playbook, tmp_path):
+    """The seed example installed; version 2 uploaded with tosca_model; tosca_instance in check
+    and diff mode gives the plan and the 9 novel node instances and writes nothing; for real, the
+    update starts them (28 started), a second run changes nothing; counts scale A to 3 per host;
+    tosca_workflow in check mode gives the plan wfctl plan gives."""
+    space = str(tmp_path / "space.db")
+    out = tmp_path / "results.json"
+    book = tmp_path / "day2.yml"
+    book.write_text(DAY2_PLAYBOOK, encoding="utf-8")
+    v1 = os.path.join(ROOT, "examples", "seed_example", "app.yaml")
+    v2 = os.path.join(ROOT, "examples", "seed_example", "app_v2.yaml")
+
+    def results() -> dict:
+        return json.loads(out.read_text(encoding="utf-8"))
+
+    first = playbook("run_install", wf_space=space, wf_model_src=v1)
+    assert first.rc == 0 and "19 node instances: 19 started" in first.out, first
+    up = playbook(str(book), "--tags", "upload", wf_space=space, wf_model_src=v2, wf_out=str(out))
+    assert up.rc == 0 and up.changed == 1, up
+
+    before = space_keys(space)
+    check = playbook(str(book), "--check", "--diff", "--skip-tags", "upload", wf_space=space, wf_out=str(out))
+    assert check.rc == 0 and check.failed == 0, check
+    assert space_keys(space) == before
+    r = results()
+    would = r["first"]
+    assert would["changed"] and would["update"]["novel"] == NOVEL and would["nodes"] == 28, would
+    assert would["plan"]["workflow"] == "update"
+    assert would["plan"]["counts"]["operations"] == len(would["plan"]["operations"]) \
+        == _wfctl_plan(space, "update")["counts"]["operations"] == 155
+    added = set(would["diff"]["after"].splitlines()) - set(would["diff"]["before"].splitlines())
+    assert sorted(line.split(":")[0] for line in added) == sorted(NOVEL), would["diff"]
+    assert "+E_0: E (tosca.nodes.SoftwareComponent) on srvB_0" in check.out    # the diff, as Ansible shows it
+    assert r["uninstall"]["plan"]["counts"] == _wfctl_plan(space, "uninstall")["counts"]
+
+    update = playbook(str(book), "--skip-tags", "upload", wf_space=space, wf_out=str(out))
+    assert update.rc == 0 and update.changed == 2, update      # the update, and the uninstall that would run
+    r = results()
+    assert r["first"]["changed"] and r["uninstall"]["changed"]
+    assert r["first"]["run"]["workflow"] == "update" and r["first"]["run"]["status"] == "succeeded"
+    assert r["first"]["update"]["novel"] == NOVEL and r["first"]["update"]["obsolete"] == []
+    assert not r["second"]["changed"] and "run" not in r["second"]
+    states = {n: v["state"] for n, v in r["info"]["nodes"].items()}
+    assert len(states) == 28 and set(states.values()) == {"started"}
+    assert r["uninstall"]["plan"]["counts"] == _wfctl_plan(space, "uninstall")["counts"]
+
+    scale = playbook(str(book), "--skip-tags", "upload", "-e", json.dumps({"wf_counts": {"A": 3}}),
+                     wf_space=space, wf_out=str(out))
+    assert scale.rc == 0 and scale.changed == 2, scale
+    r = results()
+    assert r["first"]["update"]["obsolete"] == ["A_9", "A_10", "A_11", "A_15"], r["first"]
+    assert r["first"]["run"]["counts"] == {"started": 24} and not r["second"]["changed"]
+    assert sorted(r["info"]["nodes"]) == sorted(set(states) - {"A_9", "A_10", "A_11", "A_15"})
+    again = playbook("run_install", wf_space=space, wf_model_src=v2)
+    assert again.rc == 0 and again.changed == 0, again     # installed and updated: nothing to do
 
 
 # ---------------------------------------------------------------- Consul, real workers

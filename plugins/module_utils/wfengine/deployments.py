@@ -19,7 +19,7 @@ from .instances import expand, validate_node
 from .space.base import Entry, Space, op_cas, op_check_index, op_delete, op_delete_tree, op_set
 from .tosca.checks import check_input_values
 from .tosca.model import NodeTemplate
-from .tosca.scaling import apply_inputs
+from .tosca.scaling import apply_counts, apply_inputs
 from .tosca.sensitive import check_given_inputs
 
 
@@ -40,9 +40,11 @@ class _RelKind:
 
 
 def create_instance(space: Space, model: str, instance: str, check: bool = False,
-                    inputs: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                    inputs: Optional[Dict[str, Any]] = None,
+                    counts: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
     """Instantiate ``model`` as ``instance`` with deployment ``inputs`` (over the model's
-    defaults); an existing instance is left as it is."""
+    defaults) and ``counts`` (instances per host of templates, over the model's; kept with the
+    instance, as ``wfctl scale`` keeps them); an existing instance is left as it is."""
     keys.check_name("instance", instance)
     head = catalog.model_head(space, model)
     meta_entry = catalog.version_entry(space, model, head)
@@ -63,6 +65,7 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
                              "model again to restore it" % (model, head["digest"], ", ".join(missing)))
     templates = {n: NodeTemplate.from_json(v) for n, v in raw.items()}
     apply_inputs(templates, values, where)     # counts read from inputs (get_input in scalable)
+    apply_counts(templates, counts or {}, where)
     reltypes = meta.get("reltypes") or {}
     rel_types = {name: _RelKind(anc) for name, anc in reltypes.items()}
     nodes = expand(_TemplatesModel(templates, rel_types))
@@ -76,6 +79,8 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
         space.write_chunked(writes)
         value = {"model": model, "instance": instance, "model_digest": head["digest"], "generation": gen,
                  "nodes": len(nodes), "created": time.time(), "inputs": values}
+        if counts:
+            value["counts"] = dict(counts)
         _point(space, model, instance, head["digest"], value, meta_entry)
     except Exception:
         try:

@@ -66,9 +66,11 @@ def _point_label(p: Dict[str, Any]) -> str:
     return "%s %s%s" % (p["node"], p["name"].rsplit(".", 1)[-1], suffix)
 
 
-def plan(space: Space, workflow: str, model: str, instance: str) -> Dict[str, Any]:
+def plan(space: Space, workflow: str, model: str, instance: str, inputs: Optional[Dict[str, Any]] = None,
+         counts: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
     """The operations, state changes and happens-before edges of a run of ``workflow`` on the
-    instance's current generation; reads only.
+    instance's current generation; reads only.  ``inputs`` and ``counts`` (``update`` only) are
+    those an update would be given (tosca_instance in check mode).
 
     Returns ``{"workflow", "model", "instance", "model_digest", "generation", "nodes",
     "participants", "points": [{"id", "kind", "node", "name", "relationship"?, "program"}],
@@ -80,7 +82,7 @@ def plan(space: Space, workflow: str, model: str, instance: str) -> Dict[str, An
     diff: Optional[Dict[str, Any]] = None
     if workflow == UPDATE:
         # wfctl update's run: the same diff and composite rules (updates.compute), not written
-        diff = compute(ro, model, instance)
+        diff = compute(ro, model, instance, inputs, counts)
         w = diff.pop("_write", None)
         nodes = w["union"] if w else {}
         rs: Any = rule_set(UPDATE, w["rules"] if w else {"update": True, "nodes": {}, "relationships": {}})
@@ -147,6 +149,23 @@ def plan(space: Space, workflow: str, model: str, instance: str) -> Dict[str, An
             "nodes": len(nodes), "participants": len(participants), "points": points, "edges": edges,
             "counts": {"operations": ops, "states": sum(1 for p in points if p["kind"] == "state"),
                        "edges": len(edges)}}
+
+
+def operations(p: Dict[str, Any]) -> Dict[str, Any]:
+    """A plan as the modules return it: the counts and one entry per operation, in the order of
+    the plan (node by node); the points and edges stay with ``wfctl plan --json``, which a
+    playbook rarely needs and which would swell every check-mode result."""
+    ops = []
+    for pt in p["points"]:
+        if pt["kind"] != "operation":
+            continue
+        op: Dict[str, Any] = {"node": pt["node"], "operation": pt["name"]}
+        rel = pt.get("relationship")
+        if rel:
+            op["relationship"] = dict(rel)
+        ops.append(op)
+    return {"workflow": p["workflow"], "nodes": p["nodes"], "participants": p["participants"],
+            "counts": dict(p["counts"]), "operations": ops}
 
 
 def to_dot(p: Dict[str, Any]) -> str:

@@ -44,9 +44,9 @@ from .placement import operation_side
 from .rules import RuleSet, find_cycle
 from .space.base import Space, op_cas, op_check_index, op_set
 from .tosca.checks import check_input_values
-from .tosca.model import NodeTemplate, Scaling
+from .tosca.model import NodeTemplate
 from .tosca.scaling import KEYS as SCALING_KEYS
-from .tosca.scaling import apply_inputs
+from .tosca.scaling import apply_counts, apply_inputs
 from .tosca.sensitive import check_given_inputs
 
 UPDATE = "update"
@@ -162,18 +162,7 @@ def _new_generation(space: Space, model: str, head: Dict[str, Any], mhead: Dict[
                              "model again to restore it" % (model, mhead["digest"], ", ".join(missing)))
     templates = {n: NodeTemplate.from_json(v) for n, v in raw.items()}
     apply_inputs(templates, values, where)
-    for tname, n in sorted(counts.items()):
-        tpl = templates.get(tname)
-        if tpl is None:
-            raise WfError("%s: the model has no template %s (templates: %s)"
-                          % (where, tname, ", ".join(sorted(templates))))
-        sc = tpl.scaling
-        if n < sc.min_instances or (sc.max_instances is not None and n > sc.max_instances):
-            raise WfError("%s: template %s: %d instances per host is outside min_instances %d .. "
-                          "max_instances %s" % (where, tname, n, sc.min_instances,
-                                                "UNBOUNDED" if sc.max_instances is None else sc.max_instances))
-        tpl.scaling = Scaling(min_instances=sc.min_instances, default_instances=n,
-                              max_instances=sc.max_instances, inputs=dict(sc.inputs))
+    apply_counts(templates, counts, where)
     rel_types = {name: _RelKind(anc) for name, anc in (meta.get("reltypes") or {}).items()}
     nodes = expand(_Model(templates, rel_types), previous=old_nodes)
     return nodes, raw, values
@@ -360,9 +349,10 @@ def update(space: Space, model: str, instance: str, inputs: Optional[Dict[str, A
     recs = runs.instance_runs(space, model, instance)
     last = recs[-1] if recs else None
     if last is not None and last.get("workflow") == UPDATE and last.get("status") in (runs.FAILED, runs.CANCELED):
-        if inputs or counts:
+        if _moves(space, model, instance, inputs, counts):
             # The head already names the generation that run moves to: a diff from it would take
-            # the nodes that run did not install yet for installed ones.
+            # the nodes that run did not install yet for installed ones.  Inputs and counts it
+            # already has are no change (a declarative caller gives them every time).
             raise Conflict("instance %s/%s: the last update run %s %s; continue it first (wfctl update %s %s, "
                            "without inputs or counts)" % (model, instance, last["id"], last["status"], model,
                                                           instance))
@@ -422,6 +412,23 @@ def update(space: Space, model: str, instance: str, inputs: Optional[Dict[str, A
             raise
     diff.update(run=rec, message="update run %s started" % rec["id"])
     return diff
+
+
+def _moves(space: Space, model: str, instance: str, inputs: Optional[Dict[str, Any]],
+           counts: Optional[Dict[str, int]]) -> bool:
+    """Whether ``inputs`` or ``counts`` differ from what the instance head already has."""
+    if not inputs and not counts:
+        return False
+    head = deployments.instance_head(space, model, instance)
+    if counts and dict(head.get("counts") or {}, **counts) != (head.get("counts") or {}):
+        return True
+    return bool(inputs) and _values_of(space, model, instance, inputs) != (head.get("inputs") or {})
+
+
+def installed(space: Space, model: str, instance: str) -> bool:
+    """Whether an update of the instance would start a run (else it only moves the instance)."""
+    from . import runs
+    return _installed(runs.instance_runs(space, model, instance))
 
 
 def _installed(recs: List[Dict[str, Any]]) -> bool:

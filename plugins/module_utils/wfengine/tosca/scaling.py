@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..errors import ToscaError
+from ..errors import ToscaError, WfError
 from .model import Scaling
 from .requirements import capability_ancestors, capability_property_defs, capability_type_of
 
@@ -157,3 +157,21 @@ def apply_inputs(templates: Dict[str, Any], values: Dict[str, Any], where: str) 
         tpl.scaling = Scaling(min_instances=mn, default_instances=df, max_instances=mx, inputs=dict(sc.inputs))
     if problems:
         raise ToscaError("; ".join(problems), path=where)
+
+
+def apply_counts(templates: Dict[str, Any], counts: Dict[str, int], where: str) -> None:
+    """Set instances per host of templates (``wfctl scale``, the modules' ``counts``) over the
+    model's, within each template's min/max: a count given by the user wins over the model's,
+    and is kept with the instance for later updates."""
+    for tname, n in sorted(counts.items()):
+        tpl = templates.get(tname)
+        if tpl is None:
+            raise WfError("%s: the model has no template %s (templates: %s)"
+                          % (where, tname, ", ".join(sorted(templates))))
+        sc = tpl.scaling
+        if n < sc.min_instances or (sc.max_instances is not None and n > sc.max_instances):
+            raise WfError("%s: template %s: %d instances per host is outside min_instances %d .. "
+                          "max_instances %s" % (where, tname, n, sc.min_instances,
+                                                UNBOUNDED if sc.max_instances is None else sc.max_instances))
+        tpl.scaling = Scaling(min_instances=sc.min_instances, default_instances=n,
+                              max_instances=sc.max_instances, inputs=dict(sc.inputs))

@@ -11,6 +11,7 @@ one of these cases - so the documentation neither misses nor invents a key.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any, Dict, List, Set
 
 import pytest
@@ -123,6 +124,19 @@ def results(run_module, space_file, seed_model, tmp_path, open_space, collection
     run("tosca_workflow", _check=True, model="seed", instance="prod")
     run("tosca_workflow", model="seed", instance="prod")
     run("tosca_workflow", model="seed", instance="prod")
+    # day 2: version 2 of the model, the instance updated (plan in check mode, run, diff), scaled
+    run("tosca_model", name="seed", src=os.path.join(os.path.dirname(seed_model), "app_v2.yaml"))
+    run("tosca_instance", _check=True, _diff=True, model="seed", name="prod")
+    run("tosca_instance", _diff=True, model="seed", name="prod")
+    run("tosca_instance", model="seed", name="prod")
+    started = run("tosca_instance", model="seed", name="prod", counts={"A": 3}, wait=False)
+    assert started["run"]["status"] == "running", started
+    again = run("tosca_instance", model="seed", name="prod", counts={"A": 3}, wait=False)
+    assert not again.changed and again["run"]["run_id"] == started["run"]["run_id"], again
+    waited = run("tosca_instance", model="seed", name="prod", counts={"A": 3})   # waits for that run
+    assert waited["run"]["status"] == "succeeded" and waited["run"]["run_id"] == started["run"]["run_id"], waited
+    assert run("tosca_workflow", model="seed", instance="prod")["skipped_run"]   # installed, then updated
+    run("tosca_workflow", _check=True, model="seed", instance="prod", workflow="uninstall")
     run("tosca_workflow", model="seed", instance="prod", workflow="nothing")
     run("tosca_workflow", model="seed", instance="nothing")
 

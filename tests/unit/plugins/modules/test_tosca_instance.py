@@ -4,6 +4,9 @@
 """ditrit.workflows.tosca_instance on a real embedded Space."""
 from __future__ import annotations
 
+import os
+from collections import Counter
+
 import pytest
 
 
@@ -53,15 +56,54 @@ def test_absent(run_module, space_file, model, open_space):
     assert not r.failed and not r.changed
 
 
-def test_a_changed_model_leaves_the_instance_as_it_is(run_module, space_file, model, tmp_path, seed_model):
+def test_a_changed_model_moves_an_instance_not_installed_without_a_run(run_module, space_file, model, tmp_path,
+                                                                       seed_model, engine, open_space):
+    """Not installed: the instance gets the new generation (A 3 -> 2 per host: 16 nodes), no run."""
     run_module("tosca_instance", model=model, name="prod", space=space_file)
     text = open(seed_model, encoding="utf-8").read().replace("default_instances: 3, max", "default_instances: 2, max")
     v2 = tmp_path / "v2.yaml"
     v2.write_text(text, encoding="utf-8")
     r = run_module("tosca_model", name=model, src=str(v2), space=space_file)
     assert r.changed and r["instances"] < 19
+    r = run_module("tosca_instance", _check=True, model=model, name="prod", space=space_file)
+    assert r.changed and r["nodes"] == 16 and "plan" not in r and "not installed" in r.msg
+    assert r["update"]["obsolete"] == ["A_2", "A_5", "A_8"]
     r = run_module("tosca_instance", model=model, name="prod", space=space_file)
-    assert not r.changed and not r["up_to_date"] and r["nodes"] == 19
+    assert not r.failed and r.changed and r["up_to_date"] and r["nodes"] == 16 and "run" not in r
+    assert engine.instance_runs(open_space(space_file), model, "prod") == []
+    again = run_module("tosca_instance", model=model, name="prod", space=space_file)
+    assert not again.changed and again["nodes"] == 16 and again["update"]["novel"] == []
+
+
+def test_counts_at_creation_are_kept(run_module, space_file, model, engine, open_space):
+    r = run_module("tosca_instance", _check=True, model=model, name="prod", counts={"A": 1}, space=space_file)
+    assert r.changed and r["nodes"] == 13
+    r = run_module("tosca_instance", model=model, name="prod", counts={"A": "1"}, space=space_file)
+    assert r.changed and r["nodes"] == 13
+    assert engine.deployments.instance_head(open_space(space_file), model, "prod")["counts"] == {"A": 1}
+    assert not run_module("tosca_instance", model=model, name="prod", counts={"A": 1}, space=space_file).changed
+    # left out: the instance keeps its count
+    assert not run_module("tosca_instance", model=model, name="prod", space=space_file).changed
+
+
+@pytest.mark.parametrize("counts, words", [
+    ({"A": "x"}, "counts: template A: 'x' is not a count (an integer, 0 or more)"),
+    ({"A": -1}, "counts: template A: -1 is not a count (an integer, 0 or more)"),
+    ({"A": 9}, "instance seed/prod: template A: 9 instances per host is outside min_instances 1 .. max_instances 5"),
+    ({"Z": 1}, "instance seed/prod: the model has no template Z (templates: A, B, C, D, srvA, srvB, srvC, srvD)"),
+])
+def test_bad_counts_fail_in_one_line_and_write_nothing(run_module, space_file, model, open_space, counts, words):
+    def keys():
+        return open_space(space_file, prefix=None).keys("")
+    before = keys()
+    r = run_module("tosca_instance", model=model, name="prod", counts=counts, space=space_file)
+    assert r.failed and r.msg == words     # at creation
+    assert keys() == before
+    assert run_module("tosca_instance", model=model, name="prod", space=space_file).changed
+    before = keys()
+    r = run_module("tosca_instance", model=model, name="prod", counts=counts, space=space_file)
+    assert r.failed and r.msg == words     # on an existing instance
+    assert keys() == before
 
 
 def test_required_arguments(run_module, space_file):
@@ -100,3 +142,64 @@ def test_inputs_are_checked_against_their_types(run_module, space_file, tmp_path
                      "max_instances, got min_instances=1, default_instances=5 (input workers), max_instances=3")
     r = run_module("tosca_instance", model="typed", name="ok", space=space_file, inputs={"workers": "3"})
     assert not r.failed and r["nodes"] == 3
+
+
+def test_an_installed_instance_is_updated_then_scaled(run_module, space_file, model, engine, open_space, seed_model):
+    """Seed example installed, then version 2: check mode gives the plan and writes nothing, the
+    update installs the 9 novel node instances only, a second run changes nothing, counts scale."""
+    inst = dict(model=model, name="prod", space=space_file)
+    assert run_module("tosca_instance", **inst).changed
+    assert run_module("tosca_workflow", model=model, instance="prod", space=space_file)["counts"] == {"started": 19}
+    assert run_module("tosca_model", name=model, src=os.path.join(os.path.dirname(seed_model), "app_v2.yaml"), space=space_file).changed
+    before = open_space(space_file, prefix=None).keys("")
+    would = run_module("tosca_instance", _check=True, _diff=True, **inst)
+    assert not would.failed and would.changed, would.msg
+    assert open_space(space_file, prefix=None).keys("") == before
+    assert would["update"]["novel"] == ["A_9", "A_10", "A_11", "A_12", "A_13", "A_14", "A_15", "E_0", "srvA_3"]
+    assert would["nodes"] == 28 and would["plan"]["counts"]["operations"] == 155
+    assert len(would["plan"]["operations"]) == 155
+    plan = engine.plan(open_space(space_file), "update", model, "prod")
+    assert would["plan"]["counts"] == plan["counts"]
+    added = set(would["diff"]["after"].splitlines()) - set(would["diff"]["before"].splitlines())
+    assert sorted(line.split(":")[0] for line in added) == sorted(would["update"]["novel"])
+    assert "A_9: A (tosca.nodes.SoftwareComponent) on srvA_0" in added
+
+    done = run_module("tosca_instance", **inst)
+    assert not done.failed and done.changed, done.msg
+    assert done["run"]["status"] == "succeeded" and done["run"]["counts"] == {"started": 28}
+    assert done["nodes"] == 28 and done["up_to_date"]
+    again = run_module("tosca_instance", **inst)
+    assert not again.changed and "run" not in again and again["update"]["novel"] == []
+
+    before = open_space(space_file, prefix=None).keys("")
+    would = run_module("tosca_instance", _check=True, counts={"A": 3}, **inst)
+    assert would.changed and would["nodes"] == 24 and open_space(space_file, prefix=None).keys("") == before
+    scaled = run_module("tosca_instance", _diff=True, counts={"A": 3}, **inst)
+    assert scaled.changed and scaled["update"]["obsolete"] == ["A_9", "A_10", "A_11", "A_15"], scaled.result
+    assert scaled["run"]["counts"] == {"started": 24} and scaled["nodes"] == 24
+    removed = set(scaled["diff"]["before"].splitlines()) - set(scaled["diff"]["after"].splitlines())
+    assert sorted(line.split(":")[0] for line in removed) == ["A_10", "A_11", "A_15", "A_9"]
+    assert not run_module("tosca_instance", counts={"A": 3}, **inst).changed
+
+    def op(node, name, rel):
+        return (node, name, rel and (rel["source"], rel["target"]))
+    ran = Counter(op(e["node"], e["name"], e.get("relationship")) for e in
+                  engine.trace(open_space(space_file), model, "prod", run_id=scaled["run"]["run_id"])
+                  if e["kind"] == "operation")
+    assert ran == Counter(op(o["node"], o["operation"], o.get("relationship")) for o in would["plan"]["operations"])
+    assert sum(ran.values()) == would["plan"]["counts"]["operations"] > 0
+
+
+def test_a_run_of_another_workflow_in_progress(run_module, space_file, model, seed_model):
+    """Nothing to change: the task passes; something to change: it fails, naming the run."""
+    inst = dict(model=model, name="prod", space=space_file)
+    run_module("tosca_instance", **inst)
+    started = run_module("tosca_workflow", model=model, instance="prod", wait=False, space=space_file)
+    assert started["status"] == "running"     # no worker runs it
+    assert not run_module("tosca_instance", **inst).changed
+    run_module("tosca_model", name=model, src=os.path.join(os.path.dirname(seed_model), "app_v2.yaml"),
+               space=space_file)
+    for check in (True, False):
+        r = run_module("tosca_instance", _check=check, **inst)
+        assert r.failed and r.msg == ("instance seed/prod has a run in progress: %s (install); it cannot be "
+                                      "updated before it ends" % started["run_id"])

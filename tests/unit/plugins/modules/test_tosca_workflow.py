@@ -74,6 +74,22 @@ def test_check_mode_starts_nothing(run_module, instance, engine, open_space):
     assert len(runs_of(engine, open_space, instance["space"])) == 1
 
 
+def test_check_mode_returns_the_plan(run_module, instance, engine, open_space):
+    """The plan of the run that would start: the engine's (wfctl plan), nothing written."""
+    before = open_space(instance["space"], prefix=None).keys("")
+    r = run_module("tosca_workflow", _check=True, workflow="install", **instance)
+    assert r["plan"]["counts"] == {"operations": 315, "states": 114, "edges": 513}
+    assert len(r["plan"]["operations"]) == 315 and r["plan"]["participants"] == 19
+    assert {"node": "srvA_0", "operation": "tosca.interfaces.node.lifecycle.Standard.create"} in r["plan"]["operations"]
+    assert r.msg == "would run install: 315 operations on 19 node instances"
+    assert open_space(instance["space"], prefix=None).keys("") == before
+    run_module("tosca_workflow", workflow="install", **instance)
+    r = run_module("tosca_workflow", _check=True, workflow="uninstall", **instance)
+    plan = engine.plan(open_space(instance["space"]), "uninstall", "seed", "prod")
+    assert r["plan"]["counts"] == plan["counts"] and r["plan"]["counts"]["operations"] == 124
+    assert "plan" not in run_module("tosca_workflow", _check=True, workflow="install", **instance)  # would skip
+
+
 def test_check_mode_on_a_missing_instance_warns(run_module, space_file, seed_model):
     run_module("tosca_model", name="seed", src=seed_model, space=space_file)
     r = run_module("tosca_workflow", _check=True, model="seed", instance="later", space=space_file)
@@ -185,7 +201,7 @@ def test_failed_run_fails_the_task_with_the_failed_operations(run_module, instan
 
 
 def test_failure_message_lists_a_few_errors(collection_path):
-    mod = importlib.import_module(FQCN + ".plugins.modules.tosca_workflow")
+    mod = importlib.import_module(FQCN + ".plugins.module_utils.running")
     summary = {"workflow": "install", "model": "m", "instance": "i", "duration": 1.5,
                "errors": [{"node": "n%d" % i, "operation": "Standard.create", "message": "boom"} for i in range(8)]}
     msg = mod.failure_message(summary)
