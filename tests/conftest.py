@@ -12,11 +12,27 @@ a random key prefix, deleted afterwards.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 
 import pytest
 
-from consul_cluster import ROOT, ConsulCluster
+# The helpers next to this file (consul_cluster, engine_helpers, secret_models, ...) are imported
+# by their plain names: pyproject.toml's pythonpath gives pytest this directory; ansible-test units
+# (scripts/units.sh) runs pytest with its own configuration, so the directory is put here too.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from consul_cluster import ROOT, ConsulCluster  # noqa: E402  (after the path above)
+
+
+def pytest_configure(config):
+    """The markers pyproject.toml declares, declared again for ansible-test units, which runs
+    pytest with --strict-markers and a configuration of its own."""
+    for marker in ("consul: needs the 3-server Consul cluster on loopback (started by the fixture)",
+                   "slow: takes more than a few seconds"):
+        config.addinivalue_line("markers", marker)
 
 
 @pytest.fixture(scope="session")

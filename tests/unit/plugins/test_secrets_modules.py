@@ -4,7 +4,11 @@
 """Secrets through the modules (issue 18 item 1), on a real embedded Space: the results of
 tosca_instance, tosca_workflow and tosca_instance_info (logs, trace, outputs) never hold a
 secret the operation received, and a plain value given for a sensitive input is refused and
-masked in the module's result (its ``invocation`` included)."""
+masked in the module's result (its ``invocation`` included).
+
+Here, not in modules/: the model's secrets include Ansible Vault files, made with ansible-vault
+and decrypted with ansible-core's vault library, controller code that ansible-test units keeps
+away from the tests of modules/ (scripts/units.sh); pytest runs this file."""
 from __future__ import annotations
 
 import json
