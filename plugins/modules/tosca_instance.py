@@ -287,31 +287,38 @@ run:
       sample: succeeded
     duration:
       description: Seconds from the start to the end of the run.
+      returned: unless O(wait=false)
       type: float
       sample: 0.912
     started:
       description: When the run started, in seconds since the epoch.
+      returned: unless O(wait=false)
       type: float
       sample: 1764900000.123
     ended:
       description: When the run ended, in seconds since the epoch.
+      returned: unless O(wait=false)
       type: float
       sample: 1764900001.035
     states:
       description: State of every node instance of the instance after the run.
+      returned: unless O(wait=false)
       type: dict
       sample: {A_9: started, srvA_3: started}
     counts:
       description: Number of node instances in each state.
+      returned: unless O(wait=false)
       type: dict
       sample: {started: 28}
     failed_operations:
       description: Operations that failed, with the node, the operation and the message.
+      returned: unless O(wait=false)
       type: list
       elements: dict
       sample: []
     errors:
       description: Every error of the run.
+      returned: unless O(wait=false)
       type: list
       elements: dict
       sample: []

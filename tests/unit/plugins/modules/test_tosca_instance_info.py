@@ -149,9 +149,10 @@ def test_sections_and_an_imperative_workflow(run_module, space_file, tmp_path):
         ("web_0", "operation", "tosca.interfaces.node.lifecycle.Standard.start"), ("web_0", "step", "again")]
 
 
-def test_timeline_has_one_bar_per_operation_attempt_and_draws(run_module, space_file, seed_model, collection_path):
+def test_timeline_has_one_bar_per_operation_attempt(run_module, space_file, seed_model, collection_path):
     """Issue 21: the timeline's data from a playbook is ``wfctl timeline``'s (timeline.py), one bar per
-    operation event of the trace; the run is chosen by id, by workflow, or is the latest."""
+    operation event of the trace; the run is chosen by id, by workflow, or is the latest.  The filter
+    that draws it is controller code: tests/unit/plugins/test_timeline_filter.py."""
     run_module("tosca_model", name="seed", src=seed_model, space=space_file)
     run_module("tosca_instance", model="seed", name="prod", space=space_file)
     none = run_module("tosca_instance_info", model="seed", instance="prod", timeline=True, space=space_file)
@@ -184,18 +185,3 @@ def test_timeline_has_one_bar_per_operation_attempt_and_draws(run_module, space_
                        space=space_file)
     assert other.failed and other.msg == "instance seed/prod has no run of workflow scale"
 
-    # the filter draws what the module returned: the HTML page's data is the result (the filter is
-    # controller code: imported here, after the module runs, as Ansible would)
-    from ansible.errors import AnsibleFilterError
-    draw = importlib.import_module("ansible_collections.ditrit.workflows.plugins.filter.timeline_picture")
-    page = draw.timeline_picture(tl)
-    data = json.loads(re.search(r'<script type="application/json" id="wf-timeline-data">(.*?)</script>',
-                                page, re.S).group(1).replace("<\\/", "</"))
-    assert data == tl and page.count('<rect class="bar"') == 315
-    assert draw.timeline_picture(tl, "svg").count('<rect class="bar"') == 315
-    assert json.loads(draw.timeline_picture(tl, "json")) == tl
-    for bad, why in (({"nodes": {}}, "expects the 'timeline' result"), (tl, "needs matplotlib")):
-        with pytest.raises(AnsibleFilterError, match=why):
-            draw.timeline_picture(bad, "png" if bad is tl else "html")
-    with pytest.raises(AnsibleFilterError, match="expected one of html, svg, json"):
-        draw.timeline_picture(tl, "pdf")

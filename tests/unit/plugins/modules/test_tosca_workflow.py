@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -273,8 +274,12 @@ def test_timeout_with_workers_in_the_module_says_how_to_finish(run_module, slow_
     assert r.failed and r["status"] == "running"
     cmd = '"wfctl --space %s worker"' % instance["space"]
     assert cmd in r.msg and "cancel slow prod" in r.msg
+    # the engine as the plain package wfctl imports (ansible-test units puts only the collection tree
+    # on the path)
+    engine_dir = str(Path(__file__).resolve().parents[4] / "plugins" / "module_utils")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [engine_dir, os.environ.get("PYTHONPATH")])))
     proc = subprocess.Popen([sys.executable, "-m", "wfengine.cli", "--space", instance["space"], "worker"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     try:
         rec = engine.wait_run(open_space(instance["space"]), r["run_id"], timeout=60)
     finally:
