@@ -257,11 +257,19 @@ class ForkedProcess:
         self.returncode: Optional[int] = None
         self.error: Optional[str] = None
         self._pidfd: Optional[int] = None
+        self.abandoned = False        # the runner gave up waiting for the pid: killed when it comes
         self._started = threading.Event()
         self._done = threading.Event()
 
     # called by the server's reader thread
     def _set_pid(self, pid: int) -> None:
+        if self.abandoned:
+            # Its playbook runs on the fallback path: this late child must not run it too.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            return
         self.pid = pid
         try:
             # Opened while the server cannot have reaped it yet (it reports the exit after the
@@ -378,8 +386,11 @@ class ForkServer:
                 self._pending.pop(child.rid, None)
                 raise ForkServerError("the fork server is gone") from None
         if not child._started.wait(REPLY_TIMEOUT):
-            # No pid in time: a server this slow is not trusted again; its child never got "go".
-            self._stop()
+            # No pid in time: a server this slow is not trusted again; a child it forks later
+            # is killed as soon as its pid arrives (the playbook runs on the fallback path).
+            with self._lock:
+                child.abandoned = True
+            self.close()     # it exits once it has read the request: the reader still sees the pid
             raise ForkServerError("no answer from the fork server in %g s" % REPLY_TIMEOUT)
         if not child.pid:
             with self._lock:

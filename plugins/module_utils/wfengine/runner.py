@@ -2,7 +2,9 @@
 # Copyright: ditrit.workflows contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run operation implementations as processes: shell scripts with bash, playbooks with
-ansible-playbook.
+ansible-playbook (by default forked from a fork server that imported ansible-core once,
+``forkserver.py``; the same argument list, environment, working directory, log, and the same
+supervision below: only the start-up differs).
 
 Values never reach a command line.  The command is always an argument list
 (``bash <script>``, ``ansible-playbook ... <playbook> -e @<vars file>``), so a property holding
