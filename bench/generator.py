@@ -154,16 +154,20 @@ _PLAYBOOK_TYPES = """  bench.Host:
     derived_from: tosca.nodes.Compute
     interfaces:
       Standard:
-        create: playbooks/noop.yml
-        configure: playbooks/noop.yml
-        start: playbooks/noop.yml
+        type: tosca.interfaces.node.lifecycle.Standard
+        operations:
+          create: playbooks/noop.yml
+          configure: playbooks/noop.yml
+          start: playbooks/noop.yml
   bench.PlaybookComponent:
     derived_from: bench.Component
     interfaces:
       Standard:
-        create: playbooks/noop.yml
-        configure: playbooks/noop.yml
-        start: playbooks/noop.yml
+        type: tosca.interfaces.node.lifecycle.Standard
+        operations:
+          create: playbooks/noop.yml
+          configure: playbooks/noop.yml
+          start: playbooks/noop.yml
 """
 _PLAYBOOK_TYPE = {"tosca.nodes.Compute": "bench.Host", "tosca.nodes.SoftwareComponent": "bench.PlaybookComponent"}
 

@@ -59,17 +59,12 @@ MAX_SERVERS = 3            # keys served at once; each server holds an imported 
 MAX_FAILURES = 3           # deaths or failed starts of one key before it stays on subprocesses
 EXIT_UNKNOWN = -1          # the server died and the child left no status
 
-# Modules every playbook run loads besides the CLI (measured with a no-op playbook): importing
-# them in the server is cheap and leaves each child less to import.  Missing ones are skipped.
+# Modules every playbook run loads besides the CLI's own (measured with a no-op playbook):
+# importing them in the server leaves each child less to import.  Plugins are left to the plugin
+# loader of each child (which also loads their configuration definitions).
 PRELOAD = (
     "ansible.cli.playbook", "ansible.executor.playbook_executor", "ansible.executor.task_executor",
-    "ansible.executor.process.worker", "ansible.plugins.strategy.linear",
-    "ansible.plugins.callback.default", "ansible.plugins.connection.local",
-    "ansible.plugins.connection.ssh", "ansible.plugins.action.debug", "ansible.plugins.shell.sh",
-    "ansible.plugins.inventory.host_list", "ansible.plugins.inventory.ini",
-    "ansible.plugins.inventory.yaml", "ansible.plugins.inventory.auto",
-    "ansible.plugins.vars.host_group_vars", "ansible.plugins.cache.memory",
-    "ansible.plugins.become.sudo", "multiprocessing.synchronize", "multiprocessing.popen_fork",
+    "ansible.executor.process.worker", "multiprocessing.synchronize", "multiprocessing.popen_fork",
 )
 
 # Run by ``python -c``: load this file by path and serve.  ``sys.path[0]`` (the working
@@ -512,12 +507,20 @@ class ForkServers:
         self._failures: Dict[Tuple[Any, ...], int] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._said: set = set()
+
+    def _once(self, message: str) -> None:
+        if message not in self._said:
+            self._said.add(message)
+            log.warning("%s", message)
 
     def spawn(self, argv: List[str], env: Dict[str, str], cwd: str, log_file: str,
               status_path: str) -> ForkedProcess:
         python = interpreter(argv[0])
         if python is None:
-            raise ForkServerError("%s is not a Python script with an absolute interpreter" % argv[0])
+            self._once("playbook fork server not used: %s does not name its Python by an absolute "
+                       "path in its #! line; ansible-playbook processes" % argv[0])
+            raise ForkServerError("%s: no known interpreter" % argv[0])
         key = server_key(python, cwd, env)
         server = self._server(key, python, os.path.dirname(argv[0]), cwd, env)
         try:
@@ -540,6 +543,8 @@ class ForkServers:
             if len(self._servers) >= self.max_servers:
                 idle = [k for k, s in self._servers.items() if not s.busy]
                 if not idle:
+                    self._once("every playbook fork server busy with another configuration: "
+                               "ansible-playbook processes meanwhile")
                     raise ForkServerError("every fork server is busy with another configuration")
                 self._servers.pop(idle[0]).close()
             server = ForkServer(python, bin_dir, cwd, server_env(env))
