@@ -142,18 +142,53 @@ _FLAT_TYPE = {"tosca.nodes.Compute": "tosca.nodes.Compute",
               "tosca.nodes.SoftwareComponent": "bench.Component"}
 
 
-def flat_yaml(nodes: Dict[str, Dict[str, Any]]) -> str:
+# xOpera's benchmark template: a no-op playbook on create, configure and start of every node.
+NOOP_PLAYBOOK = """- hosts: all
+  gather_facts: false
+  tasks:
+    - name: nothing
+      ansible.builtin.debug:
+        msg: noop
+"""
+_PLAYBOOK_TYPES = """  bench.Host:
+    derived_from: tosca.nodes.Compute
+    interfaces:
+      Standard:
+        type: tosca.interfaces.node.lifecycle.Standard
+        operations:
+          create: playbooks/noop.yml
+          configure: playbooks/noop.yml
+          start: playbooks/noop.yml
+  bench.PlaybookComponent:
+    derived_from: bench.Component
+    interfaces:
+      Standard:
+        type: tosca.interfaces.node.lifecycle.Standard
+        operations:
+          create: playbooks/noop.yml
+          configure: playbooks/noop.yml
+          start: playbooks/noop.yml
+"""
+_PLAYBOOK_TYPE = {"tosca.nodes.Compute": "bench.Host", "tosca.nodes.SoftwareComponent": "bench.PlaybookComponent"}
+
+
+def flat_yaml(nodes: Dict[str, Dict[str, Any]], playbook: bool = False, addresses: bool = True) -> str:
     """One template per node instance, one requirement per relationship instance; no
-    implementations (xOpera then runs no playbook: its pure orchestration cost).  Compute nodes get
-    a ``public_address`` because xOpera resolves every operation's host, even a no-op."""
-    lines = ["tosca_definitions_version: tosca_simple_yaml_1_3", "", _FLAT_TYPES,
+    implementations (xOpera then runs no playbook: its pure orchestration cost), or with
+    ``playbook`` the no-op playbook on create, configure and start of every node.  Compute nodes
+    get a ``public_address`` because xOpera resolves every operation's host, even a no-op
+    (``localhost``: its playbooks run there); our engine would reach such a host over SSH, so its
+    copy has none (``addresses``): the playbooks run on the worker, as xOpera's on localhost."""
+    lines = ["tosca_definitions_version: tosca_simple_yaml_1_3", "",
+             _FLAT_TYPES + (_PLAYBOOK_TYPES if playbook else ""),
              "topology_template:", "  node_templates:"]
+    types = _PLAYBOOK_TYPE if playbook else _FLAT_TYPE
     for nid in sorted(nodes):
         n = nodes[nid]
         if n["type"] not in _FLAT_TYPE:
             raise ValueError("%s: type %s has no flattened equivalent" % (nid, n["type"]))
-        lines += ["    %s:" % nid, "      type: %s" % _FLAT_TYPE[n["type"]]]
-        if n["type"] == "tosca.nodes.Compute":
+        lines += ["    %s:" % nid, "      type: %s" % types[n["type"]]]
+        if n["type"] == "tosca.nodes.Compute" and addresses:
             lines.append("      attributes: {public_address: localhost}")
         reqs = []
         for rel in n["out"]:
@@ -181,7 +216,16 @@ def write_size(size: str, out_dir: str, shape: Optional[Shape] = None) -> Dict[s
     flat_path = os.path.join(out_dir, "flat-%s.yaml" % size)
     with open(flat_path, "w", encoding="utf-8") as fh:
         fh.write(flat_yaml(info["nodes"]))
-    return {"size": size, "model": model_path, "flat": flat_path, "shape": desc,
+    playbook = {}
+    for name, addresses in (("playbook_model", False), ("playbook_flat", True)):
+        folder = os.path.join(out_dir, "%s-%s" % (name.replace("_", "-"), size))
+        os.makedirs(os.path.join(folder, "playbooks"), exist_ok=True)
+        with open(os.path.join(folder, "playbooks", "noop.yml"), "w", encoding="utf-8") as fh:
+            fh.write(NOOP_PLAYBOOK)
+        with open(os.path.join(folder, "app.yaml"), "w", encoding="utf-8") as fh:
+            fh.write(flat_yaml(info["nodes"], playbook=True, addresses=addresses))
+        playbook[name] = folder if name == "playbook_model" else os.path.join(folder, "app.yaml")
+    return {"size": size, "model": model_path, "flat": flat_path, "shape": desc, **playbook,
             "node_instances": info["node_instances"],
             "relationship_instances": info["relationship_instances"]}
 

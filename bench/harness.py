@@ -182,12 +182,19 @@ class TrueExecutor(Executor):
                                duration=time.perf_counter() - t)
 
 
-def executor_for(impl: str) -> Executor:
+PLAYBOOK_IMPLS = ("playbook", "playbook-process")
+
+
+def executor_for(impl: str) -> Optional[Executor]:
+    """None: the worker's own executor (``playbook``: the model's playbooks really run;
+    ``playbook-process``: the same, each an ``ansible-playbook`` process, no fork server)."""
     if impl == "noop":
         return RecordingExecutor()
     if impl == "true":
         return TrueExecutor()
-    raise ValueError("unknown implementation %r (noop or true)" % impl)
+    if impl in PLAYBOOK_IMPLS:
+        return None
+    raise ValueError("unknown implementation %r (noop, true, %s)" % (impl, ", ".join(PLAYBOOK_IMPLS)))
 
 
 def write_latency(space: Space, prefix: str, n: int = 30) -> Dict[str, float]:

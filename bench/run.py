@@ -116,6 +116,11 @@ def measure_one(spec: Dict[str, Any]) -> Dict[str, Any]:
     from wfengine.worker import run_workers
 
     prefix = "bench-%s/" % uuid.uuid4().hex[:10]
+    if spec["impl"] in ("playbook", "playbook-process"):
+        # The workers' own executor runs the model's playbooks (logs and model copies in the
+        # measurement's folder); ``playbook-process``: one ansible-playbook process each.
+        os.environ["WF_CACHE_DIR"] = os.path.join(spec["workdir"], "cache")
+        os.environ["WF_PLAYBOOK_FORKSERVER"] = "0" if spec["impl"] == "playbook-process" else "1"
     if consul:
         opts = api.SpaceOptions(backend="consul", url=spec["urls"][0], prefix=prefix)
     else:
@@ -286,10 +291,10 @@ def opera_version(py: str) -> str:
     return proc.stdout.strip() or "?"
 
 
-def run_opera(py: str, flat: str, timeout: float) -> Dict[str, Any]:
+def run_opera(py: str, flat: str, timeout: float, workers: int = 1) -> Dict[str, Any]:
     storage = tempfile.mkdtemp(prefix="bench-opera-")
     try:
-        proc = subprocess.run([py, os.path.join(HERE, "opera_driver.py"), flat, storage],
+        proc = subprocess.run([py, os.path.join(HERE, "opera_driver.py"), flat, storage, str(workers)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
         if proc.returncode != 0:
             return {"error": (proc.stderr.strip().splitlines() or ["exit %d" % proc.returncode])[-1]}
@@ -336,7 +341,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="seed,200,2k", help="comma-separated: seed, 200, 2k, 10k")
     p.add_argument("--setups", default=",".join(SETUPS), help="comma-separated: " + ", ".join(SETUPS))
-    p.add_argument("--impls", default="noop,true", help="noop (no implementation), true (script `true`)")
+    p.add_argument("--impls", default="noop,true",
+                   help="noop (no implementation), true (script `true`), playbook (the seed or size "
+                        "flattened, a no-op playbook on create/configure/start, fork server), "
+                        "playbook-process (the same, one ansible-playbook process each)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--quick", action="store_true",
                    help="seed and 200, embedded-1 and consul-3, noop, 1 repeat (a smoke run)")
@@ -408,7 +416,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 info = results["sizes"][s]
                 for setup in setups:
                     for impl in impls:
-                        spec = {"size": s, "model": info["model"], "setup": setup, "impl": impl,
+                        model = info["playbook_model"] if impl.startswith("playbook") else info["model"]
+                        spec = {"size": s, "model": model, "setup": setup, "impl": impl,
                                 "repeat": rep, "backend": SETUPS[setup]["backend"],
                                 "workers": SETUPS[setup]["workers"], "urls": urls,
                                 "timeout": args.timeout}

@@ -262,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a host this worker runs on (node instance name or address; repeatable; "
                         "env WF_WORKER_SERVES, comma-separated): the operations of that root host "
                         "run here, locally, and never on another worker")
+    s.add_argument("--playbook-forkserver", choices=["on", "off"], default=None,
+                   help="run playbooks from an Ansible imported once, forked per operation (default "
+                        "on; env WF_PLAYBOOK_FORKSERVER=0 turns it off; docs/operations.md)")
     _add_ssh_options(s)
     _add_secret_options(s)
     return p
@@ -587,7 +590,8 @@ def cmd_worker(args: argparse.Namespace, space) -> int:
     w = Worker(space, worker_id=args.id, threads=args.threads, ttl=args.ttl, exec_log=args.exec_log,
                log_dir=args.log_dir, cache_dir=args.cache_dir, op_timeout=args.op_timeout,
                batch=args.batch, steal_after=args.steal_after, lanes=args.lanes or None,
-               ssh_options=opts, state_dir=args.state_dir or _default_state_dir(args.id))
+               ssh_options=opts, state_dir=args.state_dir or _default_state_dir(args.id),
+               playbook_forkserver=None if args.playbook_forkserver is None else args.playbook_forkserver == "on")
     if args.metrics:        # a Prometheus endpoint (metrics.py, docs/observability.md)
         from .metrics import instrument
         instrument(w, args.metrics)

@@ -179,7 +179,8 @@ class WorkerExecutor(Executor):
         return self.process.cancel(run)
 
     def close(self) -> None:
-        """Close the worker's SSH master connections."""
+        """Close the worker's SSH master connections and end its playbook fork servers."""
+        self.process.close()
         if self.process.ssh is not None:
             self.process.ssh.close()
 
@@ -187,7 +188,8 @@ class WorkerExecutor(Executor):
 def default_executor(space, contexts: Callable[[str], Any], log_dir: Optional[str] = None,
                      cache_dir: Optional[str] = None, exec_log: Optional[str] = None,
                      timeout: Optional[float] = None,
-                     ssh_options: Optional[SshOptions] = None) -> WorkerExecutor:
+                     ssh_options: Optional[SshOptions] = None,
+                     playbook_forkserver: Optional[bool] = None) -> WorkerExecutor:
     def known_hosts(deployment: Tuple[str, str]) -> KnownHosts:
         return KnownHosts(space, keys.known_hosts(*deployment))
 
@@ -195,5 +197,5 @@ def default_executor(space, contexts: Callable[[str], Any], log_dir: Optional[st
     resolver = SpaceResolver(space, contexts, cache_dir, ssh=ssh)
     kwargs = {} if timeout is None else {"default_timeout": timeout}
     process = ProcessExecutor(resolver, log_dir or os.path.join(default_cache_dir(), "logs"), ssh=ssh,
-                              **kwargs)
+                              playbook_forkserver=playbook_forkserver, **kwargs)
     return WorkerExecutor(process, RecordingExecutor(exec_log))

@@ -2,7 +2,9 @@
 # Copyright: ditrit.workflows contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run operation implementations as processes: shell scripts with bash, playbooks with
-ansible-playbook.
+ansible-playbook (by default forked from a fork server that imported ansible-core once,
+``forkserver.py``; the same argument list, environment, working directory, log, and the same
+supervision below: only the start-up differs).
 
 Values never reach a command line.  The command is always an argument list
 (``bash <script>``, ``ansible-playbook ... <playbook> -e @<vars file>``), so a property holding
@@ -57,6 +59,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import SpaceUnavailable, WfError
 from .executor import Executor, OperationCall, OperationResult
+from .forkserver import ForkServerError, ForkServers
 from .functions import FunctionContext, evaluate, outputs_key, to_text
 from .operations import INPUT_NAME_RE, split_operation
 from .secrets import SecretResolver, forbidden_env_name
@@ -69,6 +72,12 @@ TAIL_BYTES = 4096
 MAX_OUTPUTS_BYTES = 256 * 1024
 PLAYBOOK_EXT = (".yml", ".yaml")
 EXIT_NOT_RUN = -1          # the process was never started (bad input, missing file)
+FORKSERVER_ENV = "WF_PLAYBOOK_FORKSERVER"
+
+
+def forkserver_default() -> bool:
+    """Playbooks from a fork server unless ``WF_PLAYBOOK_FORKSERVER`` says no (0, false, no, off)."""
+    return os.environ.get(FORKSERVER_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 class OperationResolver:
@@ -179,7 +188,7 @@ class ProcessExecutor(Executor):
     def __init__(self, resolver: OperationResolver, log_dir: str, default_timeout: float = DEFAULT_TIMEOUT,
                  default_retries: Tuple[int, float] = (0, 0.0), ansible_playbook: Optional[str] = None,
                  bash: Optional[str] = None, tail_bytes: int = TAIL_BYTES, kill_grace: float = 2.0,
-                 ssh: Optional[Any] = None):
+                 ssh: Optional[Any] = None, playbook_forkserver: Optional[bool] = None):
         self.resolver = resolver
         self.ssh = ssh                 # ssh.SshClient: operations of remote hosts
         self.log_dir = os.path.abspath(log_dir)
@@ -189,9 +198,18 @@ class ProcessExecutor(Executor):
         self.bash = bash or shutil.which("bash") or "/bin/bash"
         self.tail_bytes = tail_bytes
         self.kill_grace = kill_grace
-        self._running: Dict[int, Tuple[str, subprocess.Popen]] = {}
+        self._running: Dict[int, Tuple[str, Any]] = {}      # pid -> (run, Popen or ForkedProcess)
         self._canceled: set = set()
         self._lock = threading.Lock()
+        # Playbooks forked from an Ansible imported once (forkserver.py); None: processes only.
+        if playbook_forkserver is None:
+            playbook_forkserver = forkserver_default()
+        self.forkservers: Optional[ForkServers] = ForkServers() if playbook_forkserver else None
+
+    def close(self) -> None:
+        """End the fork servers (playbooks they started and still run go on)."""
+        if self.forkservers is not None:
+            self.forkservers.close()
 
     # ------------------------------------------------------------------ Executor interface
     def effectful(self, call: OperationCall) -> bool:
@@ -328,8 +346,10 @@ class ProcessExecutor(Executor):
             # With secrets, the output goes to the private work folder first and reaches the log
             # file masked: the log file never holds a secret, even while the operation runs.
             raw_log = os.path.join(workdir, "output.log") if red else log_file
+            status_file = os.path.join(workdir, "status") if playbook else None
             code, timed_out, canceled = self._spawn(argv, env, model_dir, raw_log, timeout, call.run,
-                                                    stdin_data=stdin_data, stderr_path=err_file)
+                                                    stdin_data=stdin_data, stderr_path=err_file,
+                                                    fork_status=status_file, details=details)
             if red:
                 red.copy_file(raw_log, log_file)
             if err_file is not None and not timed_out and not canceled:
@@ -448,22 +468,34 @@ class ProcessExecutor(Executor):
         return argv, env
 
     def _spawn(self, argv: List[str], env: Dict[str, str], cwd: str, log_file: str, timeout: float,
-               run: str, stdin_data: Optional[bytes] = None,
-               stderr_path: Optional[str] = None) -> Tuple[int, bool, bool]:
+               run: str, stdin_data: Optional[bytes] = None, stderr_path: Optional[str] = None,
+               fork_status: Optional[str] = None,
+               details: Optional[Dict[str, Any]] = None) -> Tuple[int, bool, bool]:
         """(exit code, timed out, canceled).  ``stdin_data`` is written to the process's standard
         input, which stays open until it exits (a remote operation dies when it closes);
-        ``stderr_path`` keeps the standard error apart from the log."""
+        ``stderr_path`` keeps the standard error apart from the log.  ``fork_status``: a playbook,
+        which a fork server may start (the child leaves its exit status in that file); the
+        supervision below is the same for both kinds of process."""
         err = open(stderr_path, "wb") if stderr_path else None
+        proc: Any = None
         try:
             with open(log_file, "wb") as out:
-                try:
-                    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out,
-                                            stdin=subprocess.DEVNULL if stdin_data is None else subprocess.PIPE,
-                                            stderr=err if err is not None else subprocess.STDOUT,
-                                            start_new_session=True, close_fds=True)
-                except OSError as exc:
-                    out.write(("[wfengine] cannot start %s: %s\n" % (argv[0], exc)).encode("utf-8"))
-                    return EXIT_NOT_RUN, False, False
+                if fork_status is not None and self.forkservers is not None:
+                    try:
+                        proc = self.forkservers.spawn(argv, env, cwd, log_file, fork_status)
+                        if details is not None:
+                            details["forked"] = True
+                    except ForkServerError:
+                        proc = None       # logged by ForkServers; this one runs as a process
+                if proc is None:
+                    try:
+                        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out,
+                                                stdin=subprocess.DEVNULL if stdin_data is None else subprocess.PIPE,
+                                                stderr=err if err is not None else subprocess.STDOUT,
+                                                start_new_session=True, close_fds=True)
+                    except OSError as exc:
+                        out.write(("[wfengine] cannot start %s: %s\n" % (argv[0], exc)).encode("utf-8"))
+                        return EXIT_NOT_RUN, False, False
         finally:
             if err is not None:
                 err.close()
@@ -491,9 +523,12 @@ class ProcessExecutor(Executor):
                 self._canceled.discard(proc.pid)
         if canceled:
             _append(log_file, "\n[wfengine] killed: run canceled\n")
+        if getattr(proc, "error", None):
+            _append(log_file, "\n[wfengine] %s\n" % proc.error)
         return proc.returncode, timed_out, canceled
 
-    def _kill_group(self, proc: subprocess.Popen) -> None:
+    def _kill_group(self, proc: Any) -> None:
+        """``proc``: a ``subprocess.Popen`` or a ``forkserver.ForkedProcess`` (the same calls)."""
         _killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=self.kill_grace)

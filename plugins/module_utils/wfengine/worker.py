@@ -298,7 +298,8 @@ class Worker:
                  log_dir: Optional[str] = None, cache_dir: Optional[str] = None,
                  exec_log: Optional[str] = None, op_timeout: Optional[float] = None,
                  batch: int = 16, steal_after: float = 1.0, lanes: Optional[int] = None,
-                 ssh_options: Optional[Any] = None, state_dir: Optional[str] = None):
+                 ssh_options: Optional[Any] = None, state_dir: Optional[str] = None,
+                 playbook_forkserver: Optional[bool] = None):
         # The first permission denied met (then the worker stops; ``serve`` raises it) and what
         # wakes the thread that runs ``serve`` from its blocking query (cmd_worker: a signal).
         self.fatal: Optional[PermissionDenied] = None
@@ -312,7 +313,8 @@ class Worker:
         if executor is None:
             from .resolver import default_executor
             executor = default_executor(space, self.context, log_dir=log_dir, cache_dir=cache_dir,
-                                        exec_log=exec_log, timeout=op_timeout, ssh_options=ssh_options)
+                                        exec_log=exec_log, timeout=op_timeout, ssh_options=ssh_options,
+                                        playbook_forkserver=playbook_forkserver)
         self.executor = executor
         # Hosts this worker serves (``--serves``): their operations run here and nowhere else.
         self.serves: Tuple[str, ...] = tuple(getattr(ssh_options, "serves", ()) or ())
