@@ -5,10 +5,8 @@
 from __future__ import annotations
 
 import importlib
-import json
 import re
 
-import pytest
 import yaml
 
 
@@ -184,4 +182,3 @@ def test_timeline_has_one_bar_per_operation_attempt(run_module, space_file, seed
     other = run_module("tosca_instance_info", model="seed", instance="prod", timeline=True, workflow="scale",
                        space=space_file)
     assert other.failed and other.msg == "instance seed/prod has no run of workflow scale"
-
