@@ -190,6 +190,28 @@ def test_ansible_configuration_of_the_operation_applies(tmp_path, model, executo
     assert "TASK [" not in res.output and "localhost | SUCCESS" in res.output, res.output
 
 
+def test_builtin_routing_and_the_playbooks_own_collections_reach_a_forked_playbook(tmp_path, model, executors):
+    """The server parses ansible.builtin's plugin routing once; each child still configures its
+    own collection finder: a collection next to the playbook loads, a routed name resolves, and
+    nothing says a finder was configured already."""
+    coll = model / "collections" / "ansible_collections" / "acme" / "tools"
+    (coll / "plugins" / "filter").mkdir(parents=True)
+    (coll / "galaxy.yml").write_text("namespace: acme\nname: tools\nversion: 1.0.0\n")
+    (coll / "plugins" / "filter" / "shout.py").write_text(
+        "class FilterModule:\n    def filters(self):\n        return {'shout': lambda s: s.upper() + '!'}\n")
+    pb = playbook(model, "site.yml", """\
+        - ansible.builtin.debug:
+            msg: "{{ 'hello' | acme.tools.shout }} {{ 'yes' | formerly_core_filter }}"
+        """)
+    ex = executors({CREATE: spec(pb)}, model)
+    for dummy in range(2):      # the second from the same server
+        res = ex.run(call())
+        assert res.ok and res.details.get("forked") is True, res.output
+        assert '"msg": "HELLO! True"' in res.output, res.output
+        assert "already been configured" not in open(res.details["log_file"]).read()
+    assert len(ex.forkservers.pids()) == 1
+
+
 def _run_in_thread(ex, c):
     results = []
     t = threading.Thread(target=lambda: results.append(ex.run(c)))
