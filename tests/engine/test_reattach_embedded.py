@@ -80,9 +80,12 @@ def _prepared(tmp_path: Path):
 
 def _start_client(tmp_path: Path, env: dict, log: Path, begun: int) -> subprocess.Popen:
     """A ``workflow --wait`` client, once ``begun`` operations have started in it."""
+    # SIGINT at its default, as in a terminal: a shell without job control (CI running the tests
+    # in the background) starts its children with SIGINT ignored, and the Ctrl-C would be lost.
     client = subprocess.Popen(WFCTL + ["workflow", "install", "m", "i", "--wait"], env=env,
                               stdout=open(tmp_path / "client.out", "wb"),
-                              stderr=open(tmp_path / "client.err", "wb"))
+                              stderr=open(tmp_path / "client.err", "wb"),
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while sum(1 for line in _lines(log) if line[2] == "begin") < begun:
         assert client.poll() is None, (tmp_path / "client.err").read_text()
@@ -122,7 +125,7 @@ def _kill_then_wait(tmp_path: Path, sig: int, command: Tuple[str, ...] = ("wait"
     rc = client.wait(timeout=60)
     at_kill = _lines(log)
     space_runs = json.loads(_wfctl(env, "runs", "m", "i", "--json").stdout)
-    assert space_runs[-1]["status"] == "running"
+    assert space_runs[-1]["status"] == "running", (rc, (tmp_path / "client.err").read_text())
     r = _wfctl(env, *command, "--timeout", "120")
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert "install m/i: succeeded" in r.stdout
