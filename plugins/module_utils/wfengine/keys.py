@@ -203,10 +203,6 @@ def log(run_id: str, node: str, version: int) -> str:
     return "logs/%s/%s/%08d" % (run_id, node, version)
 
 
-def attributes_tree(model: str, instance: str) -> str:
-    return "inst/%s/%s/attrs/" % (model, instance)
-
-
 def attributes(model: str, instance: str, node: str) -> str:
     return "inst/%s/%s/attrs/%s" % (model, instance, node)
 

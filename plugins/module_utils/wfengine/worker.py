@@ -568,7 +568,6 @@ class Worker:
         server = ThreadingHTTPServer(address, Wake)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name="wake-%s" % self.id, daemon=True).start()
-        self.wake_port = server.server_address[1]
         return server
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
