@@ -152,6 +152,11 @@ def lock(run_id: str, node: str) -> str:
     return "q/%s/l/%s" % (run_id, node)
 
 
+# Node ids per outbox record (``outbox``): a larger fan-out is put in several records, each a
+# value of its own in the Space (worker.py, batch.py, runs.py resume).
+OUTBOX_CHUNK = 5000
+
+
 def outbox(run_id: str, ident: str) -> str:
     return "q/%s/o/%s" % (run_id, ident)
 

@@ -31,7 +31,6 @@ from .space.base import (Entry, Space, op_cas, op_check_index, op_delete, op_del
 RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
-OUTBOX_CHUNK = 5000
 log = logging.getLogger("wfengine.runs")
 
 
@@ -303,9 +302,9 @@ def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[s
            op_delete_tree(keys.queue(run_id)),
            op_set(keys.marker(run_id), {"model": model, "instance": instance}),
            op_set(keys.live(run_id), {"started": time.time()})]
-    for i in range(0, len(todo), OUTBOX_CHUNK):
+    for i in range(0, len(todo), keys.OUTBOX_CHUNK):
         ops.append(op_set(keys.outbox(run_id, "resume%d-%d" % (epoch, i)),
-                          {"wake": todo[i:i + OUTBOX_CHUNK], "epoch": epoch}))
+                          {"wake": todo[i:i + keys.OUTBOX_CHUNK], "epoch": epoch}))
     if not space.txn(ops).ok:
         raise Conflict("instance %s/%s has a run in progress; cannot resume now" % (model, instance))
     if not todo:
