@@ -2,20 +2,15 @@
 must not collide in the Space: a lane waits for another lane's commit that writes what it
 checks (or checks what it writes), and settles in memory a check it knows would fail (a failed
 Consul transaction costs a Raft round).  Real embedded Space, one real worker with 16 lanes."""
-import os
-import sys
 import threading
 
 from wfengine import api, runs
 from wfengine.executor import RecordingExecutor
 from wfengine.worker import Worker
 
+import generator  # bench/generator.py: the benchmark's layered topologies
 import ordering
 from engine_helpers import deploy, embedded
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "bench"))
-import generator  # noqa: E402  (bench/generator.py: the benchmark's layered topologies)
 
 
 def test_the_lanes_of_one_worker_never_send_a_commit_bound_to_fail(tmp_path):
