@@ -77,12 +77,27 @@ def model_tree(model: str) -> str:
     return "models/%s/" % model
 
 
+def model_instances(model: str) -> str:
+    """Every instance of a model (``inst/<model>/<instance>/...``)."""
+    return "inst/%s/" % model
+
+
 def instance_head(model: str, instance: str) -> str:
     return "inst/%s/%s/head" % (model, instance)
 
 
 def instance_tree(model: str, instance: str) -> str:
     return "inst/%s/%s/" % (model, instance)
+
+
+def instance_generation(model: str, instance: str, gen: str) -> str:
+    """One generation of an instance: its nodes (``n/``) and, for an update, its rules."""
+    return "inst/%s/%s/g/%s/" % (model, instance, gen)
+
+
+def instance_rules(model: str, instance: str, gen: str) -> str:
+    """The composite rules of an update generation (updates.py, runs.rules_key_of)."""
+    return "inst/%s/%s/g/%s/rules" % (model, instance, gen)
 
 
 def instance_nodes(model: str, instance: str, gen: str) -> str:
@@ -198,6 +213,21 @@ def host_lock(run_id: str, host: str) -> str:
 
 def cancel(run_id: str) -> str:
     return "q/%s/cancel" % run_id
+
+
+def is_ready(key: str) -> bool:
+    """Whether a key of ``q/<run>/`` is a ready tuple."""
+    return "/r/" in key
+
+
+def is_lock(key: str) -> bool:
+    """Whether a key of ``q/<run>/`` is a node's lock (a step in flight)."""
+    return "/l/" in key
+
+
+def is_host_lock(key: str) -> bool:
+    """Whether a key of ``q/<run>/`` is a host lock (an operation in flight on that host)."""
+    return "/h/" in key
 
 
 def logs(run_id: str) -> str:
