@@ -1,8 +1,6 @@
 """A small run's facts are written with its record (runs.start_run, "fresh"): a worker takes
 them as hints instead of reading them, and a hint gone stale is caught by the commit's checks.
 Real embedded Space, real worker; Space calls counted by the benchmark's CountingSpace."""
-import os
-import sys
 import threading
 
 from wfengine import api, keys, runs
@@ -13,10 +11,7 @@ from wfengine.worker import Worker
 
 import ordering
 from engine_helpers import EXAMPLE, deploy, embedded
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "bench"))
-from harness import CountingSpace  # noqa: E402
+from harness import CountingSpace  # bench/harness.py
 
 
 def _one_worker(opts, rec):

@@ -201,10 +201,6 @@ def test_one_worker_runs_the_seed_install_within_its_critical_path_of_commits(tm
     transactions than its critical path (bench/critical_path.py: the rounds of the ideal
     schedule, computed from the same rules and instances), after a single claim.  Fewer is
     possible: nodes of one batch that pass a wait on each other's new state commit together."""
-    import os
-    import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "bench"))
     import critical_path
     import generator
     opts = embedded(tmp_path)

@@ -1,7 +1,5 @@
 """Ownership by zones (locality.py) with real workers on the embedded Space: a run smaller than a
 zone is run by one worker, a larger one is shared by all, and both end in the right order."""
-import os
-import sys
 import threading
 import time
 
@@ -9,12 +7,9 @@ from wfengine import api, runs
 from wfengine.executor import RecordingExecutor
 from wfengine.worker import run_workers
 
+import generator  # bench/generator.py: the benchmark's layered topologies
 import ordering
 from engine_helpers import EXAMPLE, deploy, embedded
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "bench"))
-import generator  # noqa: E402  (bench/generator.py: the benchmark's layered topologies)
 
 
 def _three_workers_then(opts, workflows):

@@ -31,6 +31,7 @@ import stat
 import tempfile
 from typing import Any, Dict, List, NamedTuple, Optional
 
+from . import keys
 from .errors import SpaceDataError, WfError
 from .ignore import ignored_dir, ignored_reason
 from .space.base import Op, Space, op_set
@@ -50,16 +51,12 @@ class ModelFile(NamedTuple):
     mode: int     # 0o755 when executable by its owner, else 0o644
 
 
-def _version(model: str, digest: str) -> str:
-    return "models/%s/v/%s/" % (model, digest)
-
-
 def filelist_key(model: str, digest: str) -> str:
-    return _version(model, digest) + "filelist"
+    return keys.model_version(model, digest) + "filelist"
 
 
 def files_prefix(model: str, digest: str) -> str:
-    return _version(model, digest) + "files/"
+    return keys.model_version(model, digest) + "files/"
 
 
 # Keys go into Consul URLs unquoted: keep each path segment to a safe alphabet, escape the rest.

@@ -71,7 +71,6 @@ CANDS_MAX = 16
 GROUP_EVENTS = 400
 RECORD_EVENTS = 200
 TXN_EVENTS = 600
-OUTBOX_CHUNK = 5000
 _TRACE_TAG = uuid.uuid4().hex[:10]
 _TRACE_SEQ = itertools.count(1)
 
@@ -557,7 +556,7 @@ class Batch:
         """Operations of one member, as Consul counts them (a delete_cas is two)."""
         n = sum(2 if op.verb == "delete_cas" else 1 for op in self._removals(m))
         n += int(self._moved(m)) + int(bool(m.attributes))
-        n += -(-len(m.wakes) // OUTBOX_CHUNK) if m.outbox else len(m.wakes)
+        n += -(-len(m.wakes) // keys.OUTBOX_CHUNK) if m.outbox else len(m.wakes)
         n += 2 * len(m.hand) + len(self.ctx.node_keys(list(m.hand))) + int(m.keep)
         return n + len(m.checks) + int(bool(m.fact.get("waiting")))
 
@@ -643,10 +642,10 @@ class Batch:
                                          self.w._merged_attributes(self.ctx, m.id, m.attributes)))
                 if m.outbox:
                     ws = list(m.wakes)
-                    for i in range(0, len(ws), OUTBOX_CHUNK):
+                    for i in range(0, len(ws), keys.OUTBOX_CHUNK):
                         ident = "%s-%d-%d" % (m.id, m.fact["version"], i)
                         writes.append(op_set(keys.outbox(run_id, ident),
-                                             {"wake": ws[i:i + OUTBOX_CHUNK]}))
+                                             {"wake": ws[i:i + keys.OUTBOX_CHUNK]}))
                 else:
                     for t in m.wakes:
                         k = keys.ready(run_id, t)

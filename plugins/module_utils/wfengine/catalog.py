@@ -340,7 +340,7 @@ def collect_versions(space: Space, name: str) -> List[str]:
     if head is not None and isinstance(head.value, dict):
         used.add(head.value.get("digest"))
     # Instances listed after the pins were read (see above).
-    inst_prefix = "inst/%s/" % name
+    inst_prefix = keys.model_instances(name)
     heads = [k for k in space.keys(inst_prefix) if k.count("/") == 3 and k.endswith("/head")]
     for e in space.get_many(heads).values():
         if e is not None and isinstance(e.value, dict):
@@ -384,7 +384,7 @@ def model_head(space: Space, name: str) -> Dict[str, Any]:
 
 
 def read_templates(space: Space, name: str, digest: str) -> Dict[str, Dict[str, Any]]:
-    prefix = keys.model_version(name, digest) + "tpl/"
+    prefix = keys.model_template(name, digest, "")
     out = {}
     for e in space.list(prefix):
         if not isinstance(e.value, dict) or not isinstance(e.value.get("type"), str):
@@ -410,7 +410,7 @@ def read_operations(space: Space, name: str, digest: str, template: str) -> Dict
 
 
 def read_meta(space: Space, name: str, digest: str) -> Dict[str, Any]:
-    return _meta(space.get(keys.model_version(name, digest) + "meta"))
+    return _meta(space.get(keys.model_meta(name, digest)))
 
 
 def _meta(e: Optional[Entry]) -> Dict[str, Any]:
@@ -422,7 +422,7 @@ def read_rules_and_meta(space: Space, name: str, digest: str, workflow: str,
     """``read_rules``, ``read_meta`` and every entry under ``tree`` (start_run: the instance's
     nodes) in one read: starting a run is on the path of every workflow."""
     rules_key = keys.model_rules(name, digest, workflow)
-    meta_key = keys.model_version(name, digest) + "meta"
+    meta_key = keys.model_meta(name, digest)
     got = space.txn([op_get(rules_key), op_get(meta_key), op_get_tree(tree)])
     e = got.entries.get(rules_key)
     return ((None if e is None else validate_rule_set(workflow, e.value)),
@@ -434,7 +434,7 @@ def remove_model(space: Space, name: str, check: bool = False) -> Dict[str, Any]
     head = space.get(keys.model_head(name))
     if head is None:
         return {"name": name, "changed": False}
-    if space.keys("inst/%s/" % name):
+    if space.keys(keys.model_instances(name)):
         raise Conflict("model %s still has instances; remove them first" % name)
     if not check:
         # The head goes first (checked: an upload moving it meanwhile keeps the model), then every

@@ -84,7 +84,7 @@ def create_instance(space: Space, model: str, instance: str, check: bool = False
         _point(space, model, instance, head["digest"], value, meta_entry)
     except Exception:
         try:
-            space.delete_tree("inst/%s/%s/g/%s/" % (model, instance, gen))
+            space.delete_tree(keys.instance_generation(model, instance, gen))
         finally:
             raise
     return result

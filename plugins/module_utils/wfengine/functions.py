@@ -34,7 +34,6 @@ from .errors import WfError
 
 FUNCTIONS = ("get_input", "get_property", "get_attribute", "concat", "join", "token",
              "get_operation_output", "get_artifact", "get_nodes_of_type", "get_secret")
-ENTITIES = ("SELF", "SOURCE", "TARGET", "HOST")
 _MAX_DEPTH = 32
 # Where an operation's outputs are kept among the attributes of the node that ran it:
 # ``~outputs/<Interface>.<operation>`` (node operations) and

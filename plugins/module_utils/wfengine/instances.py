@@ -9,12 +9,31 @@ relationships (ConnectsTo, DependsOn, ...) link each source instance to every ta
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import limits
 from .errors import ModelError
 
 HOSTED_ON = "tosca.relationships.HostedOn"
+
+
+def instance_id(template: str, number: int) -> str:
+    """The id of a node instance: ``<template>_<n>`` (``expand`` numbers them)."""
+    return "%s_%d" % (template, number)
+
+
+def split_instance_id(node_id: str) -> Optional[Tuple[str, int]]:
+    """``<template>_<n>`` -> (template, n); None for an id without that form."""
+    template, sep, index = node_id.rpartition("_")
+    if not sep or not index.isdigit():
+        return None
+    return template, int(index)
+
+
+def natural_key(node_id: str) -> Tuple[str, int]:
+    """Sort key of node ids: by template, then by number (``c_2`` before ``c_10``)."""
+    base, dummy, num = node_id.rpartition("_")
+    return (base, int(num)) if num.isdigit() else (node_id, 0)
 
 
 def _host_requirement(model: Any, tname: str) -> Optional[Any]:
@@ -82,8 +101,8 @@ def check_counts(model: Any, limit: Optional[int] = None) -> int:
 
 def _number(node_id: str) -> int:
     """The ``<n>`` of an id ``<template>_<n>`` (-1 when it has none)."""
-    dummy, sep, index = node_id.rpartition("_")
-    return int(index) if sep and index.isdigit() else -1
+    parsed = split_instance_id(node_id)
+    return parsed[1] if parsed is not None else -1
 
 
 def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Dict[str, Any]]:
@@ -125,10 +144,10 @@ def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None) -> 
                     nid = old_ids[k]
                 else:
                     num = next_number.get(tname, 0) if previous else len(ids)
-                    nid = "%s_%d" % (tname, num)
+                    nid = instance_id(tname, num)
                     while nid in nodes:
                         num += 1
-                        nid = "%s_%d" % (tname, num)
+                        nid = instance_id(tname, num)
                     next_number[tname] = num + 1
                 ids.append(nid)
                 nodes[nid] = {"id": nid, "template": tname, "type": tpl.type, "host": host,
@@ -193,10 +212,10 @@ def root_of(node_id: str, hosting: Dict[str, Any]) -> str:
         root = exceptions.get(node_id)
         if isinstance(root, str):
             return root
-    template, sep, index = node_id.rpartition("_")
-    if not sep or not index.isdigit():
+    parsed = split_instance_id(node_id)
+    if parsed is None:
         return node_id
-    k = int(index)
+    template, k = parsed
     seen = 0
     while template in hosting and seen < 64:
         entry = hosting[template]
@@ -205,7 +224,7 @@ def root_of(node_id: str, hosting: Dict[str, Any]) -> str:
             return node_id
         template, k = entry[0], k // entry[1]
         seen += 1
-    return "%s_%d" % (template, k)
+    return instance_id(template, k)
 
 
 def validate_node(key: str, node: Any) -> Dict[str, Any]:

@@ -77,12 +77,27 @@ def model_tree(model: str) -> str:
     return "models/%s/" % model
 
 
+def model_instances(model: str) -> str:
+    """Every instance of a model (``inst/<model>/<instance>/...``)."""
+    return "inst/%s/" % model
+
+
 def instance_head(model: str, instance: str) -> str:
     return "inst/%s/%s/head" % (model, instance)
 
 
 def instance_tree(model: str, instance: str) -> str:
     return "inst/%s/%s/" % (model, instance)
+
+
+def instance_generation(model: str, instance: str, gen: str) -> str:
+    """One generation of an instance: its nodes (``n/``) and, for an update, its rules."""
+    return "inst/%s/%s/g/%s/" % (model, instance, gen)
+
+
+def instance_rules(model: str, instance: str, gen: str) -> str:
+    """The composite rules of an update generation (updates.py, runs.rules_key_of)."""
+    return "inst/%s/%s/g/%s/rules" % (model, instance, gen)
 
 
 def instance_nodes(model: str, instance: str, gen: str) -> str:
@@ -152,6 +167,11 @@ def lock(run_id: str, node: str) -> str:
     return "q/%s/l/%s" % (run_id, node)
 
 
+# Node ids per outbox record (``outbox``): a larger fan-out is put in several records, each a
+# value of its own in the Space (worker.py, batch.py, runs.py resume).
+OUTBOX_CHUNK = 5000
+
+
 def outbox(run_id: str, ident: str) -> str:
     return "q/%s/o/%s" % (run_id, ident)
 
@@ -195,16 +215,27 @@ def cancel(run_id: str) -> str:
     return "q/%s/cancel" % run_id
 
 
+def is_ready(key: str) -> bool:
+    """Whether a key of ``q/<run>/`` is a ready tuple."""
+    return "/r/" in key
+
+
+def is_lock(key: str) -> bool:
+    """Whether a key of ``q/<run>/`` is a node's lock (a step in flight)."""
+    return "/l/" in key
+
+
+def is_host_lock(key: str) -> bool:
+    """Whether a key of ``q/<run>/`` is a host lock (an operation in flight on that host)."""
+    return "/h/" in key
+
+
 def logs(run_id: str) -> str:
     return "logs/%s/" % run_id
 
 
 def log(run_id: str, node: str, version: int) -> str:
     return "logs/%s/%s/%08d" % (run_id, node, version)
-
-
-def attributes_tree(model: str, instance: str) -> str:
-    return "inst/%s/%s/attrs/" % (model, instance)
 
 
 def attributes(model: str, instance: str, node: str) -> str:

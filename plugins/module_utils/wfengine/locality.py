@@ -30,7 +30,7 @@ import collections
 import zlib
 from typing import Any, Dict, List, Optional, Sequence
 
-from .instances import root_of
+from .instances import root_of, split_instance_id
 
 # Nodes per zone: above a batch (16 nodes) so that a zone's frontier fills a worker's batches,
 # small enough that 3 to 6 workers get several zones each from 200 nodes on.
@@ -97,10 +97,8 @@ def zone_map(nodes: Dict[str, Dict[str, Any]], zone_nodes: int = ZONE_NODES) -> 
     for r in order:
         zone = min(count - 1, done * count // max(1, total))
         done += weight[r]
-        template, sep, index = r.rpartition("_")
-        if not sep or not index.isdigit():
-            template, index = r, "0"
-        per_template.setdefault(template, {})[int(index)] = zone
+        template, index = split_instance_id(r) or (r, 0)
+        per_template.setdefault(template, {})[index] = zone
     of: Dict[str, Any] = {}
     for template, zones in sorted(per_template.items()):
         values = [zones.get(i, 0) for i in range(max(zones) + 1)]
@@ -141,12 +139,10 @@ class Zones:
         if z != -1:
             return z
         root = root_of(node_id, self._hosting)
-        template, sep, index = root.rpartition("_")
-        if not sep or not index.isdigit():
-            template, index = root, "0"
+        template, index = split_instance_id(root) or (root, 0)
         entry = self._of.get(template)
         if isinstance(entry, list):
-            z = entry[int(index)] if int(index) < len(entry) else None
+            z = entry[index] if index < len(entry) else None
         else:
             z = entry
         self._cache[node_id] = z

@@ -21,7 +21,7 @@ from . import catalog, deployments, keys
 from . import events as trace_events
 from .errors import Conflict, NotFound, SpaceDataError
 from .facts import new_fact, validate_fact
-from .instances import hosting_map, root_of
+from .instances import hosting_map, natural_key, root_of
 from .locality import zone_map
 from .imperative import check_preconditions, instances_from, is_imperative
 from .rules import rule_set
@@ -31,7 +31,6 @@ from .space.base import (Entry, Space, op_cas, op_check_index, op_delete, op_del
 RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
-OUTBOX_CHUNK = 5000
 log = logging.getLogger("wfengine.runs")
 
 
@@ -176,7 +175,7 @@ def finalize_run(space: Space, run_id: str,
     canceled = keys.cancel(run_id) in queue
     if canceled:
         # Steps in flight hold locks; ready tuples and outboxes are left out on purpose.
-        if any("/l/" in k or "/h/" in k for k in qkeys):
+        if any(keys.is_lock(k) or keys.is_host_lock(k) for k in qkeys):
             return None
     elif qkeys != [marker_key]:
         return None
@@ -260,8 +259,8 @@ def rules_key_of(rec: Dict[str, Any]) -> str:
     key = rec.get("rules_key")
     if key is None:
         return keys.model_rules(rec["model"], rec["model_digest"], rec["workflow"])
-    prefix = keys.instance_tree(rec["model"], rec["instance"]) + "g/%s/" % rec["generation"]
-    if not isinstance(key, str) or key != prefix + "rules":
+    expected = keys.instance_rules(rec["model"], rec["instance"], rec["generation"])
+    if not isinstance(key, str) or key != expected:
         raise SpaceDataError("run %s: rules_key %r is not its update generation's rules" % (rec.get("id"), key))
     return key
 
@@ -303,9 +302,9 @@ def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[s
            op_delete_tree(keys.queue(run_id)),
            op_set(keys.marker(run_id), {"model": model, "instance": instance}),
            op_set(keys.live(run_id), {"started": time.time()})]
-    for i in range(0, len(todo), OUTBOX_CHUNK):
+    for i in range(0, len(todo), keys.OUTBOX_CHUNK):
         ops.append(op_set(keys.outbox(run_id, "resume%d-%d" % (epoch, i)),
-                          {"wake": todo[i:i + OUTBOX_CHUNK], "epoch": epoch}))
+                          {"wake": todo[i:i + keys.OUTBOX_CHUNK], "epoch": epoch}))
     if not space.txn(ops).ok:
         raise Conflict("instance %s/%s has a run in progress; cannot resume now" % (model, instance))
     if not todo:
@@ -362,7 +361,7 @@ def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,
         if not first or progress is not None:
             qkeys = space.keys(keys.queue(run_id))
             if qkeys == [keys.marker(run_id)] or (keys.cancel(run_id) in qkeys and not any(
-                    "/l/" in k or "/h/" in k for k in qkeys)):
+                    keys.is_lock(k) or keys.is_host_lock(k) for k in qkeys)):
                 finalize_run(space, run_id)
                 e = space.get(key)
                 continue
@@ -403,7 +402,8 @@ def run_progress(space: Space, run_id: str, rec: Dict[str, Any], qkeys: List[str
                 states[st] = states.get(st, 0) + 1
             failed += 1 if e.value.get("error") else 0
     return {"run": run_id, "workflow": rec["workflow"], "done": done, "total": rec["participants"],
-            "ready": sum(1 for k in qkeys if "/r/" in k), "running": sum(1 for k in qkeys if "/l/" in k),
+            "ready": sum(1 for k in qkeys if keys.is_ready(k)),
+            "running": sum(1 for k in qkeys if keys.is_lock(k)),
             "failed": failed, "states": states}
 
 
@@ -438,7 +438,7 @@ def status(space: Space, model: str, instance: str) -> Dict[str, Any]:
                 if f.get("error"):
                     errors[f["node"]] = f["error"]
     out = {"model": model, "instance": instance, "nodes": {}}
-    for nid in sorted(nodes, key=_natural):
+    for nid in sorted(nodes, key=natural_key):
         n = nodes[nid]
         out["nodes"][nid] = {"template": n["template"], "type": n["type"],
                              "state": states.get(nid) or "initial",
@@ -501,7 +501,7 @@ def waiting_hosts(space: Space, rec: Dict[str, Any]) -> List[Dict[str, Any]]:
                 ts.append(e.value["updated"])
         if ts:
             h["since"] = max(ts)
-        h["nodes"].sort(key=_natural)
+        h["nodes"].sort(key=natural_key)
     return [hosts[k] for k in sorted(hosts)]
 
 
@@ -516,16 +516,11 @@ def topology_outputs(space: Space, model: str, instance: str, head: Dict[str, An
     dep = _Deployment()
     dep.model, dep.instance = model, instance
     dep.node = nodes.__getitem__
-    dep.template_instances = lambda t: sorted((n for n, v in nodes.items() if v["template"] == t), key=_natural)
-    prefix = keys.model_version(model, head["model_digest"]) + "ops/"
+    dep.template_instances = lambda t: sorted((n for n, v in nodes.items() if v["template"] == t), key=natural_key)
+    prefix = keys.model_operations(model, head["model_digest"], "")
     values = {e.key[len(prefix):]: (e.value or {}).get("values") or {} for e in space.list(prefix)}
     ctx = model_context(space, dep, values, head.get("inputs") or {}, None)
     return evaluate_outputs(meta["outputs"], ctx)
-
-
-def _natural(nid: str):
-    base, dummy, num = nid.rpartition("_")
-    return (base, int(num)) if num.isdigit() else (nid, 0)
 
 
 def _select_runs(space: Space, model: str, instance: str, workflow: Optional[str],

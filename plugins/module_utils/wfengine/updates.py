@@ -39,7 +39,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import catalog, deployments, keys
 from .errors import Conflict, ModelError, SpaceDataError, WfError
 from .functions import input_values
-from .instances import expand
+from .instances import expand, natural_key
 from .placement import operation_side
 from .rules import RuleSet, find_cycle
 from .space.base import Space, op_cas, op_check_index, op_set
@@ -92,11 +92,6 @@ class UpdateRuleSet(RuleSet):
 
 
 # ---------------------------------------------------------------- diff
-def _natural(nid: str) -> Tuple[str, int]:
-    base, dummy, num = nid.rpartition("_")
-    return (base, int(num)) if num.isdigit() else (nid, 0)
-
-
 def _short(op: Optional[str]) -> str:
     return (op or "").rsplit(".", 1)[-1]
 
@@ -209,7 +204,7 @@ def compute(space: Space, model: str, instance: str, inputs: Optional[Dict[str, 
     rel_novel = sorted(set(new_rels) - set(old_rels))
     rel_obsolete = sorted(set(old_rels) - set(new_rels))
 
-    nat = _natural
+    nat = natural_key
     novel, obsolete, modified = sorted(novel, key=nat), sorted(obsolete, key=nat), sorted(modified, key=nat)
     reinstall, declared = sorted(reinstall, key=nat), sorted(declared, key=nat)
     summary = {"model": model, "instance": instance, "from_version": old_digest, "to_version": new_digest,
@@ -385,7 +380,7 @@ def update(space: Space, model: str, instance: str, inputs: Optional[Dict[str, A
         # add_source on nodes that were never installed would be wrong).
         return _move_only(space, model, instance, diff, w, new_gen)
     ugen = "u" + uuid.uuid4().hex[:11]
-    rules_key = keys.instance_nodes(model, instance, ugen)[:-2] + "rules"
+    rules_key = keys.instance_rules(model, instance, ugen)
     writes = [op_set(keys.instance_node(model, instance, new_gen, nid), n) for nid, n in w["new_nodes"].items()]
     writes += [op_set(keys.instance_node(model, instance, ugen, nid), n) for nid, n in w["union"].items()]
     writes.append(op_set(rules_key, w["rules"]))
@@ -406,8 +401,8 @@ def update(space: Space, model: str, instance: str, inputs: Optional[Dict[str, A
                                        "model_digest": mhead["digest"]}, extra_ops=extra)
     except Exception:
         try:
-            space.delete_tree("inst/%s/%s/g/%s/" % (model, instance, new_gen))
-            space.delete_tree("inst/%s/%s/g/%s/" % (model, instance, ugen))
+            space.delete_tree(keys.instance_generation(model, instance, new_gen))
+            space.delete_tree(keys.instance_generation(model, instance, ugen))
         finally:
             raise
     diff.update(run=rec, message="update run %s started" % rec["id"])
@@ -456,7 +451,7 @@ def _move_only(space: Space, model: str, instance: str, diff: Dict[str, Any], w:
                      op_check_index(keys.model_meta(model, mhead["digest"]), w["meta_entry"].index),
                      op_set(keys.model_pin(model, mhead["digest"]), {"instance": instance, "at": time.time()})])
     if not res.ok:
-        space.delete_tree("inst/%s/%s/g/%s/" % (model, instance, new_gen))
+        space.delete_tree(keys.instance_generation(model, instance, new_gen))
         raise WfError("instance %s/%s changed during the update; retry" % (model, instance))
     diff.update(run=None, message="the instance is not installed: it now has the new node instances, no run "
                                   "(wfctl workflow install deploys them)")

@@ -52,7 +52,6 @@ from .space.base import (Entry, Op, Space, op_cas, op_check_index, op_check_not_
 
 log = logging.getLogger("wfengine.worker")
 
-OUTBOX_CHUNK = 5000
 SUBMITTED, BUSY, INFLIGHT = "submitted", "busy", "inflight"
 EVENTS_PER_COMMIT = 200
 # SIGTERM: operations in flight get this long to finish, then are killed and handed back.
@@ -570,7 +569,6 @@ class Worker:
         server = ThreadingHTTPServer(address, Wake)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name="wake-%s" % self.id, daemon=True).start()
-        self.wake_port = server.server_address[1]
         return server
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
@@ -1515,9 +1513,9 @@ class Worker:
         if len(wakes) <= room:
             ops.extend(op_set(keys.ready(run_id, w), {}) for w in wakes)
         else:
-            for i in range(0, len(wakes), OUTBOX_CHUNK):
+            for i in range(0, len(wakes), keys.OUTBOX_CHUNK):
                 ops.append(op_set(keys.outbox(run_id, "%s-%d-%d" % (node_id, fact["version"], i)),
-                                  {"wake": wakes[i:i + OUTBOX_CHUNK]}))
+                                  {"wake": wakes[i:i + keys.OUTBOX_CHUNK]}))
         tail = [op_delete_cas(keys.ready(run_id, node_id), step.ready.index), op_delete(step.lock)] \
             if final else []
         waiting = fact.get("waiting") if final else None

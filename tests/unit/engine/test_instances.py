@@ -70,10 +70,7 @@ def _root_by_links(nodes, nid):
 
 
 def test_root_host_from_the_id_alone_matches_the_hosting_links(tmp_path):
-    import sys
-    from engine_helpers import REPO
     from wfengine.instances import hosting_map, root_of
-    sys.path.insert(0, str(REPO / "bench"))
     from generator import Shape, model_yaml as layered
     path = tmp_path / "layers.yaml"
     path.write_text(layered(Shape(layers=3, width=3)))

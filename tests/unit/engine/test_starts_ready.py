@@ -1,6 +1,5 @@
 """RuleSet.starts_ready is the cheap form of "the program does not open with a wait"."""
 import os
-import sys
 
 import pytest
 
@@ -8,9 +7,9 @@ from wfengine.catalog import compile_model
 from wfengine.instances import expand
 from wfengine.rules import WAIT, RuleSet
 
+from generator import Shape, model_yaml  # bench/generator.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
-from generator import Shape, model_yaml  # noqa: E402
 
 
 def _models(tmp_path):

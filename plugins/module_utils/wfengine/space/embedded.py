@@ -796,12 +796,6 @@ class EmbeddedSpace(Space):
             return None, self._drop_session(conn, session, index) > 0
         self._write(apply)
 
-    def sessions(self) -> Dict[str, str]:
-        """Live sessions (id -> name); for diagnostics."""
-        rows = self._read(lambda conn: conn.execute(
-            "SELECT id, name FROM sessions WHERE expires_at > ?", (time.time(),)).fetchall())
-        return dict(rows)
-
     def acquire(self, key: str, session: str, value: Any = None) -> bool:
         return self.txn([op_lock(key, value, session)]).ok
 

@@ -69,18 +69,6 @@ class Document:
     def relationship_types(self) -> Dict[str, Dict[str, Any]]:
         return self.types["relationship_types"]
 
-    @property
-    def capability_types(self) -> Dict[str, Dict[str, Any]]:
-        return self.types["capability_types"]
-
-    @property
-    def interface_types(self) -> Dict[str, Dict[str, Any]]:
-        return self.types["interface_types"]
-
-    @property
-    def data_types(self) -> Dict[str, Dict[str, Any]]:
-        return self.types["data_types"]
-
     def file_of(self, section: str, name: str) -> Optional[str]:
         return self.type_files.get(section, {}).get(name)
 
