@@ -212,6 +212,60 @@ def test_builtin_routing_and_the_playbooks_own_collections_reach_a_forked_playbo
     assert len(ex.forkservers.pids()) == 1
 
 
+SHADOW_CALLBACK = '''
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = """
+name: default
+type: stdout
+short_description: a playbook's own stdout callback, named like ansible-core's
+description: [prints its own option]
+options:
+  greeting:
+    description: what it prints
+    default: shadow-default
+    env: [{name: TEST_SHADOW_GREETING}]
+"""
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "stdout"
+    CALLBACK_NAME = "default"
+
+    def v2_playbook_on_start(self, playbook):
+        self._display.display("greeting: %s" % self.get_option("greeting"))
+'''
+
+
+def test_a_playbooks_own_plugin_named_like_a_warmed_one_gets_its_own_options(tmp_path, model, executors,
+                                                                             monkeypatch):
+    """The server warms ansible-core's plugins' option definitions, which ansible-core keeps by
+    type and short name: a playbook's own ``callback_plugins/default.py`` must still get its own
+    (a fresh ansible-playbook would; with the warmed ones, ``get_option`` fails)."""
+    monkeypatch.setenv("TEST_SHADOW_GREETING", "hello-shadow")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    pb = playbook(plain, "site.yml", """\
+        - ansible.builtin.debug:
+            msg: plain
+        """)
+    ex = executors({CREATE: spec(pb)}, plain)
+    res = ex.run(call())     # the server of this configuration, warmed
+    assert res.ok and res.details.get("forked") is True, res.output
+    (model / "callback_plugins").mkdir()
+    (model / "callback_plugins" / "default.py").write_text(SHADOW_CALLBACK)
+    playbook(model, "site.yml", """\
+        - ansible.builtin.debug:
+            msg: shadowed
+        """)
+    ex = executors({CREATE: spec(pb)}, model)
+    for dummy in range(2):
+        res = ex.run(call())
+        assert res.ok and res.details.get("forked") is True, res.output
+        assert "greeting: hello-shadow" in res.output, res.output
+
+
 def _run_in_thread(ex, c):
     results = []
     t = threading.Thread(target=lambda: results.append(ex.run(c)))

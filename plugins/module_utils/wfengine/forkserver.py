@@ -4,9 +4,11 @@
 """Playbooks started from an Ansible already imported: a fork server.
 
 A fresh ``ansible-playbook`` spends most of a no-op playbook's time importing ansible-core.  A
-fork server is a long-lived child of the worker that imports ansible-core's CLI once (imports
-only: nothing runs before a fork, so every playbook starts from the state a fresh process has
-right after its imports) and, per operation, forks a child that becomes what ``ansible-playbook``
+fork server is a long-lived child of the worker that imports ansible-core's CLI once, and parses
+what every run would parse the same way whatever its configuration (ansible.builtin's plugin
+routing, the option definitions of ansible-core's own common plugins: _preload_builtin_routing,
+with what a playbook's own plugins need undone in the child, _forget_shadowed), and, per
+operation, forks a child that becomes what ``ansible-playbook``
 would have been: its own session and process group, the operation's working directory,
 environment, standard input ``/dev/null``, standard output and error into the operation's log
 file, ``sys.argv`` the same argument list; it runs ``PlaybookCLI.cli_executor`` and exits with
@@ -160,6 +162,7 @@ def _preload_builtin_routing() -> None:
     try:
         loader.init_plugin_loader()
         importlib.import_module("ansible_collections.ansible.builtin")
+        _warm_plugin_definitions(loader)
     except Exception:       # pylint: disable=broad-except
         pass
     finally:
@@ -170,6 +173,81 @@ def _preload_builtin_routing() -> None:
             config.on_collection_load -= loader._on_collection_load_handler  # pylint: disable=protected-access
         except Exception:   # pylint: disable=broad-except
             pass
+
+
+# Plugins every playbook run loads (a name, or None: all of the type, as the callback, inventory
+# and vars loaders list them), by type: their configuration definitions, parsed from their
+# documentation, are the larger part of what is left of a child's own CPU.
+WARM_PLUGINS = (("callback", None), ("inventory", None), ("vars", None), ("connection", "local"),
+                ("connection", "ssh"), ("shell", "sh"), ("become", "sudo"), ("cache", "memory"))
+# What the server warmed, by type: the names of the definitions it added and the Python modules
+# it imported (the child forgets those of a type a playbook may shadow, see _forget_shadowed).
+WARMED: Dict[str, List[str]] = {}
+WARMED_MODULES: Dict[str, List[str]] = {}
+
+
+def _warm_plugin_definitions(loader: Any) -> None:
+    """Parse the configuration definitions of ansible-core's own plugins of ``WARM_PLUGINS`` once.
+    ansible-core keeps them by plugin type and short name only, so a plugin of the same name met
+    later would get these: a type is left out when a configured plugin folder of that type holds
+    anything, and the child forgets a type's definitions when the operation's folders have a
+    ``<type>_plugins`` folder (a playbook's or a role's own plugins)."""
+    import importlib
+    config = importlib.import_module("ansible.constants").config
+    builtin = os.path.dirname(importlib.import_module("ansible.plugins").__file__)
+    for kind in sorted({k for k, dummy in WARM_PLUGINS}):
+        plugin_loader = getattr(loader, "%s_loader" % kind)
+        paths = plugin_loader._get_paths()           # pylint: disable=protected-access
+        if any(_holds_files(path) for path in paths if not path.startswith(builtin + os.sep)):
+            continue
+        before = set(config._plugins.get(kind, {}))   # pylint: disable=protected-access
+        modules = set(sys.modules)
+        try:
+            for name in [n for k, n in WARM_PLUGINS if k == kind]:
+                if name is None:
+                    list(plugin_loader.all(class_only=True))
+                else:
+                    plugin_loader.get(name, class_only=True)
+        finally:
+            WARMED[kind] = sorted(set(config._plugins.get(kind, {})) - before)  # pylint: disable=protected-access
+            prefix = "ansible.plugins.%s." % kind     # the plugins' own modules, not what they import
+            WARMED_MODULES[kind] = sorted(m for m in set(sys.modules) - modules
+                                          if m.startswith(prefix) and "." not in m[len(prefix):])
+
+
+def _holds_files(path: str) -> bool:
+    try:
+        return any(entry.is_file() for entry in os.scandir(path))
+    except OSError:
+        return False
+
+
+def _forget_shadowed(folders: List[str], depth: int = 4) -> None:
+    """In the child: drop the warmed definitions and modules of each plugin type for which the operation's
+    folders (its working directory, its playbook's) hold a ``<type>_plugins`` folder, within
+    ``depth`` levels (a playbook's own, a role's)."""
+    if not WARMED:
+        return
+    wanted = {"%s_plugins" % kind: kind for kind in WARMED}
+    found = set()
+    for top in folders:
+        base = top.rstrip(os.sep).count(os.sep)
+        for root, dirs, dummy in os.walk(top):
+            found.update(wanted[d] for d in dirs if d in wanted)
+            if root.count(os.sep) - base >= depth - 1:
+                dirs[:] = []
+    if not found:
+        return
+    import importlib
+    plugins = importlib.import_module("ansible.constants").config._plugins   # pylint: disable=protected-access
+    for kind in found:
+        for name in WARMED.get(kind, ()):
+            plugins.get(kind, {}).pop(name, None)
+        # A plugin's module is imported under a name shared by ansible-core's plugin and a
+        # playbook's own of the same name (ansible.plugins.callback.default): whichever is in
+        # sys.modules wins, so the warmed ones go too.
+        for name in WARMED_MODULES.get(kind, ()):
+            sys.modules.pop(name, None)
 
 
 def _send(fd: int, message: Dict[str, Any]) -> None:
@@ -239,6 +317,8 @@ def _child(request: Dict[str, Any]) -> int:
     os.environ.update(request["env"])
     sys.argv = list(request["argv"])
     random.seed()
+    playbooks = [a for a in sys.argv[1:] if a.endswith((".yml", ".yaml")) and os.path.isfile(a)]
+    _forget_shadowed([request["cwd"]] + [os.path.dirname(os.path.abspath(a)) for a in playbooks])
     # ansible-core's controller code (not module code): this process is ansible-playbook.
     import importlib
     C = importlib.import_module("ansible.constants")
