@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from wfengine import api
+from wfengine import api, runs
 from wfengine.errors import Conflict, NotFound
 
 import ordering
@@ -145,6 +145,11 @@ def test_worker_processes_finish_a_run_and_a_sigkilled_one_loses_nothing(tmp_pat
              for i in range(3)]
     try:
         space = api.open_space(embedded(tmp_path))
+        # all three serving before the run starts: the two survivors are there to take over
+        deadline = time.monotonic() + 60
+        while sorted(runs.live_workers(space)) != ["w0", "w1", "w2"]:
+            assert time.monotonic() < deadline, runs.live_workers(space)
+            time.sleep(0.05)
         rec = api.start_workflow(space, "install", "m", "i")
         # kill w0 as soon as it has executed something (the run is then in progress)
         deadline = time.monotonic() + 30

@@ -581,7 +581,27 @@ def _default_state_dir(worker_id: Optional[str]) -> str:
     return os.path.join(default_cache_dir(), "state", (worker_id or "worker").replace("/", "_"))
 
 
+class _StoppedBeforeServing(Exception):
+    """A SIGTERM/SIGINT that came while the worker was still starting: nothing is in flight yet."""
+
+
+def _stop_before_serving(signum, frame):
+    raise _StoppedBeforeServing()
+
+
 def cmd_worker(args: argparse.Namespace, space) -> int:
+    # A stop asked while the worker starts (imports, fork server, journal) is a clean exit, not a
+    # death by signal: a service manager or a test may stop a worker that has not served yet.
+    signal.signal(signal.SIGTERM, _stop_before_serving)
+    signal.signal(signal.SIGINT, _stop_before_serving)
+    try:
+        return _serve_worker(args, space)
+    except _StoppedBeforeServing:
+        logging.getLogger("wfengine").info("worker stopped before it served")
+        return 0
+
+
+def _serve_worker(args: argparse.Namespace, space) -> int:
     from .worker import Worker, WorkerInterrupt
     opts = ssh_options(args, serves=args.serves)
     if opts.inventory:
