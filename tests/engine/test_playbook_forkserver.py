@@ -15,9 +15,9 @@ import time
 import pytest
 
 from wfengine import api
-from wfengine.executor import OperationCall
-from wfengine.functions import DictContext
-from wfengine.runner import OperationResolver, ProcessExecutor, find_ansible_playbook
+from wfengine.operation.executor import OperationCall
+from wfengine.operation.functions import DictContext
+from wfengine.operation.runner import OperationResolver, ProcessExecutor, find_ansible_playbook
 
 from engine_helpers import embedded
 

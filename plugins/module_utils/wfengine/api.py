@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import catalog, deployments, keys, runs
 from .errors import Conflict, NotFound, WfError
-from .executor import Executor
+from .operation.executor import Executor
 from . import plan as _plan
 from . import timeline as _timeline
 from . import updates as _updates

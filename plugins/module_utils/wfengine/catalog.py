@@ -32,7 +32,7 @@ from .instances import expand
 from .rules import check_workflows, compile_rules, validate_rule_set
 from .space.base import (Entry, Space, dumps, op_cas, op_check_index, op_check_not_exists, op_delete,
                          op_delete_tree, op_get, op_get_tree, op_set)
-from . import artifacts
+from .operation import artifacts
 from .operations import artifact_paths, compile_operations, compile_values
 from .ignore import secret_reason
 from .tosca.csar import model_source, source_kind

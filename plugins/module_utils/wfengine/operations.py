@@ -40,7 +40,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import ToscaError
-from .functions import has_function
+from .operation.functions import has_function
 from .secrets import forbidden_env_name
 
 STANDARD = "tosca.interfaces.node.lifecycle.Standard"

@@ -3,7 +3,7 @@ concat, join, errors naming the function and path; the ModelContext over a real 
 import pytest
 
 from wfengine.errors import WfError
-from wfengine.functions import (DictContext, FunctionError, ModelContext, evaluate, evaluate_outputs,
+from wfengine.operation.functions import (DictContext, FunctionError, ModelContext, evaluate, evaluate_outputs,
                                 has_function, input_values, to_text)
 from wfengine.instances import expand
 from wfengine.operations import compile_values

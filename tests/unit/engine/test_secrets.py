@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from wfengine import secrets
-from wfengine.functions import DictContext, evaluate
-from wfengine.runner import EXIT_NOT_RUN, ProcessExecutor, find_ansible_playbook
+from wfengine.operation.functions import DictContext, evaluate
+from wfengine.operation.runner import EXIT_NOT_RUN, ProcessExecutor, find_ansible_playbook
 
 from engine_helpers import ansible_vault
 from test_runner import CREATE, Resolver, call, script, spec

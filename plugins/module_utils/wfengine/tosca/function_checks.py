@@ -20,7 +20,7 @@ import re
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from ..errors import ToscaError
-from ..functions import FUNCTIONS, LOCAL_FILE
+from ..operation.functions import FUNCTIONS, LOCAL_FILE
 from ..secrets import check_args as check_secret_args
 
 HOSTED_ON = "tosca.relationships.HostedOn"

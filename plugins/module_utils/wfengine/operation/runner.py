@@ -57,12 +57,12 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from .errors import SpaceUnavailable, WfError
+from ..errors import SpaceUnavailable, WfError
 from .executor import Executor, OperationCall, OperationResult
 from .forkserver import ForkServerError, ForkServers
 from .functions import FunctionContext, evaluate, outputs_key, to_text
-from .operations import INPUT_NAME_RE, split_operation
-from .secrets import SecretResolver, forbidden_env_name
+from ..operations import INPUT_NAME_RE, split_operation
+from ..secrets import SecretResolver, forbidden_env_name
 from .ssh import EXIT_UNREACHABLE, REMOTE_MODEL_DIR, RemoteError, describe_failure, parse_result
 
 log = logging.getLogger("wfengine.runner")

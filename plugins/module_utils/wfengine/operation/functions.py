@@ -30,7 +30,7 @@ import json
 import re
 from typing import Any, Callable, Dict, List, Optional
 
-from .errors import WfError
+from ..errors import WfError
 
 FUNCTIONS = ("get_input", "get_property", "get_attribute", "concat", "join", "token",
              "get_operation_output", "get_artifact", "get_nodes_of_type", "get_secret")
@@ -242,7 +242,7 @@ class _Eval:
 
     def get_secret(self, args: Any, depth: int) -> Any:
         """[source, ...] (secrets.py): read on the worker, remembered there for scrubbing."""
-        from . import secrets
+        from .. import secrets
         args = self.value(args, depth)
         problem = secrets.check_args(args)
         if problem:

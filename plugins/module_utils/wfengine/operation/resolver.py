@@ -13,11 +13,12 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import artifacts, catalog, keys
+from .. import catalog, keys
+from . import artifacts
 from .executor import Executor, OperationCall, OperationResult, RecordingExecutor
 from .functions import FunctionContext, ModelContext
-from .operations import lookup
-from .placement import host_target, operation_root
+from ..operations import lookup
+from ..placement import host_target, operation_root
 from .runner import OperationResolver, ProcessExecutor
 from .ssh import KnownHosts, SshClient, SshOptions
 
