@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run operation implementations as processes: shell scripts with bash, playbooks with
 ansible-playbook (by default forked from a fork server that imported ansible-core once,
-``forkserver.py``; the same argument list, environment, working directory, log, and the same
+``forkserver_client.py``; the same argument list, environment, working directory, log, and the same
 supervision below: only the start-up differs).
 
 Values never reach a command line.  The command is always an argument list
@@ -59,7 +59,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import SpaceUnavailable, WfError
 from .executor import Executor, OperationCall, OperationResult
-from .forkserver import ForkServerError, ForkServers
+from .forkserver_client import ForkServerError, ForkServers
 from .functions import FunctionContext, evaluate, outputs_key, to_text
 from ..operations import INPUT_NAME_RE, split_operation
 from ..secrets import SecretResolver, forbidden_env_name
@@ -201,7 +201,7 @@ class ProcessExecutor(Executor):
         self._running: Dict[int, Tuple[str, Any]] = {}      # pid -> (run, Popen or ForkedProcess)
         self._canceled: set = set()
         self._lock = threading.Lock()
-        # Playbooks forked from an Ansible imported once (forkserver.py); None: processes only.
+        # Playbooks forked from an Ansible imported once (forkserver_client.py); None: processes only.
         if playbook_forkserver is None:
             playbook_forkserver = forkserver_default()
         self.forkservers: Optional[ForkServers] = ForkServers() if playbook_forkserver else None
@@ -528,7 +528,7 @@ class ProcessExecutor(Executor):
         return proc.returncode, timed_out, canceled
 
     def _kill_group(self, proc: Any) -> None:
-        """``proc``: a ``subprocess.Popen`` or a ``forkserver.ForkedProcess`` (the same calls)."""
+        """``proc``: a ``subprocess.Popen`` or a ``forkserver_client.ForkedProcess`` (the same calls)."""
         _killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=self.kill_grace)
