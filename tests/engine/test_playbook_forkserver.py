@@ -17,7 +17,8 @@ import pytest
 from wfengine import api
 from wfengine.operation.executor import OperationCall
 from wfengine.operation.functions import DictContext
-from wfengine.operation.runner import OperationResolver, ProcessExecutor, find_ansible_playbook
+from wfengine.operation.playbook import find_ansible_playbook
+from wfengine.operation.process_executor import OperationResolver, ProcessExecutor
 
 from engine_helpers import embedded
 

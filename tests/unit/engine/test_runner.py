@@ -10,8 +10,9 @@ import pytest
 
 from wfengine.operation.executor import OperationCall
 from wfengine.operation.functions import DictContext
-from wfengine.operation.runner import EXIT_NOT_RUN, OperationResolver, ProcessExecutor, find_ansible_playbook, parse_outputs
-from wfengine.operation.runner import OutputsError
+from wfengine.operation.output import OutputsError, parse_outputs
+from wfengine.operation.playbook import find_ansible_playbook
+from wfengine.operation.process_executor import EXIT_NOT_RUN, OperationResolver, ProcessExecutor
 
 CREATE = "tosca.interfaces.node.lifecycle.Standard.create"
 PRE_SRC = "tosca.interfaces.relationships.Configure.pre_configure_source"

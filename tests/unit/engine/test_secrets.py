@@ -15,7 +15,8 @@ import yaml
 
 from wfengine import secrets
 from wfengine.operation.functions import DictContext, evaluate
-from wfengine.operation.runner import EXIT_NOT_RUN, ProcessExecutor, find_ansible_playbook
+from wfengine.operation.playbook import find_ansible_playbook
+from wfengine.operation.process_executor import EXIT_NOT_RUN, ProcessExecutor
 
 from engine_helpers import ansible_vault
 from test_runner import CREATE, Resolver, call, script, spec

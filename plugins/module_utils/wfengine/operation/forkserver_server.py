@@ -12,7 +12,7 @@ operation, forks a child that becomes what ``ansible-playbook``
 would have been: its own session and process group, the operation's working directory,
 environment, standard input ``/dev/null``, standard output and error into the operation's log
 file, ``sys.argv`` the same argument list; it runs ``PlaybookCLI.cli_executor`` and exits with
-its status.  The runner (``runner.ProcessExecutor``) supervises the child exactly as it does a
+its status.  The runner (``process_executor.ProcessExecutor``) supervises the child exactly as it does a
 process it started: timeout and cancel kill the child's process group, its exit status has
 ``subprocess``'s meaning (negative: killed by that signal).
 
