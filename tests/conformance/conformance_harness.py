@@ -24,7 +24,7 @@ import yaml
 from wfengine import api
 from wfengine.errors import WfError
 from wfengine.operation.executor import Executor, OperationCall, OperationResult
-from wfengine.operation.functions import evaluate
+from wfengine.operation.function_eval import evaluate
 from wfengine.operations import split_operation
 from wfengine.operation.resolver import SpaceResolver
 from wfengine.worker import RunContext

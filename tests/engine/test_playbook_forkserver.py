@@ -16,7 +16,7 @@ import pytest
 
 from wfengine import api
 from wfengine.operation.executor import OperationCall
-from wfengine.operation.functions import DictContext
+from wfengine.operation.function_contexts import DictContext
 from wfengine.operation.playbook import find_ansible_playbook
 from wfengine.operation.process_executor import OperationResolver, ProcessExecutor
 

@@ -508,7 +508,7 @@ def waiting_hosts(space: Space, rec: Dict[str, Any]) -> List[Dict[str, Any]]:
 def topology_outputs(space: Space, model: str, instance: str, head: Dict[str, Any],
                      nodes: Dict[str, Dict[str, Any]], meta: Dict[str, Any]) -> Dict[str, Any]:
     """The model's ``outputs``, computed from the current attributes of the deployment."""
-    from .operation.functions import evaluate_outputs
+    from .operation.function_eval import evaluate_outputs
     from .operation.resolver import model_context
 
     class _Deployment:

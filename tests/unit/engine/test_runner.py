@@ -9,7 +9,7 @@ import time
 import pytest
 
 from wfengine.operation.executor import OperationCall
-from wfengine.operation.functions import DictContext
+from wfengine.operation.function_contexts import DictContext
 from wfengine.operation.output import OutputsError, parse_outputs
 from wfengine.operation.playbook import find_ansible_playbook
 from wfengine.operation.process_executor import EXIT_NOT_RUN, OperationResolver, ProcessExecutor
@@ -299,7 +299,8 @@ def test_pipeline_from_csar_to_a_later_get_attribute(tmp_path):
     import zipfile
 
     from wfengine.operation.artifacts import collect, materialize, store_ops
-    from wfengine.operation.functions import ModelContext, input_values
+    from wfengine.operation.function_contexts import ModelContext
+    from wfengine.operation.function_eval import input_values
     from wfengine.instances import expand
     from wfengine.operations import compile_operations, compile_values, lookup
     from wfengine.space import open_space

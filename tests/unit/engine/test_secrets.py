@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from wfengine import secrets
-from wfengine.operation.functions import DictContext, evaluate
+from wfengine.operation.function_contexts import DictContext
+from wfengine.operation.function_eval import evaluate
 from wfengine.operation.playbook import find_ansible_playbook
 from wfengine.operation.process_executor import EXIT_NOT_RUN, ProcessExecutor
 

@@ -53,7 +53,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..errors import SpaceUnavailable, WfError
 from .executor import Executor, OperationCall, OperationResult
 from .forkserver_client import ForkServerError, ForkServers
-from .functions import FunctionContext, evaluate, to_text
+from .function_eval import evaluate
+from .functions import FunctionContext, to_text
 from ..operations import INPUT_NAME_RE
 from .output import OutputsError, append_log, read_attributes, safe_segment, tail
 from .playbook import playbook_command

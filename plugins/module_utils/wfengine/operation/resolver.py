@@ -16,7 +16,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .. import catalog, keys
 from . import artifacts
 from .executor import Executor, OperationCall, OperationResult, RecordingExecutor
-from .functions import FunctionContext, ModelContext
+from .function_contexts import ModelContext
+from .functions import FunctionContext
 from ..operations import lookup
 from ..placement import host_target, operation_root
 from .process_executor import OperationResolver, ProcessExecutor

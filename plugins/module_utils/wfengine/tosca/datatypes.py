@@ -97,7 +97,7 @@ def is_function(value: Any) -> bool:
     name = next(iter(value))
     try:
         from ..operation.functions import FUNCTIONS
-    except ImportError:       # pragma: no cover - the engine ships functions.py
+    except ImportError:       # pragma: no cover - the engine ships operation/functions.py
         FUNCTIONS = ()
     return name in FUNCTION_NAMES or name in FUNCTIONS
 
