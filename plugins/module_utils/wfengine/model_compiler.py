@@ -31,7 +31,6 @@ def digest_of(value: Any) -> str:
     return hashlib.sha256(dumps(value).encode("utf-8")).hexdigest()[:16]
 
 
-
 def _referenced_files(root: str, ops: Dict[str, Any], extra: Optional[Dict[str, Dict[str, str]]] = None,
                       tosca_files: Sequence[str] = (), left_out: Optional[List[str]] = None,
                       warnings: Optional[List[str]] = None) -> List[artifacts.ModelFile]:

@@ -190,7 +190,7 @@ class ForkServer:
             self._pending[child.rid] = child
             try:
                 send_line(self.proc.stdin.fileno(), {"id": child.rid, "argv": argv, "env": env, "cwd": cwd,
-                                                 "log": log_file, "status": status_path})
+                                                     "log": log_file, "status": status_path})
             except OSError:
                 self._pending.pop(child.rid, None)
                 raise ForkServerError("the fork server is gone") from None

@@ -429,7 +429,6 @@ class ProcessExecutor(Executor):
         proc.wait()
 
 
-
 def _feed(proc: subprocess.Popen, data: bytes) -> None:
     """Write ``data`` and leave the pipe open (closed by _spawn when the process ends)."""
     try:
