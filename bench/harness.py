@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from wfengine.executor import Executor, OperationCall, OperationResult, RecordingExecutor
+from wfengine.operation.executor import Executor, OperationCall, OperationResult, RecordingExecutor
 from wfengine.space.base import Entry, Op, Space, TxnResult, op_set
 
 _WRITE_VERBS = frozenset(["set", "cas", "delete", "delete_cas", "delete_tree", "lock", "unlock"])

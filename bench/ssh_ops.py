@@ -27,7 +27,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from wfengine import api  # noqa: E402
-from wfengine.ssh import SshOptions  # noqa: E402
+from wfengine.operation.ssh import SshOptions  # noqa: E402
 
 from sshd_hosts import SshHosts  # noqa: E402
 

@@ -23,10 +23,10 @@ import yaml
 
 from wfengine import api
 from wfengine.errors import WfError
-from wfengine.executor import Executor, OperationCall, OperationResult
-from wfengine.functions import evaluate
+from wfengine.operation.executor import Executor, OperationCall, OperationResult
+from wfengine.operation.function_eval import evaluate
 from wfengine.operations import split_operation
-from wfengine.resolver import SpaceResolver
+from wfengine.operation.resolver import SpaceResolver
 from wfengine.worker import RunContext
 
 HERE = Path(__file__).resolve().parent

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from wfengine import api
-from wfengine.executor import Executor, OperationResult
+from wfengine.operation.executor import Executor, OperationResult
 
 import ordering
 from engine_helpers import EXAMPLE, deploy, embedded

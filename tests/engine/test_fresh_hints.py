@@ -4,7 +4,7 @@ Real embedded Space, real worker; Space calls counted by the benchmark's Countin
 import threading
 
 from wfengine import api, keys, runs
-from wfengine.executor import RecordingExecutor
+from wfengine.operation.executor import RecordingExecutor
 from wfengine.facts import new_fact
 from wfengine.space.base import op_cas
 from wfengine.worker import Worker

@@ -4,7 +4,7 @@ import threading
 
 from wfengine import api, keys, runs
 from wfengine.space.base import op_cas, op_set
-from wfengine.executor import RecordingExecutor
+from wfengine.operation.executor import RecordingExecutor
 from wfengine.worker import Worker, run_workers
 
 import ordering

@@ -13,7 +13,7 @@ import pytest
 
 from wfengine import api, keys, runs
 from wfengine.errors import Conflict
-from wfengine.executor import Executor, OperationResult
+from wfengine.operation.executor import Executor, OperationResult
 
 from engine_helpers import deploy, embedded, run, write
 

@@ -5,7 +5,7 @@ Consul transaction costs a Raft round).  Real embedded Space, one real worker wi
 import threading
 
 from wfengine import api, runs
-from wfengine.executor import RecordingExecutor
+from wfengine.operation.executor import RecordingExecutor
 from wfengine.worker import Worker
 
 import generator  # bench/generator.py: the benchmark's layered topologies

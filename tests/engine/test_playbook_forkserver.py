@@ -15,9 +15,10 @@ import time
 import pytest
 
 from wfengine import api
-from wfengine.executor import OperationCall
-from wfengine.functions import DictContext
-from wfengine.runner import OperationResolver, ProcessExecutor, find_ansible_playbook
+from wfengine.operation.executor import OperationCall
+from wfengine.operation.function_contexts import DictContext
+from wfengine.operation.playbook import find_ansible_playbook
+from wfengine.operation.process_executor import OperationResolver, ProcessExecutor
 
 from engine_helpers import embedded
 

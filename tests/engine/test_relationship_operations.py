@@ -187,7 +187,7 @@ def test_target_operation_never_runs_on_the_wrong_served_machine(tmp_path, monke
     app's worker cannot reach db's machine, so db's pre_configure_target (woven into app's
     sequence, run for db) fails saying so, rather than running on app's machine."""
     import threading
-    from wfengine.ssh import SshOptions
+    from wfengine.operation.ssh import SshOptions
     from wfengine.worker import Worker
 
     monkeypatch.setenv("WF_CACHE_DIR", str(tmp_path / "cache"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from wfengine import api, catalog, unused
+from wfengine import api, catalog, model_compiler, unused
 from wfengine.errors import ToscaError
 from wfengine.rules import compile_rules
 from wfengine.operations import compile_operations
@@ -123,14 +123,14 @@ def test_a_model_that_runs_everything_it_declares_has_no_warning(tmp_path):
 
 def test_model_warnings_of_the_loader_come_first(tmp_path, monkeypatch):
     """Contract 1: whatever the TOSCA layer appends to ``Model.warnings`` is announced too."""
-    real = catalog.load_model
+    real = model_compiler.load_model
 
     def load_and_announce(entry, libs):
         model = real(entry, libs)
         model.warnings.append("m.yaml: topology_template.policies: stored, not run")
         return model
 
-    monkeypatch.setattr(catalog, "load_model", load_and_announce)
+    monkeypatch.setattr(model_compiler, "load_model", load_and_announce)
     path = _files(tmp_path)
     assert catalog.compile_model(path)["warnings"] == ["m.yaml: topology_template.policies: stored, not run"] + EXPECTED
     assert "warnings" not in load_model(path, []).to_json()

@@ -4,7 +4,7 @@ import threading
 import time
 
 from wfengine import api, runs
-from wfengine.executor import RecordingExecutor
+from wfengine.operation.executor import RecordingExecutor
 from wfengine.worker import run_workers
 
 import generator  # bench/generator.py: the benchmark's layered topologies

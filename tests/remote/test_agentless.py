@@ -12,7 +12,7 @@ import re
 import pytest
 
 from wfengine import api, keys
-from wfengine.ssh import SshOptions
+from wfengine.operation.ssh import SshOptions
 
 from engine_helpers import REPO, embedded
 

@@ -13,9 +13,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import catalog, deployments, keys, runs
+from . import catalog, deployments, keys, run_reports, runs
 from .errors import Conflict, NotFound, WfError
-from .executor import Executor
+from .operation.executor import Executor
 from . import plan as _plan
 from . import timeline as _timeline
 from . import updates as _updates
@@ -30,14 +30,14 @@ remove_model = catalog.remove_model
 compile_model = catalog.compile_model
 create_instance = deployments.create_instance
 delete_instance = deployments.delete_instance
-status = runs.status
-trace = runs.trace
+status = run_reports.status
+trace = run_reports.trace
 instance_runs = runs.instance_runs
 wait_run = runs.wait_run
-summary = runs.summary
+summary = run_reports.summary
 cancel_run = runs.cancel_run
 resume_run = runs.resume_run
-logs = runs.logs
+logs = run_reports.logs
 current_run = runs.current_run
 live_workers = runs.live_workers
 plan = _plan.plan

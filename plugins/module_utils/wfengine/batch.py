@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tupl
 from . import events as trace_events
 from . import keys
 from .errors import SpaceDataError, WfError
-from .executor import OperationCall
+from .operation.executor import OperationCall
 from .facts import new_fact, passes, reached, remaining_states, validate_fact
 from .placement import call_end
 from . import imperative

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: ditrit.workflows contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Component libraries and application models in the Space.
+"""Component libraries and application models in the Space (what an upload of a model compiles and
+checks before it stores anything: ``model_compiler.py``).
 
 Uploads validate everything first (parse, types, rules, deadlocks) and write nothing on error.  A
 model is stored per template and per workflow (Consul caps a value at 512 KiB) under a version
@@ -19,35 +20,24 @@ in the transaction that creates it.  So a head or an instance never points at a 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import uuid
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from . import keys, limits
-from .errors import Conflict, ModelError, NotFound, SpaceDataError, ToscaError, raise_problems
-from .imperative import announce as announce_imperative, compile_imperative
-from .instances import expand
-from .rules import check_workflows, compile_rules, validate_rule_set
-from .space.base import (Entry, Space, dumps, op_cas, op_check_index, op_check_not_exists, op_delete,
+from . import keys
+from .errors import Conflict, NotFound, SpaceDataError, ToscaError
+from .model_compiler import compile_source, digest_of
+from .rules import validate_rule_set
+from .space.base import (Entry, Space, op_cas, op_check_index, op_check_not_exists, op_delete,
                          op_delete_tree, op_get, op_get_tree, op_set)
-from . import artifacts
-from .operations import artifact_paths, compile_operations, compile_values
-from .ignore import secret_reason
+from .operation import artifacts
 from .tosca.csar import model_source, source_kind
-from .tosca.function_checks import check_functions
-from .tosca.sensitive import check_sensitive
-from .tosca.templates import load_library, load_model
-from .unused import called_operations, unused_implementations
+from .tosca.templates import load_library
 
 
 # Rounds of an upload whose folder a concurrent collection removed while it was written.
 MAX_UPLOAD_ROUNDS = 8
-
-
-def digest_of(value: Any) -> str:
-    return hashlib.sha256(dumps(value).encode("utf-8")).hexdigest()[:16]
 
 
 # ------------------------------------------------------------------ libraries
@@ -105,134 +95,7 @@ def compile_model(path: str, space: Optional[Space] = None,
     with model_source(path) as (entry, root):
         # By the kind of source, never by comparing path spellings: ``app.yaml`` given relative
         # once shipped its whole folder (credentials included) because it differed from ``entry``.
-        return _compile(path, entry, root, source_kind(path) == "file", libs)
-
-
-def _referenced_files(root: str, ops: Dict[str, Any], extra: Optional[Dict[str, Dict[str, str]]] = None,
-                      tosca_files: Sequence[str] = (), left_out: Optional[List[str]] = None,
-                      warnings: Optional[List[str]] = None) -> List[artifacts.ModelFile]:
-    """The files the model names: implementations, dependencies (a folder ships whole, minus the
-    ignore list), the artifacts found next to it (``extra``) and its TOSCA files (the model's file
-    and its imports, those inside ``root``).  A named file ships even when the ignore list would
-    leave it out (the model needs it), with a warning when it looks like a secret."""
-    paths = set()
-    for t in ops.values():
-        for group in [t.get("node") or {}] + list((t.get("relationships") or {}).values()):
-            for spec in group.values():
-                impl = spec.get("implementation") or {}
-                for rel in [impl.get("primary")] + list(impl.get("dependencies") or []):
-                    if rel:
-                        paths.add(rel)
-        paths.update(p for p in (t.get("artifacts") or {}).values() if p)   # get_artifact reads them
-    for arts in (extra or {}).values():
-        paths.update(arts.values())
-    real_root = os.path.realpath(root)
-    for f in tosca_files:
-        rel = os.path.relpath(os.path.realpath(f), real_root)
-        if not rel.startswith(".." + os.sep) and rel != "..":   # an import from outside: types only
-            paths.add(rel.replace(os.sep, "/"))
-    shipped: Dict[str, artifacts.ModelFile] = {}
-    for rel in sorted(paths):
-        full = os.path.join(root, *rel.split("/"))
-        if os.path.isdir(full):
-            inner: List[str] = []
-            for f in artifacts.collect(full, left_out=inner):
-                sub = "%s/%s" % (rel, f.path)
-                shipped[sub] = artifacts.ModelFile(sub, f.data, f.mode)
-            if left_out is not None:
-                left_out.extend("%s/%s" % (rel, p) for p in inner)
-            continue
-        with open(full, "rb") as fh:
-            data = fh.read()
-        why = secret_reason(os.path.basename(rel), data[:4096])
-        if why and warnings is not None:
-            warnings.append("%s: looks like %s; stored in the Space because the model names it, readable by "
-                            "anyone who can read the Space (keep secrets out of model files: docs/security.md)"
-                            % (rel, why))
-        shipped[rel] = artifacts.ModelFile(rel, data, 0o755 if os.stat(full).st_mode & 0o100 else 0o644)
-    return [shipped[k] for k in sorted(shipped)]
-
-
-def _stored_files(root: str, entry: str, single_file: bool, model: Any, ops: Dict[str, Any],
-                  warnings: List[str]) -> Tuple[List[artifacts.ModelFile], List[str]]:
-    """``(files stored, paths the ignore list left out)``.  A single YAML file ships what the model
-    names and nothing else of its folder, which may be a home directory or a checkout; a folder or
-    a CSAR is the model's declared content and ships whole, minus the ignore list, plus what the
-    model names (docs/decisions.md, docs/security.md "Uploads")."""
-    left_out: List[str] = []
-    named = _referenced_files(root, ops, artifact_paths(model, root), model.source_files or [entry],
-                              left_out, warnings)
-    if single_file:
-        return named, sorted(set(left_out))
-    files = {f.path: f for f in artifacts.collect(root, entry, left_out=left_out)}
-    files.update((f.path, f) for f in named)
-    return [files[k] for k in sorted(files)], sorted(set(left_out) - set(files))
-
-
-def _compile(path: str, entry: str, root: str, single_file: bool, libs: List[Dict[str, Any]]) -> Dict[str, Any]:
-    model = load_model(entry, libs)
-    limits.check_model_names(model)
-    # The model's own problems are raised by load_model, all at once; then every function's.
-    raise_problems(check_functions(model, libs) + check_sensitive(model))
-    rules = compile_rules(model)
-    # Imperative workflows (topology_template.workflows): one of the same name replaces the
-    # declarative workflow for this topology (imperative.py), which is then not checked.
-    imperative = compile_imperative(model)
-    try:
-        nodes = expand(model)           # HostedOn cycles first: they are named as such
-        check_workflows(model, {wf: rs for wf, rs in rules.items() if wf not in imperative})
-    except ModelError as exc:
-        raise ModelError("%s: %s" % (path, exc))
-    announce_imperative(model, rules, imperative)
-    rules.update(imperative)
-    limits.check_workflow_names(rules, model.file)
-    templates = {name: t.to_json() for name, t in model.templates.items()}
-    for t in templates.values():
-        # Paths relative to the model's root: the same content uploaded from a folder, a CSAR or
-        # another checkout is the same model version.
-        if isinstance(t.get("file"), str):
-            t["file"] = os.path.relpath(t["file"], root)
-    reltypes = {r.relationship: list(model.relationship_types[r.relationship].ancestors)
-                for t in model.templates.values() for r in t.requirements}
-    settings = {"serialize_hosted": _flag(model, "serialize_hosted_operations", True)}
-    ops = compile_operations(model, root)
-    warnings = list(model.warnings) + unused_implementations(
-        model, ops, called_operations(model, rules), file_of=lambda t: _shown_file(t.file or model.file, root))
-    files, left_out = _stored_files(root, entry, single_file, model, ops, warnings)
-    body = {"templates": templates, "rules": rules, "reltypes": reltypes, "settings": settings,
-            "inputs": model.inputs, "outputs": model.outputs, "operations": ops,
-            "values": compile_values(model), "files": artifacts.manifest(files)}
-    data_types = getattr(model, "input_data_types", None)
-    if data_types:      # only when inputs use data types: other models keep their digest
-        body["data_types"] = data_types
-    if model.sections:  # groups, policies, substitution_mappings, metadata: stored, shown, not run
-        body["sections"] = model.sections
-    limits.check_value_sizes(body, model.templates, model.file)
-    try:
-        with open(entry, "r", encoding="utf-8") as fh:
-            source = fh.read()
-    except OSError:
-        source = ""
-    return {"model": model, "body": body, "digest": digest_of(body), "instances": len(nodes),
-            "source": source if len(source) < 256 * 1024 else "", "files": files, "left_out": left_out,
-            "warnings": warnings}
-
-
-def _shown_file(path: str, root: str) -> str:
-    """A model file as warnings name it: relative to the model's root folder (the same model
-    uploaded from another checkout or a CSAR gives the same lines)."""
-    rel = os.path.relpath(os.path.abspath(path), root)
-    return path if rel.startswith("..") else rel
-
-
-def _flag(model: Any, name: str, default: bool) -> bool:
-    """A model setting from the file's ``metadata`` (``ditrit.workflows.<name>: true|false``)."""
-    value = (model.metadata or {}).get("ditrit.workflows." + name, default)
-    if isinstance(value, str):
-        value = value.strip().lower() not in ("false", "no", "off", "0")
-    if not isinstance(value, bool):
-        raise ToscaError("metadata ditrit.workflows.%s must be true or false" % name, file=model.file)
-    return value
+        return compile_source(path, entry, root, source_kind(path) == "file", libs)
 
 
 def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dict[str, Any]:

@@ -70,7 +70,7 @@ def _add_secret_options(s: argparse.ArgumentParser) -> None:
 
 
 def ssh_options(args: argparse.Namespace, serves: Optional[List[str]] = None) -> Any:
-    from .ssh import SshOptions
+    from .operation.ssh import SshOptions
     return SshOptions(inventory=args.inventory, known_hosts=args.known_hosts,
                       accept_new=args.ssh_accept_new, connect_timeout=args.ssh_connect_timeout,
                       serves=tuple(serves or ()))
@@ -577,7 +577,7 @@ def cmd_serves(args: argparse.Namespace, space) -> int:
 
 
 def _default_state_dir(worker_id: Optional[str]) -> str:
-    from .resolver import default_cache_dir
+    from .operation.resolver import default_cache_dir
     return os.path.join(default_cache_dir(), "state", (worker_id or "worker").replace("/", "_"))
 
 

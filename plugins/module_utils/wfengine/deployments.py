@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from . import catalog, keys
 from .errors import Conflict, NotFound, SpaceDataError
-from .functions import input_values
+from .operation.function_eval import input_values
 from .instances import expand, validate_node
 from .space.base import Entry, Space, op_cas, op_check_index, op_delete, op_delete_tree, op_set
 from .tosca.checks import check_input_values

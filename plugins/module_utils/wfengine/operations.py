@@ -40,7 +40,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import ToscaError
-from .functions import has_function
+from .operation.functions import has_function
 from .secrets import forbidden_env_name
 
 STANDARD = "tosca.interfaces.node.lifecycle.Standard"
@@ -630,7 +630,7 @@ def _unused_relationship_templates(model: Any) -> Dict[str, Dict[str, Any]]:
     return out
 
 
-# Attributes the engine computes for every node instance (functions.py): never a declared null.
+# Attributes the engine computes for every node instance (operation/function_contexts.py): never a declared null.
 _COMPUTED_ATTRIBUTES = ("tosca_id", "tosca_name")
 
 

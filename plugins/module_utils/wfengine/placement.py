@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 from .errors import WfError
-from .functions import FunctionContext, FunctionError, evaluate, scoped
+from .operation.function_eval import evaluate, scoped
+from .operation.functions import FunctionContext, FunctionError
 
 DEFAULT_SSH_PORT = 22
 # Inventory variables that say how to reach a host (the others go to the playbook as they are).

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: ditrit.workflows contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Runs of a workflow on an instance: start, end, what they did.
+"""Runs of a workflow on an instance: start, finalize, cancel, resume, wait (what they did, read
+from the Space: ``run_reports.py``).
 
 One run at a time per instance: starting takes ``inst/<model>/<instance>/current`` with a
 check-not-exists in the same transaction that creates the run, so two managers cannot interleave
@@ -18,10 +19,9 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import catalog, deployments, keys
-from . import events as trace_events
 from .errors import Conflict, NotFound, SpaceDataError
 from .facts import new_fact, validate_fact
-from .instances import hosting_map, natural_key, root_of
+from .instances import hosting_map
 from .locality import zone_map
 from .imperative import check_preconditions, instances_from, is_imperative
 from .rules import rule_set
@@ -139,6 +139,7 @@ def _check_preconditions(space: Space, workflow: str, rules: Dict[str, Any], mod
                          instances: Any) -> None:
     """TOSCA 1.3 §7.3 preconditions of an imperative workflow, on the instances' current states
     and stored attributes: a workflow whose preconditions do not hold is not started."""
+    from .run_reports import status     # (run_reports imports this module)
     states = {n: v["state"] for n, v in status(space, model, instance)["nodes"].items()}
 
     def values(nid: str) -> Dict[str, Any]:
@@ -312,25 +313,6 @@ def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[s
     return read_run(space, run_id)
 
 
-def logs(space: Space, model: str, instance: str, node: Optional[str] = None,
-         run_id: Optional[str] = None) -> List[Dict[str, Any]]:
-    """Per-operation logs (exit code, duration, worker, output tail) of the instance's runs."""
-    runs_ = _select_runs(space, model, instance, None, run_id)
-    out = []
-    for r in runs_:
-        # Filtered by the record's node, not by key: a relationship operation woven into one
-        # end's program for the other end is logged under the first, named after the second.
-        for e in space.list(keys.logs(r["id"])):
-            if not isinstance(e.value, list):
-                raise SpaceDataError("%s: not a list of log records" % e.key)
-            for i, rec in enumerate(e.value):
-                if node and not (isinstance(rec, dict) and rec.get("node") == node):
-                    continue
-                out.append((r["started"], e.index, i, dict(rec, run=r["id"], workflow=r["workflow"])))
-    out.sort(key=lambda t: t[:3])
-    return [t[3] for t in out]
-
-
 def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,
              progress: Optional[Callable[[Dict[str, Any]], None]] = None,
              tick: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
@@ -419,159 +401,3 @@ def instance_runs(space: Space, model: str, instance: str) -> List[Dict[str, Any
             continue
     recs.sort(key=lambda r: r["started"])
     return recs
-
-
-def status(space: Space, model: str, instance: str) -> Dict[str, Any]:
-    """Node states of an instance: each node's state in the latest run that touched it."""
-    head = deployments.instance_head(space, model, instance)
-    nodes = deployments.read_nodes(space, model, instance, head)
-    runs = instance_runs(space, model, instance)
-    states: Dict[str, Optional[str]] = {}
-    errors: Dict[str, Any] = {}
-    for rec in reversed(runs):
-        if len(states) == len(nodes):
-            break
-        for e in space.list(keys.facts(rec["id"])):
-            f = validate_fact(e.key, e.value)
-            if f["node"] not in states and f["node"] in nodes and (f["state"] or f.get("error")):
-                states[f["node"]] = f["state"]
-                if f.get("error"):
-                    errors[f["node"]] = f["error"]
-    out = {"model": model, "instance": instance, "nodes": {}}
-    for nid in sorted(nodes, key=natural_key):
-        n = nodes[nid]
-        out["nodes"][nid] = {"template": n["template"], "type": n["type"],
-                             "state": states.get(nid) or "initial",
-                             "relationships": [{"type": r["type"], "target": r["target"],
-                                                "requirement": r["requirement"]} for r in n["out"]]}
-        if nid in errors:
-            out["nodes"][nid]["error"] = errors[nid]
-    if runs:
-        last = runs[-1]
-        out["last_run"] = {k: last.get(k) for k in ("id", "workflow", "status", "started", "ended", "duration")}
-        if last.get("status") == RUNNING:
-            waiting = waiting_hosts(space, last)
-            if waiting:
-                out["waiting_hosts"] = waiting
-    meta = catalog.read_meta(space, model, head["model_digest"])
-    if meta.get("warnings"):
-        out["warnings"] = list(meta["warnings"])   # of the model version the instance runs
-    if meta.get("sections"):
-        # groups, policies, substitution_mappings, topology metadata: kept, shown, not run
-        out["sections"] = meta["sections"]
-    if meta.get("outputs"):
-        out["outputs"] = topology_outputs(space, model, instance, head, nodes, meta)
-    return out
-
-
-def waiting_hosts(space: Space, rec: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Root hosts of a running run whose ready nodes wait for the worker that serves them
-    (``wfctl worker --serves``) to come back: host, address, serving workers, nodes, since."""
-    served: Dict[str, set] = {}
-    for k in space.keys(keys.SERVED):
-        name, dummy, wid = k[len(keys.SERVED):].rpartition("/")
-        served.setdefault(name, set()).add(wid)
-    if not served:
-        return []
-    alive = {k[len(keys.WORKERS):] for k in space.keys(keys.WORKERS)}
-    run_id = rec["id"]
-    ready = []
-    for k in space.keys(keys.queue(run_id)):
-        parsed = keys.parse_queue_key(k)
-        if parsed is not None and parsed[1] == "r":
-            ready.append(parsed[2])
-    from .worker import RunContext     # (worker imports this module)
-    ctx = RunContext(space, run_id)
-    hosts: Dict[str, Dict[str, Any]] = {}
-    for n in ready:
-        root = root_of(n, ctx.hosting)
-        address = ctx.address(root)
-        servers = served.get(root, set()) | (served.get(address, set()) if address else set())
-        if not servers or servers & alive:
-            continue
-        h = hosts.setdefault(root, {"host": root, "address": address, "served_by": sorted(servers),
-                                    "nodes": [], "since": rec.get("started")})
-        h["nodes"].append(n)
-    for h in hosts.values():
-        # Since the last progress of its nodes (their facts' last commit).
-        ts = []
-        for n in h["nodes"]:
-            e = space.get(keys.fact(run_id, n))
-            if e is not None and isinstance(e.value, dict) and isinstance(e.value.get("updated"), (int, float)):
-                ts.append(e.value["updated"])
-        if ts:
-            h["since"] = max(ts)
-        h["nodes"].sort(key=natural_key)
-    return [hosts[k] for k in sorted(hosts)]
-
-
-def topology_outputs(space: Space, model: str, instance: str, head: Dict[str, Any],
-                     nodes: Dict[str, Dict[str, Any]], meta: Dict[str, Any]) -> Dict[str, Any]:
-    """The model's ``outputs``, computed from the current attributes of the deployment."""
-    from .functions import evaluate_outputs
-    from .resolver import model_context
-
-    class _Deployment:
-        pass
-    dep = _Deployment()
-    dep.model, dep.instance = model, instance
-    dep.node = nodes.__getitem__
-    dep.template_instances = lambda t: sorted((n for n, v in nodes.items() if v["template"] == t), key=natural_key)
-    prefix = keys.model_operations(model, head["model_digest"], "")
-    values = {e.key[len(prefix):]: (e.value or {}).get("values") or {} for e in space.list(prefix)}
-    ctx = model_context(space, dep, values, head.get("inputs") or {}, None)
-    return evaluate_outputs(meta["outputs"], ctx)
-
-
-def _select_runs(space: Space, model: str, instance: str, workflow: Optional[str],
-                 run_id: Optional[str]) -> List[Dict[str, Any]]:
-    """Runs of an instance filtered by workflow / run id; an unknown one is an error, not an
-    empty answer."""
-    runs = instance_runs(space, model, instance)
-    if run_id:
-        runs = [r for r in runs if r["id"] == run_id]
-        if not runs:
-            raise NotFound("instance %s/%s has no run %s" % (model, instance, run_id))
-    if workflow:
-        known = catalog.model_head(space, model).get("workflows", [])
-        if workflow not in known and workflow != "update":     # update: wfctl update's runs
-            raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
-        runs = [r for r in runs if r["workflow"] == workflow]
-    return runs
-
-
-def trace(space: Space, model: str, instance: str, workflow: Optional[str] = None,
-          run_id: Optional[str] = None) -> List[Dict[str, Any]]:
-    """Events of the instance's runs in causal order.  ``seq`` comes from the Space's commit
-    index of each record of events, then the record's key (a commit may hold several records of
-    one batch, named in order), then the position in the record: a node that waited for another
-    read that node's committed state, so its own commit has a larger index."""
-    runs = _select_runs(space, model, instance, workflow, run_id)
-    events = []
-    for r in runs:
-        for e in space.list(keys.traces(r["id"])):
-            for i, ev in enumerate(trace_events.expand(e.key, e.value)):
-                ev["run"] = r["id"]
-                events.append((r["started"], e.index, e.key, i, ev))
-    events.sort(key=lambda t: t[:4])
-    out = []
-    for seq, entry in enumerate(events, 1):
-        ev = entry[4]
-        ev["seq"] = seq
-        out.append(ev)
-    return out
-
-
-def summary(space: Space, run_id: str) -> Dict[str, Any]:
-    """What a user wants after a run: status, duration, final states, counts, failures."""
-    rec = read_run(space, run_id)
-    st = status(space, rec["model"], rec["instance"])
-    states = {n: v["state"] for n, v in st["nodes"].items()}
-    counts: Dict[str, int] = {}
-    for s in states.values():
-        counts[s] = counts.get(s, 0) + 1
-    return {"run_id": run_id, "model": rec["model"], "instance": rec["instance"],
-            "workflow": rec["workflow"], "status": rec["status"], "duration": rec.get("duration"),
-            "started": rec["started"], "ended": rec.get("ended"), "states": states, "counts": counts,
-            "failed_operations": [e for e in rec.get("errors") or [] if e.get("operation")],
-            "errors": rec.get("errors") or []}

@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import catalog, deployments, keys
 from .errors import Conflict, ModelError, SpaceDataError, WfError
-from .functions import input_values
+from .operation.function_eval import input_values
 from .instances import expand, natural_key
 from .placement import operation_side
 from .rules import RuleSet, find_cycle

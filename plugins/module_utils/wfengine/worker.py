@@ -38,7 +38,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 from . import catalog, deployments, events, keys
 from .batch import Batch, fact_entry
 from .errors import NotFound, PermissionDenied, SpaceDataError, SpaceError, TxnTooLarge, WfError
-from .executor import Executor, OperationCall, OperationResult
+from .operation.executor import Executor, OperationCall, OperationResult
 from .journal import Journal, op_from_json, op_to_json
 from .facts import new_fact, passes, remaining_states, validate_fact
 from .instances import root_of, validate_node
@@ -150,7 +150,7 @@ class RunContext:
 
     def function_context(self, self_node: str) -> Any:
         """A TOSCA function context over this run's deployment (values, inputs, attributes)."""
-        from .resolver import deployment_values, model_context
+        from .operation.resolver import deployment_values, model_context
         values, inputs = deployment_values(self._space, self.model, self.instance,
                                            self.record["model_digest"])
         return model_context(self._space, self, values, inputs, self_node)
@@ -312,7 +312,7 @@ class Worker:
         self.ttl = ttl
         self.poll = poll
         if executor is None:
-            from .resolver import default_executor
+            from .operation.resolver import default_executor
             executor = default_executor(space, self.context, log_dir=log_dir, cache_dir=cache_dir,
                                         exec_log=exec_log, timeout=op_timeout, ssh_options=ssh_options,
                                         playbook_forkserver=playbook_forkserver)

@@ -8,8 +8,8 @@ import zipfile
 
 import pytest
 
-from wfengine import artifacts
-from wfengine.artifacts import ArtifactError, collect, manifest, materialize, store_ops
+from wfengine.operation import artifacts
+from wfengine.operation.artifacts import ArtifactError, collect, manifest, materialize, store_ops
 from wfengine.errors import SpaceDataError, ToscaError
 from wfengine.space import open_space, op_set
 from wfengine.space.base import dumps

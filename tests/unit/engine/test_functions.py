@@ -3,8 +3,9 @@ concat, join, errors naming the function and path; the ModelContext over a real 
 import pytest
 
 from wfengine.errors import WfError
-from wfengine.functions import (DictContext, FunctionError, ModelContext, evaluate, evaluate_outputs,
-                                has_function, input_values, to_text)
+from wfengine.operation.function_contexts import DictContext, ModelContext
+from wfengine.operation.function_eval import evaluate, evaluate_outputs, input_values
+from wfengine.operation.functions import FunctionError, has_function, to_text
 from wfengine.instances import expand
 from wfengine.operations import compile_values
 from wfengine.tosca.templates import load_model

@@ -57,7 +57,7 @@ def test_a_script_that_mentions_keys_is_not_a_key():
 
 def test_collect_judges_a_link_by_its_target_too(tmp_path):
     """``settings.conf -> .env``: the link's own name is innocent, its target is not."""
-    from wfengine.artifacts import collect
+    from wfengine.operation.artifacts import collect
     root = tmp_path / "m"
     root.mkdir()
     (root / "app.yaml").write_text("x")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from wfengine.errors import ModelError
-from wfengine.executor import OperationCall
+from wfengine.operation.executor import OperationCall
 from wfengine.instances import expand
 from wfengine.placement import call_end, operation_root, operation_side
 from wfengine.rules import CALL, RCALL, STATE, WAIT, RuleSet, check_workflows, compile_rules

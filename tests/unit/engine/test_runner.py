@@ -8,10 +8,11 @@ import time
 
 import pytest
 
-from wfengine.executor import OperationCall
-from wfengine.functions import DictContext
-from wfengine.runner import EXIT_NOT_RUN, OperationResolver, ProcessExecutor, find_ansible_playbook, parse_outputs
-from wfengine.runner import OutputsError
+from wfengine.operation.executor import OperationCall
+from wfengine.operation.function_contexts import DictContext
+from wfengine.operation.output import OutputsError, parse_outputs
+from wfengine.operation.playbook import find_ansible_playbook
+from wfengine.operation.process_executor import EXIT_NOT_RUN, OperationResolver, ProcessExecutor
 
 CREATE = "tosca.interfaces.node.lifecycle.Standard.create"
 PRE_SRC = "tosca.interfaces.relationships.Configure.pre_configure_source"
@@ -297,8 +298,9 @@ def test_pipeline_from_csar_to_a_later_get_attribute(tmp_path):
     pre_configure_source through get_attribute."""
     import zipfile
 
-    from wfengine.artifacts import collect, materialize, store_ops
-    from wfengine.functions import ModelContext, input_values
+    from wfengine.operation.artifacts import collect, materialize, store_ops
+    from wfengine.operation.function_contexts import ModelContext
+    from wfengine.operation.function_eval import input_values
     from wfengine.instances import expand
     from wfengine.operations import compile_operations, compile_values, lookup
     from wfengine.space import open_space
@@ -394,7 +396,7 @@ def test_remote_bootstrap_gives_get_artifact_the_path_where_it_unpacked_the_file
     A remote script's folder is only known there: the bootstrap (run here with bash, as sshd
     would run it) replaces the marker in the environment and the artifact travels in the payload."""
     import subprocess
-    from wfengine import ssh
+    from wfengine.operation import ssh
     (tmp_path / "s.sh").write_text('printf "%s|" "$CONF" "$PLAIN"; cat "$CONF"\n')
     (tmp_path / "app.conf").write_text("artifact-content\n")
     payload = ssh._payload([("s.sh", str(tmp_path / "s.sh")), ("files/app.conf", str(tmp_path / "app.conf"))],

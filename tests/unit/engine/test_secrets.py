@@ -14,8 +14,10 @@ import pytest
 import yaml
 
 from wfengine import secrets
-from wfengine.functions import DictContext, evaluate
-from wfengine.runner import EXIT_NOT_RUN, ProcessExecutor, find_ansible_playbook
+from wfengine.operation.function_contexts import DictContext
+from wfengine.operation.function_eval import evaluate
+from wfengine.operation.playbook import find_ansible_playbook
+from wfengine.operation.process_executor import EXIT_NOT_RUN, ProcessExecutor
 
 from engine_helpers import ansible_vault
 from test_runner import CREATE, Resolver, call, script, spec

@@ -354,7 +354,7 @@ def test_step_operation_host_places_the_step_operations(write):
     """§7.3 step operation_host (Alien4Cloud/Yorc write ORCHESTRATOR on call_operation steps): it
     overrides the implementation's for the step's operations; on a delegate step only ORCHESTRATOR
     (the engine runs the delegated sequence) is accepted."""
-    from wfengine.executor import OperationCall
+    from wfengine.operation.executor import OperationCall
     from wfengine.placement import operation_root
     rules = _compile(write, NODES + """
     w:

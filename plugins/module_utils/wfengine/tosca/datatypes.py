@@ -96,8 +96,8 @@ def is_function(value: Any) -> bool:
         return False
     name = next(iter(value))
     try:
-        from ..functions import FUNCTIONS
-    except ImportError:       # pragma: no cover - the engine ships functions.py
+        from ..operation.functions import FUNCTIONS
+    except ImportError:       # pragma: no cover - the engine ships operation/functions.py
         FUNCTIONS = ()
     return name in FUNCTION_NAMES or name in FUNCTIONS
 

@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Upload-time checks of the TOSCA functions a model uses.
 
-Functions are evaluated late (``functions.py``: attributes only exist once operations ran), but
-almost every mistake in one is visible in the model: an unknown function, a wrong number of
+Functions are evaluated late (``operation/function_eval.py``: attributes only exist once
+operations ran), but almost every mistake in one is visible in the model: an unknown function, a wrong number of
 arguments, ``get_input`` of an input the topology does not declare, an entity that names no
 template, a property or attribute that the entity's type does not define, SOURCE or TARGET
 outside a relationship.  Found at upload, each is one line naming the file, the YAML path and
@@ -20,7 +20,7 @@ import re
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from ..errors import ToscaError
-from ..functions import FUNCTIONS, LOCAL_FILE
+from ..operation.functions import FUNCTIONS, LOCAL_FILE
 from ..secrets import check_args as check_secret_args
 
 HOSTED_ON = "tosca.relationships.HostedOn"
@@ -445,7 +445,7 @@ class _Checker:
             if reqs:
                 problem = self.node_has(reqs[0].node, names[1:], attributes)
                 if problem is not None:
-                    # ... or the target's capability named like the requirement (see functions.py)
+                    # ... or the target's capability named like the requirement (see operation/function_eval.py)
                     target = m.templates[reqs[0].node]
                     tcaps = m.node_types[target.type].capabilities or {}
                     if first in tcaps:

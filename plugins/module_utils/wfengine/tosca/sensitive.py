@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from ..errors import ToscaError, ToscaProblems
-from ..functions import has_function
+from ..operation.functions import has_function
 from ..secrets import FUNCTION, check_args
 
 _HOW = "give a reference instead, e.g. {get_secret: [env, NAME]} (resolved on the worker, never stored)"

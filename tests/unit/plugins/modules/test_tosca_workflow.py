@@ -153,7 +153,7 @@ def daemons(engine):
 
 @pytest.fixture
 def executors(collection_path):
-    ex = importlib.import_module(FQCN + ".plugins.module_utils.wfengine.executor")
+    ex = importlib.import_module(FQCN + ".plugins.module_utils.wfengine.operation.executor")
 
     class Failing(ex.RecordingExecutor):
         """B nodes' create fails."""

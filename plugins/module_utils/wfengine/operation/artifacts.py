@@ -31,10 +31,10 @@ import stat
 import tempfile
 from typing import Any, Dict, List, NamedTuple, Optional
 
-from . import keys
-from .errors import SpaceDataError, WfError
-from .ignore import ignored_dir, ignored_reason
-from .space.base import Op, Space, op_set
+from .. import keys
+from ..errors import SpaceDataError, WfError
+from ..ignore import ignored_dir, ignored_reason
+from ..space.base import Op, Space, op_set
 
 CHUNK_BYTES = 256 * 1024
 MAX_TOTAL_BYTES = 50 * 1024 * 1024

@@ -4,7 +4,7 @@
 """What a worker knows about an operation call, read from the Space: the compiled operation, the
 model's files (materialized once per host), and the values that TOSCA functions read.
 
-The worker's default executor runs declared implementations (``runner.ProcessExecutor``) and
+The worker's default executor runs declared implementations (``process_executor.ProcessExecutor``) and
 records the others as no-ops (``executor.RecordingExecutor``).
 """
 from __future__ import annotations
@@ -13,12 +13,14 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import artifacts, catalog, keys
+from .. import catalog, keys
+from . import artifacts
 from .executor import Executor, OperationCall, OperationResult, RecordingExecutor
-from .functions import FunctionContext, ModelContext
-from .operations import lookup
-from .placement import host_target, operation_root
-from .runner import OperationResolver, ProcessExecutor
+from .function_contexts import ModelContext
+from .functions import FunctionContext
+from ..operations import lookup
+from ..placement import host_target, operation_root
+from .process_executor import OperationResolver, ProcessExecutor
 from .ssh import KnownHosts, SshClient, SshOptions
 
 

@@ -39,8 +39,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .errors import SpaceDataError, WfError
-from .placement import Inventory, Target
+from ..errors import SpaceDataError, WfError
+from ..placement import Inventory, Target
 
 log = logging.getLogger("wfengine.ssh")
 
@@ -124,7 +124,7 @@ class KnownHosts:
         return self._parse(self.space.get(self.key))
 
     def add(self, new: List[str]) -> None:
-        from .space.base import op_cas
+        from ..space.base import op_cas
         for dummy in range(20):
             e = self.space.get(self.key)
             cur = self._parse(e)

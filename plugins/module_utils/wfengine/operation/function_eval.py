@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: ditrit.workflows contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""TOSCA intrinsic functions, evaluated when an operation runs.
+"""TOSCA intrinsic functions, evaluated when an operation runs (their names and the
+``FunctionContext`` they read through: ``functions.py``).
 
 Evaluation is late on purpose: ``get_attribute`` must see what earlier operations reported (a
 ConnectsTo source reads the target's ``ip_address`` once the target started), so values are read
@@ -28,142 +29,16 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
-from .errors import WfError
+from .functions import FunctionContext, FunctionError, LOCAL_FILE, is_function, outputs_key, to_text
 
-FUNCTIONS = ("get_input", "get_property", "get_attribute", "concat", "join", "token",
-             "get_operation_output", "get_artifact", "get_nodes_of_type", "get_secret")
 _MAX_DEPTH = 32
-# Where an operation's outputs are kept among the attributes of the node that ran it:
-# ``~outputs/<Interface>.<operation>`` (node operations) and
-# ``~outputs/<relationship id>/<Interface>.<operation>`` (relationship operations).
-OUTPUTS_PREFIX = "~outputs/"
-LOCAL_FILE = "LOCAL_FILE"
-
-
-def outputs_key(interface: str, operation: str, relationship: Optional[str] = None) -> str:
-    """The attribute that keeps the outputs of one operation (interface by its short name, so
-    ``Standard`` and ``tosca.interfaces.node.lifecycle.Standard`` are the same)."""
-    short = interface.rsplit(".", 1)[-1]
-    if relationship:
-        return "%s%s/%s.%s" % (OUTPUTS_PREFIX, relationship, short, operation)
-    return "%s%s.%s" % (OUTPUTS_PREFIX, short, operation)
-
-
-class FunctionError(WfError):
-    """A function cannot be evaluated: missing input, property or attribute, bad arguments."""
-
-
-class FunctionContext:
-    """What functions may read; the worker provides one per operation call.
-
-    Subclass it (``ModelContext`` does, for the worker's data) or build one from dicts
-    (``DictContext``, for tests and tools).  Every lookup returns None / {} when absent; errors
-    are raised by ``evaluate``, which knows the function and path to name."""
-
-    inputs: Dict[str, Any] = {}
-    # get_secret: a ``secrets.SecretResolver`` where the operation runs (the executor sets it);
-    # None elsewhere, where a secret evaluates to ``********`` and is never read.
-    secrets: Optional[Any] = None
-    self_node: Optional[str] = None      # the node instance the operation runs on
-    source: Optional[str] = None         # relationship operations: the ends
-    target: Optional[str] = None
-    relationship: Optional[str] = None   # relationship instance id, for relationship operations
-
-    def properties(self, node_id: str) -> Dict[str, Any]:
-        raise NotImplementedError
-
-    def attributes(self, node_id: str) -> Dict[str, Any]:
-        raise NotImplementedError
-
-    def host(self, node_id: str) -> Optional[str]:
-        """The node instance ``node_id`` is HostedOn, or None."""
-        raise NotImplementedError
-
-    def template_node(self, template: str) -> Optional[str]:
-        """The node instance a template name designates (for the current call), or None."""
-        raise NotImplementedError
-
-    def capability_properties(self, node_id: str, name: str) -> Optional[Dict[str, Any]]:
-        return None
-
-    def capability_attributes(self, node_id: str, name: str) -> Dict[str, Any]:
-        """Attributes of a node's capability assigned in the template (or defaults of its type)."""
-        return {}
-
-    def requirement_targets(self, node_id: str, name: str) -> Optional[List[str]]:
-        """The node instances the requirement ``name`` of ``node_id`` targets; None when the node
-        has no such requirement."""
-        return None
-
-    def relationship_properties(self, rel_id: str) -> Dict[str, Any]:
-        return {}
-
-    def relationship_attributes(self, rel_id: str) -> Dict[str, Any]:
-        return {}
-
-    def relationship_template(self, name: str) -> Optional[Dict[str, Any]]:
-        """``{"properties", "attributes"}`` of the relationship template ``name``, or None."""
-        return None
-
-    def nodes_of_type(self, type_name: str) -> List[str]:
-        """Every node instance of the deployment whose type is ``type_name`` or derives from it."""
-        return []
-
-    def artifacts(self, node_id: str) -> Dict[str, str]:
-        """``{artifact name: path relative to the model folder}`` of a node."""
-        return {}
-
-    # Set by the executor for the operation being run: where the model folder is on the machine
-    # the operation runs on (get_artifact paths start there), and the artifacts it used (they
-    # travel with a remote operation).
-    artifact_root: Optional[str] = None
-    used_artifacts: Optional[List[str]] = None
-
-    def artifact_path(self, rel_path: str) -> Optional[str]:
-        if self.artifact_root is None:
-            return None
-        if self.used_artifacts is not None and rel_path not in self.used_artifacts:
-            self.used_artifacts.append(rel_path)
-        return self.artifact_root.rstrip("/") + "/" + rel_path
-
-    def describe(self, node_id: str) -> str:
-        """How an error names a node."""
-        return "node %s" % node_id
-
-
-def is_function(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in FUNCTIONS
-
-
-def has_function(value: Any) -> bool:
-    if is_function(value):
-        return True
-    if isinstance(value, dict):
-        return any(has_function(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_function(v) for v in value)
-    return False
 
 
 def evaluate(value: Any, ctx: FunctionContext) -> Any:
     """``value`` with every function replaced by its value (recursively in lists and maps)."""
     return _Eval(ctx).value(value, 0)
-
-
-def to_text(value: Any) -> str:
-    """How a value becomes a string (concat, environment variables): strings as they are,
-    booleans as true/false, null as empty, lists and maps as JSON."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) else str(value)
-    return json.dumps(value, sort_keys=True)
 
 
 class _Missing(Exception):
@@ -242,7 +117,7 @@ class _Eval:
 
     def get_secret(self, args: Any, depth: int) -> Any:
         """[source, ...] (secrets.py): read on the worker, remembered there for scrubbing."""
-        from . import secrets
+        from .. import secrets
         args = self.value(args, depth)
         problem = secrets.check_args(args)
         if problem:
@@ -529,209 +404,6 @@ class _NodeScope(FunctionContext):
 
     def describe(self, node_id: str) -> str:
         return self._b.describe(node_id)
-
-
-# ------------------------------------------------------------------ concrete contexts
-class DictContext(FunctionContext):
-    """A context over plain dicts: ``nodes`` maps a node id to
-    ``{"template", "type", "types": [type and ancestors], "host", "properties", "attributes",
-    "capabilities": {name: {"properties", "attributes"}}, "requirements": {name: [target ids]},
-    "artifacts": {name: path}}``; ``relationships`` maps a relationship id (or a relationship
-    template name) to ``{"properties", "attributes"}``."""
-
-    def __init__(self, nodes: Dict[str, Dict[str, Any]], inputs: Optional[Dict[str, Any]] = None,
-                 self_node: Optional[str] = None, source: Optional[str] = None, target: Optional[str] = None,
-                 relationship: Optional[str] = None,
-                 relationships: Optional[Dict[str, Dict[str, Any]]] = None,
-                 relationship_templates: Optional[Dict[str, Dict[str, Any]]] = None,
-                 artifact_root: Optional[str] = None):
-        self.nodes = nodes
-        self.inputs = inputs or {}
-        self.self_node = self_node
-        self.source = source
-        self.target = target
-        self.relationship = relationship
-        self.relationships = relationships or {}
-        self.rel_templates = relationship_templates or {}
-        self.artifact_root = artifact_root
-        self.used_artifacts = []
-
-    def properties(self, node_id: str) -> Dict[str, Any]:
-        return self.nodes.get(node_id, {}).get("properties") or {}
-
-    def attributes(self, node_id: str) -> Dict[str, Any]:
-        return self.nodes.get(node_id, {}).get("attributes") or {}
-
-    def host(self, node_id: str) -> Optional[str]:
-        return self.nodes.get(node_id, {}).get("host")
-
-    def template_node(self, template: str) -> Optional[str]:
-        ids = sorted(n for n, v in self.nodes.items() if v.get("template") == template)
-        return ids[0] if ids else None
-
-    def _cap(self, node_id: str, name: str) -> Optional[Dict[str, Any]]:
-        return (self.nodes.get(node_id, {}).get("capabilities") or {}).get(name)
-
-    def capability_properties(self, node_id: str, name: str) -> Optional[Dict[str, Any]]:
-        cap = self._cap(node_id, name)
-        return None if cap is None else (cap.get("properties") or {})
-
-    def capability_attributes(self, node_id: str, name: str) -> Dict[str, Any]:
-        return (self._cap(node_id, name) or {}).get("attributes") or {}
-
-    def requirement_targets(self, node_id: str, name: str) -> Optional[List[str]]:
-        reqs = self.nodes.get(node_id, {}).get("requirements") or {}
-        return list(reqs[name]) if name in reqs else None
-
-    def relationship_properties(self, rel_id: str) -> Dict[str, Any]:
-        return self.relationships.get(rel_id, {}).get("properties") or {}
-
-    def relationship_attributes(self, rel_id: str) -> Dict[str, Any]:
-        return self.relationships.get(rel_id, {}).get("attributes") or {}
-
-    def relationship_template(self, name: str) -> Optional[Dict[str, Any]]:
-        return self.rel_templates.get(name)
-
-    def nodes_of_type(self, type_name: str) -> List[str]:
-        return sorted((n for n, v in self.nodes.items() if type_name in (v.get("types") or [v.get("type")])),
-                      key=_natural)
-
-    def artifacts(self, node_id: str) -> Dict[str, str]:
-        return self.nodes.get(node_id, {}).get("artifacts") or {}
-
-
-class ModelContext(FunctionContext):
-    """A context over what a worker has, for one operation call.
-
-    ``values``: ``operations.compile_values(model)`` (stored with the model);
-    ``node(id)``: a node instance record (``instances.expand``: id, template, host, out, in);
-    ``attributes(id)``: the attributes operations reported for a node (from the Space);
-    ``instances(template)``: the node ids of a template in this deployment;
-    ``relationship``: the relationship instance record for a relationship operation, and
-    ``side``: "source" | "target" (which end runs it).
-
-    A requirement named in a function (``[SELF, server, ip]``) designates the first instance
-    (natural order) that requirement of SELF's instance targets.
-
-    A template name designates, in order: the other end of the call's relationship if it is of
-    that template, an instance linked to SELF by a relationship, an instance on the same host,
-    else the template's first instance."""
-
-    def __init__(self, values: Dict[str, Dict[str, Any]], node: Callable[[str], Dict[str, Any]],
-                 attributes: Callable[[str], Dict[str, Any]], inputs: Dict[str, Any], self_node: str,
-                 instances: Optional[Callable[[str], List[str]]] = None,
-                 relationship: Optional[Dict[str, Any]] = None):
-        self.values = values
-        self._node = node
-        self._attributes = attributes
-        self._instances = instances
-        self.inputs = inputs or {}
-        self.self_node = self_node
-        self._rel = relationship
-        self.relationship = relationship["id"] if relationship else None
-        self.source = relationship["source"] if relationship else None
-        self.target = relationship["target"] if relationship else None
-
-    def _tvalues(self, node_id: str) -> Dict[str, Any]:
-        return self.values.get(self._node(node_id)["template"], {})
-
-    def properties(self, node_id: str) -> Dict[str, Any]:
-        return self._tvalues(node_id).get("properties") or {}
-
-    def attributes(self, node_id: str) -> Dict[str, Any]:
-        rec = self._node(node_id)
-        out = {"tosca_id": node_id, "tosca_name": rec["template"]}
-        out.update(self._tvalues(node_id).get("attributes") or {})
-        out.update(self._attributes(node_id) or {})
-        return out
-
-    def host(self, node_id: str) -> Optional[str]:
-        return self._node(node_id).get("host")
-
-    def capability_properties(self, node_id: str, name: str) -> Optional[Dict[str, Any]]:
-        cap = (self._tvalues(node_id).get("capabilities") or {}).get(name)
-        return None if cap is None else (cap.get("properties") or {})
-
-    def capability_attributes(self, node_id: str, name: str) -> Dict[str, Any]:
-        cap = (self._tvalues(node_id).get("capabilities") or {}).get(name) or {}
-        return cap.get("attributes") or {}
-
-    def requirement_targets(self, node_id: str, name: str) -> Optional[List[str]]:
-        rec = self._node(node_id)
-        targets = [rel["target"] for rel in rec.get("out", []) if rel.get("requirement") == name]
-        if targets:
-            return targets
-        declared = any(r.get("requirement") == name
-                       for r in (self._tvalues(node_id).get("relationships") or {}).values())
-        return [] if declared else None
-
-    def relationship_template(self, name: str) -> Optional[Dict[str, Any]]:
-        # A relationship template's values are the same in every requirement that names it.
-        for tv in self.values.values():
-            for rel in (tv.get("relationships") or {}).values():
-                if rel.get("template") == name:
-                    return rel
-            unused = (tv.get("relationship_templates") or {}).get(name)   # one no requirement names
-            if isinstance(unused, dict):
-                return unused
-        return None
-
-    def nodes_of_type(self, type_name: str) -> List[str]:
-        out: List[str] = []
-        for tname, tv in sorted(self.values.items()):
-            if type_name in (tv.get("types") or []) and self._instances:
-                out.extend(self._instances(tname))
-        return sorted(out, key=_natural)
-
-    def artifacts(self, node_id: str) -> Dict[str, str]:
-        return self._tvalues(node_id).get("artifacts") or {}
-
-    def _rel_values(self, rel_id: str) -> Dict[str, Any]:
-        # Relationship ids are "<source>:<requirement>#<index>:<target>" (instances.expand).
-        rel = self._rel if self._rel and self._rel["id"] == rel_id else None
-        if rel is None:
-            return {}
-        try:
-            index = rel_id.split("#", 1)[1].split(":", 1)[0]
-        except IndexError:
-            return {}
-        return (self._tvalues(rel["source"]).get("relationships") or {}).get(index, {})
-
-    def relationship_properties(self, rel_id: str) -> Dict[str, Any]:
-        return self._rel_values(rel_id).get("properties") or {}
-
-    def relationship_attributes(self, rel_id: str) -> Dict[str, Any]:
-        return self._rel_values(rel_id).get("attributes") or {}
-
-    def template_node(self, template: str) -> Optional[str]:
-        if template not in self.values:
-            return None
-        for end in (self.target, self.source):
-            if end and self._node(end)["template"] == template:
-                return end
-        me = self._node(self.self_node) if self.self_node else None
-        if me is not None:
-            for rel in list(me.get("out", [])) + list(me.get("in", [])):
-                for end in (rel["target"], rel["source"]):
-                    if end != me["id"] and self._node(end)["template"] == template:
-                        return end
-        ids = sorted(self._instances(template), key=_natural) if self._instances else []
-        if me is not None and me.get("host"):
-            for nid in ids:
-                if self._node(nid).get("host") == me["host"]:
-                    return nid
-        return ids[0] if ids else None
-
-    def describe(self, node_id: str) -> str:
-        try:
-            return "node %s (template %s)" % (node_id, self._node(node_id)["template"])
-        except Exception:  # describing must never hide the real error
-            return "node %s" % node_id
-
-
-def _natural(node_id: str) -> Any:
-    base, n = node_id.rpartition("_")[::2]
-    return (base, int(n)) if n.isdigit() else (node_id, -1)
 
 
 # ------------------------------------------------------------------ topology inputs and outputs

@@ -39,7 +39,7 @@ class OperationResult:
     output: str = ""
     duration: float = 0.0
     details: Dict[str, Any] = field(default_factory=dict)
-    # Attributes the operation reported for the node it ran on (runner.py: the WF_OUTPUTS file).
+    # Attributes the operation reported for the node it ran on (output.py: the WF_OUTPUTS file).
     attributes: Dict[str, Any] = field(default_factory=dict)
 
 

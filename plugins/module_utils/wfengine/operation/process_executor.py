@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run operation implementations as processes: shell scripts with bash, playbooks with
 ansible-playbook (by default forked from a fork server that imported ansible-core once,
-``forkserver.py``; the same argument list, environment, working directory, log, and the same
+``forkserver_client.py``; the same argument list, environment, working directory, log, and the same
 supervision below: only the start-up differs).
 
 Values never reach a command line.  The command is always an argument list
@@ -23,12 +23,9 @@ relationship operation ``WF_RELATIONSHIP``, ``WF_SOURCE``, ``WF_TARGET``; playbo
 values as ``wf_run``, ``wf_node``, ... variables.
 
 Outputs: ``WF_OUTPUTS`` (variable ``wf_outputs`` in playbooks) is the path of an empty file; what
-the implementation writes there becomes attributes of the node the operation ran on, visible to
-later operations through ``get_attribute``.  Either ``name=value`` lines (``#`` comments and
-blank lines ignored; the value is the rest of the line, verbatim) or one JSON object.  An
-operation's TOSCA 1.3 ``outputs`` mapping (``{port: [SELF, http_port]}``) renames an output;
-unmapped outputs keep their name.  The outputs are also kept as they were written, per operation,
-for ``get_operation_output``.
+the implementation writes there becomes attributes of the node the operation ran on
+(``output.py``: the file's format, the ``outputs`` mapping; ``playbook.py``: the playbook's
+command and variables file).
 
 The working directory is the materialized model folder (shared by every operation of that model
 version on the host: scripts should write elsewhere).  The whole output (stdout and stderr,
@@ -44,32 +41,28 @@ name steers the shell or the loader (``BASH_ENV``, ``LD_PRELOAD``...) is never p
 """
 from __future__ import annotations
 
-import json
-import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from .errors import SpaceUnavailable, WfError
+from ..errors import SpaceUnavailable, WfError
 from .executor import Executor, OperationCall, OperationResult
-from .forkserver import ForkServerError, ForkServers
-from .functions import FunctionContext, evaluate, outputs_key, to_text
-from .operations import INPUT_NAME_RE, split_operation
-from .secrets import SecretResolver, forbidden_env_name
+from .forkserver_client import ForkServerError, ForkServers
+from .function_eval import evaluate
+from .functions import FunctionContext, to_text
+from ..operations import INPUT_NAME_RE
+from .output import OutputsError, append_log, read_attributes, safe_segment, tail
+from .playbook import playbook_command
+from ..secrets import SecretResolver, forbidden_env_name
 from .ssh import EXIT_UNREACHABLE, REMOTE_MODEL_DIR, RemoteError, describe_failure, parse_result
-
-log = logging.getLogger("wfengine.runner")
 
 DEFAULT_TIMEOUT = 3600.0
 TAIL_BYTES = 4096
-MAX_OUTPUTS_BYTES = 256 * 1024
 PLAYBOOK_EXT = (".yml", ".yaml")
 EXIT_NOT_RUN = -1          # the process was never started (bad input, missing file)
 FORKSERVER_ENV = "WF_PLAYBOOK_FORKSERVER"
@@ -112,76 +105,6 @@ class OperationResolver:
         return None
 
 
-class OutputsError(WfError):
-    """The outputs file written by an implementation cannot be read."""
-
-
-def parse_outputs(text: str) -> Dict[str, Any]:
-    """The attributes in an outputs file: one JSON object, or ``name=value`` lines."""
-    stripped = text.strip()
-    if not stripped:
-        return {}
-    if stripped.startswith("{"):
-        try:
-            data = json.loads(stripped)
-        except ValueError as exc:
-            raise OutputsError("outputs file: not a JSON object (%s)" % exc) from None
-        if not isinstance(data, dict):
-            raise OutputsError("outputs file: not a JSON object")
-        return data
-    out: Dict[str, Any] = {}
-    for n, line in enumerate(text.split("\n"), 1):
-        line = line[:-1] if line.endswith("\r") else line
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name, sep, value = line.partition("=")
-        name = name.strip()
-        if not sep or not INPUT_NAME_RE.match(name):
-            raise OutputsError("outputs file line %d: expected name=value with an identifier name, got %r"
-                               % (n, line[:80]))
-        out[name] = value
-    return out
-
-
-def _safe_segment(text: str) -> str:
-    text = re.sub(r"[^A-Za-z0-9_.@#:=+-]", "_", text or "_")
-    return "_" + text if text.startswith(".") else text
-
-
-class _Unsafe(str):
-    """A string Ansible must not template (YAML tag ``!unsafe``)."""
-
-
-def _dump_vars(variables: Dict[str, Any], fh: Any) -> None:
-    """Write extra vars as YAML with every string tagged ``!unsafe``.  PyYAML is imported here,
-    not at module level, so that scripts run (and the module imports) without it."""
-    import yaml
-
-    class VarsDumper(yaml.SafeDumper):
-        pass
-
-    VarsDumper.add_representer(_Unsafe, lambda d, v: d.represent_scalar("!unsafe", str(v), style='"'))
-    yaml.dump(_unsafe(variables), fh, Dumper=VarsDumper, default_flow_style=False, allow_unicode=True)
-
-
-def _unsafe(value: Any) -> Any:
-    if isinstance(value, str):
-        return _Unsafe(value)
-    if isinstance(value, dict):
-        return {str(k): _unsafe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unsafe(v) for v in value]
-    return value
-
-
-def find_ansible_playbook() -> Optional[str]:
-    """ansible-playbook next to this Python (same venv), else on PATH."""
-    near = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    if os.path.isfile(near) and os.access(near, os.X_OK):
-        return near
-    return shutil.which("ansible-playbook")
-
-
 class ProcessExecutor(Executor):
     """Runs implementations in processes on the worker's host."""
 
@@ -201,7 +124,7 @@ class ProcessExecutor(Executor):
         self._running: Dict[int, Tuple[str, Any]] = {}      # pid -> (run, Popen or ForkedProcess)
         self._canceled: set = set()
         self._lock = threading.Lock()
-        # Playbooks forked from an Ansible imported once (forkserver.py); None: processes only.
+        # Playbooks forked from an Ansible imported once (forkserver_client.py); None: processes only.
         if playbook_forkserver is None:
             playbook_forkserver = forkserver_default()
         self.forkservers: Optional[ForkServers] = ForkServers() if playbook_forkserver else None
@@ -230,8 +153,8 @@ class ProcessExecutor(Executor):
         if call.relationship is not None:
             other = call.relationship.get("target") if call.side != "target" else call.relationship.get("source")
             op = "%s@%s" % (op, other)
-        return os.path.join(self.log_dir, _safe_segment(call.run), _safe_segment(call.node["id"]),
-                            "%s-%d.log" % (_safe_segment(op), call.attempt))
+        return os.path.join(self.log_dir, safe_segment(call.run), safe_segment(call.node["id"]),
+                            "%s-%d.log" % (safe_segment(op), call.attempt))
 
     def cancel(self, run: str) -> int:
         """Stop every operation of ``run`` running here (process group: TERM, then KILL);
@@ -317,7 +240,7 @@ class ProcessExecutor(Executor):
                     self.ssh.connect(deployment, target)
                 if playbook:
                     inventory = None if target is None else self.ssh.inventory_for(deployment, target)
-                    argv, env = self._playbook(script, inputs, facts, workdir, inventory)
+                    argv, env = playbook_command(self.ansible_playbook, script, inputs, facts, workdir, inventory)
                 elif target is not None:
                     env = {name: self._check_env_value(name, to_text(v)) for name, v in inputs.items()}
                     env.update(facts)
@@ -335,7 +258,7 @@ class ProcessExecutor(Executor):
                 raise
             except WfError as exc:
                 msg = found.redactor().text("%s %s: %s" % (call.node["id"], call.operation, exc))
-                _append(log_file, "[wfengine] not run: %s\n" % msg, truncate=True)
+                append_log(log_file, "[wfengine] not run: %s\n" % msg, truncate=True)
                 details["error"] = msg
                 code = EXIT_UNREACHABLE if isinstance(exc, RemoteError) else EXIT_NOT_RUN
                 return OperationResult(ok=False, exit_code=code, output=msg,
@@ -366,12 +289,12 @@ class ProcessExecutor(Executor):
             attributes: Dict[str, Any] = {}
             if ok:
                 try:
-                    attributes = self._attributes(call, spec, outputs_file)
+                    attributes = read_attributes(call, spec, outputs_file)
                 except OutputsError as exc:
-                    _append(log_file, "[wfengine] %s\n" % exc)
+                    append_log(log_file, "[wfengine] %s\n" % exc)
                     details["error"] = str(exc)
                     ok = False
-            return OperationResult(ok=ok, exit_code=code, output=self._tail(log_file),
+            return OperationResult(ok=ok, exit_code=code, output=tail(log_file, self.tail_bytes),
                                    duration=time.monotonic() - t0, details=details, attributes=attributes)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -394,7 +317,7 @@ class ProcessExecutor(Executor):
         parsed = parse_result(err)
         if parsed is None:
             text = err.decode("utf-8", errors="replace")
-            _append(log_file, text)
+            append_log(log_file, text)
             if code == 255:
                 return "%s %s: %s" % (call.node["id"], call.operation, describe_failure(target, text))
             return "%s %s: %s: the remote operation did not finish (exit %s): %s" % (
@@ -402,7 +325,7 @@ class ProcessExecutor(Executor):
                 (text.strip().splitlines() or ["no message"])[-1][:300])
         rc, outputs, messages = parsed
         if messages.strip():
-            _append(log_file, messages)
+            append_log(log_file, messages)
         with open(outputs_file, "wb") as fh:
             fh.write(outputs)
         return rc
@@ -433,39 +356,6 @@ class ProcessExecutor(Executor):
             env[name] = self._check_env_value(name, to_text(value))
         env.update(facts)      # the engine's facts win over an input of the same name
         return env
-
-    def _playbook(self, playbook: str, inputs: Dict[str, Any], facts: Dict[str, str],
-                  workdir: str, inventory: Optional[Dict[str, Any]] = None) -> Tuple[List[str], Dict[str, str]]:
-        exe = self.ansible_playbook or find_ansible_playbook()
-        if not exe:
-            raise WfError("ansible-playbook not found (neither next to %s nor on PATH)" % sys.executable)
-        variables = dict(inputs)
-        variables.update({k.lower(): v for k, v in facts.items()})
-        vars_file = os.path.join(workdir, "vars.yml")
-        fd = os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            _dump_vars(variables, fh)
-        env = dict(os.environ)
-        env.update(facts)
-        env["ANSIBLE_NOCOLOR"] = "1"
-        env["ANSIBLE_FORCE_COLOR"] = "0"
-        env["ANSIBLE_RETRY_FILES_ENABLED"] = "0"
-        env["PYTHONUNBUFFERED"] = "1"
-        if inventory is None:
-            env.setdefault("ANSIBLE_PYTHON_INTERPRETER", sys.executable)
-            argv = [exe, "-i", "localhost,", "-c", "local", playbook, "-e", "@" + vars_file]
-            return argv, env
-        # A remote host: an inventory holding exactly that host (xOpera's convention: a playbook
-        # with ``hosts: all`` runs there unchanged); its Python is discovered there.
-        env.pop("ANSIBLE_PYTHON_INTERPRETER", None)
-        env["ANSIBLE_PYTHON_INTERPRETER"] = "auto_silent"
-        env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
-        inv_file = os.path.join(workdir, "inventory.json")
-        fd = os.open(inv_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(inventory, fh)
-        argv = [exe, "-i", inv_file, playbook, "-e", "@" + vars_file]
-        return argv, env
 
     def _spawn(self, argv: List[str], env: Dict[str, str], cwd: str, log_file: str, timeout: float,
                run: str, stdin_data: Optional[bytes] = None, stderr_path: Optional[str] = None,
@@ -510,7 +400,7 @@ class ProcessExecutor(Executor):
             except subprocess.TimeoutExpired:
                 timed_out = True
                 self._kill_group(proc)
-                _append(log_file, "\n[wfengine] killed: timeout of %g s exceeded\n" % timeout)
+                append_log(log_file, "\n[wfengine] killed: timeout of %g s exceeded\n" % timeout)
         finally:
             if proc.stdin is not None:
                 try:
@@ -522,13 +412,13 @@ class ProcessExecutor(Executor):
                 canceled = proc.pid in self._canceled
                 self._canceled.discard(proc.pid)
         if canceled:
-            _append(log_file, "\n[wfengine] killed: run canceled\n")
+            append_log(log_file, "\n[wfengine] killed: run canceled\n")
         if getattr(proc, "error", None):
-            _append(log_file, "\n[wfengine] %s\n" % proc.error)
+            append_log(log_file, "\n[wfengine] %s\n" % proc.error)
         return proc.returncode, timed_out, canceled
 
     def _kill_group(self, proc: Any) -> None:
-        """``proc``: a ``subprocess.Popen`` or a ``forkserver.ForkedProcess`` (the same calls)."""
+        """``proc``: a ``subprocess.Popen`` or a ``forkserver_client.ForkedProcess`` (the same calls)."""
         _killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=self.kill_grace)
@@ -537,49 +427,6 @@ class ProcessExecutor(Executor):
         # Whatever of the group ignored TERM or outlived its leader.
         _killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-
-    def _attributes(self, call: OperationCall, spec: Dict[str, Any], outputs_file: str) -> Dict[str, Any]:
-        try:
-            size = os.path.getsize(outputs_file)
-            if size > MAX_OUTPUTS_BYTES:
-                raise OutputsError("outputs file: %d bytes, more than the %d allowed" % (size, MAX_OUTPUTS_BYTES))
-            with open(outputs_file, "r", encoding="utf-8") as fh:
-                values = parse_outputs(fh.read())
-        except FileNotFoundError:
-            return {}
-        except UnicodeDecodeError:
-            raise OutputsError("outputs file: not UTF-8 text") from None
-        mine = {"SELF"}
-        if call.relationship is not None:
-            mine.add("TARGET" if call.side == "target" else "SOURCE")
-        attributes = dict(values)
-        if values:
-            # Kept per operation for get_operation_output (TOSCA 1.3 4.6.1), under the node's
-            # attributes so that every worker reads them from the Space.
-            iface, op = split_operation(call.operation)
-            rel_id = call.relationship.get("id") if call.relationship is not None else None
-            attributes[outputs_key(iface, op, rel_id)] = dict(values)
-        for name, (entity, attr) in (spec.get("outputs") or {}).items():
-            if name not in values:
-                continue
-            if entity not in mine:
-                raise OutputsError("output %s maps to %s, but the operation runs on %s: only %s allowed"
-                                   % (name, entity, call.node["id"], " or ".join(sorted(mine))))
-            attributes.pop(name, None)
-            attributes[attr] = values[name]
-        return attributes
-
-    def _tail(self, log_file: str) -> str:
-        try:
-            with open(log_file, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                size = fh.tell()
-                fh.seek(max(0, size - self.tail_bytes))
-                data = fh.read()
-        except OSError:
-            return ""
-        text = data.decode("utf-8", errors="replace")
-        return text.lstrip("\ufffd") if size > self.tail_bytes else text
 
 
 def _feed(proc: subprocess.Popen, data: bytes) -> None:
@@ -596,11 +443,3 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _append(path: str, text: str, truncate: bool = False) -> None:
-    try:
-        with open(path, "w" if truncate else "a", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError:
-        log.warning("cannot write %s", path)
