@@ -6,7 +6,7 @@
 * ``CountingSpace`` wraps the Space a worker or manager uses and counts every call of the Space
   contract (with its latency).  On the embedded Space that is the number of SQLite transactions
   and reads; on Consul one Space call can be several HTTP requests (retries, the expansions
-  described in space/consul.py), so Consul setups also count at the HTTP layer.
+  described in space/consul_txn.py), so Consul setups also count at the HTTP layer.
 * ``HttpCounter`` counts the HTTP requests a process sends (every ``requests.Session.send``,
   which is what py-consul and the Consul Space go through), by method and endpoint, with their
   latencies: these are the "Consul requests" of the report, counted at the client, retries and

@@ -8,7 +8,8 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     # How every module reaches the Space; plugins/module_utils/connection.py holds the matching
-    # argument spec.
+    # argument spec, and the engine's space/options.py the environment variables and defaults it
+    # shares with wfctl.
     DOCUMENTATION = r'''
 options:
   backend:

@@ -5,6 +5,9 @@
 ``ditrit.workflows.connection`` doc fragment), turning them into the engine's ``SpaceOptions``,
 and opening the Space so that an engine error becomes the task's one-line failure message.
 
+The environment variables and defaults the options share with ``wfctl`` are declared in the
+engine's ``space/options.py`` (plain standard library, so imported even without PyYAML).
+
 The engine lives beside this file (``module_utils/wfengine``); AnsiballZ ships it with every module,
 so nothing on the managed host depends on the source checkout.
 """
@@ -19,6 +22,7 @@ import traceback
 from contextlib import contextmanager
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible_collections.ditrit.workflows.plugins.module_utils.wfengine.space import options as so
 
 try:
     from ansible_collections.ditrit.workflows.plugins.module_utils.wfengine import api
@@ -32,28 +36,29 @@ except ImportError:  # the engine needs PyYAML, which may be missing on an unusu
         """Stand-in so that ``except WfError`` still parses when the engine cannot be imported."""
 
 
-DEFAULT_CONSUL_PORT = 8500
+DEFAULT_CONSUL_PORT = so.DEFAULT_CONSUL_PORT
+# The modules' own default host (documented in the doc fragment); wfctl's is 127.0.0.1.
 DEFAULT_CONSUL_HOST = 'localhost'
 
 
 def connection_argspec():
     """The shared options, a fresh dict each call (AnsibleModule mutates what it is given)."""
     return dict(
-        backend=dict(type='str', default='embedded', choices=['embedded', 'consul']),
-        space=dict(type='path', fallback=(env_fallback, ['WF_SPACE'])),
+        backend=dict(type='str', default=so.DEFAULT_BACKEND, choices=['embedded', 'consul']),
+        space=dict(type='path', fallback=(env_fallback, [so.ENV_SPACE])),
         host=dict(type='str'),
         addr=dict(type='str'),
         port=dict(type='int', default=DEFAULT_CONSUL_PORT),
         # no default: https when CONSUL_HTTP_SSL is true, else http (consul_url)
         scheme=dict(type='str', choices=['http', 'https']),
-        token=dict(type='str', no_log=True, fallback=(env_fallback, ['CONSUL_HTTP_TOKEN'])),
-        validate_certs=dict(type='bool', default=True, fallback=(env_fallback, ['CONSUL_HTTP_SSL_VERIFY'])),
-        ca_path=dict(type='path', fallback=(env_fallback, ['CONSUL_CACERT'])),
+        token=dict(type='str', no_log=True, fallback=(env_fallback, [so.ENV_CONSUL_TOKEN])),
+        validate_certs=dict(type='bool', default=True, fallback=(env_fallback, [so.ENV_CONSUL_SSL_VERIFY])),
+        ca_path=dict(type='path', fallback=(env_fallback, [so.ENV_CONSUL_CACERT])),
         client_cert=dict(type='path'),
         client_key=dict(type='path', no_log=False),
         datacenter=dict(type='str'),
-        retry_timeout=dict(type='float', default=60),
-        prefix=dict(type='str', default='wf/', fallback=(env_fallback, ['WF_PREFIX'])),
+        retry_timeout=dict(type='float', default=so.DEFAULT_RETRY_TOTAL),
+        prefix=dict(type='str', default=so.DEFAULT_PREFIX, fallback=(env_fallback, [so.ENV_PREFIX])),
     )
 
 
@@ -78,13 +83,13 @@ def consul_url(params, environ=None):
     else the local agent.  ``scheme`` defaults to https when ``CONSUL_HTTP_SSL`` is true."""
     environ = os.environ if environ is None else environ
     host = params.get('host')
-    scheme = params.get('scheme') or ('https' if env_true(environ.get('CONSUL_HTTP_SSL')) else 'http')
+    scheme = params.get('scheme') or ('https' if env_true(environ.get(so.ENV_CONSUL_SSL)) else 'http')
     port = params.get('port') or DEFAULT_CONSUL_PORT
     if host:
         if ':' in host and not host.startswith('['):  # a bare IPv6 address
             host = '[%s]' % host
         return '%s://%s:%s' % (scheme, host, port)
-    addr = (params.get('addr') or environ.get('CONSUL_HTTP_ADDR') or '').strip()
+    addr = (params.get('addr') or environ.get(so.ENV_CONSUL_ADDR) or '').strip()
     if addr:
         if '://' not in addr:
             addr = '%s://%s' % (scheme, addr)
@@ -96,15 +101,15 @@ def space_options(params, environ=None):
     """Build the engine's ``SpaceOptions`` from the module parameters."""
     prefix = params.get('prefix')
     if prefix is None:
-        prefix = 'wf/'
+        prefix = so.DEFAULT_PREFIX
     if params.get('backend') == 'consul':
-        return api.SpaceOptions(backend='consul', url=consul_url(params, environ), token=params.get('token'),
-                                ca_file=params.get('ca_path'), client_cert=params.get('client_cert'),
-                                client_key=params.get('client_key'),
-                                verify=bool(params.get('validate_certs', True)), prefix=prefix,
-                                datacenter=params.get('datacenter'),
-                                extra={'retry_total': float(params.get('retry_timeout') or 60)})
-    return api.SpaceOptions(backend='embedded', path=params.get('space'), prefix=prefix)
+        return so.SpaceOptions(backend='consul', url=consul_url(params, environ), token=params.get('token'),
+                               ca_file=params.get('ca_path'), client_cert=params.get('client_cert'),
+                               client_key=params.get('client_key'),
+                               verify=bool(params.get('validate_certs', True)), prefix=prefix,
+                               datacenter=params.get('datacenter'),
+                               extra={'retry_total': float(params.get('retry_timeout') or so.DEFAULT_RETRY_TOTAL)})
+    return so.SpaceOptions(backend='embedded', path=params.get('space'), prefix=prefix)
 
 
 def error_text(exc):

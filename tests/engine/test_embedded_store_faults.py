@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 
-from wfengine.space import embedded as embedded_mod
+from wfengine.space import embedded_store
 from wfengine.space.embedded import EmbeddedSpace
 
 from test_reattach_embedded import NODES, OPS, WFCTL, _lines, _prepared, _start_client, _wfctl
@@ -70,7 +70,7 @@ def test_a_session_whose_renewal_waited_on_a_lock_survives_it(tmp_path):
 
 def test_a_lock_held_longer_than_the_busy_timeout_is_waited_for(tmp_path, monkeypatch):
     """SQLite gives up after its busy timeout; the store waits on instead of failing a write."""
-    monkeypatch.setattr(embedded_mod, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(embedded_store, "BUSY_TIMEOUT_MS", 200)
     path = str(tmp_path / "s.db")
     space = EmbeddedSpace(path)
     try:

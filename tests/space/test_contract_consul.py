@@ -18,7 +18,8 @@ import pytest
 from wfengine.errors import SpaceError, TxnTooLarge
 from wfengine.space import (MAX_TXN_OPS, MAX_VALUE_BYTES, PrefixedSpace, open_space, op_cas,
                             op_delete, op_delete_cas, op_lock, op_set)
-from wfengine.space.consul import ConsulSpace, _parse_url
+from wfengine.space.consul import ConsulSpace
+from wfengine.space.consul_http import _parse_url
 
 from .contract import SpaceContract
 

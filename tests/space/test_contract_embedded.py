@@ -18,7 +18,7 @@ import pytest
 
 from wfengine.errors import SpaceError
 from wfengine.space import PrefixedSpace, open_space, op_cas, op_get
-from wfengine.space import embedded as embedded_mod
+from wfengine.space import embedded_sessions
 from wfengine.space.embedded import EmbeddedSpace
 
 from .contract import SpaceContract
@@ -68,7 +68,7 @@ def raw_put(db_path):
 
 @pytest.fixture
 def short_ttl():
-    return embedded_mod.MIN_SESSION_TTL
+    return embedded_sessions.MIN_SESSION_TTL
 
 
 class TestEmbeddedContract(SpaceContract):
@@ -205,7 +205,7 @@ def test_a_session_created_after_reads_skipped_the_expiry_check_still_expires(sp
     bound must also hold for a session created afterwards with the shortest TTL."""
     long_lived = space.session_create("long", 60)
     assert space.get("l/none") is None          # computes the bound (first expiry in 60 s)
-    short = space.session_create("short", embedded_mod.MIN_SESSION_TTL)
+    short = space.session_create("short", embedded_sessions.MIN_SESSION_TTL)
     assert space.acquire("l/k", short, {"who": "short"})
     assert space.get("l/k").session == short
     deadline = time.monotonic() + 5

@@ -8,9 +8,7 @@ whose text is one line naming what is wrong.
 """
 from __future__ import annotations
 
-import os
 import threading
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import catalog, deployments, keys, run_reports, runs
@@ -20,6 +18,7 @@ from . import plan as _plan
 from . import timeline as _timeline
 from . import updates as _updates
 from .space import open_space as _open_backend
+from .space.options import SpaceOptions  # declared with the environment variables it reads
 from .space.base import Space, op_delete_tree
 
 # Re-exported operations (the rest of this module adds what needs more than one layer).
@@ -50,32 +49,11 @@ scale_counts = _updates.scale_counts
 timeline = _timeline.timeline_data
 
 
-@dataclass
-class SpaceOptions:
-    """How to reach the Space: the same options for wfctl, workers and modules."""
-
-    backend: str = "embedded"
-    path: Optional[str] = None                # embedded file (env WF_SPACE)
-    url: Optional[str] = None                 # Consul address (env CONSUL_HTTP_ADDR)
-    token: Optional[str] = None               # env CONSUL_HTTP_TOKEN
-    ca_file: Optional[str] = None             # env CONSUL_CACERT
-    client_cert: Optional[str] = None
-    client_key: Optional[str] = None
-    verify: bool = True
-    prefix: str = "wf/"
-    datacenter: Optional[str] = None
-    extra: Dict[str, Any] = field(default_factory=dict)
-
-
 def open_space(opts: SpaceOptions) -> Space:
     if opts.backend == "embedded":
-        path = opts.path or os.environ.get("WF_SPACE") or "wfspace.db"
-        return _open_backend("embedded", path=path, prefix=opts.prefix)  # extra: consul only
+        return _open_backend("embedded", path=opts.embedded_path(), prefix=opts.prefix)  # extra: consul only
     if opts.backend == "consul":
-        return _open_backend("consul", url=opts.url, token=opts.token, ca_file=opts.ca_file,
-                             client_cert=opts.client_cert, client_key=opts.client_key,
-                             verify=opts.verify, prefix=opts.prefix, datacenter=opts.datacenter,
-                             **opts.extra)
+        return _open_backend("consul", **opts.consul_kwargs())
     raise WfError("unknown backend %r (embedded or consul)" % opts.backend)
 
 

@@ -21,11 +21,8 @@ from . import api
 from . import cli_types as ct
 from . import observe_cli
 from .errors import WfError
-
-
-def _env_bool(name: str, default: bool) -> bool:
-    v = os.environ.get(name)
-    return default if v is None else v.lower() not in ("0", "false", "no", "off")
+from .space import options as so
+from .space.options import env_flag as _env_bool
 
 
 SERVED_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -86,20 +83,21 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="wfctl", description="Drive the TOSCA declarative workflow engine.")
     g = p.add_argument_group("space (global options, before the command)")
-    g.add_argument("--backend", choices=["embedded", "consul"], default=os.environ.get("WF_BACKEND", "embedded"))
-    g.add_argument("--space", default=os.environ.get("WF_SPACE"), help="embedded Space file (env WF_SPACE)")
-    g.add_argument("--consul-url", default=os.environ.get("CONSUL_HTTP_ADDR"), type=ct.consul_url,
-                   help="Consul address, e.g. http://127.0.0.1:8500 (env CONSUL_HTTP_ADDR)")
-    g.add_argument("--token", default=os.environ.get("CONSUL_HTTP_TOKEN"), help="ACL token (env CONSUL_HTTP_TOKEN)")
-    g.add_argument("--ca-file", default=os.environ.get("CONSUL_CACERT") or None, type=ct.readable_file,
-                   help="CA bundle for https (env CONSUL_CACERT)")
-    g.add_argument("--client-cert", default=os.environ.get("CONSUL_CLIENT_CERT") or None, type=ct.readable_file)
-    g.add_argument("--client-key", default=os.environ.get("CONSUL_CLIENT_KEY") or None, type=ct.readable_file)
-    g.add_argument("--no-verify", action="store_true", default=not _env_bool("CONSUL_HTTP_SSL_VERIFY", True),
+    env = so.SpaceOptions.from_env()    # each option's default: its environment variable
+    g.add_argument("--backend", choices=["embedded", "consul"], default=env.backend)
+    g.add_argument("--space", default=env.path, help="embedded Space file (env %s)" % so.ENV_SPACE)
+    g.add_argument("--consul-url", default=env.url, type=ct.consul_url,
+                   help="Consul address, e.g. http://127.0.0.1:8500 (env %s)" % so.ENV_CONSUL_ADDR)
+    g.add_argument("--token", default=env.token, help="ACL token (env %s)" % so.ENV_CONSUL_TOKEN)
+    g.add_argument("--ca-file", default=env.ca_file, type=ct.readable_file,
+                   help="CA bundle for https (env %s)" % so.ENV_CONSUL_CACERT)
+    g.add_argument("--client-cert", default=env.client_cert, type=ct.readable_file)
+    g.add_argument("--client-key", default=env.client_key, type=ct.readable_file)
+    g.add_argument("--no-verify", action="store_true", default=not env.verify,
                    help="do not verify the server's TLS certificate")
-    g.add_argument("--prefix", default=os.environ.get("WF_PREFIX", "wf/"),
-                   help="key prefix: several engines can share one Consul (env WF_PREFIX)")
-    g.add_argument("--datacenter", default=os.environ.get("CONSUL_DATACENTER"))
+    g.add_argument("--prefix", default=env.prefix,
+                   help="key prefix: several engines can share one Consul (env %s)" % so.ENV_PREFIX)
+    g.add_argument("--datacenter", default=env.datacenter)
     p.add_argument("-v", "--verbose", action="count", default=0)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -667,7 +665,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             # one connection per thread of the pool, plus the blocking query and the renewals
             opts.extra["max_connections"] = args.threads + 2
         if args.command == "plan" and opts.backend == "embedded":
-            path = opts.path or os.environ.get("WF_SPACE") or "wfspace.db"
+            path = opts.embedded_path()
             if not os.path.isfile(path):
                 raise WfError("%s: no embedded Space there (a plan reads one, and creates nothing)" % path)
         space = api.open_space(opts)

@@ -72,8 +72,19 @@ def tls_failure(exc: BaseException, files: Dict[str, Optional[str]]) -> Optional
         return None
     reason = (getattr(err, "reason", None) or "").upper()
     text = getattr(err, "verify_message", None) or str(err)
-    ca = files.get("ca_file")
-    cert = files.get("client_cert")
+    failure = (_server_certificate_failure(err, reason, text, files.get("ca_file"))
+               or _protocol_failure(reason, text)
+               or _client_side_failure(reason, text, files))
+    if failure is not None:
+        return failure
+    if isinstance(err, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) or "UNEXPECTED_EOF" in reason:
+        return None     # the connection dropped mid-handshake (a restarting agent): transient
+    return "TLS error: %s" % text
+
+
+def _server_certificate_failure(err: BaseException, reason: str, text: str,
+                                ca: Optional[str]) -> Optional[str]:
+    """The server's certificate is not trusted or does not name this host; else None."""
     if isinstance(err, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in reason:
         detail = getattr(err, "verify_message", None) or text
         if "hostname" in detail.lower() or "ip address mismatch" in detail.lower():
@@ -82,8 +93,19 @@ def tls_failure(exc: BaseException, files: Dict[str, Optional[str]]) -> Optional
             "the CA file %s" % ca if ca else "the system CAs (give --ca-file / CONSUL_CACERT)", detail)
     if isinstance(err, ssl.CertificateError):
         return "TLS: the server's certificate does not name this host (%s)" % text
+    return None
+
+
+def _protocol_failure(reason: str, text: str) -> Optional[str]:
+    """The port does not speak TLS; else None."""
     if "WRONG_VERSION_NUMBER" in reason or "RECORD_LAYER_FAILURE" in reason or "UNKNOWN_PROTOCOL" in reason:
         return "TLS handshake failed: the port does not speak TLS (an http port? use http:// or the https port) (%s)" % text
+    return None
+
+
+def _client_side_failure(reason: str, text: str, files: Dict[str, Optional[str]]) -> Optional[str]:
+    """A client certificate is required, refused, or cannot be used; else None."""
+    cert = files.get("client_cert")
     if "CERTIFICATE_REQUIRED" in reason or (not cert and any(
             r in reason for r in ("HANDSHAKE_FAILURE", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN"))):
         # TLS 1.3 says "certificate required"; Consul (Go, TLS 1.2) answers "bad certificate".
@@ -93,9 +115,7 @@ def tls_failure(exc: BaseException, files: Dict[str, Optional[str]]) -> Optional
     if any(r in reason for r in ("PEM_LIB", "NO_START_LINE", "KEY_VALUES_MISMATCH", "CA_MD_TOO_WEAK", "EE_KEY_TOO_SMALL")):
         shown = ", ".join("%s %s" % (k.replace("_", " "), v) for k, v in sorted(files.items()) if v)
         return "TLS: cannot use the certificate files (%s): %s" % (shown or "none given", text)
-    if isinstance(err, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) or "UNEXPECTED_EOF" in reason:
-        return None     # the connection dropped mid-handshake (a restarting agent): transient
-    return "TLS error: %s" % text
+    return None
 
 
 def is_tls_eof(exc: BaseException) -> bool:
