@@ -91,3 +91,48 @@ def test_workflow_chooses_its_latest_run(seed):
     assert json.loads((tmp / "install.json").read_text()) == json.loads((tmp / "latest.json").read_text())
     r = wfctl("timeline", "m", "i", "--workflow", "uninstall", "--out", str(tmp / "un.json"))
     assert r.returncode == 2 and r.stderr.strip() == "wfctl: instance m/i has no run of workflow uninstall"
+
+
+FLAKY = """\
+# fails on its first attempt, succeeds on the next
+if [ ! -e "$TIMELINE_DIR/failed-once" ]; then : > "$TIMELINE_DIR/failed-once"; exit 3; fi
+"""
+
+
+def test_a_retried_operation_shows_its_failed_attempt_then_the_next(tmp_path):
+    """The retried attempt gets its own bar, coloured as a retry and labelled with its attempt,
+    then the attempt that succeeded (#2), with a real script and ``--retries``."""
+    (tmp_path / "flaky.sh").write_text(FLAKY)
+    (tmp_path / "app.yaml").write_text(
+        "tosca_definitions_version: tosca_simple_yaml_1_3\n"
+        "topology_template:\n  node_templates:\n"
+        "    server:\n      type: tosca.nodes.Compute\n"
+        "    app:\n      type: tosca.nodes.SoftwareComponent\n"
+        "      requirements:\n        - host: server\n"
+        "      interfaces:\n        Standard:\n          configure: flaky.sh\n")
+    opts = embedded(tmp_path)
+    deploy(opts, str(tmp_path / "app.yaml"))
+    env = dict(os.environ, WF_SPACE=opts.path, TIMELINE_DIR=str(tmp_path))
+    r = subprocess.run(WFCTL + ["workflow", "install", "m", "i", "--wait", "--quiet", "--retries", "1"],
+                       env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = tmp_path / "t.html"
+    r = subprocess.run(WFCTL + ["timeline", "m", "i", "--out", str(out)], env=env, capture_output=True,
+                       text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="wf-timeline-data">(.*?)</script>',
+                                text, re.S).group(1).replace("<\\/", "</"))
+    # (operations without implementation get their bar too: one attempt each, ok)
+    mine = [b for b in data["bars"] if (b["node"], b["operation"].rsplit(".", 1)[1]) == ("app_0", "configure")]
+    assert [(b["status"], b["attempt"]) for b in mine] == [("retry", 1), ("ok", 2)], mine
+    others = [b for b in data["bars"] if b not in mine]
+    assert others and {(b["status"], b["attempt"]) for b in others} == {("ok", 1)}
+    retry, ok = mine
+    assert retry["end"] <= ok["start"] + 1e-6 and retry["host"] == ok["host"] == "server_0"
+    svg = ET.fromstring(re.search(r"(<svg .*?</svg>)", text, re.S).group(1))
+    fills = {int(e.get("data-i")): e.get("fill") for e in svg.iter(SVG + "rect") if e.get("class") == "bar"}
+    assert fills[retry["i"]] == "#fb8c00" and set(fills.values()) == {"#fb8c00", "#43a047"}
+    assert sorted(fills) == list(range(len(data["bars"])))
+    labels = [e.text for e in svg.iter(SVG + "text") if e.text and e.text.startswith("#")]
+    assert labels == ["#1", "#2"]

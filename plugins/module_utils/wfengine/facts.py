@@ -15,7 +15,7 @@ from .errors import SpaceDataError
 
 def new_fact(node: str) -> Dict[str, Any]:
     return {"node": node, "pc": 0, "state": None, "reached": [], "version": 0, "done": False,
-            "waiting": None, "error": None, "inflight": None}
+            "waiting": None, "error": None, "inflight": None, "operations": 0}
 
 
 def validate_fact(key: str, value: Any) -> Dict[str, Any]:
@@ -24,7 +24,9 @@ def validate_fact(key: str, value: Any) -> Dict[str, Any]:
           and isinstance(value.get("version"), int) and isinstance(value.get("reached"), list)
           and all(isinstance(s, str) for s in value["reached"])
           and (value.get("state") is None or isinstance(value.get("state"), str))
-          and isinstance(value.get("done"), bool))
+          and isinstance(value.get("done"), bool)
+          and isinstance(value.setdefault("operations", 0), int)
+          and not isinstance(value["operations"], bool) and value["operations"] >= 0)
     if not ok:
         raise SpaceDataError("%s: not a fact" % key)
     value.setdefault("waiting", None)

@@ -4,8 +4,9 @@
 """What ``wfctl workflow --wait`` and ``wfctl wait`` show while the run goes on.
 
 Why three forms: a person at a terminal wants a live bar (nodes done of all, ready, running,
-failed, the states, elapsed time and an estimate of the rest); a log file or CI wants a line only
-when something changed, at most every few seconds, never carriage returns; a script wants
+failed, operations done and running, the states, elapsed time and an estimate of the rest); a
+log file or CI wants a line only when something changed, at most every few seconds, never
+carriage returns; a script wants
 nothing (``--quiet``).  The reports come from ``runs.wait_run`` (about once a second, from the
 facts and the queue); nothing here reads the Space.  The bar is drawn by ``rich`` when it is
 installed (Ansible brings it), else as one rewritten line.
@@ -22,6 +23,10 @@ PLAIN_EVERY = 5.0
 def _states(p: Dict[str, Any]) -> str:
     states = p.get("states") or {}
     return ", ".join("%d %s" % (n, s) for s, n in sorted(states.items(), key=lambda t: (-t[1], t[0])))
+
+
+def _operations(p: Dict[str, Any]) -> str:
+    return "operations: %d done, %d running" % (p.get("operations_done", 0), p.get("operations_running", 0))
 
 
 class Reporter:
@@ -44,19 +49,21 @@ class Reporter:
         if self.tty:
             self._live(p)
             return
-        key = (p["done"], p["total"], p["ready"], p["running"], p.get("failed", 0))
+        key = (p["done"], p["total"], p["ready"], p["running"], p.get("failed", 0),
+               p.get("operations_done", 0), p.get("operations_running", 0))
         now = time.monotonic()
         if key == self._last or (now - self._last_at < PLAIN_EVERY
                                  and self._last is not None and key[4] == self._last[4]):
             return
         self._last, self._last_at = key, now
-        self.stream.write("%s: %d/%d nodes done, %d ready, %d running, %d failed, %.0f s (%s)\n"
+        self.stream.write("%s: %d/%d nodes done, %d ready, %d running, %d failed; %s; %.0f s (%s)\n"
                           % (p["workflow"], p["done"], p["total"], p["ready"], p["running"],
-                             p.get("failed", 0), now - self.started, _states(p)))
+                             p.get("failed", 0), _operations(p), now - self.started, _states(p)))
         self.stream.flush()
 
     def _live(self, p: Dict[str, Any]) -> None:
-        extra = "%d ready, %d running, %d failed" % (p["ready"], p["running"], p.get("failed", 0))
+        extra = "%d ready, %d running, %d failed; %s" % (p["ready"], p["running"], p.get("failed", 0),
+                                                         _operations(p))
         if self._rich is None:
             try:
                 from rich.console import Console

@@ -376,17 +376,23 @@ def run_progress(space: Space, run_id: str, rec: Dict[str, Any], qkeys: List[str
     facts = space.list(keys.facts(run_id))
     done = sum(1 for e in facts if isinstance(e.value, dict) and e.value.get("done"))
     states: Dict[str, int] = {}
-    failed = 0
+    failed = ops_done = ops_running = 0
     for e in facts:
         if isinstance(e.value, dict):
             st = e.value.get("state")
             if isinstance(st, str):
                 states[st] = states.get(st, 0) + 1
             failed += 1 if e.value.get("error") else 0
+            # An attempt checkpointed and not yet committed is running (or its worker died:
+            # the next one says it was interrupted); ended attempts are counted in the fact.
+            ops_running += 1 if e.value.get("inflight") else 0
+            n = e.value.get("operations")
+            ops_done += n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
     return {"run": run_id, "workflow": rec["workflow"], "done": done, "total": rec["participants"],
             "ready": sum(1 for k in qkeys if keys.is_ready(k)),
             "running": sum(1 for k in qkeys if keys.is_lock(k)),
-            "failed": failed, "states": states}
+            "failed": failed, "states": states,
+            "operations_done": ops_done, "operations_running": ops_running}
 
 
 def instance_runs(space: Space, model: str, instance: str) -> List[Dict[str, Any]]:

@@ -1452,6 +1452,9 @@ class Worker:
         if not result.ok and (getattr(result, "details", None) or {}).get("canceled"):
             status = "canceled"
         extra = {"attempt": call.attempt} if recorded else {}
+        if recorded:
+            # Attempts that ended, committed with their results: what progress reports count.
+            step.fact["operations"] = int(step.fact.get("operations") or 0) + 1
         # The event and the log name the node the operation ran for: the other end of the
         # relationship for an operation woven into this node's program (placement.call_end).
         ev = events.event(call.node, "operation", call.operation, rel, status=status, **extra)
