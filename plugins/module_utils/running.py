@@ -103,7 +103,8 @@ def failure_message(summary):
                                       '; and %d more' % more if more else '')
 
 
-def plan_of(space, workflow, model, instance, inputs=None, counts=None):
+def plan_of(space, workflow, model, instance, inputs=None, counts=None, remove=None):
     """What a run would do, as check mode returns it (RV(plan)): computed by the engine from the
     programs workers build, read through a view that cannot write (wfctl plan)."""
-    return api.plan_operations(api.plan(space, workflow, model, instance, inputs=inputs, counts=counts))
+    return api.plan_operations(api.plan(space, workflow, model, instance, inputs=inputs, counts=counts,
+                                        remove=remove))

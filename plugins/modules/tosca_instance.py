@@ -62,6 +62,16 @@ options:
         the count it has; give the model's count to go back to it.
       - Values given as text (C("3")) are accepted.
     type: dict
+  remove_instances:
+    description:
+      - Node instances (C(<template>_<n>)) that a scale-in by O(counts) removes instead of the
+        highest-numbered instances of their host. Each one named must go, else the task fails in one
+        line and nothing is written (a count is per host instance - lower it enough).
+      - Names of instances the deployment no longer has are ignored (already removed), so the same task
+        run again changes nothing. Ignored when the instance is created.
+    type: list
+    elements: str
+    version_added: 0.2.0
   state:
     description:
       - V(present) creates the instance, or converges it to the model's current version, O(inputs) and
@@ -467,10 +477,12 @@ def _converge(module, space, counts, workers):
     if resume and module.check_mode:
         module.exit_json(changed=True, msg='would continue update run %s (%s) from where it stopped'
                          % (last['id'], last['status']), **result)
-    old = api.deployments.read_nodes(space, model, name, api.deployments.instance_head(space, model, name)) \
-        if module._diff else None
+    current = api.deployments.read_nodes(space, model, name, api.deployments.instance_head(space, model, name))
+    old = current if module._diff else None
+    # already gone: nothing to remove (a declarative task run again changes nothing)
+    remove = [n for n in p['remove_instances'] or [] if n in current] or None
     if not resume:
-        diff = api.update_diff(space, model, name, inputs=inputs, counts=counts)
+        diff = api.update_diff(space, model, name, inputs=inputs, counts=counts, remove=remove)
         write = diff.pop('_write', None)
         head = write['head'] if write else api.deployments.instance_head(space, model, name)
         kept = head.get('counts') or {}
@@ -488,7 +500,8 @@ def _converge(module, space, counts, workers):
             result.update(nodes=len(write['new_nodes']) if write else head.get('nodes', 0),
                           model_digest=diff['to_version'], up_to_date=True)
             if diff['changed'] and api.instance_installed(space, model, name):
-                result['plan'] = plan_of(space, 'update', model, name, inputs=inputs, counts=counts)
+                result['plan'] = plan_of(space, 'update', model, name, inputs=inputs, counts=counts,
+                                         remove=remove)
                 result['msg'] = 'would start an update run: %d operations on %d node instances' % (
                     result['plan']['counts']['operations'], result['plan']['participants'])
             elif diff['changed']:
@@ -499,7 +512,8 @@ def _converge(module, space, counts, workers):
             if module._diff and write:
                 result['diff'] = _update_diff(model, name, old, new, diff)
             module.exit_json(changed=True, **result)
-    done = api.update_instance(space, model, name, inputs=inputs, counts=counts)
+    done = api.update_instance(space, model, name, inputs=inputs, counts=counts,
+                               remove=None if resume else remove)
     result['msg'] = done['message']
     result.update(_follows(space, model, name))
     if module._diff and 'novel' in done:
@@ -540,6 +554,7 @@ def main():
             name=dict(type='str', required=True, aliases=['instance']),
             inputs=dict(type='dict'),
             counts=dict(type='dict'),
+            remove_instances=dict(type='list', elements='str'),
             state=dict(type='str', default='present', choices=['present', 'absent']),
             **run_argspec()
         ),

@@ -65,8 +65,11 @@ def test_cancel_kills_the_process_group_of_an_operation_in_flight(tmp_path):
         assert r.returncode == 0 and "operations in flight are stopped" in r.stdout, r.stderr
         canceled_at = time.monotonic()
         _until(lambda: _gone(pgid), 60, "the process group to be killed")
-        # SIGTERM is ignored by the group: SIGKILL came after the 2 s grace, not 60 s of sleep
-        assert time.monotonic() - canceled_at < 45
+        # SIGTERM is ignored by the group: SIGKILL came after the 2 s grace (not before: the
+        # group outlived the SIGTERM, less the moment the cancel command took to exit after its
+        # write), not after 60 s of sleep (the upper bound leaves room for a loaded machine)
+        took = time.monotonic() - canceled_at
+        assert 1.0 <= took < 20, took
         out, err = client.communicate(timeout=120)
     finally:
         if client.poll() is None:

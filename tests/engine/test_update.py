@@ -316,3 +316,94 @@ def test_update_of_an_instance_not_installed_moves_it_without_a_run(tmp_path, ca
     assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
     st, runs, dummy = _state(opts)
     assert Counter(v["state"] for v in st.values()) == {"started": 28}
+
+
+FED = """\
+tosca_definitions_version: tosca_simple_yaml_1_3
+node_types:
+  my.Soft:
+    derived_from: tosca.nodes.SoftwareComponent
+    properties:
+      level: {type: string, required: false}
+topology_template:
+  inputs:
+    level: {type: string, default: "1"}
+    unused: {type: string, default: "x"}
+  node_templates:
+    box: {type: tosca.nodes.Compute}
+    web:
+      type: my.Soft
+      properties: {level: {get_input: level}}
+      requirements: [{host: box}]
+    cache:
+      type: my.Soft
+      properties: {level: {concat: ["v", {get_property: [web, level]}]}}
+      requirements: [{host: box}]
+    db:
+      type: my.Soft
+      properties: {level: "fixed"}
+      requirements: [{host: box}]
+"""
+
+
+def test_an_input_change_modifies_the_nodes_whose_values_it_feeds(tmp_path, capsys):
+    """The template text is the same, the values are not: web reads the input, cache reads web's
+    property; both are reinstalled, box and db run nothing; an input nobody reads changes no
+    node (no run)."""
+    (tmp_path / "m.yaml").write_text(FED)
+    db = str(tmp_path / "space.db")
+    opts = api.SpaceOptions(backend="embedded", path=db)
+    assert _wfctl(db, "model", str(tmp_path / "m.yaml"), "app") == 0
+    assert _wfctl(db, "instantiate", "app", "prod") == 0
+    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
+    capsys.readouterr()
+    assert _wfctl(db, "update", "app", "prod", "-i", "unused=y", "--wait") == 0
+    assert "no change to node or relationship instances: no run" in capsys.readouterr().out
+    assert len(_state(opts)[1]) == 1
+    assert _wfctl(db, "update", "app", "prod", "-i", "level=two", "--wait") == 0
+    assert "0 novel, 0 obsolete, 2 modified, 2 unchanged" in capsys.readouterr().out
+    st, runs, trace = _state(opts)
+    assert runs[-1]["workflow"] == "update" and runs[-1]["status"] == "succeeded"
+    assert Counter(v["state"] for v in st.values()) == {"started": 4}
+    ops = _ops(trace)
+    assert {n for (n, op) in ops if op in STANDARD} == {"web_0", "cache_0"}
+    assert all(ops[(n, op)] == 1 for n in ("web_0", "cache_0") for op in STANDARD)
+    # the intact host runs the removal and addition of the reinstalled nodes' HostedOn; db nothing
+    assert {op for (n, op) in ops if n == "box_0"} == {"remove_source", "add_source"}
+    assert not any(n == "db_0" for (n, op) in ops)
+    capsys.readouterr()
+    assert _wfctl(db, "plan", "update", "app", "prod") == 0      # the new values are the instance's now
+    assert "no change" in capsys.readouterr().out
+
+
+def test_scale_in_removes_the_named_instances_first(tmp_path, capsys):
+    """``--remove``: on the hosts of the named instances they go instead of the highest-numbered;
+    a host with none named loses its highest; naming one that would stay, one of another
+    template or one that does not exist is one line, exit 2, nothing written."""
+    db = str(tmp_path / "space.db")
+    opts = api.SpaceOptions(backend="embedded", path=db)
+    assert _wfctl(db, "model", str(EXAMPLE), "app") == 0
+    assert _wfctl(db, "instantiate", "app", "prod") == 0
+    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
+    st0 = _state(opts)[0]
+    assert _hosts(st0)["A_0"] == ["srvA_0"] and _hosts(st0)["A_4"] == ["srvA_1"]
+    capsys.readouterr()
+    before = _contents(db)
+    assert _wfctl(db, "scale", "app", "prod", "A", "--delta", "-1", "--remove", "A_1", "--remove", "A_2") == 2
+    assert _wfctl(db, "scale", "app", "prod", "A", "--delta", "-1", "--remove", "B_0") == 2
+    assert _wfctl(db, "scale", "app", "prod", "A", "--delta", "-1", "--remove", "A_99") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3, err
+    assert "would stay" in err[0] and "from srvA_0" in err[0]
+    assert "B_0: not an instance of template A" in err[1]
+    assert "no node instance A_99" in err[2]
+    assert _contents(db) == before
+    assert _wfctl(db, "scale", "app", "prod", "A", "--delta", "-1", "--remove", "A_0", "--remove", "A_4",
+                  "--wait") == 0
+    assert "obsolete: A_0, A_4, A_8" in capsys.readouterr().out
+    st, runs, trace = _state(opts)
+    assert runs[-1]["status"] == "succeeded"
+    assert sorted(n for n in st if n.startswith("A_")) == ["A_1", "A_2", "A_3", "A_5", "A_6", "A_7"]
+    assert {n for (n, op) in _ops(trace) if op in STANDARD} == {"A_0", "A_4", "A_8"}
+    # the others kept their ids and hosts
+    assert all(_hosts(st)[n] == _hosts(st0)[n] for n in st)

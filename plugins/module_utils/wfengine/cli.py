@@ -21,6 +21,7 @@ from . import api
 from . import cli_types as ct
 from . import observe_cli
 from .errors import WfError
+from .instances import split_instance_id
 from .space import options as so
 from .space.options import env_flag as _env_bool
 
@@ -163,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
             how = s.add_mutually_exclusive_group(required=True)
             how.add_argument("--count", type=ct.int_at_least(0), help="instances per host instance")
             how.add_argument("--delta", type=int, help="instances per host instance to add (negative: remove)")
+            s.add_argument("--remove", action="append", default=[], metavar="ID",
+                           help="a node instance of TEMPLATE the scale-in removes instead of the "
+                                "highest-numbered of its host; repeatable (each must go)")
         else:
             s.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                            help="a deployment input (VALUE is JSON if it parses, else a string); repeatable")
@@ -445,7 +449,13 @@ def cmd_update(args: argparse.Namespace, space) -> int:
     if args.command == "scale":
         counts = api.scale_counts(space, args.model, args.instance, args.template, count=args.count,
                                   delta=args.delta)
-    d = api.update_instance(space, args.model, args.instance, inputs=inputs or None, counts=counts)
+    remove = getattr(args, "remove", None) or None
+    if remove:
+        wrong = [n for n in remove if (split_instance_id(n) or ("",))[0] != args.template]
+        if wrong:
+            raise WfError("%s: not an instance of template %s" % (", ".join(wrong), args.template))
+    d = api.update_instance(space, args.model, args.instance, inputs=inputs or None, counts=counts,
+                            remove=remove)
     rec = d.get("run")
     if not args.json:
         if d.get("resumed"):

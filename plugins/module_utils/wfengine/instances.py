@@ -9,7 +9,7 @@ relationships (ConnectsTo, DependsOn, ...) link each source instance to every ta
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from . import limits
 from .errors import ModelError
@@ -105,7 +105,8 @@ def _number(node_id: str) -> int:
     return parsed[1] if parsed is not None else -1
 
 
-def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Dict[str, Any]]:
+def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None,
+           drop_first: Iterable[str] = ()) -> Dict[str, Dict[str, Any]]:
     """Node instances of a model, keyed by id (``<template>_<n>``), as JSON-ready dicts::
 
         {"id", "template", "type", "host": id | None,
@@ -115,7 +116,8 @@ def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None) -> 
     With ``previous`` (the node instances of the deployment's current generation), identities
     are stable (docs/day2.md): on each host instance that still exists, the instances of a
     template that were there keep their ids, lowest numbers first, up to the new count (scale-in
-    drops the highest-numbered of that host); missing ones get new numbers above every number
+    drops the highest-numbered of that host, after those named in ``drop_first``, which go
+    first); missing ones get new numbers above every number
     the template used so far.  A relationship instance id is ``<source>:<requirement>#<index>:<target>``
     (the index finds its operations: resolver.py), so it is stable with its ends as long as the
     requirement keeps its place in the template.  Without ``previous``, instances are numbered
@@ -129,8 +131,9 @@ def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None) -> 
     for old in (previous or {}).values():
         kept.setdefault((old["template"], old.get("host")), []).append(old["id"])
         next_number[old["template"]] = max(next_number.get(old["template"], 0), _number(old["id"]) + 1)
+    named = set(drop_first)
     for ids in kept.values():
-        ids.sort(key=lambda i: (_number(i), i))
+        ids.sort(key=lambda i: (i in named, _number(i), i))
     for tname in hosting_order(model):
         tpl = model.templates[tname]
         n = tpl.scaling.default_instances

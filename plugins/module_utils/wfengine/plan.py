@@ -67,10 +67,10 @@ def _point_label(p: Dict[str, Any]) -> str:
 
 
 def plan(space: Space, workflow: str, model: str, instance: str, inputs: Optional[Dict[str, Any]] = None,
-         counts: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
+         counts: Optional[Dict[str, int]] = None, remove: Optional[List[str]] = None) -> Dict[str, Any]:
     """The operations, state changes and happens-before edges of a run of ``workflow`` on the
-    instance's current generation; reads only.  ``inputs`` and ``counts`` (``update`` only) are
-    those an update would be given (tosca_instance in check mode).
+    instance's current generation; reads only.  ``inputs``, ``counts`` and ``remove``
+    (``update`` only) are those an update would be given (tosca_instance in check mode).
 
     Returns ``{"workflow", "model", "instance", "model_digest", "generation", "nodes",
     "participants", "points": [{"id", "kind", "node", "name", "relationship"?, "program"}],
@@ -82,7 +82,7 @@ def plan(space: Space, workflow: str, model: str, instance: str, inputs: Optiona
     diff: Optional[Dict[str, Any]] = None
     if workflow == UPDATE:
         # wfctl update's run: the same diff and composite rules (updates.compute), not written
-        diff = compute(ro, model, instance, inputs, counts)
+        diff = compute(ro, model, instance, inputs, counts, remove)
         w = diff.pop("_write", None)
         nodes = w["union"] if w else {}
         rs: Any = rule_set(UPDATE, w["rules"] if w else {"update": True, "nodes": {}, "relationships": {}})

@@ -34,7 +34,7 @@ from __future__ import annotations
 import copy
 import time
 import uuid
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from . import catalog, deployments, keys
 from .errors import Conflict, ModelError, SpaceDataError, WfError
@@ -110,6 +110,61 @@ def _comparable(tpl: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def _changed_inputs(space: Space, model: str, head: Dict[str, Any], values: Dict[str, Any]) -> Set[str]:
+    """Inputs whose value the update changes: given ones, and defaults the new version changed."""
+    old_given = head.get("inputs") or {}
+    try:
+        old_defs = catalog.read_meta(space, model, head["model_digest"]).get("inputs") or {}
+        old_values = input_values(old_defs, dict(old_given))
+    except WfError:
+        old_values = dict(old_given)
+    return {k for k in set(values) | set(old_values) if values.get(k) != old_values.get(k)}
+
+
+def _functions(value: Any, name: str) -> List[Any]:
+    """The arguments of every call of the TOSCA function ``name`` inside ``value``."""
+    out: List[Any] = []
+    if isinstance(value, dict):
+        if len(value) == 1 and name in value:
+            out.append(value[name])
+        for v in value.values():
+            out.extend(_functions(v, name))
+    elif isinstance(value, list):
+        for v in value:
+            out.extend(_functions(v, name))
+    return out
+
+
+def _fed_by_inputs(raw: Dict[str, Any], changed: Set[str], values_changed: Set[str]) -> Set[str]:
+    """Templates whose values change although their text does not (TOSCA 2.0 4.4: a node whose
+    properties change is modified): those that read one of the ``changed`` inputs (``get_input``,
+    anywhere in the template: properties, capabilities, requirements' filters, operation
+    inputs), then, until nothing is added, those that read by its name (``get_property: [name,
+    ...]``) a property of such a template or of one whose properties the new version changed
+    (``values_changed``).  SELF, HOST, SOURCE and TARGET are not followed (docs/day2.md)."""
+    fed: Set[str] = set()
+    if not changed and not values_changed:
+        return fed
+    for t, tpl in raw.items():
+        for arg in _functions(tpl, "get_input"):
+            name = arg[0] if isinstance(arg, list) and arg else arg
+            if isinstance(name, str) and name in changed:
+                fed.add(t)
+                break
+    grown = True
+    while grown:
+        grown = False
+        for t, tpl in raw.items():
+            if t in fed:
+                continue
+            for arg in _functions(tpl, "get_property"):
+                if isinstance(arg, list) and arg and arg[0] in (fed | values_changed) and arg[0] != t:
+                    fed.add(t)
+                    grown = True
+                    break
+    return fed
+
+
 def _descendants(nodes: Dict[str, Dict[str, Any]], roots: List[str]) -> List[str]:
     """``roots`` and every node hosted on them, transitively."""
     hosted: Dict[str, List[str]] = {}
@@ -142,9 +197,11 @@ class _RelKind:
 
 def _new_generation(space: Space, model: str, head: Dict[str, Any], mhead: Dict[str, Any], meta: Dict[str, Any],
                     old_nodes: Dict[str, Dict[str, Any]], given: Optional[Dict[str, Any]],
-                    counts: Dict[str, int], where: str) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
+                    counts: Dict[str, int], where: str,
+                    remove: Optional[List[str]] = None) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
     """(new nodes, new templates, input values) of the model's current version over the old
-    generation; counts from ``counts`` (wfctl scale) win over the model's, within min/max."""
+    generation; counts from ``counts`` (wfctl scale) win over the model's, within min/max; the
+    node instances named in ``remove`` are the first a scale-in drops on their host."""
     defs = meta.get("inputs") or {}
     check_given_inputs(defs, given, where)
     check_input_values(defs, given or {}, meta.get("data_types") or {}, where)
@@ -159,7 +216,7 @@ def _new_generation(space: Space, model: str, head: Dict[str, Any], mhead: Dict[
     apply_inputs(templates, values, where)
     apply_counts(templates, counts, where)
     rel_types = {name: _RelKind(anc) for name, anc in (meta.get("reltypes") or {}).items()}
-    nodes = expand(_Model(templates, rel_types), previous=old_nodes)
+    nodes = expand(_Model(templates, rel_types), previous=old_nodes, drop_first=remove or ())
     return nodes, raw, values
 
 
@@ -168,10 +225,11 @@ def _rules(space: Space, model: str, digest: str, workflow: str) -> Dict[str, An
 
 
 def compute(space: Space, model: str, instance: str, inputs: Optional[Dict[str, Any]] = None,
-            counts: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
+            counts: Optional[Dict[str, int]] = None, remove: Optional[List[str]] = None) -> Dict[str, Any]:
     """What an update of the instance would do, without writing: the categories, and (when
     something changes) the records and rules to write.  ``counts``: per-host instance counts
-    of templates (wfctl scale), kept with the instance for later updates."""
+    of templates (wfctl scale), kept with the instance for later updates; ``remove``: node
+    instances a scale-in removes instead of the highest-numbered of their host (each must go)."""
     where = "instance %s/%s" % (model, instance)
     head = deployments.instance_head(space, model, instance)
     old_nodes = deployments.read_nodes(space, model, instance, head)
@@ -180,8 +238,17 @@ def compute(space: Space, model: str, instance: str, inputs: Optional[Dict[str, 
     meta = meta_entry.value
     all_counts = dict(head.get("counts") or {})
     all_counts.update(counts or {})
+    unknown = [n for n in remove or () if n not in old_nodes]
+    if unknown:
+        raise WfError("%s has no node instance %s" % (where, ", ".join(unknown)))
     new_nodes, new_raw, values = _new_generation(space, model, head, mhead, meta, old_nodes, inputs,
-                                                 all_counts, where)
+                                                 all_counts, where, remove)
+    staying = [n for n in remove or () if n in new_nodes]
+    if staying:
+        raise WfError("%s: %s would stay: the update removes fewer instances of %s from %s (a count "
+                      "is per host instance; lower it, or name fewer)"
+                      % (where, ", ".join(staying), old_nodes[staying[0]]["template"],
+                         old_nodes[staying[0]].get("host") or "the topology"))
     old_digest, new_digest = head["model_digest"], mhead["digest"]
     old_raw = catalog.read_templates(space, model, old_digest) if old_digest != new_digest else new_raw
 
@@ -189,6 +256,9 @@ def compute(space: Space, model: str, instance: str, inputs: Optional[Dict[str, 
     obsolete = sorted(set(old_nodes) - set(new_nodes))
     both = set(new_nodes) & set(old_nodes)
     changed_tpl = {t for t in set(old_raw) & set(new_raw) if _comparable(old_raw[t]) != _comparable(new_raw[t])}
+    values_changed = {t for t in changed_tpl if old_raw[t].get("properties") != new_raw[t].get("properties")
+                      or _comparable(old_raw[t])["capabilities"] != _comparable(new_raw[t])["capabilities"]}
+    changed_tpl |= _fed_by_inputs(new_raw, _changed_inputs(space, model, head, values), values_changed)
     modified = sorted(n for n in both if new_nodes[n]["template"] in changed_tpl)
 
     install_rules = _rules(space, model, new_digest, INSTALL)
@@ -337,14 +407,15 @@ def _side_entries(parts: List[Tuple[str, str]], side: str, mode: str, other: str
 
 # ---------------------------------------------------------------- start
 def update(space: Space, model: str, instance: str, inputs: Optional[Dict[str, Any]] = None,
-           counts: Optional[Dict[str, int]] = None, max_retries: int = 0) -> Dict[str, Any]:
+           counts: Optional[Dict[str, int]] = None, max_retries: int = 0,
+           remove: Optional[List[str]] = None) -> Dict[str, Any]:
     """Start the update run (or continue a failed or canceled one); returns the diff summary with
     ``run`` (the run record) or ``run: None`` and ``message`` when nothing changes."""
     from . import runs
     recs = runs.instance_runs(space, model, instance)
     last = recs[-1] if recs else None
     if last is not None and last.get("workflow") == UPDATE and last.get("status") in (runs.FAILED, runs.CANCELED):
-        if _moves(space, model, instance, inputs, counts):
+        if _moves(space, model, instance, inputs, counts) or remove:
             # The head already names the generation that run moves to: a diff from it would take
             # the nodes that run did not install yet for installed ones.  Inputs and counts it
             # already has are no change (a declarative caller gives them every time).
@@ -354,7 +425,7 @@ def update(space: Space, model: str, instance: str, inputs: Optional[Dict[str, A
         rec = runs.resume_run(space, UPDATE, model, instance)
         return {"model": model, "instance": instance, "changed": True, "resumed": True, "run": rec,
                 "message": "continuing update run %s from where it stopped" % rec["id"]}
-    diff = compute(space, model, instance, inputs, counts)
+    diff = compute(space, model, instance, inputs, counts, remove)
     w = diff.pop("_write", None)
     if w is None:
         head_entry = space.get(keys.instance_head(model, instance))

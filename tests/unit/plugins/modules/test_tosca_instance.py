@@ -203,3 +203,26 @@ def test_a_run_of_another_workflow_in_progress(run_module, space_file, model, se
         r = run_module("tosca_instance", _check=check, **inst)
         assert r.failed and r.msg == ("instance seed/prod has a run in progress: %s (install); it cannot be "
                                       "updated before it ends" % started["run_id"])
+
+
+def test_remove_instances_chooses_what_a_scale_in_removes(run_module, space_file, model, engine, open_space):
+    """The seed installed; counts A=2 with remove_instances [A_0, A_4]: those go on srvA_0 and
+    srvA_1, srvA_2 loses its highest (A_8); check mode plans exactly that and writes nothing; the
+    same task again changes nothing (the names are gone); naming one that would stay fails in one
+    line, nothing written."""
+    inst = dict(model=model, name="prod", space=space_file)
+    assert run_module("tosca_instance", **inst).changed
+    assert run_module("tosca_workflow", model=model, instance="prod", space=space_file)["counts"] == {"started": 19}
+    before = open_space(space_file, prefix=None).keys("")
+    bad = run_module("tosca_instance", counts={"A": 2}, remove_instances=["A_1", "A_2"], **inst)
+    assert bad.failed and "A_1 would stay" in bad.msg and "\n" not in bad.msg, bad.msg
+    would = run_module("tosca_instance", _check=True, counts={"A": 2}, remove_instances=["A_0", "A_4"], **inst)
+    assert would.changed and would["update"]["obsolete"] == ["A_0", "A_4", "A_8"], would.result
+    assert open_space(space_file, prefix=None).keys("") == before
+    done = run_module("tosca_instance", counts={"A": 2}, remove_instances=["A_0", "A_4"], **inst)
+    assert done.changed and done["update"]["obsolete"] == ["A_0", "A_4", "A_8"], done.result
+    assert done["run"]["status"] == "succeeded" and done["run"]["counts"] == {"started": 16}
+    nodes = engine.status(open_space(space_file), model, "prod")["nodes"]
+    assert sorted(n for n in nodes if n.startswith("A_")) == ["A_1", "A_2", "A_3", "A_5", "A_6", "A_7"]
+    again = run_module("tosca_instance", counts={"A": 2}, remove_instances=["A_0", "A_4"], **inst)
+    assert not again.failed and not again.changed, again.result
