@@ -19,7 +19,7 @@ step() {  # step NAME COMMAND...: run it, print how long it took
 # oldest version the collection claims (meta/runtime.yml's requires_ansible, '>=2.17.0') gets
 # ansible-test sanity and units and a real run of the built collection's modules, from
 # .cache/ansible-core-X.Y/ (scripts/core-venv.sh; setup.sh or the first use creates it).  The
-# versions between are checked by hand (scripts/sanity.sh --core X.Y), as README's table says.
+# release series between them get ansible-test sanity (each ansible-core the collection claims).
 oldest_core=$(scripts/core-venv.sh --oldest)
 main_core=$(python -c 'from ansible.release import __version__ as v; print(".".join(v.split(".")[:2]))')
 
@@ -32,6 +32,9 @@ step lint scripts/lint.sh
 step "sanity-$main_core" scripts/sanity.sh
 if [ "$oldest_core" != "$main_core" ]; then
   step "sanity-$oldest_core" scripts/sanity.sh --core "$oldest_core"
+  for ((minor = ${oldest_core#*.} + 1; minor < ${main_core#*.}; minor++)); do
+    step "sanity-${main_core%%.*}.$minor" scripts/sanity.sh --core "${main_core%%.*}.$minor"
+  done
   step "units-$oldest_core" scripts/units.sh --core "$oldest_core"
   step "modules-on-$oldest_core" scripts/core-smoke.sh "$oldest_core"
 fi

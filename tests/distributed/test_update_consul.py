@@ -162,3 +162,115 @@ def test_update_on_consul_with_a_worker_killed(cluster, tmp_path, monkeypatch):
             space.delete_tree("")
         finally:
             space.close()
+
+
+FAILING = """\
+if [ "$WF_NODE" = B_0 ] && [ "${WF_OPERATION##*.}" = stop ] && [ ! -e "$FLAG" ]; then
+  echo "cannot stop B_0" >&2; exit 4
+fi
+echo "$WF_RUN $WF_NODE $WF_OPERATION $PPID" >> "$OPLOG"
+"""
+LONG = """\
+echo $$ > "$PIDFILE.tmp" && mv "$PIDFILE.tmp" "$PIDFILE"
+if [ -e "$FAST" ]; then exit 0; fi
+(trap "" TERM; sleep 60) &
+wait
+"""
+
+
+def _gone(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_uninstall_past_a_failure_and_cancel_on_consul(cluster, tmp_path):
+    """The other acceptance items of issue 19 with 3 worker daemons on Consul: an uninstall whose
+    B_0 stop fails deletes every other node and ends failed naming it, a later one runs only B_0's
+    stop and delete; a cancel kills the process group of a 60 s operation that ignores SIGTERM
+    after the grace, the run ends canceled, and the next install continues it."""
+    prefix = "day2b-%s/" % uuid.uuid4().hex[:8]
+    oplog, flag, pidfile, fast = (tmp_path / n for n in ("ops.log", "flag", "pid", "fast"))
+    env = dict(os.environ, OPLOG=str(oplog), FLAG=str(flag), PIDFILE=str(pidfile), FAST=str(fast),
+               WF_CACHE_DIR=str(tmp_path / "cache"), WF_LOG_DIR=str(tmp_path / "logs"))
+    base = WFCTL + ["--backend", "consul", "--consul-url", cluster.urls[0], "--prefix", prefix]
+    (tmp_path / "app").mkdir()
+    app = Path(_with_scripts(EXAMPLE, tmp_path / "app" / "app.yaml"))
+    (tmp_path / "app" / "scripts" / "op.sh").write_text(FAILING)
+    (tmp_path / "slow" / "scripts").mkdir(parents=True)
+    (tmp_path / "slow" / "scripts" / "long.sh").write_text(LONG)
+    (tmp_path / "slow" / "m.yaml").write_text(
+        "tosca_definitions_version: tosca_simple_yaml_1_3\ntopology_template:\n  node_templates:\n"
+        "    box: {type: tosca.nodes.Compute}\n    app:\n      type: tosca.nodes.SoftwareComponent\n"
+        "      requirements: [{host: box}]\n      interfaces: {Standard: {create: scripts/long.sh}}\n")
+
+    def wfctl(*argv, timeout=300):
+        return subprocess.run(base + list(argv), capture_output=True, text=True, env=env, timeout=timeout,
+                              check=False)
+
+    procs = []
+    for i in range(3):
+        err = open(tmp_path / ("worker-%d.err" % i), "w")
+        procs.append(subprocess.Popen(
+            WFCTL + ["--backend", "consul", "--consul-url", cluster.urls[i], "--prefix", prefix, "worker",
+                     "--id", "w%d" % i, "--ttl", "10"], stdout=subprocess.DEVNULL, stderr=err, env=env))
+    space = api.open_space(api.SpaceOptions(backend="consul", url=cluster.urls[0], prefix=prefix))
+    try:
+        assert wfctl("model", str(app), "app").returncode == 0
+        assert wfctl("instantiate", "app", "prod").returncode == 0
+        r = wfctl("workflow", "install", "app", "prod", "--wait", "--timeout", "240")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = wfctl("workflow", "uninstall", "app", "prod", "--wait", "--timeout", "240")
+        assert r.returncode == 1 and "uninstall app/prod: failed" in r.stdout and "error on B_0" in r.stdout, \
+            r.stdout + r.stderr
+        rec = api.instance_runs(space, "app", "prod")[-1]
+        assert [(e["node"], e["operation"].rsplit(".", 1)[-1], e["exit_code"]) for e in rec["errors"]] == \
+            [("B_0", "stop", 4)]
+        st = {n: v["state"] for n, v in api.status(space, "app", "prod")["nodes"].items()}
+        assert st.pop("B_0") == "error" and Counter(st.values()) == {"deleted": 18}
+        ran = [ln.split() for ln in oplog.read_text().splitlines() if ln.split()[0] == rec["id"]]
+        assert {ln[1] for ln in ran} == set(st) and {ln[2].rsplit(".", 1)[-1] for ln in ran} == {"stop", "delete"}
+        flag.write_text("ok")
+        r = wfctl("workflow", "uninstall", "app", "prod", "--wait", "--timeout", "240")
+        assert r.returncode == 0, r.stdout + r.stderr
+        again = [ln.split() for ln in oplog.read_text().splitlines() if ln.split()[0] == rec["id"]][len(ran):]
+        assert [(ln[1], ln[2].rsplit(".", 1)[-1]) for ln in again] == [("B_0", "stop"), ("B_0", "delete")]
+        assert Counter(v["state"] for v in api.status(space, "app", "prod")["nodes"].values()) == {"deleted": 19}
+
+        # cancel: the 60 s operation's group is killed after the grace, on whichever worker runs it
+        assert wfctl("model", str(tmp_path / "slow" / "m.yaml"), "slow").returncode == 0
+        assert wfctl("instantiate", "slow", "i").returncode == 0
+        assert wfctl("workflow", "install", "slow", "i").returncode == 0
+        pgid = _until(lambda: pidfile.exists() and int(pidfile.read_text()), 120, "the long operation")
+        r = wfctl("cancel", "slow", "i")
+        assert r.returncode == 0 and "operations in flight are stopped" in r.stdout, r.stdout + r.stderr
+        canceled_at = time.monotonic()
+        _until(lambda: _gone(pgid), 60, "the process group to be killed")
+        took = time.monotonic() - canceled_at
+        assert 1.0 <= took < 20, took
+        r = wfctl("wait", "slow", "i", "--timeout", "120")
+        assert "canceled" in r.stdout, r.stdout + r.stderr
+        assert api.instance_runs(space, "slow", "i")[-1]["status"] == "canceled"
+        fast.write_text("")
+        r = wfctl("workflow", "install", "slow", "i", "--wait", "--timeout", "120")
+        assert r.returncode == 0 and "succeeded" in r.stdout, r.stdout + r.stderr
+        runs = api.instance_runs(space, "slow", "i")
+        assert len(runs) == 1 and runs[0]["status"] == "succeeded"
+        assert [(x["node"], x["status"]) for x in api.logs(space, "slow", "i")] == [
+            ("app_0", "canceled"), ("app_0", "ok")]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        try:
+            space.delete_tree("")
+        finally:
+            space.close()

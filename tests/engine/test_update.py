@@ -407,3 +407,67 @@ def test_scale_in_removes_the_named_instances_first(tmp_path, capsys):
     assert {n for (n, op) in _ops(trace) if op in STANDARD} == {"A_0", "A_4", "A_8"}
     # the others kept their ids and hosts
     assert all(_hosts(st)[n] == _hosts(st0)[n] for n in st)
+
+
+def test_a_modified_host_is_reinstalled_with_what_it_hosts(tmp_path, capsys):
+    """srvC gets a capability property: srvC_0 is modified, and with it C_0 and C_1 (hosted on it)
+    are reinstalled: stopped and deleted before their host, created again after it; nothing
+    else runs a Standard operation."""
+    text = EXAMPLE.read_text().replace(
+        "    srvC:\n      type: tosca.nodes.Compute\n",
+        "    srvC:\n      type: tosca.nodes.Compute\n"
+        "      capabilities:\n        host:\n          properties: {num_cpus: 2}\n")
+    assert "num_cpus" in text
+    v3 = tmp_path / "v3.yaml"
+    v3.write_text(text)
+    db = str(tmp_path / "space.db")
+    opts = api.SpaceOptions(backend="embedded", path=db)
+    assert _wfctl(db, "model", str(EXAMPLE), "app") == 0
+    assert _wfctl(db, "instantiate", "app", "prod") == 0
+    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
+    assert _wfctl(db, "model", str(v3), "app") == 0
+    capsys.readouterr()
+    assert _wfctl(db, "update", "app", "prod", "--wait") == 0
+    out = capsys.readouterr().out
+    assert "0 novel, 0 obsolete, 3 modified, 16 unchanged" in out and "modified: C_0, C_1, srvC_0" in out, out
+    st, runs, trace = _state(opts)
+    assert runs[-1]["status"] == "succeeded" and Counter(v["state"] for v in st.values()) == {"started": 19}
+    ops = _ops(trace)
+    assert {n for (n, op) in ops if op in STANDARD} == {"srvC_0", "C_0", "C_1"}
+    assert all(ops[(n, op)] == 1 for n in ("srvC_0", "C_0", "C_1") for op in STANDARD)
+    at = {(e["node"], e["name"].rsplit(".", 1)[-1]): k for k, e in enumerate(trace) if e["kind"] == "operation"}
+    for c in ("C_0", "C_1"):
+        assert at[(c, "delete")] < at[("srvC_0", "stop")] and at[("srvC_0", "start")] < at[(c, "create")]
+
+
+@pytest.mark.parametrize("what", ["type", "requirement"])
+def test_a_changed_type_or_requirement_modifies_the_node(tmp_path, capsys, what):
+    """D's type becomes tosca.nodes.DBMS, or D loses its ConnectsTo C: D_0 is modified and
+    reinstalled (its old relationship instances to C_0 and C_1 are obsolete when the
+    requirement goes); nothing else runs a Standard operation."""
+    old = "    D:\n      type: tosca.nodes.SoftwareComponent\n      requirements:\n        - host: srvD\n" \
+          "        - to_c: {node: C, relationship: tosca.relationships.ConnectsTo}\n"
+    assert old in EXAMPLE.read_text()
+    new = old.replace("tosca.nodes.SoftwareComponent", "tosca.nodes.DBMS") if what == "type" else \
+        old.replace("        - to_c: {node: C, relationship: tosca.relationships.ConnectsTo}\n", "")
+    v3 = tmp_path / "v3.yaml"
+    v3.write_text(EXAMPLE.read_text().replace(old, new))
+    db = str(tmp_path / "space.db")
+    opts = api.SpaceOptions(backend="embedded", path=db)
+    assert _wfctl(db, "model", str(EXAMPLE), "app") == 0
+    assert _wfctl(db, "instantiate", "app", "prod") == 0
+    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
+    assert _wfctl(db, "model", str(v3), "app") == 0
+    capsys.readouterr()
+    assert _wfctl(db, "update", "app", "prod", "--wait", "--json") == 0
+    doc = json.loads(capsys.readouterr().out.split("\n}\n", 1)[0] + "\n}")
+    assert doc["modified"] == ["D_0"] and doc["novel"] == [] and doc["obsolete"] == [], doc
+    gone = ["D_0:to_c#1:C_0", "D_0:to_c#1:C_1"] if what == "requirement" else []
+    assert doc["relationships"] == {"novel": [], "obsolete": gone}, doc["relationships"]
+    st, runs, trace = _state(opts)
+    assert runs[-1]["status"] == "succeeded" and Counter(v["state"] for v in st.values()) == {"started": 19}
+    ops = _ops(trace)
+    assert {n for (n, op) in ops if op in STANDARD} == {"D_0"}
+    assert st["D_0"]["type"] == ("tosca.nodes.DBMS" if what == "type" else "tosca.nodes.SoftwareComponent")
+    assert [r["target"] for r in st["D_0"]["relationships"] if r["requirement"] == "to_c"] == \
+        ([] if what == "requirement" else ["C_0", "C_1"])
