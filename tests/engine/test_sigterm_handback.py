@@ -67,7 +67,7 @@ def test_sigterm_kills_the_long_operation_hands_the_node_back_and_exits(tmp_path
     try:
         _until(lambda: runs.live_workers(space) == ["w0"], 60, "w0 never registered")
         rec = api.start_workflow(space, "install", "m", "i")
-        _until(lambda: (tmp_path / "child").exists(), 60, "the long operation never started")
+        _until((tmp_path / "child").exists, 60, "the long operation never started")
         script_pid = int(started.read_text().split()[1])
         child = int((tmp_path / "child").read_text())
         t0 = time.monotonic()
