@@ -56,6 +56,13 @@ print(get_venv_packages(_P())["pip"])
 PYEOF
 )
 cache="$HOME/.ansible/test/cache"
+# ansible-test builds its test environments under ~/.ansible/test/venv, keyed by requirements, not
+# by checkout: two runs at once (two checkouts, or CI while someone works) rebuild the same one
+# under each other (seen: the import test's environment without PyYAML, 84 failures).  Runs take
+# turns on this lock.
+mkdir -p "$cache"
+exec 9>"$HOME/.ansible/test/.ditrit-workflows.lock"
+flock 9
 standin="$cache/get_pip_${pip_version//./_}.py"
 if [ ! -f "$standin" ] || ! grep -q 'ditrit.workflows stand-in' "$standin"; then
   mkdir -p "$cache"
