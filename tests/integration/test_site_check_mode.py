@@ -9,7 +9,8 @@ machine (connection local) with every path the roles write under a fresh tempora
 engine's virtualenv are not there yet), must report changes and must write nothing: neither the
 host root nor the engine's build directory may exist afterwards.  With ``--tags`` the plays must
 run only the selected part (``worker``: the worker's tasks, no Consul task; ``config``: the
-configuration files, no installation; ``service``: the services).
+configuration files, no installation; ``service``: the services; ``consul``: Consul only;
+``manager``: the manager only).
 """
 from __future__ import annotations
 
@@ -130,3 +131,23 @@ def test_tag_service_runs_only_the_services(collections, tmp_path):
     assert all(name.startswith("ditrit.workflows.wf_service :") for name in tasks["changed"]), tasks["changed"]
     changed = " | ".join(tasks["changed"])
     assert "Write the definition of consul" in changed and "Write the definition of wf-worker" in changed
+
+
+def test_tag_consul_runs_only_consul(collections, tmp_path):
+    tasks = check_site(collections, tmp_path, "--tags", "consul")
+    changed = " | ".join(tasks["changed"])
+    for expected in ("consul_cluster : Install the supplied consul binary",
+                     "consul_cluster : Write the agent configuration", "Write the definition of consul"):
+        assert expected in changed, (expected, tasks["changed"])
+    for unexpected in ("wf_worker", "wf_manager", "wf_engine", "Write the definition of wf-worker"):
+        assert unexpected not in changed, (unexpected, tasks["changed"])
+
+
+def test_tag_manager_runs_only_the_manager(collections, tmp_path):
+    tasks = check_site(collections, tmp_path, "--tags", "manager")
+    changed = " | ".join(tasks["changed"])
+    for expected in ("wf_manager : Install the wfctl wrapper", "wf_manager : Write wfctl's settings"):
+        assert expected in changed, (expected, tasks["changed"])
+    for unexpected in ("consul_cluster :", "wf_worker :", "Write the definition of consul",
+                       "Write the definition of wf-worker"):
+        assert unexpected not in changed, (unexpected, tasks["changed"])
