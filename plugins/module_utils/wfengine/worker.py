@@ -37,7 +37,8 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from . import catalog, deployments, events, keys
 from .batch import Batch, fact_entry
-from .errors import NotFound, PermissionDenied, SpaceDataError, SpaceError, TxnTooLarge, WfError
+from .errors import (NotFound, PermissionDenied, SpaceDataError, SpaceError, SpaceUnavailable, TxnTooLarge,
+                     WfError)
 from .operation.executor import Executor, OperationCall, OperationResult
 from .journal import Journal, op_from_json, op_to_json
 from .facts import new_fact, passes, remaining_states, validate_fact
@@ -58,6 +59,9 @@ CANCELED = "canceled"
 EVENTS_PER_COMMIT = 200
 # SIGTERM: operations in flight get this long to finish, then are killed and handed back.
 STOP_GRACE = 1.2
+# Seconds during which, once the Space answers again after requests went unanswered, the renewal
+# thread releases locks of this worker's sessions that no task uses (Worker._audit_locks).
+AUDIT_AFTER_OUTAGE = 60.0
 
 
 class WorkerInterrupt(Exception):
@@ -68,11 +72,14 @@ class _DenialWatch:
     """The worker's view of its Space: an ACL refusal anywhere (a step, a renewal, a finalizer,
     the executor's log writes) stops the worker, whatever the caller then does with the error.
     Retrying a write the token cannot make only spins: issue 17 measured about 5,000 Raft
-    writes in 40 s from a worker without write on ``facts/``."""
+    writes in 40 s from a worker without write on ``facts/``.  A request the Space left
+    unanswered past the client's retries is reported too (``on_unanswered``): Consul may still
+    apply it once it is back (Worker._retire_session)."""
 
-    def __init__(self, space: Space, on_denied) -> None:
+    def __init__(self, space: Space, on_denied, on_unanswered=None) -> None:
         self._space = space
         self._on_denied = on_denied
+        self._on_unanswered = on_unanswered
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._space, name)
@@ -84,6 +91,10 @@ class _DenialWatch:
                 return attr(*args, **kwargs)
             except PermissionDenied as exc:
                 self._on_denied(exc)
+                raise
+            except SpaceUnavailable:
+                if self._on_unanswered is not None:
+                    self._on_unanswered()
                 raise
         self.__dict__[name] = call      # made once per method: it is on every step's path
         return call
@@ -305,7 +316,11 @@ class Worker:
         # wakes the thread that runs ``serve`` from its blocking query (cmd_worker: a signal).
         self.fatal: Optional[PermissionDenied] = None
         self.on_fatal: Optional[Any] = None
-        self.space = _DenialWatch(space, self._denied)      # type: ignore[assignment]
+        # Set when a request went unanswered past the client's retries; once the Space answers
+        # again the renewal thread audits this worker's locks for a while (_audit_locks).
+        self._unanswered = False
+        self._audit_until = 0.0
+        self.space = _DenialWatch(space, self._denied, self._note_unanswered)  # type: ignore[assignment]
         space = self.space                                 # type: ignore[assignment]
         self.id = worker_id or "%s-%d-%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:6])
         self.threads = max(1, int(threads))
@@ -447,6 +462,10 @@ class Worker:
                 sent = time.monotonic()
                 if self.space.session_renew(self.session):
                     self._renewed_at = sent
+                    if self._unanswered:
+                        # The Space answers again: look for what it applied late, for a while.
+                        self._unanswered = False
+                        self._audit_until = time.monotonic() + AUDIT_AFTER_OUTAGE
                     if time.monotonic() - sent > period:
                         # Answered after the Consul client's retries (an outage, a quorum
                         # loss): when it was applied is unknown, so the renewal counts from
@@ -454,6 +473,8 @@ class Worker:
                         pause = 0.0
                     if not self._registered:
                         self._register()
+                    if time.monotonic() < self._audit_until:
+                        self._audit_locks()
                 else:
                     log.warning("worker %s: session expired; its locks are gone, opening a new one",
                                 self.id)
@@ -466,6 +487,43 @@ class Worker:
                 log.warning("worker %s: session renew failed (%s); retrying", self.id, exc)
             except Exception:  # noqa: BLE001 (this thread must not die: the session would go)
                 log.exception("worker %s: session renewal: unexpected error; retrying", self.id)
+
+    def _note_unanswered(self) -> None:
+        self._unanswered = True
+
+    def _audit_locks(self) -> int:
+        """Release node locks that this worker's sessions hold and no task of it uses.
+
+        After an outage that outlasted the client's retries, Consul may still apply a request
+        whose caller gave up: a claim, whose caller then released its locks (finding nothing
+        yet), takes a node lock for a session that lives on (sessions survive outages: their
+        timers restart) and that no task uses.  Nobody would take the node again: the run
+        stayed ``running`` with every worker idle (seen in CI after the 90 s full outage).  So
+        for a while after such an outage the renewal thread looks at the queues of the runs
+        this worker knows: a lock of one of its sessions whose node it holds no token for is
+        deleted, by CAS on the index listed (a task that took the node since changed it).
+        Outbox locks (``~o-``) are left alone.  Returns how many were released."""
+        mine = {self.session} | set(self._lost)
+        with self._ctx_lock:
+            runs = list(self._contexts)
+        released = 0
+        for run in runs:
+            for e in self.space.list(keys.queue(run)):
+                if not keys.is_lock(e.key) or e.session not in mine:
+                    continue
+                node = e.key.rsplit("/", 1)[1]
+                if node.startswith("~"):
+                    continue
+                with self._inflight_lock:
+                    if (run, node) in self._inflight:
+                        continue
+                if self.space.txn([op_delete_cas(e.key, e.index)]).ok:
+                    released += 1
+                    self._count("orphan_locks")
+                    log.warning("worker %s: released %s, held by its session %s for no task (a "
+                                "request applied after the Space came back)", self.id, e.key,
+                                (e.session or "-")[:8])
+        return released
 
     def serve(self, wake_address: Optional[Tuple[str, int]] = None) -> None:
         """Run until ``stop()``: pick up what is pending now, then follow the blocking query.
