@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from wfengine import api, runs
+from wfengine import api, keys, runs
 from wfengine.errors import Conflict, NotFound
 
 import ordering
@@ -51,6 +51,23 @@ def test_run_record_has_status_and_duration(tmp_path):
     rec = run(opts, "install")["record"]
     assert rec["status"] == "succeeded" and rec["duration"] > 0 and rec["ended"] >= rec["started"]
     assert rec["done"] == rec["participants"] == 19
+
+
+def test_local_workers_have_left_the_space_when_the_wait_returns(tmp_path):
+    """A module's process exits right after the wait: its workers' deregistration and last trace
+    writes must be done by then (CI saw keys land after a module had returned)."""
+    opts = embedded(tmp_path)
+    deploy(opts, str(EXAMPLE))
+    space = api.open_space(opts)
+    try:
+        rec = api.start_workflow(space, "install", "m", "i")
+        rec = api.run_with_local_workers(opts, space, rec["id"], 3, timeout=120)
+        assert rec["status"] == "succeeded" and space.keys(keys.WORKERS) == []
+        rec = api.start_workflow(space, "uninstall", "m", "i")
+        rec = api.attach_run(opts, space, rec["id"], workers=2, timeout=120)    # wfctl's --wait
+        assert rec["status"] == "succeeded" and space.keys(keys.WORKERS) == []
+    finally:
+        space.close()
 
 
 def test_second_run_on_the_same_instance_is_refused_while_one_is_in_progress(tmp_path):

@@ -146,14 +146,15 @@ def attach_run(opts: SpaceOptions, space: Space, run_id: str, workers: Optional[
     their sessions expire (after their TTL), their registrations and node locks go with them,
     and nothing else would ever finish the run.  On Consul the worker daemons do the work; a
     run with none alive is reported once (``notice``) and waited for."""
-    from .worker import run_workers
+    from .worker import run_workers, stop_workers
     stop = threading.Event()
     state = {"started": False, "told": False}
+    started: List[Any] = []
     say = notice or (lambda text: None)
 
     def start(n: int) -> None:
-        run_workers(lambda: open_space(opts), n, stop, threads=threads, ttl=ttl, executor=executor,
-                    ssh_options=ssh_options)
+        started.extend(run_workers(lambda: open_space(opts), n, stop, threads=threads, ttl=ttl,
+                                   executor=executor, ssh_options=ssh_options))
         state["started"] = True
 
     def tick(rec: Dict[str, Any]) -> None:
@@ -178,6 +179,7 @@ def attach_run(opts: SpaceOptions, space: Space, run_id: str, workers: Optional[
         return runs.wait_run(space, run_id, timeout=timeout, progress=progress, tick=tick)
     finally:
         stop.set()
+        stop_workers(started)
 
 
 def last_run(space: Space, model: str, instance: str,
@@ -194,14 +196,16 @@ def run_with_local_workers(opts: SpaceOptions, space: Space, run_id: str, worker
                            progress: Optional[Callable[[Dict[str, Any]], None]] = None,
                            ssh_options: Optional[Any] = None, ttl: float = 15.0) -> Dict[str, Any]:
     """Run ``workers`` workers in this process until the run ends (embedded ``--workers N``)."""
-    from .worker import run_workers
+    from .worker import run_workers, stop_workers
     stop = threading.Event()
+    started: List[Any] = []
     try:
-        run_workers(lambda: open_space(opts), workers, stop, threads=threads, ttl=ttl,
-                    executor=executor, ssh_options=ssh_options)
+        started.extend(run_workers(lambda: open_space(opts), workers, stop, threads=threads, ttl=ttl,
+                                   executor=executor, ssh_options=ssh_options))
         return runs.wait_run(space, run_id, timeout=timeout, progress=progress)
     finally:
         stop.set()
+        stop_workers(started)
 
 
 def served_hosts(space: Space) -> List[Dict[str, Any]]:

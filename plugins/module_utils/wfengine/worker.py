@@ -384,6 +384,8 @@ class Worker:
         self._unreleased_cond = threading.Condition()
         self._releaser: Optional[threading.Thread] = None
         self.stats = {"taken": 0, "commits": 0, "conflicts": 0, "lost": 0, "operations": 0}
+        # The thread serving this worker, when run_workers started it (stop_workers joins it).
+        self.thread: Optional[threading.Thread] = None
 
     def _count(self, name: str, n: int = 1) -> None:
         self.stats[name] = self.stats.get(name, 0) + n
@@ -1748,5 +1750,18 @@ def run_workers(space_factory, count: int, stop: threading.Event, threads: int =
         workers.append(w)
         if stop.is_set():
             w.stop()
-        threading.Thread(target=w.serve, name="worker-%d" % i, daemon=True).start()
+        w.thread = threading.Thread(target=w.serve, name="worker-%d" % i, daemon=True)
+        w.thread.start()
     return list(workers)
+
+
+def stop_workers(workers: List[Worker], timeout: float = STOP_GRACE + 5.0) -> None:
+    """Stop workers of ``run_workers`` and wait (up to ``timeout``) until each has left the Space:
+    a process that returns while they still deregister (a module's, whose daemon threads die at
+    exit) leaves registrations and trace writes landing after its result was reported."""
+    for w in workers:
+        w.stop()
+    deadline = time.monotonic() + timeout
+    for w in workers:
+        if w.thread is not None:
+            w.thread.join(max(0.0, deadline - time.monotonic()))
