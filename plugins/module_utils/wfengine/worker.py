@@ -488,7 +488,7 @@ class Worker:
         self._unanswered = True
 
     def _audit_locks(self) -> int:
-        """Release node locks that this worker's sessions hold and no task of it uses.
+        """Release node and host locks that this worker's sessions hold and no task of it uses.
 
         After an outage that outlasted the client's retries, Consul may still apply a request
         whose caller gave up: a claim, whose caller then released its locks (finding nothing
@@ -498,21 +498,30 @@ class Worker:
         for a while after such an outage the renewal thread looks at the queues of the runs
         this worker knows: a lock of one of its sessions whose node it holds no token for is
         deleted, by CAS on the index listed (a task that took the node since changed it).
-        Outbox locks (``~o-``) are left alone.  Returns how many were released."""
+        Outbox locks (``~o-``) are left alone.  A host lock taken late the same way (its
+        transaction timed out, the releaser found nothing to release) would stop every other
+        worker's operations on that host: one that no task of this worker holds or is taking
+        goes too.  Returns how many were released."""
         mine = {self.session} | set(self._lost)
         with self._ctx_lock:
             runs = list(self._contexts)
         released = 0
         for run in runs:
             for e in self.space.list(keys.queue(run)):
-                if not keys.is_lock(e.key) or e.session not in mine:
+                if e.session not in mine or not (keys.is_lock(e.key) or keys.is_host_lock(e.key)):
                     continue
-                node = e.key.rsplit("/", 1)[1]
-                if node.startswith("~"):
-                    continue
-                with self._inflight_lock:
-                    if (run, node) in self._inflight:
+                if keys.is_host_lock(e.key):
+                    if self._host_in_use(e.key):
                         continue
+                else:
+                    node = e.key.rsplit("/", 1)[1]
+                    if node.startswith("~"):
+                        continue
+                    with self._inflight_lock:
+                        if (run, node) in self._inflight:
+                            continue
+                # A task that took the key since it was listed changed its index (a session
+                # re-acquiring what it holds writes it again): the CAS leaves it alone.
                 if self.space.txn([op_delete_cas(e.key, e.index)]).ok:
                     released += 1
                     self._count("orphan_locks")
@@ -520,6 +529,16 @@ class Worker:
                                 "request applied after the Space came back)", self.id, e.key,
                                 (e.session or "-")[:8])
         return released
+
+    def _host_in_use(self, hk: str) -> bool:
+        """Whether a task of this worker holds the host lock ``hk`` or is taking it: the lock is
+        recorded in ``_host_sessions`` while held, and its local lock is held from before the
+        Space is asked until after the release (the releaser thread's included)."""
+        with self._ctx_lock:
+            if hk in self._host_sessions:
+                return True
+            local = self._host_locks.get(hk)
+        return local is not None and local.locked()
 
     def serve(self, wake_address: Optional[Tuple[str, int]] = None) -> None:
         """Run until ``stop()``: pick up what is pending now, then follow the blocking query.
