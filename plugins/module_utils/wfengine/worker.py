@@ -54,6 +54,8 @@ from .space.base import (Entry, Op, Space, op_cas, op_check_index, op_check_not_
 log = logging.getLogger("wfengine.worker")
 
 SUBMITTED, BUSY, INFLIGHT = "submitted", "busy", "inflight"
+# What _run_effectful returns when the run was canceled before the operation started.
+CANCELED = "canceled"
 EVENTS_PER_COMMIT = 200
 # SIGTERM: operations in flight get this long to finish, then are killed and handed back.
 STOP_GRACE = 1.2
@@ -376,7 +378,11 @@ class Worker:
         self._contexts: Dict[str, RunContext] = {}
         self._ctx_lock = threading.Lock()
         self._host_locks: Dict[str, threading.Lock] = {}
+        # Host locks this worker holds in the Space, and with which session; steps of this
+        # worker waiting for one: a step that leaves a host with a waiter here hands the Space
+        # lock over with the local one (same session) instead of a release and a new lock.
         self._host_sessions: Dict[str, str] = {}
+        self._host_waiters: Dict[str, int] = {}
         # Host locks whose release the Space did not take (an outage): released by a thread of
         # their own once it answers, while the step that held them goes on to commit its result
         # (see _release_host).  (key, session, local lock) in order; the thread runs while any.
@@ -1194,6 +1200,8 @@ class Worker:
                                 self.id, step.ctx.run_id, step.node_id, exc)
             raise
         finally:
+            if step.host:
+                self._drop_host(step)
             if not committed:
                 self._release_quietly(step.lock, step.session)
 
@@ -1280,12 +1288,12 @@ class Worker:
                     result = self.executor.run(call)
                     self.stats["operations"] += 1
                     ok = self._record_result(step, node, call, result, rel, recorded=False)
-                elif self.space.get(keys.cancel(ctx.run_id)) is not None:
-                    break  # canceled: schedule nothing new; the ready tuple stays for a resume
                 else:
                     ok = self._run_effectful(step, node, call, rel)
                     if ok is None:
                         return False  # lock lost: another worker owns this node now
+                    if ok is CANCELED:
+                        break  # canceled: schedule nothing new; the ready tuple stays for a resume
                 if not ok:
                     fact["state"] = "error"
                     step.events.append(events.event(node, "state", "error", None))
@@ -1353,9 +1361,10 @@ class Worker:
         return cache
 
     def _run_effectful(self, step: "_Step", node: Dict[str, Any], call: OperationCall,
-                       rel: Optional[Dict[str, Any]]) -> Optional[bool]:
+                       rel: Optional[Dict[str, Any]]) -> Any:
         """Record the attempt, run the operation (serialized per host), retry as configured.
-        Returns True/False for success, None if the node's lock was lost meanwhile."""
+        Returns True/False for success, None if the node's lock was lost meanwhile, CANCELED if
+        the run was canceled before it started (the node as it was, for a resume)."""
         fact, ctx = step.fact, step.ctx
         servers = self._servers(ctx, step.node_id)
         if servers is not None and self.id not in servers:
@@ -1371,6 +1380,8 @@ class Worker:
             others = self._servers(ctx, call.node["id"])
             root = root_of(call.node["id"], ctx.hosting)
             if others is not None and self.id not in others and not ctx.address(root):
+                if self.space.get(keys.cancel(ctx.run_id)) is not None:
+                    return CANCELED
                 result = OperationResult(ok=False, exit_code=-1, output=(
                     "%s runs on host %s, which worker(s) %s serve and which has no address this "
                     "worker (%s, running %s) can reach it at" % (call.operation, root,
@@ -1378,15 +1389,18 @@ class Worker:
                                                                  step.node_id)))
                 return self._record_result(step, node, call, result, rel, recorded=True)
         prev = fact.get("inflight")
-        attempt = 1
+        attempt = first = 1
+        interrupted = None
         if prev and prev.get("pc") == fact["pc"]:
             # The worker that ran this operation died before committing: the trace says so.
-            attempt = int(prev.get("attempt", 0)) + 1
-            step.events.append(events.event(call.node, "operation", call.operation, rel,
-                                            status="interrupted", worker=prev.get("worker"),
-                                            attempt=prev.get("attempt")))
+            attempt = first = int(prev.get("attempt", 0)) + 1
+            interrupted = events.event(call.node, "operation", call.operation, rel,
+                                       status="interrupted", worker=prev.get("worker"),
+                                       attempt=prev.get("attempt"))
+            step.events.append(interrupted)
         max_retries, interval = self.executor.retry_policy(call)
         max_retries = max(max_retries, int(ctx.record.get("max_retries") or 0))
+        hk = self._host_key(ctx, call.node)      # the end the operation runs for
         while True:
             # Fencing, 1: a step whose session was lost (this worker was paused past its TTL, or
             # cut from the Space) starts nothing; the Space checks it again below.
@@ -1394,26 +1408,27 @@ class Worker:
                 return self._give_up(step)
             fact["inflight"] = {"pc": fact["pc"], "operation": call.operation, "attempt": attempt,
                                 "worker": self.id, "started": time.time()}
-            if not self._commit(step, final=False):
-                return None
+            got = self._checkpoint(step, call.node, hk)
+            if got is not True:
+                if got is CANCELED:
+                    # Nothing started: the node stays as it was (a resume says "interrupted").
+                    fact["inflight"] = prev if attempt == first else None
+                    if attempt == first and interrupted is not None and interrupted in step.events:
+                        step.events.remove(interrupted)
+                return got
             call.attempt = attempt
-            # Fencing, 2: the host lock is taken in one transaction with a check that the node's
-            # lock is still held by the step's session (without host lock, the checkpoint just
-            # committed was that check), and the local view is looked at once more right before
-            # the start.  What a stale worker still starts after that (it was paused between
-            # the check and the start) is recorded as stale when its commit is refused.
-            host_lock = self._host_lock(ctx, call.node, step)   # the end the operation runs for
-            if host_lock is False or self.session_lost(step.session):
-                if host_lock:
-                    self._release_host(host_lock)
+            # Fencing, 2: the checkpoint (and the host lock, in the same transaction or just
+            # after it) checked that the node's lock is still held by the step's session; the
+            # local view is looked at once more right before the start.  What a stale worker
+            # still starts after that (it was paused between the check and the start) is
+            # recorded as stale when its commit is refused.
+            if self.session_lost(step.session):
                 log.warning("worker %s: %s/%s: the node is no longer this worker's; %s not started",
                             self.id, ctx.run_id, step.node_id, call.operation)
                 return None
-            try:
-                result = self.executor.run(call)
-            finally:
-                if host_lock:
-                    self._release_host(host_lock)
+            # The host lock stays held after the operation: the step's next commit releases it
+            # (or keeps it for its next operation on the same host), saving two writes.
+            result = self.executor.run(call)
             self.stats["operations"] += 1
             if self._handing_back and (result.details or {}).get("canceled"):
                 # Stopping: killed before its end and handed back; the attempt stays recorded in
@@ -1428,8 +1443,65 @@ class Worker:
             if ok or last:
                 return ok
             attempt += 1
-            if interval > 0 and self._stop.wait(interval):
+            if interval > 0:
+                self._drop_host(step)     # the host's other operations go on meanwhile
+                if self._stop.wait(interval):
+                    return None
+
+    def _checkpoint(self, step: "_Step", node: Dict[str, Any], hk: Optional[str]) -> Any:
+        """Commit the attempt before an operation with side effects runs (the results of the
+        step's previous operations with it), checking in the same transaction that the run is not
+        canceled and, when the host is free, taking its lock (kept if the step holds it already;
+        the lock of another host the step held is released, or handed to a waiter).  A host busy
+        elsewhere: the checkpoint is committed alone (results are never held back by a wait),
+        then the lock is waited for, holding no other.  True when the operation may start,
+        CANCELED, or None (the node is no longer this worker's)."""
+        cancel_key = keys.cancel(step.ctx.run_id)
+        checks = [op_check_not_exists(cancel_key)]
+        held = step.host
+        leave = held if held and held != hk else None
+        kept = self._host_kept(leave)
+        leave_ops = [op_delete(leave)] if leave and not kept else []
+        local = None
+        if hk is not None and hk != held:
+            local = self._local_host_lock(hk)
+            if not local.acquire(blocking=False):
+                local = None
+        if hk is None or hk == held or local is not None:
+            take = [op_lock(hk, {"worker": self.id, "node": node["id"]}, step.session)] \
+                if local is not None else []
+            ok = self._commit(step, final=False, checks=checks, host_ops=leave_ops + take,
+                              expected={cancel_key} | ({hk} if take else set()))
+            if ok:
+                if leave:
+                    self._host_released(leave, kept)
+                step.host = hk
+                if take:
+                    with self._ctx_lock:
+                        self._host_sessions[hk] = step.session
+                return True
+            if local is not None:
+                local.release()
+            if cancel_key in step.failed:
+                return CANCELED
+            if not take or hk not in step.failed:
                 return None
+            self._count("host_waits")
+        # The host is busy (here or in another worker): commit, leave the host the step holds,
+        # then wait for this one (the wait holds no other host: no deadlock between steps).
+        if not self._commit(step, final=False, checks=checks, host_ops=leave_ops,
+                            expected={cancel_key}):
+            return CANCELED if cancel_key in step.failed else None
+        if leave:
+            self._host_released(leave, kept)
+        step.host = None
+        got = self._host_lock(step, node, hk)
+        if got is False:
+            log.warning("worker %s: %s/%s: the node is no longer this worker's; not started",
+                        self.id, step.ctx.run_id, step.node_id)
+            return None
+        step.host = hk
+        return True
 
     def _give_up(self, step: "_Step") -> None:
         """Leave the node without starting anything more; results of operations this step ran
@@ -1479,23 +1551,48 @@ class Worker:
                 step.fact["error"]["canceled"] = True
         return result.ok
 
-    def _host_lock(self, ctx: RunContext, node: Dict[str, Any], step: "_Step") -> Any:
+    def _host_key(self, ctx: RunContext, node: Dict[str, Any]) -> Optional[str]:
         """TOSCA 1.3 hosted nodes concurrency: operations of nodes on one host instance run one at
-        a time.  The lock is the root host's; a dead worker's session drops it.  Taken with the
-        step's session, in one transaction with a check that the step's session still holds the
-        node's lock: False if it does not (the node is no longer this worker's), else the key
-        (None: no host lock)."""
+        a time.  The lock is the root host's (a dead worker's session drops it); None when the run
+        does not serialize them."""
         if not ctx.record.get("serialize_hosted", True):
             return None
         root = node
         while root.get("host"):
             root = ctx.node(root["host"])
-        hk = keys.host_lock(ctx.run_id, root["id"])
-        # Threads of this worker share its session, and a session may re-acquire what it holds:
-        # a local lock serializes them, the Space lock serializes workers.
+        return keys.host_lock(ctx.run_id, root["id"])
+
+    def _local_host_lock(self, hk: str) -> Any:
+        """Threads of this worker share its session, and a session may re-acquire what it holds:
+        a local lock serializes them, the Space lock serializes workers."""
         with self._ctx_lock:
-            local = self._host_locks.setdefault(hk, threading.Lock())
-        local.acquire()
+            return self._host_locks.setdefault(hk, threading.Lock())
+
+    def _host_lock(self, step: "_Step", node: Dict[str, Any], hk: str) -> Any:
+        """Wait for the host lock ``hk``, taken with the step's session, in one transaction with
+        a check that the step's session still holds the node's lock: False if it does not (the
+        node is no longer this worker's), else the key."""
+        local = self._local_host_lock(hk)
+        with self._ctx_lock:
+            self._host_waiters[hk] = self._host_waiters.get(hk, 0) + 1
+        try:
+            local.acquire()
+        finally:
+            with self._ctx_lock:
+                self._host_waiters[hk] -= 1
+                if not self._host_waiters[hk]:
+                    del self._host_waiters[hk]
+                holder = self._host_sessions.get(hk)
+        if holder is not None and holder == step.session:
+            # Handed over by the step of this worker that held it (the checkpoint of this step
+            # checked its node's lock, held by the same session, which is looked at again
+            # right before the start).
+            return hk
+        if holder is not None:
+            # Kept in the Space for this step under a session the worker has since lost.
+            self._release_quietly(hk, holder)
+            with self._ctx_lock:
+                self._host_sessions.pop(hk, None)
         try:
             index = 0
             while True:
@@ -1521,6 +1618,37 @@ class Worker:
         with self._ctx_lock:
             self._host_sessions[hk] = step.session
         return hk
+
+    def _host_kept(self, hk: Optional[str]) -> bool:
+        """Whether a step leaving ``hk`` keeps it in the Space for a step of this worker that waits
+        for it (no release is written; the waiter takes it over with the local lock)."""
+        if not hk:
+            return False
+        with self._ctx_lock:
+            return self._host_waiters.get(hk, 0) > 0
+
+    def _host_released(self, hk: Optional[str], kept: bool = False) -> None:
+        """The step that held ``hk`` left it: released in the Space by its commit, or ``kept``
+        there for a waiter of this worker.  The local side."""
+        if not hk:
+            return
+        with self._ctx_lock:
+            if not kept:
+                self._host_sessions.pop(hk, None)
+            local = self._host_locks.get(hk)
+        if local is not None:
+            local.release()
+
+    def _drop_host(self, step: "_Step") -> None:
+        """Release the host lock the step holds, on its own (the step ends without a commit that
+        could carry the release, or waits before a retry); handed over to a waiter of this
+        worker if there is one."""
+        if step.host:
+            hk, step.host = step.host, None
+            if self._host_kept(hk):
+                self._host_released(hk, kept=True)
+            else:
+                self._release_host(hk)
 
     def _release_host(self, hk: str) -> None:
         """Release a host lock.  If the Space does not take the release (an outage), the lock is
@@ -1569,10 +1697,21 @@ class Worker:
                 if local is not None:
                     local.release()
 
-    def _commit(self, step: "_Step", write_fact: bool = True, final: bool = True) -> bool:
+    def _commit(self, step: "_Step", write_fact: bool = True, final: bool = True,
+                checks: Optional[List[Op]] = None, host_ops: Optional[List[Op]] = None,
+                expected: Optional[Set[str]] = None) -> bool:
         """Write the step's progress in one transaction.  ``final`` also removes the node's ready
-        tuple (CAS) and lock; a checkpoint (before an operation with side effects) keeps both."""
+        tuple (CAS) and lock, and the host lock the step holds; a checkpoint (before an operation
+        with side effects) keeps both, and carries the ``checks`` and host lock ``host_ops`` of
+        _checkpoint.  Refused on keys of ``expected`` only: False, quietly, the keys in
+        ``step.failed`` and the step's results still pending (the caller commits again)."""
         ctx, node_id, fact = step.ctx, step.node_id, step.fact
+        step.failed = []
+        extra = list(checks or ()) + list(host_ops or ())
+        released = step.host if final else None
+        kept = self._host_kept(released)
+        if released and not kept:
+            extra.append(op_delete(released))
         run_id = ctx.run_id
         ops = [op_check_session(step.lock, step.session)]
         if write_fact:
@@ -1620,7 +1759,7 @@ class Worker:
                                     "stale": [op_to_json(o) for o in stale],
                                     "fact_version": [fact["version"], fact["updated"]],
                                     "worker": self.id, "ts": time.time()})
-        res = self._send_commit(ops + tail, pending)
+        res = self._send_commit(ops + tail + extra, pending)
         if pending and not res.ok and step.lock in res.failed:
             # The node's lock is gone (session expired while the operation ran, or during an
             # outage): the result is committed anyway if nobody moved the node meanwhile (CAS
@@ -1637,9 +1776,12 @@ class Worker:
             # just committed.
             if waiting:
                 ctx.forget_fact(waiting["node"])
-            res = self._send_commit(ops + [op_delete(step.lock)], pending)
+            res = self._send_commit(ops + [op_delete(step.lock)] + extra, pending)
         if res.ok:
             self.stats["commits"] += 1
+            if released:
+                self._host_released(released, kept)
+                step.host = None
             if write_fact:
                 step.fact_index = res.index
                 ctx.remember_fact(node_id, fact, res.index)
@@ -1649,6 +1791,9 @@ class Worker:
                 step.pending = []
                 self.journal.drop(jkey)
             return True
+        if expected and res.failed and set(res.failed) <= expected:
+            step.failed = list(res.failed)
+            return False
         if pending:
             if self._send_salvage(jkey, [], stale, [fact["version"], fact["updated"]]) is not None:
                 self.journal.drop(jkey)
@@ -1747,6 +1892,9 @@ class _Step:
         self.awaited_index: Dict[str, int] = {}
         # Events (status stale) of operations with side effects run and not committed yet.
         self.pending: List[List[Any]] = []
+        # The host lock this step holds (released by its next commit, or by _drop_host).
+        self.host: Optional[str] = None
+        self.failed: List[str] = []     # keys of the last commit refused on expected keys
 
 
 def run_workers(space_factory, count: int, stop: threading.Event, threads: int = 8,
