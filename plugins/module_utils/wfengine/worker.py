@@ -1427,9 +1427,13 @@ class Worker:
                             self.id, ctx.run_id, step.node_id, call.operation)
                 return None
             # The host lock stays held after the operation: the step's next commit releases it
-            # (or keeps it for its next operation on the same host), saving two writes.
+            # (or keeps it for its next operation on the same host), saving two writes; a step of
+            # this worker waiting for the host gets it at once, before this step commits.
             result = self.executor.run(call)
             self.stats["operations"] += 1
+            if step.host and self._host_kept(step.host):
+                self._host_released(step.host, kept=True)
+                step.host = None
             if self._handing_back and (result.details or {}).get("canceled"):
                 # Stopping: killed before its end and handed back; the attempt stays recorded in
                 # the fact (the next worker says it was interrupted, and runs it again).
