@@ -1200,10 +1200,12 @@ class Worker:
                                 self.id, step.ctx.run_id, step.node_id, exc)
             raise
         finally:
-            if step.host:
-                self._drop_host(step)
-            if not committed:
-                self._release_quietly(step.lock, step.session)
+            try:
+                if step.host:
+                    self._drop_host(step)
+            finally:
+                if not committed:
+                    self._release_quietly(step.lock, step.session)
 
     def _record_error(self, run_id: str, node_id: str, message: str, lk: str, session: str) -> bool:
         """Bad data in the Space: stop this node (the run ends failed) instead of looping on it."""
@@ -1474,8 +1476,15 @@ class Worker:
         if hk is None or hk == held or local is not None:
             take = [op_lock(hk, {"worker": self.id, "node": node["id"]}, step.session)] \
                 if local is not None else []
-            ok = self._commit(step, final=False, checks=checks, host_ops=leave_ops + take,
-                              expected={cancel_key} | ({hk} if take else set()))
+            try:
+                ok = self._commit(step, final=False, checks=checks, host_ops=leave_ops + take,
+                                  expected={cancel_key} | ({hk} if take else set()))
+            except BaseException:
+                if local is not None:
+                    # The lock may have applied before the answer was lost: released by the
+                    # releaser thread, the local lock with it (as _host_lock does).
+                    self._release_later(hk, step.session, local)
+                raise
             if ok:
                 if leave:
                     self._host_released(leave, kept)
