@@ -1,6 +1,8 @@
 """Shared helpers of the engine tests: write small models, run workflows on an embedded Space."""
 from __future__ import annotations
 
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -9,7 +11,7 @@ import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from wfengine import api
 
@@ -27,6 +29,71 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 def model_yaml(templates: str, extra: str = "") -> str:
     return ("tosca_definitions_version: tosca_simple_yaml_1_3\n" + extra +
             "topology_template:\n  node_templates:\n" + textwrap.indent(textwrap.dedent(templates), "    "))
+
+
+STANDARD = ("create", "configure", "start", "stop", "delete")
+# An operation that records its process group (PIDFILE), then lasts 60 s ignoring SIGTERM unless
+# FAST exists: the cancel and SIGTERM tests kill it and look at what is left.
+LONG_SCRIPT = """\
+echo $$ > "$PIDFILE.tmp" && mv "$PIDFILE.tmp" "$PIDFILE"
+if [ -e "$FAST" ]; then exit 0; fi
+(trap "" TERM; sleep 60) &
+wait
+"""
+
+
+def with_scripts(src: Path, dest: Path, script: str, operations: Sequence[str] = STANDARD,
+                 script_path: str = "scripts/op.sh") -> str:
+    """``src`` (a model whose templates are indented as the seed example's) written to ``dest``
+    with ``script`` on the given Standard operations of every template."""
+    target = dest.parent / script_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(script)
+    iface = "      interfaces:\n        Standard: {%s}\n" % ", ".join(
+        "%s: %s" % (o, script_path) for o in operations)
+    out = []
+    for line in src.read_text().splitlines(keepends=True):
+        out.append(line)
+        if re.match(r"^      type: tosca\.nodes\.", line):
+            out.append(iface)
+    dest.write_text("".join(out))
+    return str(dest)
+
+
+def until(cond: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    """``cond()``'s first true value, polled with a backoff (10 ms to 200 ms); an
+    AssertionError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out (%.0f s) waiting for %s" % (timeout, what))
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def stop_processes(procs: Sequence[subprocess.Popen], timeout: float = 60.0) -> None:
+    """SIGTERM to those still running, then wait for each; killed if it outlasts ``timeout``."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def embedded(tmp_path: Path, name: str = "space.db") -> api.SpaceOptions:

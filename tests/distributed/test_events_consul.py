@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from wfengine import api, keys
 
 from consul_cluster import ROOT, ConsulCluster
-from engine_helpers import EXAMPLE
+from engine_helpers import EXAMPLE, with_scripts
 
 pytestmark = pytest.mark.consul
 
@@ -42,20 +40,6 @@ def cluster():
     c.stop()
 
 
-def _model(tmp_path: Path) -> str:
-    """The seed example with a script on create, configure and start of every template."""
-    (tmp_path / "op.sh").write_text(SCRIPT)
-    iface = "      interfaces:\n        Standard: {create: op.sh, configure: op.sh, start: op.sh}\n"
-    out = []
-    for line in EXAMPLE.read_text().splitlines(keepends=True):
-        out.append(line)
-        if re.match(r"^      type: tosca\.nodes\.", line):
-            out.append(iface)
-    path = tmp_path / "app.yaml"
-    path.write_text("".join(out))
-    return str(path)
-
-
 def _lines(path):
     text = path.read_text() if path.exists() else ""
     return [json.loads(line) for line in text.split("\n")[:-1] if line]
@@ -69,7 +53,7 @@ def test_follow_on_consul_with_a_worker_killed_and_a_follower_reconnected(cluste
     base = WFCTL + ["--backend", "consul", "--prefix", prefix]
     procs, followers = [], []
     try:
-        api.upload_model(space, _model(tmp_path), "m")
+        api.upload_model(space, with_scripts(EXAMPLE, tmp_path / "app.yaml", SCRIPT, ("create", "configure", "start"), "op.sh"), "m")
         api.create_instance(space, "m", "i")
         for i in range(3):
             procs.append(subprocess.Popen(base + ["--consul-url", cluster.urls[i], "worker", "--id", "w%d" % i,

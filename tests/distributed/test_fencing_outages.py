@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import pytest
 from wfengine import api, keys
 
 from consul_cluster import ROOT, ConsulCluster
-from engine_helpers import EXAMPLE
+from engine_helpers import EXAMPLE, stop_processes, until, with_scripts
 
 pytestmark = pytest.mark.consul
 
@@ -35,7 +34,6 @@ PORTS = {"server": 19300, "serf_lan": 19301, "serf_wan": 19302, "http": 19500}
 # Once Consul is back, the rest of the install (two thirds of 57 operations of 0.3 s on 3
 # workers, about 30 s on a loaded machine) must end within this.
 RECOVERY = 180
-OPS = ("create", "configure", "start", "stop", "delete")
 SCRIPT = """\
 echo "$WF_RUN $WF_NODE $WF_OPERATION $WF_ATTEMPT $PPID $(date +%s.%N)" >> "$OPLOG"
 sleep "${OPSLEEP:-0.3}"
@@ -57,22 +55,6 @@ def cluster():
     c.stop()
 
 
-def _model(tmp_path: Path) -> str:
-    """The seed example with a script on every Standard operation of every template."""
-    (tmp_path / "scripts").mkdir(exist_ok=True)
-    (tmp_path / "scripts" / "op.sh").write_text(SCRIPT)
-    text = EXAMPLE.read_text()
-    iface = "      interfaces:\n        Standard: {%s}\n" % ", ".join("%s: scripts/op.sh" % o for o in OPS)
-    out = []
-    for line in text.splitlines(keepends=True):
-        out.append(line)
-        if re.match(r"^      type: tosca\.nodes\.", line):
-            out.append(iface)
-    path = tmp_path / "app.yaml"
-    path.write_text("".join(out))
-    return str(path)
-
-
 class Env:
     def __init__(self, cluster, tmp_path, monkeypatch):
         self.cluster = cluster
@@ -83,7 +65,7 @@ class Env:
         monkeypatch.setenv("WF_CACHE_DIR", str(tmp_path / "cache"))
         self.procs = []
         self.space = api.open_space(api.SpaceOptions(backend="consul", url=cluster.urls[0], prefix=self.prefix))
-        api.upload_model(self.space, _model(tmp_path), "m")
+        api.upload_model(self.space, with_scripts(EXAMPLE, tmp_path / "app.yaml", SCRIPT), "m")
         api.create_instance(self.space, "m", "i")
 
     def start(self, n: int, ttl: float = 10.0):
@@ -160,16 +142,10 @@ class Env:
         for p in self.procs:
             if p.poll() is None:
                 try:
-                    p.send_signal(signal.SIGCONT)
-                    p.send_signal(signal.SIGTERM)
+                    p.send_signal(signal.SIGCONT)     # a paused one must see its SIGTERM
                 except ProcessLookupError:
                     pass
-        for p in self.procs:
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(self.procs)
         try:
             self.space.delete_tree("")
         except Exception:  # noqa: BLE001 (the cluster may be the reason the test failed)
@@ -182,19 +158,6 @@ def env(cluster, tmp_path, monkeypatch):
     e = Env(cluster, tmp_path, monkeypatch)
     yield e
     e.close()
-
-
-def _until(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out (%.0f s) waiting for %s" % (timeout, what))
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
 
 
 def _executions(env, run_id):
@@ -234,13 +197,13 @@ def test_sigstop_past_the_ttl_then_sigcont_five_times(env, monkeypatch):
                         if p is not None and p.poll() is None and p.wid not in victims[-1:]:
                             return p
                     return None
-                victim = _until(busy, 120, "an operation in flight")
+                victim = until(busy, 120, "an operation in flight")
                 if victim == "ended":
                     break
                 victim.send_signal(signal.SIGSTOP)
                 wkey = keys.worker(victim.wid)
                 # its session expired: Consul deleted its registration (behavior delete)
-                _until(lambda: env.space.get(wkey) is None, 60, "the paused worker's session to expire")
+                until(lambda: env.space.get(wkey) is None, 60, "the paused worker's session to expire")
                 victim.send_signal(signal.SIGCONT)
                 resumed.append((victim.pid, time.time()))
                 victims.append(victim.wid)
@@ -284,7 +247,7 @@ def _outage(env, cluster, stop, resume, seconds):
     total = 19 * 3
     space = None
     try:
-        _until(lambda: len(env.lines()) >= total // 3, 120, "a third of the operations")
+        until(lambda: len(env.lines()) >= total // 3, 120, "a third of the operations")
         t0 = time.monotonic()
         stop()
         time.sleep(seconds)          # the outage itself (what the test is about), not a wait for a state

@@ -8,7 +8,6 @@ that appends a line (run, node, operation, worker pid) to a log: the record of w
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -22,14 +21,13 @@ import pytest
 from wfengine import api
 
 from consul_cluster import ROOT, ConsulCluster
-from engine_helpers import EXAMPLE
+from engine_helpers import EXAMPLE, LONG_SCRIPT, group_gone, stop_processes, until, with_scripts
 
 pytestmark = pytest.mark.consul
 
 WFCTL = [sys.executable, "-m", "wfengine.cli"]
 ADDRESSES = ("127.0.0.51", "127.0.0.52", "127.0.0.53")
 PORTS = {"server": 22300, "serf_lan": 22301, "serf_wan": 22302, "http": 22500}
-OPS = ("create", "configure", "start", "stop", "delete")
 SCRIPT = """\
 echo "$WF_RUN $WF_NODE $WF_OPERATION $PPID" >> "$OPLOG"
 sleep "${OPSLEEP:-0.2}"
@@ -48,43 +46,10 @@ def cluster():
     c.stop()
 
 
-def _with_scripts(src: Path, dest: Path) -> str:
-    """``src`` with a script on every Standard operation of every template."""
-    (dest.parent / "scripts").mkdir(exist_ok=True)
-    (dest.parent / "scripts" / "op.sh").write_text(SCRIPT)
-    iface = "      interfaces:\n        Standard: {%s}\n" % ", ".join("%s: scripts/op.sh" % o for o in OPS)
-    out = []
-    for line in src.read_text().splitlines(keepends=True):
-        out.append(line)
-        if re.match(r"^      type: tosca\.nodes\.", line):
-            out.append(iface)
-    dest.write_text("".join(out))
-    return str(dest)
-
-
-def _until(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out (%.0f s) waiting for %s" % (timeout, what))
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
-
-
-def test_update_on_consul_with_a_worker_killed(cluster, tmp_path, monkeypatch):
-    prefix = "day2-%s/" % uuid.uuid4().hex[:8]
-    oplog = tmp_path / "ops.log"
-    env = dict(os.environ, OPLOG=str(oplog), WF_CACHE_DIR=str(tmp_path / "cache"))
-    monkeypatch.setenv("WF_CACHE_DIR", str(tmp_path / "cache"))
+def _daemons(cluster, prefix, tmp_path, env):
+    """Three worker daemons, one per Consul server, and a ``wfctl`` bound to the cluster and
+    ``prefix``: the function and the worker processes."""
     base = WFCTL + ["--backend", "consul", "--consul-url", cluster.urls[0], "--prefix", prefix]
-    (tmp_path / "v1").mkdir()
-    (tmp_path / "v2").mkdir()
-    v1 = _with_scripts(EXAMPLE, tmp_path / "v1" / "app.yaml")
-    v2 = _with_scripts(EXAMPLE.parent / "app_v2.yaml", tmp_path / "v2" / "app.yaml")
 
     def wfctl(*argv, timeout=300):
         return subprocess.run(base + list(argv), capture_output=True, text=True, env=env, timeout=timeout,
@@ -92,10 +57,24 @@ def test_update_on_consul_with_a_worker_killed(cluster, tmp_path, monkeypatch):
 
     procs = []
     for i in range(3):
-        err = open(tmp_path / ("worker-%d.err" % i), "w")
-        procs.append(subprocess.Popen(
-            WFCTL + ["--backend", "consul", "--consul-url", cluster.urls[i], "--prefix", prefix, "worker",
-                     "--id", "w%d" % i, "--ttl", "10"], stdout=subprocess.DEVNULL, stderr=err, env=env))
+        with open(tmp_path / ("worker-%d.err" % i), "w") as err:
+            procs.append(subprocess.Popen(
+                WFCTL + ["--backend", "consul", "--consul-url", cluster.urls[i], "--prefix", prefix, "worker",
+                         "--id", "w%d" % i, "--ttl", "10"], stdout=subprocess.DEVNULL, stderr=err, env=env))
+    return wfctl, procs
+
+
+def test_update_on_consul_with_a_worker_killed(cluster, tmp_path, monkeypatch):
+    prefix = "day2-%s/" % uuid.uuid4().hex[:8]
+    oplog = tmp_path / "ops.log"
+    env = dict(os.environ, OPLOG=str(oplog), WF_CACHE_DIR=str(tmp_path / "cache"))
+    monkeypatch.setenv("WF_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    v1 = with_scripts(EXAMPLE, tmp_path / "v1" / "app.yaml", SCRIPT)
+    v2 = with_scripts(EXAMPLE.parent / "app_v2.yaml", tmp_path / "v2" / "app.yaml", SCRIPT)
+
+    wfctl, procs = _daemons(cluster, prefix, tmp_path, env)
     space = api.open_space(api.SpaceOptions(backend="consul", url=cluster.urls[0], prefix=prefix))
     try:
         assert wfctl("model", v1, "app").returncode == 0
@@ -114,7 +93,7 @@ def test_update_on_consul_with_a_worker_killed(cluster, tmp_path, monkeypatch):
         def begun():
             lines = [ln.split() for ln in oplog.read_text().splitlines()] if oplog.exists() else []
             return [ln for ln in lines if ln[0] == run_id]
-        lines = _until(lambda: len(begun()) >= 3 and begun(), 120, "three operations of the update run")
+        lines = until(lambda: len(begun()) >= 3 and begun(), 120, "three operations of the update run")
         pid = int(lines[-1][3])
         victim = next(p for p in procs if p.pid == pid)      # the worker running the latest operation
         victim.send_signal(signal.SIGKILL)
@@ -149,15 +128,7 @@ def test_update_on_consul_with_a_worker_killed(cluster, tmp_path, monkeypatch):
         assert r.returncode == 0 and "no run" in r.stdout
         assert len(api.instance_runs(space, "app", "prod")) == n_runs
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(procs)
         try:
             space.delete_tree("")
         finally:
@@ -170,22 +141,6 @@ if [ "$WF_NODE" = B_0 ] && [ "${WF_OPERATION##*.}" = stop ] && [ ! -e "$FLAG" ];
 fi
 echo "$WF_RUN $WF_NODE $WF_OPERATION $PPID" >> "$OPLOG"
 """
-LONG = """\
-echo $$ > "$PIDFILE.tmp" && mv "$PIDFILE.tmp" "$PIDFILE"
-if [ -e "$FAST" ]; then exit 0; fi
-(trap "" TERM; sleep 60) &
-wait
-"""
-
-
-def _gone(pgid):
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 def test_uninstall_past_a_failure_and_cancel_on_consul(cluster, tmp_path):
     """The other acceptance items of issue 19 with 3 worker daemons on Consul: an uninstall whose
     B_0 stop fails deletes every other node and ends failed naming it, a later one runs only B_0's
@@ -195,27 +150,17 @@ def test_uninstall_past_a_failure_and_cancel_on_consul(cluster, tmp_path):
     oplog, flag, pidfile, fast = (tmp_path / n for n in ("ops.log", "flag", "pid", "fast"))
     env = dict(os.environ, OPLOG=str(oplog), FLAG=str(flag), PIDFILE=str(pidfile), FAST=str(fast),
                WF_CACHE_DIR=str(tmp_path / "cache"), WF_LOG_DIR=str(tmp_path / "logs"))
-    base = WFCTL + ["--backend", "consul", "--consul-url", cluster.urls[0], "--prefix", prefix]
     (tmp_path / "app").mkdir()
-    app = Path(_with_scripts(EXAMPLE, tmp_path / "app" / "app.yaml"))
+    app = Path(with_scripts(EXAMPLE, tmp_path / "app" / "app.yaml", SCRIPT))
     (tmp_path / "app" / "scripts" / "op.sh").write_text(FAILING)
     (tmp_path / "slow" / "scripts").mkdir(parents=True)
-    (tmp_path / "slow" / "scripts" / "long.sh").write_text(LONG)
+    (tmp_path / "slow" / "scripts" / "long.sh").write_text(LONG_SCRIPT)
     (tmp_path / "slow" / "m.yaml").write_text(
         "tosca_definitions_version: tosca_simple_yaml_1_3\ntopology_template:\n  node_templates:\n"
         "    box: {type: tosca.nodes.Compute}\n    app:\n      type: tosca.nodes.SoftwareComponent\n"
         "      requirements: [{host: box}]\n      interfaces: {Standard: {create: scripts/long.sh}}\n")
 
-    def wfctl(*argv, timeout=300):
-        return subprocess.run(base + list(argv), capture_output=True, text=True, env=env, timeout=timeout,
-                              check=False)
-
-    procs = []
-    for i in range(3):
-        err = open(tmp_path / ("worker-%d.err" % i), "w")
-        procs.append(subprocess.Popen(
-            WFCTL + ["--backend", "consul", "--consul-url", cluster.urls[i], "--prefix", prefix, "worker",
-                     "--id", "w%d" % i, "--ttl", "10"], stdout=subprocess.DEVNULL, stderr=err, env=env))
+    wfctl, procs = _daemons(cluster, prefix, tmp_path, env)
     space = api.open_space(api.SpaceOptions(backend="consul", url=cluster.urls[0], prefix=prefix))
     try:
         assert wfctl("model", str(app), "app").returncode == 0
@@ -243,11 +188,11 @@ def test_uninstall_past_a_failure_and_cancel_on_consul(cluster, tmp_path):
         assert wfctl("model", str(tmp_path / "slow" / "m.yaml"), "slow").returncode == 0
         assert wfctl("instantiate", "slow", "i").returncode == 0
         assert wfctl("workflow", "install", "slow", "i").returncode == 0
-        pgid = _until(lambda: pidfile.exists() and int(pidfile.read_text()), 120, "the long operation")
+        pgid = until(lambda: pidfile.exists() and int(pidfile.read_text()), 120, "the long operation")
         r = wfctl("cancel", "slow", "i")
         assert r.returncode == 0 and "operations in flight are stopped" in r.stdout, r.stdout + r.stderr
         canceled_at = time.monotonic()
-        _until(lambda: _gone(pgid), 60, "the process group to be killed")
+        until(lambda: group_gone(pgid), 60, "the process group to be killed")
         took = time.monotonic() - canceled_at
         assert 1.0 <= took < 20, took
         r = wfctl("wait", "slow", "i", "--timeout", "120")
@@ -261,15 +206,7 @@ def test_uninstall_past_a_failure_and_cancel_on_consul(cluster, tmp_path):
         assert [(x["node"], x["status"]) for x in api.logs(space, "slow", "i")] == [
             ("app_0", "canceled"), ("app_0", "ok")]
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(procs)
         try:
             space.delete_tree("")
         finally:

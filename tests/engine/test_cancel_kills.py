@@ -8,38 +8,14 @@ import time
 
 from wfengine import api
 
-from engine_helpers import write, model_yaml
+from engine_helpers import LONG_SCRIPT, group_gone, model_yaml, until, write
 
 WFCTL = [sys.executable, "-m", "wfengine.cli"]
-SCRIPT = """\
-echo $$ > "$PIDFILE.tmp" && mv "$PIDFILE.tmp" "$PIDFILE"
-if [ -e "$FAST" ]; then exit 0; fi
-(trap "" TERM; sleep 60) &
-wait
-"""
-
-
-def _gone(pgid):
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
-def _until(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out (%.0f s) waiting for %s" % (timeout, what))
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
 
 
 def test_cancel_kills_the_process_group_of_an_operation_in_flight(tmp_path):
     (tmp_path / "scripts").mkdir()
-    write(tmp_path, "scripts/long.sh", SCRIPT)
+    write(tmp_path, "scripts/long.sh", LONG_SCRIPT)
     path = write(tmp_path, "m.yaml", model_yaml("""
         box: {type: tosca.nodes.Compute}
         app:
@@ -57,14 +33,14 @@ def test_cancel_kills_the_process_group_of_an_operation_in_flight(tmp_path):
     client = subprocess.Popen(base + ["workflow", "install", "m", "i", "--wait", "--timeout", "300"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _until(pidfile.exists, 120, "the operation to start")
+        until(pidfile.exists, 120, "the operation to start")
         pgid = int(pidfile.read_text())
-        assert not _gone(pgid)
+        assert not group_gone(pgid)
         r = subprocess.run(base + ["cancel", "m", "i"], env=env, capture_output=True, text=True, timeout=120,
                            check=False)
         assert r.returncode == 0 and "operations in flight are stopped" in r.stdout, r.stderr
         canceled_at = time.monotonic()
-        _until(lambda: _gone(pgid), 60, "the process group to be killed")
+        until(lambda: group_gone(pgid), 60, "the process group to be killed")
         # SIGTERM is ignored by the group: SIGKILL came after the 2 s grace (not before: the
         # group outlived the SIGTERM, less the moment the cancel command took to exit after its
         # write), not after 60 s of sleep (the upper bound leaves room for a loaded machine)

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 from wfengine import api, keys
 from wfengine.errors import SpaceUnavailable
 from wfengine.worker import Worker
 
-from engine_helpers import embedded, write
+from engine_helpers import embedded, until, write
 
 MODEL = """\
 tosca_definitions_version: tosca_simple_yaml_1_3
@@ -41,17 +40,6 @@ if [ "$WF_ATTEMPT" = 1 ]; then
   while [ ! -e "$GO" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
 fi
 """
-
-
-def _until(cond, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.02)
 
 
 class _Workers:
@@ -114,7 +102,7 @@ def test_a_step_whose_session_was_lost_before_its_start_never_starts(tmp_path, m
         other = space.session_create("other", 30.0, behavior="delete")
         assert space.acquire(keys.host_lock(run_id, "box_0"), other, {"worker": "other"})
         a = ws.start("A")
-        _until(lambda: ((_fact(space, run_id, "app_0") or {}).get("inflight") or {}).get("worker") == "A",
+        until(lambda: ((_fact(space, run_id, "app_0") or {}).get("inflight") or {}).get("worker") == "A",
                what="A's checkpoint")
         # A's session ends (its TTL expired while it waited): its node lock is gone.
         lost = a.session
@@ -142,7 +130,7 @@ def test_result_of_an_operation_finished_after_the_lock_was_lost_is_kept_if_nobo
         rec = api.start_workflow(space, "install", "m", "i")
         run_id = rec["id"]
         a = ws.start("A")
-        _until(lambda: _ops(tmp_path), what="the operation to start")
+        until(lambda: _ops(tmp_path), what="the operation to start")
         lost = a.session
         space.session_destroy(lost)          # expires while the operation runs; nobody takes over
         (tmp_path / "go").write_text("")
@@ -164,7 +152,7 @@ def test_an_operation_a_stale_worker_finished_is_recorded_as_stale(tmp_path, mon
         rec = api.start_workflow(space, "install", "m", "i")
         run_id = rec["id"]
         a = ws.start("A")
-        _until(lambda: _ops(tmp_path), what="A's operation to start")
+        until(lambda: _ops(tmp_path), what="A's operation to start")
         space.session_destroy(a.session)     # A is presumed dead: B takes over and runs it again
         ws.start("B")
         done = api.wait_run(space, run_id, timeout=60)
@@ -172,7 +160,7 @@ def test_an_operation_a_stale_worker_finished_is_recorded_as_stale(tmp_path, mon
         assert len(_ops(tmp_path)) == 2
         (tmp_path / "go").write_text("")     # A's execution ends, after B's
         # (the stale record is counted before the journal entry is dropped: wait for both)
-        _until(lambda: a.stats.get("stale") and not a.journal.entries(),
+        until(lambda: a.stats.get("stale") and not a.journal.entries(),
                what="A's stale record, its journal entry dropped")
         ev = _creates(space)
         stale = [e for e in ev if e.get("status") == "stale"]
@@ -202,11 +190,11 @@ def test_a_result_the_space_did_not_take_is_journaled_and_committed_at_the_next_
         rec = api.start_workflow(space, "install", "m", "i")
         run_id = rec["id"]
         a = ws.start("A")
-        _until(lambda: _ops(tmp_path), what="the operation to start")
+        until(lambda: _ops(tmp_path), what="the operation to start")
         a.space.close()                      # from now on every request of A fails
         (tmp_path / "go").write_text("")
         journal = tmp_path / "state-A" / "journal.json"
-        _until(lambda: journal.exists() and json.loads(journal.read_text())["entries"],
+        until(lambda: journal.exists() and json.loads(journal.read_text())["entries"],
                what="the journaled result")
         a.stop()
         ws.started[0][1].join(30)
@@ -275,13 +263,13 @@ def test_after_an_outage_that_sessions_survive_the_locks_given_up_are_released(t
         other = space.session_create("other", 30.0, behavior="delete")
         assert space.acquire(keys.host_lock(run_id, "box_0"), other, {"worker": "other"})
         t.start()
-        _until(lambda: ((_fact(space, run_id, "app_0") or {}).get("inflight") or {}).get("worker") == "A",
+        until(lambda: ((_fact(space, run_id, "app_0") or {}).get("inflight") or {}).get("worker") == "A",
                what="A's checkpoint")
         session = a.session
         client.down.set()
         # Past 80 % of the TTL without a renewal, A gives the node up (it starts nothing), and
         # the release of the node's lock is refused.
-        _until(lambda: ("delete", keys.lock(run_id, "app_0")) in client.refused,
+        until(lambda: ("delete", keys.lock(run_id, "app_0")) in client.refused,
                what="A's release of the node during the outage")
         space.session_destroy(other)        # the host is free again
         client.down.clear()

@@ -11,7 +11,7 @@ import time
 from wfengine import api, keys
 
 from engine_helpers import (DB_WEB_MODEL, assert_metrics_match_trace, deploy, embedded, free_port,
-                            kill_worker_inside_a_script, metrics_script, scrape, write)
+                            kill_worker_inside_a_script, metrics_script, scrape, stop_processes, write)
 
 WFCTL = [sys.executable, "-m", "wfengine.cli"]
 
@@ -44,11 +44,7 @@ def test_metrics_of_three_workers_one_killed_match_the_trace(tmp_path):
         scraped = {"w%d" % i: scrape(ports[i], time.monotonic() + 30) for i in range(3) if i != victim}
     finally:
         space.close()
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+        stop_processes(procs, timeout=30)
     by_status = assert_metrics_match_trace(scraped, "w%d" % victim, trace, logs, min_duration=0.2)
     assert by_status["ok"] == 24 + 16 * 6
 

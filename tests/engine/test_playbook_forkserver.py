@@ -10,7 +10,6 @@ import os
 import signal
 import textwrap
 import threading
-import time
 
 import pytest
 
@@ -20,7 +19,7 @@ from wfengine.operation.function_contexts import DictContext
 from wfengine.operation.playbook import find_ansible_playbook
 from wfengine.operation.process_executor import OperationResolver, ProcessExecutor
 
-from engine_helpers import embedded
+from engine_helpers import embedded, until
 
 pytestmark = pytest.mark.skipif(find_ansible_playbook() is None, reason="ansible-playbook is not installed")
 
@@ -92,19 +91,6 @@ def executors(tmp_path):
     yield make
     for ex in made:
         ex.close()
-
-
-def until(cond, what, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out (%.0f s) waiting for %s" % (timeout, what))
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
 
 
 def group_members(pgid):
@@ -281,15 +267,15 @@ def test_timeout_kills_the_forked_playbooks_process_group(tmp_path, model, execu
         """)
     ex = executors({CREATE: spec(pb, {"pidfile": str(pidfile)}, timeout=3)}, model, kill_grace=0.5)
     t, results = _run_in_thread(ex, call())
-    pgid = until(lambda: next(iter(ex._running), None), "the playbook to start")
+    pgid = until(lambda: next(iter(ex._running), None), 120, "the playbook to start")
     t.join(120)
     assert not t.is_alive()
     res = results[0]
     assert not res.ok and res.details["timed_out"] is True and res.details.get("forked") is True
     assert "timeout of 3 s exceeded" in res.output
-    until(lambda: not group_members(pgid), "the process group %d to be gone" % pgid, 30)
+    until(lambda: not group_members(pgid), 30, "the process group %d to be gone" % pgid)
     if pidfile.exists():             # the task had started: its background sleep is gone too
-        until(lambda: not alive(int(pidfile.read_text())), "the background sleep to die", 30)
+        until(lambda: not alive(int(pidfile.read_text())), 30, "the background sleep to die")
 
 
 def test_cancel_kills_the_forked_playbooks_process_group(tmp_path, model, executors):
@@ -299,7 +285,7 @@ def test_cancel_kills_the_forked_playbooks_process_group(tmp_path, model, execut
         """)
     ex = executors({CREATE: spec(pb, {"pidfile": str(pidfile)})}, model, kill_grace=0.5)
     t, results = _run_in_thread(ex, call(run="r9"))
-    until(pidfile.exists, "the playbook's task to start")
+    until(pidfile.exists, 120, "the playbook's task to start")
     pgid = next(iter(ex._running))
     assert ex.cancel("other-run") == 0
     assert ex.cancel("r9") == 1
@@ -310,8 +296,8 @@ def test_cancel_kills_the_forked_playbooks_process_group(tmp_path, model, execut
     assert "killed: run canceled" in res.output
     # ansible-core's workers run in sessions of their own: the playbook's SIGTERM handler
     # passes the signal on to their groups, where the task's background sleep is
-    until(lambda: not group_members(pgid), "the process group %d to be gone" % pgid, 30)
-    until(lambda: not alive(int(pidfile.read_text())), "the background sleep to die", 30)
+    until(lambda: not group_members(pgid), 30, "the process group %d to be gone" % pgid)
+    until(lambda: not alive(int(pidfile.read_text())), 30, "the background sleep to die")
 
 
 def test_a_killed_server_is_restarted_by_the_next_playbook(tmp_path, model, executors):
@@ -324,7 +310,7 @@ def test_a_killed_server_is_restarted_by_the_next_playbook(tmp_path, model, exec
     assert ex.run(call()).details.get("forked")
     [first] = ex.forkservers.pids()
     os.kill(first, signal.SIGKILL)
-    until(lambda: first not in ex.forkservers.pids(), "the runner to see the server die")
+    until(lambda: first not in ex.forkservers.pids(), 120, "the runner to see the server die")
     res = ex.run(call())
     assert res.ok and res.details.get("forked") is True and res.attributes.get("ok") == "yes"
     assert ex.forkservers.pids() and first not in ex.forkservers.pids()

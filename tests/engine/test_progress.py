@@ -3,7 +3,6 @@ otherwise, nothing with ``--quiet`` or ``--json``."""
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -11,7 +10,7 @@ import time
 
 from wfengine import api, keys, progress, runs
 
-from engine_helpers import EXAMPLE, deploy, embedded
+from engine_helpers import EXAMPLE, deploy, embedded, with_scripts
 
 WFCTL = [sys.executable, "-m", "wfengine.cli"]
 
@@ -95,28 +94,13 @@ echo "$WF_NODE $WF_OPERATION $WF_ATTEMPT" >> "$PROGRESS_DIR/ran"
 """
 
 
-def _scripted_seed(tmp_path):
-    """The seed example with a script on every Standard operation of every template."""
-    (tmp_path / "scripts").mkdir()
-    (tmp_path / "scripts" / "op.sh").write_text(HELD)
-    iface = "      interfaces:\n        Standard: {%s}\n" % ", ".join(
-        "%s: scripts/op.sh" % o for o in ("create", "configure", "start", "stop", "delete"))
-    out = []
-    for line in EXAMPLE.read_text().splitlines(keepends=True):
-        out.append(line)
-        if re.match(r"^      type: tosca\.nodes\.", line):
-            out.append(iface)
-    (tmp_path / "app.yaml").write_text("".join(out))
-    return str(tmp_path / "app.yaml")
-
-
 def test_reports_count_operations_running_and_done(tmp_path, monkeypatch):
     """A real install (scripts run by the engine's executor) with one operation held open: the
     report the waiter shows counts it running; at the end, operations done = the executions the
     scripts recorded = the trace's operation events with an attempt, none running."""
     monkeypatch.setenv("PROGRESS_DIR", str(tmp_path))
     opts = embedded(tmp_path)
-    deploy(opts, _scripted_seed(tmp_path))
+    deploy(opts, with_scripts(EXAMPLE, tmp_path / "app.yaml", HELD))
     space = api.open_space(opts)
     runner = api.open_space(opts)     # the waiter's own connection, in its thread
     got = {}

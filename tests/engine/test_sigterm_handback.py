@@ -12,7 +12,7 @@ import time
 
 from wfengine import api, runs
 
-from engine_helpers import deploy, embedded, model_yaml, write
+from engine_helpers import deploy, embedded, model_yaml, stop_processes, until, write
 
 WFCTL = [sys.executable, "-m", "wfengine.cli"]
 
@@ -38,13 +38,6 @@ def _worker(tmp_path, env, wid):
                             stdout=subprocess.DEVNULL, stderr=open(tmp_path / ("%s.err" % wid), "wb"))
 
 
-def _until(cond, seconds, what):
-    deadline = time.monotonic() + seconds
-    while not cond():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 def test_sigterm_kills_the_long_operation_hands_the_node_back_and_exits(tmp_path):
     (tmp_path / "long.sh").write_text(SCRIPT)
     model = write(tmp_path, "app.yaml", model_yaml("""\
@@ -65,9 +58,9 @@ def test_sigterm_kills_the_long_operation_hands_the_node_back_and_exits(tmp_path
     procs = [_worker(tmp_path, env, "w0")]
     space = api.open_space(opts)
     try:
-        _until(lambda: runs.live_workers(space) == ["w0"], 60, "w0 never registered")
+        until(lambda: runs.live_workers(space) == ["w0"], 60, "w0 to register")
         rec = api.start_workflow(space, "install", "m", "i")
-        _until((tmp_path / "child").exists, 60, "the long operation never started")
+        until((tmp_path / "child").exists, 60, "the long operation to start")
         script_pid = int(started.read_text().split()[1])
         child = int((tmp_path / "child").read_text())
         t0 = time.monotonic()
@@ -78,8 +71,8 @@ def test_sigterm_kills_the_long_operation_hands_the_node_back_and_exits(tmp_path
         assert rc == 0, err[-2000:]
         # STOP_GRACE (1.2 s) for the step, then the kill and the hand-back: not the 60 s sleep
         assert stopped_in < 5, (stopped_in, err[-2000:])
-        _until(lambda: not _alive(script_pid) and not _alive(child), 15,
-               "the operation's process group outlived its worker")
+        until(lambda: not _alive(script_pid) and not _alive(child), 15,
+               "the operation's process group to go with its worker")
         assert not (tmp_path / "ended").exists()
         # the node was handed back at once: its attempt is in the fact, its lock is free
         assert api.wait_run(space, rec["id"], timeout=0.1)["status"] == "running"
@@ -95,8 +88,4 @@ def test_sigterm_kills_the_long_operation_hands_the_node_back_and_exits(tmp_path
         print("SIGTERM: w0 exited 0 in %.2f s with a 60 s operation in flight" % stopped_in)
     finally:
         space.close()
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+        stop_processes(procs, timeout=30)

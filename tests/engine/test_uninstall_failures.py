@@ -2,34 +2,19 @@
 other operations): the seed example with a script on every Standard operation, B_0's ``stop``
 failing; every other node is still deleted, in the order the plan gives; the run ends ``failed``
 naming the operation; a later uninstall retries only what is left."""
-import re
 from collections import Counter
 
 from wfengine import api, cli
 
-from engine_helpers import EXAMPLE
+from engine_helpers import EXAMPLE, with_scripts
 from test_plan import _key
 
-OPS = ("create", "configure", "start", "stop", "delete")
 SCRIPT = """\
 if [ "$WF_NODE" = B_0 ] && [ "${WF_OPERATION##*.}" = stop ] && [ ! -e "$FLAG" ]; then
   echo "cannot stop B_0" >&2; exit 4
 fi
 echo "$WF_NODE $WF_OPERATION" >> "$OPLOG"
 """
-
-
-def _model(tmp_path):
-    (tmp_path / "scripts").mkdir()
-    (tmp_path / "scripts" / "op.sh").write_text(SCRIPT)
-    iface = "      interfaces:\n        Standard: {%s}\n" % ", ".join("%s: scripts/op.sh" % o for o in OPS)
-    out = []
-    for line in EXAMPLE.read_text().splitlines(keepends=True):
-        out.append(line)
-        if re.match(r"^      type: tosca\.nodes\.", line):
-            out.append(iface)
-    (tmp_path / "app.yaml").write_text("".join(out))
-    return str(tmp_path / "app.yaml")
 
 
 def test_uninstall_goes_on_past_a_failed_stop_and_a_later_one_finishes(tmp_path, monkeypatch, capsys):
@@ -40,7 +25,7 @@ def test_uninstall_goes_on_past_a_failed_stop_and_a_later_one_finishes(tmp_path,
     db = str(tmp_path / "space.db")
     opts = api.SpaceOptions(backend="embedded", path=db)
     base = ["--space", db]
-    assert cli.main(base + ["model", _model(tmp_path), "app"]) == 0
+    assert cli.main(base + ["model", with_scripts(EXAMPLE, tmp_path / "app.yaml", SCRIPT), "app"]) == 0
     assert cli.main(base + ["instantiate", "app", "prod"]) == 0
     assert cli.main(base + ["workflow", "install", "app", "prod", "--wait"]) == 0
     space = api.open_space(opts)

@@ -46,6 +46,19 @@ def _contents(db):
         conn.close()
 
 
+def _installed_then_changed(tmp_path, text):
+    """The seed example installed as app/prod, then ``text`` uploaded as the model's next
+    version: the Space file and its options."""
+    v3 = tmp_path / "v3.yaml"
+    v3.write_text(text)
+    db = str(tmp_path / "space.db")
+    assert _wfctl(db, "model", str(EXAMPLE), "app") == 0
+    assert _wfctl(db, "instantiate", "app", "prod") == 0
+    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
+    assert _wfctl(db, "model", str(v3), "app") == 0
+    return db, api.SpaceOptions(backend="embedded", path=db)
+
+
 def _ops(trace):
     return Counter((e["node"], e["name"].rsplit(".", 1)[-1]) for e in trace if e["kind"] == "operation")
 
@@ -164,14 +177,7 @@ def test_modified_template_is_reinstalled_with_what_it_hosts(tmp_path, capsys):
         "          properties: {default_instances: 2, max_instances: 3}\n"
         "      properties: {component_version: \"2.0\"}\n      requirements:\n        - host: srvC")
     assert "component_version" in text
-    v3 = tmp_path / "v3.yaml"
-    v3.write_text(text)
-    db = str(tmp_path / "space.db")
-    opts = api.SpaceOptions(backend="embedded", path=db)
-    assert _wfctl(db, "model", str(EXAMPLE), "app") == 0
-    assert _wfctl(db, "instantiate", "app", "prod") == 0
-    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
-    assert _wfctl(db, "model", str(v3), "app") == 0
+    db, opts = _installed_then_changed(tmp_path, text)
     capsys.readouterr()
     assert _wfctl(db, "update", "app", "prod", "--wait") == 0
     assert "0 novel, 0 obsolete, 2 modified, 17 unchanged" in capsys.readouterr().out
@@ -418,14 +424,7 @@ def test_a_modified_host_is_reinstalled_with_what_it_hosts(tmp_path, capsys):
         "    srvC:\n      type: tosca.nodes.Compute\n"
         "      capabilities:\n        host:\n          properties: {num_cpus: 2}\n")
     assert "num_cpus" in text
-    v3 = tmp_path / "v3.yaml"
-    v3.write_text(text)
-    db = str(tmp_path / "space.db")
-    opts = api.SpaceOptions(backend="embedded", path=db)
-    assert _wfctl(db, "model", str(EXAMPLE), "app") == 0
-    assert _wfctl(db, "instantiate", "app", "prod") == 0
-    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
-    assert _wfctl(db, "model", str(v3), "app") == 0
+    db, opts = _installed_then_changed(tmp_path, text)
     capsys.readouterr()
     assert _wfctl(db, "update", "app", "prod", "--wait") == 0
     out = capsys.readouterr().out
@@ -450,14 +449,7 @@ def test_a_changed_type_or_requirement_modifies_the_node(tmp_path, capsys, what)
     assert old in EXAMPLE.read_text()
     new = old.replace("tosca.nodes.SoftwareComponent", "tosca.nodes.DBMS") if what == "type" else \
         old.replace("        - to_c: {node: C, relationship: tosca.relationships.ConnectsTo}\n", "")
-    v3 = tmp_path / "v3.yaml"
-    v3.write_text(EXAMPLE.read_text().replace(old, new))
-    db = str(tmp_path / "space.db")
-    opts = api.SpaceOptions(backend="embedded", path=db)
-    assert _wfctl(db, "model", str(EXAMPLE), "app") == 0
-    assert _wfctl(db, "instantiate", "app", "prod") == 0
-    assert _wfctl(db, "workflow", "install", "app", "prod", "--wait") == 0
-    assert _wfctl(db, "model", str(v3), "app") == 0
+    db, opts = _installed_then_changed(tmp_path, EXAMPLE.read_text().replace(old, new))
     capsys.readouterr()
     assert _wfctl(db, "update", "app", "prod", "--wait", "--json") == 0
     doc = json.loads(capsys.readouterr().out.split("\n}\n", 1)[0] + "\n}")
