@@ -9,7 +9,7 @@ from wfengine.worker import run_workers
 
 import generator  # bench/generator.py: the benchmark's layered topologies
 import ordering
-from engine_helpers import EXAMPLE, deploy, embedded
+from engine_helpers import EXAMPLE, deploy, embedded, with_scripts
 
 
 def _three_workers_then(opts, workflows):
@@ -42,6 +42,17 @@ def test_a_small_run_is_run_by_one_worker(tmp_path):
     (inst, trace, status), (uninst, utrace, ustatus) = _three_workers_then(opts, ["install", "uninstall"])
     assert sum(1 for t in inst if t) == 1, inst
     assert sum(1 for t in uninst if t) == 1, uninst
+    ordering.check_install(trace, status["nodes"])
+    ordering.check_uninstall(utrace, ustatus["nodes"])
+
+
+def test_a_small_run_of_real_operations_is_shared_by_every_worker(tmp_path):
+    """The same run with a script on every operation (issue 20): its root hosts are zones of
+    their own, so all three workers take nodes, and the order is the same."""
+    opts = embedded(tmp_path)
+    deploy(opts, with_scripts(EXAMPLE, tmp_path / "app.yaml", "true\n"))
+    (inst, trace, status), (uninst, utrace, ustatus) = _three_workers_then(opts, ["install", "uninstall"])
+    assert all(inst) and all(uninst), (inst, uninst)      # nodes taken by each worker
     ordering.check_install(trace, status["nodes"])
     ordering.check_uninstall(utrace, ustatus["nodes"])
 

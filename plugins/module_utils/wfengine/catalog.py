@@ -25,7 +25,7 @@ import time
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import keys
+from . import keys, operations
 from .errors import Conflict, NotFound, SpaceDataError, ToscaError
 from .model_compiler import compile_source, digest_of
 from .rules import validate_rule_set
@@ -138,7 +138,9 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
     writes += artifacts.store_ops(name, digest, compiled["files"])
     meta = {"inputs": body["inputs"], "outputs": body["outputs"], "data_types": body.get("data_types") or {},
             "reltypes": body["reltypes"], "settings": body["settings"],
-            "warnings": result["warnings"], "sections": body.get("sections") or {}}
+            "warnings": result["warnings"], "sections": body.get("sections") or {},
+            # templates whose nodes run operations: their runs are spread over the workers
+            "effectful": operations.implemented_templates(body["operations"])}
     new_head = {"name": name, "digest": digest, "file": os.path.abspath(path),
                 "templates": result["templates"], "workflows": result["workflows"],
                 "instances": compiled["instances"], "source": compiled["source"],

@@ -83,15 +83,22 @@ def locality_order(nodes: Dict[str, Dict[str, Any]]) -> List[str]:
     return order
 
 
-def zone_map(nodes: Dict[str, Dict[str, Any]], zone_nodes: int = ZONE_NODES) -> Dict[str, Any]:
+def zone_map(nodes: Dict[str, Dict[str, Any]], zone_nodes: int = ZONE_NODES,
+             spread: bool = False) -> Dict[str, Any]:
     """The run record's ``zones``: ``{"count": Z, "of": {root template: zone | [zone per
     instance]}}``.  Root host ids are ``<template>_<n>`` (instances.expand), so a template whose
-    instances share a zone takes one number."""
+    instances share a zone takes one number.
+
+    ``spread``: the run's nodes run real operations (scripts, playbooks).  Then an operation
+    costs far more than the Space round trips that cross-worker relationships add, and a small
+    run kept on one worker queues its operations on that machine's threads and CPU while the
+    others idle: the map has a zone per root host at least, so the workers share it out
+    (issue 20)."""
     root = _roots(nodes)
     weight = collections.Counter(root.values())
     order = locality_order(nodes)
     total = sum(weight.values())
-    count = max(1, total // max(1, zone_nodes))
+    count = max(1, total // max(1, zone_nodes), len(weight) if spread else 1)
     per_template: Dict[str, Dict[int, int]] = {}
     done = 0
     for r in order:

@@ -484,6 +484,19 @@ def artifact_paths(model: Any, root_dir: str, base_dir: Optional[str] = None) ->
 
 
 # ------------------------------------------------------------------ entry points
+def implemented_templates(ops: Dict[str, Dict[str, Any]]) -> List[str]:
+    """Templates with an operation that runs something, their own or one of their relationships'
+    (compile_operations leaves out those without an implementation).  A run of such nodes is
+    spread over the workers (locality.zone_map): there an operation costs far more than the
+    bookkeeping that spreading adds."""
+    out = []
+    for tname, t in ops.items():
+        groups = [t.get("node") or {}] + list((t.get("relationships") or {}).values())
+        if any((spec.get("implementation") or {}).get("primary") for g in groups for spec in g.values()):
+            out.append(tname)
+    return sorted(out)
+
+
 def compile_operations(model: Any, root_dir: str, base_dir: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
     """``{template: {"node": {FULL_OP: spec}, "relationships": {"<requirement index>": {FULL_OP: spec}},
     "artifacts": {name: path in the model folder}}}`` ("artifacts" only when the template has some).

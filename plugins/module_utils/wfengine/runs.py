@@ -53,6 +53,16 @@ def run_record(e: Entry) -> Dict[str, Any]:
 CANCELED = "canceled"
 
 
+def _runs_operations(meta: Dict[str, Any], nodes: Dict[str, Dict[str, Any]]) -> bool:
+    """Whether a node of the run has an operation that runs something (the model's ``effectful``
+    templates, catalog.upload; a model stored before it was recorded: no)."""
+    effectful = meta.get("effectful")
+    if not isinstance(effectful, list):
+        return False
+    named = {t for t in effectful if isinstance(t, str)}
+    return any(n.get("template") in named for n in nodes.values())
+
+
 def start_run(space: Space, workflow: str, model: str, instance: str,
               max_retries: int = 0, override: Optional[Dict[str, str]] = None,
               extra_ops: Optional[List[Any]] = None) -> Dict[str, Any]:
@@ -93,7 +103,7 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
               "participants": len(participants), "nodes": len(nodes), "epoch": 0,
               "max_retries": int(max_retries),
               # workers share out the nodes of a run by zones of root hosts (locality.py)
-              "hosting": hosting_map(nodes), "zones": zone_map(nodes),
+              "hosting": hosting_map(nodes), "zones": zone_map(nodes, spread=_runs_operations(meta, nodes)),
               "serialize_hosted": bool(meta.get("settings", {}).get("serialize_hosted", True))}
     if override:
         record["rules_key"] = override["rules_key"]

@@ -44,8 +44,8 @@ def _cylinder(layers=4, width=60, hosts=2, comps=2):
     return nodes
 
 
-def _owners(nodes, peers, run="r1"):
-    zones = Zones(zone_map(nodes), hosting_map(nodes))
+def _owners(nodes, peers, run="r1", spread=False):
+    zones = Zones(zone_map(nodes, spread=spread), hosting_map(nodes))
     assert zones
     return {n: zone_owner(run, zones.zone(n), zones.count, peers) for n in nodes}
 
@@ -87,6 +87,25 @@ def test_a_run_smaller_than_a_zone_has_one_zone():
     # other runs start their ranges elsewhere: small runs do not all go to the same worker
     firsts = {_owners(nodes, ["a", "b", "c"], run="run-%d" % i)["A_0"] for i in range(30)}
     assert firsts == {"a", "b", "c"}
+
+
+def test_a_small_run_of_real_operations_is_spread_over_the_workers():
+    """Issue 20: the seed with scripts on three workers, kept whole, queued 237 operations on one
+    worker.  Its 6 root hosts get a zone each: every worker owns some, a host and what it hosts
+    stay together, related hosts still tend to share an owner."""
+    nodes = expand(load_model(str(EXAMPLE), []))
+    roots = {n for n, v in nodes.items() if not v.get("host")}
+    assert zone_map(nodes, spread=True)["count"] == len(roots) == 6
+    for i in range(10):
+        owner = _owners(nodes, ["a", "b", "c"], run="run-%d" % i, spread=True)
+        assert set(owner.values()) == {"a", "b", "c"}
+        for n in nodes.values():
+            if n["host"]:
+                assert owner[n["id"]] == owner[n["host"]]
+    # a large run is cut as before: a zone per root host or per ZONE_NODES nodes is the same split
+    big = _cylinder()
+    a, b = _owners(big, ["w0", "w1", "w2"]), _owners(big, ["w0", "w1", "w2"], spread=True)
+    assert _cut(big, b) < 0.1 and sum(a[n] != b[n] for n in big) < 0.05 * len(big)
 
 
 def test_zones_are_contiguous_ranges_of_the_peers():
