@@ -42,9 +42,11 @@ def aggregate(results: Dict[str, Any]) -> List[Dict[str, Any]]:
         size, setup, impl, wf = key
         rs = groups.get(key, [])
         info = results["sizes"][size]
-        if impl not in info["analysis"][wf]:
-            continue    # playbook rows: no critical-path analysis of the flattened model (yet)
-        an = info["analysis"][wf][impl]
+        # Playbook rows run the flattened model: no critical-path analysis of it (no bound), and
+        # its operations are the playbooks on create, configure and start of every node.
+        an = info["analysis"][wf].get(impl) or {
+            "rounds": None, "transitions": None,
+            "operations": 3 * info["node_instances"] if wf == "install" else 0}
         ok = [r for r in rs if r["status"] == "succeeded"]
         row: Dict[str, Any] = {"size": size, "setup": setup, "impl": impl, "workflow": wf,
                                "nodes": info["node_instances"], "rels": info["relationship_instances"],
@@ -55,13 +57,14 @@ def aggregate(results: Dict[str, Any]) -> List[Dict[str, Any]]:
         if ok:
             walls = [r["wall_s"] for r in ok]
             lat = [r["write_latency"]["median_ms"] / 1000.0 for r in ok]
-            bounds = [an["rounds"] * l for l in lat]
+            bounds = [an["rounds"] * l for l in lat] if an["rounds"] else []
             row.update({
                 "wall": _med(walls), "wall_min": min(walls), "wall_max": max(walls),
-                "tps": an["transitions"] / _med(walls),
+                "tps": an["transitions"] / _med(walls) if an["transitions"] else None,
                 "commits": _med([r.get("commits") for r in ok]),
                 "requests": _med([r.get("requests") for r in ok]),
-                "req_per_transition": _med([r["requests"] / float(an["transitions"]) for r in ok]),
+                "req_per_transition": (_med([r["requests"] / float(an["transitions"]) for r in ok])
+                                       if an["transitions"] else None),
                 "req_per_commit": _med([r["requests"] / float(max(1, r.get("commits") or 1)) for r in ok]),
                 "peak_mib": _med([(r.get("peak_worker_rss_kib") or 0) / 1024.0 for r in ok]),
                 "write_ms": _med([l * 1000 for l in lat]),
@@ -70,13 +73,38 @@ def aggregate(results: Dict[str, Any]) -> List[Dict[str, Any]]:
                 "cpu_s": _med([r.get("cpu_s") for r in ok]),
                 "txn_ms": _med([r.get("txn_write_median_ms") for r in ok]),
             })
-            op = results.get("opera", {}).get(size) or []
-            op_t = [o[OPERA_PHASE[wf]] for o in op if OPERA_PHASE[wf] in o]
-            if op_t:
-                row["opera"] = _med(op_t)
+            best = opera_best(results, size, opera_kind(impl), wf)
+            if best:
+                row["opera"], row["opera_workers"] = best
                 row["speedup"] = row["opera"] / row["wall"]
         rows.append(row)
     return rows
+
+
+def opera_kind(impl: str) -> str:
+    """What xOpera deploys to compare with ``impl``: the no-op playbook file for playbook rows,
+    the file without implementations otherwise (xOpera runs nothing for those)."""
+    return "playbook" if impl.startswith("playbook") else "noop"
+
+
+def opera_runs(results: Dict[str, Any], size: str, kind: str) -> Dict[int, List[Dict[str, Any]]]:
+    """xOpera's runs of ``size`` and ``kind`` by worker count (results of older runs of the
+    harness have neither field: the noop file, one worker)."""
+    out: Dict[int, List[Dict[str, Any]]] = {}
+    for o in (results.get("opera") or {}).get(size) or []:
+        if o.get("impl", "noop") == kind:
+            out.setdefault(int(o.get("workers", 1)), []).append(o)
+    return out
+
+
+def opera_best(results: Dict[str, Any], size: str, kind: str, wf: str) -> Optional[Tuple[float, int]]:
+    """xOpera's median time for ``wf`` at its fastest worker count: (seconds, workers)."""
+    meds = []
+    for workers, runs in opera_runs(results, size, kind).items():
+        t = _med([o[OPERA_PHASE[wf]] for o in runs if OPERA_PHASE[wf] in o])
+        if t is not None:
+            meds.append((t, workers))
+    return min(meds) if meds else None
 
 
 def _f(x: Optional[float], fmt: str = "%.3g") -> str:
@@ -93,13 +121,13 @@ def _wall(row: Dict[str, Any]) -> str:
 def main_table(rows: List[Dict[str, Any]]) -> List[str]:
     out = ["| size (nodes / rels) | setup | ops | workflow | wall s: median (min-max) | transitions/s | "
            "commits | requests / transition | requests / commit | peak worker MiB | critical path (commits) | "
-           "write ms | bound s | wall / bound | xOpera / wall |",
+           "write ms | bound s | wall / bound | xOpera (fastest worker count) / wall |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append("| %s (%d / %d) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s |" % (
+        out.append("| %s (%d / %d) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["size"], r["nodes"], r["rels"], r["setup"], r["impl"], r["workflow"], _wall(r),
             _f(r.get("tps"), "%.0f"), _f(r.get("commits"), "%.0f"), _f(r.get("req_per_transition"), "%.2f"),
-            _f(r.get("req_per_commit"), "%.1f"), _f(r.get("peak_mib"), "%.0f"), r["rounds"],
+            _f(r.get("req_per_commit"), "%.1f"), _f(r.get("peak_mib"), "%.0f"), _f(r["rounds"], "%d"),
             _f(r.get("write_ms"), "%.2f"), _f(r.get("bound"), "%.3f"), _f(r.get("wall_over_bound"), "%.1f"),
             _f(r.get("speedup"), "%.2fx")))
     return out
@@ -113,24 +141,54 @@ def opera_table(results: Dict[str, Any]) -> List[str]:
         return ["xOpera: **could not be installed** (bench/setup-xopera.sh failed), so there is no "
                 "comparison in this run."]
     out = ["xOpera %s, flattened topology (one template per node instance, one requirement per "
-           "relationship instance), no implementations, one process, `--workers 1` (its default):"
+           "relationship instance): `noop` without implementations, `playbook` with the no-op "
+           "playbook on create, configure and start; one process, `--workers N`:"
            % op.get("version", "?"), "",
-           "| size | nodes | deploy s: median (min-max) | undeploy s | parse + instantiate s | peak MiB |",
-           "|---|---|---|---|---|---|"]
+           "| size | nodes | file | workers | deploy s: median (min-max) | undeploy s | parse + instantiate s | peak MiB |",
+           "|---|---|---|---|---|---|---|---|"]
     for size in sorted(results["sizes"], key=lambda s: SIZE_ORDER.get(s, 9)):
-        runs = op.get(size)
         nodes = results["sizes"][size]["node_instances"]
-        if not runs:
-            out.append("| %s | %d | not run (above --opera-max-nodes) | | | |" % (size, nodes))
-            continue
-        okr = [o for o in runs if "deploy_s" in o]
-        if not okr:
-            out.append("| %s | %d | failed: %s | | | |" % (size, nodes, runs[-1].get("error")))
-            continue
-        d = [o["deploy_s"] for o in okr]
-        out.append("| %s | %d | %.3f (%.3f-%.3f) | %.3f | %.3f | %.0f |" % (
-            size, nodes, _med(d), min(d), max(d), _med([o["undeploy_s"] for o in okr]),
-            _med([o["parse_s"] for o in okr]), _med([o["peak_rss_kib"] / 1024.0 for o in okr])))
+        found = [(kind, workers, runs) for kind in ("noop", "playbook")
+                 for workers, runs in sorted(opera_runs(results, size, kind).items())]
+        if not found:
+            out.append("| %s | %d | | | not run (above --opera-max-nodes) | | | |" % (size, nodes))
+        for kind, workers, runs in found:
+            okr = [o for o in runs if "deploy_s" in o]
+            if not okr:
+                out.append("| %s | %d | %s | %d | failed: %s | | | |" % (size, nodes, kind, workers,
+                                                                          runs[-1].get("error")))
+                continue
+            d = [o["deploy_s"] for o in okr]
+            out.append("| %s | %d | %s | %d | %.3f (%.3f-%.3f) | %.3f | %.3f | %.0f |" % (
+                size, nodes, kind, workers, _med(d), min(d), max(d), _med([o["undeploy_s"] for o in okr]),
+                _med([o["parse_s"] for o in okr]), _med([o["peak_rss_kib"] / 1024.0 for o in okr])))
+    return out
+
+
+def operations_table(rows: List[Dict[str, Any]], results: Dict[str, Any]) -> List[str]:
+    """Install rows whose operations run something (``true``, playbooks): the time per operation
+    and the ratio to xOpera's deploy of the same kind of file, per worker count."""
+    real = [r for r in rows if r["impl"] != "noop" and r["workflow"] == "install" and r.get("wall")
+            and r["operations"]]
+    if not real:
+        return []
+    counts = sorted({w for size in results["sizes"] for kind in ("noop", "playbook")
+                     for w in opera_runs(results, size, kind)})
+    head = "| size | setup | ops | operations | install s | ms / operation | operations / s |"
+    head += "".join(" / xOpera %d worker%s |" % (w, "s" if w > 1 else "") for w in counts)
+    out = [head, "|---" * (7 + len(counts)) + "|"]
+    for r in real:
+        line = "| %s | %s | %s | %d | %.3f | %.1f | %.0f |" % (
+            r["size"], r["setup"], r["impl"], r["operations"], r["wall"], 1000.0 * r["wall"] / r["operations"],
+            r["operations"] / r["wall"])
+        runs = opera_runs(results, r["size"], opera_kind(r["impl"]))
+        for w in counts:
+            t = _med([o["deploy_s"] for o in runs.get(w, []) if "deploy_s" in o])
+            line += " %s |" % ("-" if t is None else "%.2f" % (r["wall"] / t))
+        out.append(line)
+    out += ["", "`true` rows run `true` in a process per operation (the worker's checkpoint before "
+            "each); xOpera has nothing to run for the file without implementations, so its ratio "
+            "there compares our real operations with its bookkeeping alone."]
     return out
 
 
@@ -170,6 +228,19 @@ def targets(rows: List[Dict[str, Any]], results: Dict[str, Any]) -> List[str]:
              r["speedup"] >= 2)
     line("~2,000 nodes, Consul 3 workers: >= 1,000 transitions/s", r and "%.0f /s" % r["tps"],
          r and r["tps"] >= 1000)
+    # issue 20: real operations
+    for size in ("seed", "200"):
+        for setup in ("embedded-1", "consul-3"):
+            r = _row(rows, size, setup, impl="playbook")
+            four = r and _med([o["deploy_s"] for o in opera_runs(results, size, "playbook").get(4, [])
+                               if "deploy_s" in o])
+            if r and four:
+                line("%s, %s, playbook operations: <= 0.25x xOpera's 4-worker deploy" % (size, setup),
+                     "%.2fx" % (r["wall"] / four), r["wall"] / four <= 0.25)
+    r = _row(rows, "seed", "consul-3", impl="true")
+    line("seed, Consul 3 workers, `true` operations: <= 3x critical-path bound with checkpoints",
+         r and r.get("wall_over_bound") and "%.1fx" % r["wall_over_bound"],
+         r and r.get("wall_over_bound") and r["wall_over_bound"] <= 3)
     # linearity: time per node instance from the 200 size to the largest size run
     for setup in sorted({x["setup"] for x in rows}):
         pts = sorted([(x["nodes"], x["wall"]) for x in rows if x["setup"] == setup and x["impl"] == "noop"
@@ -255,8 +326,11 @@ def generated(results: Dict[str, Any], rows: List[Dict[str, Any]], plot_note: Op
     errs = [(r["size"], r["setup"], r["impl"], r["workflow"], e) for r in rows for e in r["errors"]]
     if errs:
         out += ["Failures: " + "; ".join("%s %s %s %s: %s" % e for e in errs[:20]), ""]
+    ops = operations_table(rows, results)
+    if ops:
+        out += ["### Real operations", ""] + ops + [""]
     out += ["### xOpera", ""] + opera_table(results) + [""]
-    out += ["### Targets (noop install rows)", ""] + targets(rows, results) + [""]
+    out += ["### Targets", ""] + targets(rows, results) + [""]
     out += ["![wall time against node instances](benchmarks.png)" if not plot_note else plot_note, "", END]
     return out
 

@@ -351,6 +351,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--timeout", type=float, default=300, help="seconds per measurement process")
     p.add_argument("--no-opera", action="store_true", help="skip the xOpera comparison")
     p.add_argument("--no-install-opera", action="store_true", help="never install xOpera")
+    p.add_argument("--opera-workers", default="1",
+                   help="comma-separated worker counts of xOpera's deploy (say 1,4)")
     p.add_argument("--opera-max-nodes", type=int, default=2000,
                    help="skip xOpera above this many node instances (its time grows super-linearly)")
     p.add_argument("--consul-url", help="use this Consul instead of starting a 3-server cluster")
@@ -374,6 +376,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sizes = [s for s in args.sizes.split(",") if s]
     setups = [s for s in args.setups.split(",") if s]
     impls = [s for s in args.impls.split(",") if s]
+    opera_workers = [int(w) for w in args.opera_workers.split(",") if w]
     for s in setups:
         if s not in SETUPS:
             p.error("unknown setup %s" % s)
@@ -382,7 +385,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     results: Dict[str, Any] = {"machine": machine_info(), "sizes": {}, "runs": [], "opera": {},
                                "options": {"sizes": sizes, "setups": setups, "impls": impls,
-                                           "repeats": args.repeats}}
+                                           "repeats": args.repeats, "opera_workers": opera_workers}}
     for s in sizes:
         info = write_size(s, os.path.join(RAW, "models"))
         info["analysis"] = analysis_for(info)
@@ -426,9 +429,16 @@ def main(argv: Optional[List[str]] = None) -> int:
                         results["runs"].append(res)
                         print(_progress_line(res), flush=True)
                 if opy and info["node_instances"] <= args.opera_max_nodes:
-                    res = run_opera(opy, info["flat"], args.timeout * 2)
-                    results["opera"].setdefault(s, []).append(res)
-                    print("  xopera %-5s %s" % (s, res), flush=True)
+                    # xOpera deploys the flattened file of each kind of operation measured here
+                    # (no implementation, or the no-op playbook), with each worker count.
+                    kinds = [("noop", info["flat"])] if any(not i.startswith("playbook") for i in impls) else []
+                    if any(i.startswith("playbook") for i in impls):
+                        kinds.append(("playbook", info["playbook_flat"]))
+                    for kind, flat in kinds:
+                        for w in opera_workers:
+                            res = dict(run_opera(opy, flat, args.timeout * 2, w), impl=kind, workers=w)
+                            results["opera"].setdefault(s, []).append(res)
+                            print("  xopera %-5s %-8s %d worker(s) %s" % (s, kind, w, res), flush=True)
             _save(results, args)
     finally:
         if cluster is not None:
