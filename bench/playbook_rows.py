@@ -74,13 +74,7 @@ def _measure(args: argparse.Namespace, setups: List[str], urls: List[str], opy: 
                     print(json.dumps(row), flush=True)
             if opy:
                 for n in args.opera_workers.split(","):
-                    # xOpera runs the ansible-playbook of its own virtualenv, found on PATH
-                    path = os.environ.get("PATH", "")
-                    os.environ["PATH"] = os.path.dirname(opy) + os.pathsep + path
-                    try:
-                        res = run_opera(opy, info["playbook_flat"], args.timeout * 2, int(n))
-                    finally:
-                        os.environ["PATH"] = path
+                    res = run_opera(opy, info["playbook_flat"], args.timeout * 2, int(n))
                     row = {"size": size, "who": "xOpera %s worker(s)" % n, "repeat": rep,
                            "install_s": res.get("deploy_s"), "error": res.get("error")}
                     out["rows"].append(row)

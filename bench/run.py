@@ -294,8 +294,11 @@ def opera_version(py: str) -> str:
 def run_opera(py: str, flat: str, timeout: float, workers: int = 1) -> Dict[str, Any]:
     storage = tempfile.mkdtemp(prefix="bench-opera-")
     try:
+        # xOpera runs the ansible-playbook of its own virtualenv, found on PATH
+        env = dict(os.environ, PATH=os.path.dirname(os.path.abspath(py)) + os.pathsep + os.environ.get("PATH", ""))
         proc = subprocess.run([py, os.path.join(HERE, "opera_driver.py"), flat, storage, str(workers)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout,
+                              env=env)
         if proc.returncode != 0:
             return {"error": (proc.stderr.strip().splitlines() or ["exit %d" % proc.returncode])[-1]}
         return json.loads(proc.stdout.strip().splitlines()[-1])
