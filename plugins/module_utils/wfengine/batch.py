@@ -55,7 +55,8 @@ from .space.base import (Entry, Op, TxnResult, op_cas, op_check_index, op_check_
                          op_lock, op_set)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .worker import RunContext, Worker
+    from .run_context import RunContext
+    from .worker import Worker
 
 log = logging.getLogger("wfengine.worker")
 

@@ -126,3 +126,8 @@ class SpaceDataError(SpaceError):
 
 class TxnTooLarge(SpaceError):
     """A transaction has more operations than the backend accepts in one transaction."""
+
+
+class WorkerInterrupt(Exception):
+    """Raised by a signal handler to leave a blocking query at once (graceful stop).  Not a
+    WfError: nothing reports it, a worker's loop ends on it."""

@@ -6,7 +6,7 @@
 Why.  An operation that ran must not run again because the Space was unreachable when its result
 was to be committed (a Consul outage longer than the session TTL, or a quorum loss): the worker
 keeps the commit it could not send, in memory and in this small JSON file, and sends it when the
-Space answers again, guarded by a CAS on the node's fact (worker.py, ``_salvage``).  A worker
+Space answers again, guarded by a CAS on the node's fact (worker_commits.py, ``_send_salvage``).  A worker
 restarted on the same state directory replays what the file holds before it takes any work.
 
 The file is rewritten whole (temporary file, fsync, rename) at each change: it holds at most one

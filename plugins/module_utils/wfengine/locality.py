@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Zones: which root hosts a worker should own together.
 
-Why.  Workers share out a run's nodes by root host (worker.py, ``_hand_ok``).  A relationship
+Why.  Workers share out a run's nodes by root host (worker_dispatch.py, ``_hand_ok``).  A relationship
 between nodes of two owners costs a Space round trip that a relationship inside one worker does
 not: the waker cannot hand the woken node to its own next batch, it checks the other node's fact
 in its commit (a check that fails when that worker moved it meanwhile, and a failed transaction

@@ -78,7 +78,7 @@ def waiting_hosts(space: Space, rec: Dict[str, Any]) -> List[Dict[str, Any]]:
         parsed = keys.parse_queue_key(k)
         if parsed is not None and parsed[1] == "r":
             ready.append(parsed[2])
-    from .worker import RunContext     # (as in runs.py, which worker imports: not at module load)
+    from .run_context import RunContext     # lazy, as before: status reports load it only here
     ctx = RunContext(space, run_id)
     hosts: Dict[str, Dict[str, Any]] = {}
     for n in ready:

@@ -1,0 +1,235 @@
+# -*- coding: utf-8 -*-
+# Copyright: ditrit.workflows contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A worker running an operation with side effects: the checkpoint that records the attempt (and
+takes the host lock), the fencing checks around the start, retries, and the result's record.
+
+Why a module of its own: this is the at-most-once-per-attempt path (issue 17) and the one write
+per operation of issue 20; the batch path (batch.py) never runs such an operation.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Dict, Optional
+
+from . import events, keys
+from .instances import root_of
+from .operation.executor import OperationCall, OperationResult
+from .space.base import op_check_not_exists, op_delete, op_lock
+
+if TYPE_CHECKING:
+    from .run_context import _Step
+
+log = logging.getLogger("wfengine.worker")
+
+# What _run_effectful returns when the run was canceled before the operation started.
+CANCELED = "canceled"
+
+
+class Operations:
+    """Mixin of Worker.  Uses ``executor``, ``id``, ``stats``, ``_stop``, ``_handing_back``,
+    ``session_lost`` (Sessions), ``_commit`` (Commits), the host locks (HostLocks) and
+    ``_servers``."""
+
+    def _run_effectful(self, step: "_Step", node: Dict[str, Any], call: OperationCall,
+                       rel: Optional[Dict[str, Any]]) -> Any:
+        """Record the attempt, run the operation (serialized per host), retry as configured.
+        Returns True/False for success, None if the node's lock was lost meanwhile, CANCELED if
+        the run was canceled before it started (the node as it was, for a resume)."""
+        fact, ctx = step.fact, step.ctx
+        servers = self._servers(ctx, step.node_id)
+        if servers is not None and self.id not in servers:
+            # Taken before this worker saw that another one serves the host: give it back
+            # (nothing was recorded; the ready tuple stays for the serving worker).
+            log.info("worker %s: %s belongs to a served host (%s); leaving it", self.id,
+                     step.node_id, ", ".join(sorted(servers)))
+            return self._give_up(step)
+        if call.node["id"] != step.node_id:
+            # An operation run for the other end (placement.call_end) whose host a worker of its
+            # own serves: this worker reaches it only by its address (SSH); without one it would
+            # run on the wrong machine, so it fails instead, saying so.
+            others = self._servers(ctx, call.node["id"])
+            root = root_of(call.node["id"], ctx.hosting)
+            if others is not None and self.id not in others and not ctx.address(root):
+                if self.space.get(keys.cancel(ctx.run_id)) is not None:
+                    return CANCELED
+                result = OperationResult(ok=False, exit_code=-1, output=(
+                    "%s runs on host %s, which worker(s) %s serve and which has no address this "
+                    "worker (%s, running %s) can reach it at" % (call.operation, root,
+                                                                 ", ".join(sorted(others)), self.id,
+                                                                 step.node_id)))
+                return self._record_result(step, node, call, result, rel, recorded=True)
+        prev = fact.get("inflight")
+        attempt = first = 1
+        interrupted = None
+        if prev and prev.get("pc") == fact["pc"]:
+            # The worker that ran this operation died before committing: the trace says so.
+            attempt = first = int(prev.get("attempt", 0)) + 1
+            interrupted = events.event(call.node, "operation", call.operation, rel,
+                                       status="interrupted", worker=prev.get("worker"),
+                                       attempt=prev.get("attempt"))
+            step.events.append(interrupted)
+        max_retries, interval = self.executor.retry_policy(call)
+        max_retries = max(max_retries, int(ctx.record.get("max_retries") or 0))
+        hk = self._host_key(ctx, call.node)      # the end the operation runs for
+        while True:
+            # Fencing, 1: a step whose session was lost (this worker was paused past its TTL, or
+            # cut from the Space) starts nothing; the Space checks it again below.
+            if self.session_lost(step.session) or self._stop.is_set():
+                return self._give_up(step)
+            fact["inflight"] = {"pc": fact["pc"], "operation": call.operation, "attempt": attempt,
+                                "worker": self.id, "started": time.time()}
+            got = self._checkpoint(step, call.node, hk)
+            if got is not True:
+                if got is CANCELED:
+                    # Nothing started: the node stays as it was (a resume says "interrupted").
+                    fact["inflight"] = prev if attempt == first else None
+                    if attempt == first and interrupted is not None and interrupted in step.events:
+                        step.events.remove(interrupted)
+                return got
+            call.attempt = attempt
+            # Fencing, 2: the checkpoint (and the host lock, in the same transaction or just
+            # after it) checked that the node's lock is still held by the step's session; the
+            # local view is looked at once more right before the start.  What a stale worker
+            # still starts after that (it was paused between the check and the start) is
+            # recorded as stale when its commit is refused.
+            if self.session_lost(step.session):
+                log.warning("worker %s: %s/%s: the node is no longer this worker's; %s not started",
+                            self.id, ctx.run_id, step.node_id, call.operation)
+                return None
+            # The host lock stays held after the operation: the step's next commit releases it
+            # (or keeps it for its next operation on the same host), saving two writes; a step of
+            # this worker waiting for the host gets it at once, before this step commits.
+            result = self.executor.run(call)
+            self.stats["operations"] += 1
+            if step.host and self._host_kept(step.host):
+                self._host_released(step.host, kept=True)
+                step.host = None
+            if self._handing_back and (result.details or {}).get("canceled"):
+                # Stopping: killed before its end and handed back; the attempt stays recorded in
+                # the fact (the next worker says it was interrupted, and runs it again).
+                return None
+            fact["inflight"] = None
+            step.pending.append(events.event(call.node, "operation", call.operation, rel,
+                                             status="stale", attempt=attempt, worker=self.id))
+            canceled = bool((getattr(result, "details", None) or {}).get("canceled"))
+            last = result.ok or attempt > max_retries or canceled     # a canceled one is not retried
+            ok = self._record_result(step, node, call, result, rel, recorded=True, final_attempt=last)
+            if ok or last:
+                return ok
+            attempt += 1
+            if interval > 0:
+                self._drop_host(step)     # the host's other operations go on meanwhile
+                if self._stop.wait(interval):
+                    return None
+
+    def _checkpoint(self, step: "_Step", node: Dict[str, Any], hk: Optional[str]) -> Any:
+        """Commit the attempt before an operation with side effects runs (the results of the
+        step's previous operations with it), checking in the same transaction that the run is not
+        canceled and, when the host is free, taking its lock (kept if the step holds it already;
+        the lock of another host the step held is released, or handed to a waiter).  A host busy
+        elsewhere: the checkpoint is committed alone (results are never held back by a wait),
+        then the lock is waited for, holding no other.  True when the operation may start,
+        CANCELED, or None (the node is no longer this worker's)."""
+        cancel_key = keys.cancel(step.ctx.run_id)
+        checks = [op_check_not_exists(cancel_key)]
+        held = step.host
+        leave = held if held and held != hk else None
+        kept = self._host_kept(leave)
+        leave_ops = [op_delete(leave)] if leave and not kept else []
+        local = None
+        if hk is not None and hk != held:
+            local = self._local_host_lock(hk)
+            if not local.acquire(blocking=False):
+                local = None
+        if hk is None or hk == held or local is not None:
+            take = [op_lock(hk, {"worker": self.id, "node": node["id"]}, step.session)] \
+                if local is not None else []
+            try:
+                ok = self._commit(step, final=False, checks=checks, host_ops=leave_ops + take,
+                                  expected={cancel_key} | ({hk} if take else set()))
+            except BaseException:
+                if local is not None:
+                    # The lock may have applied before the answer was lost: released by the
+                    # releaser thread, the local lock with it (as _host_lock does).
+                    self._release_later(hk, step.session, local)
+                raise
+            if ok:
+                if leave:
+                    self._host_released(leave, kept)
+                step.host = hk
+                if take:
+                    with self._ctx_lock:
+                        self._host_sessions[hk] = step.session
+                return True
+            if local is not None:
+                local.release()
+            if cancel_key in step.failed:
+                return CANCELED
+            if not take or hk not in step.failed:
+                return None
+            self._count("host_waits")
+        # The host is busy (here or in another worker): commit, leave the host the step holds,
+        # then wait for this one (the wait holds no other host: no deadlock between steps).
+        if not self._commit(step, final=False, checks=checks, host_ops=leave_ops,
+                            expected={cancel_key}):
+            return CANCELED if cancel_key in step.failed else None
+        if leave:
+            self._host_released(leave, kept)
+        step.host = None
+        got = self._host_lock(step, node, hk)
+        if got is False:
+            log.warning("worker %s: %s/%s: the node is no longer this worker's; not started",
+                        self.id, step.ctx.run_id, step.node_id)
+            return None
+        step.host = hk
+        return True
+
+    def _give_up(self, step: "_Step") -> None:
+        """Leave the node without starting anything more; results of operations this step ran
+        are committed first (or, the node lost, salvaged or recorded as stale: _commit)."""
+        if step.pending:
+            fact = step.fact
+            fact["inflight"] = None
+            self._commit(step, final=False)
+        return None
+
+    def _record_result(self, step: "_Step", node: Dict[str, Any], call: OperationCall, result: Any,
+                       rel: Optional[Dict[str, Any]], recorded: bool, final_attempt: bool = True) -> bool:
+        status = "ok" if result.ok else ("failed" if final_attempt else "retry")
+        if not result.ok and (getattr(result, "details", None) or {}).get("canceled"):
+            status = "canceled"
+        extra = {"attempt": call.attempt} if recorded else {}
+        if recorded:
+            # Attempts that ended, committed with their results: what progress reports count.
+            step.fact["operations"] = int(step.fact.get("operations") or 0) + 1
+        # The event and the log name the node the operation ran for: the other end of the
+        # relationship for an operation woven into this node's program (placement.call_end).
+        ev = events.event(call.node, "operation", call.operation, rel, status=status, **extra)
+        if recorded:
+            step.logs.append({"node": call.node["id"], "operation": call.operation, "attempt": call.attempt,
+                              "status": status, "exit_code": result.exit_code,
+                              "duration": round(result.duration, 6), "worker": self.id,
+                              "relationship": None if rel is None else rel["id"],
+                              "output": result.output[-4096:], "ts": time.time(),
+                              "log_file": (result.details or {}).get("log_file"),
+                              "host": (result.details or {}).get("host"),
+                              "address": (result.details or {}).get("address")})
+        step.events.append(ev)
+        attrs = getattr(result, "attributes", None)
+        if attrs:
+            if call.node["id"] == node["id"]:
+                step.attributes.update(attrs)
+            else:
+                # An operation woven into this node's program for the other end of a
+                # relationship (placement.operation_side): its outputs are that end's attributes.
+                step.other_attributes.setdefault(call.node["id"], {}).update(attrs)
+        if not result.ok and final_attempt:
+            step.fact["error"] = {"operation": call.operation, "exit_code": result.exit_code,
+                                  "output": result.output[-2000:], "worker": self.id,
+                                  "attempt": call.attempt,
+                                  "relationship": None if rel is None else rel["id"]}
+            if status == "canceled":
+                step.fact["error"]["canceled"] = True
+        return result.ok
