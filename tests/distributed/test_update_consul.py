@@ -141,6 +141,8 @@ if [ "$WF_NODE" = B_0 ] && [ "${WF_OPERATION##*.}" = stop ] && [ ! -e "$FLAG" ];
 fi
 echo "$WF_RUN $WF_NODE $WF_OPERATION $PPID" >> "$OPLOG"
 """
+
+
 def test_uninstall_past_a_failure_and_cancel_on_consul(cluster, tmp_path):
     """The other acceptance items of issue 19 with 3 worker daemons on Consul: an uninstall whose
     B_0 stop fails deletes every other node and ends failed naming it, a later one runs only B_0's

@@ -103,7 +103,7 @@ def test_a_step_whose_session_was_lost_before_its_start_never_starts(tmp_path, m
         assert space.acquire(keys.host_lock(run_id, "box_0"), other, {"worker": "other"})
         a = ws.start("A")
         until(lambda: ((_fact(space, run_id, "app_0") or {}).get("inflight") or {}).get("worker") == "A",
-               what="A's checkpoint")
+              what="A's checkpoint")
         # A's session ends (its TTL expired while it waited): its node lock is gone.
         lost = a.session
         space.session_destroy(lost)
@@ -161,7 +161,7 @@ def test_an_operation_a_stale_worker_finished_is_recorded_as_stale(tmp_path, mon
         (tmp_path / "go").write_text("")     # A's execution ends, after B's
         # (the stale record is counted before the journal entry is dropped: wait for both)
         until(lambda: a.stats.get("stale") and not a.journal.entries(),
-               what="A's stale record, its journal entry dropped")
+              what="A's stale record, its journal entry dropped")
         ev = _creates(space)
         stale = [e for e in ev if e.get("status") == "stale"]
         assert [(e["node"], e["name"].rsplit(".", 1)[1], e["worker"], e["attempt"]) for e in stale] == [
@@ -195,7 +195,7 @@ def test_a_result_the_space_did_not_take_is_journaled_and_committed_at_the_next_
         (tmp_path / "go").write_text("")
         journal = tmp_path / "state-A" / "journal.json"
         until(lambda: journal.exists() and json.loads(journal.read_text())["entries"],
-               what="the journaled result")
+              what="the journaled result")
         a.stop()
         ws.started[0][1].join(30)
         space.session_destroy(a.session)     # what its TTL would do
@@ -264,13 +264,13 @@ def test_after_an_outage_that_sessions_survive_the_locks_given_up_are_released(t
         assert space.acquire(keys.host_lock(run_id, "box_0"), other, {"worker": "other"})
         t.start()
         until(lambda: ((_fact(space, run_id, "app_0") or {}).get("inflight") or {}).get("worker") == "A",
-               what="A's checkpoint")
+              what="A's checkpoint")
         session = a.session
         client.down.set()
         # Past 80 % of the TTL without a renewal, A gives the node up (it starts nothing), and
         # the release of the node's lock is refused.
         until(lambda: ("delete", keys.lock(run_id, "app_0")) in client.refused,
-               what="A's release of the node during the outage")
+              what="A's release of the node during the outage")
         space.session_destroy(other)        # the host is free again
         client.down.clear()
         done = api.wait_run(space, run_id, timeout=30)

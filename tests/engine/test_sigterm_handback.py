@@ -72,7 +72,7 @@ def test_sigterm_kills_the_long_operation_hands_the_node_back_and_exits(tmp_path
         # STOP_GRACE (1.2 s) for the step, then the kill and the hand-back: not the 60 s sleep
         assert stopped_in < 5, (stopped_in, err[-2000:])
         until(lambda: not _alive(script_pid) and not _alive(child), 15,
-               "the operation's process group to go with its worker")
+              "the operation's process group to go with its worker")
         assert not (tmp_path / "ended").exists()
         # the node was handed back at once: its attempt is in the fact, its lock is free
         assert api.wait_run(space, rec["id"], timeout=0.1)["status"] == "running"
