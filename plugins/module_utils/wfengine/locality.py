@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import collections
 import zlib
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from .instances import root_of, split_instance_id
 
@@ -154,6 +154,14 @@ class Zones:
             z = entry
         self._cache[node_id] = z
         return z
+
+
+def hashed_owner(key: str, peers: Iterable[str]) -> str:
+    """Rendezvous hashing: the worker of ``peers`` that takes ``key`` (a root host id, a served
+    node) first.  Every worker computes the same owner from the same registrations, so they
+    claim different nodes instead of colliding; the others take a node that stays ready longer
+    than ``steal_after`` (owner busy, or dead and not yet expired)."""
+    return max(peers, key=lambda p: zlib.crc32(("%s\0%s" % (p, key)).encode("utf-8")))
 
 
 def zone_owner(run_id: str, zone: int, count: int, peers: Sequence[str]) -> str:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 from . import keys
 from .errors import SpaceError, WfError
 from .instances import root_of
-from .locality import owns_a_zone, zone_owner
+from .locality import hashed_owner, owns_a_zone, zone_owner
 
 if TYPE_CHECKING:
     from .run_context import RunContext
@@ -36,12 +35,9 @@ class Dispatch:
     (``_submit``, ``_take_tokens``, ``_from_backlog``, ...) of worker.py."""
 
     def _owner(self, node: str) -> str:
-        """Rendezvous hashing: the live worker that takes ``node`` (a root host id) first, for a
-        run whose record has no zone map (see _hand_ok).  Every worker computes the same owner
-        from the same registrations, so they claim different nodes instead of colliding; the
-        others take a node that stays ready longer than ``steal_after`` (owner busy, or dead and
-        not yet expired)."""
-        return max(self._peers, key=lambda p: zlib.crc32(("%s\0%s" % (p, node)).encode("utf-8")))
+        """The live worker that takes ``node`` (a root host id) first, for a run whose record has
+        no zone map (see _hand_ok): locality.hashed_owner over the registered peers."""
+        return hashed_owner(node, self._peers)
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
         index = 0
@@ -248,8 +244,7 @@ class Dispatch:
             if servers is not None:
                 # A served host: its worker(s) only; none alive, nobody (the host waits).
                 alive = [w for w in self._peers if w in servers]
-                return bool(alive) and max(alive, key=lambda p: zlib.crc32(
-                    ("%s\0%s" % (p, node_id)).encode("utf-8"))) == self.id
+                return bool(alive) and hashed_owner(node_id, alive) == self.id
         if len(self._peers) <= 1:
             return True
         if ctx is None:

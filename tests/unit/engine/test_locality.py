@@ -1,9 +1,7 @@
 """Zones (locality.py): related root hosts share an owner, a run's nodes split evenly, a small
 run stays whole, and a malformed map is ignored."""
-import zlib
-
 from wfengine.instances import expand, hosting_map
-from wfengine.locality import ZONE_NODES, Zones, owns_a_zone, zone_map, zone_owner
+from wfengine.locality import ZONE_NODES, Zones, hashed_owner, owns_a_zone, zone_map, zone_owner
 from wfengine.tosca.templates import load_model
 
 from engine_helpers import EXAMPLE
@@ -55,10 +53,6 @@ def _cut(nodes, owner):
     return sum(owner[r["source"]] != owner[r["target"]] for r in rels) / float(len(rels))
 
 
-def _hashed(peers, root):
-    return max(peers, key=lambda p: zlib.crc32(("%s\0%s" % (p, root)).encode("utf-8")))
-
-
 def test_related_hosts_share_an_owner_and_the_nodes_split_evenly():
     nodes = _cylinder()
     peers = ["w0", "w1", "w2"]
@@ -72,7 +66,7 @@ def test_related_hosts_share_an_owner_and_the_nodes_split_evenly():
     zoned = _cut(nodes, owner)
     # hashing each root host on its own (the previous scheme) cuts about 2/3 of the links
     # between hosts; contiguous zones only those at the n boundaries of the order
-    hashed = _cut(nodes, {n: _hashed(peers, nodes[n]["host"] or n) for n in nodes})
+    hashed = _cut(nodes, {n: hashed_owner(nodes[n]["host"] or n, peers) for n in nodes})
     assert zoned < 0.1, zoned
     assert zoned < hashed / 4, (zoned, hashed)
 
@@ -106,6 +100,19 @@ def test_a_small_run_of_real_operations_is_spread_over_the_workers():
     big = _cylinder()
     a, b = _owners(big, ["w0", "w1", "w2"]), _owners(big, ["w0", "w1", "w2"], spread=True)
     assert _cut(big, b) < 0.1 and sum(a[n] != b[n] for n in big) < 0.05 * len(big)
+
+
+def test_hashed_owner_is_the_same_on_every_worker_and_spreads():
+    """Runs without a zone map and served hosts: every worker must compute the same owner from
+    the same registrations, whatever order it lists them in, and keys must spread."""
+    peers = ["w0", "w1", "w2"]
+    owners = {k: hashed_owner(k, peers) for k in ("h%d" % i for i in range(300))}
+    assert all(hashed_owner(k, list(reversed(peers))) == o for k, o in owners.items())
+    share = {p: sum(1 for o in owners.values() if o == p) for p in peers}
+    assert min(share.values()) > 60, share
+    # a worker leaving moves only its own keys
+    after = {k: hashed_owner(k, ["w0", "w2"]) for k in owners}
+    assert all(after[k] == o for k, o in owners.items() if o != "w1")
 
 
 def test_zones_are_contiguous_ranges_of_the_peers():
