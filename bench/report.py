@@ -175,7 +175,7 @@ def operations_table(rows: List[Dict[str, Any]], results: Dict[str, Any]) -> Lis
     counts = sorted({w for size in results["sizes"] for kind in ("noop", "playbook")
                      for w in opera_runs(results, size, kind)})
     head = "| size | setup | ops | operations | install s | ms / operation | operations / s |"
-    head += "".join(" / xOpera %d worker%s |" % (w, "s" if w > 1 else "") for w in counts)
+    head += "".join(" ours / xOpera %d worker%s |" % (w, "s" if w > 1 else "") for w in counts)
     out = [head, "|---" * (7 + len(counts)) + "|"]
     for r in real:
         line = "| %s | %s | %s | %d | %.3f | %.1f | %.0f |" % (
