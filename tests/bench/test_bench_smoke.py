@@ -40,7 +40,7 @@ def test_bench_harness_smallest_size(tmp_path):
     assert [ln.split("|")[4].strip() for ln in rows] == ["install", "uninstall"]
     header = next(ln for ln in text.splitlines() if ln.startswith("| size (nodes / rels)"))
     for col in ("wall s", "transitions/s", "requests / transition", "peak worker MiB",
-                "critical path (commits)", "bound s", "wall / bound", "xOpera / wall"):
+                "critical path (commits)", "bound s", "wall / bound", "xOpera (fastest worker count) / wall"):
         assert col in header
     for row in rows:
         cells = [c.strip() for c in row.split("|")[1:-1]]
