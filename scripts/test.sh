@@ -28,6 +28,9 @@ main_core=$(python -c 'from ansible.release import __version__ as v; print(".".j
 step pytest python -m pytest -q -p no:cacheprovider tests --ignore=tests/unit/plugins/modules
 step "units-$main_core" scripts/units.sh
 step readme-check scripts/readme-check.sh
+# The engine's shape (issue 22): file length, complexity, import circles, mypy --strict; what is not
+# met yet is listed in scripts/engine_debt.txt, which may only shrink.
+step engine-checks python scripts/engine_checks.py
 step lint scripts/lint.sh
 step "sanity-$main_core" scripts/sanity.sh
 if [ "$oldest_core" != "$main_core" ]; then
