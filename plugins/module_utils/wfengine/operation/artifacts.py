@@ -95,20 +95,7 @@ def collect(root_dir: str, entry_file: Optional[str] = None, max_total: int = MA
     skipped: List[str] = []
     total = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        keep = []
-        for d in sorted(dirnames):
-            full = os.path.join(dirpath, d)
-            if ignored_dir(d):
-                skipped.append(os.path.relpath(full, root).replace(os.sep, "/") + "/")
-                continue
-            if os.path.islink(full):
-                real = os.path.realpath(full)
-                if not (real + os.sep).startswith(root + os.sep):
-                    raise ArtifactError("%s: link to %s, outside the model's folder %s" % (full, real, root_dir))
-                # A link inside the root points at files that are shipped anyway.
-                continue
-            keep.append(d)
-        dirnames[:] = keep
+        dirnames[:] = _walked_dirs(root, root_dir, dirpath, dirnames, skipped)
         for f in sorted(filenames):
             full = os.path.join(dirpath, f)
             rel = os.path.relpath(full, root).replace(os.sep, "/")
@@ -144,6 +131,27 @@ def collect(root_dir: str, entry_file: Optional[str] = None, max_total: int = MA
     if left_out is not None:
         left_out.extend(sorted(skipped))
     return out
+
+
+def _walked_dirs(root: str, root_dir: str, dirpath: str, dirnames: List[str],
+                 skipped: List[str]) -> List[str]:
+    """The sub-folders of ``dirpath`` that ``collect`` walks into, sorted; those the ignore list
+    leaves out go to ``skipped``."""
+    keep = []
+    for d in sorted(dirnames):
+        full = os.path.join(dirpath, d)
+        if ignored_dir(d):
+            skipped.append(os.path.relpath(full, root).replace(os.sep, "/") + "/")
+            continue
+        if os.path.islink(full):
+            real = os.path.realpath(full)
+            if not (real + os.sep).startswith(root + os.sep):
+                raise ArtifactError("%s: link to %s, outside the model's folder %s"
+                                    % (full, real, root_dir))
+            # A link inside the root points at files that are shipped anyway.
+            continue
+        keep.append(d)
+    return keep
 
 
 def manifest(files: List[ModelFile]) -> Dict[str, Dict[str, Any]]:
@@ -194,7 +202,7 @@ def materialize(space: Space, model: str, digest: str, cache_dir: str) -> str:
         return final
     files = _read_filelist(space, model, digest)
     prefix = files_prefix(model, digest)
-    chunks: Dict[str, Dict[int, Any]] = {}
+    chunks: Dict[str, Dict[Any, Any]] = {}
     for e in space.list(prefix):
         v = e.value
         if not isinstance(v, dict) or not isinstance(v.get("path"), str):

@@ -25,7 +25,7 @@ import select
 import signal
 import subprocess
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Dict, List, Optional, Set, Tuple, cast
 
 from . import forkserver_server
 from .forkserver_server import send_line
@@ -108,7 +108,7 @@ class ForkedProcess:
     def wait(self, timeout: Optional[float] = None) -> int:
         """The exit status, as ``Popen.wait`` (``subprocess.TimeoutExpired`` after ``timeout``)."""
         if not self._done.wait(timeout):
-            raise subprocess.TimeoutExpired("ansible-playbook", timeout)
+            raise subprocess.TimeoutExpired("ansible-playbook", cast(float, timeout))
         if self.returncode is None:
             self._wait_orphan(timeout)
         return self.returncode      # type: ignore[return-value]
@@ -119,7 +119,7 @@ class ForkedProcess:
         if self._pidfd is not None:
             ready, dummy, dummy = select.select([self._pidfd], [], [], timeout)
             if not ready:
-                raise subprocess.TimeoutExpired("ansible-playbook", timeout)
+                raise subprocess.TimeoutExpired("ansible-playbook", cast(float, timeout))
         self._close_pidfd()
         code = EXIT_UNKNOWN
         try:
@@ -139,7 +139,7 @@ class ForkServer:
         self.bin_dir = bin_dir
         self.cwd = cwd
         self.env = env
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: Optional["subprocess.Popen[bytes]"] = None
         self.pid = 0
         self.alive = False
         self._lock = threading.Lock()
@@ -158,7 +158,8 @@ class ForkServer:
         except OSError as exc:
             raise ForkServerError("cannot start %s: %s" % (self.python[0], exc)) from None
         first: List[bytes] = []
-        reader = threading.Thread(target=lambda: first.append(self.proc.stdout.readline()), daemon=True)
+        stdout = cast(IO[bytes], self.proc.stdout)
+        reader = threading.Thread(target=lambda: first.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(START_TIMEOUT)
         line = first[0] if first else b""
@@ -189,8 +190,9 @@ class ForkServer:
             child = ForkedProcess(self, self._next, status_path)
             self._pending[child.rid] = child
             try:
-                send_line(self.proc.stdin.fileno(), {"id": child.rid, "argv": argv, "env": env, "cwd": cwd,
-                                                     "log": log_file, "status": status_path})
+                stdin = cast(IO[bytes], cast("subprocess.Popen[bytes]", self.proc).stdin)
+                send_line(stdin.fileno(), {"id": child.rid, "argv": argv, "env": env, "cwd": cwd,
+                                           "log": log_file, "status": status_path})
             except OSError:
                 self._pending.pop(child.rid, None)
                 raise ForkServerError("the fork server is gone") from None
@@ -208,7 +210,7 @@ class ForkServer:
         return child
 
     def _read(self) -> None:
-        stream = self.proc.stdout
+        stream = cast(IO[bytes], cast("subprocess.Popen[bytes]", self.proc).stdout)
         while True:
             try:
                 line = stream.readline()
@@ -250,7 +252,8 @@ class ForkServer:
         proc = self.proc
         if proc is None:
             return
-        for stream in (proc.stdin, proc.stdout):
+        streams: Tuple[Any, ...] = (proc.stdin, proc.stdout)     # None: AttributeError below
+        for stream in streams:
             try:
                 stream.close()
             except (OSError, ValueError, AttributeError):
@@ -292,7 +295,7 @@ def interpreter(exe: str) -> Optional[List[str]]:
 
 def server_key(python: List[str], cwd: str, env: Dict[str, str]) -> Tuple[Any, ...]:
     """What ansible-core reads at import for this operation (see the module's docstring)."""
-    files = []
+    files: List[Tuple[Any, ...]] = []
     candidates = [os.path.join(cwd, "ansible.cfg")] + [os.path.expanduser(p) for p in CONFIG_FILES]
     if env.get("ANSIBLE_CONFIG"):
         candidates.append(os.path.join(cwd, os.path.expanduser(env["ANSIBLE_CONFIG"])))
@@ -321,7 +324,7 @@ class ForkServers:
         self._failures: Dict[Tuple[Any, ...], int] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._said: set = set()
+        self._said: Set[str] = set()
 
     def _once(self, message: str) -> None:
         if message not in self._said:

@@ -41,7 +41,7 @@ import os
 import select
 import signal
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple, cast
 
 # Modules every playbook run loads besides the CLI's own (measured with a no-op playbook):
 # importing them in the server leaves each child less to import.  Plugins are left to the plugin
@@ -99,11 +99,11 @@ def serve() -> None:
                     request = json.loads(line)
                 except ValueError:
                     continue
-                pid = _fork(request, (req_fd, rep_fd, wake_r, wake_w))
-                if pid is None:
+                forked = _fork(request, (req_fd, rep_fd, wake_r, wake_w))
+                if forked is None:
                     send_line(rep_fd, {"id": request.get("id"), "error": "fork failed"})
                     continue
-                pid, go = pid
+                pid, go = forked
                 children[pid] = request.get("id")
                 send_line(rep_fd, {"id": request.get("id"), "pid": pid})
                 try:
@@ -163,7 +163,7 @@ def _warm_plugin_definitions(loader: Any) -> None:
     ``<type>_plugins`` folder (a playbook's or a role's own plugins)."""
     import importlib
     config = importlib.import_module("ansible.constants").config
-    builtin = os.path.dirname(importlib.import_module("ansible.plugins").__file__)
+    builtin = os.path.dirname(cast(str, importlib.import_module("ansible.plugins").__file__))
     for kind in sorted({k for k, dummy in WARM_PLUGINS}):
         plugin_loader = getattr(loader, "%s_loader" % kind)
         paths = plugin_loader._get_paths()           # pylint: disable=protected-access
@@ -198,7 +198,7 @@ def _forget_shadowed(folders: List[str], depth: int = 4) -> None:
     if not WARMED:
         return
     wanted = {"%s_plugins" % kind: kind for kind in WARMED}
-    found = set()
+    found: Set[str] = set()
     for top in folders:
         base = top.rstrip(os.sep).count(os.sep)
         for root, dirs, dummy in os.walk(top):
@@ -292,7 +292,7 @@ def _child(request: Dict[str, Any]) -> int:
     _forget_shadowed([request["cwd"]] + [os.path.dirname(os.path.abspath(a)) for a in playbooks])
     # ansible-core's controller code (not module code): this process is ansible-playbook.
     import importlib
-    C = importlib.import_module("ansible.constants")
+    C: Any = importlib.import_module("ansible.constants")
     cleanup_tmp_file = importlib.import_module("ansible.utils.path").cleanup_tmp_file
     # The server's temporary folder is the server's: this process makes (and removes) its own.
     atexit.unregister(cleanup_tmp_file)

@@ -6,7 +6,7 @@ the Space for one operation call, and ``DictContext``, over plain dicts (tests a
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, cast
 
 from .functions import FunctionContext
 
@@ -97,7 +97,8 @@ class ModelContext(FunctionContext):
     else the template's first instance."""
 
     def __init__(self, values: Dict[str, Dict[str, Any]], node: Callable[[str], Dict[str, Any]],
-                 attributes: Callable[[str], Dict[str, Any]], inputs: Dict[str, Any], self_node: str,
+                 attributes: Callable[[str], Dict[str, Any]], inputs: Dict[str, Any],
+                 self_node: Optional[str],
                  instances: Optional[Callable[[str], List[str]]] = None,
                  relationship: Optional[Dict[str, Any]] = None):
         self.values = values
@@ -149,7 +150,7 @@ class ModelContext(FunctionContext):
         for tv in self.values.values():
             for rel in (tv.get("relationships") or {}).values():
                 if rel.get("template") == name:
-                    return rel
+                    return cast(Dict[str, Any], rel)
             unused = (tv.get("relationship_templates") or {}).get(name)   # one no requirement names
             if isinstance(unused, dict):
                 return unused
@@ -174,7 +175,8 @@ class ModelContext(FunctionContext):
             index = rel_id.split("#", 1)[1].split(":", 1)[0]
         except IndexError:
             return {}
-        return (self._tvalues(rel["source"]).get("relationships") or {}).get(index, {})
+        return cast(Dict[str, Any],
+                    (self._tvalues(rel["source"]).get("relationships") or {}).get(index, {}))
 
     def relationship_properties(self, rel_id: str) -> Dict[str, Any]:
         return self._rel_values(rel_id).get("properties") or {}
@@ -193,7 +195,7 @@ class ModelContext(FunctionContext):
             for rel in list(me.get("out", [])) + list(me.get("in", [])):
                 for end in (rel["target"], rel["source"]):
                     if end != me["id"] and self._node(end)["template"] == template:
-                        return end
+                        return cast(str, end)
         ids = sorted(self._instances(template), key=_natural) if self._instances else []
         if me is not None and me.get("host"):
             for nid in ids:

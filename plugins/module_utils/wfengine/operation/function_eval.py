@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .functions import FunctionContext, FunctionError, LOCAL_FILE, is_function, outputs_key, to_text
 
@@ -202,37 +202,17 @@ class _Eval:
         return node
 
     def _lookup(self, fn: str, args: Any, depth: int, attributes: bool) -> Any:
-        if not isinstance(args, list) or len(args) < 2 or not isinstance(args[0], str) \
-                or not isinstance(args[1], str) \
-                or not all(isinstance(p, (str, int)) and not isinstance(p, bool) for p in args[2:]):
-            raise FunctionError("%s: expected [SELF|SOURCE|TARGET|HOST|<template>, name, nested keys...]"
-                                % _show(fn, args))
+        _check_lookup_args(fn, args)
         entity, names = args[0], list(args[1:])
         ctx = self.ctx
         if entity == "HOST":
-            start = ctx.self_node
-            if start is None:
-                raise FunctionError("%s: HOST is only defined in an operation of a node" % _show(fn, args))
-            node = ctx.host(start)
-            if node is None:
-                raise FunctionError("%s: %s is hosted on nothing" % (_show(fn, args), ctx.describe(start)))
-            tried = []
-            while node is not None:
-                try:
-                    return self._on_node(node, names, depth, attributes, fn, args)
-                except _Missing:
-                    tried.append(node)
-                    node = ctx.host(node)
-            raise FunctionError("%s: no host of %s has %s %r (looked at %s)"
-                                % (_show(fn, args), ctx.describe(start), _kind(attributes), names[0],
-                                   ", ".join(tried)))
+            return self._on_hosts(names, depth, attributes, fn, args)
         if entity == "SELF":
             if ctx.relationship is not None:
-                rel_values = (ctx.relationship_attributes(ctx.relationship) if attributes else {})
-                for values in (rel_values, ctx.relationship_properties(ctx.relationship)):
-                    if names[0] in (values or {}):
-                        found = self.value(values[names[0]], depth)
-                        return self._nested(found, names[1:], fn, args, "relationship %s" % ctx.relationship)
+                hit = self._on_self_relationship(ctx.relationship, names, depth, attributes, fn,
+                                                 args)
+                if hit is not None:
+                    return hit[0]
             node = ctx.self_node
             if node is None:
                 raise FunctionError("%s: SELF is not defined here" % _show(fn, args))
@@ -254,6 +234,40 @@ class _Eval:
         except _Missing:
             raise FunctionError("%s: %s has no %s %r"
                                 % (_show(fn, args), ctx.describe(node), _kind(attributes), names[0])) from None
+
+    def _on_hosts(self, names: List[Any], depth: int, attributes: bool, fn: str, args: Any) -> Any:
+        """HOST: the value on the first host (down the hosting chain) that has it."""
+        ctx = self.ctx
+        start = ctx.self_node
+        if start is None:
+            raise FunctionError("%s: HOST is only defined in an operation of a node"
+                                % _show(fn, args))
+        node = ctx.host(start)
+        if node is None:
+            raise FunctionError("%s: %s is hosted on nothing"
+                                % (_show(fn, args), ctx.describe(start)))
+        tried = []
+        while node is not None:
+            try:
+                return self._on_node(node, names, depth, attributes, fn, args)
+            except _Missing:
+                tried.append(node)
+                node = ctx.host(node)
+        raise FunctionError("%s: no host of %s has %s %r (looked at %s)"
+                            % (_show(fn, args), ctx.describe(start), _kind(attributes), names[0],
+                               ", ".join(tried)))
+
+    def _on_self_relationship(self, relationship: str, names: List[Any], depth: int,
+                              attributes: bool, fn: str, args: Any) -> Optional[Tuple[Any]]:
+        """SELF in a relationship operation: (the relationship's value,), or None when the
+        relationship has no such name (SELF is then its source or target node)."""
+        ctx = self.ctx
+        rel_values = (ctx.relationship_attributes(relationship) if attributes else {})
+        for values in (rel_values, ctx.relationship_properties(relationship)):
+            if names[0] in (values or {}):
+                found = self.value(values[names[0]], depth)
+                return (self._nested(found, names[1:], fn, args, "relationship %s" % relationship),)
+        return None
 
     def _on_relationship(self, name: str, rel: Dict[str, Any], names: List[Any], depth: int, attributes: bool,
                          fn: str, args: Any) -> Any:
@@ -341,6 +355,15 @@ class _Eval:
                 raise FunctionError("%s: %s: no %s in the value"
                                     % (_show(fn, args), where, ".".join(str(w) for w in walked)))
         return cur
+
+
+def _check_lookup_args(fn: str, args: Any) -> None:
+    """get_property/get_attribute arguments: [entity, name, nested keys or indexes...]."""
+    if not isinstance(args, list) or len(args) < 2 or not isinstance(args[0], str) \
+            or not isinstance(args[1], str) \
+            or not all(isinstance(p, (str, int)) and not isinstance(p, bool) for p in args[2:]):
+        raise FunctionError("%s: expected [SELF|SOURCE|TARGET|HOST|<template>, name, nested "
+                            "keys...]" % _show(fn, args))
 
 
 def _kind(attributes: bool) -> str:

@@ -43,28 +43,27 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ..errors import SpaceUnavailable, WfError
 from .executor import Executor, OperationCall, OperationResult
-from .forkserver_client import ForkServerError, ForkServers
+from .forkserver_client import ForkServers
 from .function_eval import evaluate
 from .functions import FunctionContext, to_text
 from ..operations import INPUT_NAME_RE
 from .output import OutputsError, append_log, read_attributes, safe_segment, tail
 from .playbook import playbook_command
+from .process_start import EXIT_NOT_RUN, ProcessSupervision
 from ..secrets import SecretResolver, forbidden_env_name
 from .ssh import EXIT_UNREACHABLE, REMOTE_MODEL_DIR, RemoteError, describe_failure, parse_result
 
 DEFAULT_TIMEOUT = 3600.0
 TAIL_BYTES = 4096
 PLAYBOOK_EXT = (".yml", ".yaml")
-EXIT_NOT_RUN = -1          # the process was never started (bad input, missing file)
 FORKSERVER_ENV = "WF_PLAYBOOK_FORKSERVER"
 
 
@@ -90,9 +89,11 @@ class OperationResolver:
     def context(self, call: OperationCall) -> FunctionContext:
         raise NotImplementedError
 
-    def target(self, call: OperationCall, ctx: Optional[FunctionContext] = None) -> Optional[Any]:
+    def target(self, call: OperationCall, ctx: Optional[FunctionContext] = None,
+               spec: Optional[Dict[str, Any]] = None) -> Optional[Any]:
         """The remote host the call runs on (``placement.Target``), or None: on this worker.
-        ``ctx``: the call's context, whose secret resolver reads a ``get_secret`` credential."""
+        ``ctx``: the call's context, whose secret resolver reads a ``get_secret`` credential;
+        ``spec``: the call's spec when the caller has it (else resolved again)."""
         return None
 
     def deployment(self, call: OperationCall) -> Tuple[str, str]:
@@ -105,15 +106,32 @@ class OperationResolver:
         return None
 
 
-class ProcessExecutor(Executor):
-    """Runs implementations in processes on the worker's host."""
+@dataclass
+class _Prepared:
+    """What ``ProcessExecutor._prepare`` found out for a call: its command and where it runs."""
+    workdir: str                  # the private work folder (0700)
+    model_dir: str
+    target: Optional[Any]         # the remote host (``placement.Target``) or None: here
+    playbook: bool
+    argv: List[str] = field(default_factory=list)
+    env: Dict[str, str] = field(default_factory=dict)
+    stdin_data: Optional[bytes] = None
+
+    @property
+    def outputs_file(self) -> str:
+        return os.path.join(self.workdir, "outputs")
+
+
+class ProcessExecutor(ProcessSupervision, Executor):
+    """Runs implementations in processes on the worker's host (started and supervised by
+    ``process_start.ProcessSupervision``)."""
 
     def __init__(self, resolver: OperationResolver, log_dir: str, default_timeout: float = DEFAULT_TIMEOUT,
                  default_retries: Tuple[int, float] = (0, 0.0), ansible_playbook: Optional[str] = None,
                  bash: Optional[str] = None, tail_bytes: int = TAIL_BYTES, kill_grace: float = 2.0,
                  ssh: Optional[Any] = None, playbook_forkserver: Optional[bool] = None):
         self.resolver = resolver
-        self.ssh = ssh                 # ssh.SshClient: operations of remote hosts
+        self.ssh: Any = ssh            # ssh.SshClient: operations of remote hosts
         self.log_dir = os.path.abspath(log_dir)
         self.default_timeout = float(default_timeout)
         self.default_retries = default_retries
@@ -122,7 +140,7 @@ class ProcessExecutor(Executor):
         self.tail_bytes = tail_bytes
         self.kill_grace = kill_grace
         self._running: Dict[int, Tuple[str, Any]] = {}      # pid -> (run, Popen or ForkedProcess)
-        self._canceled: set = set()
+        self._canceled: Set[int] = set()
         self._lock = threading.Lock()
         # Playbooks forked from an Ansible imported once (forkserver_client.py); None: processes only.
         if playbook_forkserver is None:
@@ -136,7 +154,11 @@ class ProcessExecutor(Executor):
 
     # ------------------------------------------------------------------ Executor interface
     def effectful(self, call: OperationCall) -> bool:
-        spec = self.resolver.spec(call)
+        return self.implemented(self.resolver.spec(call))
+
+    @staticmethod
+    def implemented(spec: Optional[Dict[str, Any]]) -> bool:
+        """Whether ``spec`` (``OperationResolver.spec``) declares an implementation to run."""
         return bool(spec and (spec.get("implementation") or {}).get("primary"))
 
     def retry_policy(self, call: OperationCall) -> Tuple[int, float]:
@@ -166,12 +188,13 @@ class ProcessExecutor(Executor):
             self._kill_group(p)
         return len(procs)
 
-    def run(self, call: OperationCall) -> OperationResult:
+    def run(self, call: OperationCall, spec: Optional[Dict[str, Any]] = None) -> OperationResult:
         """Run the call; every value of a secret it read (get_secret) is masked in what comes
-        back (output tail, details, error messages, attributes) and in its log file."""
+        back (output tail, details, error messages, attributes) and in its log file.  ``spec``:
+        the call's spec when the caller has it (None: resolved here)."""
         found = SecretResolver()
         try:
-            result = self._run(call, found)
+            result = self._run(call, found, spec)
         except Exception as exc:
             red = found.redactor()
             if red:
@@ -188,70 +211,21 @@ class ProcessExecutor(Executor):
                 red.scrub_file(log_file)
         return result
 
-    def _run(self, call: OperationCall, found: SecretResolver) -> OperationResult:
+    def _run(self, call: OperationCall, found: SecretResolver,
+             spec: Optional[Dict[str, Any]] = None) -> OperationResult:
         t0 = time.monotonic()
-        spec = self.resolver.spec(call)
+        if spec is None:
+            spec = self.resolver.spec(call)
         impl = (spec or {}).get("implementation") or {}
-        if not impl.get("primary"):
+        if spec is None or not impl.get("primary"):
             return OperationResult(details={"noop": True})
         log_file = self.log_path(call)
         os.makedirs(os.path.dirname(log_file), exist_ok=True)
-        primary = impl["primary"]
-        details: Dict[str, Any] = {"log_file": log_file, "primary": primary}
+        details: Dict[str, Any] = {"log_file": log_file, "primary": impl["primary"]}
         workdir = tempfile.mkdtemp(prefix="wf-op-")        # 0700: outputs and vars files
         try:
             try:
-                model_dir = os.path.abspath(self.resolver.model_dir(call))
-                script = self._in_model(model_dir, primary)
-                deps = [(d, self._in_model(model_dir, d, folder=True))
-                        for d in impl.get("dependencies") or []]
-                ctx = self.resolver.context(call)
-                ctx.secrets = found
-                target = self.resolver.target(call, ctx) if self.ssh is not None else None
-                playbook = primary.lower().endswith(PLAYBOOK_EXT)
-                # get_artifact: the path where the operation runs.  A remote script's folder is
-                # only known there: the bootstrap replaces the marker (ssh.py).  A playbook runs
-                # here even for a remote host (its copy/template tasks read local files).
-                ctx.artifact_root = REMOTE_MODEL_DIR if target is not None and not playbook else model_dir
-                ctx.used_artifacts = []
-                inputs = {}
-                for name, raw in (spec.get("inputs") or {}).items():
-                    if not INPUT_NAME_RE.match(name):
-                        raise WfError("input %r: not an identifier" % name)
-                    why = forbidden_env_name(name)
-                    if why:       # refused at upload (operations.py); a model stored before is refused here
-                        raise WfError("input %s: not passed to the operation: %s" % (name, why))
-                    try:
-                        inputs[name] = evaluate(raw, ctx)
-                    except SpaceUnavailable:
-                        raise
-                    except WfError as exc:
-                        raise WfError("input %s: %s" % (name, exc)) from None
-                    if name in (spec.get("sensitive") or ()):
-                        found.add(inputs[name])
-                outputs_file = os.path.join(workdir, "outputs")
-                with open(outputs_file, "w"):
-                    pass
-                facts = self._facts(call, model_dir, outputs_file)
-                stdin_data = None
-                if target is not None:
-                    details.update(host=target.host, address=target.address)
-                    deployment = self.resolver.deployment(call)
-                    self.ssh.connect(deployment, target)
-                if playbook:
-                    inventory = None if target is None else self.ssh.inventory_for(deployment, target)
-                    argv, env = playbook_command(self.ansible_playbook, script, inputs, facts, workdir, inventory)
-                elif target is not None:
-                    env = {name: self._check_env_value(name, to_text(v)) for name, v in inputs.items()}
-                    env.update(facts)
-                    shipped = {primary} | {d for d, dummy in deps}
-                    arts = [(a, self._in_model(model_dir, a)) for a in ctx.used_artifacts if a not in shipped]
-                    argv, stdin_data = self.ssh.script_command(deployment, target,
-                                                               [(primary, script)] + deps + arts, primary, env)
-                    env = dict(os.environ)
-                else:
-                    argv, env = [self.bash, script], self._script_env(inputs, facts)
-                details["command"] = os.path.basename(argv[0])
+                prep = self._prepare(call, found, spec, workdir, details)
             except SpaceUnavailable:
                 # The Space did not answer while the operation was prepared (an outage): it was
                 # not run, and did not fail; the worker hands its node back (worker.py).
@@ -263,41 +237,117 @@ class ProcessExecutor(Executor):
                 code = EXIT_UNREACHABLE if isinstance(exc, RemoteError) else EXIT_NOT_RUN
                 return OperationResult(ok=False, exit_code=code, output=msg,
                                        duration=time.monotonic() - t0, details=details)
-            timeout = float(impl.get("timeout") or self.default_timeout)
-            err_file = os.path.join(workdir, "ssh.err") if stdin_data is not None else None
-            red = found.redactor()
-            # With secrets, the output goes to the private work folder first and reaches the log
-            # file masked: the log file never holds a secret, even while the operation runs.
-            raw_log = os.path.join(workdir, "output.log") if red else log_file
-            status_file = os.path.join(workdir, "status") if playbook else None
-            code, timed_out, canceled = self._spawn(argv, env, model_dir, raw_log, timeout, call.run,
-                                                    stdin_data=stdin_data, stderr_path=err_file,
-                                                    fork_status=status_file, details=details)
-            if red:
-                red.copy_file(raw_log, log_file)
-            if err_file is not None and not timed_out and not canceled:
-                failure = self._remote_result(call, target, err_file, outputs_file, code, log_file)
-                if isinstance(failure, str):
-                    details["error"] = failure
-                    return OperationResult(ok=False, exit_code=EXIT_UNREACHABLE, output=failure,
-                                           duration=time.monotonic() - t0, details=details)
-                code = failure
-            details["timed_out"] = timed_out
-            if canceled:
-                details["canceled"] = True
-            ok = code == 0 and not timed_out and not canceled
-            attributes: Dict[str, Any] = {}
-            if ok:
-                try:
-                    attributes = read_attributes(call, spec, outputs_file)
-                except OutputsError as exc:
-                    append_log(log_file, "[wfengine] %s\n" % exc)
-                    details["error"] = str(exc)
-                    ok = False
-            return OperationResult(ok=ok, exit_code=code, output=tail(log_file, self.tail_bytes),
-                                   duration=time.monotonic() - t0, details=details, attributes=attributes)
+            return self._execute(call, found, spec, prep, log_file, details, t0)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _prepare(self, call: OperationCall, found: SecretResolver, spec: Dict[str, Any],
+                 workdir: str, details: Dict[str, Any]) -> "_Prepared":
+        """The command of the call (its inputs evaluated, its files found, a remote host
+        connected); WfError: it cannot run."""
+        impl = spec.get("implementation") or {}
+        primary = impl["primary"]
+        model_dir = os.path.abspath(self.resolver.model_dir(call))
+        script = self._in_model(model_dir, primary)
+        deps = [(d, self._in_model(model_dir, d, folder=True))
+                for d in impl.get("dependencies") or []]
+        ctx = self.resolver.context(call)
+        ctx.secrets = found
+        target = self.resolver.target(call, ctx, spec=spec) if self.ssh is not None else None
+        p = _Prepared(workdir, model_dir, target, primary.lower().endswith(PLAYBOOK_EXT))
+        # get_artifact: the path where the operation runs.  A remote script's folder is
+        # only known there: the bootstrap replaces the marker (ssh.py).  A playbook runs
+        # here even for a remote host (its copy/template tasks read local files).
+        ctx.artifact_root = REMOTE_MODEL_DIR if target is not None and not p.playbook else model_dir
+        ctx.used_artifacts = []
+        inputs = self._inputs(spec, ctx, found)
+        with open(p.outputs_file, "w"):
+            pass
+        facts = self._facts(call, model_dir, p.outputs_file)
+        deployment: Tuple[str, str] = ("", "")
+        if target is not None:
+            details.update(host=target.host, address=target.address)
+            deployment = self.resolver.deployment(call)
+            self.ssh.connect(deployment, target)
+        if p.playbook:
+            inventory = None if target is None else self.ssh.inventory_for(deployment, target)
+            p.argv, p.env = playbook_command(self.ansible_playbook, script, inputs, facts, workdir,
+                                             inventory)
+        elif target is not None:
+            env = {name: self._check_env_value(name, to_text(v)) for name, v in inputs.items()}
+            env.update(facts)
+            shipped = {primary} | {d for d, dummy in deps}
+            arts = [(a, self._in_model(model_dir, a)) for a in ctx.used_artifacts
+                    if a not in shipped]
+            p.argv, p.stdin_data = self.ssh.script_command(deployment, target,
+                                                           [(primary, script)] + deps + arts,
+                                                           primary, env)
+            p.env = dict(os.environ)
+        else:
+            p.argv, p.env = [self.bash, script], self._script_env(inputs, facts)
+        details["command"] = os.path.basename(p.argv[0])
+        return p
+
+    @staticmethod
+    def _inputs(spec: Dict[str, Any], ctx: FunctionContext,
+                found: SecretResolver) -> Dict[str, Any]:
+        """The operation's inputs evaluated; a sensitive input's value is masked like a secret."""
+        inputs = {}
+        for name, raw in (spec.get("inputs") or {}).items():
+            if not INPUT_NAME_RE.match(name):
+                raise WfError("input %r: not an identifier" % name)
+            why = forbidden_env_name(name)
+            if why:       # refused at upload (operations.py); a model stored before is refused here
+                raise WfError("input %s: not passed to the operation: %s" % (name, why))
+            try:
+                inputs[name] = evaluate(raw, ctx)
+            except SpaceUnavailable:
+                raise
+            except WfError as exc:
+                raise WfError("input %s: %s" % (name, exc)) from None
+            if name in (spec.get("sensitive") or ()):
+                found.add(inputs[name])
+        return inputs
+
+    def _execute(self, call: OperationCall, found: SecretResolver, spec: Dict[str, Any],
+                 p: "_Prepared", log_file: str, details: Dict[str, Any],
+                 t0: float) -> OperationResult:
+        """Runs the prepared command and reads what it left: exit code, outputs, log tail."""
+        timeout = float((spec.get("implementation") or {}).get("timeout") or self.default_timeout)
+        err_file = os.path.join(p.workdir, "ssh.err") if p.stdin_data is not None else None
+        red = found.redactor()
+        # With secrets, the output goes to the private work folder first and reaches the log
+        # file masked: the log file never holds a secret, even while the operation runs.
+        raw_log = os.path.join(p.workdir, "output.log") if red else log_file
+        status_file = os.path.join(p.workdir, "status") if p.playbook else None
+        code, timed_out, canceled = self._spawn(p.argv, p.env, p.model_dir, raw_log, timeout,
+                                                call.run, stdin_data=p.stdin_data,
+                                                stderr_path=err_file, fork_status=status_file,
+                                                details=details)
+        if red:
+            red.copy_file(raw_log, log_file)
+        if err_file is not None and not timed_out and not canceled:
+            failure = self._remote_result(call, p.target, err_file, p.outputs_file, code, log_file)
+            if isinstance(failure, str):
+                details["error"] = failure
+                return OperationResult(ok=False, exit_code=EXIT_UNREACHABLE, output=failure,
+                                       duration=time.monotonic() - t0, details=details)
+            code = failure
+        details["timed_out"] = timed_out
+        if canceled:
+            details["canceled"] = True
+        ok = code == 0 and not timed_out and not canceled
+        attributes: Dict[str, Any] = {}
+        if ok:
+            try:
+                attributes = read_attributes(call, spec, p.outputs_file)
+            except OutputsError as exc:
+                append_log(log_file, "[wfengine] %s\n" % exc)
+                details["error"] = str(exc)
+                ok = False
+        return OperationResult(ok=ok, exit_code=code, output=tail(log_file, self.tail_bytes),
+                               duration=time.monotonic() - t0, details=details,
+                               attributes=attributes)
 
     @staticmethod
     def _in_model(model_dir: str, path: str, folder: bool = False) -> str:
@@ -356,90 +406,3 @@ class ProcessExecutor(Executor):
             env[name] = self._check_env_value(name, to_text(value))
         env.update(facts)      # the engine's facts win over an input of the same name
         return env
-
-    def _spawn(self, argv: List[str], env: Dict[str, str], cwd: str, log_file: str, timeout: float,
-               run: str, stdin_data: Optional[bytes] = None, stderr_path: Optional[str] = None,
-               fork_status: Optional[str] = None,
-               details: Optional[Dict[str, Any]] = None) -> Tuple[int, bool, bool]:
-        """(exit code, timed out, canceled).  ``stdin_data`` is written to the process's standard
-        input, which stays open until it exits (a remote operation dies when it closes);
-        ``stderr_path`` keeps the standard error apart from the log.  ``fork_status``: a playbook,
-        which a fork server may start (the child leaves its exit status in that file); the
-        supervision below is the same for both kinds of process."""
-        err = open(stderr_path, "wb") if stderr_path else None
-        proc: Any = None
-        try:
-            with open(log_file, "wb") as out:
-                if fork_status is not None and self.forkservers is not None:
-                    try:
-                        proc = self.forkservers.spawn(argv, env, cwd, log_file, fork_status)
-                        if details is not None:
-                            details["forked"] = True
-                    except ForkServerError:
-                        proc = None       # logged by ForkServers; this one runs as a process
-                if proc is None:
-                    try:
-                        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out,
-                                                stdin=subprocess.DEVNULL if stdin_data is None else subprocess.PIPE,
-                                                stderr=err if err is not None else subprocess.STDOUT,
-                                                start_new_session=True, close_fds=True)
-                    except OSError as exc:
-                        out.write(("[wfengine] cannot start %s: %s\n" % (argv[0], exc)).encode("utf-8"))
-                        return EXIT_NOT_RUN, False, False
-        finally:
-            if err is not None:
-                err.close()
-        if stdin_data is not None:
-            threading.Thread(target=_feed, args=(proc, stdin_data), daemon=True).start()
-        with self._lock:
-            self._running[proc.pid] = (run, proc)
-        timed_out = False
-        try:
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                self._kill_group(proc)
-                append_log(log_file, "\n[wfengine] killed: timeout of %g s exceeded\n" % timeout)
-        finally:
-            if proc.stdin is not None:
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass
-            with self._lock:
-                self._running.pop(proc.pid, None)
-                canceled = proc.pid in self._canceled
-                self._canceled.discard(proc.pid)
-        if canceled:
-            append_log(log_file, "\n[wfengine] killed: run canceled\n")
-        if getattr(proc, "error", None):
-            append_log(log_file, "\n[wfengine] %s\n" % proc.error)
-        return proc.returncode, timed_out, canceled
-
-    def _kill_group(self, proc: Any) -> None:
-        """``proc``: a ``subprocess.Popen`` or a ``forkserver_client.ForkedProcess`` (the same calls)."""
-        _killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=self.kill_grace)
-        except subprocess.TimeoutExpired:
-            pass
-        # Whatever of the group ignored TERM or outlived its leader.
-        _killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def _feed(proc: subprocess.Popen, data: bytes) -> None:
-    """Write ``data`` and leave the pipe open (closed by _spawn when the process ends)."""
-    try:
-        proc.stdin.write(data)
-        proc.stdin.flush()
-    except (OSError, ValueError):
-        pass   # the process ended or closed its input: its exit status tells
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 from .. import catalog, keys
 from . import artifacts
@@ -22,6 +22,7 @@ from ..operations import lookup
 from ..placement import host_target, operation_root
 from .process_executor import OperationResolver, ProcessExecutor
 from .ssh import KnownHosts, SshClient, SshOptions
+from ..space.base import Space
 
 
 def default_cache_dir() -> str:
@@ -32,7 +33,7 @@ class SpaceResolver(OperationResolver):
     """Resolves calls of the runs a worker serves; ``contexts(run_id)`` is the worker's cache of
     run contexts (model, digest, instance, node records)."""
 
-    def __init__(self, space, contexts: Callable[[str], Any], cache_dir: Optional[str] = None,
+    def __init__(self, space: Space, contexts: Callable[[str], Any], cache_dir: Optional[str] = None,
                  ssh: Optional[SshClient] = None):
         self.space = space
         self.ssh = ssh
@@ -81,9 +82,11 @@ class SpaceResolver(OperationResolver):
         ctx = self.contexts(call.run)
         return ctx.model, ctx.instance
 
-    def target(self, call: OperationCall, ctx: Optional[FunctionContext] = None) -> Optional[Any]:
+    def target(self, call: OperationCall, ctx: Optional[FunctionContext] = None,
+               spec: Optional[Dict[str, Any]] = None) -> Optional[Any]:
         run = self.contexts(call.run)
-        root = operation_root(call, self.spec(call), lambda n: run.node(n).get("host"))
+        root = operation_root(call, spec if spec is not None else self.spec(call),
+                              lambda n: run.node(n).get("host"))
         if root is None or self.ssh is None:
             return None
         return host_target(ctx if ctx is not None else self.context(call), root, self.ssh.inventory,
@@ -134,7 +137,7 @@ def _with_artifacts(stored: Any) -> Dict[str, Any]:
     return values
 
 
-def deployment_values(space, model: str, instance: str, digest: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def deployment_values(space: Space, model: str, instance: str, digest: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(template values, deployment inputs) of a deployment, for a function context."""
     prefix = keys.model_version(model, digest) + "ops/"
     values = {e.key[len(prefix):]: _with_artifacts(e.value) for e in space.list(prefix)}
@@ -143,7 +146,7 @@ def deployment_values(space, model: str, instance: str, digest: str) -> Tuple[Di
     return values, inputs
 
 
-def model_context(space, ctx: Any, values: Dict[str, Any], inputs: Dict[str, Any],
+def model_context(space: Space, ctx: Any, values: Dict[str, Any], inputs: Dict[str, Any],
                   self_node: Optional[str], relationship: Optional[Dict[str, Any]] = None) -> ModelContext:
     """A function context over a deployment: node records from ``ctx.node``, attributes read
     fresh from the Space (other nodes' operations set them while the run goes on)."""
@@ -152,7 +155,7 @@ def model_context(space, ctx: Any, values: Dict[str, Any], inputs: Dict[str, Any
         return dict(e.value) if e is not None and isinstance(e.value, dict) else {}
 
     def instances(template: str) -> List[str]:
-        return ctx.template_instances(template)
+        return cast(List[str], ctx.template_instances(template))
 
     return ModelContext(values, ctx.node, attributes, inputs, self_node, instances=instances,
                         relationship=relationship)
@@ -172,9 +175,10 @@ class WorkerExecutor(Executor):
         return self.process.retry_policy(call)
 
     def run(self, call: OperationCall) -> OperationResult:
-        if self.process.effectful(call):
+        spec = self.process.resolver.spec(call)      # resolved once for the whole call
+        if self.process.implemented(spec):
             self.recording.run(call)   # the execution log lists every operation, run or not
-            return self.process.run(call)
+            return self.process.run(call, spec=spec)
         return self.recording.run(call)
 
     def cancel(self, run: str) -> int:
@@ -187,7 +191,7 @@ class WorkerExecutor(Executor):
             self.process.ssh.close()
 
 
-def default_executor(space, contexts: Callable[[str], Any], log_dir: Optional[str] = None,
+def default_executor(space: Space, contexts: Callable[[str], Any], log_dir: Optional[str] = None,
                      cache_dir: Optional[str] = None, exec_log: Optional[str] = None,
                      timeout: Optional[float] = None,
                      ssh_options: Optional[SshOptions] = None,
@@ -197,7 +201,7 @@ def default_executor(space, contexts: Callable[[str], Any], log_dir: Optional[st
 
     ssh = SshClient(ssh_options or SshOptions(), known_hosts)
     resolver = SpaceResolver(space, contexts, cache_dir, ssh=ssh)
-    kwargs = {} if timeout is None else {"default_timeout": timeout}
+    kwargs: Dict[str, Any] = {} if timeout is None else {"default_timeout": timeout}
     process = ProcessExecutor(resolver, log_dir or os.path.join(default_cache_dir(), "logs"), ssh=ssh,
                               playbook_forkserver=playbook_forkserver, **kwargs)
     return WorkerExecutor(process, RecordingExecutor(exec_log))
