@@ -126,7 +126,7 @@ class ConsulSpace(ConsulSessions, ConsulWaits, ConsulTxn, ConsulHttp, ConsulRetr
 
     # ---- reads ------------------------------------------------------------------------------------
     def _kv_get(self, what: str, full: str, params: List[Tuple[str, Any]]) -> Any:
-        def attempt():
+        def attempt() -> Any:
             resp = self._send("GET", "/v1/kv/" + full, params)
             if resp.code not in (200, 404):
                 raise self._fail(what, resp, full, "read")
@@ -175,7 +175,7 @@ class ConsulSpace(ConsulSessions, ConsulWaits, ConsulTxn, ConsulHttp, ConsulRetr
         # is returned: still an index at or after this write.
         nonce = self._nonce()
 
-        def attempt():
+        def attempt() -> None:
             resp = self._send("PUT", "/v1/kv/" + full, [("flags", nonce)], text.encode("utf-8"))
             if resp.code != 200:
                 raise self._fail("put %s" % key, resp, full)

@@ -31,6 +31,7 @@ unused session behind; it expires after its TTL.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 from typing import Any, Callable, Optional, TypeVar
@@ -71,6 +72,7 @@ class ConsulRetry:
     ``retry_total``, ``_rng``, ``prefix`` and ``engine_prefix``."""
 
     retry_total: float
+    _rng: random.Random
     prefix: str
     engine_prefix: str
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, cast
 
 from ..errors import SpaceError
-from .base import op_unlock
-from .consul_retry import _SESSION_GONE
+from .base import Op, TxnResult, op_unlock
+from .consul_retry import _SESSION_GONE, T
 
 # Consul's session TTL bounds (seconds).
 MIN_CONSUL_TTL = 10
@@ -35,6 +35,18 @@ class ConsulSessions:
     (``_key``, ``_encode``, ``_nonce``), requests (``_send``, ``_retry``, ``_fail``) and
     ``_txn``."""
 
+    if TYPE_CHECKING:      # ConsulSpace's (annotations only: nothing here at run time)
+        def _key(self, key: str, tree: bool = False) -> str: ...
+        @staticmethod
+        def _encode(key: str, value: Any) -> str: ...
+        def _nonce(self) -> int: ...
+        def _send(self, method: str, path: str, params: Optional[List[Tuple[str, Any]]] = None,
+                  data: Any = None) -> Any: ...
+        def _retry(self, what: str, attempt: Callable[[], T]) -> T: ...
+        def _fail(self, what: str, resp: Any, full: Optional[str] = None,
+                  access: str = "write") -> Exception: ...
+        def _txn(self, ops: List[Op]) -> TxnResult: ...
+
     def session_create(self, name: str, ttl: float, behavior: str = "release") -> str:
         if behavior not in ("release", "delete"):
             raise SpaceError("session %r: behavior must be release or delete" % name)
@@ -42,15 +54,15 @@ class ConsulSessions:
         body = json.dumps({"Name": name, "TTL": "%ds" % consul_ttl, "LockDelay": "0s",
                            "Behavior": behavior, "Checks": []})
 
-        def attempt():
+        def attempt() -> str:
             resp = self._send("PUT", "/v1/session/create", [], body)
             if resp.code != 200:
                 raise self._fail("session %s" % name, resp, "session %s" % name)
-            return json.loads(resp.body)["ID"]
+            return cast(str, json.loads(resp.body)["ID"])
         return self._retry("session %s" % name, attempt)
 
     def session_renew(self, session: str) -> bool:
-        def attempt():
+        def attempt() -> bool:
             resp = self._send("PUT", "/v1/session/renew/%s" % session)
             if resp.code == 404 or (resp.code == 500 and _SESSION_GONE.search(resp.body or "")):
                 return False
@@ -60,7 +72,7 @@ class ConsulSessions:
         return self._retry("renew session %s" % session, attempt)
 
     def session_destroy(self, session: str) -> None:
-        def attempt():
+        def attempt() -> None:
             resp = self._send("PUT", "/v1/session/destroy/%s" % session)
             if resp.code == 500 and _SESSION_GONE.search(resp.body or ""):
                 return
@@ -75,7 +87,7 @@ class ConsulSessions:
         if not session:
             return False
 
-        def attempt():
+        def attempt() -> bool:
             resp = self._send("PUT", "/v1/kv/" + full,
                               [("acquire", session), ("flags", self._nonce())],
                               text.encode("utf-8"))
@@ -83,7 +95,7 @@ class ConsulSessions:
                 return False
             if resp.code != 200:
                 raise self._fail("acquire %s" % key, resp, full)
-            return resp.body.strip() == "true"
+            return cast(bool, resp.body.strip() == "true")
         return self._retry("acquire %s" % key, attempt)
 
     def release(self, key: str, session: str) -> bool:

@@ -43,11 +43,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Set, Tuple,
+                    cast)
 
-from ..errors import SpaceError, TxnTooLarge
+from ..errors import PermissionDenied, SpaceError, TxnTooLarge
 from .base import MAX_TXN_OPS, READ_VERBS, Entry, Op, TxnResult, check_ops
-from .consul_retry import _DENIED, _Transient, log
+from .consul_retry import _DENIED, T, _Transient, log
 
 # Bounded rounds for the optimistic parts of a transaction (missing gets, unlock re-reads).
 MAX_ROUNDS = 32
@@ -114,6 +115,22 @@ class ConsulTxn:
     prefix: str
     max_txn_ops: int
 
+    if TYPE_CHECKING:      # ConsulSpace's (annotations only: nothing here at run time)
+        def _key(self, key: str, tree: bool = False) -> str: ...
+        def _out(self, key: str) -> str: ...
+        def _entry(self, item: Dict[str, Any]) -> Entry: ...
+        @staticmethod
+        def _encode(key: str, value: Any) -> str: ...
+        def _nonce(self) -> int: ...
+        def _raw_get(self, full: str, consistent: bool = False) -> Optional[Dict[str, Any]]: ...
+        def _send(self, method: str, path: str, params: Optional[List[Tuple[str, Any]]] = None,
+                  data: Any = None) -> Any: ...
+        def _retry(self, what: str, attempt: Callable[[], T]) -> T: ...
+        def _fail(self, what: str, resp: Any, full: Optional[str] = None,
+                  access: str = "write") -> Exception: ...
+        def _denied(self, full: Optional[str], access: str, body: str,
+                    what: str = "") -> PermissionDenied: ...
+
     def _txn(self, ops: List[Op]) -> TxnResult:
         check_ops(ops, self.max_txn_ops)
         if not ops:
@@ -175,7 +192,7 @@ class ConsulTxn:
                      state: Dict[str, bool]) -> Callable[[], Any]:
         """One sending of the transaction, for ``_retry``: an answer is 200 or 409 (a failed
         check); a write hiccup that may have been applied marks the transaction ambiguous."""
-        def attempt():
+        def attempt() -> Any:
             try:
                 resp = self._send("PUT", "/v1/txn", [], body)
             except _Transient as exc:
@@ -230,7 +247,7 @@ class ConsulTxn:
         operation of the same transaction, else the stored one (with its index, to check)."""
         for j in range(pos - 1, -1, -1):
             if fulls[j] == fulls[pos] and ops[j].verb in ("set", "cas", "lock"):
-                return _b64(texts[j]), 0
+                return _b64(cast(str, texts[j])), 0
             if ops[j].verb in _DELETE_VERBS and (
                     fulls[j] == fulls[pos]
                     or (ops[j].verb == "delete_tree" and fulls[pos].startswith(fulls[j]))):
@@ -241,7 +258,7 @@ class ConsulTxn:
         return item.get("Value"), int(item["ModifyIndex"])
 
     def _build(self, ops: List[Op], fulls: List[str], texts: List[Optional[str]], nonce: int,
-               missing: set, reads: Dict[int, Tuple[Optional[str], int]],
+               missing: Set[int], reads: Dict[int, Tuple[Optional[str], int]],
                index_probe: Optional[int]) -> Tuple[List[Dict[str, Any]], List[Tuple[int, str]]]:
         """Consul operations for ``ops``; ``origin[i]`` = (position in ops, role)."""
         payload: List[Dict[str, Any]] = []
@@ -255,10 +272,10 @@ class ConsulTxn:
             if pos == index_probe:
                 add(pos, "probe", Verb="set", Key=full, Value=None, Flags=nonce)
             if verb == "set":
-                add(pos, "op", Verb="set", Key=full, Value=_b64(text), Flags=nonce)
+                add(pos, "op", Verb="set", Key=full, Value=_b64(cast(str, text)), Flags=nonce)
             elif verb == "cas":
-                add(pos, "op", Verb="cas", Key=full, Value=_b64(text), Index=int(op.index),
-                    Flags=nonce)
+                add(pos, "op", Verb="cas", Key=full, Value=_b64(cast(str, text)),
+                    Index=int(op.index), Flags=nonce)
             elif verb == "delete":
                 add(pos, "op", Verb="delete", Key=full)
             elif verb == "delete_cas":
@@ -275,9 +292,10 @@ class ConsulTxn:
             elif verb == "check_not_exists":
                 add(pos, "op", Verb="check-not-exists", Key=full)
             elif verb == "lock":
-                add(pos, "op", Verb="lock", Key=full, Value=_b64(text), Session=op.session,
-                    Flags=nonce)
+                add(pos, "op", Verb="lock", Key=full, Value=_b64(cast(str, text)),
+                    Session=op.session, Flags=nonce)
             elif verb == "unlock":
+                value: Optional[str]
                 if text is not None:
                     value = _b64(text)
                 else:
@@ -355,7 +373,7 @@ class ConsulTxn:
         the deleted keys' common prefix, which counts their tombstones."""
         common = os.path.commonprefix(fulls) if fulls else self.prefix
 
-        def attempt():
+        def attempt() -> Any:
             resp = self._send("GET", "/v1/kv/" + common,
                               [("keys", "1"), ("separator", "/"), ("consistent", "1")])
             if resp.code not in (200, 404):

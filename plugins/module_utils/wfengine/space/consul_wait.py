@@ -7,14 +7,25 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from .base import Entry
+from .consul_retry import T
 
 
 class ConsulWaits:
     """Mixin of ConsulSpace: its blocking queries.  Uses the Space's keys (``_key``, ``_out``,
     ``_entry``) and requests (``_send``, ``_retry``, ``_fail``)."""
+
+    if TYPE_CHECKING:      # ConsulSpace's (annotations only: nothing here at run time)
+        def _key(self, key: str, tree: bool = False) -> str: ...
+        def _out(self, key: str) -> str: ...
+        def _entry(self, item: Dict[str, Any]) -> Entry: ...
+        def _send(self, method: str, path: str, params: Optional[List[Tuple[str, Any]]] = None,
+                  data: Any = None) -> Any: ...
+        def _retry(self, what: str, attempt: Callable[[], T]) -> T: ...
+        def _fail(self, what: str, resp: Any, full: Optional[str] = None,
+                  access: str = "write") -> Exception: ...
 
     def wait(self, prefix: str, index: int, timeout: float) -> Tuple[int, List[str]]:
         """Blocking query ``GET /v1/kv/<prefix>?keys&index=&wait=``.  Consul's wait=0 means its
@@ -43,7 +54,7 @@ class ConsulWaits:
         read), retried within the timeout; returns (X-Consul-Index, at least 1; response)."""
         deadline = time.monotonic() + max(0.0, float(timeout))
 
-        def attempt():
+        def attempt() -> Any:
             query = list(params)
             remaining = deadline - time.monotonic()
             if index and index > 0 and remaining > 0.001:

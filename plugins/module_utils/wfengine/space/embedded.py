@@ -39,7 +39,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, cast
 
 from ..errors import SpaceDataError, SpaceError
 from .base import MAX_VALUE_BYTES, READ_VERBS, Entry, Op, Space, TxnResult, check_ops, dumps, loads
@@ -106,12 +106,12 @@ class EmbeddedSpace(EmbeddedSessions, EmbeddedWaits, EmbeddedStore, Space):
 
     # ---- rows ------------------------------------------------------------------------------------
     @staticmethod
-    def _entry(row) -> Entry:
+    def _entry(row: Any) -> Entry:
         key, value, modify_index, session = row
         return Entry(key, loads(key, value), modify_index, session)
 
     @staticmethod
-    def _row(conn: sqlite3.Connection, key: str):
+    def _row(conn: sqlite3.Connection, key: str) -> Any:
         return conn.execute("SELECT key, value, modify_index, session FROM kv WHERE key = ?",
                             (key,)).fetchone()
 
@@ -163,7 +163,7 @@ class EmbeddedSpace(EmbeddedSessions, EmbeddedWaits, EmbeddedStore, Space):
         _check_key(key)
         text = _encode(key, value)
 
-        def apply(conn, index):
+        def apply(conn: sqlite3.Connection, index: int) -> Tuple[int, bool]:
             self._store(conn, key, text, index)
             return index, True
         return self._write(apply)
@@ -188,7 +188,7 @@ class EmbeddedSpace(EmbeddedSessions, EmbeddedWaits, EmbeddedStore, Space):
                 return self._read(lambda conn: self._apply(conn, ops, texts, 0)[0])
             return self._write(lambda conn, index: self._apply(conn, ops, texts, index))
         except _Rollback as rollback:
-            return rollback.args[0]
+            return cast(TxnResult, rollback.args[0])
 
     def _apply(self, conn: sqlite3.Connection, ops: List[Op], texts: List[Optional[str]],
                index: int) -> Tuple[TxnResult, bool]:
@@ -200,7 +200,7 @@ class EmbeddedSpace(EmbeddedSessions, EmbeddedWaits, EmbeddedStore, Space):
         trees: Dict[str, List[Entry]] = {}
         failed: List[str] = []
         changed = False
-        touched = getattr(self._local, "touched", None)   # None: a read-only transaction
+        touched: Any = getattr(self._local, "touched", None)   # None: a read-only transaction
         for op, text in zip(ops, texts):
             verb, key = op.verb, op.key
             if verb in ("set", "delete", "delete_tree"):
@@ -232,7 +232,7 @@ class EmbeddedSpace(EmbeddedSessions, EmbeddedWaits, EmbeddedStore, Space):
         """``set``, ``delete``, ``delete_tree``: writes that check nothing."""
         verb, key = op.verb, op.key
         if verb == "set":
-            self._store(conn, key, text, index)
+            self._store(conn, key, cast(str, text), index)
         elif verb == "delete":
             if conn.execute("DELETE FROM kv WHERE key = ?", (key,)).rowcount:
                 touched.add(key)
@@ -264,11 +264,11 @@ class EmbeddedSpace(EmbeddedSessions, EmbeddedWaits, EmbeddedStore, Space):
         """The write of a verb whose check passed (``_CHECKED_WRITES``)."""
         verb, key = op.verb, op.key
         if verb == "cas":
-            self._store(conn, key, text, index)
+            self._store(conn, key, cast(str, text), index)
         elif verb in ("delete_cas", "delete_cas_present"):
             conn.execute("DELETE FROM kv WHERE key = ?", (key,))
             touched.add(key)
         elif verb == "lock":
-            self._store(conn, key, text, index, session=op.session)
+            self._store(conn, key, cast(str, text), index, session=op.session)
         elif verb == "unlock":
             self._store(conn, key, text if text is not None else row[1], index, session=None)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import SpaceError
-from .base import op_lock, op_unlock
+from .base import Op, TxnResult, op_lock, op_unlock
+from .embedded_store import R, _Shared
 
 # Consul refuses TTLs under 10 s; the embedded Space accepts much shorter ones so tests of expiry
 # stay fast, but not so short that a loaded machine expires live sessions between two renewals.
@@ -29,6 +30,15 @@ class EmbeddedSessions:
     """Mixin of EmbeddedSpace: sessions, their reaping, ``acquire`` and ``release``.  Uses the
     Space's transactions (``_read``, ``_write``, ``_remove``, ``_touch``: embedded_store.py,
     embedded.py), ``_shared`` and ``txn``."""
+
+    _shared: _Shared
+
+    if TYPE_CHECKING:      # EmbeddedSpace's (annotations only: nothing here at run time)
+        def _remove(self, conn: sqlite3.Connection, keys: List[str]) -> None: ...
+        def _touch(self, keys: Iterable[str]) -> None: ...
+        def _read(self, fn: Callable[[sqlite3.Connection], R], reap: bool = True) -> R: ...
+        def _write(self, fn: Callable[[sqlite3.Connection, int], Tuple[R, bool]]) -> R: ...
+        def txn(self, ops: Sequence[Op]) -> TxnResult: ...
 
     # ---- sessions: reaping -----------------------------------------------------------------------
     def _reap(self, conn: sqlite3.Connection, new_index: int) -> bool:
@@ -71,7 +81,7 @@ class EmbeddedSessions:
         if now < self._shared.no_expiry_before:
             return
 
-        def look(conn):
+        def look(conn: sqlite3.Connection) -> Any:
             found = conn.execute("SELECT 1 FROM sessions WHERE expires_at <= ? LIMIT 1",
                                  (now,)).fetchone()
             if found is None:
@@ -98,14 +108,14 @@ class EmbeddedSessions:
                              % (name, ttl, MIN_SESSION_TTL))
         sid = str(uuid.uuid4())
 
-        def apply(conn, index):
+        def apply(conn: sqlite3.Connection, index: int) -> Tuple[str, bool]:
             conn.execute("INSERT INTO sessions (id, name, ttl, expires_at, behavior) "
                          "VALUES (?, ?, ?, ?, ?)", (sid, name, ttl, time.time() + ttl, behavior))
             return sid, False
         return self._write(apply)
 
     def session_renew(self, session: str) -> bool:
-        def apply(conn, index):
+        def apply(conn: sqlite3.Connection, index: int) -> Tuple[bool, bool]:
             # Reaping ran first: an expired session is gone, its locks released.
             row = conn.execute("SELECT ttl FROM sessions WHERE id = ?", (session,)).fetchone()
             if row is None:
@@ -116,7 +126,7 @@ class EmbeddedSessions:
         return self._write(apply)
 
     def session_destroy(self, session: str) -> None:
-        def apply(conn, index):
+        def apply(conn: sqlite3.Connection, index: int) -> Tuple[None, bool]:
             return None, self._drop_session(conn, session, index) > 0
         self._write(apply)
 

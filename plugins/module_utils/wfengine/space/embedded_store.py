@@ -34,7 +34,7 @@ import os
 import sqlite3
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Set, Tuple, TypeVar, cast
 
 from ..errors import SpaceError
 
@@ -103,7 +103,7 @@ def _after_fork_in_child() -> None:
     global _SHARED_LOCK
     _SHARED_LOCK = threading.Lock()
     for shared in _SHARED.values():
-        shared.__init__()
+        _Shared.__init__(shared)
 
 
 if hasattr(os, "register_at_fork"):
@@ -119,6 +119,7 @@ def _shared_for(path: str) -> _Shared:
 
 
 log = logging.getLogger("wfengine.space.embedded")
+R = TypeVar("R")      # what a read or write transaction's function returns
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -199,6 +200,17 @@ class EmbeddedStore:
 
     path: str
     reap_on_read: bool
+    _shared: _Shared
+    _local: threading.local
+    _conns: List[sqlite3.Connection]
+    _conns_lock: threading.Lock
+    _closed: bool
+    _pid: int
+    _inherited: List[sqlite3.Connection]
+
+    if TYPE_CHECKING:      # EmbeddedSpace's (annotations only: nothing here at run time)
+        def _reap(self, conn: sqlite3.Connection, new_index: int) -> bool: ...
+        def _reap_if_due(self) -> None: ...
 
     # ---- connections -----------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -264,7 +276,7 @@ class EmbeddedStore:
             raise SpaceError("%s: cannot initialise the space (%s)" % (self.path, exc))
 
     # ---- transactions ----------------------------------------------------------------------------
-    def _read(self, fn, reap: bool = True):
+    def _read(self, fn: Callable[[sqlite3.Connection], R], reap: bool = True) -> R:
         """Run ``fn(conn)`` in one read transaction (a consistent snapshot)."""
         if reap and self.reap_on_read:
             self._reap_if_due()
@@ -321,7 +333,7 @@ class EmbeddedStore:
                         "that time", self.path, credit, n)
         return True
 
-    def _write(self, fn):
+    def _write(self, fn: Callable[[sqlite3.Connection, int], Tuple[R, bool]]) -> R:
         """Run ``fn(conn, new_index)`` in one write transaction; ``fn`` returns
         ``(result, changed)``.
 
@@ -390,7 +402,7 @@ class EmbeddedStore:
 
     @staticmethod
     def _index(conn: sqlite3.Connection) -> int:
-        return conn.execute("SELECT value FROM meta WHERE name = 'index'").fetchone()[0]
+        return cast(int, conn.execute("SELECT value FROM meta WHERE name = 'index'").fetchone()[0])
 
     @staticmethod
     def _set_index(conn: sqlite3.Connection, index: int) -> None:

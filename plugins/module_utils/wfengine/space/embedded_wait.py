@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import List, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Tuple, cast
 
 from ..errors import SpaceError
-from .embedded_store import _is_busy, _prefix_clause
+from .embedded_store import R, _is_busy, _prefix_clause, _Shared
 
 _POLL_MIN = 0.001
 _POLL_MAX = 0.05
@@ -27,13 +27,26 @@ class EmbeddedWaits:
     (``_read``, ``_conn``, ``_index``, ``_keys``, ``_still_locked``), ``_shared`` and its reaping
     (``_reap_if_due``)."""
 
+    path: str
+    _shared: _Shared
+
+    if TYPE_CHECKING:      # EmbeddedSpace's (annotations only: nothing here at run time)
+        @staticmethod
+        def _keys(conn: sqlite3.Connection, where: str, args: Tuple[Any, ...]) -> List[str]: ...
+        def _conn(self) -> sqlite3.Connection: ...
+        @staticmethod
+        def _index(conn: sqlite3.Connection) -> int: ...
+        def _still_locked(self, began: float) -> None: ...
+        def _read(self, fn: Callable[[sqlite3.Connection], R], reap: bool = True) -> R: ...
+        def _reap_if_due(self) -> None: ...
+
     @staticmethod
     def _prefix_index(conn: sqlite3.Connection, prefix: str) -> int:
         """The index of the last change under ``prefix``'s directory (deletions included)."""
         row = conn.execute("SELECT idx FROM dirs WHERE prefix = ?",
                            (prefix[:prefix.rfind("/") + 1],)).fetchone()
         floor = conn.execute("SELECT value FROM meta WHERE name = 'dirs_floor'").fetchone()[0]
-        return max(row[0] if row else 0, floor)
+        return cast(int, max(row[0] if row else 0, floor))
 
     def _prefix_state(self, conn: sqlite3.Connection, prefix: str) -> Tuple[int, List[str]]:
         """The prefix's index and its keys."""

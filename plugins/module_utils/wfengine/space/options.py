@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, cast
 
 # ---- environment variables -----------------------------------------------------------------------
 ENV_BACKEND = "WF_BACKEND"                    # embedded or consul (wfctl --backend)
@@ -61,7 +61,7 @@ def env_or(value: Any, name: str, default: Any = None) -> Any:
 
 def embedded_path(path: Optional[str] = None) -> str:
     """The embedded Space file: ``path``, else $WF_SPACE, else ./wfspace.db."""
-    return env_or(path, ENV_SPACE, DEFAULT_PATH)
+    return cast(str, env_or(path, ENV_SPACE, DEFAULT_PATH))
 
 
 def https_by_default() -> bool:

@@ -5,7 +5,7 @@
 without seeing each other's keys.  Backend-neutral: it only uses the Space contract."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, overload
 
 from .base import Entry, Op, Space, TxnResult
 
@@ -20,7 +20,7 @@ class PrefixedSpace(Space):
         self.inner = inner
         self.prefix = prefix
         if isinstance(getattr(inner, "engine_prefix", None), str):
-            inner.engine_prefix += prefix     # type: ignore[attr-defined]  (ConsulSpace's refusals)
+            inner.engine_prefix += prefix     # type: ignore[attr-defined]  # ConsulSpace's refusals
         self.max_txn_ops = inner.max_txn_ops
         self.batch_lanes = inner.batch_lanes
         self.name = inner.name
@@ -30,6 +30,12 @@ class PrefixedSpace(Space):
 
     def _out(self, key: str) -> str:
         return key[len(self.prefix):] if key.startswith(self.prefix) else key
+
+    @overload
+    def _entry(self, entry: Entry) -> Entry: ...
+
+    @overload
+    def _entry(self, entry: Optional[Entry]) -> Optional[Entry]: ...
 
     def _entry(self, entry: Optional[Entry]) -> Optional[Entry]:
         if entry is None:

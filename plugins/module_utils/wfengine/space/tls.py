@@ -15,12 +15,12 @@ import socket
 import ssl
 import threading
 import warnings
-from typing import Dict, Optional
+from typing import Any, Dict, List, Optional, Set, cast
 
 from ..errors import SpaceError
 
 log = logging.getLogger(__name__)
-_warned = set()
+_warned: Set[str] = set()
 _warned_lock = threading.Lock()
 
 
@@ -52,7 +52,7 @@ def no_verify_warning(url: str) -> None:
 def _ssl_error(exc: BaseException) -> Optional[BaseException]:
     """The ssl.SSLError (or certificate error) inside a requests/urllib3 exception chain."""
     seen = set()
-    todo = [exc]
+    todo: List[Any] = [exc]
     while todo:
         e = todo.pop()
         if e is None or id(e) in seen:
@@ -135,7 +135,7 @@ def probe_client_auth(host: str, port: int, files: Dict[str, Optional[str]], tim
     ctx.verify_mode = ssl.CERT_NONE
     try:
         if files.get("client_cert"):
-            ctx.load_cert_chain(files["client_cert"], files.get("client_key") or None)
+            ctx.load_cert_chain(cast(str, files["client_cert"]), files.get("client_key") or None)
         name = host.strip("[]")
         with socket.create_connection((name, port), timeout) as raw:
             with ctx.wrap_socket(raw, server_hostname=name) as conn:
