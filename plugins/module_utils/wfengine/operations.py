@@ -37,11 +37,21 @@ from __future__ import annotations
 import copy
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, cast
 
+from .compiled_values import compile_values
 from .errors import ToscaError
 from .operation.functions import has_function
+from .operation_files import Where as _Where
+from .operation_files import (artifact_file, artifact_files, artifact_paths, artifact_uses, bases_of,
+                              resolve_path, used_artifact_paths)
 from .secrets import forbidden_env_name
+
+# compile_values, artifact_files and artifact_paths live in compiled_values.py and
+# operation_files.py; imported here, where callers have always found them.
+__all__ = ["CANONICAL", "CONFIGURE", "INPUT_NAME_RE", "OPERATION_HOSTS", "STANDARD",
+           "artifact_files", "artifact_paths", "compile_operations", "compile_values",
+           "implemented_templates", "lookup", "short_interface", "split_operation"]
 
 STANDARD = "tosca.interfaces.node.lifecycle.Standard"
 CONFIGURE = "tosca.interfaces.relationships.Configure"
@@ -94,17 +104,6 @@ def lookup(ops: Optional[Ops], operation: str) -> Optional[Spec]:
 
 
 # ------------------------------------------------------------------ normalisation
-class _Where:
-    """What an error names: the template (or type), the interface and the operation."""
-
-    def __init__(self, what: str, file: Optional[str]):
-        self.what = what
-        self.file = file
-
-    def err(self, msg: str, path: Optional[str] = None) -> ToscaError:
-        return ToscaError("%s: %s" % (self.what, msg), file=self.file, path=path)
-
-
 def _mapping(value: Any, where: _Where, what: str) -> Dict[str, Any]:
     if value is None:
         return {}
@@ -116,10 +115,15 @@ def _mapping(value: Any, where: _Where, what: str) -> Dict[str, Any]:
 def _number(value: Any, where: _Where, what: str, integer: bool = False) -> Optional[float]:
     if value is None:
         return None
+    return _count(value, where, what, integer)
+
+
+def _count(value: Any, where: _Where, what: str, integer: bool = False) -> float:
+    """``value`` itself when it is a non-negative number (an integer if ``integer``)."""
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
     if not ok or isinstance(value, bool) or value < 0:
         raise where.err("%s must be a non-negative %s, got %r" % (what, "integer" if integer else "number", value))
-    return value
+    return cast(float, value)
 
 
 def _implementation(raw: Any, where: _Where) -> Dict[str, Any]:
@@ -221,9 +225,9 @@ def _operation(raw: Any, where: _Where) -> Dict[str, Any]:
     if "outputs" in raw:
         out["outputs"] = _outputs(raw["outputs"], where)
     if raw.get("max_retries") is not None:
-        out["max_retries"] = int(_number(raw["max_retries"], where, "max_retries", integer=True))
+        out["max_retries"] = int(_count(raw["max_retries"], where, "max_retries", integer=True))
     if raw.get("retry_interval") is not None:
-        out["retry_interval"] = float(_number(raw["retry_interval"], where, "retry_interval"))
+        out["retry_interval"] = float(_count(raw["retry_interval"], where, "retry_interval"))
     return out
 
 
@@ -326,93 +330,6 @@ def _own_part(iface: Any, parent: Any) -> Any:
     return out
 
 
-def artifact_files(model: Any, template: str) -> Dict[str, Optional[str]]:
-    """{artifact name: file declaring it} of a template: the template's own artifacts, then each
-    type's, nearest first (a type's ``artifacts`` are merged with its parent's in types.py)."""
-    tpl = model.templates[template]
-    out: Dict[str, Optional[str]] = {}
-    parent: Dict[str, Any] = {}
-    for name in reversed(model.node_types[tpl.type].ancestors):
-        t = model.node_types.get(name)
-        if t is None:
-            continue
-        for a, d in (t.artifacts or {}).items():
-            if parent.get(a) != d:
-                out[a] = t.file
-        parent = t.artifacts or {}
-    for a in tpl.artifacts or {}:
-        out[a] = tpl.file
-    return out
-
-
-# ------------------------------------------------------------------ paths
-def _inside(root: str, path: str) -> bool:
-    root = os.path.realpath(root)
-    path = os.path.realpath(path)
-    return path == root or path.startswith(root + os.sep)
-
-
-def _declared_dir(file: Optional[str], root_dir: str) -> Optional[str]:
-    """The folder of a declaring file when that file ships with the model (a library's or the
-    normative types' files do not: their paths are the model's)."""
-    if not file or file.startswith("<"):
-        return None
-    full = os.path.abspath(file)
-    return os.path.dirname(full) if os.path.isfile(full) and _inside(root_dir, full) else None
-
-
-def _bases(declared: Optional[str], root_dir: str, base_dir: str) -> List[str]:
-    """Where a relative path is looked up: the folder of the file declaring it (TOSCA 1.3 3.6.7;
-    tosca-parser refuses a CSAR whose Definitions/ file names Scripts/x.sh for the root's
-    Scripts/x.sh, and so do we: a fallback would hide the mistake, ``/Scripts/x.sh`` says it).
-    A type of an uploaded library has no folder in the model: the model file's, then the root."""
-    declared_dir = _declared_dir(declared, root_dir)
-    return [declared_dir] if declared_dir else [base_dir, root_dir]
-
-
-def _resolve_path(path: str, root_dir: str, bases: List[str], where: _Where, what: str,
-                  folder: bool = False) -> str:
-    """The path relative to ``root_dir`` (POSIX form) of a file named in a TOSCA file.
-
-    A relative path is looked up relative to each of ``bases`` in turn (the declaring file's
-    folder, the model file's, the root: TOSCA 1.3 names artifacts relative to the file, CSARs and
-    xOpera projects relative to the root); a ``/``-rooted path is relative to the root (the CSAR
-    root, TOSCA 1.3 4.2).  ``folder``: a folder is accepted too (a dependency shipped whole)."""
-    if "://" in path:
-        raise where.err("%s %r: remote files are not fetched; ship the file with the model" % (what, path))
-    if os.path.isabs(path) or path.startswith("/"):
-        path = path.lstrip("/")
-        bases = [root_dir]
-        shown = "the model's root %s" % root_dir
-    else:
-        shown = " or ".join(dict.fromkeys(bases))
-    for base in dict.fromkeys(bases):
-        cand = os.path.normpath(os.path.join(base, path))
-        if os.path.isfile(cand) or (folder and os.path.isdir(cand)):
-            if not _inside(root_dir, cand):
-                raise where.err("%s %r is outside the model's folder %s" % (what, path, root_dir))
-            rel = os.path.relpath(os.path.realpath(cand), os.path.realpath(root_dir)).replace(os.sep, "/")
-            if rel == ".":
-                raise where.err("%s %r is the model's whole folder" % (what, path))
-            return rel
-    at_root = os.path.normpath(os.path.join(root_dir, path))
-    if not path.startswith("/") and (os.path.isfile(at_root) or (folder and os.path.isdir(at_root))) \
-            and _inside(root_dir, at_root):
-        raise where.err("%s %r not found relative to %s (the declaring file's folder); the model's root has "
-                        "it: write /%s" % (what, path, shown, path))
-    raise where.err("%s %r not found (relative to %s)" % (what, path, shown))
-
-
-def _artifact_file(name: str, artifacts: Dict[str, Any]) -> Optional[str]:
-    """TOSCA lets ``primary`` name an artifact of the node (``artifacts: {deploy: {file: x.sh}}``)."""
-    art = artifacts.get(name)
-    if isinstance(art, str):
-        return art
-    if isinstance(art, dict) and isinstance(art.get("file"), str):
-        return art["file"]
-    return None
-
-
 def _finish(merged: Dict[str, Dict[str, Dict[str, Any]]], what: str, file: Optional[str],
             root_dir: str, base_dir: str, artifacts: Dict[str, Any],
             art_files: Optional[Dict[str, Optional[str]]] = None) -> Ops:
@@ -420,10 +337,10 @@ def _finish(merged: Dict[str, Dict[str, Dict[str, Any]]], what: str, file: Optio
     art_files = art_files or {}
 
     def resolve(name: str, impl_file: Optional[str], where: _Where, kind: str) -> str:
-        art = _artifact_file(name, artifacts)
+        art = artifact_file(name, artifacts)
         declared = art_files.get(name) if art is not None else impl_file
-        bases = _bases(declared, root_dir, base_dir)
-        return _resolve_path(art if art is not None else name, root_dir, bases, where, kind,
+        bases = bases_of(declared, root_dir, base_dir)
+        return resolve_path(art if art is not None else name, root_dir, bases, where, kind,
                              folder=kind == "dependency")
 
     for iface, ops in merged.items():
@@ -447,39 +364,6 @@ def _finish(merged: Dict[str, Dict[str, Dict[str, Any]]], what: str, file: Optio
             if impl.get("operation_host"):
                 spec["implementation"]["operation_host"] = impl["operation_host"]
             out["%s.%s" % (full_iface, oname)] = spec
-    return out
-
-
-def _template_artifacts(model: Any, tname: str, root_dir: str, base_dir: str) -> Dict[str, str]:
-    """{artifact: path relative to the root} of one template's artifacts whose ``file`` ships with
-    the model, by the same rules as implementations.  An artifact whose file is not there (an image
-    name, a URL) is left out: it is not a file of the model."""
-    tpl = model.templates[tname]
-    ntype = model.node_types[tpl.type]
-    artifacts = dict(ntype.artifacts or {}, **(tpl.artifacts or {}))
-    files = artifact_files(model, tname)
-    found: Dict[str, str] = {}
-    for name in artifacts:
-        path = _artifact_file(name, artifacts)
-        if not path:
-            continue
-        bases = _bases(files.get(name), root_dir, base_dir)
-        try:
-            found[name] = _resolve_path(path, root_dir, bases, _Where(tname, tpl.file), "artifact", folder=True)
-        except ToscaError:
-            continue
-    return found
-
-
-def artifact_paths(model: Any, root_dir: str, base_dir: Optional[str] = None) -> Dict[str, Dict[str, str]]:
-    """{template: {artifact: path relative to the root}} of every template (``_template_artifacts``)."""
-    root_dir = os.path.abspath(root_dir)
-    base_dir = os.path.abspath(base_dir or os.path.dirname(os.path.abspath(model.file)))
-    out: Dict[str, Dict[str, str]] = {}
-    for tname in model.templates:
-        found = _template_artifacts(model, tname, root_dir, base_dir)
-        if found:
-            out[tname] = found
     return out
 
 
@@ -527,157 +411,9 @@ def compile_operations(model: Any, root_dir: str, base_dir: Optional[str] = None
                 rels[str(i)] = ops
         out[tname] = {"node": node_ops, "relationships": rels}
     for tname, tpl in model.templates.items():
-        arts = _artifact_paths(model, tname, root_dir, base_dir, _artifact_uses(out, tname))
+        arts = used_artifact_paths(model, tname, root_dir, base_dir, artifact_uses(out, tname))
         if arts:
             out[tname]["artifacts"] = arts
     return out
 
 
-def _artifact_uses(ops: Dict[str, Dict[str, Any]], tname: str) -> set:
-    """Names of the artifacts of ``tname`` that a ``get_artifact`` of its operations reads (SELF
-    or the template by name; other entities are only known when the operation runs)."""
-    used: set = set()
-
-    def walk(value: Any, owner: str) -> None:
-        if isinstance(value, dict):
-            args = value.get("get_artifact") if len(value) == 1 else None
-            if isinstance(args, list) and len(args) >= 2 and isinstance(args[1], str) \
-                    and (args[0] == tname or (args[0] == "SELF" and owner == tname)):
-                used.add(args[1])
-            for v in value.values():
-                walk(v, owner)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v, owner)
-
-    for owner, t in ops.items():
-        for group in [t.get("node") or {}] + list((t.get("relationships") or {}).values()):
-            for spec in group.values():
-                walk(spec.get("inputs") or {}, owner)
-    return used
-
-
-def _artifact_paths(model: Any, tname: str, root_dir: str, base_dir: str, used: set) -> Dict[str, str]:
-    """``{artifact name: path in the model folder}`` of a template's artifacts that are files of
-    the model (TOSCA 1.3 3.6.7): what ``get_artifact`` returns, relative to where the model's files
-    are on the machine running the operation.  An artifact that is not a file of the model (an
-    image name, a URL) is left out, unless an operation reads it with ``get_artifact``."""
-    tpl = model.templates[tname]
-    found = _template_artifacts(model, tname, root_dir, base_dir)
-    arts = dict(model.node_types[tpl.type].artifacts or {}, **(tpl.artifacts or {}))
-    for name in sorted(used):
-        if name in arts and name not in found:
-            where = _Where("node template %s, artifact %s" % (tname, name), tpl.file)
-            raise where.err("get_artifact reads it, but its file %r is not a file of the model (relative "
-                            "to %s)" % (_artifact_file(name, arts), base_dir),
-                            path="topology_template.node_templates.%s.artifacts.%s" % (tname, name))
-    return found
-
-
-def _defaults(defs: Dict[str, Any]) -> Dict[str, Any]:
-    """Default values of property/attribute definitions ({name: {type, default}})."""
-    out = {}
-    for name, d in (defs or {}).items():
-        if isinstance(d, dict) and "default" in d:
-            out[name] = copy.deepcopy(d["default"])
-    return out
-
-
-def compile_values(model: Any) -> Dict[str, Dict[str, Any]]:
-    """What ``get_property`` / initial ``get_attribute`` read, per template, with the types'
-    defaults applied (workers have no types)::
-
-        {template: {"properties": {...}, "attributes": {...},
-                    "capabilities": {name: {"properties": {...}, "attributes": {...}}},
-                    "relationships": {"<requirement index>": {"properties": {...}, "attributes": {...},
-                                                              "requirement": name, "template": name | None}},
-                    "types": [the template's type, its parent, ..., root]}}
-
-    Values may still contain functions (``{get_input: port}``): they are evaluated when read."""
-    out: Dict[str, Dict[str, Any]] = {}
-    for tname, tpl in model.templates.items():
-        ntype = model.node_types[tpl.type]
-        caps: Dict[str, Dict[str, Any]] = {}
-        for cname, cdef in (ntype.capabilities or {}).items():
-            caps[cname] = {"properties": {}, "attributes": {}}
-            ctype = cdef if isinstance(cdef, str) else (cdef.get("type") if isinstance(cdef, dict) else None)
-            for section in ("properties", "attributes"):
-                # the capability type's defaults (workers have no capability types), then the node type's
-                caps[cname][section] = _defaults(_capability_type_defs(model, ctype, section))
-                if isinstance(cdef, dict) and isinstance(cdef.get(section), dict):
-                    caps[cname][section].update(_defaults_or_values(cdef[section]))
-        for cname, cass in (tpl.capabilities or {}).items():
-            for section in ("properties", "attributes"):
-                if isinstance(cass, dict) and isinstance(cass.get(section), dict):
-                    caps.setdefault(cname, {"properties": {}, "attributes": {}})[section].update(
-                        copy.deepcopy(cass[section]))
-        rels = {}
-        for i, req in enumerate(tpl.requirements):
-            rtype = model.relationship_types[req.relationship]
-            rels[str(i)] = {"properties": dict(_defaults(rtype.properties), **copy.deepcopy(req.properties)),
-                            "attributes": _defaults(rtype.attributes), "requirement": req.name,
-                            "template": req.relationship_template}
-        out[tname] = {"properties": dict(_defaults(ntype.properties), **copy.deepcopy(tpl.properties)),
-                      "attributes": dict(_declared(ntype.attributes), **copy.deepcopy(tpl.attributes)),
-                      "capabilities": caps, "relationships": rels, "types": list(ntype.ancestors)}
-    unused = _unused_relationship_templates(model)
-    if unused and out:
-        # Read by name only (get_attribute: [hello_rel, ...]); kept once, with the first template.
-        out[sorted(out)[0]]["relationship_templates"] = unused
-    return out
-
-
-def _unused_relationship_templates(model: Any) -> Dict[str, Dict[str, Any]]:
-    """Values of the relationship templates no requirement names, which a function may still read
-    by name (xOpera's tosca_functions example reads one this way)."""
-    used = {r.relationship_template for t in model.templates.values() for r in t.requirements}
-    out: Dict[str, Dict[str, Any]] = {}
-    for name, body in sorted((getattr(model, "relationship_templates", None) or {}).items()):
-        if name in used or not isinstance(body, dict):
-            continue
-        rtype = model.relationship_types.get(body.get("type"))
-        out[name] = {"properties": dict(_defaults(rtype.properties if rtype else {}),
-                                        **copy.deepcopy(body.get("properties") or {})),
-                     "attributes": dict(_declared(rtype.attributes if rtype else {}),
-                                        **copy.deepcopy(body.get("attributes") or {}))}
-    return out
-
-
-# Attributes the engine computes for every node instance (operation/function_contexts.py): never a declared null.
-_COMPUTED_ATTRIBUTES = ("tosca_id", "tosca_name")
-
-
-def _declared(defs: Dict[str, Any]) -> Dict[str, Any]:
-    """Every declared attribute: its default, else null.  A declared attribute nothing has set yet
-    reads as null (a script gets an empty value), as a Compute's ``private_address`` when no
-    operation reported one; an undeclared name stays an error (checked at upload)."""
-    out: Dict[str, Any] = {name: None for name in (defs or {}) if name not in _COMPUTED_ATTRIBUTES}
-    out.update(_defaults(defs))
-    return out
-
-
-def _capability_type_defs(model: Any, ctype: Any, section: str) -> Dict[str, Any]:
-    """Property (or attribute) definitions of a capability type and its ancestors, nearest first
-    (``Model.capability_types``: the raw capability types the model's node types use)."""
-    out: Dict[str, Any] = {}
-    known = getattr(model, "capability_types", None) or {}
-    seen = 0
-    while isinstance(ctype, str) and ctype in known and seen < 64:
-        raw = known[ctype] or {}
-        for name, d in (raw.get(section) or {}).items():
-            out.setdefault(name, d)
-        ctype = raw.get("derived_from")
-        seen += 1
-    return out
-
-
-def _defaults_or_values(props: Dict[str, Any]) -> Dict[str, Any]:
-    """A capability definition in a node type may give property values or definitions."""
-    out = {}
-    for name, v in props.items():
-        if isinstance(v, dict) and "type" in v:
-            if "default" in v:
-                out[name] = copy.deepcopy(v["default"])
-        else:
-            out[name] = copy.deepcopy(v)
-    return out

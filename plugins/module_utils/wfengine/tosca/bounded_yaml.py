@@ -84,13 +84,13 @@ def _loader_class() -> Any:
             if self.check_event(yaml.AliasEvent):
                 self.wf_aliases += 1
                 if self.wf_aliases > limits.MAX_YAML_ALIASES:
-                    mark = self.peek_event().start_mark
+                    mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                     raise _Bound("more than %d aliases (line %d)" % (limits.MAX_YAML_ALIASES, mark.line + 1))
                 return super().compose_node(parent, index)
             self.wf_depth += 1
             try:
                 if self.wf_depth > limits.MAX_YAML_DEPTH:
-                    mark = self.peek_event().start_mark
+                    mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                     raise _Bound("nested more than %d levels deep (line %d)" % (limits.MAX_YAML_DEPTH, mark.line + 1))
                 return super().compose_node(parent, index)
             finally:

@@ -11,7 +11,7 @@ external schema language the engine has no validator for.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 OPERATORS = ("equal", "greater_than", "greater_or_equal", "less_than", "less_or_equal", "in_range",
              "valid_values", "length", "min_length", "max_length", "pattern", "schema")
@@ -52,7 +52,7 @@ def _cmp(a: Any, b: Any, key: Key) -> Optional[int]:
     """-1/0/1, or None when the two cannot be compared (a bad constraint argument)."""
     try:
         ka, kb = key(a), key(b)
-        return (ka > kb) - (ka < kb)
+        return int((ka > kb) - (ka < kb))
     except (TypeError, ValueError):
         return None
 
@@ -65,36 +65,54 @@ def check(clause: Any, value: Any, key: Key = _plain) -> Optional[str]:
     op, arg = next(iter(clause.items()))
     if op == "schema":
         return None
-    show = "%r" % (value,)
-    if op in ("length", "min_length", "max_length"):
-        if not isinstance(value, (str, list, dict)):
-            return "%s applies to a string, list or map, not %s" % (op, show)
-        n = len(value)
-        ok = n == arg if op == "length" else (n >= arg if op == "min_length" else n <= arg)
-        return None if ok else "%s has length %d, not %s %d" % (show, n, op, arg)
-    if op == "pattern":
-        if not isinstance(value, str):
-            return "pattern applies to a string, not %s" % show
-        # TOSCA 1.3 3.6.3: the pattern matches the whole value.
-        return None if re.fullmatch(arg, value) else "%s does not match pattern %r" % (show, arg)
-    if op == "valid_values":
-        for v in arg:
-            if _cmp(value, v, key) == 0:
-                return None
-        return "%s is not one of the valid_values %r" % (show, arg)
-    if op == "in_range":
-        lo, hi = arg
-        c_lo = _cmp(value, lo, key)
-        c_hi = 0 if hi == "UNBOUNDED" else _cmp(value, hi, key)
-        if c_lo is None or c_hi is None:
-            return "%s cannot be compared with in_range %r" % (show, arg)
-        return None if c_lo >= 0 and c_hi <= 0 else "%s is not in_range %r" % (show, arg)
+    return _CHECKS.get(op, _compare)(op, arg, value, key, "%r" % (value,))
+
+
+def _length(op: str, arg: Any, value: Any, key: Key, show: str) -> Optional[str]:
+    if not isinstance(value, (str, list, dict)):
+        return "%s applies to a string, list or map, not %s" % (op, show)
+    n = len(value)
+    ok = n == arg if op == "length" else (n >= arg if op == "min_length" else n <= arg)
+    return None if ok else "%s has length %d, not %s %d" % (show, n, op, arg)
+
+
+def _pattern(op: str, arg: Any, value: Any, key: Key, show: str) -> Optional[str]:
+    if not isinstance(value, str):
+        return "pattern applies to a string, not %s" % show
+    # TOSCA 1.3 3.6.3: the pattern matches the whole value.
+    return None if re.fullmatch(arg, value) else "%s does not match pattern %r" % (show, arg)
+
+
+def _valid_values(op: str, arg: Any, value: Any, key: Key, show: str) -> Optional[str]:
+    for v in arg:
+        if _cmp(value, v, key) == 0:
+            return None
+    return "%s is not one of the valid_values %r" % (show, arg)
+
+
+def _in_range(op: str, arg: Any, value: Any, key: Key, show: str) -> Optional[str]:
+    lo, hi = arg
+    c_lo = _cmp(value, lo, key)
+    c_hi = 0 if hi == "UNBOUNDED" else _cmp(value, hi, key)
+    if c_lo is None or c_hi is None:
+        return "%s cannot be compared with in_range %r" % (show, arg)
+    return None if c_lo >= 0 and c_hi <= 0 else "%s is not in_range %r" % (show, arg)
+
+
+def _compare(op: str, arg: Any, value: Any, key: Key, show: str) -> Optional[str]:
+    """equal, greater_than, greater_or_equal, less_than, less_or_equal."""
     c = _cmp(value, arg, key)
     if c is None:
         return "%s cannot be compared with %s %r" % (show, op, arg)
     ok = {"equal": c == 0, "greater_than": c > 0, "greater_or_equal": c >= 0,
           "less_than": c < 0, "less_or_equal": c <= 0}[op]
     return None if ok else "%s is not %s %r" % (show, op, arg)
+
+
+_CHECKS: Dict[str, Callable[[str, Any, Any, Key, str], Optional[str]]] = {
+    "length": _length, "min_length": _length, "max_length": _length,
+    "pattern": _pattern, "valid_values": _valid_values, "in_range": _in_range,
+}
 
 
 def clauses(raw: Any) -> List[Any]:

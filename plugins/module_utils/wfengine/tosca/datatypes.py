@@ -95,11 +95,13 @@ def is_function(value: Any) -> bool:
     if not (isinstance(value, dict) and len(value) == 1):
         return False
     name = next(iter(value))
+    known: Tuple[str, ...]
     try:
         from ..operation.functions import FUNCTIONS
+        known = FUNCTIONS
     except ImportError:       # pragma: no cover - the engine ships operation/functions.py
-        FUNCTIONS = ()
-    return name in FUNCTION_NAMES or name in FUNCTIONS
+        known = ()
+    return name in FUNCTION_NAMES or name in known
 
 
 def _show(value: Any) -> str:

@@ -14,7 +14,7 @@ import datetime
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 
 from ..errors import ToscaError
@@ -80,23 +80,35 @@ def _plain(value: Any, file: str, path: str) -> Any:
     if isinstance(value, dict):
         out: Dict[str, Any] = {}
         for k, v in value.items():
-            if isinstance(k, bool) or k is None:
-                raise ToscaError("key %r is not a string (quote it)" % (k,), file=file, path=path or None)
-            if isinstance(k, (int, float)):
-                k = str(k)
-            elif isinstance(k, (datetime.date, datetime.datetime)):
-                k = k.isoformat()
-            elif not isinstance(k, str):
-                raise ToscaError("key %r is not a string" % (k,), file=file, path=path or None)
+            k = _plain_key(k, file, path)
             out[k] = _plain(v, file, "%s.%s" % (path, k) if path else k)
         return out
     if isinstance(value, list):
         return [_plain(v, file, "%s[%d]" % (path, i)) for i, v in enumerate(value)]
+    return _plain_scalar(value, file, path)
+
+
+def _plain_key(k: Any, file: str, path: str) -> str:
+    """A mapping key as JSON text: numbers and dates become their text, others are refused."""
+    if isinstance(k, bool) or k is None:
+        raise ToscaError("key %r is not a string (quote it)" % (k,), file=file, path=path or None)
+    if isinstance(k, (int, float)):
+        return str(k)
+    if isinstance(k, (datetime.date, datetime.datetime)):
+        return k.isoformat()
+    if not isinstance(k, str):
+        raise ToscaError("key %r is not a string" % (k,), file=file, path=path or None)
+    return k
+
+
+def _plain_scalar(value: Any, file: str, path: str) -> Any:
+    """A YAML scalar as a JSON value (see ``_plain``)."""
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         shown = ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
-        raise ToscaError("%s has no JSON form (quote it if it is text)" % shown, file=file, path=path or None)
+        raise ToscaError("%s has no JSON form (quote it if it is text)" % shown, file=file,
+                         path=path or None)
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     raise ToscaError("value of YAML type %s has no JSON form" % type(value).__name__,
@@ -110,7 +122,7 @@ def _read_yaml(file: str) -> Dict[str, Any]:
         raise ToscaError("empty document (no tosca_definitions_version)", file=file)
     if not isinstance(data, dict):
         raise ToscaError("a TOSCA document is a mapping, not a %s" % type(data).__name__, file=file)
-    return _plain(data, file, "")
+    return cast(Dict[str, Any], _plain(data, file, ""))
 
 
 def _check_version(data: Dict[str, Any], file: str) -> str:
@@ -128,7 +140,7 @@ def _check_version(data: Dict[str, Any], file: str) -> str:
         raise ToscaError("unsupported tosca_definitions_version %r (one of %s)"
                          % (version, ", ".join(SUPPORTED_VERSIONS)),
                          file=file, path="tosca_definitions_version")
-    return version
+    return cast(str, version)
 
 
 def _import_target(item: Any, file: str, index: int) -> Tuple[str, Optional[str]]:

@@ -11,7 +11,7 @@ may have been written by someone else.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, cast
 
 from ..errors import NotFound, SpaceDataError
 
@@ -31,30 +31,30 @@ def _obj(data: Any, where: str, keys: List[str]) -> Dict[str, Any]:
     _need(isinstance(data, dict), where, "not an object")
     missing = [k for k in keys if k not in data]
     _need(not missing, where, "missing %s" % ", ".join(missing))
-    return data
+    return cast(Dict[str, Any], data)
 
 
 def _s(data: Dict[str, Any], key: str, where: str) -> str:
     _need(isinstance(data.get(key), str), where, "%s is not a string" % key)
-    return data[key]
+    return cast(str, data[key])
 
 
 def _os(data: Dict[str, Any], key: str, where: str) -> Optional[str]:
     v = data.get(key)
     _need(v is None or isinstance(v, str), where, "%s is not a string or null" % key)
-    return v
+    return cast(Optional[str], v)
 
 
 def _d(data: Dict[str, Any], key: str, where: str) -> Dict[str, Any]:
     v = data.get(key, {})
     _need(isinstance(v, dict), where, "%s is not an object" % key)
-    return v
+    return cast(Dict[str, Any], v)
 
 
 def _l(data: Dict[str, Any], key: str, where: str) -> List[Any]:
     v = data.get(key, [])
     _need(isinstance(v, list), where, "%s is not a list" % key)
-    return v
+    return cast(List[Any], v)
 
 
 def _strs(data: Dict[str, Any], key: str, where: str) -> List[str]:

@@ -23,6 +23,9 @@ A name is looked up per section (``Root`` is ``tosca.nodes.Root`` in a template'
 
 A type with no ``derived_from`` derives from the root of its kind (``tosca.nodes.Root``, ...), the
 roots themselves excepted: a node type written without it would otherwise have no workflow.
+
+``name_lookup.py`` resolves one name (the tables and the order above); this file rewrites the
+raw types and the topology with it.
 """
 from __future__ import annotations
 
@@ -30,137 +33,11 @@ import copy
 from typing import Any, Dict, Iterable, List, Optional, Set
 
 from .loader import TYPE_SECTIONS
+from .name_lookup import (LEGACY, PREFIX, ROOTS, SHORTHANDS, TOSCA_NS, Names, Scope, Sections,
+                          aliases_of, empty_sections)
 
-PREFIX = {
-    "node_types": "tosca.nodes.",
-    "relationship_types": "tosca.relationships.",
-    "capability_types": "tosca.capabilities.",
-    "interface_types": "tosca.interfaces.",
-    "data_types": "tosca.datatypes.",
-    "artifact_types": "tosca.artifacts.",
-    "group_types": "tosca.groups.",
-    "policy_types": "tosca.policies.",
-}
-ROOTS = {section: prefix + "Root" for section, prefix in PREFIX.items()}
-TOSCA_NS = "tosca"
-
-# Shorthand names of section 5 (and 8, networking) that are not the full name minus its prefix.
-SHORTHANDS = {
-    "node_types": {
-        "AbstractCompute": "tosca.nodes.Abstract.Compute",
-        "AbstractStorage": "tosca.nodes.Abstract.Storage",
-        "ObjectStorage": "tosca.nodes.Storage.ObjectStorage",
-        "BlockStorage": "tosca.nodes.Storage.BlockStorage",
-        "Network": "tosca.nodes.network.Network",
-        "Port": "tosca.nodes.network.Port",
-    },
-    "relationship_types": {
-        "LinksTo": "tosca.relationships.network.LinksTo",
-        "BindsTo": "tosca.relationships.network.BindsTo",
-    },
-    "capability_types": {
-        "Linkable": "tosca.capabilities.network.Linkable",
-        "Bindable": "tosca.capabilities.network.Bindable",
-    },
-    "interface_types": {
-        "Standard": "tosca.interfaces.node.lifecycle.Standard",
-        "Configure": "tosca.interfaces.relationship.Configure",
-    },
-    "data_types": {
-        "NetworkInfo": "tosca.datatypes.network.NetworkInfo",
-        "PortInfo": "tosca.datatypes.network.PortInfo",
-        "PortDef": "tosca.datatypes.network.PortDef",
-        "PortSpec": "tosca.datatypes.network.PortSpec",
-    },
-    "artifact_types": {
-        "Bash": "tosca.artifacts.Implementation.Bash",
-        "Python": "tosca.artifacts.Implementation.Python",
-        "Deployment.VM": "tosca.artifacts.Deployment.Image.VM",
-        "Template": "tosca.artifacts.template",
-    },
-}
-
-# Full names of TOSCA 1.0-1.2 that later versions renamed.
-LEGACY = {
-    "node_types": {
-        "tosca.nodes.BlockStorage": "tosca.nodes.Storage.BlockStorage",
-        "tosca.nodes.ObjectStorage": "tosca.nodes.Storage.ObjectStorage",
-    },
-    "interface_types": {
-        "tosca.interfaces.relationships.Configure": "tosca.interfaces.relationship.Configure",
-    },
-}
-
-Sections = Dict[str, Set[str]]
-
-
-def _empty() -> Sections:
-    return {s: set() for s in TYPE_SECTIONS}
-
-
-def aliases_of(normative: Dict[str, Any]) -> Dict[str, Dict[str, str]]:
-    """{section: {alias: full name}} of the normative library: the section-less form of every
-    name (``Storage.BlockStorage``, ``network.Port``) and the spec's own shorthands.  An alias that
-    two types would share is dropped rather than guessed."""
-    out: Dict[str, Dict[str, str]] = {}
-    for section in TYPE_SECTIONS:
-        names = set((normative.get(section) or {}))
-        seen: Dict[str, Set[str]] = {}
-        for full in names:
-            if full.startswith(PREFIX[section]):
-                seen.setdefault(full[len(PREFIX[section]):], set()).add(full)
-        for alias, full in SHORTHANDS.get(section, {}).items():
-            if full in names:
-                seen.setdefault(alias, set()).add(full)
-        out[section] = {a: next(iter(f)) for a, f in seen.items() if len(f) == 1}
-    return out
-
-
-class Scope:
-    """What a name written in one file may mean: the user types it sees, its import prefixes."""
-
-    def __init__(self, visible: Optional[Sections] = None, prefixes: Optional[Dict[str, Sections]] = None):
-        self.visible = visible or _empty()
-        self.prefixes = prefixes or {}
-
-
-class Names:
-    """Canonical names of one document over stacked type sources (normative first)."""
-
-    def __init__(self, sources: List[Dict[str, Any]]):
-        self.normative: Sections = {s: set((sources[0].get(s) or {}) if sources else ()) for s in TYPE_SECTIONS}
-        self.aliases = aliases_of(sources[0] if sources else {})
-        self.user: Sections = _empty()
-        for src in sources[1:]:
-            for s in TYPE_SECTIONS:
-                self.user[s].update(src.get(s) or {})
-
-    def canonical(self, section: str, name: Any, scope: Optional[Scope] = None) -> Any:
-        """The full name ``name`` stands for in ``section``, seen from ``scope``."""
-        if not isinstance(name, str) or section not in PREFIX:
-            return name
-        scope = scope or Scope()
-        if ":" in name:
-            ns, rest = name.split(":", 1)
-            if ns == TOSCA_NS:
-                if rest in self.normative[section]:
-                    return rest
-                return LEGACY.get(section, {}).get(rest) or self.aliases[section].get(rest, name)
-            if ns in scope.prefixes:
-                return rest if rest in scope.prefixes[ns].get(section, ()) else name
-            return name
-        if name in scope.visible.get(section, ()) or name in self.normative[section]:
-            return name
-        legacy = LEGACY.get(section, {}).get(name)
-        if legacy and name not in self.user[section]:
-            return legacy
-        if name in self.aliases[section]:
-            return self.aliases[section][name]
-        return name
-
-    def is_type(self, section: str, name: Any, scope: Optional[Scope] = None) -> bool:
-        full = self.canonical(section, name, scope)
-        return isinstance(full, str) and (full in self.normative[section] or full in self.user[section])
+__all__ = ["LEGACY", "PREFIX", "ROOTS", "SHORTHANDS", "TOSCA_NS", "Names", "Scope", "Sections",
+           "aliases_of", "canonical_sources", "canonical_topology", "scopes_of"]
 
 
 # ------------------------------------------------------------------ rewriting raw definitions
@@ -295,38 +172,33 @@ class _Rewriter:
             return {k: self.requirement_def(v) for k, v in value.items()}
         return value
 
+    # The parts of a type definition that hold type names, and the method rewriting each.
+    _DEF_PARTS = (("properties", "prop_defs"), ("attributes", "prop_defs"),
+                  ("entry_schema", "schema"), ("key_schema", "schema"),
+                  ("interfaces", "interfaces"), ("artifacts", "artifacts"),
+                  ("capabilities", "capability_defs"), ("requirements", "requirement_defs"))
+    # Lists of type names: (key, sections a name may be of, the only section having it or None).
+    _NAME_LISTS = (("valid_target_types", ("capability_types", "node_types"), None),
+                   ("valid_source_types", ("node_types",), None),
+                   ("members", ("node_types", "group_types"), "group_types"),
+                   ("targets", ("node_types", "group_types"), "policy_types"))
+
     def type_def(self, section: str, name: str, body: Dict[str, Any]) -> Dict[str, Any]:
         body = dict(body)
         if "derived_from" in body and body["derived_from"] is not None:
             body["derived_from"] = self.c(section, body["derived_from"])
-        elif name != ROOTS[section] and ROOTS[section] in self.n.normative[section] | self.n.user[section]:
+        elif name != ROOTS[section] and \
+                ROOTS[section] in self.n.normative[section] | self.n.user[section]:
             body["derived_from"] = ROOTS[section]
-        for k in ("properties", "attributes"):
-            if k in body:
-                body[k] = self.prop_defs(body[k])
-        for k in ("entry_schema", "key_schema"):
-            if k in body:
-                body[k] = self.schema(body[k])
-        if "interfaces" in body:
-            body["interfaces"] = self.interfaces(body["interfaces"])
-        if "artifacts" in body:
-            body["artifacts"] = self.artifacts(body["artifacts"])
-        if "capabilities" in body:
-            body["capabilities"] = self.capability_defs(body["capabilities"])
-        if "requirements" in body:
-            body["requirements"] = self.requirement_defs(body["requirements"])
+        for key, method in self._DEF_PARTS:
+            if key in body:
+                body[key] = getattr(self, method)(body[key])
         if section == "interface_types":
             body = dict(self.interface({k: v for k, v in body.items() if k != "derived_from"}),
                         **({"derived_from": body["derived_from"]} if "derived_from" in body else {}))
-        if "valid_target_types" in body:
-            body["valid_target_types"] = self.names_list(["capability_types", "node_types"],
-                                                         body["valid_target_types"])
-        if "valid_source_types" in body:
-            body["valid_source_types"] = self.names_list(["node_types"], body["valid_source_types"])
-        if section == "group_types" and "members" in body:
-            body["members"] = self.names_list(["node_types", "group_types"], body["members"])
-        if section == "policy_types" and "targets" in body:
-            body["targets"] = self.names_list(["node_types", "group_types"], body["targets"])
+        for key, sections, only in self._NAME_LISTS:
+            if key in body and (only is None or section == only):
+                body[key] = self.names_list(sections, body[key])
         return body
 
 
@@ -376,10 +248,10 @@ def canonical_sources(sources: List[Dict[str, Any]], scopes: Optional[Dict[str, 
     cap_names = _capability_names(sources)
     own = len(sources) - 1 if own is None else own
     out: List[Dict[str, Any]] = []
-    earlier: Sections = _empty()
+    earlier: Sections = empty_sections()
     for i, src in enumerate(sources):
         mine: Sections = {s: set(earlier[s]) | set(src.get(s) or {}) for s in TYPE_SECTIONS}
-        lib_scope = Scope(mine if i > 0 else _empty())
+        lib_scope = Scope(mine if i > 0 else empty_sections())
         new: Dict[str, Any] = {}
         for section in TYPE_SECTIONS:
             defs = src.get(section)
@@ -431,44 +303,65 @@ def canonical_topology(topo: Dict[str, Any], sources: List[Dict[str, Any]],
             topo[k] = rw.prop_defs(topo[k])
     templates = topo.get("node_templates")
     if isinstance(templates, dict):
-        for tname, t in templates.items():
-            if not isinstance(t, dict):
-                continue
-            if "type" in t:
-                t["type"] = rw.c("node_types", t["type"])
-            if "node_filter" in t:
-                t["node_filter"] = _node_filter(rw, t["node_filter"], cap_names)
-            if "interfaces" in t:
-                t["interfaces"] = rw.interfaces(t["interfaces"])
-            if "artifacts" in t:
-                t["artifacts"] = rw.artifacts(t["artifacts"])
-            reqs = t.get("requirements")
-            if isinstance(reqs, list):
-                for item in reqs:
-                    if not isinstance(item, dict):
-                        continue
-                    for rname, body in item.items():
-                        if isinstance(body, dict):
-                            item[rname] = _requirement_assignment(rw, body, cap_names, rel_names, set(templates))
+        for t in templates.values():
+            if isinstance(t, dict):
+                _node_template(rw, t, cap_names, rel_names, set(templates))
     if isinstance(rel_templates, dict):
         for body in rel_templates.values():
             if isinstance(body, dict):
-                if "type" in body:
-                    body["type"] = rw.c("relationship_types", body["type"])
-                if "interfaces" in body:
-                    body["interfaces"] = rw.interfaces(body["interfaces"])
+                _relationship_template(rw, body)
+    _groups_policies(rw, topo)
+    return topo
+
+
+def _groups_policies(rw: _Rewriter, topo: Dict[str, Any]) -> None:
+    """The types of groups, policies and substitution mappings (in place)."""
     for key, section in (("groups", "group_types"), ("policies", "policy_types")):
-        entries = topo.get(key)
-        items = (list(entries.values()) if isinstance(entries, dict)
-                 else [v for e in entries if isinstance(e, dict) for v in e.values()] if isinstance(entries, list)
-                 else [])
-        for body in items:
+        for body in _entries(topo.get(key)):
             if isinstance(body, dict) and "type" in body:
                 body["type"] = rw.c(section, body["type"])
     subst = topo.get("substitution_mappings")
     if isinstance(subst, dict) and "node_type" in subst:
         subst["node_type"] = rw.c("node_types", subst["node_type"])
-    return topo
+
+
+def _node_template(rw: _Rewriter, t: Dict[str, Any], cap_names: Set[str], rel_names: Set[str],
+                   tpl_names: Set[str]) -> None:
+    """The type names of one node template (in place)."""
+    if "type" in t:
+        t["type"] = rw.c("node_types", t["type"])
+    if "node_filter" in t:
+        t["node_filter"] = _node_filter(rw, t["node_filter"], cap_names)
+    if "interfaces" in t:
+        t["interfaces"] = rw.interfaces(t["interfaces"])
+    if "artifacts" in t:
+        t["artifacts"] = rw.artifacts(t["artifacts"])
+    reqs = t.get("requirements")
+    if isinstance(reqs, list):
+        for item in reqs:
+            if not isinstance(item, dict):
+                continue
+            for rname, body in item.items():
+                if isinstance(body, dict):
+                    item[rname] = _requirement_assignment(rw, body, cap_names, rel_names,
+                                                          tpl_names)
+
+
+def _relationship_template(rw: _Rewriter, body: Dict[str, Any]) -> None:
+    """The type names of one relationship template (in place)."""
+    if "type" in body:
+        body["type"] = rw.c("relationship_types", body["type"])
+    if "interfaces" in body:
+        body["interfaces"] = rw.interfaces(body["interfaces"])
+
+
+def _entries(entries: Any) -> List[Any]:
+    """The bodies of a ``groups`` / ``policies`` section: a map, or a list of single-key maps."""
+    if isinstance(entries, dict):
+        return list(entries.values())
+    if isinstance(entries, list):
+        return [v for e in entries if isinstance(e, dict) for v in e.values()]
+    return []
 
 
 def _requirement_assignment(rw: _Rewriter, body: Dict[str, Any], cap_names: Set[str],
@@ -501,11 +394,11 @@ def scopes_of(document: Any) -> Dict[str, Scope]:
     defined: Dict[str, Sections] = {}
     for section, files in document.type_files.items():
         for name, file in files.items():
-            defined.setdefault(file, _empty())[section].add(name)
+            defined.setdefault(file, empty_sections())[section].add(name)
     imports: Dict[str, List[str]] = getattr(document, "imports", {}) or {}
 
     def closure(file: str) -> Sections:
-        out = _empty()
+        out = empty_sections()
         seen = set()
         todo = [file]
         while todo:

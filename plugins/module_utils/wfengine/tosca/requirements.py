@@ -13,7 +13,7 @@ Occurrences (3.7.3): the bounds a type author wrote are enforced; see ``occurren
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 from . import constraints as cons
 from .datatypes import DataTypes, is_function
@@ -38,7 +38,7 @@ def capability_type_of(cdef: Any) -> Optional[str]:
     if isinstance(cdef, str):
         return cdef
     if isinstance(cdef, dict) and isinstance(cdef.get("type"), str):
-        return cdef["type"]
+        return cast(str, cdef["type"])
     return None
 
 
@@ -97,7 +97,7 @@ class Candidates:
         for cname, cdef in ntype.capabilities.items():
             ctype = capability_type_of(cdef)
             if ctype and cap in capability_ancestors(self.registry, ctype):
-                return cname
+                return cast(str, cname)
         return None
 
     def _matches_props(self, values: Dict[str, Any], defs: Dict[str, Any], filters: Any) -> bool:
@@ -130,23 +130,27 @@ class Candidates:
         values.update(raw.get("properties") or {})
         if not self._matches_props(values, ntype.properties, node_filter.get("properties")):
             return False
-        for cap, body in _filter_items(node_filter.get("capabilities")):
-            cname = self._has_capability(ntype, cap)
-            if cname is None:
-                return False
-            cdef = ntype.capabilities[cname]
-            cdefs = capability_property_defs(self.registry, capability_type_of(cdef), cdef)
-            cvalues = {k: d["default"] for k, d in cdefs.items() if isinstance(d, dict) and "default" in d}
-            if isinstance(cdef, dict) and isinstance(cdef.get("properties"), dict):
-                cvalues.update({k: v for k, v in cdef["properties"].items()
-                                if not (isinstance(v, dict) and "type" in v)})
-            cass = (raw.get("capabilities") or {}).get(cname)
-            if isinstance(cass, dict) and isinstance(cass.get("properties"), dict):
-                cvalues.update(cass["properties"])
-            if not self._matches_props(cvalues, cdefs, (body or {}).get("properties") if isinstance(body, dict)
-                                       else None):
-                return False
-        return True
+        return all(self._capability_matches(raw, ntype, cap, body)
+                   for cap, body in _filter_items(node_filter.get("capabilities")))
+
+    def _capability_matches(self, raw: Dict[str, Any], ntype: Any, cap: str, body: Any) -> bool:
+        """One ``capabilities`` entry of a node filter, against a template (``raw``) of
+        ``ntype``: the capability exists and its property values match the entry's."""
+        cname = self._has_capability(ntype, cap)
+        if cname is None:
+            return False
+        cdef = ntype.capabilities[cname]
+        cdefs = capability_property_defs(self.registry, capability_type_of(cdef), cdef)
+        cvalues = {k: d["default"] for k, d in cdefs.items()
+                   if isinstance(d, dict) and "default" in d}
+        if isinstance(cdef, dict) and isinstance(cdef.get("properties"), dict):
+            cvalues.update({k: v for k, v in cdef["properties"].items()
+                            if not (isinstance(v, dict) and "type" in v)})
+        cass = (raw.get("capabilities") or {}).get(cname)
+        if isinstance(cass, dict) and isinstance(cass.get("properties"), dict):
+            cvalues.update(cass["properties"])
+        return self._matches_props(cvalues, cdefs, (body or {}).get("properties")
+                                   if isinstance(body, dict) else None)
 
     def select(self, source: str, node_type: Optional[str], capability: Optional[str],
                node_filter: Any) -> List[str]:
@@ -159,7 +163,7 @@ def _filter_items(raw: Any) -> List[Tuple[str, Any]]:
     (the grammar) or one map (a frequent variant)."""
     if isinstance(raw, dict):
         return list(raw.items())
-    out = []
+    out: List[Tuple[Any, Any]] = []
     for item in raw or []:
         if isinstance(item, dict):
             out.extend(item.items())

@@ -105,7 +105,8 @@ def counts(values: Dict[str, Any], prefix: str = "", from_inputs: Optional[Dict[
     from_inputs = from_inputs or {}
     shown = {k: ("%r (input %s)" % (values[k], from_inputs[k]) if k in from_inputs else repr(values[k]))
              for k in values}
-    bad = [k for k in ("min_instances", "default_instances") if k in values and not _is_int(values[k])]
+    bad: List[str] = [k for k in ("min_instances", "default_instances")
+                      if k in values and not _is_int(values[k])]
     if "max_instances" in values and not (_is_int(values["max_instances"]) or values["max_instances"] == UNBOUNDED):
         bad.append("max_instances")
     if bad:

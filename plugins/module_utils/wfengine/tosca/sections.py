@@ -12,7 +12,7 @@ version, shown by ``wfctl status`` and announced at upload, one warning line per
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Set, Tuple
 
 from ..errors import ToscaError
 
@@ -30,7 +30,7 @@ def _names(value: Any, file: str, path: str, what: str) -> List[str]:
     return list(value)
 
 
-def _body(body: Any, keys: set, file: str, path: str, what: str) -> Dict[str, Any]:
+def _body(body: Any, keys: Set[str], file: str, path: str, what: str) -> Dict[str, Any]:
     if not isinstance(body, dict):
         raise ToscaError("%s must be a mapping" % what, file=file, path=path)
     unknown = set(body) - keys

@@ -12,7 +12,7 @@ operation runs.  Inputs given at instantiation are checked by ``check_given_inpu
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ..errors import ToscaError, ToscaProblems
 from ..operation.functions import has_function
@@ -31,6 +31,21 @@ def _literal(value: Any) -> bool:
 
 def check_sensitive(model: Any) -> List[ToscaError]:
     """Every sensitive input or property of ``model`` whose value is written in clear."""
+    out = _inputs(model)
+    seen: Set[Tuple[str, str]] = set()
+    for tname, tpl in model.templates.items():
+        ntype = model.node_types.get(tpl.type)
+        if ntype is None:
+            continue
+        for pname, pdef in (ntype.properties or {}).items():
+            if _sensitive(pdef):
+                out.extend(_property(model, tname, tpl, ntype, pname, pdef, seen))
+        out.extend(_requirements(model, tname, tpl))
+    return out
+
+
+def _inputs(model: Any) -> List[ToscaError]:
+    """The model's inputs: a malformed ``sensitive``, a sensitive default or value."""
     out: List[ToscaError] = []
     for name, d in (model.inputs or {}).items():
         if isinstance(d, dict) and "sensitive" in d and not isinstance(d["sensitive"], bool):
@@ -42,38 +57,44 @@ def check_sensitive(model: Any) -> List[ToscaError]:
                     out.append(ToscaError("input %s is sensitive: a %s would be stored in clear in the Space; %s"
                                           % (name, key, _HOW), file=model.file,
                                           path="topology_template.inputs.%s.%s" % (name, key)))
-    seen = set()
-    for tname, tpl in model.templates.items():
-        ntype = model.node_types.get(tpl.type)
-        if ntype is None:
-            continue
-        for pname, pdef in (ntype.properties or {}).items():
-            if not _sensitive(pdef):
-                continue
-            if "default" in pdef and _literal(pdef["default"]) and (ntype.name, pname) not in seen:
-                seen.add((ntype.name, pname))
-                out.append(ToscaError("node type %s: property %s is sensitive: a default would be stored in clear "
-                                      "in the Space; %s" % (ntype.name, pname, _HOW), file=ntype.file,
-                                      path="node_types.%s.properties.%s.default" % (ntype.name, pname)))
-            value = (tpl.properties or {}).get(pname)
-            path = "topology_template.node_templates.%s.properties.%s" % (tname, pname)
-            if _literal(value) and value != pdef.get("default"):
-                out.append(ToscaError("%s: property %s is sensitive: its value would be stored in clear in the "
-                                      "Space; %s" % (tname, pname, _HOW), file=tpl.file or model.file, path=path))
-            plain = _plain_input(value, model.inputs or {})
-            if plain:
-                out.append(ToscaError("%s: property %s is sensitive but reads input %s, which is not: its value "
-                                      "would be stored and shown in clear; mark the input sensitive: true"
-                                      % (tname, pname, plain), file=tpl.file or model.file, path=path + ".get_input"))
-        for req in tpl.requirements:
-            rtype = model.relationship_types.get(req.relationship)
-            for pname, pdef in ((rtype.properties if rtype else None) or {}).items():
-                value = (req.properties or {}).get(pname)
-                if _sensitive(pdef) and _literal(value):
-                    out.append(ToscaError("%s: requirement %s: property %s is sensitive: its value would be stored "
-                                          "in clear in the Space; %s" % (tname, req.name, pname, _HOW),
-                                          file=tpl.file or model.file,
-                                          path="topology_template.node_templates.%s.requirements" % tname))
+    return out
+
+
+def _property(model: Any, tname: str, tpl: Any, ntype: Any, pname: str, pdef: Dict[str, Any],
+              seen: Set[Tuple[str, str]]) -> List[ToscaError]:
+    """One sensitive property of template ``tname``: its type's default (reported once per
+    type), its value, the input it reads."""
+    out: List[ToscaError] = []
+    if "default" in pdef and _literal(pdef["default"]) and (ntype.name, pname) not in seen:
+        seen.add((ntype.name, pname))
+        out.append(ToscaError("node type %s: property %s is sensitive: a default would be stored in clear "
+                              "in the Space; %s" % (ntype.name, pname, _HOW), file=ntype.file,
+                              path="node_types.%s.properties.%s.default" % (ntype.name, pname)))
+    value = (tpl.properties or {}).get(pname)
+    path = "topology_template.node_templates.%s.properties.%s" % (tname, pname)
+    if _literal(value) and value != pdef.get("default"):
+        out.append(ToscaError("%s: property %s is sensitive: its value would be stored in clear in the "
+                              "Space; %s" % (tname, pname, _HOW), file=tpl.file or model.file, path=path))
+    plain = _plain_input(value, model.inputs or {})
+    if plain:
+        out.append(ToscaError("%s: property %s is sensitive but reads input %s, which is not: its value "
+                              "would be stored and shown in clear; mark the input sensitive: true"
+                              % (tname, pname, plain), file=tpl.file or model.file, path=path + ".get_input"))
+    return out
+
+
+def _requirements(model: Any, tname: str, tpl: Any) -> List[ToscaError]:
+    """Sensitive relationship properties given in clear in the template's requirements."""
+    out: List[ToscaError] = []
+    for req in tpl.requirements:
+        rtype = model.relationship_types.get(req.relationship)
+        for pname, pdef in ((rtype.properties if rtype else None) or {}).items():
+            value = (req.properties or {}).get(pname)
+            if _sensitive(pdef) and _literal(value):
+                out.append(ToscaError("%s: requirement %s: property %s is sensitive: its value would be stored "
+                                      "in clear in the Space; %s" % (tname, req.name, pname, _HOW),
+                                      file=tpl.file or model.file,
+                                      path="topology_template.node_templates.%s.requirements" % tname))
     return out
 
 

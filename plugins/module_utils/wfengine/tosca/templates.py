@@ -13,7 +13,7 @@ the file, the YAML path and the template so the user can fix the input from the 
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple, cast
 
 from ..errors import ToscaError, raise_problems
 from . import checks
@@ -25,7 +25,7 @@ from .normative import normative_types
 from .requirements import Candidates, node_filter_error, occurrences
 from .scaling import scaling_of
 from .sections import stored_sections
-from .types import TypeRegistry, raw_types_of
+from .types import TypeRegistry, raw_types_of, resolve_defined
 
 
 DEPENDS_ON = "tosca.relationships.DependsOn"
@@ -94,7 +94,8 @@ class _Builder:
             _mapping(body.get(key), self.file, "%s.%s" % (path, key), key)
         self.problems.extend(checks.check_relationship(
             "relationship template %s" % name, body.get("properties") or {},
-            self.registry.resolve_relationship_type(rtype), self.datatypes, self.file, path, self.warnings))
+            self.registry.resolve_relationship_type(cast(str, rtype)), self.datatypes, self.file, path,
+            self.warnings))
         return body
 
     def templates(self) -> Dict[str, NodeTemplate]:
@@ -224,19 +225,26 @@ class _Builder:
         found = self.candidates.select(name, want_type, cap if isinstance(cap, str) else None, nfilter)
         if len(found) == 1:
             return found[0]
+        raise self._no_single_target(name, rname, path, found, (want_type, cap, nfilter))
+
+    def _no_single_target(self, name: str, rname: str, path: str, found: List[str],
+                          wanted: Tuple[Any, Any, Any]) -> ToscaError:
+        """The error of a requirement that selects no node template, or several."""
+        want_type, cap, nfilter = wanted
         what = ", ".join(x for x in ("node type %s" % want_type if want_type else "",
                                      "capability %s" % cap if cap else "",
                                      "its node_filter" if nfilter is not None else "") if x)
         if not found:
-            typed = self.candidates.select(name, want_type, cap if isinstance(cap, str) else None, None) \
-                if nfilter is not None else []
-            raise ToscaError("%s: requirement '%s': no node template matches %s%s"
-                             % (name, rname, what or "it",
-                                " (the node_filter rejects %s)" % ", ".join(typed) if typed else ""),
-                             file=self.file, path=path)
-        raise ToscaError("%s: requirement '%s': %d node templates match %s (%s); name one with 'node' or "
-                         "narrow the node_filter" % (name, rname, len(found), what, ", ".join(found)),
-                         file=self.file, path=path)
+            typed = self.candidates.select(name, want_type, cap if isinstance(cap, str) else None,
+                                           None) if nfilter is not None else []
+            return ToscaError("%s: requirement '%s': no node template matches %s%s"
+                              % (name, rname, what or "it",
+                                 " (the node_filter rejects %s)" % ", ".join(typed) if typed else ""),
+                              file=self.file, path=path)
+        return ToscaError("%s: requirement '%s': %d node templates match %s (%s); name one with "
+                          "'node' or narrow the node_filter"
+                          % (name, rname, len(found), what, ", ".join(found)),
+                          file=self.file, path=path)
 
     def occurrences(self, name: str, ntype: NodeType, reqs: List[RequirementAssignment],
                     where: str) -> List[RequirementAssignment]:
@@ -312,6 +320,7 @@ class _Builder:
         props: Dict[str, Any] = {}
         ifaces: Dict[str, Any] = {}
         rtemplate: Optional[str] = None
+        rtype: Any
         if isinstance(rel, dict) and rel.get("type") is None:
             # TOSCA 1.3 3.8.2: the extended form may refine properties / interfaces of the
             # definition's relationship without repeating its type.
@@ -376,38 +385,6 @@ def _registry(sources: List[Dict[str, Any]]) -> TypeRegistry:
     return TypeRegistry(sources)
 
 
-def _resolve_own(registry: TypeRegistry, doc: Document) -> None:
-    """Resolve the types the file (and its imports) defines, so an error in an unused type is
-    still reported at upload rather than when someone first uses it.  Every bad type is
-    reported, before the templates (whose errors would only repeat them)."""
-    problems: List[ToscaError] = []
-    for section, resolve, names in (("node_types", registry.resolve_node_type, doc.node_types),
-                                    ("relationship_types", registry.resolve_relationship_type,
-                                     doc.relationship_types)):
-        bad: set = set()
-        for n in names:
-            chain = _raw_chain(registry, section, n)
-            if bad & chain:       # a bad ancestor (or cycle) is reported once, not by each child
-                continue
-            try:
-                resolve(n)
-            except ToscaError as exc:
-                problems.append(exc)
-                bad |= chain
-    raise_problems(problems)
-
-
-def _raw_chain(registry: TypeRegistry, section: str, name: str) -> set:
-    """``name`` and the names its raw ``derived_from`` leads to (stopping at a repeat)."""
-    chain = set()
-    cur: Any = name
-    while isinstance(cur, str) and cur not in chain:
-        chain.add(cur)
-        raw = registry.raw(section, cur)
-        cur = raw.get("derived_from") if isinstance(raw, dict) else None
-    return chain
-
-
 def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
     """The model of a TOSCA topology file, resolved over the normative library and ``libraries``
     (raw types as produced by ``raw_types_of`` / ``load_library``, earliest first)."""
@@ -426,7 +403,7 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
     sources = _sources(libraries, raw_types_of(doc), doc)
     topo = canonical_topology(topo, sources, scopes_of(doc).get(doc.file))
     registry = _registry(sources)
-    _resolve_own(registry, doc)
+    resolve_defined(registry, doc)
     builder = _Builder(doc, registry, topo)
     templates = builder.templates()
     raise_problems(builder.problems)
@@ -464,7 +441,7 @@ def load_model(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Model:
 def _announce(model: Model, warnings: List[str]) -> None:
     """Upload warnings (contract: ``model.warnings``, a list of one-line texts)."""
     if warnings:
-        model.warnings = list(getattr(model, "warnings", None) or []) + warnings  # type: ignore[attr-defined]
+        model.warnings = list(getattr(model, "warnings", None) or []) + warnings
 
 
 def _capability_types(registry: TypeRegistry, node_types: Dict[str, NodeType]) -> Dict[str, Any]:
@@ -492,5 +469,5 @@ def load_library(path: str, libraries: Iterable[Dict[str, Any]] = ()) -> Dict[st
                          file=doc.file)
     sources = _sources(libraries, raw, doc)
     registry = _registry(sources)
-    _resolve_own(registry, doc)
+    resolve_defined(registry, doc)
     return sources[-1]

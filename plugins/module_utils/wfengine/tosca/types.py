@@ -14,9 +14,9 @@ that would silently change the order of a deployment than a feature.
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
-from ..errors import ToscaError
+from ..errors import ToscaError, raise_problems
 from .loader import TYPE_SECTIONS, Document
 from .model import (CALL_OPERATION, SET_STATE, Activity, NodeType, RelationshipType, RelWorkflow,
                     RequirementDef, WeaveEntry)
@@ -107,7 +107,7 @@ class TypeRegistry:
     def has_node_type(self, name: str) -> bool:
         return isinstance(name, str) and name in self._raw["node_types"]
 
-    def has_relationship_type(self, name: str) -> bool:
+    def has_relationship_type(self, name: Any) -> bool:
         return isinstance(name, str) and name in self._raw["relationship_types"]
 
     def node_type_names(self) -> List[str]:
@@ -182,7 +182,7 @@ class TypeRegistry:
         return v
 
     @staticmethod
-    def _check_keys(raw: Dict[str, Any], allowed: set, file: Optional[str], path: str, what: str) -> None:
+    def _check_keys(raw: Dict[str, Any], allowed: Set[str], file: Optional[str], path: str, what: str) -> None:
         unknown = set(raw) - allowed
         if unknown:
             raise ToscaError("unknown keys in %s: %s (allowed: %s)"
@@ -358,3 +358,35 @@ class TypeRegistry:
                                       activity=e.get("activity")))
             sides[side] = out
         return RelWorkflow(source=sides["source"], target=sides["target"])
+
+
+def resolve_defined(registry: TypeRegistry, doc: Document) -> None:
+    """Resolve the types the file (and its imports) defines, so an error in an unused type is
+    still reported at upload rather than when someone first uses it.  Every bad type is
+    reported, before the templates (whose errors would only repeat them)."""
+    problems: List[ToscaError] = []
+    for section, resolve, names in (("node_types", registry.resolve_node_type, doc.node_types),
+                                    ("relationship_types", registry.resolve_relationship_type,
+                                     doc.relationship_types)):
+        bad: Set[str] = set()
+        for n in names:
+            chain = _raw_chain(registry, section, n)
+            if bad & chain:       # a bad ancestor (or cycle) is reported once, not by each child
+                continue
+            try:
+                resolve(n)
+            except ToscaError as exc:
+                problems.append(exc)
+                bad |= chain
+    raise_problems(problems)
+
+
+def _raw_chain(registry: TypeRegistry, section: str, name: str) -> Set[str]:
+    """``name`` and the names its raw ``derived_from`` leads to (stopping at a repeat)."""
+    chain: Set[str] = set()
+    cur: Any = name
+    while isinstance(cur, str) and cur not in chain:
+        chain.add(cur)
+        raw = registry.raw(section, cur)
+        cur = raw.get("derived_from") if isinstance(raw, dict) else None
+    return chain
