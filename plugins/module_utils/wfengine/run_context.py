@@ -17,7 +17,7 @@ from .instances import validate_node
 from .locality import Zones
 from .placement import host_address
 from .rules import Instr, RuleSet, rule_set
-from .runs import rules_key_of, run_record
+from .run_records import rules_key_of, run_record
 from .space.base import Entry, Space
 
 

@@ -4,7 +4,8 @@
 """What the runs of an instance did: node states (``status``), the operations' logs, the trace of
 events in causal order, a run's summary, the root hosts a run waits for, the topology's outputs.
 
-Read only: starting, ending, canceling, resuming and waiting for runs are ``runs.py``.
+Read only: starting, ending, canceling, resuming and waiting for runs are ``runs.py``; the run
+records these reports read are ``run_records.py``.
 """
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ from typing import Any, Dict, List, Optional
 from . import catalog, deployments, keys
 from . import events as trace_events
 from .errors import NotFound, SpaceDataError
-from .facts import validate_fact
 from .instances import natural_key, root_of
-from .runs import RUNNING, instance_runs, read_run
+from .run_records import RUNNING, instance_runs, node_states, read_run
 from .space.base import Space
 
 
@@ -24,17 +24,7 @@ def status(space: Space, model: str, instance: str) -> Dict[str, Any]:
     head = deployments.instance_head(space, model, instance)
     nodes = deployments.read_nodes(space, model, instance, head)
     runs = instance_runs(space, model, instance)
-    states: Dict[str, Optional[str]] = {}
-    errors: Dict[str, Any] = {}
-    for rec in reversed(runs):
-        if len(states) == len(nodes):
-            break
-        for e in space.list(keys.facts(rec["id"])):
-            f = validate_fact(e.key, e.value)
-            if f["node"] not in states and f["node"] in nodes and (f["state"] or f.get("error")):
-                states[f["node"]] = f["state"]
-                if f.get("error"):
-                    errors[f["node"]] = f["error"]
+    states, errors = node_states(space, runs, nodes)
     out = {"model": model, "instance": instance, "nodes": {}}
     for nid in sorted(nodes, key=natural_key):
         n = nodes[nid]

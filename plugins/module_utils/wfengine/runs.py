@@ -19,38 +19,20 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import catalog, deployments, keys
-from .errors import Conflict, NotFound, SpaceDataError
+from .errors import Conflict, NotFound
 from .facts import new_fact, validate_fact
 from .instances import hosting_map
 from .locality import zone_map
 from .imperative import check_preconditions, instances_from, is_imperative
 from .rules import rule_set
-from .space.base import (Entry, Space, op_cas, op_check_index, op_delete, op_delete_cas,
+from .run_records import (CANCELED as CANCELED, FAILED as FAILED, RUNNING as RUNNING,
+                          SUCCEEDED as SUCCEEDED, instance_runs as instance_runs,
+                          node_states, read_run as read_run, rules_key_of as rules_key_of,
+                          run_record as run_record)
+from .space.base import (Space, op_cas, op_check_index, op_delete, op_delete_cas,
                          op_delete_tree, op_get, op_get_tree, op_set)
 
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
 log = logging.getLogger("wfengine.runs")
-
-
-def read_run(space: Space, run_id: str) -> Dict[str, Any]:
-    e = space.get(keys.run(run_id))
-    if e is None:
-        raise NotFound("unknown run %s" % run_id)
-    return run_record(e)
-
-
-def run_record(e: Entry) -> Dict[str, Any]:
-    v = e.value
-    if not isinstance(v, dict) or not all(isinstance(v.get(k), str) for k in
-                                          ("id", "model", "instance", "workflow", "status",
-                                           "model_digest", "generation")):
-        raise SpaceDataError("%s: not a run record" % e.key)
-    return v
-
-
-CANCELED = "canceled"
 
 
 def _runs_operations(meta: Dict[str, Any], nodes: Dict[str, Dict[str, Any]]) -> bool:
@@ -149,8 +131,10 @@ def _check_preconditions(space: Space, workflow: str, rules: Dict[str, Any], mod
                          instances: Any) -> None:
     """TOSCA 1.3 §7.3 preconditions of an imperative workflow, on the instances' current states
     and stored attributes: a workflow whose preconditions do not hold is not started."""
-    from .run_reports import status     # (run_reports imports this module)
-    states = {n: v["state"] for n, v in status(space, model, instance)["nodes"].items()}
+    head = deployments.instance_head(space, model, instance)
+    nodes = deployments.read_nodes(space, model, instance, head)
+    reached = node_states(space, instance_runs(space, model, instance), nodes)[0]
+    states = {n: reached.get(n) or "initial" for n in nodes}
 
     def values(nid: str) -> Dict[str, Any]:
         e = space.get(keys.attributes(model, instance, nid))
@@ -262,18 +246,6 @@ def cancel_run(space: Space, model: str, instance: str) -> Dict[str, Any]:
                                         op_set(keys.live(run_id), {"canceled": time.time()})]).ok:
         raise Conflict("run %s is ending; nothing to cancel" % run_id)
     return read_run(space, run_id)
-
-
-def rules_key_of(rec: Dict[str, Any]) -> str:
-    """Where a run's rules are: the model version's rules of its workflow, or, for an update run,
-    the composite rules stored with its update generation (``rules_key``, checked to lie there)."""
-    key = rec.get("rules_key")
-    if key is None:
-        return keys.model_rules(rec["model"], rec["model_digest"], rec["workflow"])
-    expected = keys.instance_rules(rec["model"], rec["instance"], rec["generation"])
-    if not isinstance(key, str) or key != expected:
-        raise SpaceDataError("run %s: rules_key %r is not its update generation's rules" % (rec.get("id"), key))
-    return key
 
 
 def run_rules(space: Space, rec: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -403,17 +375,3 @@ def run_progress(space: Space, run_id: str, rec: Dict[str, Any], qkeys: List[str
             "running": sum(1 for k in qkeys if keys.is_lock(k)),
             "failed": failed, "states": states,
             "operations_done": ops_done, "operations_running": ops_running}
-
-
-def instance_runs(space: Space, model: str, instance: str) -> List[Dict[str, Any]]:
-    """Run records of an instance, oldest first."""
-    deployments.instance_head(space, model, instance)
-    ids = [k.rsplit("/", 1)[1] for k in space.keys(keys.instance_runs(model, instance))]
-    recs = []
-    for r in ids:
-        try:
-            recs.append(read_run(space, r))
-        except NotFound:
-            continue
-    recs.sort(key=lambda r: r["started"])
-    return recs

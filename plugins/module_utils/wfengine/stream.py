@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 from . import events as trace_events
 from . import keys
 from .errors import NotFound
-from .runs import RUNNING, instance_runs, read_run, run_record
+from .run_records import RUNNING, instance_runs, read_run, run_record
 
 Cursor = Tuple[int, int]
 _CURSOR_RE = re.compile(r"^(\d{1,18})(?:\.(\d{1,9}))?$")

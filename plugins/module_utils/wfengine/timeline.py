@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import deployments
 from .errors import WfError
 from .run_reports import logs as run_logs, trace as run_trace
-from .runs import RUNNING
+from .run_records import RUNNING
 from .stream import select_run
 
 COLOURS = {"ok": "#43a047", "failed": "#e53935", "retry": "#fb8c00", "interrupted": "#8e24aa"}
