@@ -47,7 +47,8 @@ def rules_key_of(rec: Dict[str, Any]) -> str:
         return keys.model_rules(rec["model"], rec["model_digest"], rec["workflow"])
     expected = keys.instance_rules(rec["model"], rec["instance"], rec["generation"])
     if not isinstance(key, str) or key != expected:
-        raise SpaceDataError("run %s: rules_key %r is not its update generation's rules" % (rec.get("id"), key))
+        raise SpaceDataError("run %s: rules_key %r is not its update generation's rules"
+                             % (rec.get("id"), key))
     return key
 
 
