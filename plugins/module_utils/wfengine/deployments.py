@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from . import catalog, keys
 from .errors import Conflict, NotFound, SpaceDataError
@@ -32,7 +32,7 @@ class _TemplatesModel:
 
 
 class _RelKind:
-    def __init__(self, ancestors):
+    def __init__(self, ancestors: Iterable[str]) -> None:
         self._ancestors = set(ancestors)
 
     def is_a(self, name: str) -> bool:

@@ -56,26 +56,28 @@ def expand(key: str, value: Any) -> List[Dict[str, Any]]:
     workflow, worker, rows = value.get("workflow"), value.get("worker"), value.get("events")
     if not isinstance(workflow, str) or not isinstance(worker, str) or not isinstance(rows, list):
         raise _bad(key, "workflow, worker or events missing")
-    out = []
-    for row in rows:
-        if (not isinstance(row, list) or len(row) not in (7, 8)
-                or not isinstance(row[0], (int, float)) or isinstance(row[0], bool)
-                or not all(isinstance(x, str) for x in row[1:6]) or row[3] not in _KINDS):
-            raise _bad(key, "bad event row")
-        rel = row[6]
-        if rel is not None and not (isinstance(rel, list) and len(rel) == 3
-                                    and all(isinstance(x, str) for x in rel)):
-            raise _bad(key, "bad relationship in an event")
-        ev: Dict[str, Any] = {
-            "ts": row[0], "workflow": workflow, "node": row[1], "template": row[2],
-            "kind": row[3], "name": row[4], "worker": worker,
-            "relationship": None if rel is None else {"type": rel[0], "source": rel[1],
-                                                      "target": rel[2]}}
-        if row[5] != "ok":
-            ev["status"] = row[5]
-        if len(row) == 8:
-            if not isinstance(row[7], dict):
-                raise _bad(key, "bad extra fields in an event")
-            ev.update(row[7])
-        out.append(ev)
-    return out
+    return [_row_event(key, row, workflow, worker) for row in rows]
+
+
+def _row_event(key: str, row: Any, workflow: str, worker: str) -> Dict[str, Any]:
+    """One stored event row, validated, as a dictionary (``expand``)."""
+    if (not isinstance(row, list) or len(row) not in (7, 8)
+            or not isinstance(row[0], (int, float)) or isinstance(row[0], bool)
+            or not all(isinstance(x, str) for x in row[1:6]) or row[3] not in _KINDS):
+        raise _bad(key, "bad event row")
+    rel = row[6]
+    if rel is not None and not (isinstance(rel, list) and len(rel) == 3
+                                and all(isinstance(x, str) for x in rel)):
+        raise _bad(key, "bad relationship in an event")
+    ev: Dict[str, Any] = {
+        "ts": row[0], "workflow": workflow, "node": row[1], "template": row[2],
+        "kind": row[3], "name": row[4], "worker": worker,
+        "relationship": None if rel is None else {"type": rel[0], "source": rel[1],
+                                                  "target": rel[2]}}
+    if row[5] != "ok":
+        ev["status"] = row[5]
+    if len(row) == 8:
+        if not isinstance(row[7], dict):
+            raise _bad(key, "bad extra fields in an event")
+        ev.update(row[7])
+    return ev

@@ -102,7 +102,7 @@ def call_end(operation: str, rel: Optional[Dict[str, Any]], side: Optional[str],
     """(node instance record, side) an operation call is made for: ``node`` (whose program holds
     the call) unless ``operation_side`` says the operation belongs to the other end."""
     end = operation_side(operation, side) if rel is not None else side
-    if end is None or end == side:
+    if rel is None or end is None or end == side:
         return node, side
     return node_of(rel[end]), end
 
@@ -248,32 +248,43 @@ def host_target(fctx: FunctionContext, root: str, inventory: Optional[Inventory]
     cred, port = _credential(fctx, root)
     what = "%s" % fctx.describe(root)
     user = cred.get("user")
-    key_file = password = None
-    token, token_type = cred.get("token"), (cred.get("token_type") or "password")
-    if token not in (None, ""):
-        if not isinstance(token, str):
-            raise PlacementError("%s: credential token must be a string" % what)
-        if token_type == "private_key":
-            key_file = token
-        elif token_type == "password":
-            password = token
-        else:
-            raise PlacementError("%s: credential token_type %r is not supported for SSH "
-                                 "(private_key or password)" % (what, token_type))
+    key_file, password = _token(cred, what)
     if "ansible_port" in inv:
         port = _port(inv["ansible_port"], "inventory host %s" % root)
     user = inv.get("ansible_user", user)
     key_file = inv.get("ansible_ssh_private_key_file", inv.get("ansible_private_key_file", key_file))
     password = inv.get("ansible_password", inv.get("ansible_ssh_pass", password))
+    key_file = _checked(what, user, address, key_file)
+    hostvars = {k: v for k, v in inv.items() if k not in _CONNECTION_VARS}
+    return Target(host=root, address=address, port=port or DEFAULT_SSH_PORT, user=user,
+                  key_file=key_file, password=password, hostvars=hostvars)
+
+
+def _token(cred: Dict[str, Any], what: str) -> Tuple[Optional[str], Optional[str]]:
+    """(private key file, password) the credential's ``token`` gives, by its ``token_type``."""
+    token, token_type = cred.get("token"), (cred.get("token_type") or "password")
+    if token in (None, ""):
+        return None, None
+    if not isinstance(token, str):
+        raise PlacementError("%s: credential token must be a string" % what)
+    if token_type == "private_key":
+        return token, None
+    if token_type == "password":
+        return None, token
+    raise PlacementError("%s: credential token_type %r is not supported for SSH "
+                         "(private_key or password)" % (what, token_type))
+
+
+def _checked(what: str, user: Any, address: str, key_file: Any) -> Optional[str]:
+    """Refuse a user, address or key file that ssh would misread (an option, spaces); returns the
+    key file with ``~`` expanded."""
     if user is not None and (not isinstance(user, str) or not user or user.startswith("-")
                              or any(c.isspace() for c in user)):
         raise PlacementError("%s: credential user %r is not a user name" % (what, user))
     if address.startswith("-") or any(c.isspace() for c in address):
         raise PlacementError("%s: address %r is not a host name or address" % (what, address))
-    if key_file is not None:
-        if not isinstance(key_file, str) or not key_file:
-            raise PlacementError("%s: credential token (private key file) must be a path" % what)
-        key_file = os.path.expanduser(key_file)
-    hostvars = {k: v for k, v in inv.items() if k not in _CONNECTION_VARS}
-    return Target(host=root, address=address, port=port or DEFAULT_SSH_PORT, user=user,
-                  key_file=key_file, password=password, hostvars=hostvars)
+    if key_file is None:
+        return None
+    if not isinstance(key_file, str) or not key_file:
+        raise PlacementError("%s: credential token (private key file) must be a path" % what)
+    return os.path.expanduser(key_file)

@@ -85,17 +85,43 @@ def plan(space: Space, workflow: str, model: str, instance: str, inputs: Optiona
         diff = compute(ro, model, instance, inputs, counts, remove)
         w = diff.pop("_write", None)
         nodes = w["union"] if w else {}
-        rs: Any = rule_set(UPDATE, w["rules"] if w else {"update": True, "nodes": {}, "relationships": {}})
+        rs: Any = rule_set(UPDATE, w["rules"] if w else {"update": True, "nodes": {},
+                                                          "relationships": {}})
     else:
-        nodes_prefix = keys.instance_nodes(model, instance, head["generation"])
-        rules, dummy, node_entries = catalog.read_rules_and_meta(ro, model, head["model_digest"], workflow,
-                                                                 nodes_prefix)
-        if rules is None:
-            known = catalog.model_head(ro, model).get("workflows", [])
-            raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
-        nodes = deployments.nodes_of(nodes_prefix, node_entries)
-        rs = rule_set(workflow, rules, instances_from(nodes))
+        nodes, rs = _workflow_nodes(ro, workflow, model, instance, head)
     participants = sorted(n for n, v in nodes.items() if rs.takes_part(v))
+    points, edges = _points_and_edges(rs, nodes, participants)
+    ops = sum(1 for p in points if p["kind"] == "operation")
+    extra = {} if diff is None else {"update": {k: v for k, v in diff.items()
+                                                if not k.startswith("_")}}
+    return {**extra, "workflow": workflow, "model": model, "instance": instance,
+            "model_digest": head["model_digest"], "generation": head["generation"],
+            "nodes": len(nodes), "participants": len(participants), "points": points,
+            "edges": edges,
+            "counts": {"operations": ops, "states": sum(1 for p in points if p["kind"] == "state"),
+                       "edges": len(edges)}}
+
+
+def _workflow_nodes(ro: Any, workflow: str, model: str, instance: str, head: Dict[str, Any]
+                    ) -> Tuple[Dict[str, Dict[str, Any]], Any]:
+    """The nodes of the instance's current generation and the rules of ``workflow`` over them,
+    read in one snapshot (as runs.start_run reads them)."""
+    nodes_prefix = keys.instance_nodes(model, instance, head["generation"])
+    rules, dummy, node_entries = catalog.read_rules_and_meta(ro, model, head["model_digest"],
+                                                             workflow, nodes_prefix)
+    if rules is None:
+        known = catalog.model_head(ro, model).get("workflows", [])
+        raise NotFound("model %s defines no workflow %s (known: %s)"
+                       % (model, workflow, ", ".join(known)))
+    nodes = deployments.nodes_of(nodes_prefix, node_entries)
+    return nodes, rule_set(workflow, rules, instances_from(nodes))
+
+
+def _points_and_edges(rs: Any, nodes: Dict[str, Dict[str, Any]], participants: List[str]
+                      ) -> Tuple[List[Dict[str, Any]], List[List[int]]]:
+    """The points of the participants' programs, and the happens-before edges between them: each
+    point after the previous point of its program, a point after a wait after the state waited
+    for."""
     rels: Dict[str, Dict[str, Any]] = {}
     for n in nodes.values():
         for rel in n["out"]:
@@ -111,21 +137,8 @@ def plan(space: Space, workflow: str, model: str, instance: str, inputs: Optiona
             if ins.op == WAIT:
                 pending.append((ins.other, ins.name))
                 continue
-            if ins.op == STATE:
-                kind = "step" if is_marker(ins.name) else "state"
-                point: Dict[str, Any] = {"kind": kind, "node": nid, "program": nid,
-                                         "name": ins.step if kind == "step" else ins.name}
-            elif ins.op in (CALL, RCALL):
-                point = {"kind": "operation", "node": nid, "program": nid, "name": ins.name}
-                if ins.op == RCALL:
-                    rel = rels.get(ins.rel)
-                    if rel is None:
-                        raise WfError("%s: relationship instance %s is not in the deployment" % (nid, ins.rel))
-                    end, dummy = call_end(ins.name, rel, ins.side, nodes[nid], lambda i: nodes[i])
-                    point["node"] = end["id"]
-                    point["relationship"] = {"id": rel["id"], "type": rel["type"], "source": rel["source"],
-                                             "target": rel["target"]}
-            else:
+            point = _point(ins, nid, nodes, rels)
+            if point is None:
                 continue          # an imperative guard: decided at run time
             pid = len(points)
             point["id"] = pid
@@ -142,13 +155,29 @@ def plan(space: Space, workflow: str, model: str, instance: str, inputs: Optiona
         before = state_point.get((other, state))
         if before is not None:
             edges.append([before, pid])
-    ops = sum(1 for p in points if p["kind"] == "operation")
-    extra = {} if diff is None else {"update": {k: v for k, v in diff.items() if not k.startswith("_")}}
-    return {**extra, "workflow": workflow, "model": model, "instance": instance,
-            "model_digest": head["model_digest"], "generation": head["generation"],
-            "nodes": len(nodes), "participants": len(participants), "points": points, "edges": edges,
-            "counts": {"operations": ops, "states": sum(1 for p in points if p["kind"] == "state"),
-                       "edges": len(edges)}}
+    return points, edges
+
+
+def _point(ins: Any, nid: str, nodes: Dict[str, Dict[str, Any]],
+           rels: Dict[str, Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The plan point of one instruction of ``nid``'s program (its ``id`` not set yet): a state
+    change, a step marker or an operation; None for an imperative guard."""
+    if ins.op == STATE:
+        kind = "step" if is_marker(ins.name) else "state"
+        return {"kind": kind, "node": nid, "program": nid,
+                "name": ins.step if kind == "step" else ins.name}
+    if ins.op not in (CALL, RCALL):
+        return None
+    point: Dict[str, Any] = {"kind": "operation", "node": nid, "program": nid, "name": ins.name}
+    if ins.op == RCALL:
+        rel = rels.get(ins.rel)
+        if rel is None:
+            raise WfError("%s: relationship instance %s is not in the deployment" % (nid, ins.rel))
+        end = call_end(ins.name, rel, ins.side, nodes[nid], lambda i: nodes[i])[0]
+        point["node"] = end["id"]
+        point["relationship"] = {"id": rel["id"], "type": rel["type"], "source": rel["source"],
+                                 "target": rel["target"]}
+    return point
 
 
 def operations(p: Dict[str, Any]) -> Dict[str, Any]:

@@ -10,14 +10,14 @@ import itertools
 import threading
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
-from . import catalog, deployments, keys
+from . import deployments, keys
 from .errors import NotFound, SpaceDataError, WfError
 from .facts import new_fact
 from .instances import validate_node
 from .locality import Zones
 from .placement import host_address
-from .rules import Instr, RuleSet, rule_set
-from .runs import rules_key_of, run_record
+from .rules import Instr, RuleSet, rule_set, validate_rule_set
+from .run_records import rules_key_of, run_record
 from .space.base import Entry, Space
 
 
@@ -102,7 +102,7 @@ class RunContext:
         if entry is None:
             raise SpaceDataError("run %s: rules of workflow %s are missing"
                                  % (self.run_id, self.workflow))
-        rules = catalog.validate_rule_set(self.workflow, entry.value)
+        rules = validate_rule_set(self.workflow, entry.value)
         with self._lock:
             if self._rules is None:
                 self._rules = rule_set(self.workflow, rules, self.template_instances)

@@ -4,18 +4,18 @@
 """What the runs of an instance did: node states (``status``), the operations' logs, the trace of
 events in causal order, a run's summary, the root hosts a run waits for, the topology's outputs.
 
-Read only: starting, ending, canceling, resuming and waiting for runs are ``runs.py``.
+Read only: starting, ending, canceling, resuming and waiting for runs are ``runs.py``; the run
+records these reports read are ``run_records.py``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from . import catalog, deployments, keys
 from . import events as trace_events
 from .errors import NotFound, SpaceDataError
-from .facts import validate_fact
 from .instances import natural_key, root_of
-from .runs import RUNNING, instance_runs, read_run
+from .run_records import RUNNING, instance_runs, node_states, read_run
 from .space.base import Space
 
 
@@ -24,18 +24,8 @@ def status(space: Space, model: str, instance: str) -> Dict[str, Any]:
     head = deployments.instance_head(space, model, instance)
     nodes = deployments.read_nodes(space, model, instance, head)
     runs = instance_runs(space, model, instance)
-    states: Dict[str, Optional[str]] = {}
-    errors: Dict[str, Any] = {}
-    for rec in reversed(runs):
-        if len(states) == len(nodes):
-            break
-        for e in space.list(keys.facts(rec["id"])):
-            f = validate_fact(e.key, e.value)
-            if f["node"] not in states and f["node"] in nodes and (f["state"] or f.get("error")):
-                states[f["node"]] = f["state"]
-                if f.get("error"):
-                    errors[f["node"]] = f["error"]
-    out = {"model": model, "instance": instance, "nodes": {}}
+    states, errors = node_states(space, runs, nodes)
+    out: Dict[str, Any] = {"model": model, "instance": instance, "nodes": {}}
     for nid in sorted(nodes, key=natural_key):
         n = nodes[nid]
         out["nodes"][nid] = {"template": n["template"], "type": n["type"],
@@ -65,7 +55,7 @@ def status(space: Space, model: str, instance: str) -> Dict[str, Any]:
 def waiting_hosts(space: Space, rec: Dict[str, Any]) -> List[Dict[str, Any]]:
     """Root hosts of a running run whose ready nodes wait for the worker that serves them
     (``wfctl worker --serves``) to come back: host, address, serving workers, nodes, since."""
-    served: Dict[str, set] = {}
+    served: Dict[str, Set[str]] = {}
     for k in space.keys(keys.SERVED):
         name, dummy, wid = k[len(keys.SERVED):].rpartition("/")
         served.setdefault(name, set()).add(wid)
@@ -109,16 +99,25 @@ def topology_outputs(space: Space, model: str, instance: str, head: Dict[str, An
     from .operation.function_eval import evaluate_outputs
     from .operation.resolver import model_context
 
-    class _Deployment:
-        pass
-    dep = _Deployment()
-    dep.model, dep.instance = model, instance
-    dep.node = nodes.__getitem__
-    dep.template_instances = lambda t: sorted((n for n, v in nodes.items() if v["template"] == t), key=natural_key)
+    dep = _Deployment(model, instance, nodes)
     prefix = keys.model_operations(model, head["model_digest"], "")
     values = {e.key[len(prefix):]: (e.value or {}).get("values") or {} for e in space.list(prefix)}
     ctx = model_context(space, dep, values, head.get("inputs") or {}, None)
     return evaluate_outputs(meta["outputs"], ctx)
+
+
+class _Deployment:
+    """What a function context reads of a deployment outside a run (``topology_outputs``): its
+    nodes, and their ids by template."""
+
+    def __init__(self, model: str, instance: str, nodes: Dict[str, Dict[str, Any]]):
+        self.model, self.instance = model, instance
+        self.node: Callable[[str], Dict[str, Any]] = nodes.__getitem__
+        self._nodes = nodes
+
+    def template_instances(self, template: str) -> List[str]:
+        return sorted((n for n, v in self._nodes.items() if v["template"] == template),
+                      key=natural_key)
 
 
 def _select_runs(space: Space, model: str, instance: str, workflow: Optional[str],

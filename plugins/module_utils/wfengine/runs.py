@@ -16,41 +16,23 @@ import itertools
 import logging
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 from . import catalog, deployments, keys
-from .errors import Conflict, NotFound, SpaceDataError
+from .errors import Conflict, NotFound
 from .facts import new_fact, validate_fact
 from .instances import hosting_map
 from .locality import zone_map
 from .imperative import check_preconditions, instances_from, is_imperative
-from .rules import rule_set
-from .space.base import (Entry, Space, op_cas, op_check_index, op_delete, op_delete_cas,
+from .rules import rule_set, validate_rule_set
+from .run_records import (CANCELED as CANCELED, FAILED as FAILED, RUNNING as RUNNING,
+                          SUCCEEDED as SUCCEEDED, instance_runs as instance_runs,
+                          node_states, read_run as read_run, rules_key_of as rules_key_of,
+                          run_record as run_record)
+from .space.base import (Space, op_cas, op_check_index, op_delete, op_delete_cas,
                          op_delete_tree, op_get, op_get_tree, op_set)
 
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
 log = logging.getLogger("wfengine.runs")
-
-
-def read_run(space: Space, run_id: str) -> Dict[str, Any]:
-    e = space.get(keys.run(run_id))
-    if e is None:
-        raise NotFound("unknown run %s" % run_id)
-    return run_record(e)
-
-
-def run_record(e: Entry) -> Dict[str, Any]:
-    v = e.value
-    if not isinstance(v, dict) or not all(isinstance(v.get(k), str) for k in
-                                          ("id", "model", "instance", "workflow", "status",
-                                           "model_digest", "generation")):
-        raise SpaceDataError("%s: not a run record" % e.key)
-    return v
-
-
-CANCELED = "canceled"
 
 
 def _runs_operations(meta: Dict[str, Any], nodes: Dict[str, Dict[str, Any]]) -> bool:
@@ -71,25 +53,7 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
     (updates.py): the run's ``generation``, ``model_digest`` and ``rules_key`` instead of the
     instance head's and the model's; ``extra_ops`` commit with the run record (an update moves
     the instance head in the same transaction: the head moves iff the run starts)."""
-    head = deployments.instance_head(space, model, instance)
-    if override:
-        head = dict(head, generation=override["generation"], model_digest=override["model_digest"])
-    nodes_prefix = keys.instance_nodes(model, instance, head["generation"])
-    if override:
-        got = space.txn([op_get(override["rules_key"]), op_get(keys.model_meta(model, head["model_digest"])),
-                         op_get_tree(nodes_prefix)])
-        e = got.entries.get(override["rules_key"])
-        rules = None if e is None else catalog.validate_rule_set(workflow, e.value)
-        meta_e = got.entries.get(keys.model_meta(model, head["model_digest"]))
-        meta = meta_e.value if meta_e is not None and isinstance(meta_e.value, dict) else {}
-        node_entries = got.trees.get(nodes_prefix, [])
-    else:
-        rules, meta, node_entries = catalog.read_rules_and_meta(space, model, head["model_digest"],
-                                                                workflow, nodes_prefix)
-    if rules is None:
-        known = catalog.model_head(space, model).get("workflows", [])
-        raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
-    nodes = deployments.nodes_of(nodes_prefix, node_entries)
+    head, rules, meta, nodes = _read_start(space, workflow, model, instance, override)
     rs = rule_set(workflow, rules, instances_from(nodes))
     if is_imperative(rules) and rules["imperative"].get("preconditions"):
         _check_preconditions(space, workflow, rules, model, instance, instances_from(nodes))
@@ -103,13 +67,57 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
               "participants": len(participants), "nodes": len(nodes), "epoch": 0,
               "max_retries": int(max_retries),
               # workers share out the nodes of a run by zones of root hosts (locality.py)
-              "hosting": hosting_map(nodes), "zones": zone_map(nodes, spread=_runs_operations(meta, nodes)),
+              "hosting": hosting_map(nodes),
+              "zones": zone_map(nodes, spread=_runs_operations(meta, nodes)),
               "serialize_hosted": bool(meta.get("settings", {}).get("serialize_hosted", True))}
     if override:
         record["rules_key"] = override["rules_key"]
     if workflow == "uninstall" and not is_imperative(rules):
         # TOSCA: uninstall failures should not prevent the other operations (docs/day2.md)
         record["past_failures"] = True
+    _write_start(space, record, participants, initial, list(extra_ops or []))
+    if not participants:
+        finalize_run(space, run_id)
+        record = read_run(space, run_id)
+    return record
+
+
+def _read_start(space: Space, workflow: str, model: str, instance: str,
+                override: Optional[Dict[str, str]]
+                ) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any],
+                           Dict[str, Dict[str, Any]]]:
+    """What a run starts from, in one read: the instance head (its generation and model version,
+    or the update's ``override``), the workflow's rules, the model version's meta, the nodes."""
+    head = deployments.instance_head(space, model, instance)
+    if override:
+        head = dict(head, generation=override["generation"], model_digest=override["model_digest"])
+    nodes_prefix = keys.instance_nodes(model, instance, head["generation"])
+    rules: Optional[Dict[str, Any]]
+    if override:
+        meta_key = keys.model_meta(model, head["model_digest"])
+        got = space.txn([op_get(override["rules_key"]), op_get(meta_key),
+                         op_get_tree(nodes_prefix)])
+        e = got.entries.get(override["rules_key"])
+        rules = None if e is None else validate_rule_set(workflow, e.value)
+        meta_e = got.entries.get(meta_key)
+        meta = meta_e.value if meta_e is not None and isinstance(meta_e.value, dict) else {}
+        node_entries = got.trees.get(nodes_prefix, [])
+    else:
+        rules, meta, node_entries = catalog.read_rules_and_meta(space, model, head["model_digest"],
+                                                                workflow, nodes_prefix)
+    if rules is None:
+        known = catalog.model_head(space, model).get("workflows", [])
+        raise NotFound("model %s defines no workflow %s (known: %s)"
+                       % (model, workflow, ", ".join(known)))
+    return head, rules, meta, deployments.nodes_of(nodes_prefix, node_entries)
+
+
+def _write_start(space: Space, record: Dict[str, Any], participants: List[str],
+                 initial: List[str], extra: List[Any]) -> None:
+    """Write a new run: its facts and ready tuples, then its record with the instance's
+    current-run pointer (Conflict if the instance has a run in progress)."""
+    run_id, model, instance = record["id"], record["model"], record["instance"]
+    workflow, now = record["workflow"], record["started"]
     # Facts and ready tuples first: workers ignore a queue until its marker exists, so they stay
     # invisible until the transaction below, and are removed if the run cannot start.  Facts that
     # exist from the start let a worker read a node's fact with its lock in one round trip.  A
@@ -119,12 +127,12 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
     first = list(itertools.chain(
         (op_set(keys.fact(run_id, n), new_fact(n)) for n in participants),
         (op_set(keys.ready(run_id, n), {}) for n in initial)))
-    extra = list(extra_ops or [])
     single = len(first) + 5 + len(extra) <= space.max_txn_ops
     if single:
         record["fresh"] = participants
     ops = [op_cas(keys.instance_current(model, instance), {"run": run_id, "workflow": workflow}, 0),
-           op_set(keys.instance_run(model, instance, run_id), {"workflow": workflow, "started": now}),
+           op_set(keys.instance_run(model, instance, run_id),
+                  {"workflow": workflow, "started": now}),
            op_set(keys.run(run_id), record),
            op_set(keys.marker(run_id), {"model": model, "instance": instance}),
            op_set(keys.live(run_id), {"started": now})] + extra
@@ -137,20 +145,19 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
         space.txn([op_delete_tree(keys.facts(run_id)), op_delete_tree(keys.queue(run_id))])
         cur = space.get(keys.instance_current(model, instance))
         other = cur.value if cur is not None and isinstance(cur.value, dict) else {}
-        raise Conflict("instance %s/%s already has a run in progress: %s (%s); wait for it or cancel it"
-                       % (model, instance, other.get("run", "?"), other.get("workflow", "?")))
-    if not participants:
-        finalize_run(space, run_id)
-        record = read_run(space, run_id)
-    return record
+        raise Conflict("instance %s/%s already has a run in progress: %s (%s); wait for it or "
+                       "cancel it" % (model, instance, other.get("run", "?"),
+                                      other.get("workflow", "?")))
 
 
 def _check_preconditions(space: Space, workflow: str, rules: Dict[str, Any], model: str, instance: str,
                          instances: Any) -> None:
     """TOSCA 1.3 §7.3 preconditions of an imperative workflow, on the instances' current states
     and stored attributes: a workflow whose preconditions do not hold is not started."""
-    from .run_reports import status     # (run_reports imports this module)
-    states = {n: v["state"] for n, v in status(space, model, instance)["nodes"].items()}
+    head = deployments.instance_head(space, model, instance)
+    nodes = deployments.read_nodes(space, model, instance, head)
+    reached = node_states(space, instance_runs(space, model, instance), nodes)[0]
+    states = {n: reached.get(n) or "initial" for n in nodes}
 
     def values(nid: str) -> Dict[str, Any]:
         e = space.get(keys.attributes(model, instance, nid))
@@ -179,22 +186,41 @@ def finalize_run(space: Space, run_id: str,
     # when a listing showed the run quiet, so the facts read with it are rarely read for nothing.
     got = space.txn(wanted + [op_get_tree(qprefix), op_get_tree(fprefix)])
     queue = {e.key: e for e in got.trees.get(qprefix, [])}
-    qkeys = sorted(queue)
     marker, re_ = queue.get(marker_key), got.entries.get(run_key)
     if marker is None or re_ is None:
         return None
     canceled = keys.cancel(run_id) in queue
-    if canceled:
-        # Steps in flight hold locks; ready tuples and outboxes are left out on purpose.
-        if any(keys.is_lock(k) or keys.is_host_lock(k) for k in qkeys):
-            return None
-    elif qkeys != [marker_key]:
+    if not _quiet(sorted(queue), marker_key, canceled):
         return None
     rec = run_record(re_)
     cur_key = keys.instance_current(rec["model"], rec["instance"])
     facts = [validate_fact(e.key, e.value) for e in got.trees.get(fprefix, [])]
     if not canceled and _wake_stuck(space, run_id, facts):
         return None
+    new = _final_record(rec, facts, canceled)
+    ops = [op_delete_cas(marker_key, marker.index), op_cas(run_key, new, re_.index),
+           op_delete(keys.live(run_id))]
+    if canceled:
+        ops.append(op_delete_tree(keys.queue(run_id)))
+    cur = got.entries[cur_key] if cur_key in got.entries else space.get(cur_key)
+    if cur is not None and isinstance(cur.value, dict) and cur.value.get("run") == run_id:
+        ops.append(op_delete_cas(cur_key, cur.index))
+    res = space.txn(ops)
+    return new if res.ok else None
+
+
+def _quiet(qkeys: List[str], marker_key: str, canceled: bool) -> bool:
+    """Whether a run's queue (its sorted keys) lets it end: nothing but its marker, or, once
+    canceled, no step in flight (steps in flight hold locks; ready tuples and outboxes are left
+    out on purpose)."""
+    if canceled:
+        return not any(keys.is_lock(k) or keys.is_host_lock(k) for k in qkeys)
+    return qkeys == [marker_key]
+
+
+def _final_record(rec: Dict[str, Any], facts: List[Dict[str, Any]],
+                  canceled: bool) -> Dict[str, Any]:
+    """The record of a run that ends now, from its facts: status, end, duration, counts, errors."""
     done = sum(1 for f in facts if f["done"])
     errors = [{"node": f["node"], **f["error"]} for f in facts if f.get("error")]
     counts: Dict[str, int] = {}
@@ -207,17 +233,10 @@ def finalize_run(space: Space, run_id: str,
                 "ended": now, "duration": round(now - rec["started"], 6), "done": done,
                 "counts": counts, "errors": errors})
     if new["status"] == FAILED and not errors:
-        new["errors"] = [{"node": f["node"], "message": "blocked waiting for %s" % (f.get("waiting"),)}
+        new["errors"] = [{"node": f["node"],
+                          "message": "blocked waiting for %s" % (f.get("waiting"),)}
                          for f in facts if not f["done"]][:20]
-    ops = [op_delete_cas(marker_key, marker.index), op_cas(run_key, new, re_.index),
-           op_delete(keys.live(run_id))]
-    if canceled:
-        ops.append(op_delete_tree(keys.queue(run_id)))
-    cur = got.entries[cur_key] if cur_key in got.entries else space.get(cur_key)
-    if cur is not None and isinstance(cur.value, dict) and cur.value.get("run") == run_id:
-        ops.append(op_delete_cas(cur_key, cur.index))
-    res = space.txn(ops)
-    return new if res.ok else None
+    return new
 
 
 def _wake_stuck(space: Space, run_id: str, facts: List[Dict[str, Any]]) -> bool:
@@ -255,7 +274,7 @@ def cancel_run(space: Space, model: str, instance: str) -> Dict[str, Any]:
     deployments.instance_head(space, model, instance)
     if cur is None or not isinstance(cur.value, dict):
         raise Conflict("instance %s/%s has no run in progress" % (model, instance))
-    run_id = cur.value.get("run")
+    run_id = cast(str, cur.value.get("run"))
     marker = space.get(keys.marker(run_id))
     if marker is None or not space.txn([op_check_index(marker.key, marker.index),
                                         op_set(keys.cancel(run_id), {"ts": time.time()}),
@@ -264,22 +283,10 @@ def cancel_run(space: Space, model: str, instance: str) -> Dict[str, Any]:
     return read_run(space, run_id)
 
 
-def rules_key_of(rec: Dict[str, Any]) -> str:
-    """Where a run's rules are: the model version's rules of its workflow, or, for an update run,
-    the composite rules stored with its update generation (``rules_key``, checked to lie there)."""
-    key = rec.get("rules_key")
-    if key is None:
-        return keys.model_rules(rec["model"], rec["model_digest"], rec["workflow"])
-    expected = keys.instance_rules(rec["model"], rec["instance"], rec["generation"])
-    if not isinstance(key, str) or key != expected:
-        raise SpaceDataError("run %s: rules_key %r is not its update generation's rules" % (rec.get("id"), key))
-    return key
-
-
 def run_rules(space: Space, rec: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """The validated rules a run follows (``rules_key_of``), None if missing."""
     e = space.get(rules_key_of(rec))
-    return None if e is None else catalog.validate_rule_set(rec["workflow"], e.value)
+    return None if e is None else validate_rule_set(rec["workflow"], e.value)
 
 
 def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[str, Any]:
@@ -303,6 +310,8 @@ def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[s
             if f["done"]}
     todo = sorted(n for n, v in nodes.items() if rs.takes_part(v) and n not in done)
     re_ = space.get(keys.run(run_id))
+    if re_ is None:
+        raise NotFound("unknown run %s" % run_id)
     epoch = int(rec.get("epoch") or 0) + 1
     new = dict(rec)
     new.pop("fresh", None)      # the facts moved since the start
@@ -403,17 +412,3 @@ def run_progress(space: Space, run_id: str, rec: Dict[str, Any], qkeys: List[str
             "running": sum(1 for k in qkeys if keys.is_lock(k)),
             "failed": failed, "states": states,
             "operations_done": ops_done, "operations_running": ops_running}
-
-
-def instance_runs(space: Space, model: str, instance: str) -> List[Dict[str, Any]]:
-    """Run records of an instance, oldest first."""
-    deployments.instance_head(space, model, instance)
-    ids = [k.rsplit("/", 1)[1] for k in space.keys(keys.instance_runs(model, instance))]
-    recs = []
-    for r in ids:
-        try:
-            recs.append(read_run(space, r))
-        except NotFound:
-            continue
-    recs.sort(key=lambda r: r["started"])
-    return recs

@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 from . import events as trace_events
 from . import keys
 from .errors import NotFound
-from .runs import RUNNING, instance_runs, read_run, run_record
+from .run_records import RUNNING, instance_runs, read_run, run_record
 
 Cursor = Tuple[int, int]
 _CURSOR_RE = re.compile(r"^(\d{1,18})(?:\.(\d{1,9}))?$")
@@ -126,7 +126,6 @@ def run_events(space: Any, run_id: str, since: Optional[Cursor] = None,
     start_index = start.index if start is not None else 0
     seen: Dict[str, int] = {}                   # trace key -> commit index
     by_index: Dict[int, List[Tuple[str, List[Dict[str, Any]]]]] = {}
-    trace_prefix = keys.traces(run_id)
     wake: Optional[_Wakeups] = _Wakeups(space, run_id) if follow else None
     cursor = since
     seq = 0
@@ -137,45 +136,18 @@ def run_events(space: Any, run_id: str, since: Optional[Cursor] = None,
             if entry is None:
                 raise NotFound("unknown run %s" % run_id)
             rec = run_record(entry)
-            new = [k for k in space.keys(trace_prefix) if k not in seen]
-            for i in range(0, len(new), 256):
-                got = space.get_many(new[i:i + 256])
-                for k in new[i:i + 256]:
-                    e = got.get(k)
-                    if e is None:
-                        continue        # removed with the run (wfctl delete): nothing to show
-                    seen[k] = e.index
-                    evs = trace_events.expand(k, e.value)
-                    by_index.setdefault(e.index, []).append((k, evs))
+            _read_new(space, keys.traces(run_id), seen, by_index)
             ended = rec["status"] != RUNNING
-            items: List[Tuple[int, Dict[str, Any]]] = []
+            items: List[Tuple[Cursor, Dict[str, Any]]] = []
             indexes: Set[int] = set(by_index)
             if start_index:
                 indexes.add(start_index)
             if ended:
                 indexes.add(entry.index)
             for index in sorted(indexes):
-                ordinal = 0
-                group: List[Dict[str, Any]] = []
-                if index == start_index:
-                    group.append({"kind": "run", "name": "start", "ts": rec.get("started"),
-                                  "workflow": rec["workflow"], "model": rec["model"],
-                                  "instance": rec["instance"]})
-                for dummy, evs in sorted(by_index.get(index, [])):
-                    group.extend(evs)
-                if ended and index == entry.index:
-                    group.append({"kind": "run", "name": "end", "ts": rec.get("ended"),
-                                  "workflow": rec["workflow"], "status": rec["status"],
-                                  "duration": rec.get("duration"), "counts": rec.get("counts")})
-                for ev in group:
-                    if ev["kind"] != "run":
-                        seq += 1
-                        ev["seq"] = seq
-                    ev["run"] = run_id
-                    ev["cursor"] = format_cursor((index, ordinal))
-                    if (index, ordinal) > cursor:
-                        items.append(((index, ordinal), ev))
-                    ordinal += 1
+                group = _group(index, rec, by_index, start_index,
+                               entry.index if ended else None)
+                seq = _stamp(group, run_id, index, cursor, seq, items)
             # What is shown is forgotten (kept: the keys seen, to read only new ones).
             by_index.clear()
             start_index = 0
@@ -189,3 +161,53 @@ def run_events(space: Any, run_id: str, since: Optional[Cursor] = None,
     finally:
         if wake is not None:
             wake.stop.set()
+
+
+def _read_new(space: Any, trace_prefix: str, seen: Dict[str, int],
+              by_index: Dict[int, List[Tuple[str, List[Dict[str, Any]]]]]) -> None:
+    """Read the records of events not ``seen`` yet, into ``by_index`` (commit index -> (key,
+    events) of the records that commit wrote)."""
+    new = [k for k in space.keys(trace_prefix) if k not in seen]
+    for i in range(0, len(new), 256):
+        got = space.get_many(new[i:i + 256])
+        for k in new[i:i + 256]:
+            e = got.get(k)
+            if e is None:
+                continue        # removed with the run (wfctl delete): nothing to show
+            seen[k] = e.index
+            evs = trace_events.expand(k, e.value)
+            by_index.setdefault(e.index, []).append((k, evs))
+
+
+def _group(index: int, rec: Dict[str, Any],
+           by_index: Dict[int, List[Tuple[str, List[Dict[str, Any]]]]], start_index: int,
+           end_index: Optional[int]) -> List[Dict[str, Any]]:
+    """The events of one commit, in order: the run's start (at ``start_index``), the records'
+    events by key, the run's end (at ``end_index``, once the run ended)."""
+    group: List[Dict[str, Any]] = []
+    if index == start_index:
+        group.append({"kind": "run", "name": "start", "ts": rec.get("started"),
+                      "workflow": rec["workflow"], "model": rec["model"],
+                      "instance": rec["instance"]})
+    for dummy, evs in sorted(by_index.get(index, [])):
+        group.extend(evs)
+    if index == end_index:
+        group.append({"kind": "run", "name": "end", "ts": rec.get("ended"),
+                      "workflow": rec["workflow"], "status": rec["status"],
+                      "duration": rec.get("duration"), "counts": rec.get("counts")})
+    return group
+
+
+def _stamp(group: List[Dict[str, Any]], run_id: str, index: int, cursor: Cursor, seq: int,
+           items: List[Tuple[Cursor, Dict[str, Any]]]) -> int:
+    """Number one commit's events (``seq``, ``cursor``) and add those after ``cursor`` to
+    ``items``; returns the last ``seq`` given."""
+    for ordinal, ev in enumerate(group):
+        if ev["kind"] != "run":
+            seq += 1
+            ev["seq"] = seq
+        ev["run"] = run_id
+        ev["cursor"] = format_cursor((index, ordinal))
+        if (index, ordinal) > cursor:
+            items.append(((index, ordinal), ev))
+    return seq

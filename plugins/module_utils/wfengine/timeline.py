@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from . import deployments
 from .errors import WfError
 from .run_reports import logs as run_logs, trace as run_trace
-from .runs import RUNNING
+from .run_records import RUNNING
 from .stream import select_run
 
 COLOURS = {"ok": "#43a047", "failed": "#e53935", "retry": "#fb8c00", "interrupted": "#8e24aa"}
@@ -55,53 +55,17 @@ def timeline_data(space: Any, model: str, instance: str, run_id: Optional[str] =
     rec = select_run(space, model, instance, run_id, workflow)
     rid = rec["id"]
     events = run_trace(space, model, instance, run_id=rid)
-    logs: Dict[Tuple[str, str, int], List[Dict[str, Any]]] = {}
-    for lg in run_logs(space, model, instance, run_id=rid):
-        if isinstance(lg, dict) and isinstance(lg.get("ts"), (int, float)) \
-                and isinstance(lg.get("duration"), (int, float)):
-            logs.setdefault((str(lg.get("node")), str(lg.get("operation")), int(lg.get("attempt") or 1)),
-                            []).append(lg)
+    logs = _logs_by_attempt(space, model, instance, rid)
     head = deployments.instance_head(space, model, instance)
-    nodes = deployments.read_nodes(space, model, instance, head) if head["generation"] == rec["generation"] else {}
+    nodes = deployments.read_nodes(space, model, instance, head) \
+        if head["generation"] == rec["generation"] else {}
     last_ts: Dict[str, float] = {}
     bars: List[Dict[str, Any]] = []
     for ev in events:
         if ev["kind"] == "operation":
-            status = ev.get("status", "ok")
-            attempt = int(ev.get("attempt") or 1)
-            end = float(ev["ts"])
-            start = end
-            worker = ev["worker"]
-            host = _root(nodes, ev["node"])
-            queue = logs.get((ev["node"], ev["name"], attempt)) if status != "interrupted" else None
-            implemented = bool(queue)
-            if queue:
-                lg = queue.pop(0)
-                end = float(lg["ts"])
-                start = end - float(lg["duration"])
-                worker = lg.get("worker") or worker
-                if lg.get("host"):
-                    host = str(lg["host"])
-            elif status == "interrupted":
-                start = last_ts.get(ev["node"], end)
-            rel = ev.get("relationship")
-            rel_text = None if not rel else "%s %s->%s" % (rel["type"].rsplit(".", 1)[-1], rel["source"],
-                                                           rel["target"])
-            bars.append({"i": len(bars), "node": ev["node"], "template": ev["template"], "host": host,
-                         "operation": ev["name"], "short": ev["name"].rsplit(".", 1)[-1],
-                         "relationship": rel_text,
-                         "status": status, "attempt": attempt, "worker": worker,
-                         "start": start, "end": max(start, end), "implemented": implemented,
-                         "seq": ev["seq"], "critical": False})
+            bars.append(_bar(len(bars), ev, logs, nodes, last_ts))
         last_ts[ev["node"]] = float(ev["ts"])
-    waits: Dict[str, set] = {}
-    try:
-        from .graph import ordering_graph
-        for e in ordering_graph(space, model, instance, rec["workflow"])["edges"]:
-            waits.setdefault(e["to"], set()).add(e["from"])
-    except WfError:
-        waits = {}        # imperative workflows: the node's own attempts only
-    critical = _critical_path(bars, waits)
+    critical = _critical_path(bars, _waits(space, model, instance, rec["workflow"]))
     for i in critical:
         bars[i]["critical"] = True
     t0 = min([rec["started"]] + [b["start"] for b in bars])
@@ -112,7 +76,66 @@ def timeline_data(space: Any, model: str, instance: str, run_id: Optional[str] =
             "hosts": hosts, "bars": bars, "critical": critical, "colours": COLOURS}
 
 
-def _critical_path(bars: List[Dict[str, Any]], waits: Dict[str, set]) -> List[int]:
+def _logs_by_attempt(space: Any, model: str, instance: str, rid: str
+                     ) -> Dict[Tuple[str, str, int], List[Dict[str, Any]]]:
+    """The run's operation logs that carry a time and a duration, by (node, operation,
+    attempt)."""
+    logs: Dict[Tuple[str, str, int], List[Dict[str, Any]]] = {}
+    for lg in run_logs(space, model, instance, run_id=rid):
+        if isinstance(lg, dict) and isinstance(lg.get("ts"), (int, float)) \
+                and isinstance(lg.get("duration"), (int, float)):
+            logs.setdefault((str(lg.get("node")), str(lg.get("operation")),
+                             int(lg.get("attempt") or 1)), []).append(lg)
+    return logs
+
+
+def _bar(i: int, ev: Dict[str, Any], logs: Dict[Tuple[str, str, int], List[Dict[str, Any]]],
+         nodes: Dict[str, Dict[str, Any]], last_ts: Dict[str, float]) -> Dict[str, Any]:
+    """The bar of one operation event: its times and host from the attempt's log when there is
+    one (taken from ``logs``), else from the event (an interrupted attempt: since the node's
+    previous event, in ``last_ts``)."""
+    status = ev.get("status", "ok")
+    attempt = int(ev.get("attempt") or 1)
+    end = float(ev["ts"])
+    start = end
+    worker = ev["worker"]
+    host = _root(nodes, ev["node"])
+    queue = logs.get((ev["node"], ev["name"], attempt)) if status != "interrupted" else None
+    implemented = bool(queue)
+    if queue:
+        lg = queue.pop(0)
+        end = float(lg["ts"])
+        start = end - float(lg["duration"])
+        worker = lg.get("worker") or worker
+        if lg.get("host"):
+            host = str(lg["host"])
+    elif status == "interrupted":
+        start = last_ts.get(ev["node"], end)
+    rel = ev.get("relationship")
+    rel_text = None if not rel else "%s %s->%s" % (rel["type"].rsplit(".", 1)[-1], rel["source"],
+                                                   rel["target"])
+    return {"i": i, "node": ev["node"], "template": ev["template"], "host": host,
+            "operation": ev["name"], "short": ev["name"].rsplit(".", 1)[-1],
+            "relationship": rel_text,
+            "status": status, "attempt": attempt, "worker": worker,
+            "start": start, "end": max(start, end), "implemented": implemented,
+            "seq": ev["seq"], "critical": False}
+
+
+def _waits(space: Any, model: str, instance: str, workflow: str) -> Dict[str, Set[str]]:
+    """Node -> the nodes it waits for in the workflow's ordering graph (none for an imperative
+    workflow: a node's own attempts only)."""
+    waits: Dict[str, Set[str]] = {}
+    try:
+        from .graph import ordering_graph
+        for e in ordering_graph(space, model, instance, workflow)["edges"]:
+            waits.setdefault(e["to"], set()).add(e["from"])
+    except WfError:
+        waits = {}        # imperative workflows: the node's own attempts only
+    return waits
+
+
+def _critical_path(bars: List[Dict[str, Any]], waits: Dict[str, Set[str]]) -> List[int]:
     if not bars:
         return []
     eps = 1e-6
