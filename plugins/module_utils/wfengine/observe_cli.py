@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """``wfctl events``, ``graph`` and ``timeline``: seeing a run (docs/observability.md).
 
-Kept apart from cli.py so that the observation commands are one hook there (``add_parsers``,
-``run``); errors are the engine's (``WfError``: one line, exit 2) like every other command."""
+Kept apart from the other commands so that the observation commands are one hook in
+cli_parser.py (``add_parsers``, each command naming its function; ``run`` dispatches by name);
+errors are the engine's (``WfError``: one line, exit 2) like every other command."""
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,7 @@ def _cursor(text: str) -> Any:
 
 
 def add_parsers(sub: Any) -> None:
-    """Add the observation commands to wfctl's subcommands."""
+    """Add the observation commands to wfctl's subcommands, each naming its function."""
     s = sub.add_parser("events", help="the events of a run as they commit (--follow until it ends)")
     s.add_argument("model")
     s.add_argument("instance")
@@ -42,6 +43,7 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--since", type=_cursor, default=None, metavar="CURSOR",
                    help="only events after this cursor (INDEX or INDEX.ORDINAL, as printed): "
                         "reconnecting gives no gap and no duplicate")
+    s.set_defaults(func=cmd_events)
 
     s = sub.add_parser("graph", help="the ordering graph of a workflow (what waits for what)")
     s.add_argument("model")
@@ -49,6 +51,7 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--workflow", default="install")
     s.add_argument("--format", choices=["dot", "mermaid", "svg"], default="dot")
     s.add_argument("--out", metavar="FILE", help="write there instead of standard output")
+    s.set_defaults(func=cmd_graph)
 
     s = sub.add_parser("timeline", help="a Gantt picture of a run: operation attempts per host")
     s.add_argument("model")
@@ -56,6 +59,7 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--run", help="run id (default: the instance's latest run)")
     s.add_argument("--workflow", help="without --run: the latest run of this workflow")
     s.add_argument("--out", required=True, metavar="FILE.(png|svg|html|json)")
+    s.set_defaults(func=cmd_timeline)
 
 
 def run(args: argparse.Namespace, space: Any) -> int:
