@@ -27,14 +27,16 @@ def run_argspec():
 
 def check_run_params(module):
     """Fail the task, in one line, on a negative worker count or a timeout that is not positive;
-    returns the number of workers to run in the module (2 on an embedded Space, which has no
-    worker daemons; 0 on Consul)."""
+    returns the number of workers to run in the module (api.DEFAULT_LOCAL_WORKERS on an embedded
+    Space, which has no worker daemons, as wfctl; 0 on Consul)."""
     p = module.params
     if p['workers'] is not None and p['workers'] < 0:
         module.fail_json(msg='workers must be 0 or more, got %d' % p['workers'])
     if p['timeout'] is not None and p['timeout'] <= 0:
         module.fail_json(msg='timeout must be more than 0, got %s' % p['timeout'])
-    return p['workers'] if p['workers'] is not None else (2 if module.embedded else 0)
+    if p['workers'] is not None:
+        return p['workers']
+    return api.DEFAULT_LOCAL_WORKERS if module.embedded else 0
 
 
 def follow_run(module, space, rec, attached, workers):

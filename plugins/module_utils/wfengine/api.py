@@ -48,6 +48,11 @@ update_diff = _updates.compute
 scale_counts = _updates.scale_counts
 timeline = _timeline.timeline_data
 
+# Workers a client runs in its own process for a run it starts and waits for on the embedded
+# Space, which has no worker daemons (``wfctl workflow/update/scale`` without ``--workers``, the
+# modules without ``workers``); on Consul the default is 0.  One value for both (docs/decisions.md).
+DEFAULT_LOCAL_WORKERS = 2
+
 
 def open_space(opts: SpaceOptions) -> Space:
     if opts.backend == "embedded":
@@ -231,7 +236,8 @@ def workflows_of(space: Space, model: str) -> List[str]:
     return list(catalog.model_head(space, model).get("workflows", []))
 
 
-__all__ = ["SpaceOptions", "open_space", "start_workflow", "last_run", "run_with_local_workers",
+__all__ = ["DEFAULT_LOCAL_WORKERS",
+           "SpaceOptions", "open_space", "start_workflow", "last_run", "run_with_local_workers",
            "start_or_attach", "run_to_wait", "attach_run", "current_run", "live_workers",
            "upload_library", "remove_library", "upload_model", "remove_model", "compile_model",
            "create_instance", "delete_instance", "status", "trace", "instance_runs", "wait_run",

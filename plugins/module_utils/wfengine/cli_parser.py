@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import cli_types as ct
 from . import observe_cli
+from .api import DEFAULT_LOCAL_WORKERS
 from .cli_model import cmd_instantiate, cmd_library, cmd_model
 from .cli_run import cmd_cancel, cmd_update, cmd_wait, cmd_workflow
 from .cli_show import cmd_logs, cmd_plan, cmd_runs, cmd_serves, cmd_status, cmd_trace, prepare_plan
@@ -151,8 +152,9 @@ def _add_workflow_command(sub: Subparsers) -> None:
                    help="wait for the end of the run, showing progress")
     s.add_argument("--timeout", type=ct.seconds(), default=None, help="seconds to wait at most")
     s.add_argument("--workers", type=ct.int_at_least(0), default=None,
-                   help="run N workers in this process until the run ends (default 1 on the "
-                        "embedded Space, 0 on Consul where workers are daemons)")
+                   help="run N workers in this process until the run ends (default %d on the "
+                        "embedded Space, 0 on Consul where workers are daemons)"
+                        % DEFAULT_LOCAL_WORKERS)
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
     s.add_argument("--quiet", "-q", action="store_true",
                    help="no progress while waiting (a bar on a terminal, else a line when it "

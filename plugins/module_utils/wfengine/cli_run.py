@@ -18,12 +18,12 @@ from .space.base import Space
 
 
 def local_workers(args: argparse.Namespace) -> int:
-    """Workers this process runs until the run ends: ``--workers``, else 1 on the embedded Space
-    (which has no worker daemons) and 0 on Consul."""
+    """Workers this process runs until the run ends: ``--workers``, else the engine's default on
+    the embedded Space (which has no worker daemons, api.DEFAULT_LOCAL_WORKERS) and 0 on Consul."""
     workers: Optional[int] = args.workers
     if workers is not None:
         return workers
-    return 1 if args.backend == "embedded" else 0
+    return api.DEFAULT_LOCAL_WORKERS if args.backend == "embedded" else 0
 
 
 def print_summary(s: Dict[str, Any]) -> None:
