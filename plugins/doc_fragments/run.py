@@ -28,7 +28,7 @@ options:
   workers:
     description:
       - Number of workers to run inside the module while it waits.
-      - Defaults to V(2) with O(backend=embedded) (there are no worker daemons for a file) and to V(0)
+      - Defaults to V(1) with O(backend=embedded) (there are no worker daemons for a file) and to V(0)
         with O(backend=consul), where long-lived C(wfctl worker) daemons do the work.
       - Ignored when O(wait=false).
     type: int

@@ -86,7 +86,7 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Install the production instance (embedded Space, two workers in the task)
+- name: Install the production instance (embedded Space, one worker in the task)
   ditrit.workflows.tosca_workflow:
     model: webapp
     instance: prod

@@ -51,7 +51,7 @@ timeline = _timeline.timeline_data
 # Workers a client runs in its own process for a run it starts and waits for on the embedded
 # Space, which has no worker daemons (``wfctl workflow/update/scale`` without ``--workers``, the
 # modules without ``workers``); on Consul the default is 0.  One value for both (docs/decisions.md).
-DEFAULT_LOCAL_WORKERS = 2
+DEFAULT_LOCAL_WORKERS = 1
 
 
 def open_space(opts: SpaceOptions) -> Space:
