@@ -58,6 +58,7 @@ def test_dot_of_templates_and_instances_parses_and_has_the_wait_edges(seed):
     assert len(pairs) == len(data["edges"])
     # node instances: 19, and each instance edge is an edge of their templates
     r = wfctl("graph", "m", "i", "--format", "dot")
+    assert r.returncode == 0 and r.stdout, r.stderr
     (gi,) = pydot.graph_from_dot_data(r.stdout)
     assert len({_unquote(n.get_name()) for n in gi.get_nodes()} - {"node", "edge"}) == 19
     tpl = {n["id"]: n["template"] for n in inst["nodes"]}
