@@ -28,8 +28,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import keys, operations
 from .errors import Conflict, NotFound, SpaceDataError, ToscaError
 from .model_compiler import compile_source, digest_of
-from .rules import validate_rule_set
-from .space.base import (Entry, Space, op_cas, op_check_index, op_check_not_exists, op_delete,
+from .rules import validate_rule_set as validate_rule_set  # runs.py reads it from here
+from .space.base import (Entry, Op, Space, op_cas, op_check_index, op_check_not_exists, op_delete,
                          op_delete_tree, op_get, op_get_tree, op_set)
 from .operation import artifacts
 from .tosca.csar import model_source, source_kind
@@ -98,6 +98,84 @@ def compile_model(path: str, space: Optional[Space] = None,
         return compile_source(path, entry, root, source_kind(path) == "file", libs)
 
 
+def _upload_result(name: str, path: str, compiled: Dict[str, Any],
+                   before: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """What ``upload_model`` returns (``changed`` as far as the head tells)."""
+    digest = compiled["digest"]
+    return {"name": name, "digest": digest, "changed": before is None or before.get("digest") != digest,
+            "templates": sorted(compiled["body"]["templates"]),
+            "workflows": sorted(compiled["body"]["rules"]),
+            "instances": compiled["instances"],
+            "warnings": list(compiled["warnings"]),
+            # What goes into the Space besides the compiled model: the user checks no secret is in it.
+            "files": [f.path for f in compiled["files"]], "left_out": list(compiled["left_out"]),
+            "diff": {"before": (before or {}).get("source", ""), "after": compiled["source"],
+                     "before_header": "%s (stored)" % name, "after_header": path}}
+
+
+def _version_writes(name: str, digest: str, compiled: Dict[str, Any]) -> List[Op]:
+    """The version folder's values but ``meta``: templates, rules, operations, files."""
+    body = compiled["body"]
+    writes = [op_set(keys.model_template(name, digest, t), v) for t, v in body["templates"].items()]
+    writes += [op_set(keys.model_rules(name, digest, wf), rs) for wf, rs in body["rules"].items()]
+    writes += [op_set(keys.model_operations(name, digest, t),
+                      {"operations": body["operations"].get(t) or {}, "values": body["values"].get(t) or {}})
+               for t in body["templates"]]
+    writes += artifacts.store_ops(name, digest, compiled["files"])
+    return writes
+
+
+def _meta_value(body: Dict[str, Any], result: Dict[str, Any]) -> Dict[str, Any]:
+    return {"inputs": body["inputs"], "outputs": body["outputs"], "data_types": body.get("data_types") or {},
+            "reltypes": body["reltypes"], "settings": body["settings"],
+            "warnings": result["warnings"], "sections": body.get("sections") or {},
+            # templates whose nodes run operations: their runs are spread over the workers
+            "effectful": operations.implemented_templates(body["operations"])}
+
+
+def _head_value(name: str, path: str, compiled: Dict[str, Any], result: Dict[str, Any]) -> Dict[str, Any]:
+    return {"name": name, "digest": compiled["digest"], "file": os.path.abspath(path),
+            "templates": result["templates"], "workflows": result["workflows"],
+            "instances": compiled["instances"], "source": compiled["source"],
+            "warnings": result["warnings"], "uploaded": time.time()}
+
+
+def _complete_version(space: Space, name: str, digest: str, writes: List[Op],
+                      meta: Dict[str, Any]) -> Optional[Entry]:
+    """The version's ``meta`` entry: already there, or written now after the folder under a
+    claim; None when a collection removed the folder meanwhile (go round)."""
+    meta_key = keys.model_meta(name, digest)
+    stored = space.get(meta_key)
+    if stored is not None:
+        return stored
+    claim = keys.model_claim(name, digest, uuid.uuid4().hex[:12])
+    claim_index = space.put(claim, {"since": time.time()})
+    space.write_chunked(writes)
+    # Complete only if no collection removed the folder while it was written (the claim
+    # went with it); meta in a transaction of its own: with the head's source, one
+    # transaction could exceed Consul's body limit.
+    done = space.txn([op_check_index(claim, claim_index), op_delete(claim), op_cas(meta_key, meta, 0)])
+    if done.ok:
+        return Entry(meta_key, meta, done.index)
+    space.delete(claim)
+    return space.get(meta_key)
+
+
+def _lost_head(space: Space, name: str, digest: str, result: Dict[str, Any]) -> Dict[str, Any]:
+    """The head moved while uploading: done if a concurrent upload of the same content moved
+    it, a Conflict otherwise."""
+    head_key = keys.model_head(name)
+    now = space.get(head_key)
+    if (now is not None and isinstance(now.value, dict) and now.value.get("digest") == digest
+            and space.get(keys.model_meta(name, digest)) is not None):
+        result["changed"] = False     # a concurrent upload of the same content did it
+        return result
+    collect_versions(space, name)     # our folder, unless someone points at it
+    raise Conflict("model %s changed while uploading (now version %s); retry"
+                   % (name, (now.value or {}).get("digest") if now is not None and isinstance(now.value, dict)
+                      else "none"))
+
+
 def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dict[str, Any]:
     """Validate and store a model under ``name``.  Returns ``changed`` and a text diff.
 
@@ -110,15 +188,7 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
     head = space.get(head_key)
     before = head.value if head is not None and isinstance(head.value, dict) else None
     digest = compiled["digest"]
-    result = {"name": name, "digest": digest, "changed": before is None or before.get("digest") != digest,
-              "templates": sorted(compiled["body"]["templates"]),
-              "workflows": sorted(compiled["body"]["rules"]),
-              "instances": compiled["instances"],
-              "warnings": list(compiled["warnings"]),
-              # What goes into the Space besides the compiled model: the user checks no secret is in it.
-              "files": [f.path for f in compiled["files"]], "left_out": list(compiled["left_out"]),
-              "diff": {"before": (before or {}).get("source", ""), "after": compiled["source"],
-                       "before_header": "%s (stored)" % name, "after_header": path}}
+    result = _upload_result(name, path, compiled, before)
     meta_key = keys.model_meta(name, digest)
     if not result["changed"]:
         if check or space.get(meta_key) is not None:
@@ -129,55 +199,20 @@ def upload_model(space: Space, path: str, name: str, check: bool = False) -> Dic
         result["repaired"] = True
     if check:
         return result
-    body = compiled["body"]
-    writes = [op_set(keys.model_template(name, digest, t), v) for t, v in body["templates"].items()]
-    writes += [op_set(keys.model_rules(name, digest, wf), rs) for wf, rs in body["rules"].items()]
-    writes += [op_set(keys.model_operations(name, digest, t),
-                      {"operations": body["operations"].get(t) or {}, "values": body["values"].get(t) or {}})
-               for t in body["templates"]]
-    writes += artifacts.store_ops(name, digest, compiled["files"])
-    meta = {"inputs": body["inputs"], "outputs": body["outputs"], "data_types": body.get("data_types") or {},
-            "reltypes": body["reltypes"], "settings": body["settings"],
-            "warnings": result["warnings"], "sections": body.get("sections") or {},
-            # templates whose nodes run operations: their runs are spread over the workers
-            "effectful": operations.implemented_templates(body["operations"])}
-    new_head = {"name": name, "digest": digest, "file": os.path.abspath(path),
-                "templates": result["templates"], "workflows": result["workflows"],
-                "instances": compiled["instances"], "source": compiled["source"],
-                "warnings": result["warnings"], "uploaded": time.time()}
-    head_op = op_cas(head_key, new_head, head.index if head else 0)
+    writes = _version_writes(name, digest, compiled)
+    meta = _meta_value(compiled["body"], result)
+    head_op = op_cas(head_key, _head_value(name, path, compiled, result), head.index if head else 0)
     for dummy in range(MAX_UPLOAD_ROUNDS):
-        stored = space.get(meta_key)
+        stored = _complete_version(space, name, digest, writes, meta)
         if stored is None:
-            claim = keys.model_claim(name, digest, uuid.uuid4().hex[:12])
-            claim_index = space.put(claim, {"since": time.time()})
-            space.write_chunked(writes)
-            # Complete only if no collection removed the folder while it was written (the claim
-            # went with it); meta in a transaction of its own: with the head's source, one
-            # transaction could exceed Consul's body limit.
-            done = space.txn([op_check_index(claim, claim_index), op_delete(claim), op_cas(meta_key, meta, 0)])
-            if done.ok:
-                stored = Entry(meta_key, meta, done.index)
-            else:
-                space.delete(claim)
-                stored = space.get(meta_key)
-            if stored is None:
-                continue
+            continue
         # Point at the complete version, provided no collection removed it meanwhile.
         res = space.txn([head_op, op_check_index(meta_key, stored.index)])
         if res.ok:
             collect_versions(space, name)
             return result
         if head_key in res.failed:
-            now = space.get(head_key)
-            if (now is not None and isinstance(now.value, dict) and now.value.get("digest") == digest
-                    and space.get(meta_key) is not None):
-                result["changed"] = False     # a concurrent upload of the same content did it
-                return result
-            collect_versions(space, name)     # our folder, unless someone points at it
-            raise Conflict("model %s changed while uploading (now version %s); retry"
-                           % (name, (now.value or {}).get("digest") if now is not None and isinstance(now.value, dict)
-                              else "none"))
+            return _lost_head(space, name, digest, result)
         # The claim or the meta failed: a collection removed the folder while it was written, or
         # a concurrent upload of the same content completed it first.  Go round.
     raise Conflict("model %s: version %s was collected %d times while uploading; retry"

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from . import limits
 from .errors import ModelError, ToscaError, raise_problems
 from .ignore import secret_reason
-from .imperative import announce as announce_imperative, compile_imperative
+from .imperative_compile import announce as announce_imperative, compile_imperative
 from .instances import expand
 from .operation import artifacts
 from .operations import artifact_paths, compile_operations, compile_values
@@ -31,14 +31,10 @@ def digest_of(value: Any) -> str:
     return hashlib.sha256(dumps(value).encode("utf-8")).hexdigest()[:16]
 
 
-def _referenced_files(root: str, ops: Dict[str, Any], extra: Optional[Dict[str, Dict[str, str]]] = None,
-                      tosca_files: Sequence[str] = (), left_out: Optional[List[str]] = None,
-                      warnings: Optional[List[str]] = None) -> List[artifacts.ModelFile]:
-    """The files the model names: implementations, dependencies (a folder ships whole, minus the
-    ignore list), the artifacts found next to it (``extra``) and its TOSCA files (the model's file
-    and its imports, those inside ``root``).  A named file ships even when the ignore list would
-    leave it out (the model needs it), with a warning when it looks like a secret."""
-    paths = set()
+def _implementation_paths(ops: Dict[str, Any]) -> Set[str]:
+    """Implementations, their dependencies and the artifacts ``get_artifact`` reads, as named by
+    the compiled operations."""
+    paths: Set[str] = set()
     for t in ops.values():
         for group in [t.get("node") or {}] + list((t.get("relationships") or {}).values()):
             for spec in group.values():
@@ -47,32 +43,63 @@ def _referenced_files(root: str, ops: Dict[str, Any], extra: Optional[Dict[str, 
                     if rel:
                         paths.add(rel)
         paths.update(p for p in (t.get("artifacts") or {}).values() if p)   # get_artifact reads them
-    for arts in (extra or {}).values():
-        paths.update(arts.values())
+    return paths
+
+
+def _tosca_paths(root: str, tosca_files: Sequence[str]) -> Set[str]:
+    """The model's TOSCA files inside ``root`` (an import from outside: types only)."""
+    paths: Set[str] = set()
     real_root = os.path.realpath(root)
     for f in tosca_files:
         rel = os.path.relpath(os.path.realpath(f), real_root)
-        if not rel.startswith(".." + os.sep) and rel != "..":   # an import from outside: types only
+        if not rel.startswith(".." + os.sep) and rel != "..":
             paths.add(rel.replace(os.sep, "/"))
+    return paths
+
+
+def _folder_files(root: str, rel: str, left_out: Optional[List[str]]) -> List[artifacts.ModelFile]:
+    """A named folder: shipped whole, minus the ignore list (what it leaves out: ``left_out``)."""
+    inner: List[str] = []
+    out = []
+    for mf in artifacts.collect(os.path.join(root, *rel.split("/")), left_out=inner):
+        sub = "%s/%s" % (rel, mf.path)
+        out.append(artifacts.ModelFile(sub, mf.data, mf.mode))
+    if left_out is not None:
+        left_out.extend("%s/%s" % (rel, p) for p in inner)
+    return out
+
+
+def _named_file(root: str, rel: str, warnings: Optional[List[str]]) -> artifacts.ModelFile:
+    """A named file: shipped even when the ignore list would leave it out (the model needs it),
+    with a warning when it looks like a secret."""
+    full = os.path.join(root, *rel.split("/"))
+    with open(full, "rb") as fh:
+        data = fh.read()
+    why = secret_reason(os.path.basename(rel), data[:4096])
+    if why and warnings is not None:
+        warnings.append("%s: looks like %s; stored in the Space because the model names it, readable by "
+                        "anyone who can read the Space (keep secrets out of model files: docs/security.md)"
+                        % (rel, why))
+    return artifacts.ModelFile(rel, data, 0o755 if os.stat(full).st_mode & 0o100 else 0o644)
+
+
+def _referenced_files(root: str, ops: Dict[str, Any], extra: Optional[Dict[str, Dict[str, str]]] = None,
+                      tosca_files: Sequence[str] = (), left_out: Optional[List[str]] = None,
+                      warnings: Optional[List[str]] = None) -> List[artifacts.ModelFile]:
+    """The files the model names: implementations, dependencies (a folder ships whole, minus the
+    ignore list), the artifacts found next to it (``extra``) and its TOSCA files (the model's file
+    and its imports, those inside ``root``).  A named file ships even when the ignore list would
+    leave it out (the model needs it), with a warning when it looks like a secret."""
+    paths = _implementation_paths(ops)
+    for arts in (extra or {}).values():
+        paths.update(arts.values())
+    paths |= _tosca_paths(root, tosca_files)
     shipped: Dict[str, artifacts.ModelFile] = {}
     for rel in sorted(paths):
-        full = os.path.join(root, *rel.split("/"))
-        if os.path.isdir(full):
-            inner: List[str] = []
-            for f in artifacts.collect(full, left_out=inner):
-                sub = "%s/%s" % (rel, f.path)
-                shipped[sub] = artifacts.ModelFile(sub, f.data, f.mode)
-            if left_out is not None:
-                left_out.extend("%s/%s" % (rel, p) for p in inner)
-            continue
-        with open(full, "rb") as fh:
-            data = fh.read()
-        why = secret_reason(os.path.basename(rel), data[:4096])
-        if why and warnings is not None:
-            warnings.append("%s: looks like %s; stored in the Space because the model names it, readable by "
-                            "anyone who can read the Space (keep secrets out of model files: docs/security.md)"
-                            % (rel, why))
-        shipped[rel] = artifacts.ModelFile(rel, data, 0o755 if os.stat(full).st_mode & 0o100 else 0o644)
+        if os.path.isdir(os.path.join(root, *rel.split("/"))):
+            shipped.update((mf.path, mf) for mf in _folder_files(root, rel, left_out))
+        else:
+            shipped[rel] = _named_file(root, rel, warnings)
     return [shipped[k] for k in sorted(shipped)]
 
 
