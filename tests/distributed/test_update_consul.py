@@ -191,12 +191,14 @@ def test_uninstall_past_a_failure_and_cancel_on_consul(cluster, tmp_path):
         assert wfctl("instantiate", "slow", "i").returncode == 0
         assert wfctl("workflow", "install", "slow", "i").returncode == 0
         pgid = until(lambda: pidfile.exists() and int(pidfile.read_text()), 120, "the long operation")
+        # timed from before the request: a worker may see the cancel and start the grace before
+        # the wfctl process has even exited (under load, 0.75 s measured from its exit)
+        canceled_at = time.monotonic()
         r = wfctl("cancel", "slow", "i")
         assert r.returncode == 0 and "operations in flight are stopped" in r.stdout, r.stdout + r.stderr
-        canceled_at = time.monotonic()
         until(lambda: group_gone(pgid), 60, "the process group to be killed")
         took = time.monotonic() - canceled_at
-        assert 1.0 <= took < 20, took
+        assert 2.0 <= took < 45, took   # after the 2 s grace, long before the 60 s sleep
         r = wfctl("wait", "slow", "i", "--timeout", "120")
         assert "canceled" in r.stdout, r.stdout + r.stderr
         assert api.instance_runs(space, "slow", "i")[-1]["status"] == "canceled"

@@ -36,16 +36,18 @@ def test_cancel_kills_the_process_group_of_an_operation_in_flight(tmp_path):
         until(pidfile.exists, 120, "the operation to start")
         pgid = int(pidfile.read_text())
         assert not group_gone(pgid)
+        # timed from before the request: the worker may SIGTERM the group before the cancel
+        # command has exited (on a loaded machine its exit alone took more than a second)
+        canceled_at = time.monotonic()
         r = subprocess.run(base + ["cancel", "m", "i"], env=env, capture_output=True, text=True, timeout=120,
                            check=False)
         assert r.returncode == 0 and "operations in flight are stopped" in r.stdout, r.stderr
-        canceled_at = time.monotonic()
         until(lambda: group_gone(pgid), 60, "the process group to be killed")
         # SIGTERM is ignored by the group: SIGKILL came after the 2 s grace (not before: the
-        # group outlived the SIGTERM, less the moment the cancel command took to exit after its
-        # write), not after 60 s of sleep (the upper bound leaves room for a loaded machine)
+        # group outlived the SIGTERM), not after 60 s of sleep (the upper bound leaves room for a
+        # loaded machine)
         took = time.monotonic() - canceled_at
-        assert 1.0 <= took < 20, took
+        assert 2.0 <= took < 45, took
         out, err = client.communicate(timeout=120)
     finally:
         if client.poll() is None:

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from typing import IO, Any, Dict, List, Optional, Set, Tuple, cast
 
 from .forkserver_client import ForkServerError, ForkServers
@@ -96,16 +97,27 @@ class ProcessSupervision:
                 self._running.pop(proc.pid, None)
                 canceled = proc.pid in self._canceled
                 self._canceled.discard(proc.pid)
+        if canceled:
+            # The cancel's thread SIGKILLs what is left of the group after the grace, but the
+            # process may exit as soon as the run ends canceled (a client's local workers): the
+            # kill is finished here, before the result that can end the run is reported.
+            _wait_group_gone(proc.pid, time.monotonic() + self.kill_grace)
+            _killpg(proc.pid, signal.SIGKILL)
         return timed_out, canceled
 
     def _kill_group(self, proc: Any) -> None:
         """``proc``: a ``subprocess.Popen`` or a ``forkserver_client.ForkedProcess`` (the same
         calls)."""
         _killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.kill_grace
         try:
             proc.wait(timeout=self.kill_grace)
         except subprocess.TimeoutExpired:
             pass
+        else:
+            # The leader left on TERM: the rest of its group (a child cleaning up, or ignoring
+            # TERM) still gets what is left of the grace, as documented, before the SIGKILL.
+            _wait_group_gone(proc.pid, deadline)
         # Whatever of the group ignored TERM or outlived its leader.
         _killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -144,6 +156,23 @@ def _feed(proc: "subprocess.Popen[bytes]", data: bytes) -> None:
         stdin.flush()
     except (OSError, ValueError):
         pass   # the process ended or closed its input: its exit status tells
+
+
+def _wait_group_gone(pgid: int, deadline: float) -> None:
+    """Until no process of the group is left, or ``deadline``.  Polled (10 ms doubling to 100 ms):
+    the members are not our children, so nothing can be waited on; this is the kill path of a
+    timed-out or canceled operation, never the engine's hot path."""
+    delay = 0.01
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 0.1)
 
 
 def _killpg(pgid: int, sig: int) -> None:
