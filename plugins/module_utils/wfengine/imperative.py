@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .errors import SpaceDataError
+from .instances import natural_key
 # Compiling (upload) and preconditions live in their own files; callers find them here too.
 from .imperative_compile import announce as announce, compile_imperative as compile_imperative
 from .preconditions import check_preconditions as check_preconditions
@@ -160,7 +161,7 @@ def instances_from(nodes: Dict[str, Dict[str, Any]]) -> Callable[[str], List[str
     for nid, n in nodes.items():
         by.setdefault(n["template"], []).append(nid)
     for ids in by.values():
-        ids.sort(key=lambda i: (i.rpartition("_")[0], int(i.rpartition("_")[2]) if i.rpartition("_")[2].isdigit() else 0, i))
+        ids.sort(key=lambda i: (natural_key(i), i))
     return lambda t: by.get(t, [])
 
 

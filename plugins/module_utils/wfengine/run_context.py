@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 from . import deployments, keys
 from .errors import NotFound, SpaceDataError, WfError
 from .facts import new_fact
-from .instances import validate_node
+from .instances import natural_key, split_instance_id, validate_node
 from .locality import Zones
 from .placement import host_address
 from .rules import Instr, RuleSet, rule_set, validate_rule_set
@@ -198,8 +198,8 @@ class RunContext:
             ids = [k[len(prefix):] for k in self._space.keys(prefix)]
             with self._lock:
                 self._ids = ids
-        return sorted((i for i in ids if i.rpartition("_")[0] == template),
-                      key=lambda i: int(i.rpartition("_")[2]))
+        return sorted((i for i in ids if (split_instance_id(i) or ("",))[0] == template),
+                      key=natural_key)
 
     def wakes(self, node_id: str, states: Iterable[str]) -> List[str]:
         """Nodes that may wait for ``node_id`` to reach one of ``states``: cached per node and

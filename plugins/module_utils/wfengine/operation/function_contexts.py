@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, cast
 
+from ..instances import natural_key
 from .functions import FunctionContext
 
 
@@ -73,7 +74,7 @@ class DictContext(FunctionContext):
 
     def nodes_of_type(self, type_name: str) -> List[str]:
         return sorted((n for n, v in self.nodes.items() if type_name in (v.get("types") or [v.get("type")])),
-                      key=_natural)
+                      key=natural_key)
 
     def artifacts(self, node_id: str) -> Dict[str, str]:
         return self.nodes.get(node_id, {}).get("artifacts") or {}
@@ -161,7 +162,7 @@ class ModelContext(FunctionContext):
         for tname, tv in sorted(self.values.items()):
             if type_name in (tv.get("types") or []) and self._instances:
                 out.extend(self._instances(tname))
-        return sorted(out, key=_natural)
+        return sorted(out, key=natural_key)
 
     def artifacts(self, node_id: str) -> Dict[str, str]:
         return self._tvalues(node_id).get("artifacts") or {}
@@ -196,7 +197,7 @@ class ModelContext(FunctionContext):
                 for end in (rel["target"], rel["source"]):
                     if end != me["id"] and self._node(end)["template"] == template:
                         return cast(str, end)
-        ids = sorted(self._instances(template), key=_natural) if self._instances else []
+        ids = sorted(self._instances(template), key=natural_key) if self._instances else []
         if me is not None and me.get("host"):
             for nid in ids:
                 if self._node(nid).get("host") == me["host"]:
@@ -208,8 +209,3 @@ class ModelContext(FunctionContext):
             return "node %s (template %s)" % (node_id, self._node(node_id)["template"])
         except Exception:  # describing must never hide the real error
             return "node %s" % node_id
-
-
-def _natural(node_id: str) -> Any:
-    base, n = node_id.rpartition("_")[::2]
-    return (base, int(n)) if n.isdigit() else (node_id, -1)
