@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import catalog, deployments, keys, run_reports, runs
 from .errors import Conflict, NotFound, WfError
+from .imperative import is_imperative
 from .operation.executor import Executor
 from . import plan as _plan
 from . import timeline as _timeline
@@ -121,7 +122,7 @@ def rerun_decision(space: Space, workflow: str, model: str, instance: str) -> Tu
         return "done", last
     if last.get("status") in (runs.FAILED, runs.CANCELED):
         stored = catalog.read_rules(space, model, last["model_digest"], workflow) or {}
-        if not runs.is_imperative(stored):
+        if not is_imperative(stored):
             return "resume", last
     return "start", None
 

@@ -32,7 +32,8 @@ def validate_fact(key: str, value: Any) -> Dict[str, Any]:
     value.setdefault("waiting", None)
     value.setdefault("error", None)
     value.setdefault("inflight", None)
-    return value
+    fact: Dict[str, Any] = value
+    return fact
 
 
 def reached(fact: Optional[Dict[str, Any]], state: str) -> bool:

@@ -126,19 +126,19 @@ def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None,
     check_counts(model)
     by_template: Dict[str, List[str]] = {}
     nodes: Dict[str, Dict[str, Any]] = {}
-    kept: Dict[tuple, List[str]] = {}      # (template, host or None) -> previous ids, by number
+    kept: Dict[Tuple[str, Optional[str]], List[str]] = {}      # (template, host or None) -> previous ids, by number
     next_number: Dict[str, int] = {}
     for old in (previous or {}).values():
         kept.setdefault((old["template"], old.get("host")), []).append(old["id"])
         next_number[old["template"]] = max(next_number.get(old["template"], 0), _number(old["id"]) + 1)
     named = set(drop_first)
-    for ids in kept.values():
-        ids.sort(key=lambda i: (i in named, _number(i), i))
+    for previous_ids in kept.values():
+        previous_ids.sort(key=lambda i: (i in named, _number(i), i))
     for tname in hosting_order(model):
         tpl = model.templates[tname]
         n = tpl.scaling.default_instances
         req = _host_requirement(model, tname)
-        hosts: List[Optional[str]] = by_template[req.node] if req is not None else [None]
+        hosts: List[Optional[str]] = list(by_template[req.node]) if req is not None else [None]
         ids: List[str] = []
         for host in hosts:
             old_ids = [i for i in kept.get((tname, host), []) if i not in nodes][:n]
@@ -244,4 +244,5 @@ def validate_node(key: str, node: Any) -> Dict[str, Any]:
                 break
     if not ok:
         raise SpaceDataError("%s: not a node instance" % key)
-    return node
+    record: Dict[str, Any] = node
+    return record

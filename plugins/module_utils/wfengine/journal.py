@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import threading
-from typing import Any, Dict, List, Optional
+from typing import IO, Any, Dict, List, Optional
 
 from .space.base import Op
 
@@ -47,7 +47,7 @@ class Journal:
         self.path = os.path.join(state_dir, FILE_NAME) if state_dir else None
         self._lock = threading.Lock()
         self._entries: Dict[str, Dict[str, Any]] = {}
-        self._held = None
+        self._held: Optional[IO[str]] = None
         if self.path and not self._own(state_dir):   # type: ignore[arg-type]
             log.warning("journal %s is used by another live worker; this one keeps its results "
                         "in memory only (give each worker its own --state-dir)", self.path)

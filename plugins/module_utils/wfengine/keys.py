@@ -15,6 +15,8 @@ tells every worker what is ready, what is locked and which runs have gone quiet:
 """
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 from . import limits
 
 NAME_RE = limits.NAME_RE
@@ -247,7 +249,7 @@ def known_hosts(model: str, instance: str) -> str:
     return "inst/%s/%s/known_hosts" % (model, instance)
 
 
-def parse_queue_key(key: str):
+def parse_queue_key(key: str) -> Optional[Tuple[str, str, str]]:
     """``q/<run>/<kind>/<name>`` -> (run, kind, name); the marker gives (run, "run", "")."""
     parts = key.split("/", 3)
     if len(parts) == 3 and parts[0] == "q" and parts[2] in ("run", "cancel"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional
+from typing import Any, Dict, List, Optional
 
 from .errors import ToscaError
 from .space.base import MAX_VALUE_BYTES as SPACE_MAX_VALUE_BYTES
@@ -115,7 +115,7 @@ def check_workflow_names(names: object, file: Optional[str]) -> None:
     raise_problems(problems)
 
 
-def _problem(kind: str, name: object, file: Optional[str], path: str) -> list:
+def _problem(kind: str, name: object, file: Optional[str], path: str) -> List[ToscaError]:
     try:
         check_name(kind, name, file, path)
     except ToscaError as exc:
@@ -123,7 +123,7 @@ def _problem(kind: str, name: object, file: Optional[str], path: str) -> list:
     return []
 
 
-def check_value_sizes(body: dict, templates: dict, file: Optional[str]) -> None:
+def check_value_sizes(body: Dict[str, Any], templates: Dict[str, Any], file: Optional[str]) -> None:
     """Every value an upload writes fits in one Space value (Consul: 512 KiB), checked before the
     first write.  A property over the bound is named (file, path); else the stored value is."""
     from .space.base import dumps

@@ -119,7 +119,7 @@ class _MeteredSpace:
         return res
 
     def session_renew(self, session: str) -> bool:
-        ok = self._inner.session_renew(session)
+        ok = bool(self._inner.session_renew(session))
         (self._metrics.renewed if ok else self._metrics.lost).inc()
         return ok
 

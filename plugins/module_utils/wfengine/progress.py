@@ -14,7 +14,7 @@ installed (Ansible brings it), else as one rewritten line.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Dict, Optional, TextIO, Tuple
 
 # A plain line at most this often, unless failures appear.
 PLAIN_EVERY = 5.0
@@ -37,7 +37,7 @@ class Reporter:
         self.tty = tty
         self.quiet = quiet
         self.started = time.monotonic()
-        self._last: Optional[tuple] = None
+        self._last: Optional[Tuple[Any, ...]] = None
         self._last_at = 0.0
         self._rich: Any = None
         self._task: Any = None

@@ -192,13 +192,17 @@ class _Vaulted:
         self.text = text
 
 
+def _vaulted(loader: Any, node: Any) -> _Vaulted:
+    return _Vaulted(loader.construct_scalar(node))
+
+
 def _load_vault_yaml(data: bytes, what: str) -> Any:
     import yaml
 
     class VaultLoader(yaml.SafeLoader):
         pass
 
-    VaultLoader.add_constructor("!vault", lambda loader, node: _Vaulted(loader.construct_scalar(node)))
+    VaultLoader.add_constructor("!vault", _vaulted)
     try:
         return yaml.load(data, Loader=VaultLoader)
     except yaml.YAMLError:
