@@ -55,8 +55,8 @@ from .space.base import (Entry, Op, TxnResult, op_cas, op_check_index, op_check_
                          op_lock, op_set)
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .batch_host import BatchHost
     from .run_context import RunContext
-    from .worker import Worker
 
 log = logging.getLogger("wfengine.worker")
 
@@ -113,9 +113,10 @@ class Member:
 
 
 class Batch:
-    """Claim, advance and commit a batch of nodes of one run for ``worker``."""
+    """Claim, advance and commit a batch of nodes of one run for ``worker`` (what it needs of
+    the worker: batch_host.BatchHost)."""
 
-    def __init__(self, worker: "Worker", ctx: "RunContext", node_ids: List[str]):
+    def __init__(self, worker: "BatchHost", ctx: "RunContext", node_ids: List[str]):
         self.w = worker
         self.space = worker.space
         self.ctx = ctx
@@ -170,7 +171,7 @@ class Batch:
             res = self.space.txn([op_lock(k, {"worker": self.w.id}, self.session) for k in lks]
                                  + [op_get(k) for k in rks] + [op_get(k) for k in fks]
                                  + [op_get(k) for k in nks.values()] + [op_get(k) for k in rules])
-            self.w._count("claims")
+            self.w.count("claims")
             if res.ok:
                 self.ctx.cache_nodes({n: res.entries.get(k) for n, k in nks.items()})
                 if rules and res.entries.get(rules[0]) is not None:
@@ -184,7 +185,7 @@ class Batch:
                         self.fact_entries[n] = res.entries.get(fk)
                 return
             failed = set(res.failed)
-            self.w._count("claim_conflicts")
+            self.w.count("claim_conflicts")
             left = [n for n, lk in zip(todo, lks) if lk not in failed]
             if len(left) == len(todo):
                 return    # the session is gone (no lock can be taken): the renewer reopens one
@@ -277,9 +278,9 @@ class Batch:
         into = self.outside if into is None else into
         ctx = self.ctx
         unknown = []
-        busy = self.w._held(self.run_id, ids)   # another lane of this worker may be moving them
+        busy = self.w.held(self.run_id, ids)   # another lane of this worker may be moving them
         for n in ids:
-            hit = (ctx.known_fact(n) if n not in busy and self.w._hand_ok(self.run_id, n, ctx)
+            hit = (ctx.known_fact(n) if n not in busy and self.w.hand_ok(self.run_id, n, ctx)
                    else None)
             if hit is None:
                 unknown.append(n)
@@ -511,7 +512,7 @@ class Batch:
                     wanted[t] = m
         if not wanted:
             return
-        for t in self.w._reserve(self.run_id, list(wanted), self.w.batch):
+        for t in self.w.reserve(self.run_id, list(wanted), self.w.batch):
             m = wanted[t]
             m.hand[t] = None
             self.hand_index[t] = self.woken_facts[t][1]
@@ -519,7 +520,7 @@ class Batch:
     def _drop_hand(self, m: Member, t: str) -> None:
         del m.hand[t]
         self.hand_index.pop(t, None)
-        self.w._unreserve(self.run_id, [t])
+        self.w.unreserve(self.run_id, [t])
 
     def drop_handoff(self) -> None:
         """Give back every reserved handoff that was not committed."""
@@ -611,7 +612,7 @@ class Batch:
                 self._release_quietly([m for t in txns[i:] for m in t] + [m for m in done if m.pause],
                                       (self.released if i == 0 else [])
                                       + [keys.lock(self.run_id, n) for n in self.handed])
-                self.w._unreserve(self.run_id, list(self.handed))
+                self.w.unreserve(self.run_id, list(self.handed))
                 self.handed = {}
                 raise
             if not ok:
@@ -640,7 +641,7 @@ class Batch:
                 events.extend(m.events)
                 if m.attributes:
                     writes.append(op_set(keys.attributes(self.ctx.model, self.ctx.instance, m.id),
-                                         self.w._merged_attributes(self.ctx, m.id, m.attributes)))
+                                         self.w.merged_attributes(self.ctx, m.id, m.attributes)))
                 if m.outbox:
                     ws = list(m.wakes)
                     for i in range(0, len(ws), keys.OUTBOX_CHUNK):
@@ -700,7 +701,7 @@ class Batch:
                 stale = self._known_stale(checks.values(), removed)
                 if stale:
                     res = TxnResult(ok=False, failed=stale)
-                    self.w._count("retry_local")
+                    self.w.count("retry_local")
                 else:
                     res = self.space.txn(ops)
                     if res.ok:
@@ -712,7 +713,7 @@ class Batch:
                 self.w.leave_commit(marked)
             if res.ok:
                 self.w.stats["commits"] += 1
-                self.w._count("handoffs", sum(len(m.hand) for m in tx))
+                self.w.count("handoffs", sum(len(m.hand) for m in tx))
                 for m in tx:
                     m.events = []
                     for t in m.hand:
@@ -725,13 +726,13 @@ class Batch:
                     if ready is not None:
                         self.handed[m.id] = (ready, Entry(keys.fact(run_id, m.id), m.fact, m.index))
                     elif m.keep:    # cannot happen while we hold its lock; do not keep it then
-                        self.w._release_quietly(m.lock, self.session)
+                        self.w.release_quietly(m.lock, self.session)
                 self.ctx.cache_nodes({n: res.entries.get(k) for n, k in gets.items()})
                 return True
             for m in moved:     # the transaction did not apply
                 m.fact["version"] = int(m.fact["version"]) - 1
             if self._settle_failure(tx, set(res.failed), blocks, known=bool(stale)):
-                self.w._count("commit_retries")
+                self.w.count("commit_retries")
                 continue
             break
         self.w.stats["lost"] += 1
@@ -768,7 +769,7 @@ class Batch:
                     # Another worker holds the node, or its fact moved: a plain wake-up then.
                     self._drop_hand(m, t)
                     handled = True
-                    self.w._count("retry_hand")
+                    self.w.count("retry_hand")
                 if m.ready.key == k and not m.pause:
                     # A neighbour woke this node while it was evaluated: keep its ready tuple so
                     # that it is evaluated again with what the neighbour just committed, and, as
@@ -776,17 +777,17 @@ class Batch:
                     # letting it go through a listing and a claim.
                     m.keep_ready = handled = True
                     m.keep = self.may_hand
-                    self.w._count("retry_ready")
+                    self.w.count("retry_ready")
                 t = next((t for t in m.checks if keys.fact(self.run_id, t) == k), None)
                 if t is not None:
                     # That node committed meanwhile, maybe a wait for this member: wake it.
                     del m.checks[t]
                     m.wakes[t] = None
                     handled = True
-                    self.w._count("retry_cand")
+                    self.w.count("retry_cand")
             for m in blocks.get(k, []):
                 m.keep_ready = handled = True     # what it waits on moved: evaluate it again
-                self.w._count("retry_block")
+                self.w.count("retry_block")
             if not handled:
                 return False
         return bool(failed)
@@ -796,7 +797,7 @@ class Batch:
         hands = [keys.lock(self.run_id, t) for m in members for t in m.hand]
         for lk in released + [m.lock for m in members] + hands:
             # Sent again until the Space answers (a live session's lock is never left behind)
-            self.w._release_quietly(lk, self.session)
+            self.w.release_quietly(lk, self.session)
         for m in members:
             for t in list(m.hand):
                 self._drop_hand(m, t)

@@ -56,6 +56,7 @@ from .space.base import Space, op_cas, op_check_session, op_delete, op_delete_ca
 from .worker_commits import Commits
 from .worker_dispatch import BUSY, INFLIGHT, SUBMITTED, Dispatch
 from .worker_hosts import HostLocks
+from .worker_lanes import BatchPort
 from .worker_operations import CANCELED, Operations
 from .worker_sessions import Sessions
 
@@ -538,7 +539,7 @@ class Worker(Dispatch, Sessions, HostLocks, Operations, Commits):
             while ids:
                 paused = set()
                 ended = False
-                b = Batch(self, ctx, ids)
+                b = Batch(BatchPort(self), ctx, ids)
                 if handed and len(handed) == len(ids):
                     b.adopt(handed)
                 else:
