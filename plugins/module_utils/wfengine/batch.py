@@ -53,13 +53,14 @@ from .facts import new_fact, passes, reached, remaining_states, validate_fact
 from .placement import call_end
 from . import imperative
 from .rules import CALL, RCALL, STATE, WAIT
-from .space.base import Entry, op_get, op_lock
+from .space.base import Entry, TxnResult, op_get, op_lock
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch_host import BatchHost
     from .run_context import RunContext
 
 log = logging.getLogger("wfengine.worker")
+
 
 class Batch(BatchCommit):
     """Claim, advance and commit a batch of nodes of one run for ``worker`` (what it needs of
@@ -103,35 +104,16 @@ class Batch(BatchCommit):
         while todo and rounds < 4:
             rounds += 1
             lks = [keys.lock(self.run_id, n) for n in todo]
-            rks = [keys.ready(self.run_id, n) for n in todo]
-            fks = [keys.fact(self.run_id, n) for n in todo]
-            nks = self.ctx.node_keys(todo)
-            # The run's rules if this worker has not read them yet (RunContext.rules), and a
-            # small run's other node records, while the claim has room: the first commit then
-            # reads nothing more (the nodes it may wake are the run's own).
-            rules = [] if self.ctx.has_rules else [self.ctx.rules_key]
-            room = self.space.max_txn_ops - 3 * len(todo) - len(nks) - len(rules)
-            if room < 0:
-                rules, room = [], room + len(rules)
-            if self.ctx.fresh and room > 0:
-                nks.update(self.ctx.node_keys(sorted(self.ctx.fresh - set(nks))[:room]))
+            nks, rules = self._claim_reads(todo)
             # Linda `in` of many tuples: lock, ready tuple and fact of every node (and the node
             # records this worker has not cached yet), one round trip.
             res = self.space.txn([op_lock(k, {"worker": self.w.id}, self.session) for k in lks]
-                                 + [op_get(k) for k in rks] + [op_get(k) for k in fks]
+                                 + [op_get(keys.ready(self.run_id, n)) for n in todo]
+                                 + [op_get(keys.fact(self.run_id, n)) for n in todo]
                                  + [op_get(k) for k in nks.values()] + [op_get(k) for k in rules])
             self.w.count("claims")
             if res.ok:
-                self.ctx.cache_nodes({n: res.entries.get(k) for n, k in nks.items()})
-                if rules and res.entries.get(rules[0]) is not None:
-                    self.ctx.set_rules(res.entries[rules[0]])
-                for n, lk, rk, fk in zip(todo, lks, rks, fks):
-                    ready = res.entries.get(rk)
-                    if ready is None:
-                        self.released.append(lk)   # taken and committed by another worker
-                    else:
-                        self.members[n] = Member(n, ready, lk)
-                        self.fact_entries[n] = res.entries.get(fk)
+                self._claimed(res, todo, nks, rules)
                 return
             failed = set(res.failed)
             self.w.count("claim_conflicts")
@@ -139,6 +121,36 @@ class Batch(BatchCommit):
             if len(left) == len(todo):
                 return    # the session is gone (no lock can be taken): the renewer reopens one
             todo = left
+
+    def _claim_reads(self, todo: List[str]) -> Tuple[Dict[str, str], List[str]]:
+        """What a claim of ``todo`` reads besides their tuples and facts: the node records
+        this worker has not cached (node -> key), and the rules' key if it has not read them."""
+        nks = self.ctx.node_keys(todo)
+        # The run's rules if this worker has not read them yet (RunContext.rules), and a
+        # small run's other node records, while the claim has room: the first commit then
+        # reads nothing more (the nodes it may wake are the run's own).
+        rules = [] if self.ctx.has_rules else [self.ctx.rules_key]
+        room = self.space.max_txn_ops - 3 * len(todo) - len(nks) - len(rules)
+        if room < 0:
+            rules, room = [], room + len(rules)
+        if self.ctx.fresh and room > 0:
+            nks.update(self.ctx.node_keys(sorted(self.ctx.fresh - set(nks))[:room]))
+        return nks, rules
+
+    def _claimed(self, res: TxnResult, todo: List[str], nks: Dict[str, str],
+                 rules: List[str]) -> None:
+        """A claim of ``todo`` went through: its members, and what it read."""
+        self.ctx.cache_nodes({n: res.entries.get(k) for n, k in nks.items()})
+        if rules and res.entries.get(rules[0]) is not None:
+            self.ctx.set_rules(res.entries[rules[0]])
+        for n in todo:
+            lk = keys.lock(self.run_id, n)
+            ready = res.entries.get(keys.ready(self.run_id, n))
+            if ready is None:
+                self.released.append(lk)   # taken and committed by another worker
+            else:
+                self.members[n] = Member(n, ready, lk)
+                self.fact_entries[n] = res.entries.get(keys.fact(self.run_id, n))
 
     # ------------------------------------------------------------------ 2. read
     def load(self) -> None:
@@ -271,7 +283,7 @@ class Batch(BatchCommit):
         self.gevents[r] = self.gevents.get(r, 0) + 1
 
     def _run(self, m: Member, pending: List[Member]) -> None:
-        ctx, fact, prog = self.ctx, m.fact, m.prog
+        fact, prog = m.fact, m.prog
         fact["waiting"] = None
         while fact["pc"] < len(prog):
             if self.gevents.get(id(self._root(m)), 0) >= GROUP_EVENTS:
@@ -300,41 +312,8 @@ class Batch(BatchCommit):
                 else:
                     imperative.skip_step(fact, prog)
             elif ins.op in (CALL, RCALL):
-                rel, cnode, cside = None, m.node, ins.side
-                if ins.op == RCALL:
-                    rel = ctx.relationship(m.id, ins.rel)
-                    cnode, cside = call_end(ins.name, rel, ins.side, m.node, ctx.node)
-                call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.w.id,
-                                     operation_host=ins.host)
-                if self.w.executor.effectful(call):
-                    m.pause = True     # goes on alone after the commit (worker_single.py)
+                if not self._call(m, ins):
                     break
-                result = self.w.executor.run(call)
-                self.w.stats["operations"] += 1
-                self._event(m, "operation", ins.name, rel, status="ok" if result.ok else "failed",
-                            node=cnode)
-                if getattr(result, "attributes", None):
-                    if cnode is not m.node:
-                        # Only operations without side effects run here: they report nothing.
-                        raise WfError("%s: %s reported outputs for %s in a batch"
-                                      % (m.id, ins.name, cnode["id"]))
-                    m.attributes.update(result.attributes)
-                if not result.ok:
-                    fact["error"] = {"operation": ins.name, "exit_code": result.exit_code,
-                                     "output": result.output[-2000:], "worker": self.w.id,
-                                     "attempt": 1,
-                                     "relationship": None if rel is None else rel["id"]}
-                    fact["state"] = "error"
-                    self._event(m, "state", "error", None)
-                    if ins.step is not None:
-                        imperative.fail_step(fact, prog)   # on to the step's end, then on_failure steps
-                        continue
-                    if ctx.past_failures:
-                        # Its waiters go on once the error is committed (facts.passes): woken
-                        # through the Space by this commit, never in this batch.
-                        m.wakes.update(dict.fromkeys(ctx.wakes(m.id, remaining_states(prog, fact["pc"]))))
-                    break
-                fact["pc"] += 1
             elif ins.op == WAIT:
                 ok = self._satisfied(m, ins, prog, fact["pc"])
                 if ok is None:
@@ -348,6 +327,46 @@ class Batch(BatchCommit):
                 raise SpaceDataError("unknown instruction %r" % (ins.op,))
         imperative.finish(fact, prog)
         fact["done"] = fact["pc"] >= len(prog) and not fact.get("error")
+
+    def _call(self, m: Member, ins: Any) -> bool:
+        """An operation of ``m``: run now if it has no side effects; False where ``m`` stops
+        (before an operation with side effects, or at a failure outside a step)."""
+        ctx, fact = self.ctx, m.fact
+        rel, cnode, cside = None, m.node, ins.side
+        if ins.op == RCALL:
+            rel = ctx.relationship(m.id, ins.rel)
+            cnode, cside = call_end(ins.name, rel, ins.side, m.node, ctx.node)
+        call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.w.id,
+                             operation_host=ins.host)
+        if self.w.executor.effectful(call):
+            m.pause = True     # goes on alone after the commit (worker_single.py)
+            return False
+        result = self.w.executor.run(call)
+        self.w.stats["operations"] += 1
+        self._event(m, "operation", ins.name, rel, status="ok" if result.ok else "failed",
+                    node=cnode)
+        if getattr(result, "attributes", None):
+            if cnode is not m.node:
+                # Only operations without side effects run here: they report nothing.
+                raise WfError("%s: %s reported outputs for %s in a batch"
+                              % (m.id, ins.name, cnode["id"]))
+            m.attributes.update(result.attributes)
+        if not result.ok:
+            fact["error"] = {"operation": ins.name, "exit_code": result.exit_code,
+                             "output": result.output[-2000:], "worker": self.w.id,
+                             "attempt": 1, "relationship": None if rel is None else rel["id"]}
+            fact["state"] = "error"
+            self._event(m, "state", "error", None)
+            if ins.step is not None:
+                imperative.fail_step(m.fact, m.prog)   # on to the step's end, then on_failure
+                return True
+            if ctx.past_failures:
+                # Its waiters go on once the error is committed (facts.passes): woken
+                # through the Space by this commit, never in this batch.
+                m.wakes.update(dict.fromkeys(ctx.wakes(m.id, remaining_states(m.prog, fact["pc"]))))
+            return False
+        fact["pc"] += 1
+        return True
 
     def _fact_at_hand(self, m: Member, other: str) -> Optional[Dict[str, Any]]:
         """A fact an imperative GUARD looks at (its waits just made it at hand), or None after
@@ -426,20 +445,23 @@ class Batch(BatchCommit):
                 fact, index = fresh[t]
                 if fact is not None and fact.get("done"):
                     continue
-                if fact is None or not fact["version"]:
-                    # Never evaluated: a node that does not start ready waits at its first
-                    # instruction without having said so.
-                    prog = self.ctx.program(t)
-                    first = prog[0] if prog else None
-                    w = ({"node": first.other, "state": first.name}
-                         if first is not None and first.op == WAIT else {})
-                else:
-                    w = fact.get("waiting") or {}
+                w = self._waiting(t, fact)
                 if w.get("node") == m.id and passes(m.fact, w.get("state"), self.ctx.past_failures):
                     m.wakes[t] = None
                     self.woken_facts[t] = (fact, index)
                 else:
                     m.checks[t] = index
+
+    def _waiting(self, t: str, fact: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        """What node ``t`` (outside the batch, its fact as read) waits for: {node, state}."""
+        if fact is not None and fact["version"]:
+            return fact.get("waiting") or {}
+        # Never evaluated: a node that does not start ready waits at its first
+        # instruction without having said so.
+        prog = self.ctx.program(t)
+        first = prog[0] if prog else None
+        return ({"node": first.other, "state": first.name}
+                if first is not None and first.op == WAIT else {})
 
     def choose_handoff(self) -> None:
         """Pick the woken nodes this commit also locks (step 5): woken because their fact says

@@ -12,6 +12,7 @@ batch_host.BatchHost, and this module is the one place where the Worker is adapt
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple, cast
 
@@ -97,6 +98,31 @@ class Lanes:
     ``_checking``, ``_sending_cond``, ``_stop``, ``_canceled``, ``_pool``, ``batch``, ``lanes``,
     ``context``, ``_count``, ``_submit``, ``_continue`` (SingleNode), ``_hand_ok`` and
     ``_finalizer`` (Dispatch), ``_finalize`` and ``_release_quietly``."""
+
+    id: str
+    batch: int
+    lanes: int
+    stats: Dict[str, int]
+    _inflight: Set[Tuple[str, str]]
+    _inflight_lock: threading.Condition
+    _backlog: Dict[str, Dict[str, None]]
+    _writing: Dict[Tuple[str, str], int]
+    _checking: Dict[Tuple[str, str], int]
+    _sending_cond: threading.Condition
+    _stop: threading.Event
+    _canceled: Set[str]
+    _pool: Any
+
+    if TYPE_CHECKING:  # pragma: no cover (the Worker's other parts)
+        def context(self, run_id: str) -> RunContext: ...
+        def _count(self, name: str, n: int = 1) -> None: ...
+        def _submit(self, pool: Any, tokens: List[Tuple[str, str]], fn: Any, *args: Any,
+                    force: bool = False, lane: bool = False) -> str: ...
+        def _continue(self, step: _Step) -> None: ...
+        def _hand_ok(self, run: str, node_id: str, ctx: Optional[RunContext]) -> bool: ...
+        def _finalizer(self, run: str) -> bool: ...
+        def _finalize(self, run_id: str) -> None: ...
+        def _release_quietly(self, lock_key: str, session: Optional[str] = None) -> None: ...
 
     def enter_commit(self, run: str, checked: Iterable[str], writes: Iterable[str],
                      timeout: float = 2.0) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
@@ -215,46 +241,10 @@ class Lanes:
             while ids:
                 paused = set()
                 ended = False
-                b = Batch(BatchPort(self), ctx, ids)
-                if handed and len(handed) == len(ids):
-                    b.adopt(handed)
-                else:
-                    try:
-                        b.claim()
-                    except BaseException:
-                        # The claim may have applied (a lost response): release what it may hold.
-                        b._release_quietly([], [keys.lock(run_id, n) for n in ids])
-                        raise
-                    # Handed-off nodes are locked already: one the claim gave up on (conflicts
-                    # on the others) must not stay locked by this live session.
-                    for n in handed:
-                        lk = keys.lock(run_id, n)
-                        if n not in b.members and lk not in b.released:
-                            b.released.append(lk)
-                if not b.members and not b.released:
-                    self._count("empty_claims")
-                if b.members:
-                    self.stats["taken"] += len(b.members)
-                    try:
-                        b.load()
-                        b.advance()
-                        b.settle_wakes()
-                        if not self._stop.is_set() and run_id not in self._canceled:
-                            b.choose_handoff()
-                    except BaseException:
-                        b.drop_handoff()
-                        b._release_quietly(list(b.members.values()), b.released)
-                        raise
+                b = self._claim_batch(ctx, ids, handed)
+                self._advance_batch(b, run_id)
                 if b.members or b.released:
-                    done, dummy = b.commit()
-                    ended = bool(done) and all(m.fact.get("done") for m in done)
-                    for m in done:
-                        if m.pause:
-                            step = _Step(ctx, m.id, m.ready, m.lock, b.session)
-                            step.fact_entry = fact_entry(run_id, m)
-                            paused.add(m.id)
-                            self._submit(self._pool, [(run_id, m.id)], self._continue, step,
-                                         force=True)
+                    ended = self._commit_batch(b, ctx, paused)
                 handed = b.handed
                 # (a node kept by its own commit, batch.py _settle_failure, stays reserved)
                 self._unreserve(run_id, [n for n in ids if n not in paused and n not in handed])
@@ -279,3 +269,58 @@ class Lanes:
         finally:
             self._unreserve(run_id, [n for n in ids if n not in paused])
         return {(run_id, n) for n in node_ids}
+
+    def _claim_batch(self, ctx: "RunContext", ids: List[str],
+                     handed: Dict[str, Tuple[Any, Any]]) -> Batch:
+        """A batch of ``ids``: what the last commit handed off (all of ``ids``), or claimed."""
+        run_id = ctx.run_id
+        b = Batch(BatchPort(self), ctx, ids)
+        if handed and len(handed) == len(ids):
+            b.adopt(handed)
+            return b
+        try:
+            b.claim()
+        except BaseException:
+            # The claim may have applied (a lost response): release what it may hold.
+            b._release_quietly([], [keys.lock(run_id, n) for n in ids])
+            raise
+        # Handed-off nodes are locked already: one the claim gave up on (conflicts
+        # on the others) must not stay locked by this live session.
+        for n in handed:
+            lk = keys.lock(run_id, n)
+            if n not in b.members and lk not in b.released:
+                b.released.append(lk)
+        return b
+
+    def _advance_batch(self, b: Batch, run_id: str) -> None:
+        """Read, advance and settle the wake-ups of the claimed batch ``b`` (batch.py)."""
+        if not b.members and not b.released:
+            self._count("empty_claims")
+        if not b.members:
+            return
+        self.stats["taken"] += len(b.members)
+        try:
+            b.load()
+            b.advance()
+            b.settle_wakes()
+            if not self._stop.is_set() and run_id not in self._canceled:
+                b.choose_handoff()
+        except BaseException:
+            b.drop_handoff()
+            b._release_quietly(list(b.members.values()), b.released)
+            raise
+
+    def _commit_batch(self, b: Batch, ctx: "RunContext", paused: Set[str]) -> bool:
+        """Commit ``b``; its members paused before an operation with side effects go on, each
+        on the single-node path (added to ``paused``).  True when the nodes it committed are
+        all done."""
+        run_id = ctx.run_id
+        done, dummy = b.commit()
+        ended = bool(done) and all(m.fact.get("done") for m in done)
+        for m in done:
+            if m.pause:
+                step = _Step(ctx, m.id, m.ready, m.lock, b.session)
+                step.fact_entry = fact_entry(run_id, m)
+                paused.add(m.id)
+                self._submit(self._pool, [(run_id, m.id)], self._continue, step, force=True)
+        return ended

@@ -12,7 +12,8 @@ transaction (see worker.py).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Dict, List
+import threading
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 from . import events, imperative, keys
 from .errors import SpaceDataError, WfError, WorkerInterrupt
@@ -24,17 +25,53 @@ from .space.base import op_cas, op_check_session, op_delete, op_get
 from .worker_operations import CANCELED
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .operation.executor import Executor
     from .run_context import _Step
+    from .space.base import Op, Space
 
 log = logging.getLogger("wfengine.worker")
 
 EVENTS_PER_COMMIT = 200
 
 
+
+def _reach(step: "_Step", node: Dict[str, Any], ins: Instr) -> None:
+    """The step's node reaches the state of ``ins`` (or the end of an imperative step)."""
+    fact = step.fact
+    if imperative.is_marker(ins.name):
+        step.events.append(events.event(node, "step", ins.step, None,
+                                        status=imperative.end_status(fact, ins.step)))
+    else:
+        fact["state"] = ins.name
+        step.events.append(events.event(node, "state", ins.name, None))
+    fact["reached"].append(ins.name)
+    step.reached_now.append(ins.name)
+    fact["pc"] += 1
+
+
 class SingleNode:
     """Mixin of Worker.  Uses ``space``, ``id``, ``executor``, ``stats``, ``_stop``, the
     operations (Operations: ``_run_effectful``, ``_record_result``), the commits (Commits:
     ``_commit``, ``_give_up``), host locks (HostLocks: ``_drop_host``) and ``_release_quietly``."""
+
+    id: str
+    stats: Dict[str, int]
+    executor: Executor
+    space: Space
+    _stop: threading.Event
+
+    if TYPE_CHECKING:  # pragma: no cover (the Worker's other parts)
+        def _commit(self, step: _Step, write_fact: bool = True, final: bool = True,
+                    checks: Optional[List[Op]] = None, host_ops: Optional[List[Op]] = None,
+                    expected: Optional[Set[str]] = None) -> bool: ...
+        def _give_up(self, step: _Step) -> None: ...
+        def _drop_host(self, step: _Step) -> None: ...
+        def _record_result(self, step: _Step, node: Dict[str, Any], call: OperationCall,
+                           result: Any, rel: Optional[Dict[str, Any]], recorded: bool,
+                           final_attempt: bool = True) -> bool: ...
+        def _run_effectful(self, step: _Step, node: Dict[str, Any], call: OperationCall,
+                           rel: Optional[Dict[str, Any]]) -> Any: ...
+        def _release_quietly(self, lock_key: str, session: Optional[str] = None) -> None: ...
 
     def _continue(self, step: "_Step") -> None:
         committed = False
@@ -81,19 +118,9 @@ class SingleNode:
 
     def _advance(self, step: "_Step") -> bool:
         ctx, node_id = step.ctx, step.node_id
-        fkey = keys.fact(ctx.run_id, node_id)
         fe = step.fact_entry
-        fact = new_fact(node_id) if fe is None else validate_fact(fkey, fe.value)
-        step.fact, step.fact_index = fact, (fe.index if fe is not None else 0)
-        before = (fact["pc"], fact.get("waiting"), fact.get("epoch"), bool(fact.get("error")))
-        epoch = (int((step.ready.value or {}).get("epoch", 0))
-                 if isinstance(step.ready.value, dict) else 0)
-        if fact.get("error") and epoch > int(fact.get("epoch") or 0):
-            # Resumed run: retry the failed step; what succeeded before is not run again.
-            fact["error"] = None
-            fact["state"] = fact["reached"][-1] if fact["reached"] else None
-            fact["inflight"] = None
-        fact["epoch"] = max(epoch, int(fact.get("epoch") or 0))
+        before = self._load_fact(step)
+        fact = step.fact
         if fact["done"] or fact.get("error"):
             return self._commit(step, write_fact=False)
         node = ctx.node(node_id)
@@ -107,15 +134,7 @@ class SingleNode:
                     return False
             ins = prog[fact["pc"]]
             if ins.op == STATE:
-                if imperative.is_marker(ins.name):
-                    step.events.append(events.event(node, "step", ins.step, None,
-                                                    status=imperative.end_status(fact, ins.step)))
-                else:
-                    fact["state"] = ins.name
-                    step.events.append(events.event(node, "state", ins.name, None))
-                fact["reached"].append(ins.name)
-                step.reached_now.append(ins.name)
-                fact["pc"] += 1
+                _reach(step, node, ins)
             elif ins.op == imperative.GUARD:
                 got = self._guard_facts(step, ins)
                 if imperative.guard_runs(ins, lambda i: fact if i == node_id else got.get(i)):
@@ -123,34 +142,11 @@ class SingleNode:
                 else:
                     imperative.skip_step(fact, prog)
             elif ins.op in (CALL, RCALL):
-                rel, cnode, cside = None, node, ins.side
-                if ins.op == RCALL:
-                    rel = ctx.relationship(node_id, ins.rel)
-                    cnode, cside = call_end(ins.name, rel, ins.side, node, ctx.node)
-                call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.id,
-                                     operation_host=ins.host)
-                if not self.executor.effectful(call):
-                    result = self.executor.run(call)
-                    self.stats["operations"] += 1
-                    ok = self._record_result(step, node, call, result, rel, recorded=False)
-                else:
-                    ok = self._run_effectful(step, node, call, rel)
-                    if ok is None:
-                        return False  # lock lost: another worker owns this node now
-                    if ok is CANCELED:
-                        break  # canceled: schedule nothing new; the ready tuple stays for a resume
-                if not ok:
-                    fact["state"] = "error"
-                    step.events.append(events.event(node, "state", "error", None))
-                    if ins.step is not None:
-                        # on to the step's end, then on_failure steps
-                        imperative.fail_step(fact, prog)
-                        continue
-                    if ctx.past_failures:
-                        # Those that wait for this node go on (facts.passes): wake them.
-                        step.reached_now.extend(remaining_states(prog, fact["pc"]))
+                went_on = self._call(step, node, ins, prog)
+                if went_on is None:
+                    return False  # lock lost: another worker owns this node now
+                if not went_on:
                     break
-                fact["pc"] += 1
             elif ins.op == WAIT:
                 other = self._awaited(step, prog, fact["pc"]).get(ins.other)
                 if passes(other, ins.name, ctx.past_failures):
@@ -167,6 +163,61 @@ class SingleNode:
                            bool(fact.get("error")))
         # Woken but still waiting for the same thing: only the ready tuple and the lock go.
         return self._commit(step, write_fact=moved or fe is None or bool(step.events))
+
+    def _load_fact(self, step: "_Step") -> Tuple[Any, ...]:
+        """The step's fact (``step.fact``), as its ready tuple's epoch makes it (a resumed run
+        retries a failed step); returns what says whether it moved since."""
+        fe = step.fact_entry
+        fkey = keys.fact(step.ctx.run_id, step.node_id)
+        fact = new_fact(step.node_id) if fe is None else validate_fact(fkey, fe.value)
+        step.fact, step.fact_index = fact, (fe.index if fe is not None else 0)
+        before = (fact["pc"], fact.get("waiting"), fact.get("epoch"), bool(fact.get("error")))
+        epoch = (int((step.ready.value or {}).get("epoch", 0))
+                 if isinstance(step.ready.value, dict) else 0)
+        if fact.get("error") and epoch > int(fact.get("epoch") or 0):
+            # Resumed run: retry the failed step; what succeeded before is not run again.
+            fact["error"] = None
+            fact["state"] = fact["reached"][-1] if fact["reached"] else None
+            fact["inflight"] = None
+        fact["epoch"] = max(epoch, int(fact.get("epoch") or 0))
+        return before
+
+    def _call(self, step: "_Step", node: Dict[str, Any], ins: Instr,
+              prog: List[Instr]) -> Optional[bool]:
+        """An operation of the step's node, run (an operation with side effects through
+        ``_run_effectful``): True to go on with the program, False where the node stops (a
+        failure outside a step, or the run canceled: the ready tuple stays for a resume), None
+        when the node's lock is lost."""
+        ctx, fact = step.ctx, step.fact
+        rel, cnode, cside = None, node, ins.side
+        if ins.op == RCALL:
+            rel = ctx.relationship(step.node_id, ins.rel)
+            cnode, cside = call_end(ins.name, rel, ins.side, node, ctx.node)
+        call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.id,
+                             operation_host=ins.host)
+        if not self.executor.effectful(call):
+            result = self.executor.run(call)
+            self.stats["operations"] += 1
+            ok = self._record_result(step, node, call, result, rel, recorded=False)
+        else:
+            ok = self._run_effectful(step, node, call, rel)
+            if ok is None:
+                return None
+            if ok is CANCELED:
+                return False  # canceled: schedule nothing new
+        if not ok:
+            fact["state"] = "error"
+            step.events.append(events.event(node, "state", "error", None))
+            if ins.step is not None:
+                # on to the step's end, then on_failure steps
+                imperative.fail_step(fact, prog)
+                return True
+            if ctx.past_failures:
+                # Those that wait for this node go on (facts.passes): wake them.
+                step.reached_now.extend(remaining_states(prog, fact["pc"]))
+            return False
+        fact["pc"] += 1
+        return True
 
     def _guard_facts(self, step: "_Step", ins: Instr) -> Dict[str, Any]:
         """Facts of the predecessors an imperative GUARD looks at: those its waits just read, the
