@@ -283,6 +283,13 @@ def model_head(space: Space, name: str) -> Dict[str, Any]:
     return head.value
 
 
+def unknown_workflow(space: Space, model: str, workflow: str) -> NotFound:
+    """The error for a workflow the model does not define, naming those it does."""
+    known = model_head(space, model).get("workflows", [])
+    return NotFound("model %s defines no workflow %s (known: %s)"
+                    % (model, workflow, ", ".join(known)))
+
+
 def read_templates(space: Space, name: str, digest: str) -> Dict[str, Dict[str, Any]]:
     prefix = keys.model_template(name, digest, "")
     out = {}

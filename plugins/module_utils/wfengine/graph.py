@@ -17,7 +17,7 @@ import subprocess
 from typing import Any, Dict, List, Optional
 
 from . import catalog, deployments
-from .errors import ModelError, NotFound, WfError
+from .errors import ModelError, WfError
 from .rules import STATE, WAIT, RuleSet, _template_nodes, ordering_deps
 from .tosca.model import NodeTemplate
 
@@ -30,8 +30,7 @@ class _Templates:
 def _rules(space: Any, model: str, digest: str, workflow: str) -> RuleSet:
     rules = catalog.read_rules(space, model, digest, workflow)
     if rules is None:
-        known = catalog.model_head(space, model).get("workflows", [])
-        raise NotFound("model %s defines no workflow %s (known: %s)" % (model, workflow, ", ".join(known)))
+        raise catalog.unknown_workflow(space, model, workflow)
     if "imperative" in rules:
         raise ModelError("workflow %s of model %s is imperative (topology_template.workflows): its "
                          "order is the steps' on_success, not waits; wfctl graph draws declarative "

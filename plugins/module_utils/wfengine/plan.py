@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import catalog, deployments, keys
-from .errors import NotFound, WfError
+from .errors import WfError
 from .imperative import instances_from, is_marker
 from .placement import call_end
 from .rules import CALL, RCALL, STATE, WAIT, rule_set
@@ -110,9 +110,7 @@ def _workflow_nodes(ro: Any, workflow: str, model: str, instance: str, head: Dic
     rules, dummy, node_entries = catalog.read_rules_and_meta(ro, model, head["model_digest"],
                                                              workflow, nodes_prefix)
     if rules is None:
-        known = catalog.model_head(ro, model).get("workflows", [])
-        raise NotFound("model %s defines no workflow %s (known: %s)"
-                       % (model, workflow, ", ".join(known)))
+        raise catalog.unknown_workflow(ro, model, workflow)
     nodes = deployments.nodes_of(nodes_prefix, node_entries)
     return nodes, rule_set(workflow, rules, instances_from(nodes))
 

@@ -106,9 +106,7 @@ def _read_start(space: Space, workflow: str, model: str, instance: str,
         rules, meta, node_entries = catalog.read_rules_and_meta(space, model, head["model_digest"],
                                                                 workflow, nodes_prefix)
     if rules is None:
-        known = catalog.model_head(space, model).get("workflows", [])
-        raise NotFound("model %s defines no workflow %s (known: %s)"
-                       % (model, workflow, ", ".join(known)))
+        raise catalog.unknown_workflow(space, model, workflow)
     return head, rules, meta, deployments.nodes_of(nodes_prefix, node_entries)
 
 
