@@ -28,7 +28,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import keys, operations
 from .errors import Conflict, NotFound, SpaceDataError, ToscaError
 from .model_compiler import compile_source, digest_of
+# `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
+# pylint: disable=useless-import-alias,unused-import
 from .rules import validate_rule_set as validate_rule_set  # runs.py reads it from here
+# pylint: enable=useless-import-alias,unused-import
 from .space.base import (Entry, Op, Space, op_cas, op_check_index, op_check_not_exists, op_delete,
                          op_delete_tree, op_get, op_get_tree, op_set)
 from .operation import artifacts

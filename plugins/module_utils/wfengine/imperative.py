@@ -35,10 +35,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from .errors import SpaceDataError
 from .instances import natural_key
 # Compiling (upload) and preconditions live in their own files; callers find them here too.
+# `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
+# pylint: disable=useless-import-alias,unused-import
 from .imperative_compile import announce as announce, compile_imperative as compile_imperative
 from .preconditions import check_preconditions as check_preconditions
 from .programs import (CALL, GUARD as GUARD, MARK as MARK, RCALL, STATE, WAIT, Instr,
                        is_marker as is_marker, marker as marker)
+# pylint: enable=useless-import-alias,unused-import
 
 
 def is_imperative(rules: Dict[str, Any]) -> bool:

@@ -73,7 +73,7 @@ def bases_of(declared: Optional[str], root_dir: str, base_dir: str) -> List[str]
 
 
 def resolve_path(path: str, root_dir: str, bases: List[str], where: Where, what: str,
-                  folder: bool = False) -> str:
+                 folder: bool = False) -> str:
     """The path relative to ``root_dir`` (POSIX form) of a file named in a TOSCA file.
 
     A relative path is looked up relative to each of ``bases`` in turn (the declaring file's

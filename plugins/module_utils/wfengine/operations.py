@@ -40,7 +40,6 @@ import re
 from typing import Any, Dict, List, Optional, Tuple, cast
 
 from .compiled_values import compile_values
-from .errors import ToscaError
 from .operation.functions import has_function
 from .operation_files import Where as _Where
 from .operation_files import (artifact_file, artifact_files, artifact_paths, artifact_uses, bases_of,
@@ -341,7 +340,7 @@ def _finish(merged: Dict[str, Dict[str, Dict[str, Any]]], what: str, file: Optio
         declared = art_files.get(name) if art is not None else impl_file
         bases = bases_of(declared, root_dir, base_dir)
         return resolve_path(art if art is not None else name, root_dir, bases, where, kind,
-                             folder=kind == "dependency")
+                            folder=kind == "dependency")
 
     for iface, ops in merged.items():
         full_iface = CANONICAL.get(iface, iface)
@@ -415,5 +414,3 @@ def compile_operations(model: Any, root_dir: str, base_dir: Optional[str] = None
         if arts:
             out[tname]["artifacts"] = arts
     return out
-
-

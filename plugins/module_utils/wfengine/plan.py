@@ -86,7 +86,7 @@ def plan(space: Space, workflow: str, model: str, instance: str, inputs: Optiona
         w = diff.pop("_write", None)
         nodes = w["union"] if w else {}
         rs: Any = rule_set(UPDATE, w["rules"] if w else {"update": True, "nodes": {},
-                                                          "relationships": {}})
+                                                         "relationships": {}})
     else:
         nodes, rs = _workflow_nodes(ro, workflow, model, instance, head)
     participants = sorted(n for n, v in nodes.items() if rs.takes_part(v))

@@ -20,9 +20,12 @@ from .errors import ModelError, SpaceDataError
 from .imperative import ImperativeRuleSet, validate as validate_imperative
 # The program vocabulary lives in programs.py (shared with imperative.py and update_rules.py);
 # re-exported here, where the engine has always found it.
+# `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
+# pylint: disable=useless-import-alias,unused-import
 from .programs import (CALL as CALL, RCALL as RCALL, STATE as STATE, WAIT as WAIT,
                        Instr as Instr, RuleSet as RuleSet, _find_cycle as _find_cycle,
                        find_cycle as find_cycle, ordering_deps as ordering_deps)
+# pylint: enable=useless-import-alias,unused-import
 from .update_rules import UpdateRuleSet
 
 

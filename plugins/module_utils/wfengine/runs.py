@@ -25,10 +25,13 @@ from .instances import hosting_map
 from .locality import zone_map
 from .imperative import check_preconditions, instances_from, is_imperative
 from .rules import rule_set, validate_rule_set
+# `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
+# pylint: disable=useless-import-alias,unused-import
 from .run_records import (CANCELED as CANCELED, FAILED as FAILED, RUNNING as RUNNING,
                           SUCCEEDED as SUCCEEDED, instance_runs as instance_runs,
                           node_states, read_run as read_run, rules_key_of as rules_key_of,
                           run_record as run_record)
+# pylint: enable=useless-import-alias,unused-import
 from .space.base import (Space, op_cas, op_check_index, op_delete, op_delete_cas,
                          op_delete_tree, op_get, op_get_tree, op_set)
 

@@ -157,7 +157,6 @@ def _new_generation(space: Space, model: str, head: Dict[str, Any], mhead: Dict[
     return nodes, raw, values
 
 
-
 def _rules(space: Space, model: str, digest: str, workflow: str) -> Dict[str, Any]:
     return catalog.read_rules(space, model, digest, workflow) or {"nodes": {}, "relationships": {}}
 

@@ -31,9 +31,12 @@ from .errors import Conflict, WfError
 from .operation.function_eval import input_values
 from .space.base import Entry, Space, op_cas, op_check_index, op_set
 # What callers have always found here: the diff (update_diff.py) and the rules (update_rules.py).
+# `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
+# pylint: disable=useless-import-alias,unused-import
 from .update_diff import compute as compute
 from .update_rules import (INSTALL as INSTALL, PEER_STATE as PEER_STATE, UNINSTALL as UNINSTALL,
                            UPDATE as UPDATE, UpdateRuleSet as UpdateRuleSet)
+# pylint: enable=useless-import-alias,unused-import
 
 
 # ---------------------------------------------------------------- start

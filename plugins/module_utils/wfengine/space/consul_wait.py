@@ -19,13 +19,17 @@ class ConsulWaits:
 
     if TYPE_CHECKING:      # ConsulSpace's (annotations only: nothing here at run time)
         def _key(self, key: str, tree: bool = False) -> str: ...
+
         def _out(self, key: str) -> str: ...
+
         def _entry(self, item: Dict[str, Any]) -> Entry: ...
+
         def _send(self, method: str, path: str, params: Optional[List[Tuple[str, Any]]] = None,
                   data: Any = None) -> Any: ...
+
         def _retry(self, what: str, attempt: Callable[[], T]) -> T: ...
-        def _fail(self, what: str, resp: Any, full: Optional[str] = None,
-                  access: str = "write") -> Exception: ...
+        # (attributes, not stubs: pylint would infer that a stub returns None, raised)
+        _fail: Callable[..., Exception]
 
     def wait(self, prefix: str, index: int, timeout: float) -> Tuple[int, List[str]]:
         """Blocking query ``GET /v1/kv/<prefix>?keys&index=&wait=``.  Consul's wait=0 means its
