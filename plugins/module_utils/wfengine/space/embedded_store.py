@@ -209,8 +209,11 @@ class EmbeddedStore:
     _inherited: List[sqlite3.Connection]
 
     if TYPE_CHECKING:      # EmbeddedSpace's (annotations only: nothing here at run time)
-        def _reap(self, conn: sqlite3.Connection, new_index: int) -> bool: ...
-        def _reap_if_due(self) -> None: ...
+        def _reap(self, conn: sqlite3.Connection, new_index: int) -> bool:
+            ...
+
+        def _reap_if_due(self) -> None:
+            ...
 
     # ---- connections -----------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:

@@ -32,10 +32,12 @@ class PrefixedSpace(Space):
         return key[len(self.prefix):] if key.startswith(self.prefix) else key
 
     @overload
-    def _entry(self, entry: Entry) -> Entry: ...
+    def _entry(self, entry: Entry) -> Entry:
+        ...
 
     @overload
-    def _entry(self, entry: Optional[Entry]) -> Optional[Entry]: ...
+    def _entry(self, entry: Optional[Entry]) -> Optional[Entry]:
+        ...
 
     def _entry(self, entry: Optional[Entry]) -> Optional[Entry]:
         if entry is None:
