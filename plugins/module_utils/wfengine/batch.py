@@ -31,6 +31,9 @@ Protocol (its crash safety is the single step's, see worker.py):
    what a chain of dependent steps pays on every link.  A handoff the Space refuses (another
    worker holds the node, or its fact moved) falls back to the plain wake-up.
 
+The commit (steps 4 and 5) is in batch_commit.py, a member and the batch's limits in
+batch_member.py, what the batch needs of its worker in batch_host.py.
+
 A crash before a group's commit leaves its ready tuples: the group is retaken, and nothing of it
 was visible outside the Space (no operation with side effects runs inside a batch).
 """
@@ -38,84 +41,32 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
-import uuid
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import events as trace_events
 from . import keys
+from .batch_commit import BatchCommit
+from .batch_member import CANDS_MAX, GROUP_EVENTS, GROUP_MAX, Member
 from .errors import SpaceDataError, WfError
 from .operation.executor import OperationCall
 from .facts import new_fact, passes, reached, remaining_states, validate_fact
 from .placement import call_end
 from . import imperative
 from .rules import CALL, RCALL, STATE, WAIT
-from .space.base import (Entry, Op, TxnResult, op_cas, op_check_index, op_check_not_exists,
-                         op_check_session, op_delete, op_delete_cas_present, op_get,
-                         op_lock, op_set)
+from .space.base import Entry, TxnResult, op_get, op_lock
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .batch_host import BatchHost
     from .run_context import RunContext
-    from .worker import Worker
 
 log = logging.getLogger("wfengine.worker")
 
-# Members of one group (nodes whose progress depends on each other's uncommitted states): a
-# group is committed in one transaction, which holds about 4 operations per member.
-GROUP_MAX = 12
-# Above this many candidates, a member wakes all of them instead of reading their facts.
-CANDS_MAX = 16
-# Trace events kept in one transaction (an event row, events.py, is about 100 bytes of JSON, 250
-# with long names; Consul accepts about 384 KiB of values per transaction): a group stops
-# advancing at GROUP_EVENTS (its nodes keep their ready tuples and go on in a later step), and
-# records hold at most RECORD_EVENTS each.
-GROUP_EVENTS = 400
-RECORD_EVENTS = 200
-TXN_EVENTS = 600
-_TRACE_TAG = uuid.uuid4().hex[:10]
-_TRACE_SEQ = itertools.count(1)
 
+class Batch(BatchCommit):
+    """Claim, advance and commit a batch of nodes of one run for ``worker`` (what it needs of
+    the worker: batch_host.BatchHost)."""
 
-class Member:
-    """One node of a batch, between its claim and its commit."""
-
-    __slots__ = ("id", "ready", "lock", "fact", "index", "node", "prog", "before", "new", "group",
-                 "reached_now", "events", "wakes", "pause", "keep_ready", "queued", "need_read",
-                 "attributes", "skip", "outbox", "cands", "checks", "hand", "keep")
-
-    def __init__(self, node_id: str, ready: Entry, lock: str):
-        self.id = node_id
-        self.ready = ready
-        self.lock = lock
-        self.fact: Dict[str, Any] = {}
-        self.index = 0
-        self.node: Dict[str, Any] = {}
-        self.prog: List[Any] = []
-        self.before: Tuple[Any, ...] = ()
-        self.new = False
-        self.group: "Member" = self
-        self.reached_now: Set[str] = set()
-        self.events: List[Tuple[int, List[Any]]] = []   # (order, row of events.py)
-        self.wakes: Dict[str, None] = {}      # ordered set of nodes to wake at commit
-        self.pause = False                    # stopped before an operation with side effects
-        self.keep_ready = False               # woken meanwhile: the ready tuple stays
-        self.queued = False
-        self.need_read = False
-        self.attributes: Dict[str, Any] = {}
-        self.skip = False                     # done or failed: nothing to run
-        self.outbox = False                   # wake-ups go through an outbox tuple
-        # Nodes outside the batch that may wait for a state this member reached: woken only if
-        # their fact says they wait for it; the others' facts are checked unchanged at commit.
-        self.cands: Dict[str, None] = {}
-        self.checks: Dict[str, int] = {}      # node -> index its fact must still have (0: absent)
-        self.hand: Dict[str, None] = {}       # woken nodes this commit also locks (handoff)
-        self.keep = False                     # woken meanwhile: lock kept, evaluated next
-
-
-class Batch:
-    """Claim, advance and commit a batch of nodes of one run for ``worker``."""
-
-    def __init__(self, worker: "Worker", ctx: "RunContext", node_ids: List[str]):
+    def __init__(self, worker: "BatchHost", ctx: "RunContext", node_ids: List[str]):
         self.w = worker
         self.space = worker.space
         self.ctx = ctx
@@ -153,42 +104,53 @@ class Batch:
         while todo and rounds < 4:
             rounds += 1
             lks = [keys.lock(self.run_id, n) for n in todo]
-            rks = [keys.ready(self.run_id, n) for n in todo]
-            fks = [keys.fact(self.run_id, n) for n in todo]
-            nks = self.ctx.node_keys(todo)
-            # The run's rules if this worker has not read them yet (RunContext.rules), and a
-            # small run's other node records, while the claim has room: the first commit then
-            # reads nothing more (the nodes it may wake are the run's own).
-            rules = [] if self.ctx.has_rules else [self.ctx.rules_key]
-            room = self.space.max_txn_ops - 3 * len(todo) - len(nks) - len(rules)
-            if room < 0:
-                rules, room = [], room + len(rules)
-            if self.ctx.fresh and room > 0:
-                nks.update(self.ctx.node_keys(sorted(self.ctx.fresh - set(nks))[:room]))
+            nks, rules = self._claim_reads(todo)
             # Linda `in` of many tuples: lock, ready tuple and fact of every node (and the node
             # records this worker has not cached yet), one round trip.
             res = self.space.txn([op_lock(k, {"worker": self.w.id}, self.session) for k in lks]
-                                 + [op_get(k) for k in rks] + [op_get(k) for k in fks]
+                                 + [op_get(keys.ready(self.run_id, n)) for n in todo]
+                                 + [op_get(keys.fact(self.run_id, n)) for n in todo]
                                  + [op_get(k) for k in nks.values()] + [op_get(k) for k in rules])
-            self.w._count("claims")
+            self.w.count("claims")
             if res.ok:
-                self.ctx.cache_nodes({n: res.entries.get(k) for n, k in nks.items()})
-                if rules and res.entries.get(rules[0]) is not None:
-                    self.ctx.set_rules(res.entries[rules[0]])
-                for n, lk, rk, fk in zip(todo, lks, rks, fks):
-                    ready = res.entries.get(rk)
-                    if ready is None:
-                        self.released.append(lk)   # taken and committed by another worker
-                    else:
-                        self.members[n] = Member(n, ready, lk)
-                        self.fact_entries[n] = res.entries.get(fk)
+                self._claimed(res, todo, nks, rules)
                 return
             failed = set(res.failed)
-            self.w._count("claim_conflicts")
+            self.w.count("claim_conflicts")
             left = [n for n, lk in zip(todo, lks) if lk not in failed]
             if len(left) == len(todo):
                 return    # the session is gone (no lock can be taken): the renewer reopens one
             todo = left
+
+    def _claim_reads(self, todo: List[str]) -> Tuple[Dict[str, str], List[str]]:
+        """What a claim of ``todo`` reads besides their tuples and facts: the node records
+        this worker has not cached (node -> key), and the rules' key if it has not read them."""
+        nks = self.ctx.node_keys(todo)
+        # The run's rules if this worker has not read them yet (RunContext.rules), and a
+        # small run's other node records, while the claim has room: the first commit then
+        # reads nothing more (the nodes it may wake are the run's own).
+        rules = [] if self.ctx.has_rules else [self.ctx.rules_key]
+        room = self.space.max_txn_ops - 3 * len(todo) - len(nks) - len(rules)
+        if room < 0:
+            rules, room = [], room + len(rules)
+        if self.ctx.fresh and room > 0:
+            nks.update(self.ctx.node_keys(sorted(self.ctx.fresh - set(nks))[:room]))
+        return nks, rules
+
+    def _claimed(self, res: TxnResult, todo: List[str], nks: Dict[str, str],
+                 rules: List[str]) -> None:
+        """A claim of ``todo`` went through: its members, and what it read."""
+        self.ctx.cache_nodes({n: res.entries.get(k) for n, k in nks.items()})
+        if rules and res.entries.get(rules[0]) is not None:
+            self.ctx.set_rules(res.entries[rules[0]])
+        for n in todo:
+            lk = keys.lock(self.run_id, n)
+            ready = res.entries.get(keys.ready(self.run_id, n))
+            if ready is None:
+                self.released.append(lk)   # taken and committed by another worker
+            else:
+                self.members[n] = Member(n, ready, lk)
+                self.fact_entries[n] = res.entries.get(keys.fact(self.run_id, n))
 
     # ------------------------------------------------------------------ 2. read
     def load(self) -> None:
@@ -277,9 +239,9 @@ class Batch:
         into = self.outside if into is None else into
         ctx = self.ctx
         unknown = []
-        busy = self.w._held(self.run_id, ids)   # another lane of this worker may be moving them
+        busy = self.w.held(self.run_id, ids)   # another lane of this worker may be moving them
         for n in ids:
-            hit = (ctx.known_fact(n) if n not in busy and self.w._hand_ok(self.run_id, n, ctx)
+            hit = (ctx.known_fact(n) if n not in busy and self.w.hand_ok(self.run_id, n, ctx)
                    else None)
             if hit is None:
                 unknown.append(n)
@@ -321,7 +283,7 @@ class Batch:
         self.gevents[r] = self.gevents.get(r, 0) + 1
 
     def _run(self, m: Member, pending: List[Member]) -> None:
-        ctx, fact, prog = self.ctx, m.fact, m.prog
+        fact, prog = m.fact, m.prog
         fact["waiting"] = None
         while fact["pc"] < len(prog):
             if self.gevents.get(id(self._root(m)), 0) >= GROUP_EVENTS:
@@ -350,41 +312,8 @@ class Batch:
                 else:
                     imperative.skip_step(fact, prog)
             elif ins.op in (CALL, RCALL):
-                rel, cnode, cside = None, m.node, ins.side
-                if ins.op == RCALL:
-                    rel = ctx.relationship(m.id, ins.rel)
-                    cnode, cside = call_end(ins.name, rel, ins.side, m.node, ctx.node)
-                call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.w.id,
-                                     operation_host=ins.host)
-                if self.w.executor.effectful(call):
-                    m.pause = True     # goes on alone after the commit (worker._advance)
+                if not self._call(m, ins):
                     break
-                result = self.w.executor.run(call)
-                self.w.stats["operations"] += 1
-                self._event(m, "operation", ins.name, rel, status="ok" if result.ok else "failed",
-                            node=cnode)
-                if getattr(result, "attributes", None):
-                    if cnode is not m.node:
-                        # Only operations without side effects run here: they report nothing.
-                        raise WfError("%s: %s reported outputs for %s in a batch"
-                                      % (m.id, ins.name, cnode["id"]))
-                    m.attributes.update(result.attributes)
-                if not result.ok:
-                    fact["error"] = {"operation": ins.name, "exit_code": result.exit_code,
-                                     "output": result.output[-2000:], "worker": self.w.id,
-                                     "attempt": 1,
-                                     "relationship": None if rel is None else rel["id"]}
-                    fact["state"] = "error"
-                    self._event(m, "state", "error", None)
-                    if ins.step is not None:
-                        imperative.fail_step(fact, prog)   # on to the step's end, then on_failure steps
-                        continue
-                    if ctx.past_failures:
-                        # Its waiters go on once the error is committed (facts.passes): woken
-                        # through the Space by this commit, never in this batch.
-                        m.wakes.update(dict.fromkeys(ctx.wakes(m.id, remaining_states(prog, fact["pc"]))))
-                    break
-                fact["pc"] += 1
             elif ins.op == WAIT:
                 ok = self._satisfied(m, ins, prog, fact["pc"])
                 if ok is None:
@@ -398,6 +327,46 @@ class Batch:
                 raise SpaceDataError("unknown instruction %r" % (ins.op,))
         imperative.finish(fact, prog)
         fact["done"] = fact["pc"] >= len(prog) and not fact.get("error")
+
+    def _call(self, m: Member, ins: Any) -> bool:
+        """An operation of ``m``: run now if it has no side effects; False where ``m`` stops
+        (before an operation with side effects, or at a failure outside a step)."""
+        ctx, fact = self.ctx, m.fact
+        rel, cnode, cside = None, m.node, ins.side
+        if ins.op == RCALL:
+            rel = ctx.relationship(m.id, ins.rel)
+            cnode, cside = call_end(ins.name, rel, ins.side, m.node, ctx.node)
+        call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.w.id,
+                             operation_host=ins.host)
+        if self.w.executor.effectful(call):
+            m.pause = True     # goes on alone after the commit (worker_single.py)
+            return False
+        result = self.w.executor.run(call)
+        self.w.stats["operations"] += 1
+        self._event(m, "operation", ins.name, rel, status="ok" if result.ok else "failed",
+                    node=cnode)
+        if getattr(result, "attributes", None):
+            if cnode is not m.node:
+                # Only operations without side effects run here: they report nothing.
+                raise WfError("%s: %s reported outputs for %s in a batch"
+                              % (m.id, ins.name, cnode["id"]))
+            m.attributes.update(result.attributes)
+        if not result.ok:
+            fact["error"] = {"operation": ins.name, "exit_code": result.exit_code,
+                             "output": result.output[-2000:], "worker": self.w.id,
+                             "attempt": 1, "relationship": None if rel is None else rel["id"]}
+            fact["state"] = "error"
+            self._event(m, "state", "error", None)
+            if ins.step is not None:
+                imperative.fail_step(m.fact, m.prog)   # on to the step's end, then on_failure
+                return True
+            if ctx.past_failures:
+                # Its waiters go on once the error is committed (facts.passes): woken
+                # through the Space by this commit, never in this batch.
+                m.wakes.update(dict.fromkeys(ctx.wakes(m.id, remaining_states(m.prog, fact["pc"]))))
+            return False
+        fact["pc"] += 1
+        return True
 
     def _fact_at_hand(self, m: Member, other: str) -> Optional[Dict[str, Any]]:
         """A fact an imperative GUARD looks at (its waits just made it at hand), or None after
@@ -476,20 +445,23 @@ class Batch:
                 fact, index = fresh[t]
                 if fact is not None and fact.get("done"):
                     continue
-                if fact is None or not fact["version"]:
-                    # Never evaluated: a node that does not start ready waits at its first
-                    # instruction without having said so.
-                    prog = self.ctx.program(t)
-                    first = prog[0] if prog else None
-                    w = ({"node": first.other, "state": first.name}
-                         if first is not None and first.op == WAIT else {})
-                else:
-                    w = fact.get("waiting") or {}
+                w = self._waiting(t, fact)
                 if w.get("node") == m.id and passes(m.fact, w.get("state"), self.ctx.past_failures):
                     m.wakes[t] = None
                     self.woken_facts[t] = (fact, index)
                 else:
                     m.checks[t] = index
+
+    def _waiting(self, t: str, fact: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        """What node ``t`` (outside the batch, its fact as read) waits for: {node, state}."""
+        if fact is not None and fact["version"]:
+            return fact.get("waiting") or {}
+        # Never evaluated: a node that does not start ready waits at its first
+        # instruction without having said so.
+        prog = self.ctx.program(t)
+        first = prog[0] if prog else None
+        return ({"node": first.other, "state": first.name}
+                if first is not None and first.op == WAIT else {})
 
     def choose_handoff(self) -> None:
         """Pick the woken nodes this commit also locks (step 5): woken because their fact says
@@ -511,7 +483,7 @@ class Batch:
                     wanted[t] = m
         if not wanted:
             return
-        for t in self.w._reserve(self.run_id, list(wanted), self.w.batch):
+        for t in self.w.reserve(self.run_id, list(wanted), self.w.batch):
             m = wanted[t]
             m.hand[t] = None
             self.hand_index[t] = self.woken_facts[t][1]
@@ -519,289 +491,10 @@ class Batch:
     def _drop_hand(self, m: Member, t: str) -> None:
         del m.hand[t]
         self.hand_index.pop(t, None)
-        self.w._unreserve(self.run_id, [t])
+        self.w.unreserve(self.run_id, [t])
 
     def drop_handoff(self) -> None:
         """Give back every reserved handoff that was not committed."""
         for m in self.members.values():
             for t in list(m.hand):
                 self._drop_hand(m, t)
-
-    def _block_check(self, m: Member, tx_ids: Set[str]) -> Optional[Op]:
-        """The check a blocked member's commit carries on the fact it waits on (see above)."""
-        w = m.fact.get("waiting")
-        if not w or m.pause or m.keep_ready:
-            return None
-        o = w.get("node")
-        if o in tx_ids:
-            return None       # committed in the same transaction
-        om = self.members.get(o)
-        index = om.index if om is not None else self.outside.get(o, (None, 0))[1]
-        key = keys.fact(self.run_id, o)
-        return op_check_index(key, index) if index else op_check_not_exists(key)
-
-    # ------------------------------------------------------------------ 4. commit
-    def _moved(self, m: Member) -> bool:
-        fact = m.fact
-        now = (fact["pc"], fact.get("waiting"), fact.get("epoch"), bool(fact.get("error")))
-        return m.new or bool(m.events) or m.before != now
-
-    def _removals(self, m: Member) -> List[Op]:
-        if m.pause or m.keep:
-            return []       # the single-node path, or this lane, goes on with the lock and tuple
-        # The ready tuple is under this member's lock (checked by the commit): one Consul op.
-        ops = [] if m.keep_ready else [op_delete_cas_present(m.ready.key, m.ready.index)]
-        return ops + [op_delete(m.lock)]
-
-    def _cost(self, m: Member) -> int:
-        """Operations of one member, as Consul counts them (a delete_cas is two)."""
-        n = sum(2 if op.verb == "delete_cas" else 1 for op in self._removals(m))
-        n += int(self._moved(m)) + int(bool(m.attributes))
-        n += -(-len(m.wakes) // keys.OUTBOX_CHUNK) if m.outbox else len(m.wakes)
-        n += 2 * len(m.hand) + len(self.ctx.node_keys(list(m.hand))) + int(m.keep)
-        return n + len(m.checks) + int(bool(m.fact.get("waiting")))
-
-    def commit(self) -> Tuple[List[Member], List[Member]]:
-        """Commit every group; returns (committed members, lost members)."""
-        groups: Dict[int, List[Member]] = {}
-        for m in self.members.values():
-            groups.setdefault(id(self._root(m)), []).append(m)
-        # A transaction holds: the session check, the released locks (first one only), its
-        # members' operations and ceil(events / RECORD_EVENTS) trace records.
-        limit = self.space.max_txn_ops - 1 - len(self.released)
-
-        def records(n: int) -> int:
-            return -(-n // RECORD_EVENTS)
-
-        txns: List[List[Member]] = []
-        cur: List[Member] = []
-        cur_cost = 0
-        cur_events = 0
-        for members in groups.values():
-            events = sum(len(m.events) for m in members)
-            cost = sum(self._cost(m) for m in members)
-            if cost + records(events) > limit:
-                for m in members:
-                    for t in list(m.hand):
-                        self._drop_hand(m, t)
-                    m.outbox = len(m.wakes) + len(m.checks) > 1
-                    m.wakes.update((t, None) for t in m.checks)
-                    m.checks = {}
-                cost = sum(self._cost(m) for m in members)
-            if cur and (cur_cost + cost + records(cur_events + events) > limit
-                        or cur_events + events > TXN_EVENTS):
-                txns.append(cur)
-                cur, cur_cost, cur_events = [], 0, 0
-            cur.extend(members)
-            cur_cost += cost
-            cur_events += events
-        if cur or self.released:
-            txns.append(cur)
-        done: List[Member] = []
-        for i, tx in enumerate(txns):
-            try:
-                ok = self._commit_txn(tx, self.released if i == 0 else [])
-            except BaseException:
-                # Whatever happened (Space unavailable, a transaction refused as too large, a
-                # bug), the nodes not committed must not stay locked by this live session: their
-                # ready tuples are still there, another step takes them.  Nodes handed off by
-                # the transactions that did commit are released too: nobody goes on with them,
-                # nor with their members paused before an operation (the single-node path is
-                # never started for them): they are taken again from their ready tuples.
-                self._release_quietly([m for t in txns[i:] for m in t] + [m for m in done if m.pause],
-                                      (self.released if i == 0 else [])
-                                      + [keys.lock(self.run_id, n) for n in self.handed])
-                self.w._unreserve(self.run_id, list(self.handed))
-                self.handed = {}
-                raise
-            if not ok:
-                lost = [m for t in txns[i:] for m in t]
-                self._release_quietly(lost, self.released if i == 0 else [])
-                return done, lost
-            done.extend(tx)
-        return done, []
-
-    def _commit_txn(self, tx: List[Member], released: List[str]) -> bool:
-        run_id = self.run_id
-        moved = [m for m in tx if self._moved(m)]
-        # Each failed attempt settles at least one condition (a ready tuple, a check).
-        attempts = 2 + sum(2 + len(m.checks) + 2 * len(m.hand) for m in tx)
-        for dummy in range(attempts):
-            now = time.time()
-            for m in moved:
-                m.fact["version"] = int(m.fact["version"]) + 1
-                m.fact["updated"] = now
-            removals: List[Op] = [op_delete(lk) for lk in released]
-            writes: List[Op] = []
-            wakes: Dict[str, Op] = {}
-            events: List[Tuple[int, List[Any]]] = []
-            for m in tx:
-                removals.extend(self._removals(m))
-                events.extend(m.events)
-                if m.attributes:
-                    writes.append(op_set(keys.attributes(self.ctx.model, self.ctx.instance, m.id),
-                                         self.w._merged_attributes(self.ctx, m.id, m.attributes)))
-                if m.outbox:
-                    ws = list(m.wakes)
-                    for i in range(0, len(ws), keys.OUTBOX_CHUNK):
-                        ident = "%s-%d-%d" % (m.id, m.fact["version"], i)
-                        writes.append(op_set(keys.outbox(run_id, ident),
-                                             {"wake": ws[i:i + keys.OUTBOX_CHUNK]}))
-                else:
-                    for t in m.wakes:
-                        k = keys.ready(run_id, t)
-                        wakes[k] = op_set(k, {})
-            writes = [op_cas(keys.fact(run_id, m.id), m.fact, m.index) for m in moved] + writes
-            # A session check on one held lock covers them all: a session's locks go together.
-            held = next((m.lock for m in tx), released[0] if released else None)
-            ids = {m.id for m in tx}
-            checks: Dict[str, Op] = {}
-            blocks: Dict[str, List[Member]] = {}
-            for m in tx:
-                for t, index in m.checks.items():
-                    k = keys.fact(run_id, t)
-                    checks[k] = op_check_index(k, index) if index else op_check_not_exists(k)
-                op = self._block_check(m, ids)
-                if op is not None:
-                    checks.setdefault(op.key, op)
-                    blocks.setdefault(op.key, []).append(m)
-            hands: List[Op] = []
-            gets: Dict[str, str] = {}
-            for m in tx:
-                for t in m.hand:
-                    k = keys.fact(run_id, t)
-                    index = self.hand_index[t]
-                    checks.setdefault(k, op_check_index(k, index) if index else op_check_not_exists(k))
-                    hands.append(op_lock(keys.lock(run_id, t), {"worker": self.w.id}, self.session))
-                gets.update(self.ctx.node_keys(list(m.hand)))
-            ops: List[Op] = ([op_check_session(held, self.session)] + list(checks.values())
-                             + removals + writes)
-            events.sort(key=lambda e: e[0])
-            for i in range(0, len(events), RECORD_EVENTS):
-                rows = [e[1] for e in events[i:i + RECORD_EVENTS]]
-                ops.append(op_set(keys.trace_batch(run_id, _TRACE_TAG, next(_TRACE_SEQ)),
-                                  trace_events.record(self.ctx.workflow, self.w.id, rows)))
-            # Wake-ups last: a wake-up of a batch node whose removal is in this transaction
-            # re-creates its ready tuple after the removal.
-            kept = [keys.ready(run_id, m.id) for m in tx if m.keep]
-            ops += (list(wakes.values()) + hands + [op_get(k) for k in gets.values()]
-                    + [op_get(k) for k in kept])
-            # Another lane of this worker may be committing (or have committed since this
-            # batch read it) a node this transaction checks, or checking one it writes: one of
-            # the two would fail, and a failed Consul transaction costs a Raft round like a
-            # successful one.  Wait for that commit, then settle here what is known to fail.
-            removed = [m for m in tx if not (m.pause or m.keep or m.keep_ready)]
-            direct = [t for m in tx if not m.outbox for t in m.wakes]
-            fact_prefix = keys.fact(run_id, "")
-            marked = self.w.enter_commit(
-                run_id, [k[len(fact_prefix):] for k in checks] + [m.id for m in removed],
-                [m.id for m in moved] + direct)
-            try:
-                stale = self._known_stale(checks.values(), removed)
-                if stale:
-                    res = TxnResult(ok=False, failed=stale)
-                    self.w._count("retry_local")
-                else:
-                    res = self.space.txn(ops)
-                    if res.ok:
-                        for m in moved:
-                            m.index, m.new, m.before = res.index, False, ()
-                            self.ctx.remember_fact(m.id, m.fact, res.index)
-                        self.ctx.remember_ready(direct, res.index)
-            finally:
-                self.w.leave_commit(marked)
-            if res.ok:
-                self.w.stats["commits"] += 1
-                self.w._count("handoffs", sum(len(m.hand) for m in tx))
-                for m in tx:
-                    m.events = []
-                    for t in m.hand:
-                        fact, index = self.woken_facts[t]
-                        self.handed[t] = (
-                            Entry(keys.ready(run_id, t), {}, res.index),
-                            None if fact is None else Entry(keys.fact(run_id, t), fact, index))
-                    m.hand = {}
-                    ready = res.entries.get(keys.ready(run_id, m.id)) if m.keep else None
-                    if ready is not None:
-                        self.handed[m.id] = (ready, Entry(keys.fact(run_id, m.id), m.fact, m.index))
-                    elif m.keep:    # cannot happen while we hold its lock; do not keep it then
-                        self.w._release_quietly(m.lock, self.session)
-                self.ctx.cache_nodes({n: res.entries.get(k) for n, k in gets.items()})
-                return True
-            for m in moved:     # the transaction did not apply
-                m.fact["version"] = int(m.fact["version"]) - 1
-            if self._settle_failure(tx, set(res.failed), blocks, known=bool(stale)):
-                self.w._count("commit_retries")
-                continue
-            break
-        self.w.stats["lost"] += 1
-        log.warning("worker %s: batch commit of %s refused on %s (lock lost?); another worker "
-                    "retakes its nodes", self.w.id, run_id, ",".join(res.failed))
-        return False
-
-    def _known_stale(self, checks: Iterable[Op], removed: List[Member]) -> List[str]:
-        """Keys whose operation this worker knows would fail: a fact check older than the newest
-        index it has seen for the node (RunContext.fact_floor: every commit of its lanes and
-        every read update it), a ready tuple removal older than the tuple one of its commits
-        wrote since."""
-        prefix = keys.fact(self.run_id, "")
-        out = []
-        for op in checks:
-            if (op.verb in ("check_index", "check_not_exists") and op.key.startswith(prefix)
-                    and self.ctx.fact_floor(op.key[len(prefix):]) > op.index):
-                out.append(op.key)
-        out += [m.ready.key for m in removed if self.ctx.ready_index(m.id) > m.ready.index]
-        return out
-
-    def _settle_failure(self, tx: List[Member], failed: Set[str],
-                        blocks: Dict[str, List[Member]], known: bool = False) -> bool:
-        """A transaction failed on ``failed``: adjust what can be (True), or give up (False).
-        ``known``: found before sending (``_known_stale``), so the hints are right and stay."""
-        for k in failed:
-            handled = False
-            if k.startswith(keys.fact(self.run_id, "")) and not known:
-                self.ctx.forget_fact(k[len(keys.fact(self.run_id, "")):])
-            for m in tx:
-                t = next((t for t in m.hand
-                          if k in (keys.lock(self.run_id, t), keys.fact(self.run_id, t))), None)
-                if t is not None:
-                    # Another worker holds the node, or its fact moved: a plain wake-up then.
-                    self._drop_hand(m, t)
-                    handled = True
-                    self.w._count("retry_hand")
-                if m.ready.key == k and not m.pause:
-                    # A neighbour woke this node while it was evaluated: keep its ready tuple so
-                    # that it is evaluated again with what the neighbour just committed, and, as
-                    # with a handoff, its lock too: this lane goes on with it at once instead of
-                    # letting it go through a listing and a claim.
-                    m.keep_ready = handled = True
-                    m.keep = self.may_hand
-                    self.w._count("retry_ready")
-                t = next((t for t in m.checks if keys.fact(self.run_id, t) == k), None)
-                if t is not None:
-                    # That node committed meanwhile, maybe a wait for this member: wake it.
-                    del m.checks[t]
-                    m.wakes[t] = None
-                    handled = True
-                    self.w._count("retry_cand")
-            for m in blocks.get(k, []):
-                m.keep_ready = handled = True     # what it waits on moved: evaluate it again
-                self.w._count("retry_block")
-            if not handled:
-                return False
-        return bool(failed)
-
-    def _release_quietly(self, members: List[Member], released: List[str]) -> None:
-        # Handoff locks too: a transaction whose answer was lost may have taken them.
-        hands = [keys.lock(self.run_id, t) for m in members for t in m.hand]
-        for lk in released + [m.lock for m in members] + hands:
-            # Sent again until the Space answers (a live session's lock is never left behind)
-            self.w._release_quietly(lk, self.session)
-        for m in members:
-            for t in list(m.hand):
-                self._drop_hand(m, t)
-
-
-def fact_entry(run_id: str, m: Member) -> Entry:
-    """The committed fact of a paused member, as the single-node path reads it."""
-    return Entry(keys.fact(run_id, m.id), m.fact, m.index)

@@ -9,8 +9,8 @@ are alive); the ready nodes it owns (zones of related root hosts, locality.py) g
 bounded pool of threads, each of which claims, advances and commits its batch (batch.py).
 
 A node that stops before an operation with side effects goes on alone on the single-node path
-below (``_advance``): it commits the attempt (checkpoint), runs the operation, and commits the
-outcome with its own ready tuple and lock, in ONE transaction: session check, fact (CAS on what it
+(worker_single.py, ``_advance``): it commits the attempt (checkpoint), runs the operation, and
+commits the outcome with its own ready tuple and lock, in ONE transaction: session check, fact (CAS on what it
 read), trace events, ready tuples for the neighbours that may wait on the states just reached,
 removal of its own ready tuple (CAS: a wake-up that arrived meanwhile is kept) and of its lock.
 
@@ -23,11 +23,12 @@ result that cannot be committed is kept (journal.py) and sent again; once the no
 it is committed with a CAS on the fact alone, or recorded in the trace as ``stale``.
 
 The Worker is assembled from parts that each hold one concern: the loop and who takes which
-ready node (worker_dispatch.py), the session and its renewal, fencing's clock and the audit
+ready node (worker_dispatch.py), the lanes that take batches (worker_lanes.py), the single-node
+path (worker_single.py), the session and its renewal, fencing's clock and the audit
 after outages (worker_sessions.py), host locks (worker_hosts.py), operations with side effects
 (worker_operations.py) and commits (worker_commits.py); what it knows of a run and of a step is
-in run_context.py, batches of nodes in batch.py.  This module keeps its lifecycle, task tables
-and the single-node path.
+in run_context.py, batches of nodes in batch.py.  This module keeps its lifecycle and task
+tables.
 """
 from __future__ import annotations
 
@@ -38,30 +39,26 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
-from . import events, keys
-from .batch import Batch, fact_entry
+from . import keys
 from .errors import (PermissionDenied, SpaceDataError, SpaceError, SpaceUnavailable, TxnTooLarge, WfError,
                      WorkerInterrupt)
-from .operation.executor import Executor, OperationCall
+from .operation.executor import Executor
 from .journal import Journal
-from .facts import new_fact, passes, remaining_states, validate_fact
-from .placement import call_end
-from . import imperative
-from .rules import CALL, RCALL, STATE, WAIT, Instr
-from .run_context import RunContext, _Step
+from .run_context import RunContext
 from .runs import finalize_run
-from .space.base import Space, op_cas, op_check_session, op_delete, op_delete_cas, op_get, op_set
+from .space.base import Space, op_check_session, op_delete, op_delete_cas, op_set
 from .worker_commits import Commits
 from .worker_dispatch import BUSY, INFLIGHT, SUBMITTED, Dispatch
 from .worker_hosts import HostLocks
-from .worker_operations import CANCELED, Operations
+from .worker_lanes import Lanes
+from .worker_operations import Operations
 from .worker_sessions import Sessions
+from .worker_single import SingleNode
 
 log = logging.getLogger("wfengine.worker")
 
-EVENTS_PER_COMMIT = 200
 # SIGTERM: operations in flight get this long to finish, then are killed and handed back.
 STOP_GRACE = 1.2
 
@@ -98,7 +95,7 @@ class _DenialWatch:
         return call
 
 
-class Worker(Dispatch, Sessions, HostLocks, Operations, Commits):
+class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commits):
     """A long-lived worker: ``serve()`` until ``stop()``."""
 
     def __init__(self, space: Space, worker_id: Optional[str] = None, threads: int = 8,
@@ -308,90 +305,6 @@ class Worker(Dispatch, Sessions, HostLocks, Operations, Commits):
         threading.Thread(target=server.serve_forever, name="wake-%s" % self.id, daemon=True).start()
         return server
 
-    def enter_commit(self, run: str, checked: Iterable[str], writes: Iterable[str],
-                     timeout: float = 2.0) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
-        """Before a lane sends a commit: wait (up to ``timeout``) until no commit of another lane
-        in flight writes a node this one checks, or checks a node this one writes (whichever
-        went second would fail), then mark both sets as in flight.  A lane waits only before
-        marking, and marks are cleared when its commit returns, so lanes never wait for each
-        other in a cycle.  Returns what to pass to ``leave_commit``."""
-        reads = [(run, n) for n in checked]
-        puts = [(run, n) for n in writes]
-        deadline = time.monotonic() + timeout
-
-        def clash() -> bool:
-            return (any(c in self._writing for c in reads)
-                    or any(w in self._checking for w in puts))
-        with self._sending_cond:
-            if clash():
-                self._count("commit_waits")
-                while clash():
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    self._sending_cond.wait(remaining)
-            for c in puts:
-                self._writing[c] = self._writing.get(c, 0) + 1
-            for c in reads:
-                self._checking[c] = self._checking.get(c, 0) + 1
-        return puts, reads
-
-    def leave_commit(self, marked: Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]) -> None:
-        with self._sending_cond:
-            for table, items in ((self._writing, marked[0]), (self._checking, marked[1])):
-                for c in items:
-                    left = table.get(c, 0) - 1
-                    if left > 0:
-                        table[c] = left
-                    else:
-                        table.pop(c, None)
-            self._sending_cond.notify_all()
-
-    def _reserve(self, run: str, node_ids: List[str], limit: int) -> List[str]:
-        """Reserve, for a handoff (batch.py, step 5), up to ``limit`` of ``node_ids`` that this
-        worker would take and that no task of it holds."""
-        ctx = self.context(run)
-        with self._inflight_lock:
-            backlog = self._backlog.get(run, {})
-            out = self._take_tokens(run, (n for n in node_ids if self._hand_ok(run, n, ctx)),
-                                    limit)
-            for n in out:
-                backlog.pop(n, None)
-        return out
-
-    def _take_tokens(self, run: str, node_ids: Iterable[str], limit: int) -> List[str]:
-        """Up to ``limit`` of ``node_ids`` that no task of this worker holds, now held (call
-        with ``_inflight_lock``)."""
-        out: List[str] = []
-        for n in node_ids:
-            if len(out) >= limit:
-                break
-            if (run, n) not in self._inflight:
-                self._inflight.add((run, n))
-                out.append(n)
-        return out
-
-    def _held(self, run: str, node_ids: Iterable[str]) -> Set[str]:
-        """Which of ``node_ids`` a task of this worker holds now."""
-        with self._inflight_lock:
-            return {n for n in node_ids if (run, n) in self._inflight}
-
-    def _unreserve(self, run: str, node_ids: Iterable[str]) -> None:
-        with self._inflight_lock:
-            self._inflight.difference_update((run, n) for n in node_ids)
-            self._inflight_lock.notify_all()
-
-    def _from_backlog(self, run: str, limit: int) -> List[str]:
-        """Reserve up to ``limit`` nodes of the last listing that no lane took yet."""
-        out: List[str] = []
-        with self._inflight_lock:
-            backlog = self._backlog.get(run)
-            while backlog and len(out) < limit:
-                n = next(iter(backlog))
-                del backlog[n]
-                out += self._take_tokens(run, [n], 1)
-        return out
-
     def _submit(self, pool: ThreadPoolExecutor, tokens: List[Tuple[str, str]], fn, *args,
                 force: bool = False, lane: bool = False) -> str:
         with self._inflight_lock:
@@ -440,21 +353,6 @@ class Worker(Dispatch, Sessions, HostLocks, Operations, Commits):
         return ctx
 
     # ------------------------------------------------------------------ steps
-    def _end_now(self, run_id: str) -> None:
-        """A small run's owner, whose lane just committed nodes that are all done, ends the run
-        at once if it is quiet (finalize_run looks), instead of waiting for its listing to show
-        it: one blocking query's return less on the path of every small workflow."""
-        with self._inflight_lock:
-            if not self._take_tokens(run_id, ["~finalize"], 1):
-                return      # the dispatcher is ending it
-        try:
-            self._finalize(run_id)
-        except WfError as exc:
-            log.warning("worker %s: ending run %s failed (%s); the listing will retry", self.id,
-                        run_id, exc)
-        finally:
-            self._unreserve(run_id, ["~finalize"])
-
     def _finalize(self, run_id: str) -> None:
         with self._ctx_lock:
             ctx = self._contexts.get(run_id)
@@ -520,130 +418,6 @@ class Worker(Dispatch, Sessions, HostLocks, Operations, Commits):
         finally:
             self._release_quietly(lk, session)
 
-    def _take_batch(self, run_id: str, node_ids: List[str]) -> Set[Tuple[str, str]]:
-        """Claim, advance and commit ``node_ids`` (see batch.py), then go on with what the
-        commit handed off and, on a single-lane worker, with the ready nodes of the last listing
-        it did not take (claimed together).  Nodes stopped before an operation with side effects
-        go on, each in its own thread, on the single-node path.
-
-        This task gives back the tokens of each round's nodes as soon as the round is committed
-        (a node may be woken again while the chain goes on), so it returns all of ``node_ids``
-        as kept: ``_guard`` must not give them back a second time."""
-        ctx = self.context(run_id)
-        handed: Dict[str, Tuple[Any, Any]] = {}
-        ids = list(node_ids)
-        paused: Set[str] = set()
-        ended = False       # the last round committed nodes that are all done
-        try:
-            while ids:
-                paused = set()
-                ended = False
-                b = Batch(self, ctx, ids)
-                if handed and len(handed) == len(ids):
-                    b.adopt(handed)
-                else:
-                    try:
-                        b.claim()
-                    except BaseException:
-                        # The claim may have applied (a lost response): release what it may hold.
-                        b._release_quietly([], [keys.lock(run_id, n) for n in ids])
-                        raise
-                    # Handed-off nodes are locked already: one the claim gave up on (conflicts
-                    # on the others) must not stay locked by this live session.
-                    for n in handed:
-                        lk = keys.lock(run_id, n)
-                        if n not in b.members and lk not in b.released:
-                            b.released.append(lk)
-                if not b.members and not b.released:
-                    self._count("empty_claims")
-                if b.members:
-                    self.stats["taken"] += len(b.members)
-                    try:
-                        b.load()
-                        b.advance()
-                        b.settle_wakes()
-                        if not self._stop.is_set() and run_id not in self._canceled:
-                            b.choose_handoff()
-                    except BaseException:
-                        b.drop_handoff()
-                        b._release_quietly(list(b.members.values()), b.released)
-                        raise
-                if b.members or b.released:
-                    done, dummy = b.commit()
-                    ended = bool(done) and all(m.fact.get("done") for m in done)
-                    for m in done:
-                        if m.pause:
-                            step = _Step(ctx, m.id, m.ready, m.lock, b.session)
-                            step.fact_entry = fact_entry(run_id, m)
-                            paused.add(m.id)
-                            self._submit(self._pool, [(run_id, m.id)], self._continue, step,
-                                         force=True)
-                handed = b.handed
-                # (a node kept by its own commit, batch.py _settle_failure, stays reserved)
-                self._unreserve(run_id, [n for n in ids if n not in paused and n not in handed])
-                ids = []
-                if self._stop.is_set() or run_id in self._canceled:
-                    # Stopping, or the run was canceled meanwhile (nothing new is scheduled):
-                    # the handed-off nodes keep their ready tuples for a resume or a restart.
-                    for n in handed:
-                        self._release_quietly(keys.lock(run_id, n), b.session)
-                    self._unreserve(run_id, handed)
-                    break
-                # A single lane goes on with the listing's leftovers (the dispatcher would list
-                # again only to hand them to this lane); with several lanes the dispatcher feeds
-                # the free ones, and lanes that also drained the leftovers took neighbouring
-                # nodes at once: 2k install, one worker on Consul, commit retries 44 -> 700.
-                more = self._from_backlog(run_id, self.batch - len(handed)) if self.lanes == 1 else []
-                ids = list(handed) + more
-            if (ended and not ids and ctx.small and not self._stop.is_set()
-                    and run_id not in self._canceled and self._finalizer(run_id)):
-                self._end_now(run_id)
-        finally:
-            self._unreserve(run_id, [n for n in ids if n not in paused])
-        return {(run_id, n) for n in node_ids}
-
-    def _continue(self, step: "_Step") -> None:
-        committed = False
-        try:
-            committed = self._advance(step)
-        except WorkerInterrupt:
-            pass   # stopping while it waited for its host: the ready tuple stays
-        except SpaceDataError as exc:
-            committed = self._record_error(step.ctx.run_id, step.node_id, str(exc), step.lock,
-                                           step.session)
-        except WfError:
-            # Results of operations this step ran are not lost with it (a read after the
-            # operation failed, e.g. an outage longer than the client's retries): committed, or
-            # kept in the journal and salvaged, as when a step gives its node up; else the node
-            # would be retaken and the operation run again.
-            if step.pending and not self._stop.is_set():
-                try:
-                    self._give_up(step)
-                except WfError as exc:
-                    log.warning("worker %s: %s/%s: result not committed (%s); kept in the journal",
-                                self.id, step.ctx.run_id, step.node_id, exc)
-            raise
-        finally:
-            try:
-                if step.host:
-                    self._drop_host(step)
-            finally:
-                if not committed:
-                    self._release_quietly(step.lock, step.session)
-
-    def _record_error(self, run_id: str, node_id: str, message: str, lk: str, session: str) -> bool:
-        """Bad data in the Space: stop this node (the run ends failed) instead of looping on it."""
-        fkey = keys.fact(run_id, node_id)
-        e = self.space.get(fkey)
-        fact = new_fact(node_id)
-        if e is not None and isinstance(e.value, dict):
-            fact.update({k: v for k, v in e.value.items() if k in fact})
-        fact["error"] = {"message": message, "worker": self.id}
-        fact["version"] = int(fact.get("version") or 0) + 1
-        res = self.space.txn([op_check_session(lk, session), op_cas(fkey, fact, e.index if e else 0),
-                              op_delete(keys.ready(run_id, node_id)), op_delete(lk)])
-        return res.ok
-
     def _stop_operations(self, run_id: str) -> None:
         """``wfctl cancel``: kill the run's operations running here (the executor's process
         groups, SIGTERM then SIGKILL after its grace), on a thread of its own: the grace must not
@@ -660,131 +434,6 @@ class Worker(Dispatch, Sessions, HostLocks, Operations, Commits):
             except Exception:  # noqa: BLE001 (a kill that failed leaves the operation to end)
                 log.exception("worker %s: stopping the operations of run %s", self.id, run_id)
         threading.Thread(target=kill, name="cancel-%s" % run_id, daemon=True).start()
-
-    def _advance(self, step: "_Step") -> bool:
-        ctx, node_id = step.ctx, step.node_id
-        fkey = keys.fact(ctx.run_id, node_id)
-        fe = step.fact_entry
-        fact = new_fact(node_id) if fe is None else validate_fact(fkey, fe.value)
-        step.fact, step.fact_index = fact, (fe.index if fe is not None else 0)
-        before = (fact["pc"], fact.get("waiting"), fact.get("epoch"), bool(fact.get("error")))
-        epoch = int((step.ready.value or {}).get("epoch", 0)) if isinstance(step.ready.value, dict) else 0
-        if fact.get("error") and epoch > int(fact.get("epoch") or 0):
-            # Resumed run: retry the failed step; what succeeded before is not run again.
-            fact["error"] = None
-            fact["state"] = fact["reached"][-1] if fact["reached"] else None
-            fact["inflight"] = None
-        fact["epoch"] = max(epoch, int(fact.get("epoch") or 0))
-        if fact["done"] or fact.get("error"):
-            return self._commit(step, write_fact=False)
-        node = ctx.node(node_id)
-        prog = ctx.program(node_id)
-        fact["waiting"] = None
-        while fact["pc"] < len(prog):
-            if len(step.events) >= EVENTS_PER_COMMIT:
-                # A node with hundreds of relationship instances: keep each value and each
-                # transaction well under Consul's limits by committing as it goes.
-                if not self._commit(step, final=False):
-                    return False
-            ins = prog[fact["pc"]]
-            if ins.op == STATE:
-                if imperative.is_marker(ins.name):
-                    step.events.append(events.event(node, "step", ins.step, None,
-                                                    status=imperative.end_status(fact, ins.step)))
-                else:
-                    fact["state"] = ins.name
-                    step.events.append(events.event(node, "state", ins.name, None))
-                fact["reached"].append(ins.name)
-                step.reached_now.append(ins.name)
-                fact["pc"] += 1
-            elif ins.op == imperative.GUARD:
-                got = self._guard_facts(step, ins)
-                if imperative.guard_runs(ins, lambda i: fact if i == node_id else got.get(i)):
-                    fact["pc"] += 1
-                else:
-                    imperative.skip_step(fact, prog)
-            elif ins.op in (CALL, RCALL):
-                rel, cnode, cside = None, node, ins.side
-                if ins.op == RCALL:
-                    rel = ctx.relationship(node_id, ins.rel)
-                    cnode, cside = call_end(ins.name, rel, ins.side, node, ctx.node)
-                call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.id,
-                                     operation_host=ins.host)
-                if not self.executor.effectful(call):
-                    result = self.executor.run(call)
-                    self.stats["operations"] += 1
-                    ok = self._record_result(step, node, call, result, rel, recorded=False)
-                else:
-                    ok = self._run_effectful(step, node, call, rel)
-                    if ok is None:
-                        return False  # lock lost: another worker owns this node now
-                    if ok is CANCELED:
-                        break  # canceled: schedule nothing new; the ready tuple stays for a resume
-                if not ok:
-                    fact["state"] = "error"
-                    step.events.append(events.event(node, "state", "error", None))
-                    if ins.step is not None:
-                        imperative.fail_step(fact, prog)   # on to the step's end, then on_failure steps
-                        continue
-                    if ctx.past_failures:
-                        # Those that wait for this node go on (facts.passes): wake them.
-                        step.reached_now.extend(remaining_states(prog, fact["pc"]))
-                    break
-                fact["pc"] += 1
-            elif ins.op == WAIT:
-                other = self._awaited(step, prog, fact["pc"]).get(ins.other)
-                if passes(other, ins.name, ctx.past_failures):
-                    fact["pc"] += 1
-                else:
-                    fact["waiting"] = {"node": ins.other, "state": ins.name, "relationship": ins.rel}
-                    break
-            else:
-                raise SpaceDataError("unknown instruction %r" % (ins.op,))
-        imperative.finish(fact, prog)
-        fact["done"] = fact["pc"] >= len(prog) and not fact.get("error")
-        moved = before != (fact["pc"], fact.get("waiting"), fact.get("epoch"), bool(fact.get("error")))
-        # Woken but still waiting for the same thing: only the ready tuple and the lock go.
-        return self._commit(step, write_fact=moved or fe is None or bool(step.events))
-
-    def _guard_facts(self, step: "_Step", ins: Instr) -> Dict[str, Any]:
-        """Facts of the predecessors an imperative GUARD looks at: those its waits just read, the
-        others (after a resume at the GUARD) read now.  A fact that does not exist reads as a node
-        that reached nothing."""
-        cache = step.awaited
-        wanted = [i for dummy, dummy2, ids in ins.args or () for i in ids
-                  if i != step.node_id and i not in cache]
-        wanted = list(dict.fromkeys(wanted))
-        for k in range(0, len(wanted), max(1, self.space.max_txn_ops // 2)):
-            part = wanted[k:k + max(1, self.space.max_txn_ops // 2)]
-            fkeys = [keys.fact(step.ctx.run_id, o) for o in part]
-            res = self.space.txn([op_get(fk) for fk in fkeys])
-            for o, fk in zip(part, fkeys):
-                e = res.entries.get(fk)
-                cache[o] = validate_fact(fk, e.value) if e is not None else None
-                step.awaited_index[o] = e.index if e is not None else 0
-        return {i: (f if f is not None else new_fact(i)) for i, f in cache.items()}
-
-    def _awaited(self, step: "_Step", prog: List[Instr], pc: int) -> Dict[str, Any]:
-        """Facts of the other ends of the waits from ``pc`` to the next state (e.g. one wait per
-        ConnectsTo source after `configuring`), read in one transaction: a node with a fan-in of
-        N evaluates its waits in one round trip, not N."""
-        cache = step.awaited
-        if prog[pc].other in cache:
-            return cache
-        wanted = []
-        for ins in prog[pc:]:
-            if ins.op == STATE:
-                break   # waits past the next state are read when the node gets there
-            if ins.op == WAIT and ins.other not in cache and ins.other not in wanted:
-                wanted.append(ins.other)
-        wanted = wanted[:self.space.max_txn_ops // 2]
-        fkeys = [keys.fact(step.ctx.run_id, o) for o in wanted]
-        res = self.space.txn([op_get(k) for k in fkeys])
-        for o, k in zip(wanted, fkeys):
-            e = res.entries.get(k)
-            cache[o] = validate_fact(k, e.value) if e is not None else None
-            step.awaited_index[o] = e.index if e is not None else 0
-        return cache
 
 
 def run_workers(space_factory, count: int, stop: threading.Event, threads: int = 8,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 from . import events, keys
 from .errors import SpaceDataError, SpaceError, TxnTooLarge, WfError
@@ -23,6 +23,43 @@ if TYPE_CHECKING:
     from .run_context import RunContext, _Step
 
 log = logging.getLogger("wfengine.worker")
+
+
+
+def _tail(step: "_Step") -> Tuple[List[Op], Optional[Dict[str, Any]]]:
+    """What a final commit of the step ends with: the removal of its ready tuple (CAS) and of
+    its lock, after the check on what it waits on; and what it waits on (None if nothing)."""
+    run_id = step.ctx.run_id
+    tail = [op_delete_cas(keys.ready(run_id, step.node_id), step.ready.index),
+            op_delete(step.lock)]
+    waiting = step.fact.get("waiting")
+    if waiting:
+        # Blocked: check that what it waits on did not move since it was read (batch.py,
+        # settle_wakes: the node that moves checks this fact in turn, and wakes it).
+        o = waiting["node"]
+        ak = keys.fact(run_id, o)
+        index = step.awaited_index.get(o, 0)
+        tail.insert(0, op_check_index(ak, index) if index else op_check_not_exists(ak))
+    return tail, waiting
+
+
+def _extra_ops(checks: Optional[List[Op]], host_ops: Optional[List[Op]],
+               released: Optional[str], kept: bool) -> List[Op]:
+    """What a commit carries after its own operations: the ``checks`` and host lock
+    ``host_ops`` of a checkpoint, the removal of the host lock a final commit gives up (none
+    when it is handed over)."""
+    return (list(checks or ()) + list(host_ops or ())
+            + ([op_delete(released)] if released and not kept else []))
+
+
+def _woken_meanwhile(step: "_Step", waiting: Optional[Dict[str, Any]],
+                     failed: List[str]) -> bool:
+    """Whether a final commit failed only on the node's ready tuple or on what it waits on: a
+    neighbour woke it, or moved, while it was evaluated."""
+    run_id = step.ctx.run_id
+    retry = ({keys.ready(run_id, step.node_id)}
+             | ({keys.fact(run_id, waiting["node"])} if waiting else set()))
+    return bool(failed) and set(failed) <= retry
 
 
 class Commits:
@@ -54,58 +91,23 @@ class Commits:
         ``step.failed`` and the step's results still pending (the caller commits again)."""
         ctx, node_id, fact = step.ctx, step.node_id, step.fact
         step.failed = []
-        extra = list(checks or ()) + list(host_ops or ())
         released = step.host if final else None
         kept = self._host_kept(released)
-        if released and not kept:
-            extra.append(op_delete(released))
+        extra = _extra_ops(checks, host_ops, released, kept)
         run_id = ctx.run_id
         ops = [op_check_session(step.lock, step.session)]
         if write_fact:
-            fact["version"] = fact["version"] + 1
-            fact["updated"] = time.time()
-            ops.append(op_cas(keys.fact(run_id, node_id), fact, step.fact_index))
-            if step.events:
-                ops.append(op_set(keys.trace(run_id, node_id, fact["version"]),
-                                  events.record(ctx.workflow, self.id, step.events)))
-            if step.logs:
-                ops.append(op_set(keys.log(run_id, node_id, fact["version"]), step.logs))
-            if step.attributes:
-                ops.append(op_set(keys.attributes(ctx.model, ctx.instance, node_id),
-                                  self._merged_attributes(ctx, node_id, step.attributes)))
-            for other, attrs in sorted(step.other_attributes.items()):
-                ops.append(op_set(keys.attributes(ctx.model, ctx.instance, other),
-                                  self._merged_attributes(ctx, other, attrs)))
-        wakes = ctx.wakes(node_id, step.reached_now)
-        room = self.space.max_txn_ops - len(ops) - 2
-        if len(wakes) <= room:
-            ops.extend(op_set(keys.ready(run_id, w), {}) for w in wakes)
-        else:
-            for i in range(0, len(wakes), keys.OUTBOX_CHUNK):
-                ops.append(op_set(keys.outbox(run_id, "%s-%d-%d" % (node_id, fact["version"], i)),
-                                  {"wake": wakes[i:i + keys.OUTBOX_CHUNK]}))
-        tail = [op_delete_cas(keys.ready(run_id, node_id), step.ready.index), op_delete(step.lock)] \
-            if final else []
-        waiting = fact.get("waiting") if final else None
-        if waiting:
-            # Blocked: check that what it waits on did not move since it was read (batch.py,
-            # settle_wakes: the node that moves checks this fact in turn, and wakes it).
-            o = waiting["node"]
-            ak = keys.fact(run_id, o)
-            index = step.awaited_index.get(o, 0)
-            tail.insert(0, op_check_index(ak, index) if index else op_check_not_exists(ak))
+            ops += self._fact_writes(step)
+        ops += self._wake_ops(step, self.space.max_txn_ops - len(ops) - 2)
+        tail, waiting = _tail(step) if final else ([], None)
         # Results of operations with side effects in this commit: kept (journal) until the
         # Space has them, and sent again after an outage instead of running them again.
         jkey = "%s/%s" % (run_id, node_id)
         pending = bool(step.pending) and write_fact
         salvage: List[Op] = []
+        stale: List[Op] = []
         if pending:
-            salvage = [op_cas(keys.fact(run_id, node_id), dict(fact, inflight=None), step.fact_index)] + ops[2:]
-            stale = self._stale_ops(step)
-            self.journal.put(jkey, {"ops": [op_to_json(o) for o in salvage],
-                                    "stale": [op_to_json(o) for o in stale],
-                                    "fact_version": [fact["version"], fact["updated"]],
-                                    "worker": self.id, "ts": time.time()})
+            salvage, stale = self._journal_commit(step, jkey, ops)
         res = self._send_commit(ops + tail + extra, pending)
         if pending and not res.ok and step.lock in res.failed:
             # The node's lock is gone (session expired while the operation ran, or during an
@@ -116,39 +118,98 @@ class Commits:
             step.pending = []
             self.stats["lost"] += 1
             return False
-        retry = {keys.ready(run_id, node_id)} | ({keys.fact(run_id, waiting["node"])} if waiting else set())
-        if final and not res.ok and res.failed and set(res.failed) <= retry:
+        if final and not res.ok and _woken_meanwhile(step, waiting, res.failed):
             # A neighbour woke this node, or moved what it waits on, while it was evaluated:
             # keep the ready tuple so that the node is evaluated again with what the neighbour
             # just committed.
             if waiting:
                 ctx.forget_fact(waiting["node"])
             res = self._send_commit(ops + [op_delete(step.lock)] + extra, pending)
+        journaled = jkey if pending else None
         if res.ok:
-            self.stats["commits"] += 1
-            if released:
-                self._host_released(released, kept)
-                step.host = None
-            if write_fact:
-                step.fact_index = res.index
-                ctx.remember_fact(node_id, fact, res.index)
-            step.events, step.logs, step.reached_now = [], [], []
-            step.attributes, step.other_attributes = {}, {}
-            if pending:
-                step.pending = []
-                self.journal.drop(jkey)
+            self._committed(step, res.index, released, kept, write_fact, journaled)
             return True
         if expected and res.failed and set(res.failed) <= expected:
             step.failed = list(res.failed)
             return False
-        if pending:
+        self._refused(step, res.failed, journaled, stale)
+        return False
+
+    def _refused(self, step: "_Step", failed: List[str], jkey: Optional[str],
+                 stale: List[Op]) -> None:
+        """The step's commit was refused on ``failed`` (its lock lost?): its results of
+        operations with side effects (journal entry ``jkey``) are recorded as stale."""
+        fact = step.fact
+        if jkey is not None:
             if self._send_salvage(jkey, [], stale, [fact["version"], fact["updated"]]) is not None:
                 self.journal.drop(jkey)
             step.pending = []
         self.stats["lost"] += 1
         log.warning("worker %s: commit of %s/%s refused on %s (lock lost?); another worker retakes it",
-                    self.id, run_id, node_id, ",".join(res.failed))
-        return False
+                    self.id, step.ctx.run_id, step.node_id, ",".join(failed))
+
+    def _fact_writes(self, step: "_Step") -> List[Op]:
+        """What a commit of the step writes of its node: its fact (CAS, next version), trace
+        events, logs and attributes (its own, and those its operations set on others)."""
+        ctx, node_id, fact = step.ctx, step.node_id, step.fact
+        run_id = ctx.run_id
+        fact["version"] = fact["version"] + 1
+        fact["updated"] = time.time()
+        ops = [op_cas(keys.fact(run_id, node_id), fact, step.fact_index)]
+        if step.events:
+            ops.append(op_set(keys.trace(run_id, node_id, fact["version"]),
+                              events.record(ctx.workflow, self.id, step.events)))
+        if step.logs:
+            ops.append(op_set(keys.log(run_id, node_id, fact["version"]), step.logs))
+        if step.attributes:
+            ops.append(op_set(keys.attributes(ctx.model, ctx.instance, node_id),
+                              self._merged_attributes(ctx, node_id, step.attributes)))
+        for other, attrs in sorted(step.other_attributes.items()):
+            ops.append(op_set(keys.attributes(ctx.model, ctx.instance, other),
+                              self._merged_attributes(ctx, other, attrs)))
+        return ops
+
+    def _wake_ops(self, step: "_Step", room: int) -> List[Op]:
+        """The wake-ups of the neighbours that may wait on the states the step reached: ready
+        tuples, or outbox tuples when more than ``room``."""
+        ctx, node_id = step.ctx, step.node_id
+        wakes = ctx.wakes(node_id, step.reached_now)
+        if len(wakes) <= room:
+            return [op_set(keys.ready(ctx.run_id, w), {}) for w in wakes]
+        return [op_set(keys.outbox(ctx.run_id, "%s-%d-%d" % (node_id, step.fact["version"], i)),
+                       {"wake": wakes[i:i + keys.OUTBOX_CHUNK]})
+                for i in range(0, len(wakes), keys.OUTBOX_CHUNK)]
+
+    def _journal_commit(self, step: "_Step", jkey: str,
+                        ops: List[Op]) -> Tuple[List[Op], List[Op]]:
+        """Keep a commit that carries results of operations with side effects in the journal
+        (``jkey``) until the Space has it; returns its salvage and stale operations."""
+        fact = step.fact
+        salvage = ([op_cas(keys.fact(step.ctx.run_id, step.node_id), dict(fact, inflight=None),
+                           step.fact_index)] + ops[2:])
+        stale = self._stale_ops(step)
+        self.journal.put(jkey, {"ops": [op_to_json(o) for o in salvage],
+                                "stale": [op_to_json(o) for o in stale],
+                                "fact_version": [fact["version"], fact["updated"]],
+                                "worker": self.id, "ts": time.time()})
+        return salvage, stale
+
+    def _committed(self, step: "_Step", index: int, released: Optional[str], kept: bool,
+                   write_fact: bool, jkey: Optional[str]) -> None:
+        """The step's commit went through: what it held and carried is done with (``jkey``:
+        its journal entry, when it carried results of operations with side effects)."""
+        self.stats["commits"] += 1
+        if released:
+            self._host_released(released, kept)
+            step.host = None
+        if write_fact:
+            step.fact_index = index
+            step.ctx.remember_fact(step.node_id, step.fact, index)
+        step.events, step.logs, step.reached_now = [], [], []
+        step.attributes, step.other_attributes = {}, {}
+        if jkey is not None:
+            step.pending = []
+            self.journal.drop(jkey)
 
     def _send_commit(self, ops: List[Op], pending: bool) -> Any:
         """Send a commit; one that carries results of operations with side effects is sent again

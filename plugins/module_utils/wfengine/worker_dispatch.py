@@ -28,6 +28,40 @@ log = logging.getLogger("wfengine.worker")
 SUBMITTED, BUSY, INFLIGHT = "submitted", "busy", "inflight"
 
 
+def _parse_listing(qkeys: List[str], worker_id: str
+                   ) -> Tuple[Dict[str, Dict[str, Any]], Set[str], Dict[str, Set[str]]]:
+    """A listing of ``q/``: per run, its keys by kind (``run``, ``cancel``: present; ``r``,
+    ``o``: names; ``l``: locked names; ``h``: host locks), the live workers, and the served
+    hosts (name -> worker ids)."""
+    groups: Dict[str, Dict[str, Any]] = {}
+    peers = {worker_id}
+    served: Dict[str, Set[str]] = {}
+    for k in qkeys:
+        if k.startswith(keys.CONTROL):
+            if k.startswith(keys.WORKERS):
+                peers.add(k[len(keys.WORKERS):])
+            elif k.startswith(keys.SERVED):
+                name, dummy, wid = k[len(keys.SERVED):].rpartition("/")
+                if name and wid:
+                    served.setdefault(name, set()).add(wid)
+            continue
+        parsed = keys.parse_queue_key(k)
+        if parsed is None:
+            continue
+        run, kind, name = parsed
+        g = groups.setdefault(run, {"run": False, "cancel": False, "r": [], "l": set(), "o": [],
+                                    "h": 0})
+        if kind in ("run", "cancel"):
+            g[kind] = True
+        elif kind in ("r", "o"):
+            g[kind].append(name)
+        elif kind == "l":
+            g["l"].add(name)
+        elif kind == "h":
+            g["h"] += 1
+    return groups, peers, served
+
+
 class Dispatch:
     """Mixin of Worker.  Uses ``space``, ``id``, ``poll``, ``steal_after``, ``lanes``, ``_stop``,
     ``_peers``, ``_idle``, ``_recheck``, the task tables (``_inflight``, ``_lanes_busy``,
@@ -90,32 +124,7 @@ class Dispatch:
 
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, qkeys: List[str], pool: ThreadPoolExecutor) -> bool:
-        groups: Dict[str, Dict[str, Any]] = {}
-        peers = {self.id}
-        served: Dict[str, Set[str]] = {}
-        for k in qkeys:
-            if k.startswith(keys.CONTROL):
-                if k.startswith(keys.WORKERS):
-                    peers.add(k[len(keys.WORKERS):])
-                elif k.startswith(keys.SERVED):
-                    name, dummy, wid = k[len(keys.SERVED):].rpartition("/")
-                    if name and wid:
-                        served.setdefault(name, set()).add(wid)
-                continue
-            parsed = keys.parse_queue_key(k)
-            if parsed is None:
-                continue
-            run, kind, name = parsed
-            g = groups.setdefault(run, {"run": False, "cancel": False, "r": [], "l": set(), "o": [],
-                                        "h": 0})
-            if kind in ("run", "cancel"):
-                g[kind] = True
-            elif kind in ("r", "o"):
-                g[kind].append(name)
-            elif kind == "l":
-                g["l"].add(name)
-            elif kind == "h":
-                g["h"] += 1
+        groups, peers, served = _parse_listing(qkeys, self.id)
         self._peers = sorted(peers)
         self._served = served
         canceled = {run for run, g in groups.items() if g["cancel"]}
@@ -126,45 +135,8 @@ class Dispatch:
         seen: Dict[Tuple[str, str], float] = {}
         self._recheck = None
         for run, g in groups.items():
-            if not g["run"]:
-                continue
-            quiet = not g["l"] and not g["h"] and (g["cancel"] or (not g["r"] and not g["o"]))
-            if quiet and self._ends(run, seen):
-                self._submit(pool, [(run, "~finalize")], self._finalize, run)
-            if g["cancel"] or quiet:
-                # Cancel: nothing new is scheduled; once the steps in flight are committed, the
-                # run ends.
-                continue
-            for ident in g["o"]:
-                if ("~o-" + ident) not in g["l"]:
-                    if self._submit(pool, [(run, "~o-" + ident)], self._fan_out, run,
-                                    ident) != SUBMITTED:
-                        left = True
-            with self._inflight_lock:
-                cands = [n for n in g["r"] if n not in g["l"] and (run, n) not in self._inflight]
-                inflight = len(cands) < len(g["r"]) - len(g["l"] & set(g["r"]))
-                free = self.lanes - self._lanes_busy
-            if inflight:
-                left = True   # a node of ours is still finishing: look again when it ends
-            cands = self._mine(run, cands, seen, max(0, free) * self.batch)
-            if cands and free <= 0:
+            if g["run"] and self._dispatch_run(run, g, pool, seen):
                 left = True
-            elif cands:
-                # Large batches: a batch costs the same few round trips whatever its size, and
-                # its nodes see each other's states in memory.
-                size = max(1, min(self.batch, len(cands)))
-                for i in range(0, len(cands), size):
-                    chunk = cands[i:i + size]
-                    outcome = self._submit(pool, [(run, n) for n in chunk], self._take_batch, run,
-                                           chunk, lane=True)
-                    if outcome != SUBMITTED:
-                        left = True
-                        if outcome == BUSY:
-                            break
-            if self.lanes == 1:
-                with self._inflight_lock:
-                    # What the lane did not take: it goes on with these when its batch ends.
-                    self._backlog[run] = {n: None for n in cands if (run, n) not in self._inflight}
         self._seen = seen
         with self._inflight_lock:
             for run in [r for r in self._backlog if r not in groups]:
@@ -172,6 +144,62 @@ class Dispatch:
             busy = bool(self._inflight)
         self._idle = not (left or busy or len(self._peers) <= 1
                           or any(self._owns_some(run) for run, g in groups.items() if g["run"]))
+        return left
+
+    def _dispatch_run(self, run: str, g: Dict[str, Any], pool: ThreadPoolExecutor,
+                      seen: Dict[Tuple[str, str], float]) -> bool:
+        """Submit what to do now for the running ``run`` (its keys of the listing: ``g``): end
+        it if it went quiet, fan its outboxes out, take its ready nodes.  True when something
+        was left for a later look (busy, or a node of this worker still finishing)."""
+        quiet = not g["l"] and not g["h"] and (g["cancel"] or (not g["r"] and not g["o"]))
+        if quiet and self._ends(run, seen):
+            self._submit(pool, [(run, "~finalize")], self._finalize, run)
+        if g["cancel"] or quiet:
+            # Cancel: nothing new is scheduled; once the steps in flight are committed, the
+            # run ends.
+            return False
+        left = self._submit_fan_outs(run, g, pool)
+        with self._inflight_lock:
+            cands = [n for n in g["r"] if n not in g["l"] and (run, n) not in self._inflight]
+            inflight = len(cands) < len(g["r"]) - len(g["l"] & set(g["r"]))
+            free = self.lanes - self._lanes_busy
+        if inflight:
+            left = True   # a node of ours is still finishing: look again when it ends
+        cands = self._mine(run, cands, seen, max(0, free) * self.batch)
+        if cands and free <= 0:
+            left = True
+        elif cands and self._submit_batches(run, cands, pool):
+            left = True
+        if self.lanes == 1:
+            with self._inflight_lock:
+                # What the lane did not take: it goes on with these when its batch ends.
+                self._backlog[run] = {n: None for n in cands if (run, n) not in self._inflight}
+        return left
+
+    def _submit_fan_outs(self, run: str, g: Dict[str, Any], pool: ThreadPoolExecutor) -> bool:
+        """Submit the fan-out of the run's outboxes no task holds; True when some were not."""
+        left = False
+        for ident in g["o"]:
+            if ("~o-" + ident) not in g["l"]:
+                if self._submit(pool, [(run, "~o-" + ident)], self._fan_out, run,
+                                ident) != SUBMITTED:
+                    left = True
+        return left
+
+    def _submit_batches(self, run: str, cands: List[str], pool: ThreadPoolExecutor) -> bool:
+        """Submit ``cands`` to the lanes by batches; True when some were not taken."""
+        left = False
+        # Large batches: a batch costs the same few round trips whatever its size, and
+        # its nodes see each other's states in memory.
+        size = max(1, min(self.batch, len(cands)))
+        for i in range(0, len(cands), size):
+            chunk = cands[i:i + size]
+            outcome = self._submit(pool, [(run, n) for n in chunk], self._take_batch, run,
+                                   chunk, lane=True)
+            if outcome != SUBMITTED:
+                left = True
+                if outcome == BUSY:
+                    break
         return left
 
     def _owns_some(self, run: str) -> bool:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import events, keys
 from .instances import root_of
 from .operation.executor import OperationCall, OperationResult
-from .space.base import op_check_not_exists, op_delete, op_lock
+from .space.base import Op, op_check_not_exists, op_delete, op_lock
 
 if TYPE_CHECKING:
     from .run_context import _Step
@@ -25,6 +25,38 @@ log = logging.getLogger("wfengine.worker")
 
 # What _run_effectful returns when the run was canceled before the operation started.
 CANCELED = "canceled"
+
+# What _served_elsewhere returns when the operation runs here.
+_HERE = object()
+
+
+def _first_attempt(step: "_Step", call: OperationCall,
+                   rel: Optional[Dict[str, Any]]) -> Tuple[int, Optional[List[Any]]]:
+    """The number of the step's first attempt of ``call``, and the trace event of an attempt
+    that a worker started and never committed (it died: the trace says so), if any."""
+    prev = step.fact.get("inflight")
+    if not (prev and prev.get("pc") == step.fact["pc"]):
+        return 1, None
+    interrupted = events.event(call.node, "operation", call.operation, rel,
+                               status="interrupted", worker=prev.get("worker"),
+                               attempt=prev.get("attempt"))
+    step.events.append(interrupted)
+    return int(prev.get("attempt", 0)) + 1, interrupted
+
+
+def _not_started(step: "_Step", inflight: Optional[Dict[str, Any]],
+                 interrupted: Optional[List[Any]]) -> None:
+    """The run was canceled before the operation started: the node stays as it was (a resume
+    says "interrupted")."""
+    step.fact["inflight"] = inflight
+    if interrupted is not None and interrupted in step.events:
+        step.events.remove(interrupted)
+
+
+def _last_attempt(result: Any, attempt: int, max_retries: int) -> bool:
+    """Whether no attempt follows this one (a canceled one is not retried)."""
+    canceled = bool((getattr(result, "details", None) or {}).get("canceled"))
+    return bool(result.ok or attempt > max_retries or canceled)
 
 
 class Operations:
@@ -38,6 +70,67 @@ class Operations:
         Returns True/False for success, None if the node's lock was lost meanwhile, CANCELED if
         the run was canceled before it started (the node as it was, for a resume)."""
         fact, ctx = step.fact, step.ctx
+        elsewhere = self._served_elsewhere(step, node, call, rel)
+        if elsewhere is not _HERE:
+            return elsewhere
+        prev = fact.get("inflight")
+        attempt, interrupted = _first_attempt(step, call, rel)
+        first = attempt
+        max_retries, interval = self.executor.retry_policy(call)
+        max_retries = max(max_retries, int(ctx.record.get("max_retries") or 0))
+        hk = self._host_key(ctx, call.node)      # the end the operation runs for
+        while True:
+            # Fencing, 1: a step whose session was lost (this worker was paused past its TTL, or
+            # cut from the Space) starts nothing; the Space checks it again below.
+            if self.session_lost(step.session) or self._stop.is_set():
+                return self._give_up(step)
+            fact["inflight"] = {"pc": fact["pc"], "operation": call.operation, "attempt": attempt,
+                                "worker": self.id, "started": time.time()}
+            got = self._checkpoint(step, call.node, hk)
+            if got is not True:
+                if got is CANCELED:
+                    _not_started(step, prev if attempt == first else None,
+                                 interrupted if attempt == first else None)
+                return got
+            call.attempt = attempt
+            # Fencing, 2: the checkpoint (and the host lock, in the same transaction or just
+            # after it) checked that the node's lock is still held by the step's session; the
+            # local view is looked at once more right before the start.  What a stale worker
+            # still starts after that (it was paused between the check and the start) is
+            # recorded as stale when its commit is refused.
+            if self.session_lost(step.session):
+                log.warning("worker %s: %s/%s: the node is no longer this worker's; %s not started",
+                            self.id, ctx.run_id, step.node_id, call.operation)
+                return None
+            # The host lock stays held after the operation: the step's next commit releases it
+            # (or keeps it for its next operation on the same host), saving two writes; a step of
+            # this worker waiting for the host gets it at once, before this step commits.
+            result = self.executor.run(call)
+            self.stats["operations"] += 1
+            self._hand_host_over(step)
+            if self._handing_back and (result.details or {}).get("canceled"):
+                # Stopping: killed before its end and handed back; the attempt stays recorded in
+                # the fact (the next worker says it was interrupted, and runs it again).
+                return None
+            fact["inflight"] = None
+            step.pending.append(events.event(call.node, "operation", call.operation, rel,
+                                             status="stale", attempt=attempt, worker=self.id))
+            last = _last_attempt(result, attempt, max_retries)
+            ok = self._record_result(step, node, call, result, rel, recorded=True, final_attempt=last)
+            if ok or last:
+                return ok
+            attempt += 1
+            if interval > 0:
+                self._drop_host(step)     # the host's other operations go on meanwhile
+                if self._stop.wait(interval):
+                    return None
+
+    def _served_elsewhere(self, step: "_Step", node: Dict[str, Any], call: OperationCall,
+                          rel: Optional[Dict[str, Any]]) -> Any:
+        """``_HERE`` when this worker may run ``call``; else what ``_run_effectful`` returns:
+        the node given back (its host is served by another worker), or the operation failed
+        (run for the other end of a relationship, whose host only another worker reaches)."""
+        ctx = step.ctx
         servers = self._servers(ctx, step.node_id)
         if servers is not None and self.id not in servers:
             # Taken before this worker saw that another one serves the host: give it back
@@ -60,69 +153,13 @@ class Operations:
                                                                  ", ".join(sorted(others)), self.id,
                                                                  step.node_id)))
                 return self._record_result(step, node, call, result, rel, recorded=True)
-        prev = fact.get("inflight")
-        attempt = first = 1
-        interrupted = None
-        if prev and prev.get("pc") == fact["pc"]:
-            # The worker that ran this operation died before committing: the trace says so.
-            attempt = first = int(prev.get("attempt", 0)) + 1
-            interrupted = events.event(call.node, "operation", call.operation, rel,
-                                       status="interrupted", worker=prev.get("worker"),
-                                       attempt=prev.get("attempt"))
-            step.events.append(interrupted)
-        max_retries, interval = self.executor.retry_policy(call)
-        max_retries = max(max_retries, int(ctx.record.get("max_retries") or 0))
-        hk = self._host_key(ctx, call.node)      # the end the operation runs for
-        while True:
-            # Fencing, 1: a step whose session was lost (this worker was paused past its TTL, or
-            # cut from the Space) starts nothing; the Space checks it again below.
-            if self.session_lost(step.session) or self._stop.is_set():
-                return self._give_up(step)
-            fact["inflight"] = {"pc": fact["pc"], "operation": call.operation, "attempt": attempt,
-                                "worker": self.id, "started": time.time()}
-            got = self._checkpoint(step, call.node, hk)
-            if got is not True:
-                if got is CANCELED:
-                    # Nothing started: the node stays as it was (a resume says "interrupted").
-                    fact["inflight"] = prev if attempt == first else None
-                    if attempt == first and interrupted is not None and interrupted in step.events:
-                        step.events.remove(interrupted)
-                return got
-            call.attempt = attempt
-            # Fencing, 2: the checkpoint (and the host lock, in the same transaction or just
-            # after it) checked that the node's lock is still held by the step's session; the
-            # local view is looked at once more right before the start.  What a stale worker
-            # still starts after that (it was paused between the check and the start) is
-            # recorded as stale when its commit is refused.
-            if self.session_lost(step.session):
-                log.warning("worker %s: %s/%s: the node is no longer this worker's; %s not started",
-                            self.id, ctx.run_id, step.node_id, call.operation)
-                return None
-            # The host lock stays held after the operation: the step's next commit releases it
-            # (or keeps it for its next operation on the same host), saving two writes; a step of
-            # this worker waiting for the host gets it at once, before this step commits.
-            result = self.executor.run(call)
-            self.stats["operations"] += 1
-            if step.host and self._host_kept(step.host):
-                self._host_released(step.host, kept=True)
-                step.host = None
-            if self._handing_back and (result.details or {}).get("canceled"):
-                # Stopping: killed before its end and handed back; the attempt stays recorded in
-                # the fact (the next worker says it was interrupted, and runs it again).
-                return None
-            fact["inflight"] = None
-            step.pending.append(events.event(call.node, "operation", call.operation, rel,
-                                             status="stale", attempt=attempt, worker=self.id))
-            canceled = bool((getattr(result, "details", None) or {}).get("canceled"))
-            last = result.ok or attempt > max_retries or canceled     # a canceled one is not retried
-            ok = self._record_result(step, node, call, result, rel, recorded=True, final_attempt=last)
-            if ok or last:
-                return ok
-            attempt += 1
-            if interval > 0:
-                self._drop_host(step)     # the host's other operations go on meanwhile
-                if self._stop.wait(interval):
-                    return None
+        return _HERE
+
+    def _hand_host_over(self, step: "_Step") -> None:
+        """A step of this worker waits for the host the step holds: it gets it now."""
+        if step.host and self._host_kept(step.host):
+            self._host_released(step.host, kept=True)
+            step.host = None
 
     def _checkpoint(self, step: "_Step", node: Dict[str, Any], hk: Optional[str]) -> Any:
         """Commit the attempt before an operation with side effects runs (the results of the
@@ -135,14 +172,8 @@ class Operations:
         cancel_key = keys.cancel(step.ctx.run_id)
         checks = [op_check_not_exists(cancel_key)]
         held = step.host
-        leave = held if held and held != hk else None
-        kept = self._host_kept(leave)
-        leave_ops = [op_delete(leave)] if leave and not kept else []
-        local = None
-        if hk is not None and hk != held:
-            local = self._local_host_lock(hk)
-            if not local.acquire(blocking=False):
-                local = None
+        leave, kept, leave_ops = self._leaving(held, hk)
+        local = self._free_here(hk) if hk is not None and hk != held else None
         if hk is None or hk == held or local is not None:
             take = [op_lock(hk, {"worker": self.id, "node": node["id"]}, step.session)] \
                 if local is not None else []
@@ -156,8 +187,7 @@ class Operations:
                     self._release_later(hk, step.session, local)
                 raise
             if ok:
-                if leave:
-                    self._host_released(leave, kept)
+                self._left(leave, kept)
                 step.host = hk
                 if take:
                     with self._ctx_lock:
@@ -175,8 +205,7 @@ class Operations:
         if not self._commit(step, final=False, checks=checks, host_ops=leave_ops,
                             expected={cancel_key}):
             return CANCELED if cancel_key in step.failed else None
-        if leave:
-            self._host_released(leave, kept)
+        self._left(leave, kept)
         step.host = None
         got = self._host_lock(step, node, hk)
         if got is False:
@@ -185,6 +214,24 @@ class Operations:
             return None
         step.host = hk
         return True
+
+    def _leaving(self, held: Optional[str],
+                 hk: Optional[str]) -> Tuple[Optional[str], bool, List[Op]]:
+        """The host lock a step gives up to run on host ``hk`` (the one it holds, if another),
+        whether it is handed to a waiter of this worker, and the removal to commit if not."""
+        leave = held if held and held != hk else None
+        kept = self._host_kept(leave)
+        return leave, kept, ([op_delete(leave)] if leave and not kept else [])
+
+    def _left(self, leave: Optional[str], kept: bool) -> None:
+        """The checkpoint that gave up host lock ``leave`` (``_leaving``) is committed."""
+        if leave:
+            self._host_released(leave, kept)
+
+    def _free_here(self, hk: str) -> Any:
+        """This worker's local lock of host ``hk``, taken, or None if a step of it holds it."""
+        local = self._local_host_lock(hk)
+        return local if local.acquire(blocking=False) else None
 
     def _give_up(self, step: "_Step") -> None:
         """Leave the node without starting anything more; results of operations this step ran
