@@ -42,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from . import keys
+from .attempts import AttemptWatch, new_boot
 from .errors import (PermissionDenied, SpaceDataError, SpaceError, SpaceUnavailable, TxnTooLarge, WfError,
                      WorkerInterrupt)
 from .operation.executor import Executor
@@ -140,6 +141,10 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         # Results of operations with side effects not committed yet (journal.py).
         self.journal = Journal(state_dir)
         self._handing_back = False     # stopping: operations still running are killed, handed back
+        # This process (a restart with the same id is another one) and what it remembers of
+        # other workers' attempts in flight (attempts.py).
+        self.boot = new_boot()
+        self.attempts = AttemptWatch()
         self._stop = threading.Event()
         self._inflight: Set[Tuple[str, str]] = set()
         self._busy = 0

@@ -63,9 +63,9 @@ def _woken_meanwhile(step: "_Step", waiting: Optional[Dict[str, Any]],
 
 
 class Commits:
-    """Mixin of Worker.  Uses ``space``, ``id``, ``journal``, ``stats``, ``_count``, ``_stop``,
-    the host lock side of a commit (HostLocks: ``_host_kept``, ``_host_released``) and the run
-    contexts' fact caches."""
+    """Mixin of Worker.  Uses ``space``, ``id``, ``journal``, ``attempts``, ``stats``,
+    ``_count``, ``_stop``, the host lock side of a commit (HostLocks: ``_host_kept``,
+    ``_host_released``) and the run contexts' fact caches."""
 
     def _replay_journal(self) -> None:
         """Results a previous run of this worker (same state directory) could not commit: sent
@@ -267,6 +267,9 @@ class Commits:
             log.error("worker %s: %s: cannot commit or record a finished operation (%s); kept in the "
                       "journal", self.id, jkey, exc)
             return None
+        # If its own attempt is still the one recorded (the fact moved for another reason), the
+        # other workers leave the node to this one while it lives: it takes the node back itself.
+        self.attempts.abandon(run_id, node_id)
         self._count("stale")
         log.warning("worker %s: %s: operation ran after the node was taken over (stale "
                     "execution, recorded in the trace)", self.id, jkey)

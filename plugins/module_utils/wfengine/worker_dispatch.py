@@ -126,6 +126,7 @@ class Dispatch:
     def _dispatch(self, qkeys: List[str], pool: ThreadPoolExecutor) -> bool:
         groups, peers, served = _parse_listing(qkeys, self.id)
         self._peers = sorted(peers)
+        self.attempts.saw_peers(peers)
         self._served = served
         canceled = {run for run, g in groups.items() if g["cancel"]}
         for run in sorted(canceled - self._canceled):
@@ -142,6 +143,7 @@ class Dispatch:
             for run in [r for r in self._backlog if r not in groups]:
                 del self._backlog[run]
             busy = bool(self._inflight)
+        self.attempts.keep_runs(set(groups))
         self._idle = not (left or busy or len(self._peers) <= 1
                           or any(self._owns_some(run) for run, g in groups.items() if g["run"]))
         return left
@@ -165,6 +167,7 @@ class Dispatch:
             free = self.lanes - self._lanes_busy
         if inflight:
             left = True   # a node of ours is still finishing: look again when it ends
+        cands = self._not_deferred(run, cands)
         cands = self._mine(run, cands, seen, max(0, free) * self.batch)
         if cands and free <= 0:
             left = True
@@ -210,6 +213,18 @@ class Dispatch:
             return True
         return not zones or owns_a_zone(run, zones.count, self._peers, self.id)
 
+    def _not_deferred(self, run: str, cands: List[str]) -> List[str]:
+        """The candidates not left to another worker's attempt for now (attempts.py); when to
+        look again at the others."""
+        kept = []
+        for n in cands:
+            wait = self.attempts.deferred_for(run, n)
+            if wait <= 0:
+                kept.append(n)
+            elif self._recheck is None or wait < self._recheck:
+                self._recheck = wait
+        return kept
+
     def _mine(self, run: str, cands: List[str], seen: Dict[Tuple[str, str], float],
               room: int) -> List[str]:
         """The candidates this worker claims now: its own, then, only if they leave room in its
@@ -227,7 +242,7 @@ class Dispatch:
         now = time.monotonic()
         own, late_ones = [], []
         for n in cands:
-            if self._hand_ok(run, n, ctx):
+            if self._hand_ok(run, n, ctx) or self.attempts.abandoned(run, n):
                 own.append(n)
             elif (ctx is None or self._servers(ctx, n) is None) and self._late(run, n, seen, now):
                 late_ones.append(n)   # a served host's nodes are never taken by another worker

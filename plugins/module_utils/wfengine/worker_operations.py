@@ -14,6 +14,8 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import events, keys
+from .attempts import attempt_may_be_delivered
+from .errors import WfError
 from .instances import root_of
 from .operation.executor import OperationCall, OperationResult
 from .space.base import Op, op_check_not_exists, op_delete, op_lock
@@ -60,7 +62,8 @@ def _last_attempt(result: Any, attempt: int, max_retries: int) -> bool:
 
 
 class Operations:
-    """Mixin of Worker.  Uses ``executor``, ``id``, ``stats``, ``_stop``, ``_handing_back``,
+    """Mixin of Worker.  Uses ``executor``, ``id``, ``boot``, ``ttl``, ``attempts``, ``space``,
+    ``stats``, ``_stop``, ``_handing_back``,
     ``session_lost`` (Sessions), ``_commit`` (Commits), the host locks (HostLocks) and
     ``_servers``."""
 
@@ -74,6 +77,8 @@ class Operations:
         if elsewhere is not _HERE:
             return elsewhere
         prev = fact.get("inflight")
+        if self._left_to_its_worker(step, prev):
+            return self._give_up(step)
         attempt, interrupted = _first_attempt(step, call, rel)
         first = attempt
         max_retries, interval = self.executor.retry_policy(call)
@@ -85,7 +90,7 @@ class Operations:
             if self.session_lost(step.session) or self._stop.is_set():
                 return self._give_up(step)
             fact["inflight"] = {"pc": fact["pc"], "operation": call.operation, "attempt": attempt,
-                                "worker": self.id, "started": time.time()}
+                                "worker": self.id, "boot": self.boot, "started": time.time()}
             got = self._checkpoint(step, call.node, hk)
             if got is not True:
                 if got is CANCELED:
@@ -110,7 +115,9 @@ class Operations:
             self._hand_host_over(step)
             if self._handing_back and (result.details or {}).get("canceled"):
                 # Stopping: killed before its end and handed back; the attempt stays recorded in
-                # the fact (the next worker says it was interrupted, and runs it again).
+                # the fact, marked so (the next worker says it was interrupted, and runs it
+                # again at once: attempts.py).
+                self._mark_handed_back(step)
                 return None
             fact["inflight"] = None
             step.pending.append(events.event(call.node, "operation", call.operation, rel,
@@ -124,6 +131,43 @@ class Operations:
                 self._drop_host(step)     # the host's other operations go on meanwhile
                 if self._stop.wait(interval):
                     return None
+
+    def _left_to_its_worker(self, step: "_Step", prev: Optional[Dict[str, Any]]) -> bool:
+        """Whether the attempt in flight on the node (``prev``, same instruction) is another
+        live worker's, which may still commit its result: the node is left to it for a while
+        instead of running the operation twice (attempts.py)."""
+        run, node_id = step.ctx.run_id, step.node_id
+        if not (prev and prev.get("pc") == step.fact["pc"]
+                and prev.get("worker") not in (None, self.id) and prev.get("boot")):
+            self.attempts.settled(run, node_id)
+            return False
+        other = str(prev["worker"])
+        entry = self.space.get(keys.worker(other))
+        registration = None if entry is None else entry.value
+        absent = 0.0 if entry is not None else self.attempts.absent_for(other)
+        if not attempt_may_be_delivered(prev, self.id, registration, absent, self.ttl / 2.0):
+            self.attempts.settled(run, node_id)
+            return False
+        log.info("worker %s: %s/%s: attempt %s of %s is worker %s's, which may still commit it; "
+                 "left to it", self.id, run, node_id, prev.get("attempt"), prev.get("operation"),
+                 other)
+        self.attempts.defer(run, node_id)
+        self._count("left_to_its_worker")
+        return True
+
+    def _mark_handed_back(self, step: "_Step") -> None:
+        """Say in the fact that this stopping worker handed the attempt back (nothing of it will
+        come): the next worker runs it again without waiting for this one (attempts.py)."""
+        inflight = step.fact.get("inflight")
+        if not isinstance(inflight, dict):
+            return
+        inflight["handed_back"] = True
+        try:
+            self._commit(step, final=False)
+        except WfError as exc:
+            log.warning("worker %s: %s/%s: the handed back attempt not marked (%s); the next "
+                        "worker waits for this one's registration to go", self.id,
+                        step.ctx.run_id, step.node_id, exc)
 
     def _served_elsewhere(self, step: "_Step", node: Dict[str, Any], call: OperationCall,
                           rel: Optional[Dict[str, Any]]) -> Any:

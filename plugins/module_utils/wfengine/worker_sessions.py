@@ -45,6 +45,7 @@ class Sessions:
         again by the renewal if it failed (a new session opened as Consul came back)."""
         self.space.acquire(keys.worker(self.id), self.session,
                            {"host": socket.gethostname(), "pid": os.getpid(), "threads": self.threads,
+                            "boot": self.boot,
                             "serves": list(self.serves)})
         self._registered = True
         # Served hosts outlive the session on purpose: when this worker dies, the operations of

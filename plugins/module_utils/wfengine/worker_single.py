@@ -25,6 +25,7 @@ from .space.base import op_cas, op_check_session, op_delete, op_get
 from .worker_operations import CANCELED
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .attempts import AttemptWatch
     from .operation.executor import Executor
     from .run_context import _Step
     from .space.base import Op, Space
@@ -50,11 +51,14 @@ def _reach(step: "_Step", node: Dict[str, Any], ins: Instr) -> None:
 
 
 class SingleNode:
-    """Mixin of Worker.  Uses ``space``, ``id``, ``executor``, ``stats``, ``_stop``, the
-    operations (Operations: ``_run_effectful``, ``_record_result``), the commits (Commits:
-    ``_commit``, ``_give_up``), host locks (HostLocks: ``_drop_host``) and ``_release_quietly``."""
+    """Mixin of Worker.  Uses ``space``, ``id``, ``boot``, ``attempts``, ``executor``, ``stats``,
+    ``_stop``, the operations (Operations: ``_run_effectful``, ``_record_result``), the commits
+    (Commits: ``_commit``, ``_give_up``), host locks (HostLocks: ``_drop_host``) and
+    ``_release_quietly``."""
 
     id: str
+    boot: str
+    attempts: AttemptWatch
     stats: Dict[str, int]
     executor: Executor
     space: Space
@@ -101,6 +105,12 @@ class SingleNode:
             finally:
                 if not committed:
                     self._release_quietly(step.lock, step.session)
+                    inflight = step.fact.get("inflight") if isinstance(step.fact, dict) else None
+                    if isinstance(inflight, dict) and inflight.get("boot") == self.boot:
+                        # Its attempt may stay recorded with nothing run: the others leave
+                        # the node to this worker while it lives (attempts.py), so it takes
+                        # the node again itself, whoever owns it.
+                        self.attempts.abandon(step.ctx.run_id, step.node_id)
 
     def _record_error(self, run_id: str, node_id: str, message: str, lk: str, session: str) -> bool:
         """Bad data in the Space: stop this node (the run ends failed) instead of looping on it."""
