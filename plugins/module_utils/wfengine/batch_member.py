@@ -28,7 +28,6 @@ RECORD_EVENTS = 200
 TXN_EVENTS = 600
 
 
-
 class Member:
     """One node of a batch, between its claim and its commit."""
 
@@ -68,4 +67,3 @@ class Member:
 def fact_entry(run_id: str, m: Member) -> Entry:
     """The committed fact of a paused member, as the single-node path reads it."""
     return Entry(keys.fact(run_id, m.id), m.fact, m.index)
-
