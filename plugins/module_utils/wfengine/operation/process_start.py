@@ -168,11 +168,36 @@ def _wait_group_gone(pgid: int, deadline: float) -> None:
             os.killpg(pgid, 0)
         except (ProcessLookupError, PermissionError):
             return
+        if not live_in_group(pgid):
+            return    # zombies only: gone, as far as a kill is concerned
         left = deadline - time.monotonic()
         if left <= 0:
             return
         time.sleep(min(delay, left))
         delay = min(delay * 2, 0.1)
+
+
+def live_in_group(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is alive and not a zombie.  A member whose parent
+    died is reaped by PID 1, which may take seconds (a container's init); ``killpg(pgid, 0)``
+    succeeds on a zombie, so the kill path waited out the whole grace for processes that had
+    ended.  Linux's /proc; without it, any member counts as alive."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return True
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as fh:
+                # after the command's closing parenthesis: state, ppid, pgrp, ...
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+            return True
+    return False
 
 
 def _killpg(pgid: int, sig: int) -> None:
