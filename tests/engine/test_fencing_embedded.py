@@ -46,8 +46,8 @@ class _Workers:
     def __init__(self, opts, tmp_path):
         self.opts, self.tmp_path, self.started = opts, tmp_path, []
 
-    def start(self, wid, **kw):
-        w = Worker(api.open_space(self.opts), worker_id=wid, ttl=30.0, poll=1.0, steal_after=0.1,
+    def start(self, wid, ttl=30.0, **kw):
+        w = Worker(api.open_space(self.opts), worker_id=wid, ttl=ttl, poll=1.0, steal_after=0.1,
                    log_dir=str(self.tmp_path / "logs"), cache_dir=str(self.tmp_path / "cache"),
                    state_dir=str(self.tmp_path / ("state-" + wid)), **kw)
         t = threading.Thread(target=w.serve, daemon=True)
@@ -151,10 +151,13 @@ def test_an_operation_a_stale_worker_finished_is_recorded_as_stale(tmp_path, mon
     try:
         rec = api.start_workflow(space, "install", "m", "i")
         run_id = rec["id"]
-        a = ws.start("A")
+        # A's renewal comes only after 100 s (its TTL's third): within this test A does not know
+        # that its session is gone, and does not register again (it would if it were only cut
+        # off for a while: then B would leave the node to it, attempts.py).
+        a = ws.start("A", ttl=300.0)
         until(lambda: _ops(tmp_path), what="A's operation to start")
         space.session_destroy(a.session)     # A is presumed dead: B takes over and runs it again
-        ws.start("B")
+        ws.start("B", ttl=2.0)               # after half its TTL without A's registration
         done = api.wait_run(space, run_id, timeout=60)
         assert done["status"] == "succeeded", done
         assert len(_ops(tmp_path)) == 2
