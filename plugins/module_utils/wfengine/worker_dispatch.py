@@ -10,17 +10,20 @@ dead owners, finalizing runs that went quiet) is a policy of its own; the steps 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from . import keys
 from .errors import SpaceError, WfError
 from .instances import root_of
 from .locality import hashed_owner, owns_a_zone, zone_owner
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover
+    from .attempts import AttemptWatch
     from .run_context import RunContext
+    from .space.base import Space
 
 log = logging.getLogger("wfengine.worker")
 
@@ -67,6 +70,50 @@ class Dispatch:
     ``_peers``, ``_idle``, ``_recheck``, the task tables (``_inflight``, ``_lanes_busy``,
     ``_completions``, under ``_inflight_lock``), ``context`` and the submission of batches
     (``_submit``, ``_take_tokens``, ``_from_backlog``, ...) of worker.py."""
+
+    space: Space
+    id: str
+    poll: float
+    steal_after: float
+    batch: int
+    lanes: int
+    attempts: AttemptWatch
+    _stop: threading.Event
+    _peers: List[str]
+    _served: Dict[str, Set[str]]
+    _seen: Dict[Tuple[str, str], float]
+    _idle: bool
+    _recheck: Optional[float]
+    _canceled: Set[str]
+    _inflight: Set[Tuple[str, str]]
+    _inflight_lock: threading.Condition
+    _lanes_busy: int
+    _completions: int
+    _backlog: Dict[str, Dict[str, None]]
+
+    if TYPE_CHECKING:  # pragma: no cover (the Worker's other parts)
+        def context(self, run_id: str) -> RunContext:
+            ...
+
+        def _count(self, name: str, n: int = 1) -> None:
+            ...
+
+        def _submit(self, pool: ThreadPoolExecutor, tokens: List[Tuple[str, str]],
+                    fn: Callable[..., Any], *args: Any, force: bool = False,
+                    lane: bool = False) -> str:
+            ...
+
+        def _finalize(self, run_id: str) -> None:
+            ...
+
+        def _fan_out(self, run_id: str, ident: str) -> None:
+            ...
+
+        def _stop_operations(self, run_id: str) -> None:
+            ...
+
+        def _take_batch(self, run_id: str, node_ids: List[str]) -> Set[Tuple[str, str]]:
+            ...
 
     def _owner(self, node: str) -> str:
         """The live worker that takes ``node`` (a root host id) first, for a run whose record has

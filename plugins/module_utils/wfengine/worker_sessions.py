@@ -13,12 +13,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Dict, Optional, Set, Tuple, cast
 
 from . import keys
 from .errors import WfError
 from .space.base import op_delete_cas, op_set
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .run_context import RunContext
+    from .space.base import Space
 
 log = logging.getLogger("wfengine.worker")
 
@@ -33,6 +38,31 @@ class Sessions:
     ``_contexts`` (under ``_ctx_lock``), ``_inflight`` (under ``_inflight_lock``), ``_count``
     and ``_host_in_use`` (HostLocks)."""
 
+    space: Space
+    id: str
+    ttl: float
+    threads: int
+    boot: str
+    serves: Tuple[str, ...]
+    session: Optional[str]
+    _renewed_at: float
+    _registered: bool
+    _lost: Set[str]
+    _unanswered: bool
+    _audit_until: float
+    _stop: threading.Event
+    _contexts: Dict[str, RunContext]
+    _ctx_lock: threading.Lock
+    _inflight: Set[Tuple[str, str]]
+    _inflight_lock: threading.Condition
+
+    if TYPE_CHECKING:  # pragma: no cover (the Worker's other parts)
+        def _count(self, name: str, n: int = 1) -> None:
+            ...
+
+        def _host_in_use(self, hk: str) -> bool:
+            ...
+
     def _new_session(self) -> None:
         sent = time.monotonic()
         self.session = self.space.session_create("wf-worker-%s" % self.id, self.ttl, behavior="delete")
@@ -43,7 +73,8 @@ class Sessions:
     def _register(self) -> None:
         """Registration: peers split the ready nodes between the live workers they see.  Made
         again by the renewal if it failed (a new session opened as Consul came back)."""
-        self.space.acquire(keys.worker(self.id), self.session,
+        # (after _new_session: the worker has a session)
+        self.space.acquire(keys.worker(self.id), cast(str, self.session),
                            {"host": socket.gethostname(), "pid": os.getpid(), "threads": self.threads,
                             "boot": self.boot,
                             "serves": list(self.serves)})
@@ -72,7 +103,8 @@ class Sessions:
             pause = period
             try:
                 sent = time.monotonic()
-                if self.space.session_renew(self.session):
+                # (serve opened the session before it started this thread)
+                if self.space.session_renew(cast(str, self.session)):
                     self._renewed_at = sent
                     if self._unanswered:
                         # The Space answers again: look for what it applied late, for a while.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple, cast
 
 from . import events, imperative, keys
 from .errors import SpaceDataError, WfError, WorkerInterrupt
@@ -35,13 +35,13 @@ log = logging.getLogger("wfengine.worker")
 EVENTS_PER_COMMIT = 200
 
 
-
 def _reach(step: "_Step", node: Dict[str, Any], ins: Instr) -> None:
     """The step's node reaches the state of ``ins`` (or the end of an imperative step)."""
     fact = step.fact
     if imperative.is_marker(ins.name):
-        step.events.append(events.event(node, "step", ins.step, None,
-                                        status=imperative.end_status(fact, ins.step)))
+        name = cast(str, ins.step)    # a marker's instruction names its step
+        step.events.append(events.event(node, "step", name, None,
+                                        status=imperative.end_status(fact, name)))
     else:
         fact["state"] = ins.name
         step.events.append(events.event(node, "state", ins.name, None))
@@ -67,15 +67,26 @@ class SingleNode:
     if TYPE_CHECKING:  # pragma: no cover (the Worker's other parts)
         def _commit(self, step: _Step, write_fact: bool = True, final: bool = True,
                     checks: Optional[List[Op]] = None, host_ops: Optional[List[Op]] = None,
-                    expected: Optional[Set[str]] = None) -> bool: ...
-        def _give_up(self, step: _Step) -> None: ...
-        def _drop_host(self, step: _Step) -> None: ...
+                    expected: Optional[Set[str]] = None) -> bool:
+            ...
+
+        def _give_up(self, step: _Step) -> None:
+            ...
+
+        def _drop_host(self, step: _Step) -> None:
+            ...
+
         def _record_result(self, step: _Step, node: Dict[str, Any], call: OperationCall,
                            result: Any, rel: Optional[Dict[str, Any]], recorded: bool,
-                           final_attempt: bool = True) -> bool: ...
+                           final_attempt: bool = True) -> bool:
+            ...
+
         def _run_effectful(self, step: _Step, node: Dict[str, Any], call: OperationCall,
-                           rel: Optional[Dict[str, Any]]) -> Any: ...
-        def _release_quietly(self, lock_key: str, session: Optional[str] = None) -> None: ...
+                           rel: Optional[Dict[str, Any]]) -> Any:
+            ...
+
+        def _release_quietly(self, lock_key: str, session: Optional[str] = None) -> None:
+            ...
 
     def _continue(self, step: "_Step") -> None:
         committed = False
@@ -201,7 +212,7 @@ class SingleNode:
         ctx, fact = step.ctx, step.fact
         rel, cnode, cside = None, node, ins.side
         if ins.op == RCALL:
-            rel = ctx.relationship(step.node_id, ins.rel)
+            rel = ctx.relationship(step.node_id, cast(str, ins.rel))    # an RCALL names it
             cnode, cside = call_end(ins.name, rel, ins.side, node, ctx.node)
         call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.id,
                              operation_host=ins.host)
@@ -254,12 +265,12 @@ class SingleNode:
         cache = step.awaited
         if prog[pc].other in cache:
             return cache
-        wanted = []
+        wanted: List[str] = []
         for ins in prog[pc:]:
             if ins.op == STATE:
                 break   # waits past the next state are read when the node gets there
             if ins.op == WAIT and ins.other not in cache and ins.other not in wanted:
-                wanted.append(ins.other)
+                wanted.append(cast(str, ins.other))     # a WAIT names the other end
         wanted = wanted[:self.space.max_txn_ops // 2]
         fkeys = [keys.fact(step.ctx.run_id, o) for o in wanted]
         res = self.space.txn([op_get(k) for k in fkeys])
