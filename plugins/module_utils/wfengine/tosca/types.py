@@ -14,7 +14,7 @@ that would silently change the order of a deployment than a feature.
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, TypeVar
 
 from ..errors import ToscaError, raise_problems
 from .loader import TYPE_SECTIONS, Document
@@ -22,6 +22,7 @@ from .model import (CALL_OPERATION, SET_STATE, Activity, NodeType, RelationshipT
                     RequirementDef, WeaveEntry)
 
 RawTypes = Dict[str, Any]
+_T = TypeVar("_T")     # NodeType or RelationshipType (TypeRegistry._resolve)
 
 _NODE_TYPE_KEYS = {"derived_from", "version", "metadata", "description", "properties", "attributes",
                    "requirements", "capabilities", "interfaces", "artifacts", "workflows", "workflow"}
@@ -145,24 +146,23 @@ class TypeRegistry:
             chain.append(parent)
 
     def resolve_node_type(self, name: str) -> NodeType:
-        if name in self._nodes:
-            return self._nodes[name]
-        chain = self._chain("node_types", name)
-        for tname in reversed(chain):
-            if tname not in self._nodes:
-                parent = self._nodes.get(self._raw["node_types"][tname].get("derived_from") or "")
-                self._nodes[tname] = self._build_node(tname, parent)
-        return self._nodes[name]
+        return self._resolve("node_types", name, self._nodes, self._build_node)
 
     def resolve_relationship_type(self, name: str) -> RelationshipType:
-        if name in self._rels:
-            return self._rels[name]
-        chain = self._chain("relationship_types", name)
+        return self._resolve("relationship_types", name, self._rels, self._build_rel)
+
+    def _resolve(self, section: str, name: str, built: Dict[str, _T],
+                 build: Callable[[str, Optional[_T]], _T]) -> _T:
+        """Node and relationship types resolve alike: root first down the chain, each type built
+        once on its resolved parent and kept in ``built``."""
+        if name in built:
+            return built[name]
+        chain = self._chain(section, name)
         for tname in reversed(chain):
-            if tname not in self._rels:
-                parent = self._rels.get(self._raw["relationship_types"][tname].get("derived_from") or "")
-                self._rels[tname] = self._build_rel(tname, parent)
-        return self._rels[name]
+            if tname not in built:
+                parent = built.get(self._raw[section][tname].get("derived_from") or "")
+                built[tname] = build(tname, parent)
+        return built[name]
 
     def resolve_all(self) -> None:
         """Resolve every node and relationship type (validating them all)."""
