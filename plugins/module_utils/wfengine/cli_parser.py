@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import cli_types as ct
 from . import observe_cli
@@ -240,8 +240,7 @@ def _add_state_commands(sub: Subparsers) -> None:
     s.add_argument("--forget", metavar="NAME", type=_served_name,
                    help="remove every claim on NAME: its operations run agentless (or wherever "
                         "the model says) again")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_serves)
+    _shows(s, cmd_serves)
 
     s = _instance_parser(sub, "cancel", "stop the run in progress: nothing new is scheduled, "
                                         "operations in flight are killed (SIGTERM, then SIGKILL "
@@ -251,22 +250,25 @@ def _add_state_commands(sub: Subparsers) -> None:
     s = _instance_parser(sub, "logs", "per-operation logs: exit code, duration, worker, output")
     s.add_argument("node", nargs="?")
     s.add_argument("--run")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_logs)
+    _shows(s, cmd_logs)
 
     s = _instance_parser(sub, "status", "states of the node instances")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_status)
+    _shows(s, cmd_status)
 
     s = _instance_parser(sub, "trace", "what ran, in causal order")
     s.add_argument("--workflow")
     s.add_argument("--run")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_trace)
+    _shows(s, cmd_trace)
 
     s = _instance_parser(sub, "runs", "runs of an instance")
+    _shows(s, cmd_runs)
+
+
+def _shows(s: argparse.ArgumentParser, func: Callable[..., int]) -> None:
+    """The commands that print what the Space holds (cli_show.py) all end alike: a bare --json
+    (the records as they are) and the function that runs them."""
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_runs)
+    s.set_defaults(func=func)
 
 
 def _add_worker_command(sub: Subparsers) -> None:
