@@ -253,8 +253,8 @@ class TypeRegistry:
         return raw, file, path
 
     def _workflows(self, name: str, raw: Dict[str, Any], file: Optional[str], path: str,
-                   inherited: Dict[str, _W], build: Callable[[str, str, Any, Optional[str], str], _W]
-                   ) -> Dict[str, _W]:
+                   inherited: Dict[str, _W],
+                   build: Callable[[str, str, Any, Optional[str], str], _W]) -> Dict[str, _W]:
         """The parent's workflows, each replaced by the type's own of that name: the same rule
         for node types (activity lists) and relationship types (weavings)."""
         key, wfs = self._workflow_defs(raw, file, path)
