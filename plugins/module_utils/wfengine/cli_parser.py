@@ -65,6 +65,13 @@ def _add_secret_options(s: argparse.ArgumentParser) -> None:
                         "reads on this worker (env WF_VAULT_PASSWORD_FILE)")
 
 
+def _add_operation_options(s: argparse.ArgumentParser) -> None:
+    """workflow and worker take the same two groups for the operations run here: how they reach
+    remote hosts and where they read secrets."""
+    _add_ssh_options(s)
+    _add_secret_options(s)
+
+
 class _Parser(argparse.ArgumentParser):
     """A bad argument is one line, like every other wfctl error (the usage is one ``-h`` away)."""
 
@@ -183,8 +190,7 @@ def _add_workflow_command(sub: Subparsers) -> None:
     s.add_argument("--retries", type=ct.int_at_least(0), default=0,
                    help="run-wide default of retries for a failing operation (per-operation "
                         "max_retries wins when larger)")
-    _add_ssh_options(s)
-    _add_secret_options(s)
+    _add_operation_options(s)
     s.set_defaults(func=cmd_workflow)
 
 
@@ -322,6 +328,5 @@ def _add_worker_command(sub: Subparsers) -> None:
                    help="run playbooks from an Ansible imported once, forked per operation "
                         "(default on; env WF_PLAYBOOK_FORKSERVER=0 turns it off; "
                         "docs/operations.md)")
-    _add_ssh_options(s)
-    _add_secret_options(s)
+    _add_operation_options(s)
     s.set_defaults(func=cmd_worker, prepare=prepare_worker)
