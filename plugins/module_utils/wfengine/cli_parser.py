@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import cli_types as ct
 from . import observe_cli
@@ -65,6 +65,13 @@ def _add_secret_options(s: argparse.ArgumentParser) -> None:
                         "reads on this worker (env WF_VAULT_PASSWORD_FILE)")
 
 
+def _add_operation_options(s: argparse.ArgumentParser) -> None:
+    """workflow and worker take the same two groups for the operations run here: how they reach
+    remote hosts and where they read secrets."""
+    _add_ssh_options(s)
+    _add_secret_options(s)
+
+
 class _Parser(argparse.ArgumentParser):
     """A bad argument is one line, like every other wfctl error (the usage is one ``-h`` away)."""
 
@@ -75,6 +82,30 @@ class _Parser(argparse.ArgumentParser):
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[_Parser]
+
+
+def _instance_parser(sub: Subparsers, name: str, text: str, *first: str) -> _Parser:
+    """A command on one instance: its positional arguments end with MODEL INSTANCE (after
+    ``first``, e.g. WORKFLOW), the same two words for every such command."""
+    s = sub.add_parser(name, help=text)
+    for positional in first + ("model", "instance"):
+        s.add_argument(positional)
+    return s
+
+
+def _add_input_option(s: argparse.ArgumentParser) -> None:
+    """instantiate and update take deployment inputs alike."""
+    s.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
+                   help="a deployment input (VALUE is JSON if it parses, else a string); "
+                        "repeatable")
+
+
+def _add_summary_options(s: argparse.ArgumentParser) -> None:
+    """workflow and wait show the same run summary, and the same progress while they wait."""
+    s.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    s.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress while waiting (a bar on a terminal, else a line when it "
+                        "changes)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,12 +153,8 @@ def _add_upload_commands(sub: Subparsers) -> None:
     s.add_argument("model")
     s.set_defaults(func=cmd_model)
 
-    s = sub.add_parser("instantiate", help="create a deployment instance of a model")
-    s.add_argument("model")
-    s.add_argument("instance")
-    s.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
-                   help="a deployment input (VALUE is JSON if it parses, else a string); "
-                        "repeatable")
+    s = _instance_parser(sub, "instantiate", "create a deployment instance of a model")
+    _add_input_option(s)
     s.set_defaults(func=cmd_instantiate)
 
 
@@ -144,10 +171,7 @@ def _add_run_commands(sub: Subparsers) -> None:
 
 
 def _add_workflow_command(sub: Subparsers) -> None:
-    s = sub.add_parser("workflow", help="run a workflow on an instance")
-    s.add_argument("workflow")
-    s.add_argument("model")
-    s.add_argument("instance")
+    s = _instance_parser(sub, "workflow", "run a workflow on an instance", "workflow")
     s.add_argument("--wait", action="store_true",
                    help="wait for the end of the run, showing progress")
     s.add_argument("--timeout", type=ct.seconds(), default=None, help="seconds to wait at most")
@@ -155,10 +179,7 @@ def _add_workflow_command(sub: Subparsers) -> None:
                    help="run N workers in this process until the run ends (default %d on the "
                         "embedded Space, 0 on Consul where workers are daemons)"
                         % DEFAULT_LOCAL_WORKERS)
-    s.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    s.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress while waiting (a bar on a terminal, else a line when it "
-                        "changes)")
+    _add_summary_options(s)
     again = s.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="continue the last failed (or canceled) run of this workflow from its "
@@ -169,17 +190,13 @@ def _add_workflow_command(sub: Subparsers) -> None:
     s.add_argument("--retries", type=ct.int_at_least(0), default=0,
                    help="run-wide default of retries for a failing operation (per-operation "
                         "max_retries wins when larger)")
-    _add_ssh_options(s)
-    _add_secret_options(s)
+    _add_operation_options(s)
     s.set_defaults(func=cmd_workflow)
 
 
 def _add_plan_command(sub: Subparsers) -> None:
-    s = sub.add_parser("plan", help="the operations and happens-before edges a run of WORKFLOW "
-                                    "would perform; writes nothing")
-    s.add_argument("workflow")
-    s.add_argument("model")
-    s.add_argument("instance")
+    s = _instance_parser(sub, "plan", "the operations and happens-before edges a run of WORKFLOW "
+                                      "would perform; writes nothing", "workflow")
     fmt = s.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="points and edges as JSON")
     fmt.add_argument("--dot", action="store_true", help="Graphviz text")
@@ -189,9 +206,7 @@ def _add_plan_command(sub: Subparsers) -> None:
 
 def _add_update_command(sub: Subparsers, name: str, text: str) -> None:
     """update, scale: the same command (cmd_update), scale naming a template and its count"""
-    s = sub.add_parser(name, help=text)
-    s.add_argument("model")
-    s.add_argument("instance")
+    s = _instance_parser(sub, name, text)
     if name == "scale":
         s.add_argument("template")
         how = s.add_mutually_exclusive_group(required=True)
@@ -202,9 +217,7 @@ def _add_update_command(sub: Subparsers, name: str, text: str) -> None:
                        help="a node instance of TEMPLATE the scale-in removes instead of the "
                             "highest-numbered of its host; repeatable (each must go)")
     else:
-        s.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
-                       help="a deployment input (VALUE is JSON if it parses, else a string); "
-                            "repeatable")
+        _add_input_option(s)
     s.add_argument("--wait", action="store_true", help="wait for the end of the update run")
     s.add_argument("--timeout", type=ct.seconds(), default=None, help="seconds to wait at most")
     s.add_argument("--workers", type=ct.int_at_least(0), default=None,
@@ -216,18 +229,13 @@ def _add_update_command(sub: Subparsers, name: str, text: str) -> None:
 
 
 def _add_wait_command(sub: Subparsers) -> None:
-    s = sub.add_parser("wait", help="wait for the instance's run in progress (or its last run) to "
-                                    "end, and print its result")
-    s.add_argument("model")
-    s.add_argument("instance")
+    s = _instance_parser(sub, "wait", "wait for the instance's run in progress (or its last run) "
+                                      "to end, and print its result")
     s.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
     s.add_argument("--workers", type=int, default=None,
                    help="run N workers in this process until the run ends (default: on the "
                         "embedded Space, one, once the run has no live worker; none on Consul)")
-    s.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    s.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress while waiting (a bar on a terminal, else a line when it "
-                        "changes)")
+    _add_summary_options(s)
     _add_ssh_options(s)
     s.set_defaults(func=cmd_wait)
 
@@ -238,43 +246,35 @@ def _add_state_commands(sub: Subparsers) -> None:
     s.add_argument("--forget", metavar="NAME", type=_served_name,
                    help="remove every claim on NAME: its operations run agentless (or wherever "
                         "the model says) again")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_serves)
+    _shows(s, cmd_serves)
 
-    s = sub.add_parser("cancel", help="stop the run in progress: nothing new is scheduled, "
-                                      "operations in flight are killed (SIGTERM, then SIGKILL "
-                                      "after a grace period)")
-    s.add_argument("model")
-    s.add_argument("instance")
+    s = _instance_parser(sub, "cancel", "stop the run in progress: nothing new is scheduled, "
+                                        "operations in flight are killed (SIGTERM, then SIGKILL "
+                                        "after a grace period)")
     s.set_defaults(func=cmd_cancel)
 
-    s = sub.add_parser("logs", help="per-operation logs: exit code, duration, worker, output")
-    s.add_argument("model")
-    s.add_argument("instance")
+    s = _instance_parser(sub, "logs", "per-operation logs: exit code, duration, worker, output")
     s.add_argument("node", nargs="?")
     s.add_argument("--run")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_logs)
+    _shows(s, cmd_logs)
 
-    s = sub.add_parser("status", help="states of the node instances")
-    s.add_argument("model")
-    s.add_argument("instance")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_status)
+    s = _instance_parser(sub, "status", "states of the node instances")
+    _shows(s, cmd_status)
 
-    s = sub.add_parser("trace", help="what ran, in causal order")
-    s.add_argument("model")
-    s.add_argument("instance")
+    s = _instance_parser(sub, "trace", "what ran, in causal order")
     s.add_argument("--workflow")
     s.add_argument("--run")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_trace)
+    _shows(s, cmd_trace)
 
-    s = sub.add_parser("runs", help="runs of an instance")
-    s.add_argument("model")
-    s.add_argument("instance")
+    s = _instance_parser(sub, "runs", "runs of an instance")
+    _shows(s, cmd_runs)
+
+
+def _shows(s: argparse.ArgumentParser, func: Callable[..., int]) -> None:
+    """The commands that print what the Space holds (cli_show.py) all end alike: a bare --json
+    (the records as they are) and the function that runs them."""
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_runs)
+    s.set_defaults(func=func)
 
 
 def _add_worker_command(sub: Subparsers) -> None:
@@ -328,6 +328,5 @@ def _add_worker_command(sub: Subparsers) -> None:
                    help="run playbooks from an Ansible imported once, forked per operation "
                         "(default on; env WF_PLAYBOOK_FORKSERVER=0 turns it off; "
                         "docs/operations.md)")
-    _add_ssh_options(s)
-    _add_secret_options(s)
+    _add_operation_options(s)
     s.set_defaults(func=cmd_worker, prepare=prepare_worker)

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, Iterable, Iterator, List
 
 from . import api
 from .cli_common import print_json
@@ -122,45 +122,57 @@ def section_lines(sections: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def _records(args: argparse.Namespace, records: List[Dict[str, Any]],
+             lines: Callable[[Dict[str, Any]], Iterable[str]]) -> int:
+    """The listing commands (trace, runs, logs, serves) print alike: ``--json`` the records as the
+    api returns them, else each record's lines."""
+    if args.json:
+        print_json(records)
+        return 0
+    for record in records:
+        for line in lines(record):
+            print(line)
+    return 0
+
+
 def cmd_trace(args: argparse.Namespace, space: Space) -> int:
     events = api.trace(space, args.model, args.instance, workflow=args.workflow, run_id=args.run)
-    if args.json:
-        print_json(events)
-        return 0
-    for ev in events:
-        when = time.strftime("%H:%M:%S", time.localtime(ev["ts"]))
-        fields = (ev["seq"], when, ev["workflow"], ev["node"], ev["kind"], ev["name"],
-                  _relationship_note(ev), ev["worker"])
-        print("%5d %s %-10s %-10s %-9s %s%s (%s)" % fields)
-    return 0
+    return _records(args, events, _trace_lines)
+
+
+def _trace_lines(ev: Dict[str, Any]) -> Iterator[str]:
+    """One trace event: sequence, time, workflow, node, kind, name, worker."""
+    when = time.strftime("%H:%M:%S", time.localtime(ev["ts"]))
+    fields = (ev["seq"], when, ev["workflow"], ev["node"], ev["kind"], ev["name"],
+              _relationship_note(ev), ev["worker"])
+    yield "%5d %s %-10s %-10s %-9s %s%s (%s)" % fields
 
 
 def cmd_runs(args: argparse.Namespace, space: Space) -> int:
-    recs = api.instance_runs(space, args.model, args.instance)
-    if args.json:
-        print_json(recs)
-        return 0
-    for r in recs:
-        dur = r.get("duration")
-        print("%s %-10s %-10s %s"
-              % (r["id"], r["workflow"], r["status"], "%.3f s" % dur if dur else "-"))
-    return 0
+    return _records(args, api.instance_runs(space, args.model, args.instance), _run_lines)
+
+
+def _run_lines(r: Dict[str, Any]) -> Iterator[str]:
+    """One run record: id, workflow, status, duration."""
+    dur = r.get("duration")
+    yield ("%s %-10s %-10s %s"
+           % (r["id"], r["workflow"], r["status"], "%.3f s" % dur if dur else "-"))
 
 
 def cmd_logs(args: argparse.Namespace, space: Space) -> int:
     records = api.logs(space, args.model, args.instance, node=args.node, run_id=args.run)
-    if args.json:
-        print_json(records)
-        return 0
-    for r in records:
-        print("%s %-10s %-10s %s attempt %s: %s exit %s in %.3f s on %s" % (
-            time.strftime("%H:%M:%S", time.localtime(r["ts"])), r["workflow"], r["node"],
-            r["operation"], r["attempt"], r["status"], r["exit_code"], r["duration"], r["worker"]))
-        for line in (r.get("output") or "").rstrip("\n").splitlines():
-            print("    | " + line)
-        if r.get("log_file"):
-            print("    full log: %s" % r["log_file"])
-    return 0
+    return _records(args, records, _log_lines)
+
+
+def _log_lines(r: Dict[str, Any]) -> Iterator[str]:
+    """One operation attempt, then its output and where its full log is."""
+    yield "%s %-10s %-10s %s attempt %s: %s exit %s in %.3f s on %s" % (
+        time.strftime("%H:%M:%S", time.localtime(r["ts"])), r["workflow"], r["node"],
+        r["operation"], r["attempt"], r["status"], r["exit_code"], r["duration"], r["worker"])
+    for line in (r.get("output") or "").rstrip("\n").splitlines():
+        yield "    | " + line
+    if r.get("log_file"):
+        yield "    full log: %s" % r["log_file"]
 
 
 def cmd_serves(args: argparse.Namespace, space: Space) -> int:
@@ -168,10 +180,9 @@ def cmd_serves(args: argparse.Namespace, space: Space) -> int:
         n = api.forget_served(space, args.forget)
         print("%s: %d claim(s) removed" % (args.forget, n))
         return 0
-    rows = api.served_hosts(space)
-    if args.json:
-        print_json(rows)
-        return 0
-    for r in rows:
-        print("%-24s %-24s %s" % (r["name"], r["worker"], "alive" if r["alive"] else "not alive"))
-    return 0
+    return _records(args, api.served_hosts(space), _served_lines)
+
+
+def _served_lines(r: Dict[str, Any]) -> Iterator[str]:
+    """One served host: its name, its worker, whether that worker is alive."""
+    yield "%-24s %-24s %s" % (r["name"], r["worker"], "alive" if r["alive"] else "not alive")

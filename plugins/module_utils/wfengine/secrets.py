@@ -106,13 +106,22 @@ def _read_file(path: str, what: str) -> bytes:
     return data
 
 
-class FileSource(SecretSource):
-    name, shape = "file", "[file, PATH]"
+class _WorkerFileSource(SecretSource):
+    """A source whose first argument is an absolute path on the worker (file, ansible_vault):
+    one check for both, so their upload-time messages stay alike."""
+
+    arity = 1       # how many arguments follow the source name, all non-empty strings
+    wants = ""      # what the arguments must be, as the message words it
 
     def check(self, args: List[Any]) -> Optional[str]:
-        if not _strings(args, 1) or not args[0].startswith("/"):
-            return "expected %s with PATH absolute (a file on the worker)" % self.shape
+        if not _strings(args, self.arity) or not args[0].startswith("/"):
+            return "expected %s with %s" % (self.shape, self.wants)
         return None
+
+
+class FileSource(_WorkerFileSource):
+    name, shape = "file", "[file, PATH]"
+    arity, wants = 1, "PATH absolute (a file on the worker)"
 
     def read(self, args: List[Any]) -> Any:
         data = _read_file(args[0], "get_secret [file, %s]" % args[0])
@@ -123,13 +132,9 @@ class FileSource(SecretSource):
         return text[:-1] if text.endswith("\n") else text
 
 
-class AnsibleVaultSource(SecretSource):
+class AnsibleVaultSource(_WorkerFileSource):
     name, shape = "ansible_vault", "[ansible_vault, FILE, KEY]"
-
-    def check(self, args: List[Any]) -> Optional[str]:
-        if not _strings(args, 2) or not args[0].startswith("/"):
-            return "expected %s with FILE absolute (a file on the worker) and KEY a top-level key" % self.shape
-        return None
+    arity, wants = 2, "FILE absolute (a file on the worker) and KEY a top-level key"
 
     def read(self, args: List[Any]) -> Any:
         path, key = args

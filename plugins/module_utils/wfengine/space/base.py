@@ -24,7 +24,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import SpaceDataError, TxnTooLarge
 
@@ -307,16 +307,7 @@ class Space(ABC):
         return found[0] if found else None
 
     def rd(self, template: str, timeout: Optional[float] = None) -> Optional[Entry]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        index = 0
-        while True:
-            found = self.rdp(template)
-            if found is not None:
-                return found
-            remaining = 30.0 if deadline is None else deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            index, dummy = self.wait(template, index or 1, min(remaining, 30.0))
+        return self._blocking(self.rdp, template, timeout)
 
     def inp(self, template: str) -> Optional[Entry]:
         for entry in self.list(template):
@@ -325,12 +316,18 @@ class Space(ABC):
         return None
 
     def in_(self, template: str, timeout: Optional[float] = None) -> Optional[Entry]:
+        return self._blocking(self.inp, template, timeout)
+
+    def _blocking(self, attempt: Callable[[str], Optional[Entry]], template: str,
+                  timeout: Optional[float]) -> Optional[Entry]:
+        """``rd`` and ``in_`` are their non-blocking form retried on every change under the
+        template (``wait``, at most 30 s at a time) until it finds a tuple or the timeout ends."""
         deadline = None if timeout is None else time.monotonic() + timeout
         index = 0
         while True:
-            taken = self.inp(template)
-            if taken is not None:
-                return taken
+            found = attempt(template)
+            if found is not None:
+                return found
             remaining = 30.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 return None

@@ -156,13 +156,18 @@ class _Rewriter:
         if isinstance(rel, str):
             v["relationship"] = self.c("relationship_types", rel)
         elif isinstance(rel, dict):
-            rel = dict(rel)
-            if "type" in rel:
-                rel["type"] = self.c("relationship_types", rel["type"])
-            if "interfaces" in rel:
-                rel["interfaces"] = self.interfaces(rel["interfaces"])
-            v["relationship"] = rel
+            v["relationship"] = self.relationship(rel)
         return v
+
+    def relationship(self, rel: Dict[str, Any]) -> Dict[str, Any]:
+        """A requirement's ``relationship`` written as a map (type and interfaces), copied: the
+        same in a requirement definition and in a template's requirement assignment."""
+        rel = dict(rel)
+        if "type" in rel:
+            rel["type"] = self.c("relationship_types", rel["type"])
+        if "interfaces" in rel:
+            rel["interfaces"] = self.interfaces(rel["interfaces"])
+        return rel
 
     def requirement_defs(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -379,12 +384,7 @@ def _requirement_assignment(rw: _Rewriter, body: Dict[str, Any], cap_names: Set[
     if isinstance(rel, str) and rel not in rel_names:
         body["relationship"] = rw.c("relationship_types", rel)
     elif isinstance(rel, dict):
-        rel = dict(rel)
-        if "type" in rel:
-            rel["type"] = rw.c("relationship_types", rel["type"])
-        if "interfaces" in rel:
-            rel["interfaces"] = rw.interfaces(rel["interfaces"])
-        body["relationship"] = rel
+        body["relationship"] = rw.relationship(rel)
     return body
 
 

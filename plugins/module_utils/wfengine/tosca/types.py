@@ -14,7 +14,7 @@ that would silently change the order of a deployment than a feature.
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, TypeVar
 
 from ..errors import ToscaError, raise_problems
 from .loader import TYPE_SECTIONS, Document
@@ -22,11 +22,16 @@ from .model import (CALL_OPERATION, SET_STATE, Activity, NodeType, RelationshipT
                     RequirementDef, WeaveEntry)
 
 RawTypes = Dict[str, Any]
+_T = TypeVar("_T")     # NodeType or RelationshipType (TypeRegistry._resolve)
+_W = TypeVar("_W")     # a node type's workflow (activities) or a relationship type's (weavings)
 
 _NODE_TYPE_KEYS = {"derived_from", "version", "metadata", "description", "properties", "attributes",
                    "requirements", "capabilities", "interfaces", "artifacts", "workflows", "workflow"}
 _REL_TYPE_KEYS = {"derived_from", "version", "metadata", "description", "properties", "attributes",
                   "interfaces", "valid_target_types", "valid_source_types", "workflows", "workflow"}
+# The sections a type inherits from its parent, in the order they are checked.
+_NODE_TYPE_SECTIONS = ("interfaces", "properties", "attributes", "capabilities", "artifacts")
+_REL_TYPE_SECTIONS = ("interfaces", "properties", "attributes")
 _REQ_DEF_KEYS = {"capability", "node", "relationship", "occurrences", "description", "node_filter",
                  "metadata"}
 
@@ -145,24 +150,23 @@ class TypeRegistry:
             chain.append(parent)
 
     def resolve_node_type(self, name: str) -> NodeType:
-        if name in self._nodes:
-            return self._nodes[name]
-        chain = self._chain("node_types", name)
-        for tname in reversed(chain):
-            if tname not in self._nodes:
-                parent = self._nodes.get(self._raw["node_types"][tname].get("derived_from") or "")
-                self._nodes[tname] = self._build_node(tname, parent)
-        return self._nodes[name]
+        return self._resolve("node_types", name, self._nodes, self._build_node)
 
     def resolve_relationship_type(self, name: str) -> RelationshipType:
-        if name in self._rels:
-            return self._rels[name]
-        chain = self._chain("relationship_types", name)
+        return self._resolve("relationship_types", name, self._rels, self._build_rel)
+
+    def _resolve(self, section: str, name: str, built: Dict[str, _T],
+                 build: Callable[[str, Optional[_T]], _T]) -> _T:
+        """Node and relationship types resolve alike: root first down the chain, each type built
+        once on its resolved parent and kept in ``built``."""
+        if name in built:
+            return built[name]
+        chain = self._chain(section, name)
         for tname in reversed(chain):
-            if tname not in self._rels:
-                parent = self._rels.get(self._raw["relationship_types"][tname].get("derived_from") or "")
-                self._rels[tname] = self._build_rel(tname, parent)
-        return self._rels[name]
+            if tname not in built:
+                parent = built.get(self._raw[section][tname].get("derived_from") or "")
+                built[tname] = build(tname, parent)
+        return built[name]
 
     def resolve_all(self) -> None:
         """Resolve every node and relationship type (validating them all)."""
@@ -204,61 +208,71 @@ class TypeRegistry:
         return key, wfs
 
     def _build_node(self, name: str, parent: Optional[NodeType]) -> NodeType:
-        raw = self._raw["node_types"][name]
-        file = self._files["node_types"][name]
-        path = "node_types.%s" % name
-        self._check_keys(raw, _NODE_TYPE_KEYS, file, path, "node type %s" % name)
-        key, wfs = self._workflow_defs(raw, file, path)
-        workflows: Dict[str, List[Activity]] = dict(parent.workflows) if parent else {}
-        for wname, wdef in wfs.items():
-            workflows[wname] = self._node_workflow(name, wname, wdef, file, "%s.%s.%s" % (path, key, wname))
+        raw, file, path = self._own("node_types", name, _NODE_TYPE_KEYS, "node type %s" % name)
+        workflows = self._workflows(name, raw, file, path, parent.workflows if parent else {},
+                                    self._node_workflow)
         requirements: Dict[str, RequirementDef] = dict(parent.requirements) if parent else {}
         for rname, rdef in _single_key_items(raw.get("requirements"), file, path + ".requirements",
                                              "requirements of node type %s" % name):
             rpath = "%s.requirements.%s" % (path, rname)
             requirements[rname] = self._requirement_def(name, rname, rdef, file, rpath)
-        derived = raw.get("derived_from")
+        own = self._inherited(raw, parent, file, path, _NODE_TYPE_SECTIONS)
         return NodeType(
-            name=name, derived_from=derived, ancestors=[name] + (parent.ancestors if parent else []),
-            workflows=workflows, requirements=requirements,
-            interfaces=_deep_merge(parent.interfaces if parent else {},
-                                   self._section_dict(raw, "interfaces", file, path)),
-            properties=_merged(parent.properties if parent else {},
-                               self._section_dict(raw, "properties", file, path)),
-            attributes=_merged(parent.attributes if parent else {},
-                               self._section_dict(raw, "attributes", file, path)),
-            file=file,
-            capabilities=_merged(parent.capabilities if parent else {},
-                                 self._section_dict(raw, "capabilities", file, path)),
-            artifacts=_merged(parent.artifacts if parent else {},
-                              self._section_dict(raw, "artifacts", file, path)))
+            name=name, derived_from=raw.get("derived_from"),
+            ancestors=[name] + (parent.ancestors if parent else []),
+            workflows=workflows, requirements=requirements, interfaces=own["interfaces"],
+            properties=own["properties"], attributes=own["attributes"], file=file,
+            capabilities=own["capabilities"], artifacts=own["artifacts"])
 
     def _build_rel(self, name: str, parent: Optional[RelationshipType]) -> RelationshipType:
-        raw = self._raw["relationship_types"][name]
-        file = self._files["relationship_types"][name]
-        path = "relationship_types.%s" % name
-        self._check_keys(raw, _REL_TYPE_KEYS, file, path, "relationship type %s" % name)
-        key, wfs = self._workflow_defs(raw, file, path)
-        workflows: Dict[str, RelWorkflow] = dict(parent.workflows) if parent else {}
-        for wname, wdef in wfs.items():
-            workflows[wname] = self._rel_workflow(name, wname, wdef, file, "%s.%s.%s" % (path, key, wname))
+        raw, file, path = self._own("relationship_types", name, _REL_TYPE_KEYS,
+                                    "relationship type %s" % name)
+        workflows = self._workflows(name, raw, file, path, parent.workflows if parent else {},
+                                    self._rel_workflow)
         vtt = raw.get("valid_target_types")
         if vtt is None:
             vtt = list(parent.valid_target_types) if parent else []
         elif not isinstance(vtt, list) or not all(isinstance(x, str) for x in vtt):
             raise ToscaError("valid_target_types must be a list of type names", file=file,
                              path=path + ".valid_target_types")
+        own = self._inherited(raw, parent, file, path, _REL_TYPE_SECTIONS)
         return RelationshipType(
             name=name, derived_from=raw.get("derived_from"),
             ancestors=[name] + (parent.ancestors if parent else []), workflows=workflows,
-            interfaces=_deep_merge(parent.interfaces if parent else {},
-                                   self._section_dict(raw, "interfaces", file, path)),
-            file=file,
-            properties=_merged(parent.properties if parent else {},
-                               self._section_dict(raw, "properties", file, path)),
-            attributes=_merged(parent.attributes if parent else {},
-                               self._section_dict(raw, "attributes", file, path)),
-            valid_target_types=list(vtt))
+            interfaces=own["interfaces"], file=file, properties=own["properties"],
+            attributes=own["attributes"], valid_target_types=list(vtt))
+
+    def _own(self, section: str, name: str, allowed: Set[str],
+             what: str) -> Tuple[Dict[str, Any], Optional[str], str]:
+        """A type's raw definition, its file and its path, once its keys are known good: where
+        building a node type and a relationship type starts alike."""
+        raw = self._raw[section][name]
+        file = self._files[section][name]
+        path = "%s.%s" % (section, name)
+        self._check_keys(raw, allowed, file, path, what)
+        return raw, file, path
+
+    def _workflows(self, name: str, raw: Dict[str, Any], file: Optional[str], path: str,
+                   inherited: Dict[str, _W],
+                   build: Callable[[str, str, Any, Optional[str], str], _W]) -> Dict[str, _W]:
+        """The parent's workflows, each replaced by the type's own of that name: the same rule
+        for node types (activity lists) and relationship types (weavings)."""
+        key, wfs = self._workflow_defs(raw, file, path)
+        workflows = dict(inherited)
+        for wname, wdef in wfs.items():
+            workflows[wname] = build(name, wname, wdef, file, "%s.%s.%s" % (path, key, wname))
+        return workflows
+
+    def _inherited(self, raw: Dict[str, Any], parent: Optional[Any], file: Optional[str],
+                   path: str, sections: Tuple[str, ...]) -> Dict[str, Dict[str, Any]]:
+        """The sections a type inherits, its own over its parent's (interfaces merged deep, the
+        others by name), checked in the order given so the first bad one is the one reported."""
+        out: Dict[str, Dict[str, Any]] = {}
+        for key in sections:
+            base: Dict[str, Any] = getattr(parent, key) if parent else {}
+            mine = self._section_dict(raw, key, file, path)
+            out[key] = _deep_merge(base, mine) if key == "interfaces" else _merged(base, mine)
+        return out
 
     @staticmethod
     def _requirement_def(tname: str, rname: str, rdef: Any, file: Optional[str], path: str) -> RequirementDef:
