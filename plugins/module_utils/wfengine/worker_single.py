@@ -247,16 +247,21 @@ class SingleNode:
         cache = step.awaited
         wanted = [i for dummy, dummy2, ids in ins.args or () for i in ids
                   if i != step.node_id and i not in cache]
-        wanted = list(dict.fromkeys(wanted))
-        for k in range(0, len(wanted), max(1, self.space.max_txn_ops // 2)):
-            part = wanted[k:k + max(1, self.space.max_txn_ops // 2)]
+        self._read_facts(step, list(dict.fromkeys(wanted)))
+        return {i: (f if f is not None else new_fact(i)) for i, f in cache.items()}
+
+    def _read_facts(self, step: "_Step", ids: List[str]) -> None:
+        """The facts of ``ids`` into the step's cache (None: no fact yet), with the indexes its
+        commit checks, in transactions of half the Space's limit (a wait reads many)."""
+        size = max(1, self.space.max_txn_ops // 2)
+        for k in range(0, len(ids), size):
+            part = ids[k:k + size]
             fkeys = [keys.fact(step.ctx.run_id, o) for o in part]
             res = self.space.txn([op_get(fk) for fk in fkeys])
             for o, fk in zip(part, fkeys):
                 e = res.entries.get(fk)
-                cache[o] = validate_fact(fk, e.value) if e is not None else None
+                step.awaited[o] = validate_fact(fk, e.value) if e is not None else None
                 step.awaited_index[o] = e.index if e is not None else 0
-        return {i: (f if f is not None else new_fact(i)) for i, f in cache.items()}
 
     def _awaited(self, step: "_Step", prog: List[Instr], pc: int) -> Dict[str, Any]:
         """Facts of the other ends of the waits from ``pc`` to the next state (e.g. one wait per
@@ -271,11 +276,5 @@ class SingleNode:
                 break   # waits past the next state are read when the node gets there
             if ins.op == WAIT and ins.other not in cache and ins.other not in wanted:
                 wanted.append(cast(str, ins.other))     # a WAIT names the other end
-        wanted = wanted[:self.space.max_txn_ops // 2]
-        fkeys = [keys.fact(step.ctx.run_id, o) for o in wanted]
-        res = self.space.txn([op_get(k) for k in fkeys])
-        for o, k in zip(wanted, fkeys):
-            e = res.entries.get(k)
-            cache[o] = validate_fact(k, e.value) if e is not None else None
-            step.awaited_index[o] = e.index if e is not None else 0
+        self._read_facts(step, wanted[:self.space.max_txn_ops // 2])
         return cache
