@@ -8,7 +8,8 @@ from wfengine.attempts import DEFER_FIRST, DEFER_MAX, AttemptWatch, attempt_may_
 ATTEMPT = {"pc": 3, "operation": "create", "attempt": 1, "worker": "w2", "boot": "b2"}
 
 
-def decide(attempt=ATTEMPT, me="w1", registration=None, absent_for=0.0, grace=5.0):
+def decide(attempt="default", me="w1", registration=None, absent_for=0.0, grace=5.0):
+    attempt = dict(ATTEMPT) if attempt == "default" else attempt
     return attempt_may_be_delivered(attempt, me, registration, absent_for, grace)
 
 

@@ -25,4 +25,3 @@ def test_an_unknown_group_has_nobody_alive():
     leader = subprocess.Popen(["true"], start_new_session=True)
     leader.wait()
     assert not live_in_group(leader.pid)
-
