@@ -32,6 +32,7 @@ tables.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -39,7 +40,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from . import keys
 from .attempts import AttemptWatch, new_boot
@@ -55,6 +56,7 @@ from .worker_dispatch import BUSY, INFLIGHT, SUBMITTED, Dispatch
 from .worker_hosts import HostLocks
 from .worker_lanes import Lanes
 from .worker_operations import Operations
+from .worker_options import WorkerOptions
 from .worker_sessions import Sessions
 from .worker_single import SingleNode
 
@@ -62,6 +64,8 @@ log = logging.getLogger("wfengine.worker")
 
 # SIGTERM: operations in flight get this long to finish, then are killed and handed back.
 STOP_GRACE = 1.2
+# The longest wait on the queue of the workers a client runs in its own process (run_workers).
+LOCAL_POLL = 1.0
 
 
 class _DenialWatch:
@@ -99,13 +103,16 @@ class _DenialWatch:
 class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commits):
     """A long-lived worker: ``serve()`` until ``stop()``."""
 
-    def __init__(self, space: Space, worker_id: Optional[str] = None, threads: int = 8,
-                 ttl: float = 15.0, executor: Optional[Executor] = None, poll: float = 30.0,
-                 log_dir: Optional[str] = None, cache_dir: Optional[str] = None,
-                 exec_log: Optional[str] = None, op_timeout: Optional[float] = None,
-                 batch: int = 16, steal_after: float = 1.0, lanes: Optional[int] = None,
-                 ssh_options: Optional[Any] = None, state_dir: Optional[str] = None,
-                 playbook_forkserver: Optional[bool] = None):
+    def __init__(self, space: Space, options: Optional[WorkerOptions] = None, *,
+                 executor: Optional[Executor] = None, ssh_options: Optional[Any] = None,
+                 **overrides: Any) -> None:
+        """``options`` (default: WorkerOptions()), with ``overrides`` of its fields by name
+        (``Worker(space, threads=2, poll=1.0)``, as before WorkerOptions; an unknown name is a
+        TypeError).  ``executor`` (default: the process executor the options describe) and
+        ``ssh_options`` (how operations reach remote hosts; its ``serves``, the hosts served
+        here) are objects, not options."""
+        opts = dataclasses.replace(options or WorkerOptions(), **overrides)
+        self.options = opts
         # The first permission denied met (then the worker stops; ``serve`` raises it) and what
         # wakes the thread that runs ``serve`` from its blocking query (cmd_worker: a signal).
         self.fatal: Optional[PermissionDenied] = None
@@ -116,15 +123,17 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         self._audit_until = 0.0
         self.space = _DenialWatch(space, self._denied, self._note_unanswered)  # type: ignore[assignment]
         space = self.space                                 # type: ignore[assignment]
-        self.id = worker_id or "%s-%d-%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:6])
-        self.threads = max(1, int(threads))
-        self.ttl = ttl
-        self.poll = poll
+        self.id = opts.worker_id or "%s-%d-%s" % (socket.gethostname(), os.getpid(),
+                                                  uuid.uuid4().hex[:6])
+        self.threads = max(1, int(opts.threads))
+        self.ttl = opts.ttl
+        self.poll = opts.poll
         if executor is None:
             from .operation.resolver import default_executor
-            executor = default_executor(space, self.context, log_dir=log_dir, cache_dir=cache_dir,
-                                        exec_log=exec_log, timeout=op_timeout, ssh_options=ssh_options,
-                                        playbook_forkserver=playbook_forkserver)
+            executor = default_executor(space, self.context, log_dir=opts.log_dir,
+                                        cache_dir=opts.cache_dir, exec_log=opts.exec_log,
+                                        timeout=opts.op_timeout, ssh_options=ssh_options,
+                                        playbook_forkserver=opts.playbook_forkserver)
         self.executor = executor
         # Hosts this worker serves (``--serves``): their operations run here and nowhere else.
         self.serves: Tuple[str, ...] = tuple(getattr(ssh_options, "serves", ()) or ())
@@ -139,7 +148,7 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         self._renewed_at = 0.0
         self._registered = False
         # Results of operations with side effects not committed yet (journal.py).
-        self.journal = Journal(state_dir)
+        self.journal = Journal(opts.state_dir)
         self._handing_back = False     # stopping: operations still running are killed, handed back
         # This process (a restart with the same id is another one) and what it remembers of
         # other workers' attempts in flight (attempts.py).
@@ -148,11 +157,11 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         self._stop = threading.Event()
         self._inflight: Set[Tuple[str, str]] = set()
         self._busy = 0
-        self.batch = max(1, min(int(batch), space.max_txn_ops // 4))   # a claim: 4 ops per node
-        self.steal_after = steal_after
+        self.batch = max(1, min(int(opts.batch), space.max_txn_ops // 4))  # a claim: 4 ops a node
+        self.steal_after = opts.steal_after
         # Batch steps in flight at once (see Space.batch_lanes), on threads of their own: ``threads``
         # bounds the other tasks (operations with side effects, fan-outs, finalizers).
-        self.lanes = max(1, int(lanes or space.batch_lanes))
+        self.lanes = max(1, int(opts.lanes or space.batch_lanes))
         self._lanes_busy = 0
         self._peers: List[str] = [self.id]
         self._seen: Dict[Tuple[str, str], float] = {}   # ready nodes of other owners: first seen
@@ -441,11 +450,13 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         threading.Thread(target=kill, name="cancel-%s" % run_id, daemon=True).start()
 
 
-def run_workers(space_factory, count: int, stop: threading.Event, threads: int = 8,
-                ttl: float = 15.0, executor: Optional[Executor] = None,
-                ssh_options: Optional[Any] = None) -> List[Worker]:
+def run_workers(space_factory: Callable[[], Space], count: int, stop: threading.Event,
+                options: Optional[WorkerOptions] = None, *, executor: Optional[Executor] = None,
+                ssh_options: Optional[Any] = None, **overrides: Any) -> List[Worker]:
     """Start ``count`` workers in threads of this process (the embedded ``--workers N`` mode);
-    they stop when ``stop`` is set.  Each gets its own Space client, as separate hosts would."""
+    they stop when ``stop`` is set.  Each gets its own Space client, as separate hosts would.
+    ``options`` and ``overrides`` as for Worker; these workers poll every LOCAL_POLL seconds."""
+    opts = dataclasses.replace(options or WorkerOptions(), **dict(overrides, poll=LOCAL_POLL))
     workers: List[Worker] = []
 
     def stopper() -> None:
@@ -456,8 +467,7 @@ def run_workers(space_factory, count: int, stop: threading.Event, threads: int =
     # The stopper first: a stop set while the workers start (a Ctrl-C) reaches each of them.
     threading.Thread(target=stopper, daemon=True).start()
     for i in range(count):
-        w = Worker(space_factory(), threads=threads, ttl=ttl, executor=executor, poll=1.0,
-                   ssh_options=ssh_options)
+        w = Worker(space_factory(), opts, executor=executor, ssh_options=ssh_options)
         workers.append(w)
         if stop.is_set():
             w.stop()
