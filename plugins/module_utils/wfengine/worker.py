@@ -40,7 +40,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple, cast
 
 from . import keys
 from .attempts import AttemptWatch, new_boot
@@ -60,6 +60,9 @@ from .worker_options import WorkerOptions
 from .worker_sessions import Sessions
 from .worker_single import SingleNode
 
+if TYPE_CHECKING:  # pragma: no cover
+    from http.server import ThreadingHTTPServer
+
 log = logging.getLogger("wfengine.worker")
 
 # SIGTERM: operations in flight get this long to finish, then are killed and handed back.
@@ -76,7 +79,8 @@ class _DenialWatch:
     unanswered past the client's retries is reported too (``on_unanswered``): Consul may still
     apply it once it is back (Sessions._audit_locks)."""
 
-    def __init__(self, space: Space, on_denied, on_unanswered=None) -> None:
+    def __init__(self, space: Space, on_denied: Callable[[PermissionDenied], None],
+                 on_unanswered: Optional[Callable[[], None]] = None) -> None:
         self._space = space
         self._on_denied = on_denied
         self._on_unanswered = on_unanswered
@@ -122,7 +126,7 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         self._unanswered = False
         self._audit_until = 0.0
         self.space = _DenialWatch(space, self._denied, self._note_unanswered)  # type: ignore[assignment]
-        space = self.space                                 # type: ignore[assignment]
+        space = self.space
         self.id = opts.worker_id or "%s-%d-%s" % (socket.gethostname(), os.getpid(),
                                                   uuid.uuid4().hex[:6])
         self.threads = max(1, int(opts.threads))
@@ -170,7 +174,8 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         # listing.
         self._backlog: Dict[str, Dict[str, None]] = {}
         self._canceled: Set[str] = set()     # runs whose listing showed a cancel: no handoff
-        self._recheck: Optional[float] = None
+        # (the ignore: until worker_dispatch.py declares it Optional[float])
+        self._recheck: Optional[float] = None  # type: ignore[assignment, unused-ignore]
         # The last listing gave this worker nothing to do and no zone in any running run: it
         # follows keys.CONTROL only (a run starting or ending, a peer coming or going).
         self._idle = False
@@ -195,7 +200,8 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         # (see _release_host).  (key, session, local lock) in order; the thread runs while any.
         self._unreleased: List[Tuple[str, Optional[str], Any]] = []
         self._unreleased_cond = threading.Condition()
-        self._releaser: Optional[threading.Thread] = None
+        # (the ignore: until worker_hosts.py declares it Optional[threading.Thread])
+        self._releaser: Optional[threading.Thread] = None  # type: ignore[assignment, unused-ignore]
         self.stats = {"taken": 0, "commits": 0, "conflicts": 0, "lost": 0, "operations": 0}
         # The thread serving this worker, when run_workers started it (stop_workers joins it).
         self.thread: Optional[threading.Thread] = None
@@ -291,12 +297,13 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
                     self._inflight_lock.wait(max(0.01, deadline - time.monotonic()))
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def _wake_server(self, address: Tuple[str, int], pool: ThreadPoolExecutor):
+    def _wake_server(self, address: Tuple[str, int],
+                     pool: ThreadPoolExecutor) -> ThreadingHTTPServer:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         worker = self
 
         class Wake(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 if self.path.rstrip("/") != "/wake":
                     self.send_error(404)
                     return
@@ -311,7 +318,7 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, *args):
+            def log_message(self, *args: Any) -> None:
                 pass
 
         server = ThreadingHTTPServer(address, Wake)
@@ -319,8 +326,8 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         threading.Thread(target=server.serve_forever, name="wake-%s" % self.id, daemon=True).start()
         return server
 
-    def _submit(self, pool: ThreadPoolExecutor, tokens: List[Tuple[str, str]], fn, *args,
-                force: bool = False, lane: bool = False) -> str:
+    def _submit(self, pool: ThreadPoolExecutor, tokens: List[Tuple[str, str]],
+                fn: Callable[..., Any], *args: Any, force: bool = False, lane: bool = False) -> str:
         with self._inflight_lock:
             if not force:
                 if any(t in self._inflight for t in tokens):
@@ -335,7 +342,8 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         pool.submit(self._guard, tokens, fn, *args, lane=lane)
         return SUBMITTED
 
-    def _guard(self, tokens: List[Tuple[str, str]], fn, *args, lane: bool = False) -> None:
+    def _guard(self, tokens: List[Tuple[str, str]], fn: Callable[..., Any], *args: Any,
+               lane: bool = False) -> None:
         kept: Set[Tuple[str, str]] = set()
         try:
             kept = fn(*args) or set()
@@ -413,7 +421,7 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         lk = keys.lock(run_id, "~o-" + ident)
         session = self.session
         try:
-            got = self.space.acquire(lk, session, {"worker": self.id})
+            got = self.space.acquire(lk, cast(str, session), {"worker": self.id})
         except BaseException:
             self._release_quietly(lk, session)    # it may have applied before its answer was lost
             raise
