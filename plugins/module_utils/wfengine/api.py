@@ -21,6 +21,7 @@ from . import updates as _updates
 from .space import open_space as _open_backend
 from .space.options import SpaceOptions  # declared with the environment variables it reads
 from .space.base import Space, op_delete_tree
+from .worker_options import WorkerOptions
 
 # Re-exported operations (the rest of this module adds what needs more than one layer).
 upload_library = catalog.upload_library
@@ -138,11 +139,18 @@ def run_to_wait(space: Space, model: str, instance: str) -> Dict[str, Any]:
     return recs[-1]
 
 
+def _local_worker_options(threads: Optional[int], ttl: Optional[float]) -> WorkerOptions:
+    """The options of the workers this process runs: WorkerOptions' defaults, but for what the
+    caller gave (not the WF_WORKER_* variables: those are ``wfctl worker``'s)."""
+    given: Dict[str, Any] = {"threads": threads, "ttl": ttl}
+    return WorkerOptions(**{k: v for k, v in given.items() if v is not None})
+
+
 def attach_run(opts: SpaceOptions, space: Space, run_id: str, workers: Optional[int] = None,
                timeout: Optional[float] = None,
                progress: Optional[Callable[[Dict[str, Any]], None]] = None,
-               ssh_options: Optional[Any] = None, ttl: float = 15.0, threads: int = 8,
-               executor: Optional[Executor] = None,
+               ssh_options: Optional[Any] = None, ttl: Optional[float] = None,
+               threads: Optional[int] = None, executor: Optional[Executor] = None,
                notice: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
     """Wait for a run that may have been started elsewhere (``wfctl wait``, a second ``--wait``).
 
@@ -151,16 +159,18 @@ def attach_run(opts: SpaceOptions, space: Space, run_id: str, workers: Optional[
     run live in the process that waited on it, and when that process was killed or interrupted
     their sessions expire (after their TTL), their registrations and node locks go with them,
     and nothing else would ever finish the run.  On Consul the worker daemons do the work; a
-    run with none alive is reported once (``notice``) and waited for."""
+    run with none alive is reported once (``notice``) and waited for.  ``threads`` and ``ttl``
+    of these workers: WorkerOptions' defaults unless given."""
     from .worker import run_workers, stop_workers
+    wopts = _local_worker_options(threads, ttl)
     stop = threading.Event()
     state = {"started": False, "told": False}
     started: List[Any] = []
     say = notice or (lambda text: None)
 
     def start(n: int) -> None:
-        started.extend(run_workers(lambda: open_space(opts), n, stop, threads=threads, ttl=ttl,
-                                   executor=executor, ssh_options=ssh_options))
+        started.extend(run_workers(lambda: open_space(opts), n, stop, wopts, executor=executor,
+                                   ssh_options=ssh_options))
         state["started"] = True
 
     def tick(rec: Dict[str, Any]) -> None:
@@ -197,16 +207,19 @@ def last_run(space: Space, model: str, instance: str,
 
 
 def run_with_local_workers(opts: SpaceOptions, space: Space, run_id: str, workers: int,
-                           timeout: Optional[float] = None, threads: int = 8,
+                           timeout: Optional[float] = None, threads: Optional[int] = None,
                            executor: Optional[Executor] = None,
                            progress: Optional[Callable[[Dict[str, Any]], None]] = None,
-                           ssh_options: Optional[Any] = None, ttl: float = 15.0) -> Dict[str, Any]:
-    """Run ``workers`` workers in this process until the run ends (embedded ``--workers N``)."""
+                           ssh_options: Optional[Any] = None,
+                           ttl: Optional[float] = None) -> Dict[str, Any]:
+    """Run ``workers`` workers in this process until the run ends (embedded ``--workers N``);
+    ``threads`` and ``ttl`` as for attach_run."""
     from .worker import run_workers, stop_workers
+    wopts = _local_worker_options(threads, ttl)
     stop = threading.Event()
     started: List[Any] = []
     try:
-        started.extend(run_workers(lambda: open_space(opts), workers, stop, threads=threads, ttl=ttl,
+        started.extend(run_workers(lambda: open_space(opts), workers, stop, wopts,
                                    executor=executor, ssh_options=ssh_options))
         return runs.wait_run(space, run_id, timeout=timeout, progress=progress)
     finally:

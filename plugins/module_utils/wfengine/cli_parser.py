@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import cli_types as ct
@@ -21,14 +20,8 @@ from .cli_show import cmd_logs, cmd_plan, cmd_runs, cmd_serves, cmd_status, cmd_
 from .cli_worker import cmd_worker, prepare_worker
 from .space import options as so
 from .space.options import env_flag as _env_bool
-
-SERVED_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-
-
-def _served_name(text: str) -> str:
-    if not SERVED_NAME_RE.match(text):
-        raise argparse.ArgumentTypeError("%r is not a node instance name or an address" % text)
-    return text
+from .worker_options import WorkerOptions
+from .worker_options import served_name as _served_name
 
 
 def _add_ssh_options(s: argparse.ArgumentParser) -> None:
@@ -279,54 +272,7 @@ def _shows(s: argparse.ArgumentParser, func: Callable[..., int]) -> None:
 
 def _add_worker_command(sub: Subparsers) -> None:
     s = sub.add_parser("worker", help="run a long-lived stateless worker")
-    s.add_argument("--threads", type=ct.int_at_least(1),
-                   default=os.environ.get("WF_WORKER_THREADS", "8"),
-                   help="operations with side effects run at once (batch steps have their own "
-                        "threads: 16 on Consul, 1 on the embedded Space)")
-    s.add_argument("--ttl", type=ct.seconds(), default=os.environ.get("WF_WORKER_TTL", "15"),
-                   help="session TTL in seconds: a dead worker's steps are retaken after it")
-    s.add_argument("--batch", type=ct.int_at_least(1, 16),
-                   default=os.environ.get("WF_WORKER_BATCH", "16"),
-                   help="ready nodes claimed and committed together (1-16; see "
-                        "docs/architecture.md)")
-    s.add_argument("--lanes", type=ct.int_at_least(0),
-                   default=os.environ.get("WF_WORKER_LANES", "0"),
-                   help="batch steps run at once (0: the Space's default, 16 on Consul, 1 "
-                        "embedded)")
-    s.add_argument("--steal-after", type=ct.seconds(allow_zero=True),
-                   default=os.environ.get("WF_WORKER_STEAL_AFTER", "1.0"),
-                   help="seconds before taking a ready node, or ending a quiet run, that another "
-                        "live worker owns")
-    s.add_argument("--id", help="worker id shown in the trace (default host-pid-random)")
-    s.add_argument("--metrics", type=ct.host_port,
-                   default=os.environ.get("WF_WORKER_METRICS") or None,
-                   metavar="HOST:PORT", help="serve Prometheus metrics at http://HOST:PORT/metrics "
-                                             "(needs prometheus_client; env WF_WORKER_METRICS)")
-    s.add_argument("--exec-log", default=os.environ.get("WF_EXEC_LOG"),
-                   help="append one JSON line per executed operation to this file")
-    s.add_argument("--log-dir", default=os.environ.get("WF_LOG_DIR"),
-                   help="full logs of the operations run here (default ~/.cache/wfengine/logs)")
-    s.add_argument("--cache-dir", default=os.environ.get("WF_MODEL_CACHE"),
-                   help="where models' files are materialized (default ~/.cache/wfengine/models)")
-    s.add_argument("--state-dir", default=os.environ.get("WF_WORKER_STATE_DIR"),
-                   help="where the worker journals results it could not commit yet (a Space "
-                        "outage), replayed at its next start (default "
-                        "~/.cache/wfengine/state/<id>, id 'worker' without --id)")
-    s.add_argument("--op-timeout", type=ct.seconds(), default=None,
-                   help="default timeout of an operation, seconds (an implementation's timeout "
-                        "wins)")
-    s.add_argument("--wake", default=os.environ.get("WF_WORKER_WAKE") or None, metavar="HOST:PORT",
-                   type=ct.host_port,
-                   help="also listen for POST /wake here (handler of the Consul watch installed by "
-                        "the wf_worker role); the worker's own blocking query is the main trigger")
-    s.add_argument("--serves", action="append", type=_served_name, metavar="NAME",
-                   default=[n for n in os.environ.get("WF_WORKER_SERVES", "").split(",") if n],
-                   help="a host this worker runs on (node instance name or address; repeatable; "
-                        "env WF_WORKER_SERVES, comma-separated): the operations of that root host "
-                        "run here, locally, and never on another worker")
-    s.add_argument("--playbook-forkserver", choices=["on", "off"], default=None,
-                   help="run playbooks from an Ansible imported once, forked per operation "
-                        "(default on; env WF_PLAYBOOK_FORKSERVER=0 turns it off; "
-                        "docs/operations.md)")
+    for flag, kwargs in WorkerOptions.arguments():    # each option declared once, with its env
+        s.add_argument(flag, **kwargs)
     _add_operation_options(s)
     s.set_defaults(func=cmd_worker, prepare=prepare_worker)

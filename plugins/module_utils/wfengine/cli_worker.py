@@ -18,6 +18,7 @@ from .cli_common import ssh_options
 from .errors import WorkerInterrupt
 from .space.base import Space
 from .space.options import SpaceOptions
+from .worker_options import WorkerOptions
 
 
 def prepare_worker(args: argparse.Namespace, opts: SpaceOptions) -> None:
@@ -62,20 +63,17 @@ def _wake_address(text: Optional[str]) -> Optional[Tuple[str, int]]:
 
 def _serve_worker(args: argparse.Namespace, space: Space) -> int:
     from .worker import Worker
-    opts = ssh_options(args, serves=args.serves)
+    wopts = WorkerOptions.from_args(args)
+    wopts.state_dir = wopts.state_dir or _default_state_dir(wopts.worker_id)
+    opts = ssh_options(args, serves=wopts.serves)
     if opts.inventory:
         from .placement import Inventory
         # unreadable: refused now, not at the first operation
         Inventory(opts.inventory).match([])
-    w = Worker(space, worker_id=args.id, threads=args.threads, ttl=args.ttl, exec_log=args.exec_log,
-               log_dir=args.log_dir, cache_dir=args.cache_dir, op_timeout=args.op_timeout,
-               batch=args.batch, steal_after=args.steal_after, lanes=args.lanes or None,
-               ssh_options=opts, state_dir=args.state_dir or _default_state_dir(args.id),
-               playbook_forkserver=(None if args.playbook_forkserver is None
-                                    else args.playbook_forkserver == "on"))
-    if args.metrics:        # a Prometheus endpoint (metrics.py, docs/observability.md)
+    w = Worker(space, wopts, ssh_options=opts)
+    if wopts.metrics:        # a Prometheus endpoint (metrics.py, docs/observability.md)
         from .metrics import instrument
-        instrument(w, args.metrics)
+        instrument(w, wopts.metrics)
 
     def _stop(signum: int, frame: Optional[FrameType]) -> None:
         # Steps in flight finish and commit; the blocking query is left at once.
@@ -100,7 +98,7 @@ def _serve_worker(args: argparse.Namespace, space: Space) -> int:
         if threading.current_thread() is not main_thread and main_thread.ident is not None:
             signal.pthread_kill(main_thread.ident, signal.SIGUSR1)
     w.on_fatal = _on_fatal
-    wake = _wake_address(args.wake)
+    wake = _wake_address(wopts.wake)
     logging.getLogger("wfengine").info("worker %s serving (%s backend)", w.id, args.backend)
     try:
         try:

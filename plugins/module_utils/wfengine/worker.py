@@ -32,6 +32,7 @@ tables.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -39,7 +40,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple, cast
 
 from . import keys
 from .attempts import AttemptWatch, new_boot
@@ -55,13 +56,19 @@ from .worker_dispatch import BUSY, INFLIGHT, SUBMITTED, Dispatch
 from .worker_hosts import HostLocks
 from .worker_lanes import Lanes
 from .worker_operations import Operations
+from .worker_options import WorkerOptions
 from .worker_sessions import Sessions
 from .worker_single import SingleNode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from http.server import ThreadingHTTPServer
 
 log = logging.getLogger("wfengine.worker")
 
 # SIGTERM: operations in flight get this long to finish, then are killed and handed back.
 STOP_GRACE = 1.2
+# The longest wait on the queue of the workers a client runs in its own process (run_workers).
+LOCAL_POLL = 1.0
 
 
 class _DenialWatch:
@@ -72,7 +79,8 @@ class _DenialWatch:
     unanswered past the client's retries is reported too (``on_unanswered``): Consul may still
     apply it once it is back (Sessions._audit_locks)."""
 
-    def __init__(self, space: Space, on_denied, on_unanswered=None) -> None:
+    def __init__(self, space: Space, on_denied: Callable[[PermissionDenied], None],
+                 on_unanswered: Optional[Callable[[], None]] = None) -> None:
         self._space = space
         self._on_denied = on_denied
         self._on_unanswered = on_unanswered
@@ -99,13 +107,16 @@ class _DenialWatch:
 class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commits):
     """A long-lived worker: ``serve()`` until ``stop()``."""
 
-    def __init__(self, space: Space, worker_id: Optional[str] = None, threads: int = 8,
-                 ttl: float = 15.0, executor: Optional[Executor] = None, poll: float = 30.0,
-                 log_dir: Optional[str] = None, cache_dir: Optional[str] = None,
-                 exec_log: Optional[str] = None, op_timeout: Optional[float] = None,
-                 batch: int = 16, steal_after: float = 1.0, lanes: Optional[int] = None,
-                 ssh_options: Optional[Any] = None, state_dir: Optional[str] = None,
-                 playbook_forkserver: Optional[bool] = None):
+    def __init__(self, space: Space, options: Optional[WorkerOptions] = None, *,
+                 executor: Optional[Executor] = None, ssh_options: Optional[Any] = None,
+                 **overrides: Any) -> None:
+        """``options`` (default: WorkerOptions()), with ``overrides`` of its fields by name
+        (``Worker(space, threads=2, poll=1.0)``, as before WorkerOptions; an unknown name is a
+        TypeError).  ``executor`` (default: the process executor the options describe) and
+        ``ssh_options`` (how operations reach remote hosts; its ``serves``, the hosts served
+        here) are objects, not options."""
+        opts = dataclasses.replace(options or WorkerOptions(), **overrides)
+        self.options = opts
         # The first permission denied met (then the worker stops; ``serve`` raises it) and what
         # wakes the thread that runs ``serve`` from its blocking query (cmd_worker: a signal).
         self.fatal: Optional[PermissionDenied] = None
@@ -115,16 +126,18 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         self._unanswered = False
         self._audit_until = 0.0
         self.space = _DenialWatch(space, self._denied, self._note_unanswered)  # type: ignore[assignment]
-        space = self.space                                 # type: ignore[assignment]
-        self.id = worker_id or "%s-%d-%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:6])
-        self.threads = max(1, int(threads))
-        self.ttl = ttl
-        self.poll = poll
+        space = self.space
+        self.id = opts.worker_id or "%s-%d-%s" % (socket.gethostname(), os.getpid(),
+                                                  uuid.uuid4().hex[:6])
+        self.threads = max(1, int(opts.threads))
+        self.ttl = opts.ttl
+        self.poll = opts.poll
         if executor is None:
             from .operation.resolver import default_executor
-            executor = default_executor(space, self.context, log_dir=log_dir, cache_dir=cache_dir,
-                                        exec_log=exec_log, timeout=op_timeout, ssh_options=ssh_options,
-                                        playbook_forkserver=playbook_forkserver)
+            executor = default_executor(space, self.context, log_dir=opts.log_dir,
+                                        cache_dir=opts.cache_dir, exec_log=opts.exec_log,
+                                        timeout=opts.op_timeout, ssh_options=ssh_options,
+                                        playbook_forkserver=opts.playbook_forkserver)
         self.executor = executor
         # Hosts this worker serves (``--serves``): their operations run here and nowhere else.
         self.serves: Tuple[str, ...] = tuple(getattr(ssh_options, "serves", ()) or ())
@@ -139,7 +152,7 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         self._renewed_at = 0.0
         self._registered = False
         # Results of operations with side effects not committed yet (journal.py).
-        self.journal = Journal(state_dir)
+        self.journal = Journal(opts.state_dir)
         self._handing_back = False     # stopping: operations still running are killed, handed back
         # This process (a restart with the same id is another one) and what it remembers of
         # other workers' attempts in flight (attempts.py).
@@ -148,11 +161,11 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         self._stop = threading.Event()
         self._inflight: Set[Tuple[str, str]] = set()
         self._busy = 0
-        self.batch = max(1, min(int(batch), space.max_txn_ops // 4))   # a claim: 4 ops per node
-        self.steal_after = steal_after
+        self.batch = max(1, min(int(opts.batch), space.max_txn_ops // 4))  # a claim: 4 ops a node
+        self.steal_after = opts.steal_after
         # Batch steps in flight at once (see Space.batch_lanes), on threads of their own: ``threads``
         # bounds the other tasks (operations with side effects, fan-outs, finalizers).
-        self.lanes = max(1, int(lanes or space.batch_lanes))
+        self.lanes = max(1, int(opts.lanes or space.batch_lanes))
         self._lanes_busy = 0
         self._peers: List[str] = [self.id]
         self._seen: Dict[Tuple[str, str], float] = {}   # ready nodes of other owners: first seen
@@ -161,7 +174,8 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         # listing.
         self._backlog: Dict[str, Dict[str, None]] = {}
         self._canceled: Set[str] = set()     # runs whose listing showed a cancel: no handoff
-        self._recheck: Optional[float] = None
+        # (the ignore: until worker_dispatch.py declares it Optional[float])
+        self._recheck: Optional[float] = None  # type: ignore[assignment, unused-ignore]
         # The last listing gave this worker nothing to do and no zone in any running run: it
         # follows keys.CONTROL only (a run starting or ending, a peer coming or going).
         self._idle = False
@@ -186,7 +200,8 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         # (see _release_host).  (key, session, local lock) in order; the thread runs while any.
         self._unreleased: List[Tuple[str, Optional[str], Any]] = []
         self._unreleased_cond = threading.Condition()
-        self._releaser: Optional[threading.Thread] = None
+        # (the ignore: until worker_hosts.py declares it Optional[threading.Thread])
+        self._releaser: Optional[threading.Thread] = None  # type: ignore[assignment, unused-ignore]
         self.stats = {"taken": 0, "commits": 0, "conflicts": 0, "lost": 0, "operations": 0}
         # The thread serving this worker, when run_workers started it (stop_workers joins it).
         self.thread: Optional[threading.Thread] = None
@@ -282,12 +297,13 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
                     self._inflight_lock.wait(max(0.01, deadline - time.monotonic()))
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def _wake_server(self, address: Tuple[str, int], pool: ThreadPoolExecutor):
+    def _wake_server(self, address: Tuple[str, int],
+                     pool: ThreadPoolExecutor) -> ThreadingHTTPServer:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         worker = self
 
         class Wake(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 if self.path.rstrip("/") != "/wake":
                     self.send_error(404)
                     return
@@ -302,7 +318,7 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, *args):
+            def log_message(self, *args: Any) -> None:
                 pass
 
         server = ThreadingHTTPServer(address, Wake)
@@ -310,8 +326,8 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         threading.Thread(target=server.serve_forever, name="wake-%s" % self.id, daemon=True).start()
         return server
 
-    def _submit(self, pool: ThreadPoolExecutor, tokens: List[Tuple[str, str]], fn, *args,
-                force: bool = False, lane: bool = False) -> str:
+    def _submit(self, pool: ThreadPoolExecutor, tokens: List[Tuple[str, str]],
+                fn: Callable[..., Any], *args: Any, force: bool = False, lane: bool = False) -> str:
         with self._inflight_lock:
             if not force:
                 if any(t in self._inflight for t in tokens):
@@ -326,7 +342,8 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         pool.submit(self._guard, tokens, fn, *args, lane=lane)
         return SUBMITTED
 
-    def _guard(self, tokens: List[Tuple[str, str]], fn, *args, lane: bool = False) -> None:
+    def _guard(self, tokens: List[Tuple[str, str]], fn: Callable[..., Any], *args: Any,
+               lane: bool = False) -> None:
         kept: Set[Tuple[str, str]] = set()
         try:
             kept = fn(*args) or set()
@@ -404,7 +421,7 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         lk = keys.lock(run_id, "~o-" + ident)
         session = self.session
         try:
-            got = self.space.acquire(lk, session, {"worker": self.id})
+            got = self.space.acquire(lk, cast(str, session), {"worker": self.id})
         except BaseException:
             self._release_quietly(lk, session)    # it may have applied before its answer was lost
             raise
@@ -441,11 +458,13 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         threading.Thread(target=kill, name="cancel-%s" % run_id, daemon=True).start()
 
 
-def run_workers(space_factory, count: int, stop: threading.Event, threads: int = 8,
-                ttl: float = 15.0, executor: Optional[Executor] = None,
-                ssh_options: Optional[Any] = None) -> List[Worker]:
+def run_workers(space_factory: Callable[[], Space], count: int, stop: threading.Event,
+                options: Optional[WorkerOptions] = None, *, executor: Optional[Executor] = None,
+                ssh_options: Optional[Any] = None, **overrides: Any) -> List[Worker]:
     """Start ``count`` workers in threads of this process (the embedded ``--workers N`` mode);
-    they stop when ``stop`` is set.  Each gets its own Space client, as separate hosts would."""
+    they stop when ``stop`` is set.  Each gets its own Space client, as separate hosts would.
+    ``options`` and ``overrides`` as for Worker; these workers poll every LOCAL_POLL seconds."""
+    opts = dataclasses.replace(options or WorkerOptions(), **dict(overrides, poll=LOCAL_POLL))
     workers: List[Worker] = []
 
     def stopper() -> None:
@@ -456,8 +475,7 @@ def run_workers(space_factory, count: int, stop: threading.Event, threads: int =
     # The stopper first: a stop set while the workers start (a Ctrl-C) reaches each of them.
     threading.Thread(target=stopper, daemon=True).start()
     for i in range(count):
-        w = Worker(space_factory(), threads=threads, ttl=ttl, executor=executor, poll=1.0,
-                   ssh_options=ssh_options)
+        w = Worker(space_factory(), opts, executor=executor, ssh_options=ssh_options)
         workers.append(w)
         if stop.is_set():
             w.stop()
