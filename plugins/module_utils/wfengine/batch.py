@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, cast
 
 from . import events as trace_events
 from . import keys
@@ -52,7 +52,7 @@ from .operation.executor import OperationCall
 from .facts import new_fact, passes, reached, remaining_states, validate_fact
 from .placement import call_end
 from . import imperative
-from .rules import CALL, RCALL, STATE, WAIT
+from .rules import CALL, RCALL, STATE, WAIT, Instr
 from .space.base import Entry, TxnResult, op_get, op_lock
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,7 +107,7 @@ class Batch(BatchCommit):
             nks, rules = self._claim_reads(todo)
             # Linda `in` of many tuples: lock, ready tuple and fact of every node (and the node
             # records this worker has not cached yet), one round trip.
-            res = self.space.txn([op_lock(k, {"worker": self.w.id}, self.session) for k in lks]
+            res = self.space.txn([op_lock(k, {"worker": self.w.id}, cast(str, self.session)) for k in lks]
                                  + [op_get(keys.ready(self.run_id, n)) for n in todo]
                                  + [op_get(keys.fact(self.run_id, n)) for n in todo]
                                  + [op_get(k) for k in nks.values()] + [op_get(k) for k in rules])
@@ -381,9 +381,9 @@ class Batch(BatchCommit):
         self.to_read[other] = None
         return None
 
-    def _satisfied(self, m: Member, ins, prog, pc: int) -> Optional[bool]:
+    def _satisfied(self, m: Member, ins: Instr, prog: List[Instr], pc: int) -> Optional[bool]:
         """True/False, or None when the awaited fact must be read first."""
-        other = ins.other
+        other = cast(str, ins.other)     # a WAIT names the node it waits for
         om = self.members.get(other)
         if om is not None:
             if not reached(om.fact, ins.name):
@@ -402,7 +402,7 @@ class Batch(BatchCommit):
                 break
             if (later.op == WAIT and later.other not in self.members
                     and later.other not in self.outside):
-                self.to_read[later.other] = None
+                self.to_read[cast(str, later.other)] = None
         return None
 
     def _woken_by(self, m: Member, state: str, pending: List[Member]) -> None:
@@ -446,7 +446,7 @@ class Batch(BatchCommit):
                 if fact is not None and fact.get("done"):
                     continue
                 w = self._waiting(t, fact)
-                if w.get("node") == m.id and passes(m.fact, w.get("state"), self.ctx.past_failures):
+                if w.get("node") == m.id and passes(m.fact, cast(str, w.get("state")), self.ctx.past_failures):
                     m.wakes[t] = None
                     self.woken_facts[t] = (fact, index)
                 else:

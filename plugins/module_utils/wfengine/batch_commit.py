@@ -14,7 +14,7 @@ import itertools
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple, cast
 
 from . import events as trace_events
 from . import keys
@@ -32,7 +32,6 @@ log = logging.getLogger("wfengine.worker")
 
 _TRACE_TAG = uuid.uuid4().hex[:10]
 _TRACE_SEQ = itertools.count(1)
-
 
 
 def _records(events: int) -> int:
@@ -63,7 +62,7 @@ class BatchCommit:
     space: "Space"
     ctx: "RunContext"
     run_id: str
-    session: Optional[str]
+    session: Optional[str]     # the worker's live session (set before any batch)
     members: Dict[str, Member]
     outside: Dict[str, Tuple[Optional[Dict[str, Any]], int]]
     released: List[str]
@@ -218,8 +217,8 @@ class BatchCommit:
         held = next((m.lock for m in tx), released[0] if released else None)
         checks, blocks = self._checks(tx)
         hands, gets = self._hands(tx, checks)
-        ops: List[Op] = ([op_check_session(held, self.session)] + list(checks.values())
-                         + removals + writes + self._trace_records(tx))
+        ops: List[Op] = ([op_check_session(cast(str, held), cast(str, self.session))]
+                         + list(checks.values()) + removals + writes + self._trace_records(tx))
         # Wake-ups last: a wake-up of a batch node whose removal is in this transaction
         # re-creates its ready tuple after the removal.
         kept = [keys.ready(run_id, m.id) for m in tx if m.keep]
@@ -279,7 +278,7 @@ class BatchCommit:
                 checks.setdefault(k, op_check_index(k, index) if index
                                   else op_check_not_exists(k))
                 hands.append(op_lock(keys.lock(self.run_id, t), {"worker": self.w.id},
-                                     self.session))
+                                     cast(str, self.session)))
             gets.update(self.ctx.node_keys(list(m.hand)))
         return hands, gets
 
@@ -402,4 +401,3 @@ class BatchCommit:
         for m in members:
             for t in list(m.hand):
                 self._drop_hand(m, t)
-

@@ -10,6 +10,7 @@ could be committed, a stale execution always recorded) is decided here.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
@@ -20,10 +21,12 @@ from .space.base import (Op, op_cas, op_check_index, op_check_not_exists, op_che
                          op_delete_cas, op_set)
 
 if TYPE_CHECKING:
+    from .attempts import AttemptWatch
+    from .journal import Journal
     from .run_context import RunContext, _Step
+    from .space.base import Space
 
 log = logging.getLogger("wfengine.worker")
-
 
 
 def _tail(step: "_Step") -> Tuple[List[Op], Optional[Dict[str, Any]]]:
@@ -66,6 +69,23 @@ class Commits:
     """Mixin of Worker.  Uses ``space``, ``id``, ``journal``, ``attempts``, ``stats``,
     ``_count``, ``_stop``, the host lock side of a commit (HostLocks: ``_host_kept``,
     ``_host_released``) and the run contexts' fact caches."""
+
+    id: str
+    space: Space
+    journal: Journal
+    attempts: AttemptWatch
+    stats: Dict[str, int]
+    _stop: threading.Event
+
+    if TYPE_CHECKING:  # pragma: no cover (the Worker's other parts)
+        def _count(self, name: str, n: int = 1) -> None:
+            ...
+
+        def _host_kept(self, hk: Optional[str]) -> bool:
+            ...
+
+        def _host_released(self, hk: Optional[str], kept: bool = False) -> None:
+            ...
 
     def _replay_journal(self) -> None:
         """Results a previous run of this worker (same state directory) could not commit: sent

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 from . import keys
 from .errors import SpaceError, WfError, WorkerInterrupt
@@ -20,6 +20,7 @@ from .space.base import op_check_session, op_delete, op_lock
 
 if TYPE_CHECKING:
     from .run_context import RunContext, _Step
+    from .space.base import Space
 
 log = logging.getLogger("wfengine.worker")
 
@@ -29,6 +30,26 @@ class HostLocks:
     ``_lost``), ``_stop``, ``_ctx_lock`` and the host tables it creates (``_host_locks``,
     ``_host_sessions``, ``_host_waiters``, ``_unreleased``, ``_unreleased_cond``, ``_releaser``),
     and ``_release_quietly``."""
+
+    id: str
+    space: Space
+    session: Optional[str]
+    _lost: Set[str]
+    _stop: threading.Event
+    _ctx_lock: threading.Lock
+    _host_locks: Dict[str, threading.Lock]
+    _host_sessions: Dict[str, str]
+    _host_waiters: Dict[str, int]
+    _unreleased: List[Tuple[str, Optional[str], Any]]
+    _unreleased_cond: threading.Condition
+    _releaser: Optional[threading.Thread]
+
+    if TYPE_CHECKING:  # pragma: no cover (the Worker's other parts)
+        def session_lost(self, session: Optional[str]) -> bool:
+            ...
+
+        def _release_quietly(self, lock_key: str, session: Optional[str] = None) -> None:
+            ...
 
     def _host_key(self, ctx: RunContext, node: Dict[str, Any]) -> Optional[str]:
         """TOSCA 1.3 hosted nodes concurrency: operations of nodes on one host instance run one at

@@ -10,8 +10,9 @@ per operation of issue 20; the batch path (batch.py) never runs such an operatio
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple, cast
 
 from . import events, keys
 from .attempts import attempt_may_be_delivered
@@ -21,7 +22,10 @@ from .operation.executor import OperationCall, OperationResult
 from .space.base import Op, op_check_not_exists, op_delete, op_lock
 
 if TYPE_CHECKING:
-    from .run_context import _Step
+    from .attempts import AttemptWatch
+    from .operation.executor import Executor
+    from .run_context import RunContext, _Step
+    from .space.base import Space
 
 log = logging.getLogger("wfengine.worker")
 
@@ -66,6 +70,54 @@ class Operations:
     ``stats``, ``_stop``, ``_handing_back``,
     ``session_lost`` (Sessions), ``_commit`` (Commits), the host locks (HostLocks) and
     ``_servers``."""
+
+    id: str
+    boot: str
+    ttl: float
+    attempts: AttemptWatch
+    executor: Executor
+    space: Space
+    stats: Dict[str, int]
+    _stop: threading.Event
+    _handing_back: bool
+    _ctx_lock: threading.Lock
+    _host_sessions: Dict[str, str]
+
+    if TYPE_CHECKING:  # pragma: no cover (the Worker's other parts)
+        def _count(self, name: str, n: int = 1) -> None:
+            ...
+
+        def session_lost(self, session: Optional[str]) -> bool:
+            ...
+
+        def _commit(self, step: _Step, write_fact: bool = True, final: bool = True,
+                    checks: Optional[List[Op]] = None, host_ops: Optional[List[Op]] = None,
+                    expected: Optional[Set[str]] = None) -> bool:
+            ...
+
+        def _servers(self, ctx: RunContext, node_id: str) -> Optional[Set[str]]:
+            ...
+
+        def _host_key(self, ctx: RunContext, node: Dict[str, Any]) -> Optional[str]:
+            ...
+
+        def _local_host_lock(self, hk: str) -> Any:
+            ...
+
+        def _host_lock(self, step: _Step, node: Dict[str, Any], hk: str) -> Any:
+            ...
+
+        def _host_kept(self, hk: Optional[str]) -> bool:
+            ...
+
+        def _host_released(self, hk: Optional[str], kept: bool = False) -> None:
+            ...
+
+        def _drop_host(self, step: _Step) -> None:
+            ...
+
+        def _release_later(self, key: str, session: Optional[str], local: Any) -> None:
+            ...
 
     def _run_effectful(self, step: "_Step", node: Dict[str, Any], call: OperationCall,
                        rel: Optional[Dict[str, Any]]) -> Any:
@@ -219,23 +271,24 @@ class Operations:
         leave, kept, leave_ops = self._leaving(held, hk)
         local = self._free_here(hk) if hk is not None and hk != held else None
         if hk is None or hk == held or local is not None:
-            take = [op_lock(hk, {"worker": self.id, "node": node["id"]}, step.session)] \
-                if local is not None else []
+            # ``local`` is taken only for a host to take (``hk`` set): the casts below say so.
+            take = [op_lock(cast(str, hk), {"worker": self.id, "node": node["id"]},
+                            step.session)] if local is not None else []
             try:
                 ok = self._commit(step, final=False, checks=checks, host_ops=leave_ops + take,
-                                  expected={cancel_key} | ({hk} if take else set()))
+                                  expected={cancel_key} | ({cast(str, hk)} if take else set()))
             except BaseException:
                 if local is not None:
                     # The lock may have applied before the answer was lost: released by the
                     # releaser thread, the local lock with it (as _host_lock does).
-                    self._release_later(hk, step.session, local)
+                    self._release_later(cast(str, hk), step.session, local)
                 raise
             if ok:
                 self._left(leave, kept)
                 step.host = hk
                 if take:
                     with self._ctx_lock:
-                        self._host_sessions[hk] = step.session
+                        self._host_sessions[cast(str, hk)] = step.session
                 return True
             if local is not None:
                 local.release()
@@ -323,4 +376,4 @@ class Operations:
                                   "relationship": None if rel is None else rel["id"]}
             if status == "canceled":
                 step.fact["error"]["canceled"] = True
-        return result.ok
+        return cast(bool, result.ok)
