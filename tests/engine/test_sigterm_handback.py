@@ -18,7 +18,9 @@ WFCTL = [sys.executable, "-m", "wfengine.cli"]
 
 SCRIPT = """\
 echo "$WF_ATTEMPT $$" >> "$HANDBACK_DIR/started"
-if [ "$WF_ATTEMPT" = 1 ]; then sleep 60 & echo "$!" > "$HANDBACK_DIR/child"; wait; fi
+if [ "$WF_ATTEMPT" = 1 ]; then
+  sleep 60 & echo "$!" > "$HANDBACK_DIR/child.tmp" && mv "$HANDBACK_DIR/child.tmp" "$HANDBACK_DIR/child"; wait
+fi
 echo "$WF_ATTEMPT" >> "$HANDBACK_DIR/ended"
 """
 

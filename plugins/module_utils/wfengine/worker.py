@@ -175,7 +175,7 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         self._backlog: Dict[str, Dict[str, None]] = {}
         self._canceled: Set[str] = set()     # runs whose listing showed a cancel: no handoff
         # (the ignore: until worker_dispatch.py declares it Optional[float])
-        self._recheck: Optional[float] = None  # type: ignore[assignment, unused-ignore]
+        self._recheck: Optional[float] = None
         # The last listing gave this worker nothing to do and no zone in any running run: it
         # follows keys.CONTROL only (a run starting or ending, a peer coming or going).
         self._idle = False
@@ -201,7 +201,7 @@ class Worker(Dispatch, Lanes, SingleNode, Sessions, HostLocks, Operations, Commi
         self._unreleased: List[Tuple[str, Optional[str], Any]] = []
         self._unreleased_cond = threading.Condition()
         # (the ignore: until worker_hosts.py declares it Optional[threading.Thread])
-        self._releaser: Optional[threading.Thread] = None  # type: ignore[assignment, unused-ignore]
+        self._releaser: Optional[threading.Thread] = None
         self.stats = {"taken": 0, "commits": 0, "conflicts": 0, "lost": 0, "operations": 0}
         # The thread serving this worker, when run_workers started it (stop_workers joins it).
         self.thread: Optional[threading.Thread] = None
