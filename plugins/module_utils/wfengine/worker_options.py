@@ -79,7 +79,9 @@ class Opt:
 
 
 def _option(default: Any = MISSING, factory: Any = MISSING, **how: Any) -> Any:
-    return field(default=default, default_factory=factory, metadata={"opt": Opt(**how)})
+    # Called only in WorkerOptions' body, as field() itself would be (pylint sees the helper).
+    return field(  # pylint: disable=invalid-field-call
+        default=default, default_factory=factory, metadata={"opt": Opt(**how)})
 
 
 def _opt(f: "Field[Any]") -> Opt:
