@@ -100,6 +100,23 @@ def embedded(tmp_path: Path, name: str = "space.db") -> api.SpaceOptions:
     return api.SpaceOptions(backend="embedded", path=str(tmp_path / name))
 
 
+def app_on_server(tmp_path: Path, script: str, name: str = "op.sh") -> str:
+    """A model of one app hosted on one server whose create runs ``script`` (written to
+    ``tmp_path/name``): the smallest topology with one operation in flight on one node."""
+    (tmp_path / name).write_text(script)
+    return write(tmp_path, "app.yaml", model_yaml("""\
+        server:
+          type: tosca.nodes.Compute
+        app:
+          type: tosca.nodes.SoftwareComponent
+          requirements:
+            - host: server
+          interfaces:
+            Standard:
+              create: %s
+        """ % name))
+
+
 def deploy(opts: api.SpaceOptions, model_path: str, model: str = "m", instance: str = "i") -> None:
     space = api.open_space(opts)
     try:

@@ -13,7 +13,7 @@ import sys
 
 from wfengine import api, runs
 
-from engine_helpers import deploy, embedded, model_yaml, stop_processes, until, write
+from engine_helpers import app_on_server, deploy, embedded, stop_processes, until
 
 WFCTL = [sys.executable, "-m", "wfengine.cli"]
 
@@ -37,18 +37,7 @@ def _err(tmp_path, wid):
 
 
 def test_a_resumed_worker_commits_its_attempt_that_another_left_to_it(tmp_path):
-    (tmp_path / "op.sh").write_text(SCRIPT)
-    model = write(tmp_path, "app.yaml", model_yaml("""\
-        server:
-          type: tosca.nodes.Compute
-        app:
-          type: tosca.nodes.SoftwareComponent
-          requirements:
-            - host: server
-          interfaces:
-            Standard:
-              create: op.sh
-        """))
+    model = app_on_server(tmp_path, SCRIPT, "op.sh")
     opts = embedded(tmp_path)
     deploy(opts, model)
     env = dict(os.environ, WF_SPACE=opts.path, LEFT_DIR=str(tmp_path))
@@ -63,8 +52,9 @@ def test_a_resumed_worker_commits_its_attempt_that_another_left_to_it(tmp_path):
         paused = True
         # Its session expired: its registration and the node's lock are gone.
         until(lambda: runs.live_workers(space) == [], 60, "w0's session to expire")
-        # w1's grace for an unregistered worker is half its TTL (5 s): w0 is back well before.
-        procs.append(_worker(tmp_path, env, "w1", 10))
+        # w1's grace for an unregistered worker is half its TTL (10 s): w0, resumed below,
+        # registers again at its first renewal, at once, well before (even on a loaded machine).
+        procs.append(_worker(tmp_path, env, "w1", 20))
         until(lambda: ("left to it" in _err(tmp_path, "w1")
                        or len((tmp_path / "started").read_text().split()) > 1),
               60, "w1 to find w0's attempt")

@@ -12,7 +12,7 @@ import time
 
 from wfengine import api, runs
 
-from engine_helpers import deploy, embedded, model_yaml, stop_processes, until, write
+from engine_helpers import app_on_server, deploy, embedded, stop_processes, until
 
 WFCTL = [sys.executable, "-m", "wfengine.cli"]
 
@@ -41,18 +41,7 @@ def _worker(tmp_path, env, wid):
 
 
 def test_sigterm_kills_the_long_operation_hands_the_node_back_and_exits(tmp_path):
-    (tmp_path / "long.sh").write_text(SCRIPT)
-    model = write(tmp_path, "app.yaml", model_yaml("""\
-        server:
-          type: tosca.nodes.Compute
-        app:
-          type: tosca.nodes.SoftwareComponent
-          requirements:
-            - host: server
-          interfaces:
-            Standard:
-              create: long.sh
-        """))
+    model = app_on_server(tmp_path, SCRIPT, "long.sh")
     opts = embedded(tmp_path)
     deploy(opts, model)
     env = dict(os.environ, WF_SPACE=opts.path, HANDBACK_DIR=str(tmp_path))
