@@ -50,9 +50,10 @@ from .batch_member import CANDS_MAX, GROUP_EVENTS, GROUP_MAX, Member
 from .errors import SpaceDataError, WfError
 from .operation.executor import OperationCall
 from .facts import new_fact, passes, reached, remaining_states, validate_fact
+from .interpreter import run_program
 from .placement import call_end
 from . import imperative
-from .rules import CALL, RCALL, STATE, WAIT, Instr
+from .rules import RCALL, STATE, WAIT, Instr
 from .space.base import Entry, TxnResult, op_get, op_lock
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -283,50 +284,7 @@ class Batch(BatchCommit):
         self.gevents[r] = self.gevents.get(r, 0) + 1
 
     def _run(self, m: Member, pending: List[Member]) -> None:
-        fact, prog = m.fact, m.prog
-        fact["waiting"] = None
-        while fact["pc"] < len(prog):
-            if self.gevents.get(id(self._root(m)), 0) >= GROUP_EVENTS:
-                # A node with hundreds of relationship instances: commit what it did so far and
-                # go on in a later step (its ready tuple stays), so no transaction grows too big.
-                m.keep_ready = True
-                break
-            ins = prog[fact["pc"]]
-            if ins.op == STATE:
-                if imperative.is_marker(ins.name):
-                    self._event(m, "step", ins.step, None, status=imperative.end_status(fact, ins.step))
-                else:
-                    fact["state"] = ins.name
-                    self._event(m, "state", ins.name, None)
-                fact["reached"].append(ins.name)
-                m.reached_now.add(ins.name)
-                fact["pc"] += 1
-                self._woken_by(m, ins.name, pending)
-            elif ins.op == imperative.GUARD:
-                runs = imperative.guard_runs(ins, lambda i: self._fact_at_hand(m, i))
-                if runs is None:
-                    m.need_read = True
-                    break
-                if runs:
-                    fact["pc"] += 1
-                else:
-                    imperative.skip_step(fact, prog)
-            elif ins.op in (CALL, RCALL):
-                if not self._call(m, ins):
-                    break
-            elif ins.op == WAIT:
-                ok = self._satisfied(m, ins, prog, fact["pc"])
-                if ok is None:
-                    m.need_read = True
-                    break
-                if not ok:
-                    fact["waiting"] = {"node": ins.other, "state": ins.name, "relationship": ins.rel}
-                    break
-                fact["pc"] += 1
-            else:
-                raise SpaceDataError("unknown instruction %r" % (ins.op,))
-        imperative.finish(fact, prog)
-        fact["done"] = fact["pc"] >= len(prog) and not fact.get("error")
+        run_program(m.fact, m.prog, _MemberSteps(self, m, pending))
 
     def _call(self, m: Member, ins: Any) -> bool:
         """An operation of ``m``: run now if it has no side effects; False where ``m`` stops
@@ -498,3 +456,45 @@ class Batch(BatchCommit):
         for m in self.members.values():
             for t in list(m.hand):
                 self._drop_hand(m, t)
+
+
+class _MemberSteps:
+    """The batch's side of the interpreter (interpreter.py) for member ``m``: waiters in the batch
+    queue in ``pending``; a fact not at hand stops ``m`` until read; a full group stops."""
+
+    def __init__(self, batch: Batch, m: Member, pending: List[Member]) -> None:
+        self.batch, self.m, self.pending = batch, m, pending
+
+    def room(self) -> Optional[bool]:
+        b, m = self.batch, self.m
+        if b.gevents.get(id(b._root(m)), 0) >= GROUP_EVENTS:
+            # A node with hundreds of relationship instances: commit what it did so far and
+            # go on in a later step (its ready tuple stays), so no transaction grows too big.
+            m.keep_ready = True
+            return False
+        return True
+
+    def on_state(self, ins: Instr) -> None:
+        b, m = self.batch, self.m
+        if imperative.is_marker(ins.name):
+            step = cast(str, ins.step)     # a marker's instruction names its step
+            b._event(m, "step", step, None, status=imperative.end_status(m.fact, step))
+        else:
+            b._event(m, "state", ins.name, None)
+        m.reached_now.add(ins.name)
+        b._woken_by(m, ins.name, self.pending)
+
+    def guard(self, ins: Instr) -> Optional[bool]:
+        runs = imperative.guard_runs(ins, lambda i: self.batch._fact_at_hand(self.m, i))
+        if runs is None:
+            self.m.need_read = True
+        return runs
+
+    def call(self, ins: Instr) -> Optional[bool]:
+        return self.batch._call(self.m, ins)
+
+    def wait(self, ins: Instr, prog: List[Instr], pc: int) -> Optional[bool]:
+        ok = self.batch._satisfied(self.m, ins, prog, pc)
+        if ok is None:
+            self.m.need_read = True
+        return ok

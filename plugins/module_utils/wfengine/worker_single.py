@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple, cast
 from . import events, imperative, keys
 from .errors import SpaceDataError, WfError, WorkerInterrupt
 from .facts import new_fact, passes, remaining_states, validate_fact
+from .interpreter import run_program
 from .operation.executor import OperationCall
 from .placement import call_end
-from .rules import CALL, RCALL, STATE, WAIT, Instr
+from .rules import RCALL, STATE, WAIT, Instr
 from .space.base import op_cas, op_check_session, op_delete, op_get
 from .worker_operations import CANCELED
 
@@ -33,21 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("wfengine.worker")
 
 EVENTS_PER_COMMIT = 200
-
-
-def _reach(step: "_Step", node: Dict[str, Any], ins: Instr) -> None:
-    """The step's node reaches the state of ``ins`` (or the end of an imperative step)."""
-    fact = step.fact
-    if imperative.is_marker(ins.name):
-        name = cast(str, ins.step)    # a marker's instruction names its step
-        step.events.append(events.event(node, "step", name, None,
-                                        status=imperative.end_status(fact, name)))
-    else:
-        fact["state"] = ins.name
-        step.events.append(events.event(node, "state", ins.name, None))
-    fact["reached"].append(ins.name)
-    step.reached_now.append(ins.name)
-    fact["pc"] += 1
 
 
 class SingleNode:
@@ -144,42 +130,9 @@ class SingleNode:
         fact = step.fact
         if fact["done"] or fact.get("error"):
             return self._commit(step, write_fact=False)
-        node = ctx.node(node_id)
         prog = ctx.program(node_id)
-        fact["waiting"] = None
-        while fact["pc"] < len(prog):
-            if len(step.events) >= EVENTS_PER_COMMIT:
-                # A node with hundreds of relationship instances: keep each value and each
-                # transaction well under Consul's limits by committing as it goes.
-                if not self._commit(step, final=False):
-                    return False
-            ins = prog[fact["pc"]]
-            if ins.op == STATE:
-                _reach(step, node, ins)
-            elif ins.op == imperative.GUARD:
-                got = self._guard_facts(step, ins)
-                if imperative.guard_runs(ins, lambda i: fact if i == node_id else got.get(i)):
-                    fact["pc"] += 1
-                else:
-                    imperative.skip_step(fact, prog)
-            elif ins.op in (CALL, RCALL):
-                went_on = self._call(step, node, ins, prog)
-                if went_on is None:
-                    return False  # lock lost: another worker owns this node now
-                if not went_on:
-                    break
-            elif ins.op == WAIT:
-                other = self._awaited(step, prog, fact["pc"]).get(ins.other)
-                if passes(other, ins.name, ctx.past_failures):
-                    fact["pc"] += 1
-                else:
-                    fact["waiting"] = {"node": ins.other, "state": ins.name,
-                                       "relationship": ins.rel}
-                    break
-            else:
-                raise SpaceDataError("unknown instruction %r" % (ins.op,))
-        imperative.finish(fact, prog)
-        fact["done"] = fact["pc"] >= len(prog) and not fact.get("error")
+        if not run_program(fact, prog, _NodeSteps(self, step, ctx.node(node_id), prog)):
+            return False  # lock lost: another worker owns this node now
         moved = before != (fact["pc"], fact.get("waiting"), fact.get("epoch"),
                            bool(fact.get("error")))
         # Woken but still waiting for the same thing: only the ready tuple and the lock go.
@@ -278,3 +231,44 @@ class SingleNode:
                 wanted.append(cast(str, ins.other))     # a WAIT names the other end
         self._read_facts(step, wanted[:self.space.max_txn_ops // 2])
         return cache
+
+
+class _NodeSteps:
+    """The single-node side of the interpreter (interpreter.py): facts are read as needed, an
+    operation runs here (with its checkpoint if it has side effects), and the node commits what
+    it did every EVENTS_PER_COMMIT events (a node with hundreds of relationship instances keeps
+    each value and each transaction well under Consul's limits)."""
+
+    def __init__(self, worker: SingleNode, step: "_Step", node: Dict[str, Any],
+                 prog: List[Instr]) -> None:
+        self.worker, self.step, self.node, self.prog = worker, step, node, prog
+
+    def room(self) -> Optional[bool]:
+        if len(self.step.events) >= EVENTS_PER_COMMIT:
+            if not self.worker._commit(self.step, final=False):
+                return None
+        return True
+
+    def on_state(self, ins: Instr) -> None:
+        step = self.step
+        if imperative.is_marker(ins.name):
+            name = cast(str, ins.step)    # a marker's instruction names its step
+            step.events.append(events.event(self.node, "step", name, None,
+                                            status=imperative.end_status(step.fact, name)))
+        else:
+            step.events.append(events.event(self.node, "state", ins.name, None))
+        step.reached_now.append(ins.name)
+
+    def guard(self, ins: Instr) -> Optional[bool]:
+        step = self.step
+        got = self.worker._guard_facts(step, ins)
+        return bool(imperative.guard_runs(
+            ins, lambda i: step.fact if i == step.node_id else got.get(i)))
+
+    def call(self, ins: Instr) -> Optional[bool]:
+        return self.worker._call(self.step, self.node, ins, self.prog)
+
+    def wait(self, ins: Instr, prog: List[Instr], pc: int) -> Optional[bool]:
+        step = self.step
+        other = self.worker._awaited(step, prog, pc).get(cast(str, ins.other))  # a WAIT names it
+        return passes(other, ins.name, step.ctx.past_failures)
