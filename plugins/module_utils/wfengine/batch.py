@@ -49,7 +49,7 @@ from .batch_commit import BatchCommit
 from .batch_member import CANDS_MAX, GROUP_EVENTS, GROUP_MAX, Member
 from .errors import SpaceDataError, WfError
 from .operation.executor import OperationCall
-from .facts import new_fact, passes, reached, remaining_states, validate_fact
+from .facts import new_fact, operation_error, passes, reached, remaining_states, validate_fact
 from .interpreter import run_program
 from .placement import call_end
 from . import imperative
@@ -310,9 +310,7 @@ class Batch(BatchCommit):
                               % (m.id, ins.name, cnode["id"]))
             m.attributes.update(result.attributes)
         if not result.ok:
-            fact["error"] = {"operation": ins.name, "exit_code": result.exit_code,
-                             "output": result.output[-2000:], "worker": self.w.id,
-                             "attempt": 1, "relationship": None if rel is None else rel["id"]}
+            fact["error"] = operation_error(ins.name, result, self.w.id, 1, rel)
             fact["state"] = "error"
             self._event(m, "state", "error", None)
             if ins.step is not None:

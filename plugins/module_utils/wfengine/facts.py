@@ -36,6 +36,15 @@ def validate_fact(key: str, value: Any) -> Dict[str, Any]:
     return fact
 
 
+def operation_error(operation: str, result: Any, worker: str, attempt: int,
+                    rel: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The fact's ``error`` after an operation's last attempt failed (both ways a worker runs
+    an operation write it alike): what a report, a resume and ``on_failure`` steps read."""
+    return {"operation": operation, "exit_code": result.exit_code,
+            "output": result.output[-2000:], "worker": worker, "attempt": attempt,
+            "relationship": None if rel is None else rel["id"]}
+
+
 def reached(fact: Optional[Dict[str, Any]], state: str) -> bool:
     return fact is not None and state in fact["reached"]
 

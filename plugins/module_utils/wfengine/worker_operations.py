@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple, cast
 from . import events, keys
 from .attempts import attempt_may_be_delivered
 from .errors import WfError
+from .facts import operation_error
 from .instances import root_of
 from .operation.executor import OperationCall, OperationResult
 from .space.base import Op, op_check_not_exists, op_delete, op_lock
@@ -370,10 +371,7 @@ class Operations:
                 # relationship (placement.operation_side): its outputs are that end's attributes.
                 step.other_attributes.setdefault(call.node["id"], {}).update(attrs)
         if not result.ok and final_attempt:
-            step.fact["error"] = {"operation": call.operation, "exit_code": result.exit_code,
-                                  "output": result.output[-2000:], "worker": self.id,
-                                  "attempt": call.attempt,
-                                  "relationship": None if rel is None else rel["id"]}
+            step.fact["error"] = operation_error(call.operation, result, self.id, call.attempt, rel)
             if status == "canceled":
                 step.fact["error"]["canceled"] = True
         return cast(bool, result.ok)
