@@ -407,6 +407,19 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(space_file, tmp_path, f
     assert after == before, "the failed command wrote to the Space"
 
 
+@pytest.mark.parametrize("ttl,says", [("abc", "'abc' is not a number of seconds"),
+                                      ("0", "'0': expected a number of seconds > 0")])
+def test_a_bad_worker_ttl_is_refused_before_the_run_starts(space_file, tmp_path, monkeypatch,
+                                                           ttl, says):
+    """The TTL of the workers ``--wait`` hosts is checked as ``wfctl worker`` checks it
+    (WorkerOptions), and before the run is written (the install would otherwise run again)."""
+    monkeypatch.setenv("WF_WORKER_TTL", ttl)
+    before = snapshot(space_file)
+    r = wfctl(["workflow", "install", "app", "prod", "--wait", "--force"], space_file, tmp_path)
+    assert_one_line(r, ["WF_WORKER_TTL", says])
+    assert snapshot(space_file) == before, "the refused command wrote to the Space"
+
+
 @pytest.mark.parametrize("files,argv,names", [pytest.param(*MODEL_CASES[k], id=k) for k in (
     "yaml_syntax_error", "unknown_node_type", "deadlock_connects_to_cycle", "model_file_not_found")]
     + [pytest.param(*LIBRARY_CASES["library_unknown_parent"], id="library_unknown_parent")])

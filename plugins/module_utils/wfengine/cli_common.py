@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import TYPE_CHECKING, Any, Dict, List, NoReturn, Optional
 
 from . import api
 from .errors import WfError
+from .worker_options import WorkerOptions
 
 if TYPE_CHECKING:
     from .operation.ssh import SshOptions
@@ -67,5 +67,6 @@ def inputs(pairs: List[str]) -> Dict[str, Any]:
 
 
 def worker_ttl() -> float:
-    """The session TTL of the workers this process runs (env WF_WORKER_TTL, as ``wfctl worker``)."""
-    return float(os.environ.get("WF_WORKER_TTL", "15"))
+    """The session TTL of the workers this process runs: WF_WORKER_TTL read and checked as
+    ``wfctl worker`` reads it (its default and check are declared once, in WorkerOptions)."""
+    return float(WorkerOptions.from_env().ttl)

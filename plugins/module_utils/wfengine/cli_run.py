@@ -60,6 +60,8 @@ def _already_done(args: argparse.Namespace, space: Space) -> bool:
 def cmd_workflow(args: argparse.Namespace, space: Space) -> int:
     opts = space_options(args)
     workers = local_workers(args)
+    if args.wait or workers:
+        worker_ttl()    # the hosted workers' TTL: a bad WF_WORKER_TTL is refused before any write
     if not args.resume and not args.force and _already_done(args, space):
         return 0
     if not args.wait and workers == 0:
