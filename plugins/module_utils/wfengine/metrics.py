@@ -95,7 +95,7 @@ class WorkerMetrics:
 
 def _ready_count(space: Any) -> int:
     n = 0
-    for k in space.keys("q/"):
+    for k in space.keys(keys.QUEUE):
         parsed = keys.parse_queue_key(k)
         if parsed is not None and parsed[1] == "r":
             n += 1
