@@ -25,7 +25,26 @@ main_core=$(python -c 'from ansible.release import __version__ as v; print(".".j
 
 # tests/unit/plugins/modules/ runs under ansible-test units (scripts/units.sh), isolated from the
 # controller's code as on a managed host; pytest runs everything else, once (docs/decisions.md).
-step pytest python -m pytest -q -p no:cacheprovider tests --ignore=tests/unit/plugins/modules
+# pytest in two processes at once (docs/decisions.md): the tests that take fixed loopback
+# resources (Consul clusters, sshd machines, fixed ports: marker `loopback`, tests/conftest.py)
+# mostly wait on TTLs, outages and Raft, the others mostly compute; run one after the other
+# they took 26 minutes.  Each part runs its tests one at a time, so no two tests of the
+# loopback part share an address.  The loopback part's log is printed when both have ended.
+pytest_parts() {
+  local log="$root/.cache/pytest-loopback.log" rc=0 pid
+  mkdir -p "$root/.cache"
+  python -m pytest -q -p no:cacheprovider --durations=15 -m loopback "$@" > "$log" 2>&1 &
+  pid=$!
+  trap 'kill "$pid" 2>/dev/null || true' INT TERM
+  echo "-- the other tests:"
+  python -m pytest -q -p no:cacheprovider --durations=15 -m "not loopback" "$@" || rc=1
+  wait "$pid" || rc=1
+  trap - INT TERM
+  echo "-- the loopback tests:"
+  cat "$log"
+  return "$rc"
+}
+step pytest pytest_parts tests --ignore=tests/unit/plugins/modules
 step "units-$main_core" scripts/units.sh
 step readme-check scripts/readme-check.sh
 # The engine's shape (issue 22): file length, complexity, import circles, mypy --strict; what is not

@@ -31,8 +31,25 @@ def pytest_configure(config):
     """The markers pyproject.toml declares, declared again for ansible-test units, which runs
     pytest with --strict-markers and a configuration of its own."""
     for marker in ("consul: needs the 3-server Consul cluster on loopback (started by the fixture)",
-                   "slow: takes more than a few seconds"):
+                   "slow: takes more than a few seconds",
+                   "loopback: uses fixed loopback addresses or ports (Consul clusters, sshd "
+                   "machines, a fixed port): CI runs these apart from the others, at the same time"):
         config.addinivalue_line("markers", marker)
+
+
+# Where the tests that take fixed machine resources live: Consul clusters on 127.0.0.11-83, the
+# sshd machines on 127.0.0.61-63, fixed ports.  scripts/test.sh runs `-m loopback` and
+# `-m "not loopback"` in two pytest processes at once (docs/decisions.md): two tests of the
+# same part never run at the same time, so a new test that takes such a resource goes here (or
+# says `pytestmark = pytest.mark.loopback`), or is marked consul.
+_LOOPBACK_DIRS = ("distributed", "remote")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        rel = os.path.relpath(str(item.fspath), _HERE).split(os.sep)
+        if rel[0] in _LOOPBACK_DIRS or item.get_closest_marker("consul") is not None:
+            item.add_marker(pytest.mark.loopback)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 
 from sshd_hosts import SshHosts, regenerate_host_key, ssh_argv
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.loopback]   # the sshd machines on .61-62
 
 ADDRESSES = ("127.0.0.61", "127.0.0.62")
 PROBE = 'printf %s "$SSH_CONNECTION|$WF_MACHINE_ROOT"'
