@@ -21,9 +21,10 @@ round costs at least one Space write, hence the bound ``rounds x median write la
 
 With effectful operations (scripts), the worker also commits a checkpoint before each operation
 (``Executor.effectful``: the attempt is recorded before it runs), so a step of k operations is k+1
-sequential commits; ``checkpoint_ops=True`` counts them.  Not modelled (the bound stays a lower
-bound): the node lock taken before each step, reads, operation time, hosted-operation
-serialization.
+sequential commits; ``checkpoint_ops=True`` counts them.  ``op_cost`` (in writes: an operation's
+time over one write's) adds each operation's own time between its checkpoint and the next commit,
+which the rounds leave out: the bound *with operation time*.  Not modelled (the bound stays a
+lower bound): the node lock taken before each step, reads, hosted-operation serialization.
 
 The simulation costs O(instructions + waits): a node blocked on (other, state) is re-evaluated only
 when that state is committed, the way the engine's ready tuples work.
@@ -36,14 +37,15 @@ from wfengine.rules import CALL, RCALL, STATE, WAIT, RuleSet
 
 
 def analyse(rules: Dict[str, Any], workflow: str, nodes: Dict[str, Dict[str, Any]],
-            checkpoint_ops: bool = False) -> Dict[str, int]:
-    """Rounds of the ideal schedule and what the run does: ``rounds`` (critical path in commits),
-    ``commits`` (commits of the ideal schedule), ``transitions`` (states reached), ``operations``
-    (node and relationship operations), ``waits`` (wait instructions), ``participants``."""
+            checkpoint_ops: bool = False, op_cost: float = 0.0) -> Dict[str, Any]:
+    """Rounds of the ideal schedule and what the run does: ``rounds`` (critical path in commits;
+    with ``op_cost``, in writes, operations' time included: a float), ``commits`` (commits of the
+    ideal schedule), ``transitions`` (states reached), ``operations`` (node and relationship
+    operations), ``waits`` (wait instructions), ``participants``."""
     rs = RuleSet(workflow, rules[workflow])
     progs = {nid: rs.program(n) for nid, n in nodes.items() if rs.participates(n["type"])}
     pc = {nid: 0 for nid in progs}
-    committed: Dict[Tuple[str, str], int] = {}      # (node, state) -> round of its commit
+    committed: Dict[Tuple[str, str], Any] = {}      # (node, state) -> round of its commit
     waiters: Dict[Tuple[str, str], List[str]] = {}
     counts = {"transitions": 0, "operations": 0, "waits": 0}
     for p in progs.values():
@@ -60,8 +62,8 @@ def analyse(rules: Dict[str, Any], workflow: str, nodes: Dict[str, Dict[str, Any
     # evaluated in round a+1; a node busy with checkpoint commits until round b resumes at b+1)
     # (round 1 also registers the nodes whose program starts with a wait as waiters; they do not
     # advance, so they cost no commit, as in the engine where they are not initially ready)
-    agenda: Dict[int, Set[str]] = {1: set(progs)}
-    busy: Dict[str, int] = {}
+    agenda: Dict[Any, Set[str]] = {1: set(progs)}
+    busy: Dict[str, Any] = {}
     while agenda:
         r = min(agenda)
         batch = agenda.pop(r)
@@ -90,7 +92,7 @@ def analyse(rules: Dict[str, Any], workflow: str, nodes: Dict[str, Dict[str, Any
                 if ins.op in (CALL, RCALL) and checkpoint_ops:
                     # checkpoint commit (with the states reached so far), then the operation
                     commits += 1
-                    local_round += 1
+                    local_round += 1 + op_cost if op_cost else 1
                 if ins.op == STATE:
                     new.append((nid, ins.name, local_round))
                 advanced = True

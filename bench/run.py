@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -106,6 +106,54 @@ def _sum_counts(dicts: List[Optional[Dict[str, Any]]]) -> Dict[str, int]:
     return total
 
 
+def host_load(space: Any, run_id: str) -> Dict[str, Any]:
+    """The run's operations by root host, and the busiest host's summed operation time: with
+    hosted operations serialized (TOSCA 1.3 hosted nodes concurrency, the model setting
+    ``serialize_hosted``, on by default) no schedule ends before that host ran all of its own, so
+    ``host_floor_s`` is a floor of the run's wall time that the critical path (zero-time
+    operations) does not see.  Each operation's duration is the executor's (``true``: fork, exec,
+    wait, from the worker's thread)."""
+    from wfengine import run_records, run_reports
+    from wfengine.instances import root_of
+    rec = run_records.read_run(space, run_id)
+    per: Dict[str, List[Tuple[float, float]]] = {}     # root host -> (start, end) of each
+    for op in run_reports.logs(space, rec["model"], rec["instance"], run_id=run_id):
+        root = root_of(op["node"], rec.get("hosting") or {})
+        end = float(op.get("ts") or 0.0)
+        per.setdefault(root, []).append((end - float(op.get("duration") or 0.0), end))
+    if not per:
+        return {"hosts": 0, "operations": 0, "host_floor_s": 0.0}
+    busiest = max(per, key=lambda h: sum(e - b for b, e in per[h]))
+    spans = per[busiest]
+    durations = [e - b for v in per.values() for b, e in v]
+    return {"hosts": len(per), "operations": len(durations),
+            "op_median_s": round(statistics.median(durations), 6),
+            "busiest_host": busiest, "busiest_operations": len(spans),
+            "host_floor_s": round(sum(e - b for b, e in spans), 4),
+            # from the run's start to the busiest host's first operation, and from its first
+            # operation's start to its last one's end: where the rest of the wall time goes
+            "busiest_first_s": round(min(b for b, e in spans) - float(rec["started"]), 4),
+            "busiest_span_s": round(max(e for b, e in spans) - min(b for b, e in spans), 4),
+            "serialized": bool(rec.get("serialize_hosted", True))}
+
+
+def _bound_with_operations(res: Dict[str, Any], info: Dict[str, Any]) -> None:
+    """The critical path with each operation's own time (its median in this run) added after its
+    checkpoint, times the write latency: what the rounds-only bound leaves out when operations
+    really run (``bound_with_ops_s``; critical_path.analyse's ``op_cost``)."""
+    from critical_path import analyse
+    from generator import compile_file
+    compiled = None
+    for wf, r in (res.get("workflows") or {}).items():
+        load, write_ms = r.get("host_load") or {}, (r.get("write_latency") or {}).get("median_ms")
+        if not load.get("operations") or not write_ms:
+            continue
+        compiled = compiled or compile_file(info["model"])
+        cost = load["op_median_s"] * 1000.0 / write_ms
+        path = analyse(compiled["rules"], wf, compiled["nodes"], checkpoint_ops=True, op_cost=cost)
+        r["bound_with_ops_s"] = round(path["rounds"] * write_ms / 1000.0, 4)
+
+
 def measure_one(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Upload, instantiate, install, uninstall on a fresh Space; everything measured."""
     from harness import (CountingSpace, HttpCounter, cpu_seconds, executor_for, reset_hwm,
@@ -162,6 +210,8 @@ def measure_one(spec: Dict[str, Any]) -> Dict[str, Any]:
                                  "manager_calls": mspace.stats.snapshot()}
             if rec["status"] != "succeeded":
                 r["errors"] = (rec.get("errors") or [])[:5]
+            if spec["impl"] != "noop":
+                r["host_load"] = host_load(raw, rec["id"])
             if consul:
                 results = _stop_consul_workers(procs)
                 r["workers"] = results
@@ -429,6 +479,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                 "timeout": args.timeout}
                         res = run_child(spec, args.timeout * 2.5)
                         res.setdefault("spec", {k: v for k, v in spec.items()})
+                        if impl == "true":
+                            _bound_with_operations(res, info)
                         results["runs"].append(res)
                         print(_progress_line(res), flush=True)
                 if opy and info["node_instances"] <= args.opera_max_nodes:
@@ -518,6 +570,14 @@ def _progress_line(res: Dict[str, Any]) -> str:
     for wf, r in res["workflows"].items():
         parts.append("%s %.3f s (%s, %d commits, %d req)" % (wf, r["wall_s"], r["status"], r.get("commits", 0),
                                                             r.get("requests", 0)))
+        if r.get("bound_with_ops_s"):
+            parts[-1] += " [bound with operation time %.3f s: wall / it %.1f]" % (
+                r["bound_with_ops_s"], r["wall_s"] / r["bound_with_ops_s"])
+        load = r.get("host_load")
+        if load and load.get("operations"):
+            parts[-1] += " [host floor %.3f s: %d operations on %s from %.3f s, over %.3f s]" % (
+                load["host_floor_s"], load["busiest_operations"], load["busiest_host"],
+                load["busiest_first_s"], load["busiest_span_s"])
     return head + "  " + "; ".join(parts)
 
 
