@@ -36,43 +36,43 @@ LIBRARIES = "lib/"
 
 
 def model_head(model: str) -> str:
-    return "models/%s/head" % model
+    return model_tree(model) + "head"
 
 
 def model_version(model: str, digest: str) -> str:
-    return "models/%s/v/%s/" % (model, digest)
+    return model_versions(model) + digest + "/"
 
 
 def model_versions(model: str) -> str:
-    return "models/%s/v/" % model
+    return model_tree(model) + "v/"
 
 
 def model_meta(model: str, digest: str) -> str:
     """Written last, exactly once per version: a version without it is incomplete (catalog.py)."""
-    return "models/%s/v/%s/meta" % (model, digest)
+    return model_version(model, digest) + "meta"
 
 
 def model_pin(model: str, digest: str) -> str:
     """Rewritten by every instance made on the version: what tells a collection in progress that
     the version just got a user (catalog.collect_versions)."""
-    return "models/%s/v/%s/pin" % (model, digest)
+    return model_version(model, digest) + "pin"
 
 
 def model_claim(model: str, digest: str, ident: str) -> str:
     """An upload writing the version's folder: gone if a collection removed the folder meanwhile."""
-    return "models/%s/v/%s/claim/%s" % (model, digest, ident)
+    return model_version(model, digest) + "claim/" + ident
 
 
 def model_template(model: str, digest: str, template: str) -> str:
-    return "models/%s/v/%s/tpl/%s" % (model, digest, template)
+    return model_version(model, digest) + "tpl/" + template
 
 
 def model_rules(model: str, digest: str, workflow: str) -> str:
-    return "models/%s/v/%s/rules/%s" % (model, digest, workflow)
+    return model_version(model, digest) + "rules/" + workflow
 
 
 def model_operations(model: str, digest: str, template: str) -> str:
-    return "models/%s/v/%s/ops/%s" % (model, digest, template)
+    return model_version(model, digest) + "ops/" + template
 
 
 def model_tree(model: str) -> str:
@@ -85,41 +85,41 @@ def model_instances(model: str) -> str:
 
 
 def instance_head(model: str, instance: str) -> str:
-    return "inst/%s/%s/head" % (model, instance)
+    return instance_tree(model, instance) + "head"
 
 
 def instance_tree(model: str, instance: str) -> str:
-    return "inst/%s/%s/" % (model, instance)
+    return model_instances(model) + instance + "/"
 
 
 def instance_generation(model: str, instance: str, gen: str) -> str:
     """One generation of an instance: its nodes (``n/``) and, for an update, its rules."""
-    return "inst/%s/%s/g/%s/" % (model, instance, gen)
+    return instance_tree(model, instance) + "g/" + gen + "/"
 
 
 def instance_rules(model: str, instance: str, gen: str) -> str:
     """The composite rules of an update generation (updates.py, runs.rules_key_of)."""
-    return "inst/%s/%s/g/%s/rules" % (model, instance, gen)
+    return instance_generation(model, instance, gen) + "rules"
 
 
 def instance_nodes(model: str, instance: str, gen: str) -> str:
-    return "inst/%s/%s/g/%s/n/" % (model, instance, gen)
+    return instance_generation(model, instance, gen) + "n/"
 
 
 def instance_node(model: str, instance: str, gen: str, node: str) -> str:
-    return "inst/%s/%s/g/%s/n/%s" % (model, instance, gen, node)
+    return instance_nodes(model, instance, gen) + node
 
 
 def instance_current(model: str, instance: str) -> str:
-    return "inst/%s/%s/current" % (model, instance)
+    return instance_tree(model, instance) + "current"
 
 
 def instance_runs(model: str, instance: str) -> str:
-    return "inst/%s/%s/runs/" % (model, instance)
+    return instance_tree(model, instance) + "runs/"
 
 
 def instance_run(model: str, instance: str, run: str) -> str:
-    return "inst/%s/%s/runs/%s" % (model, instance, run)
+    return instance_runs(model, instance) + run
 
 
 def run(run_id: str) -> str:
@@ -183,7 +183,7 @@ def facts(run_id: str) -> str:
 
 
 def fact(run_id: str, node: str) -> str:
-    return "facts/%s/%s" % (run_id, node)
+    return facts(run_id) + node
 
 
 def traces(run_id: str) -> str:
@@ -191,22 +191,22 @@ def traces(run_id: str) -> str:
 
 
 def trace(run_id: str, node: str, version: int) -> str:
-    return "trace/%s/%s/%08d" % (run_id, node, version)
+    return "%s%s/%08d" % (traces(run_id), node, version)
 
 
 def trace_batch(run_id: str, tag: str, seq: int) -> str:
     """Trace record of one batch commit (events of several nodes, in causal order)."""
-    return "trace/%s/~%s/%08d" % (run_id, tag, seq)
+    return "%s~%s/%08d" % (traces(run_id), tag, seq)
 
 
 def trace_stale(run_id: str, node: str, worker: str, stamp: int) -> str:
     """Trace record of an operation a worker ran after it had lost the node (a stale execution,
     worker.py): written without a lock, so named by worker and time, never by fact version."""
-    return "trace/%s/%s/~stale-%s-%d" % (run_id, node, worker.replace("/", "_"), stamp)
+    return "%s%s/~stale-%s-%d" % (traces(run_id), node, worker.replace("/", "_"), stamp)
 
 
 def log_stale(run_id: str, node: str, worker: str, stamp: int) -> str:
-    return "logs/%s/%s/~stale-%s-%d" % (run_id, node, worker.replace("/", "_"), stamp)
+    return "%s%s/~stale-%s-%d" % (logs(run_id), node, worker.replace("/", "_"), stamp)
 
 
 def host_lock(run_id: str, host: str) -> str:
@@ -237,16 +237,16 @@ def logs(run_id: str) -> str:
 
 
 def log(run_id: str, node: str, version: int) -> str:
-    return "logs/%s/%s/%08d" % (run_id, node, version)
+    return "%s%s/%08d" % (logs(run_id), node, version)
 
 
 def attributes(model: str, instance: str, node: str) -> str:
-    return "inst/%s/%s/attrs/%s" % (model, instance, node)
+    return instance_tree(model, instance) + "attrs/" + node
 
 
 def known_hosts(model: str, instance: str) -> str:
     """Host keys of a deployment's remote hosts (ssh.py): deleted with the instance."""
-    return "inst/%s/%s/known_hosts" % (model, instance)
+    return instance_tree(model, instance) + "known_hosts"
 
 
 def parse_queue_key(key: str) -> Optional[Tuple[str, str, str]]:
