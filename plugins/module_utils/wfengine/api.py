@@ -15,6 +15,7 @@ from . import catalog, deployments, keys, run_reports, runs
 from .errors import Conflict, NotFound, WfError
 from .imperative import is_imperative
 from .operation.executor import Executor
+from .records import RunRecord
 from . import plan as _plan
 from . import timeline as _timeline
 from . import updates as _updates
@@ -65,7 +66,7 @@ def open_space(opts: SpaceOptions) -> Space:
 
 
 def start_workflow(space: Space, workflow: str, model: str, instance: str,
-                   resume: bool = False, max_retries: int = 0) -> Dict[str, Any]:
+                   resume: bool = False, max_retries: int = 0) -> RunRecord:
     """Start a run (or, with ``resume``, continue the last failed one from its failed steps);
     refused while another run of the instance is in progress."""
     if resume:
@@ -74,7 +75,7 @@ def start_workflow(space: Space, workflow: str, model: str, instance: str,
 
 
 def start_or_attach(space: Space, workflow: str, model: str, instance: str, resume: bool = False,
-                    max_retries: int = 0) -> Tuple[Dict[str, Any], bool]:
+                    max_retries: int = 0) -> Tuple[RunRecord, bool]:
     """Start a run, or find the run of ``workflow`` already in progress on the instance; returns
     (record, attached).  A run of another workflow in progress is a conflict that names it."""
     for dummy in range(2):
@@ -98,7 +99,8 @@ def start_or_attach(space: Space, workflow: str, model: str, instance: str, resu
 CONVERGING = ("install", "uninstall")
 
 
-def rerun_decision(space: Space, workflow: str, model: str, instance: str) -> Tuple[str, Optional[Dict[str, Any]]]:
+def rerun_decision(space: Space, workflow: str, model: str, instance: str
+                   ) -> Tuple[str, Optional[RunRecord]]:
     """What ``wfctl workflow`` does for a workflow that converges the deployment (install,
     uninstall), judged from the instance's last run: ``("done", run)`` when it is a succeeded
     run of that workflow on the current generation (nothing to run; ``--force`` runs it again),
@@ -128,7 +130,7 @@ def rerun_decision(space: Space, workflow: str, model: str, instance: str) -> Tu
     return "start", None
 
 
-def run_to_wait(space: Space, model: str, instance: str) -> Dict[str, Any]:
+def run_to_wait(space: Space, model: str, instance: str) -> RunRecord:
     """The run ``wfctl wait`` follows: the one in progress, else the instance's last run."""
     rec = runs.current_run(space, model, instance)
     if rec is not None:
@@ -151,7 +153,7 @@ def attach_run(opts: SpaceOptions, space: Space, run_id: str, workers: Optional[
                progress: Optional[Callable[[Dict[str, Any]], None]] = None,
                ssh_options: Optional[Any] = None, ttl: Optional[float] = None,
                threads: Optional[int] = None, executor: Optional[Executor] = None,
-               notice: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+               notice: Optional[Callable[[str], None]] = None) -> RunRecord:
     """Wait for a run that may have been started elsewhere (``wfctl wait``, a second ``--wait``).
 
     ``workers`` N > 0 runs N workers here at once; 0 never; None (the default) runs one here only
@@ -173,7 +175,7 @@ def attach_run(opts: SpaceOptions, space: Space, run_id: str, workers: Optional[
                                    ssh_options=ssh_options))
         state["started"] = True
 
-    def tick(rec: Dict[str, Any]) -> None:
+    def tick(rec: RunRecord) -> None:
         if state["started"] or workers == 0 or runs.live_workers(space):
             return
         if opts.backend == "embedded":
@@ -199,7 +201,7 @@ def attach_run(opts: SpaceOptions, space: Space, run_id: str, workers: Optional[
 
 
 def last_run(space: Space, model: str, instance: str,
-             workflow: Optional[str] = None) -> Optional[Dict[str, Any]]:
+             workflow: Optional[str] = None) -> Optional[RunRecord]:
     recs = runs.instance_runs(space, model, instance)
     if workflow:
         recs = [r for r in recs if r["workflow"] == workflow]
@@ -211,7 +213,7 @@ def run_with_local_workers(opts: SpaceOptions, space: Space, run_id: str, worker
                            executor: Optional[Executor] = None,
                            progress: Optional[Callable[[Dict[str, Any]], None]] = None,
                            ssh_options: Optional[Any] = None,
-                           ttl: Optional[float] = None) -> Dict[str, Any]:
+                           ttl: Optional[float] = None) -> RunRecord:
     """Run ``workers`` workers in this process until the run ends (embedded ``--workers N``);
     ``threads`` and ``ttl`` as for attach_run."""
     from .worker import run_workers, stop_workers

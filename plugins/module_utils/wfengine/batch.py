@@ -49,10 +49,12 @@ from .batch_commit import BatchCommit
 from .batch_member import CANDS_MAX, GROUP_EVENTS, GROUP_MAX, Member
 from .errors import SpaceDataError, WfError
 from .operation.executor import OperationCall
-from .facts import new_fact, operation_error, passes, reached, remaining_states, validate_fact
+from .facts import (evaluated, new_fact, operation_error, passes, reached, remaining_states,
+                    validate_fact)
 from .interpreter import run_program
 from .placement import call_end
 from . import imperative
+from .records import Fact, salvage_fact
 from .rules import RCALL, STATE, WAIT, Instr
 from .space.base import Entry, TxnResult, op_get, op_lock
 
@@ -76,7 +78,7 @@ class Batch(BatchCommit):
         self.node_ids = node_ids
         self.members: Dict[str, Member] = {}
         # Facts of nodes outside the batch, as read: node -> (fact or None, index or 0).
-        self.outside: Dict[str, Tuple[Optional[Dict[str, Any]], int]] = {}
+        self.outside: Dict[str, Tuple[Optional[Fact], int]] = {}
         self.to_read: Dict[str, None] = {}
         self.seq = itertools.count()
         self.released: List[str] = []        # locks taken on nodes whose tuple was gone
@@ -85,7 +87,7 @@ class Batch(BatchCommit):
         self.gevents: Dict[int, int] = {}    # trace events per group (root id)
         # Handoff: facts of precisely woken nodes as read (node -> (fact or None, index)), the
         # nodes chosen, and after the commit what the next batch starts from.
-        self.woken_facts: Dict[str, Tuple[Optional[Dict[str, Any]], int]] = {}
+        self.woken_facts: Dict[str, Tuple[Optional[Fact], int]] = {}
         self.hand_index: Dict[str, int] = {}
         self.handed: Dict[str, Tuple[Entry, Optional[Entry]]] = {}
         self.may_hand = False                # choose_handoff ran: this lane goes on after it
@@ -204,9 +206,7 @@ class Batch(BatchCommit):
 
     def _fail(self, m: Member, e: Optional[Entry], message: str) -> None:
         """Bad data in the Space: stop this node (the run ends failed) instead of looping on it."""
-        fact = new_fact(m.id)
-        if e is not None and isinstance(e.value, dict):
-            fact.update({k: v for k, v in e.value.items() if k in fact})
+        fact = salvage_fact(m.id, e.value if e is not None else None)
         fact["error"] = {"message": message, "worker": self.w.id}
         if not isinstance(fact.get("version"), int):
             fact["version"] = 0
@@ -233,7 +233,8 @@ class Batch(BatchCommit):
                         m.queued = True
                         pending.append(m)
 
-    def _read_outside(self, ids: List[str], into: Optional[Dict[str, Any]] = None) -> None:
+    def _read_outside(self, ids: List[str],
+                      into: Optional[Dict[str, Tuple[Optional[Fact], int]]] = None) -> None:
         """Facts of nodes outside the batch: from what this worker knows of the nodes it owns
         and no other lane of it holds (it wrote most of them: see RunContext.known_fact), read
         from the Space otherwise."""
@@ -324,7 +325,7 @@ class Batch(BatchCommit):
         fact["pc"] += 1
         return True
 
-    def _fact_at_hand(self, m: Member, other: str) -> Optional[Dict[str, Any]]:
+    def _fact_at_hand(self, m: Member, other: str) -> Optional[Fact]:
         """A fact an imperative GUARD looks at (its waits just made it at hand), or None after
         asking for it to be read (a node resumed right at its GUARD)."""
         if other == m.id:
@@ -395,7 +396,7 @@ class Batch(BatchCommit):
         missing = [t for t in want if t not in fresh]
         if missing:
             self._read_outside(missing, fresh)
-        self.ctx.prefetch([t for t in want if not (fresh[t][0] or {}).get("version")])
+        self.ctx.prefetch([t for t in want if not evaluated(fresh[t][0])])
         for m in self.members.values():
             for t in m.cands:
                 fact, index = fresh[t]
@@ -408,7 +409,7 @@ class Batch(BatchCommit):
                 else:
                     m.checks[t] = index
 
-    def _waiting(self, t: str, fact: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    def _waiting(self, t: str, fact: Optional[Fact]) -> Dict[str, Any]:
         """What node ``t`` (outside the batch, its fact as read) waits for: {node, state}."""
         if fact is not None and fact["version"]:
             return fact.get("waiting") or {}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tupl
 from . import events as trace_events
 from . import keys
 from .batch_member import RECORD_EVENTS, TXN_EVENTS, Member
+from .records import Fact
 from .space.base import (Entry, Op, TxnResult, op_cas, op_check_index, op_check_not_exists,
                          op_check_session, op_delete, op_delete_cas_present, op_get,
                          op_lock, op_set)
@@ -64,9 +65,9 @@ class BatchCommit:
     run_id: str
     session: Optional[str]     # the worker's live session (set before any batch)
     members: Dict[str, Member]
-    outside: Dict[str, Tuple[Optional[Dict[str, Any]], int]]
+    outside: Dict[str, Tuple[Optional[Fact], int]]
     released: List[str]
-    woken_facts: Dict[str, Tuple[Optional[Dict[str, Any]], int]]
+    woken_facts: Dict[str, Tuple[Optional[Fact], int]]
     hand_index: Dict[str, int]
     handed: Dict[str, Tuple[Entry, Optional[Entry]]]
     may_hand: bool

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Set, Tuple
 
 from . import keys
+from .records import Fact, new_fact
 from .space.base import Entry
 
 # Members of one group (nodes whose progress depends on each other's uncommitted states): a
@@ -39,7 +40,7 @@ class Member:
         self.id = node_id
         self.ready = ready
         self.lock = lock
-        self.fact: Dict[str, Any] = {}
+        self.fact: Fact = new_fact(node_id)     # as read by the batch
         self.index = 0
         self.node: Dict[str, Any] = {}
         self.prog: List[Any] = []

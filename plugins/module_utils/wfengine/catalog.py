@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import keys, operations
 from .errors import Conflict, NotFound, SpaceDataError, ToscaError
 from .model_compiler import compile_source, digest_of
+from .records import ModelHead, validate_model_head
 # `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
 # pylint: disable=useless-import-alias,unused-import
 from .rules import validate_rule_set as validate_rule_set  # runs.py reads it from here
@@ -265,7 +266,7 @@ def collect_versions(space: Space, name: str) -> List[str]:
     return deleted
 
 
-def version_entry(space: Space, name: str, head: Dict[str, Any]) -> Entry:
+def version_entry(space: Space, name: str, head: ModelHead) -> Entry:
     """The ``meta`` entry of the version ``head`` points at, checked complete; an error naming
     the model and the digest otherwise (never an empty model)."""
     digest = head["digest"]
@@ -276,14 +277,12 @@ def version_entry(space: Space, name: str, head: Dict[str, Any]) -> Entry:
     return e
 
 
-def model_head(space: Space, name: str) -> Dict[str, Any]:
+def model_head(space: Space, name: str) -> ModelHead:
     keys.check_name("model", name)
     head = space.get(keys.model_head(name))
     if head is None:
         raise NotFound("unknown model %s" % name)
-    if not isinstance(head.value, dict) or not isinstance(head.value.get("digest"), str):
-        raise SpaceDataError("%s: not a model head" % head.key)
-    return head.value
+    return validate_model_head(head.key, head.value)
 
 
 def unknown_workflow(space: Space, model: str, workflow: str) -> NotFound:

@@ -14,6 +14,7 @@ from . import api
 from .cli_common import inputs, notice, print_json, space_options, ssh_options, worker_ttl
 from .errors import WfError
 from .instances import split_instance_id
+from .records import RunRecord
 from .space.base import Space
 
 
@@ -89,7 +90,7 @@ def cmd_wait(args: argparse.Namespace, space: Space) -> int:
     return follow(args, space_options(args), space, rec, args.workers)
 
 
-def follow(args: argparse.Namespace, opts: api.SpaceOptions, space: Space, rec: Dict[str, Any],
+def follow(args: argparse.Namespace, opts: api.SpaceOptions, space: Space, rec: RunRecord,
            workers: Optional[int]) -> int:
     """Wait for the run (hosting workers as ``attach_run`` decides), print its summary, and
     exit 0 succeeded, 1 failed or canceled, 3 still running at the timeout, 130 interrupted."""

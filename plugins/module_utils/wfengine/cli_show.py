@@ -11,13 +11,16 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, TypeVar
 
 from . import api
 from .cli_common import print_json
 from .errors import WfError
+from .records import RunRecord
 from .space.base import Space
 from .space.options import SpaceOptions
+
+_R = TypeVar("_R")      # a record of a listing command
 
 
 def _relationship_note(point: Dict[str, Any]) -> str:
@@ -122,8 +125,8 @@ def section_lines(sections: Dict[str, Any]) -> List[str]:
     return lines
 
 
-def _records(args: argparse.Namespace, records: List[Dict[str, Any]],
-             lines: Callable[[Dict[str, Any]], Iterable[str]]) -> int:
+def _records(args: argparse.Namespace, records: Sequence[_R],
+             lines: Callable[[_R], Iterable[str]]) -> int:
     """The listing commands (trace, runs, logs, serves) print alike: ``--json`` the records as the
     api returns them, else each record's lines."""
     if args.json:
@@ -152,7 +155,7 @@ def cmd_runs(args: argparse.Namespace, space: Space) -> int:
     return _records(args, api.instance_runs(space, args.model, args.instance), _run_lines)
 
 
-def _run_lines(r: Dict[str, Any]) -> Iterator[str]:
+def _run_lines(r: RunRecord) -> Iterator[str]:
     """One run record: id, workflow, status, duration."""
     dur = r.get("duration")
     yield ("%s %-10s %-10s %s"

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, cast
 
 from . import catalog, keys
 from .errors import Conflict, NotFound, SpaceDataError
 from .operation.function_eval import input_values
 from .instances import expand, validate_node
+from .records import InstanceHead, validate_instance_head
 from .space.base import Entry, Space, op_cas, op_check_index, op_delete, op_delete_tree, op_set
 from .tosca.checks import check_input_values
 from .tosca.model import NodeTemplate
@@ -119,7 +120,7 @@ def sensitive_inputs(space: Space, model: str) -> List[str]:
     return sorted(n for n, d in defs.items() if isinstance(d, dict) and d.get("sensitive") is True)
 
 
-def instance_head(space: Space, model: str, instance: str) -> Dict[str, Any]:
+def instance_head(space: Space, model: str, instance: str) -> InstanceHead:
     keys.check_name("model", model)
     keys.check_name("instance", instance)
     e = space.get(keys.instance_head(model, instance))
@@ -127,20 +128,21 @@ def instance_head(space: Space, model: str, instance: str) -> Dict[str, Any]:
         if space.get(keys.model_head(model)) is None:
             raise NotFound("unknown model %s" % model)
         raise NotFound("unknown instance %s of model %s" % (instance, model))
-    v = e.value
-    if not isinstance(v, dict) or not all(isinstance(v.get(k), str) for k in ("model_digest", "generation")):
-        raise SpaceDataError("%s: not an instance head" % e.key)
-    return v
+    return validate_instance_head(e.key, e.value)
 
 
-def read_nodes(space: Space, model: str, instance: str, head: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+def read_nodes(space: Space, model: str, instance: str, head: Mapping[str, Any]
+               ) -> Dict[str, Dict[str, Any]]:
     prefix = keys.instance_nodes(model, instance, head["generation"])
     return nodes_of(prefix, space.list(prefix))
 
 
 def nodes_of(prefix: str, entries: List[Entry]) -> Dict[str, Dict[str, Any]]:
-    """Node instances (id -> validated record) from the entries listed under ``prefix``."""
-    return {e.key[len(prefix):]: validate_node(e.key, e.value) for e in entries}
+    """Node instances (id -> validated record) from the entries listed under ``prefix``.  As
+    plain dicts: their readers (rules, placement, operations) take the nodes ``expand`` makes
+    too, not typed yet (records.NodeInstance is their shape)."""
+    return {e.key[len(prefix):]: cast(Dict[str, Any], validate_node(e.key, e.value))
+            for e in entries}
 
 
 def read_node(space: Space, model: str, instance: str, gen: str, node: str) -> Dict[str, Any]:
@@ -148,7 +150,7 @@ def read_node(space: Space, model: str, instance: str, gen: str, node: str) -> D
     e = space.get(key)
     if e is None:
         raise SpaceDataError("%s: node instance missing" % key)
-    return validate_node(key, e.value)
+    return cast(Dict[str, Any], validate_node(key, e.value))     # as nodes_of
 
 
 def delete_instance(space: Space, model: str, instance: str, check: bool = False) -> Dict[str, Any]:

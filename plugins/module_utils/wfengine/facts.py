@@ -10,30 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from .errors import SpaceDataError
-
-
-def new_fact(node: str) -> Dict[str, Any]:
-    return {"node": node, "pc": 0, "state": None, "reached": [], "version": 0, "done": False,
-            "waiting": None, "error": None, "inflight": None, "operations": 0}
-
-
-def validate_fact(key: str, value: Any) -> Dict[str, Any]:
-    ok = (isinstance(value, dict) and isinstance(value.get("node"), str)
-          and isinstance(value.get("pc"), int) and not isinstance(value.get("pc"), bool)
-          and isinstance(value.get("version"), int) and isinstance(value.get("reached"), list)
-          and all(isinstance(s, str) for s in value["reached"])
-          and (value.get("state") is None or isinstance(value.get("state"), str))
-          and isinstance(value.get("done"), bool)
-          and isinstance(value.setdefault("operations", 0), int)
-          and not isinstance(value["operations"], bool) and value["operations"] >= 0)
-    if not ok:
-        raise SpaceDataError("%s: not a fact" % key)
-    value.setdefault("waiting", None)
-    value.setdefault("error", None)
-    value.setdefault("inflight", None)
-    fact: Dict[str, Any] = value
-    return fact
+from .records import Fact
+# `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
+# pylint: disable=useless-import-alias,unused-import
+from .records import new_fact as new_fact, validate_fact as validate_fact  # their home before
 
 
 def operation_error(operation: str, result: Any, worker: str, attempt: int,
@@ -45,11 +25,16 @@ def operation_error(operation: str, result: Any, worker: str, attempt: int,
             "relationship": None if rel is None else rel["id"]}
 
 
-def reached(fact: Optional[Dict[str, Any]], state: str) -> bool:
+def reached(fact: Optional[Fact], state: str) -> bool:
     return fact is not None and state in fact["reached"]
 
 
-def passes(fact: Optional[Dict[str, Any]], state: str, past_failures: bool) -> bool:
+def evaluated(fact: Optional[Fact]) -> bool:
+    """Whether a worker has evaluated the node of ``fact`` in its run (its version moved)."""
+    return fact is not None and bool(fact.get("version"))
+
+
+def passes(fact: Optional[Fact], state: str, past_failures: bool) -> bool:
     """Whether a wait for ``state`` of the node whose fact this is holds.  ``past_failures`` (an
     uninstall run: TOSCA, uninstall failures should not prevent the other operations): a node
     stopped by a failed operation no longer holds up those that wait for it."""

@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .errors import SpaceDataError
 from .instances import natural_key
+from .records import Fact
 # Compiling (upload) and preconditions live in their own files; callers find them here too.
 # `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
 # pylint: disable=useless-import-alias,unused-import
@@ -169,7 +170,7 @@ def instances_from(nodes: Dict[str, Dict[str, Any]]) -> Callable[[str], List[str
 
 
 # ---------------------------------------------------------------- run time (batch.py, worker.py)
-def guard_runs(ins: Any, fact_of: Callable[[str], Optional[Dict[str, Any]]]) -> Optional[bool]:
+def guard_runs(ins: Any, fact_of: Callable[[str], Optional[Fact]]) -> Optional[bool]:
     """Whether the step of GUARD ``ins`` runs, from its predecessors' markers; None when a fact
     it needs is not at hand (the caller reads it and evaluates again)."""
     succ: List[bool] = []
@@ -189,20 +190,20 @@ def guard_runs(ins: Any, fact_of: Callable[[str], Optional[Dict[str, Any]]]) -> 
     return fail or (bool(succ) and all(succ)) or not (ins.args or ())
 
 
-def skip_step(fact: Dict[str, Any], prog: List[Any]) -> None:
+def skip_step(fact: Fact, prog: List[Any]) -> None:
     """The GUARD said no: mark the step skipped and go to its end marker."""
     step = prog[fact["pc"]].step
     fact["reached"].append(marker(step) + "!skipped")
     fact["pc"] = _end(prog, fact["pc"], step)
 
 
-def end_status(fact: Dict[str, Any], step: str) -> str:
+def end_status(fact: Fact, step: str) -> str:
     """Status of the step event traced at a step's end: ok, failed or skipped."""
     r = fact["reached"]
     return "failed" if marker(step) + "!failed" in r else "skipped" if marker(step) + "!skipped" in r else "ok"
 
 
-def fail_step(fact: Dict[str, Any], prog: List[Any]) -> None:
+def fail_step(fact: Fact, prog: List[Any]) -> None:
     """An operation of an imperative step failed (``fact["error"]`` says which): keep the error
     for the end of the run, mark the step failed and go to its end marker, so that the
     ``on_failure`` steps and the other instances' waits can proceed."""
@@ -215,7 +216,7 @@ def fail_step(fact: Dict[str, Any], prog: List[Any]) -> None:
     fact["pc"] = _end(prog, fact["pc"], step)
 
 
-def finish(fact: Dict[str, Any], prog: List[Any]) -> None:
+def finish(fact: Fact, prog: List[Any]) -> None:
     """At the end of an imperative program with failed steps: the node ends in error, so the run
     ends ``failed`` (after the on_failure steps, which have run by now)."""
     if fact["pc"] >= len(prog) and fact.get("failed") and not fact.get("error"):

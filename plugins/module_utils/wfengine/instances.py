@@ -13,6 +13,9 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from . import limits
 from .errors import ModelError
+# `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
+# pylint: disable=useless-import-alias,unused-import
+from .records import validate_node as validate_node  # its home before records.py
 
 HOSTED_ON = "tosca.relationships.HostedOn"
 
@@ -228,21 +231,3 @@ def root_of(node_id: str, hosting: Dict[str, Any]) -> str:
         template, k = entry[0], k // entry[1]
         seen += 1
     return instance_id(template, k)
-
-
-def validate_node(key: str, node: Any) -> Dict[str, Any]:
-    """Shape check of a node instance read back from the Space."""
-    from .errors import SpaceDataError
-    ok = isinstance(node, dict) and all(isinstance(node.get(k), str) for k in ("id", "template", "type")) \
-        and isinstance(node.get("out"), list) and isinstance(node.get("in"), list)
-    if ok:
-        for rel in node["out"] + node["in"]:
-            if not isinstance(rel, dict) or not all(
-                    isinstance(rel.get(k), str)
-                    for k in ("id", "type", "requirement", "source", "target", "source_type", "target_type")):
-                ok = False
-                break
-    if not ok:
-        raise SpaceDataError("%s: not a node instance" % key)
-    record: Dict[str, Any] = node
-    return record

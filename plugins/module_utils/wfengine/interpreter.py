@@ -12,10 +12,11 @@ are the ``ProgramSteps`` a path gives.  One loop, so both paths cannot drift apa
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Protocol
+from typing import List, Optional, Protocol
 
 from . import imperative
 from .errors import SpaceDataError
+from .records import Fact
 from .rules import CALL, RCALL, STATE, WAIT, Instr
 
 
@@ -39,7 +40,7 @@ class ProgramSteps(Protocol):
         """Whether a wait passes; None to stop until the awaited facts are read."""
 
 
-def run_program(fact: Dict[str, Any], prog: List[Instr], steps: ProgramSteps) -> bool:
+def run_program(fact: Fact, prog: List[Instr], steps: ProgramSteps) -> bool:
     """Advance ``fact`` through ``prog`` from its pc as far as ``steps`` allow.  False when the
     node was abandoned (the fact then says nothing worth committing); True otherwise, with
     ``done`` settled."""

@@ -26,6 +26,7 @@ from . import catalog, deployments, keys
 from .errors import WfError
 from .imperative import instances_from, is_marker
 from .placement import call_end
+from .records import InstanceHead
 from .rules import CALL, RCALL, STATE, WAIT, rule_set
 from .space.base import READ_VERBS, Entry, Space, TxnResult
 from .updates import UPDATE, compute
@@ -102,7 +103,7 @@ def plan(space: Space, workflow: str, model: str, instance: str, inputs: Optiona
                        "edges": len(edges)}}
 
 
-def _workflow_nodes(ro: Any, workflow: str, model: str, instance: str, head: Dict[str, Any]
+def _workflow_nodes(ro: Any, workflow: str, model: str, instance: str, head: InstanceHead
                     ) -> Tuple[Dict[str, Dict[str, Any]], Any]:
     """The nodes of the instance's current generation and the rules of ``workflow`` over them,
     read in one snapshot (as runs.start_run reads them)."""

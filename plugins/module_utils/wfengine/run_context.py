@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, cast
 
 from . import deployments, keys
 from .errors import NotFound, SpaceDataError, WfError
@@ -16,6 +16,7 @@ from .facts import new_fact
 from .instances import natural_key, split_instance_id, validate_node
 from .locality import Zones
 from .placement import host_address
+from .records import Fact
 from .rules import Instr, RuleSet, rule_set, validate_rule_set
 from .run_records import rules_key_of, run_record
 from .space.base import Entry, Space
@@ -48,7 +49,7 @@ class RunContext:
         # Facts as this worker last committed or read them (node -> (fact, index)).  A hint, never
         # the truth: a decision taken on a stale one is caught by the index checks of the commit
         # (batch.py), and a wait found satisfied stays satisfied (states reached only grow).
-        self._facts: Dict[str, Tuple[Optional[Dict[str, Any]], int]] = {}
+        self._facts: Dict[str, Tuple[Optional[Fact], int]] = {}
         self._ready: Dict[str, int] = {}      # node -> index of the last ready tuple it wrote
         self._floor: Dict[str, int] = {}      # node -> newest index seen for its fact
         # A small run's facts, written with its record (runs.start_run, "fresh"): new, at the
@@ -112,17 +113,19 @@ class RunContext:
         """Nodes whose fact is still the one start_run wrote, as far as this worker knows."""
         return self._fresh
 
-    def known_fact(self, node_id: str) -> Optional[Tuple[Optional[Dict[str, Any]], int]]:
+    def known_fact(self, node_id: str) -> Optional[Tuple[Optional[Fact], int]]:
         hit = self._facts.get(node_id)
         if hit is None and node_id in self._fresh:
             return new_fact(node_id), self._fresh_index
         return hit
 
-    def remember_fact(self, node_id: str, fact: Optional[Dict[str, Any]], index: int) -> None:
+    def remember_fact(self, node_id: str, fact: Optional[Fact], index: int) -> None:
         """Keep a copy (the caller goes on changing its fact), unless a newer one is known: a
         read that returns after another lane's commit must not bring an older index back."""
         if fact is not None:
-            fact = dict(fact, reached=list(fact["reached"]))
+            kept = fact.copy()
+            kept["reached"] = list(fact["reached"])
+            fact = kept
         with self._lock:
             if index >= self._floor.get(node_id, 0):
                 self._facts[node_id] = (fact, index)
@@ -185,7 +188,9 @@ class RunContext:
                     for n in node_ids if n not in self._nodes}
 
     def cache_nodes(self, entries: Dict[str, Any]) -> None:
-        found = {n: validate_node(e.key, e.value) for n, e in entries.items() if e is not None}
+        # plain dicts, as deployments.nodes_of gives them
+        found = {n: cast(Dict[str, Any], validate_node(e.key, e.value))
+                 for n, e in entries.items() if e is not None}
         with self._lock:
             self._nodes.update(found)
 
@@ -232,7 +237,7 @@ class _Step:
         self.ready = ready
         self.lock = lock
         self.session = session
-        self.fact: Dict[str, Any] = {}
+        self.fact: Fact = new_fact(node_id)     # as read by the step
         self.fact_index = 0
         self.events: List[List[Any]] = []     # rows of events.py
         self.logs: List[Dict[str, Any]] = []
@@ -240,7 +245,7 @@ class _Step:
         self.attributes: Dict[str, Any] = {}
         self.other_attributes: Dict[str, Dict[str, Any]] = {}   # outputs of operations run for another end
         self.fact_entry: Any = None
-        self.awaited: Dict[str, Any] = {}   # facts of other ends read during this step
+        self.awaited: Dict[str, Optional[Fact]] = {}   # facts of other ends read during this step
         self.awaited_index: Dict[str, int] = {}
         # Events (status stale) of operations with side effects run and not committed yet.
         self.pending: List[List[Any]] = []

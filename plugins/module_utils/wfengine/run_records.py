@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import deployments, keys
 from .errors import NotFound, SpaceDataError
-from .facts import validate_fact
+from .records import RunRecord, validate_fact, validate_run
 from .space.base import Entry, Space
 
 RUNNING = "running"
@@ -23,23 +23,18 @@ FAILED = "failed"
 CANCELED = "canceled"
 
 
-def read_run(space: Space, run_id: str) -> Dict[str, Any]:
+def read_run(space: Space, run_id: str) -> RunRecord:
     e = space.get(keys.run(run_id))
     if e is None:
         raise NotFound("unknown run %s" % run_id)
     return run_record(e)
 
 
-def run_record(e: Entry) -> Dict[str, Any]:
-    v = e.value
-    if not isinstance(v, dict) or not all(isinstance(v.get(k), str) for k in
-                                          ("id", "model", "instance", "workflow", "status",
-                                           "model_digest", "generation")):
-        raise SpaceDataError("%s: not a run record" % e.key)
-    return v
+def run_record(e: Entry) -> RunRecord:
+    return validate_run(e.key, e.value)
 
 
-def rules_key_of(rec: Dict[str, Any]) -> str:
+def rules_key_of(rec: RunRecord) -> str:
     """Where a run's rules are: the model version's rules of its workflow, or, for an update run,
     the composite rules stored with its update generation (``rules_key``, checked to lie there)."""
     key = rec.get("rules_key")
@@ -52,7 +47,7 @@ def rules_key_of(rec: Dict[str, Any]) -> str:
     return key
 
 
-def instance_runs(space: Space, model: str, instance: str) -> List[Dict[str, Any]]:
+def instance_runs(space: Space, model: str, instance: str) -> List[RunRecord]:
     """Run records of an instance, oldest first."""
     deployments.instance_head(space, model, instance)
     ids = [k.rsplit("/", 1)[1] for k in space.keys(keys.instance_runs(model, instance))]
@@ -66,7 +61,7 @@ def instance_runs(space: Space, model: str, instance: str) -> List[Dict[str, Any
     return recs
 
 
-def node_states(space: Space, runs: List[Dict[str, Any]], nodes: Dict[str, Any]
+def node_states(space: Space, runs: List[RunRecord], nodes: Dict[str, Any]
                 ) -> Tuple[Dict[str, Optional[str]], Dict[str, Any]]:
     """Each node's state (and error) in the latest of ``runs`` (oldest first) that touched it:
     ``(states, errors)``, for the nodes of ``nodes`` only."""

@@ -15,6 +15,7 @@ from . import catalog, deployments, keys
 from . import events as trace_events
 from .errors import NotFound, SpaceDataError
 from .instances import natural_key, root_of
+from .records import InstanceHead, RunRecord
 from .run_records import RUNNING, instance_runs, node_states, read_run
 from .space.base import Space
 
@@ -52,7 +53,7 @@ def status(space: Space, model: str, instance: str) -> Dict[str, Any]:
     return out
 
 
-def waiting_hosts(space: Space, rec: Dict[str, Any]) -> List[Dict[str, Any]]:
+def waiting_hosts(space: Space, rec: RunRecord) -> List[Dict[str, Any]]:
     """Root hosts of a running run whose ready nodes wait for the worker that serves them
     (``wfctl worker --serves``) to come back: host, address, serving workers, nodes, since."""
     served: Dict[str, Set[str]] = {}
@@ -93,7 +94,7 @@ def waiting_hosts(space: Space, rec: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [hosts[k] for k in sorted(hosts)]
 
 
-def topology_outputs(space: Space, model: str, instance: str, head: Dict[str, Any],
+def topology_outputs(space: Space, model: str, instance: str, head: InstanceHead,
                      nodes: Dict[str, Dict[str, Any]], meta: Dict[str, Any]) -> Dict[str, Any]:
     """The model's ``outputs``, computed from the current attributes of the deployment."""
     from .operation.function_eval import evaluate_outputs
@@ -121,7 +122,7 @@ class _Deployment:
 
 
 def _select_runs(space: Space, model: str, instance: str, workflow: Optional[str],
-                 run_id: Optional[str]) -> List[Dict[str, Any]]:
+                 run_id: Optional[str]) -> List[RunRecord]:
     """Runs of an instance filtered by workflow / run id; an unknown one is an error, not an
     empty answer."""
     runs = instance_runs(space, model, instance)

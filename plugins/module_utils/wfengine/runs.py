@@ -23,6 +23,7 @@ from .errors import Conflict, NotFound
 from .facts import new_fact, validate_fact
 from .instances import hosting_map
 from .locality import zone_map
+from .records import Fact, InstanceHead, RunRecord
 from .imperative import check_preconditions, instances_from, is_imperative
 from .rules import rule_set, validate_rule_set
 # `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
@@ -50,7 +51,7 @@ def _runs_operations(meta: Dict[str, Any], nodes: Dict[str, Dict[str, Any]]) -> 
 
 def start_run(space: Space, workflow: str, model: str, instance: str,
               max_retries: int = 0, override: Optional[Dict[str, str]] = None,
-              extra_ops: Optional[List[Any]] = None) -> Dict[str, Any]:
+              extra_ops: Optional[List[Any]] = None) -> RunRecord:
     """Create a run and put out the ready tuples of the nodes that can start; returns the record.
     ``max_retries`` is the run-wide default of retries for a failing operation.  ``override``
     (updates.py): the run's ``generation``, ``model_digest`` and ``rules_key`` instead of the
@@ -64,15 +65,16 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
     initial = [n for n in participants if rs.starts_ready(nodes[n])]
     now = time.time()
     run_id = "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)), uuid.uuid4().hex[:6])
-    record = {"id": run_id, "model": model, "instance": instance, "workflow": workflow,
-              "model_digest": head["model_digest"], "generation": head["generation"],
-              "status": RUNNING, "started": now, "ended": None, "duration": None,
-              "participants": len(participants), "nodes": len(nodes), "epoch": 0,
-              "max_retries": int(max_retries),
-              # workers share out the nodes of a run by zones of root hosts (locality.py)
-              "hosting": hosting_map(nodes),
-              "zones": zone_map(nodes, spread=_runs_operations(meta, nodes)),
-              "serialize_hosted": bool(meta.get("settings", {}).get("serialize_hosted", True))}
+    record: RunRecord = {
+        "id": run_id, "model": model, "instance": instance, "workflow": workflow,
+        "model_digest": head["model_digest"], "generation": head["generation"],
+        "status": RUNNING, "started": now, "ended": None, "duration": None,
+        "participants": len(participants), "nodes": len(nodes), "epoch": 0,
+        "max_retries": int(max_retries),
+        # workers share out the nodes of a run by zones of root hosts (locality.py)
+        "hosting": hosting_map(nodes),
+        "zones": zone_map(nodes, spread=_runs_operations(meta, nodes)),
+        "serialize_hosted": bool(meta.get("settings", {}).get("serialize_hosted", True))}
     if override:
         record["rules_key"] = override["rules_key"]
     if workflow == "uninstall" and not is_imperative(rules):
@@ -87,13 +89,15 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
 
 def _read_start(space: Space, workflow: str, model: str, instance: str,
                 override: Optional[Dict[str, str]]
-                ) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any],
+                ) -> Tuple[InstanceHead, Dict[str, Any], Dict[str, Any],
                            Dict[str, Dict[str, Any]]]:
     """What a run starts from, in one read: the instance head (its generation and model version,
     or the update's ``override``), the workflow's rules, the model version's meta, the nodes."""
     head = deployments.instance_head(space, model, instance)
     if override:
-        head = dict(head, generation=override["generation"], model_digest=override["model_digest"])
+        head = head.copy()
+        head.update({"generation": override["generation"],
+                     "model_digest": override["model_digest"]})
     nodes_prefix = keys.instance_nodes(model, instance, head["generation"])
     rules: Optional[Dict[str, Any]]
     if override:
@@ -113,7 +117,7 @@ def _read_start(space: Space, workflow: str, model: str, instance: str,
     return head, rules, meta, deployments.nodes_of(nodes_prefix, node_entries)
 
 
-def _write_start(space: Space, record: Dict[str, Any], participants: List[str],
+def _write_start(space: Space, record: RunRecord, participants: List[str],
                  initial: List[str], extra: List[Any]) -> None:
     """Write a new run: its facts and ready tuples, then its record with the instance's
     current-run pointer (Conflict if the instance has a run in progress)."""
@@ -172,7 +176,7 @@ def _check_preconditions(space: Space, workflow: str, rules: Dict[str, Any], mod
 
 
 def finalize_run(space: Space, run_id: str,
-                 where: Optional[Tuple[str, str]] = None) -> Optional[Dict[str, Any]]:
+                 where: Optional[Tuple[str, str]] = None) -> Optional[RunRecord]:
     """End a quiet run (only its marker left in the queue); returns the final record, or None if the
     run is not quiet or was already finalized.  ``where`` (model, instance), when the caller knows
     it, lets the instance's current-run pointer be read with the run record: the end of a run is
@@ -219,8 +223,7 @@ def _quiet(qkeys: List[str], marker_key: str, canceled: bool) -> bool:
     return qkeys == [marker_key]
 
 
-def _final_record(rec: Dict[str, Any], facts: List[Dict[str, Any]],
-                  canceled: bool) -> Dict[str, Any]:
+def _final_record(rec: RunRecord, facts: List[Fact], canceled: bool) -> RunRecord:
     """The record of a run that ends now, from its facts: status, end, duration, counts, errors."""
     done = sum(1 for f in facts if f["done"])
     errors = [{"node": f["node"], **f["error"]} for f in facts if f.get("error")]
@@ -228,7 +231,7 @@ def _final_record(rec: Dict[str, Any], facts: List[Dict[str, Any]],
     for f in facts:
         counts[f["state"] or "initial"] = counts.get(f["state"] or "initial", 0) + 1
     now = time.time()
-    new = dict(rec)
+    new = rec.copy()
     new.update({"status": CANCELED if canceled else
                 SUCCEEDED if done == rec["participants"] and not errors else FAILED,
                 "ended": now, "duration": round(now - rec["started"], 6), "done": done,
@@ -240,7 +243,7 @@ def _final_record(rec: Dict[str, Any], facts: List[Dict[str, Any]],
     return new
 
 
-def _wake_stuck(space: Space, run_id: str, facts: List[Dict[str, Any]]) -> bool:
+def _wake_stuck(space: Space, run_id: str, facts: List[Fact]) -> bool:
     """Backstop against a lost wake-up: before a quiet run is declared failed, nodes blocked on a
     state that is already reached, or never evaluated, are put out again (True).  A node never
     evaluated is woken at most once: afterwards its fact says what it waits for.  The run ends
@@ -250,7 +253,7 @@ def _wake_stuck(space: Space, run_id: str, facts: List[Dict[str, Any]]) -> bool:
     for f in facts:
         if f["done"] or f.get("error"):
             continue
-        w = f.get("waiting") or {}
+        w: Any = f.get("waiting") or {}      # as the worker wrote it (not checked)
         other = by_node.get(w.get("node"))
         if not f["version"]:
             stuck.append(f["node"])
@@ -266,7 +269,7 @@ def _wake_stuck(space: Space, run_id: str, facts: List[Dict[str, Any]]) -> bool:
     return True
 
 
-def cancel_run(space: Space, model: str, instance: str) -> Dict[str, Any]:
+def cancel_run(space: Space, model: str, instance: str) -> RunRecord:
     """Stop scheduling new steps of the instance's run in progress; the workers kill the
     operations in flight (process group: SIGTERM, then SIGKILL after the grace period).  The
     run's entry under ``q/~/runs/`` is rewritten too: idle workers follow only that folder, and
@@ -284,13 +287,13 @@ def cancel_run(space: Space, model: str, instance: str) -> Dict[str, Any]:
     return read_run(space, run_id)
 
 
-def run_rules(space: Space, rec: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+def run_rules(space: Space, rec: RunRecord) -> Optional[Dict[str, Any]]:
     """The validated rules a run follows (``rules_key_of``), None if missing."""
     e = space.get(rules_key_of(rec))
     return None if e is None else validate_rule_set(rec["workflow"], e.value)
 
 
-def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[str, Any]:
+def resume_run(space: Space, workflow: str, model: str, instance: str) -> RunRecord:
     """Continue the instance's last run, if it is a failed or canceled run of ``workflow``, from
     its failed steps: what succeeded is not run again (facts keep their progress)."""
     recs = instance_runs(space, model, instance)
@@ -314,7 +317,7 @@ def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[s
     if re_ is None:
         raise NotFound("unknown run %s" % run_id)
     epoch = int(rec.get("epoch") or 0) + 1
-    new = dict(rec)
+    new = rec.copy()
     new.pop("fresh", None)      # the facts moved since the start
     new.update({"status": RUNNING, "ended": None, "duration": None, "epoch": epoch,
                 "resumed": list(rec.get("resumed") or []) + [time.time()]})
@@ -335,7 +338,7 @@ def resume_run(space: Space, workflow: str, model: str, instance: str) -> Dict[s
 
 def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,
              progress: Optional[Callable[[Dict[str, Any]], None]] = None,
-             tick: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+             tick: Optional[Callable[[RunRecord], None]] = None) -> RunRecord:
     """Block until the run ends (or ``timeout``); returns the run record (status may be running
     on timeout).
 
@@ -375,7 +378,7 @@ def wait_run(space: Space, run_id: str, timeout: Optional[float] = None,
         dummy, e = space.watch(key, e.index, min(remaining, 1.0 if progress or tick else 5.0))
 
 
-def current_run(space: Space, model: str, instance: str) -> Optional[Dict[str, Any]]:
+def current_run(space: Space, model: str, instance: str) -> Optional[RunRecord]:
     """The instance's run in progress (None when there is none)."""
     cur = space.get(keys.instance_current(model, instance))
     if cur is None or not isinstance(cur.value, dict) or not isinstance(cur.value.get("run"), str):
@@ -392,7 +395,7 @@ def live_workers(space: Space) -> List[str]:
     return [k[len(keys.WORKERS):] for k in space.keys(keys.WORKERS)]
 
 
-def run_progress(space: Space, run_id: str, rec: Dict[str, Any], qkeys: List[str]) -> Dict[str, Any]:
+def run_progress(space: Space, run_id: str, rec: RunRecord, qkeys: List[str]) -> Dict[str, Any]:
     facts = space.list(keys.facts(run_id))
     done = sum(1 for e in facts if isinstance(e.value, dict) and e.value.get("done"))
     states: Dict[str, int] = {}

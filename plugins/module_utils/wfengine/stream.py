@@ -28,6 +28,7 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 from . import events as trace_events
 from . import keys
 from .errors import NotFound
+from .records import RunRecord
 from .run_records import RUNNING, instance_runs, read_run, run_record
 
 Cursor = Tuple[int, int]
@@ -50,7 +51,7 @@ def format_cursor(cursor: Cursor) -> str:
 
 
 def select_run(space: Any, model: str, instance: str, run_id: Optional[str],
-               workflow: Optional[str] = None) -> Dict[str, Any]:
+               workflow: Optional[str] = None) -> RunRecord:
     """The run to show: ``run_id``, or the instance's latest run (of ``workflow`` when given; a
     playbook asks for "the install" without knowing its id).  An instance without such a run is
     an error, not an empty stream."""
@@ -179,7 +180,7 @@ def _read_new(space: Any, trace_prefix: str, seen: Dict[str, int],
             by_index.setdefault(e.index, []).append((k, evs))
 
 
-def _group(index: int, rec: Dict[str, Any],
+def _group(index: int, rec: RunRecord,
            by_index: Dict[int, List[Tuple[str, List[Dict[str, Any]]]]], start_index: int,
            end_index: Optional[int]) -> List[Dict[str, Any]]:
     """The events of one commit, in order: the run's start (at ``start_index``), the records'

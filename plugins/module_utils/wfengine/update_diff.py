@@ -20,6 +20,7 @@ from . import catalog, deployments
 from .errors import SpaceDataError, WfError
 from .instances import expand, natural_key
 from .operation.function_eval import input_values
+from .records import InstanceHead, ModelHead
 from .space.base import Entry, Space
 from .tosca.checks import check_input_values
 from .tosca.model import NodeTemplate
@@ -43,7 +44,7 @@ def _comparable(tpl: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _changed_inputs(space: Space, model: str, head: Dict[str, Any],
+def _changed_inputs(space: Space, model: str, head: InstanceHead,
                     values: Dict[str, Any]) -> Set[str]:
     """Inputs whose value the update changes: given ones, and defaults the new version changed."""
     old_given = head.get("inputs") or {}
@@ -130,7 +131,7 @@ class _RelKind:
         return name in self._ancestors
 
 
-def _new_generation(space: Space, model: str, head: Dict[str, Any], mhead: Dict[str, Any],
+def _new_generation(space: Space, model: str, head: InstanceHead, mhead: ModelHead,
                     meta: Dict[str, Any], old_nodes: Dict[str, Dict[str, Any]],
                     given: Optional[Dict[str, Any]], counts: Dict[str, int], where: str,
                     remove: Optional[List[str]] = None
@@ -165,8 +166,8 @@ def _rules(space: Space, model: str, digest: str, workflow: str) -> Dict[str, An
 class _Versions:
     """The instance as it is, and the generation the model's current version gives it."""
 
-    head: Dict[str, Any]
-    mhead: Dict[str, Any]
+    head: InstanceHead
+    mhead: ModelHead
     meta_entry: Entry
     counts: Dict[str, int]
     old_nodes: Dict[str, Dict[str, Any]]

@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Optional
 from . import catalog, deployments, keys, runs
 from .errors import Conflict, WfError
 from .operation.function_eval import input_values
+from .records import RunRecord
 from .space.base import Entry, Space, op_cas, op_check_index, op_set
 # What callers have always found here: the diff (update_diff.py) and the rules (update_rules.py).
 # `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
@@ -63,7 +64,7 @@ def update(space: Space, model: str, instance: str, inputs: Optional[Dict[str, A
     return diff
 
 
-def _continue(space: Space, model: str, instance: str, last: Dict[str, Any],
+def _continue(space: Space, model: str, instance: str, last: RunRecord,
               inputs: Optional[Dict[str, Any]], counts: Optional[Dict[str, int]],
               remove: Optional[List[str]]) -> Dict[str, Any]:
     """Continue the failed or canceled update run ``last``."""
@@ -111,7 +112,7 @@ def _checked_head(space: Space, model: str, instance: str, head: Dict[str, Any])
 
 
 def _start_run(space: Space, model: str, instance: str, w: Dict[str, Any], new_gen: str,
-               max_retries: int) -> Dict[str, Any]:
+               max_retries: int) -> RunRecord:
     """Write the new and the update generations, then start the update run in the transaction
     that moves the head (both generations removed again if that fails)."""
     head, mhead = w["head"], w["mhead"]
@@ -130,9 +131,9 @@ def _start_run(space: Space, model: str, instance: str, w: Dict[str, Any], new_g
              op_set(keys.model_pin(model, mhead["digest"]), {"instance": instance, "at": time.time()})]
     try:
         space.write_chunked(writes)
-        rec: Dict[str, Any] = runs.start_run(space, UPDATE, model, instance, max_retries=max_retries,
-                                             override={"generation": ugen, "rules_key": rules_key,
-                                                       "model_digest": mhead["digest"]}, extra_ops=extra)
+        rec = runs.start_run(space, UPDATE, model, instance, max_retries=max_retries,
+                             override={"generation": ugen, "rules_key": rules_key,
+                                       "model_digest": mhead["digest"]}, extra_ops=extra)
     except Exception:
         try:
             space.delete_tree(keys.instance_generation(model, instance, new_gen))
@@ -158,7 +159,7 @@ def installed(space: Space, model: str, instance: str) -> bool:
     return _installed(runs.instance_runs(space, model, instance))
 
 
-def _installed(recs: List[Dict[str, Any]]) -> bool:
+def _installed(recs: List[RunRecord]) -> bool:
     """Whether the instance is deployed: its last succeeded install, uninstall or update run is
     not an uninstall (a failed run leaves it as it was before, for this purpose)."""
     for rec in reversed(recs):

@@ -19,6 +19,7 @@ from . import events, imperative, keys
 from .errors import SpaceDataError, WfError, WorkerInterrupt
 from .facts import new_fact, passes, remaining_states, validate_fact
 from .interpreter import run_program
+from .records import Fact, salvage_fact
 from .operation.executor import OperationCall
 from .placement import call_end
 from .rules import RCALL, STATE, WAIT, Instr
@@ -113,9 +114,7 @@ class SingleNode:
         """Bad data in the Space: stop this node (the run ends failed) instead of looping on it."""
         fkey = keys.fact(run_id, node_id)
         e = self.space.get(fkey)
-        fact = new_fact(node_id)
-        if e is not None and isinstance(e.value, dict):
-            fact.update({k: v for k, v in e.value.items() if k in fact})
+        fact = salvage_fact(node_id, e.value if e is not None else None)
         fact["error"] = {"message": message, "worker": self.id}
         fact["version"] = int(fact.get("version") or 0) + 1
         res = self.space.txn([op_check_session(lk, session),
@@ -193,7 +192,7 @@ class SingleNode:
         fact["pc"] += 1
         return True
 
-    def _guard_facts(self, step: "_Step", ins: Instr) -> Dict[str, Any]:
+    def _guard_facts(self, step: "_Step", ins: Instr) -> Dict[str, Fact]:
         """Facts of the predecessors an imperative GUARD looks at: those its waits just read, the
         others (after a resume at the GUARD) read now.  A fact that does not exist reads as a node
         that reached nothing."""
@@ -216,7 +215,7 @@ class SingleNode:
                 step.awaited[o] = validate_fact(fk, e.value) if e is not None else None
                 step.awaited_index[o] = e.index if e is not None else 0
 
-    def _awaited(self, step: "_Step", prog: List[Instr], pc: int) -> Dict[str, Any]:
+    def _awaited(self, step: "_Step", prog: List[Instr], pc: int) -> Dict[str, Optional[Fact]]:
         """Facts of the other ends of the waits from ``pc`` to the next state (e.g. one wait per
         ConnectsTo source after `configuring`), read in one transaction: a node with a fan-in of
         N evaluates its waits in one round trip, not N."""
