@@ -70,11 +70,10 @@ class Batch(BatchCommit):
     the worker: batch_host.BatchHost)."""
 
     def __init__(self, worker: "BatchHost", ctx: "RunContext", node_ids: List[str]):
-        self.w = worker
-        self.space = worker.space
-        self.ctx = ctx
-        self.run_id = ctx.run_id
+        self.w, self.space, self.ctx, self.run_id = worker, worker.space, ctx, ctx.run_id
         self.session = worker.session
+        # fixed for the worker's life: read once, not through the port at every operation
+        self.wid, self.executor, self.stats = worker.id, worker.executor, worker.stats
         self.node_ids = node_ids
         self.members: Dict[str, Member] = {}
         # Facts of nodes outside the batch, as read: node -> (fact or None, index or 0).
@@ -110,7 +109,7 @@ class Batch(BatchCommit):
             nks, rules = self._claim_reads(todo)
             # Linda `in` of many tuples: lock, ready tuple and fact of every node (and the node
             # records this worker has not cached yet), one round trip.
-            res = self.space.txn([op_lock(k, {"worker": self.w.id}, cast(str, self.session)) for k in lks]
+            res = self.space.txn([op_lock(k, {"worker": self.wid}, cast(str, self.session)) for k in lks]
                                  + [op_get(keys.ready(self.run_id, n)) for n in todo]
                                  + [op_get(keys.fact(self.run_id, n)) for n in todo]
                                  + [op_get(k) for k in nks.values()] + [op_get(k) for k in rules])
@@ -207,7 +206,7 @@ class Batch(BatchCommit):
     def _fail(self, m: Member, e: Optional[Entry], message: str) -> None:
         """Bad data in the Space: stop this node (the run ends failed) instead of looping on it."""
         fact = salvage_fact(m.id, e.value if e is not None else None)
-        fact["error"] = {"message": message, "worker": self.w.id}
+        fact["error"] = {"message": message, "worker": self.wid}
         if not isinstance(fact.get("version"), int):
             fact["version"] = 0
         m.fact, m.skip, m.new = fact, True, True
@@ -295,13 +294,13 @@ class Batch(BatchCommit):
         if ins.op == RCALL:
             rel = ctx.relationship(m.id, ins.rel)
             cnode, cside = call_end(ins.name, rel, ins.side, m.node, ctx.node)
-        call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.w.id,
+        call = OperationCall(ctx.run_id, ctx.workflow, cnode, ins.name, rel, cside, self.wid,
                              operation_host=ins.host)
-        if self.w.executor.effectful(call):
+        if self.executor.effectful(call):
             m.pause = True     # goes on alone after the commit (worker_single.py)
             return False
-        result = self.w.executor.run(call)
-        self.w.stats["operations"] += 1
+        result = self.executor.run(call)
+        self.stats["operations"] += 1
         self._event(m, "operation", ins.name, rel, status="ok" if result.ok else "failed",
                     node=cnode)
         if getattr(result, "attributes", None):
@@ -311,7 +310,7 @@ class Batch(BatchCommit):
                               % (m.id, ins.name, cnode["id"]))
             m.attributes.update(result.attributes)
         if not result.ok:
-            fact["error"] = operation_error(ins.name, result, self.w.id, 1, rel)
+            fact["error"] = operation_error(ins.name, result, self.wid, 1, rel)
             fact["state"] = "error"
             self._event(m, "state", "error", None)
             if ins.step is not None:

@@ -64,6 +64,8 @@ class BatchCommit:
     ctx: "RunContext"
     run_id: str
     session: Optional[str]     # the worker's live session (set before any batch)
+    wid: str                   # the worker's id, and its counters (batch.py reads them once)
+    stats: Dict[str, int]
     members: Dict[str, Member]
     outside: Dict[str, Tuple[Optional[Fact], int]]
     released: List[str]
@@ -202,9 +204,9 @@ class BatchCommit:
                 self.w.count("commit_retries")
                 continue
             break
-        self.w.stats["lost"] += 1
+        self.stats["lost"] += 1
         log.warning("worker %s: batch commit of %s refused on %s (lock lost?); another worker "
-                    "retakes its nodes", self.w.id, self.run_id, ",".join(res.failed))
+                    "retakes its nodes", self.wid, self.run_id, ",".join(res.failed))
         return False
 
     def _build(self, tx: List[Member], released: List[str], moved: List[Member]) -> "_Txn":
@@ -278,7 +280,7 @@ class BatchCommit:
                 index = self.hand_index[t]
                 checks.setdefault(k, op_check_index(k, index) if index
                                   else op_check_not_exists(k))
-                hands.append(op_lock(keys.lock(self.run_id, t), {"worker": self.w.id},
+                hands.append(op_lock(keys.lock(self.run_id, t), {"worker": self.wid},
                                      cast(str, self.session)))
             gets.update(self.ctx.node_keys(list(m.hand)))
         return hands, gets
@@ -291,7 +293,7 @@ class BatchCommit:
         for i in range(0, len(events), RECORD_EVENTS):
             rows = [e[1] for e in events[i:i + RECORD_EVENTS]]
             ops.append(op_set(keys.trace_batch(self.run_id, _TRACE_TAG, next(_TRACE_SEQ)),
-                              trace_events.record(self.ctx.workflow, self.w.id, rows)))
+                              trace_events.record(self.ctx.workflow, self.wid, rows)))
         return ops
 
     def _send(self, txn: "_Txn", moved: List[Member]) -> Tuple[TxnResult, List[str]]:
@@ -324,7 +326,7 @@ class BatchCommit:
     def _applied(self, tx: List[Member], res: TxnResult, gets: Dict[str, str]) -> None:
         """``tx`` committed: what its handoffs and kept members start the next batch from."""
         run_id = self.run_id
-        self.w.stats["commits"] += 1
+        self.stats["commits"] += 1
         self.w.count("handoffs", sum(len(m.hand) for m in tx))
         for m in tx:
             m.events = []

@@ -50,7 +50,7 @@ class BatchPort:
 
     @property
     def stats(self) -> Dict[str, int]:
-        return cast(Dict[str, int], self._w.stats)
+        return cast("Dict[str, int]", self._w.stats)
 
     @property
     def executor(self) -> "Executor":
@@ -62,7 +62,7 @@ class BatchPort:
 
     @property
     def session(self) -> Optional[str]:
-        return cast(Optional[str], self._w.session)
+        return cast("Optional[str]", self._w.session)
 
     def count(self, name: str, n: int = 1) -> None:
         self._w._count(name, n)
