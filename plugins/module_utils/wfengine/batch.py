@@ -54,7 +54,7 @@ from .facts import (evaluated, new_fact, operation_error, passes, reached, remai
 from .interpreter import run_program
 from .placement import call_end
 from . import imperative
-from .records import Fact, salvage_fact
+from .records import Fact, NodeInstance, Relationship, salvage_fact
 from .rules import RCALL, STATE, WAIT, Instr
 from .space.base import Entry, TxnResult, op_get, op_lock
 
@@ -276,8 +276,8 @@ class Batch(BatchCommit):
         self.gevents[id(ra)] = events
         return True
 
-    def _event(self, m: Member, kind: str, name: str, rel: Optional[Dict[str, Any]],
-               status: str = "ok", node: Optional[Dict[str, Any]] = None) -> None:
+    def _event(self, m: Member, kind: str, name: str, rel: Optional[Relationship],
+               status: str = "ok", node: Optional[NodeInstance] = None) -> None:
         """``node``: the end an operation ran for, when not ``m`` (placement.call_end)."""
         m.events.append((next(self.seq), trace_events.event(node or m.node, kind, name, rel, status)))
         r = id(self._root(m))

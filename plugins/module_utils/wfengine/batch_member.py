@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Set, Tuple
 
 from . import keys
-from .records import Fact, new_fact
+from .records import Fact, NodeInstance, Nodes, new_fact
 from .space.base import Entry
 
 # Members of one group (nodes whose progress depends on each other's uncommitted states): a
@@ -42,7 +42,7 @@ class Member:
         self.lock = lock
         self.fact: Fact = new_fact(node_id)     # as read by the batch
         self.index = 0
-        self.node: Dict[str, Any] = {}
+        self.node: NodeInstance = {}      # type: ignore[typeddict-item]  # read with the fact
         self.prog: List[Any] = []
         self.before: Tuple[Any, ...] = ()
         self.new = False

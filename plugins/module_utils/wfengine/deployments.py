@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Dict, Iterable, List, Mapping, Optional, cast
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from . import catalog, keys
 from .errors import Conflict, NotFound, SpaceDataError
 from .operation.function_eval import input_values
 from .instances import expand, validate_node
-from .records import InstanceHead, validate_instance_head
+from .records import InstanceHead, NodeInstance, Nodes, validate_instance_head
 from .space.base import Entry, Space, op_cas, op_check_index, op_delete, op_delete_tree, op_set
 from .tosca.checks import check_input_values
 from .tosca.model import NodeTemplate
@@ -131,26 +131,22 @@ def instance_head(space: Space, model: str, instance: str) -> InstanceHead:
     return validate_instance_head(e.key, e.value)
 
 
-def read_nodes(space: Space, model: str, instance: str, head: Mapping[str, Any]
-               ) -> Dict[str, Dict[str, Any]]:
+def read_nodes(space: Space, model: str, instance: str, head: Mapping[str, Any]) -> Nodes:
     prefix = keys.instance_nodes(model, instance, head["generation"])
     return nodes_of(prefix, space.list(prefix))
 
 
-def nodes_of(prefix: str, entries: List[Entry]) -> Dict[str, Dict[str, Any]]:
-    """Node instances (id -> validated record) from the entries listed under ``prefix``.  As
-    plain dicts: their readers (rules, placement, operations) take the nodes ``expand`` makes
-    too, not typed yet (records.NodeInstance is their shape)."""
-    return {e.key[len(prefix):]: cast(Dict[str, Any], validate_node(e.key, e.value))
-            for e in entries}
+def nodes_of(prefix: str, entries: List[Entry]) -> Nodes:
+    """Node instances (id -> validated record) from the entries listed under ``prefix``."""
+    return {e.key[len(prefix):]: validate_node(e.key, e.value) for e in entries}
 
 
-def read_node(space: Space, model: str, instance: str, gen: str, node: str) -> Dict[str, Any]:
+def read_node(space: Space, model: str, instance: str, gen: str, node: str) -> NodeInstance:
     key = keys.instance_node(model, instance, gen, node)
     e = space.get(key)
     if e is None:
         raise SpaceDataError("%s: node instance missing" % key)
-    return cast(Dict[str, Any], validate_node(key, e.value))     # as nodes_of
+    return validate_node(key, e.value)
 
 
 def delete_instance(space: Space, model: str, instance: str, check: bool = False) -> Dict[str, Any]:

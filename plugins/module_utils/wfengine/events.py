@@ -19,12 +19,13 @@ import time
 from typing import Any, Dict, List, Optional
 
 from .errors import SpaceDataError
+from .records import NodeInstance, Relationship
 
 FORMAT = 2
 _KINDS = ("state", "operation", "step")   # step: end of an imperative workflow step
 
 
-def event(node: Dict[str, Any], kind: str, name: str, rel: Optional[Dict[str, Any]],
+def event(node: NodeInstance, kind: str, name: str, rel: Optional[Relationship],
           status: str = "ok", **extra: Any) -> List[Any]:
     """One event row (``node`` and ``rel`` as stored by ``instances``)."""
     row: List[Any] = [round(time.time(), 4), node["id"], node["template"], kind, name, status,

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from .records import Fact
+from .records import Fact, Relationship
 # `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
 # pylint: disable=useless-import-alias,unused-import
 from .records import new_fact as new_fact, validate_fact as validate_fact  # their home before
 
 
 def operation_error(operation: str, result: Any, worker: str, attempt: int,
-                    rel: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+                    rel: Optional[Relationship]) -> Dict[str, Any]:
     """The fact's ``error`` after an operation's last attempt failed (both ways a worker runs
     an operation write it alike): what a report, a resume and ``on_failure`` steps read."""
     return {"operation": operation, "exit_code": result.exit_code,

@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .errors import SpaceDataError
 from .instances import natural_key
-from .records import Fact
+from .records import Fact, NodeInstance, Nodes
 # Compiling (upload) and preconditions live in their own files; callers find them here too.
 # `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
 # pylint: disable=useless-import-alias,unused-import
@@ -98,7 +98,7 @@ class ImperativeRuleSet:
                                  % self.workflow)
         return list(self.instances(template))
 
-    def takes_part(self, node: Dict[str, Any]) -> bool:
+    def takes_part(self, node: NodeInstance) -> bool:
         return node["template"] in self.templates
 
     def participates(self, node_type: str) -> bool:
@@ -107,7 +107,7 @@ class ImperativeRuleSet:
     def states(self, node_type: str) -> List[str]:
         return []
 
-    def program(self, node: Dict[str, Any]) -> List[Instr]:
+    def program(self, node: NodeInstance) -> List[Instr]:
         prog: List[Instr] = []
         me, tpl = node["id"], node["template"]
         for it in self.templates.get(tpl, []):
@@ -136,7 +136,7 @@ class ImperativeRuleSet:
                 prog.append(Instr(STATE, marker(step), step=step))
         return prog
 
-    def wakes(self, node: Dict[str, Any], reached: Sequence[str]) -> List[str]:
+    def wakes(self, node: NodeInstance, reached: Sequence[str]) -> List[str]:
         out: List[str] = []
         for r in reached:
             if not is_marker(r) or "!" in r:
@@ -147,7 +147,7 @@ class ImperativeRuleSet:
                         out.append(i)
         return out
 
-    def starts_ready(self, node: Dict[str, Any]) -> bool:
+    def starts_ready(self, node: NodeInstance) -> bool:
         """``program(node)[0].op != WAIT`` without building the program (run start asks it of
         every node instance, and a program holds one wait per awaited instance)."""
         for it in self.templates.get(node["template"], []):
@@ -159,7 +159,7 @@ class ImperativeRuleSet:
         return False
 
 
-def instances_from(nodes: Dict[str, Dict[str, Any]]) -> Callable[[str], List[str]]:
+def instances_from(nodes: Nodes) -> Callable[[str], List[str]]:
     """``instances`` for a RuleSet over a dict of node records (run start)."""
     by: Dict[str, List[str]] = {}
     for nid, n in nodes.items():

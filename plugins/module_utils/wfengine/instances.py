@@ -9,10 +9,11 @@ relationships (ConnectsTo, DependsOn, ...) link each source instance to every ta
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, cast
 
 from . import limits
 from .errors import ModelError
+from .records import NodeInstance, Nodes, Relationship
 # `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
 # pylint: disable=useless-import-alias,unused-import
 from .records import validate_node as validate_node  # its home before records.py
@@ -108,8 +109,8 @@ def _number(node_id: str) -> int:
     return parsed[1] if parsed is not None else -1
 
 
-def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None,
-           drop_first: Iterable[str] = ()) -> Dict[str, Dict[str, Any]]:
+def expand(model: Any, previous: Optional[Mapping[str, NodeInstance]] = None,
+           drop_first: Iterable[str] = ()) -> Nodes:
     """Node instances of a model, keyed by id (``<template>_<n>``), as JSON-ready dicts::
 
         {"id", "template", "type", "host": id | None,
@@ -128,7 +129,7 @@ def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None,
     """
     check_counts(model)
     by_template: Dict[str, List[str]] = {}
-    nodes: Dict[str, Dict[str, Any]] = {}
+    nodes: Nodes = {}
     kept: Dict[Tuple[str, Optional[str]], List[str]] = {}      # (template, host or None) -> previous ids, by number
     next_number: Dict[str, int] = {}
     for old in (previous or {}).values():
@@ -166,9 +167,10 @@ def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None,
             hosted = model.relationship_types[req.relationship].is_a(HOSTED_ON)
             target_type = model.templates[req.node].type
             for src in by_template[tname]:
-                targets = [nodes[src]["host"]] if hosted else by_template[req.node]
+                # a HostedOn requirement's source has its host: the instance it was made on
+                targets = [cast(str, nodes[src]["host"])] if hosted else by_template[req.node]
                 for tgt in targets:
-                    rel = {"id": "%s:%s#%d:%s" % (src, req.name, i, tgt), "type": req.relationship,
+                    rel: Relationship = {"id": "%s:%s#%d:%s" % (src, req.name, i, tgt), "type": req.relationship,
                            "requirement": req.name, "source": src, "target": tgt,
                            "source_type": tpl.type, "target_type": target_type}
                     nodes[src]["out"].append(rel)
@@ -179,18 +181,18 @@ def expand(model: Any, previous: Optional[Dict[str, Dict[str, Any]]] = None,
 ROOTS = "~roots"     # hosting map entry: {node id: root host id} where the numbering rule fails
 
 
-def _true_roots(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, str]:
+def _true_roots(nodes: Mapping[str, NodeInstance]) -> Dict[str, str]:
     out: Dict[str, str] = {}
     for nid in nodes:
         cur, seen = nid, 0
-        while nodes[cur].get("host") and seen < 64:
-            cur = nodes[cur]["host"]
+        while (host := nodes[cur].get("host")) and seen < 64:
+            cur = host
             seen += 1
         out[nid] = cur
     return out
 
 
-def hosting_map(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+def hosting_map(nodes: Mapping[str, NodeInstance]) -> Dict[str, Any]:
     """``{template: [host template, instances per host instance]}`` of the hosted templates:
     with the numbering of a fresh ``expand`` (the k-th instance of a template with n instances
     per host sits on host instance k // n), enough to find any instance's root host from its id
@@ -201,8 +203,9 @@ def hosting_map(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     host_template: Dict[str, str] = {}
     for node in nodes.values():
         count[node["template"]] = count.get(node["template"], 0) + 1
-        if node.get("host"):
-            host_template[node["template"]] = nodes[node["host"]]["template"]
+        host = node.get("host")
+        if host:
+            host_template[node["template"]] = nodes[host]["template"]
     out: Dict[str, Any] = {t: [h, max(1, count[t] // max(1, count[h]))] for t, h in sorted(host_template.items())}
     exceptions = {nid: root for nid, root in sorted(_true_roots(nodes).items())
                   if nid != root and root_of(nid, out) != root}

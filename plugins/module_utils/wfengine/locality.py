@@ -31,20 +31,21 @@ import zlib
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from .instances import root_of, split_instance_id
+from .records import Nodes
 
 # Nodes per zone: above a batch (16 nodes) so that a zone's frontier fills a worker's batches,
 # small enough that 3 to 6 workers get several zones each from 200 nodes on.
 ZONE_NODES = 32
 
 
-def _roots(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, str]:
+def _roots(nodes: Nodes) -> Dict[str, str]:
     out: Dict[str, str] = {}
     for nid in nodes:
         chain = []
         cur = nid
-        while cur not in out and nodes[cur].get("host"):
+        while cur not in out and (host := nodes[cur].get("host")):
             chain.append(cur)
-            cur = nodes[cur]["host"]
+            cur = host
         root = out.get(cur, cur)
         out[cur] = root
         for c in chain:
@@ -52,7 +53,7 @@ def _roots(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, str]:
     return out
 
 
-def locality_order(nodes: Dict[str, Dict[str, Any]]) -> List[str]:
+def locality_order(nodes: Nodes) -> List[str]:
     """Root host ids, related ones close to each other; deterministic."""
     root = _roots(nodes)
     adj: Dict[str, Dict[str, int]] = {r: {} for r in set(root.values())}
@@ -83,7 +84,7 @@ def locality_order(nodes: Dict[str, Dict[str, Any]]) -> List[str]:
     return order
 
 
-def zone_map(nodes: Dict[str, Dict[str, Any]], zone_nodes: int = ZONE_NODES,
+def zone_map(nodes: Nodes, zone_nodes: int = ZONE_NODES,
              spread: bool = False) -> Dict[str, Any]:
     """The run record's ``zones``: ``{"count": Z, "of": {root template: zone | [zone per
     instance]}}``.  Root host ids are ``<template>_<n>`` (instances.expand), so a template whose

@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 from .errors import WfError
 from .operation.function_eval import evaluate, scoped
 from .operation.functions import FunctionContext, FunctionError
+from .records import NodeInstance, Relationship
 
 DEFAULT_SSH_PORT = 22
 # Inventory variables that say how to reach a host (the others go to the playbook as they are).
@@ -97,14 +98,14 @@ def operation_side(operation: str, woven_side: Optional[str]) -> Optional[str]:
     return woven_side
 
 
-def call_end(operation: str, rel: Optional[Dict[str, Any]], side: Optional[str], node: Dict[str, Any],
-             node_of: Callable[[str], Dict[str, Any]]) -> Tuple[Dict[str, Any], Optional[str]]:
+def call_end(operation: str, rel: Optional[Relationship], side: Optional[str], node: NodeInstance,
+             node_of: Callable[[str], NodeInstance]) -> Tuple[NodeInstance, Optional[str]]:
     """(node instance record, side) an operation call is made for: ``node`` (whose program holds
     the call) unless ``operation_side`` says the operation belongs to the other end."""
     end = operation_side(operation, side) if rel is not None else side
     if rel is None or end is None or end == side:
         return node, side
-    return node_of(rel[end]), end
+    return node_of(rel["source"] if end == "source" else rel["target"]), end
 
 
 def operation_root(call: Any, spec: Optional[Dict[str, Any]],

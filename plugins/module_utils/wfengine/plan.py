@@ -26,7 +26,7 @@ from . import catalog, deployments, keys
 from .errors import WfError
 from .imperative import instances_from, is_marker
 from .placement import call_end
-from .records import InstanceHead
+from .records import InstanceHead, Nodes, Relationship
 from .rules import CALL, RCALL, STATE, WAIT, rule_set
 from .space.base import READ_VERBS, Entry, Space, TxnResult
 from .updates import UPDATE, compute
@@ -104,7 +104,7 @@ def plan(space: Space, workflow: str, model: str, instance: str, inputs: Optiona
 
 
 def _workflow_nodes(ro: Any, workflow: str, model: str, instance: str, head: InstanceHead
-                    ) -> Tuple[Dict[str, Dict[str, Any]], Any]:
+                    ) -> Tuple[Nodes, Any]:
     """The nodes of the instance's current generation and the rules of ``workflow`` over them,
     read in one snapshot (as runs.start_run reads them)."""
     nodes_prefix = keys.instance_nodes(model, instance, head["generation"])
@@ -116,12 +116,12 @@ def _workflow_nodes(ro: Any, workflow: str, model: str, instance: str, head: Ins
     return nodes, rule_set(workflow, rules, instances_from(nodes))
 
 
-def _points_and_edges(rs: Any, nodes: Dict[str, Dict[str, Any]], participants: List[str]
+def _points_and_edges(rs: Any, nodes: Nodes, participants: List[str]
                       ) -> Tuple[List[Dict[str, Any]], List[List[int]]]:
     """The points of the participants' programs, and the happens-before edges between them: each
     point after the previous point of its program, a point after a wait after the state waited
     for."""
-    rels: Dict[str, Dict[str, Any]] = {}
+    rels: Dict[str, Relationship] = {}
     for n in nodes.values():
         for rel in n["out"]:
             rels[rel["id"]] = rel
@@ -157,8 +157,8 @@ def _points_and_edges(rs: Any, nodes: Dict[str, Dict[str, Any]], participants: L
     return points, edges
 
 
-def _point(ins: Any, nid: str, nodes: Dict[str, Dict[str, Any]],
-           rels: Dict[str, Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+def _point(ins: Any, nid: str, nodes: Nodes,
+           rels: Dict[str, Relationship]) -> Optional[Dict[str, Any]]:
     """The plan point of one instruction of ``nid``'s program (its ``id`` not set yet): a state
     change, a step marker or an operation; None for an imperative guard."""
     if ins.op == STATE:

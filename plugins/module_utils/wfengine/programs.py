@@ -18,7 +18,8 @@ instance, never per type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+from .records import NodeInstance, Relationship
 
 STATE = "state"
 CALL = "call"
@@ -66,7 +67,7 @@ class RuleSet:
     def participates(self, node_type: str) -> bool:
         return node_type in self.nodes
 
-    def takes_part(self, node: Dict[str, Any]) -> bool:
+    def takes_part(self, node: NodeInstance) -> bool:
         return self.participates(node["type"])
 
     def states(self, node_type: str) -> List[str]:
@@ -76,11 +77,11 @@ class RuleSet:
         rule = self.relationships.get(rtype)
         return rule[side] if rule else []
 
-    def _anchored(self, node: Dict[str, Any]) -> Dict[Tuple[str, str], List[Instr]]:
+    def _anchored(self, node: NodeInstance) -> Dict[Tuple[str, str], List[Instr]]:
         """The weaving instructions of the node's relationship instances, by (position, state)."""
         anchored: Dict[Tuple[str, str], List[Instr]] = {}
 
-        def weave(rel: Dict[str, Any], side: str, other: str, other_type: str) -> None:
+        def weave(rel: Relationship, side: str, other: str, other_type: str) -> None:
             for e in self._weaves(rel["type"], side):
                 chunk = anchored.setdefault((e["position"], e["state"]), [])
                 if e.get("wait_state") and self.participates(other_type):
@@ -94,7 +95,7 @@ class RuleSet:
             weave(rel, "target", rel["source"], rel["source_type"])
         return anchored
 
-    def program(self, node: Dict[str, Any]) -> List[Instr]:
+    def program(self, node: NodeInstance) -> List[Instr]:
         """The program of one node instance (a dict as stored by ``instances``)."""
         rule = self.nodes.get(node["type"])
         if rule is None:
@@ -110,7 +111,7 @@ class RuleSet:
                 prog.append(Instr(CALL, act["name"]))
         return prog
 
-    def _waiting(self, node: Dict[str, Any], reached: Set[str], direction: str,
+    def _waiting(self, node: Mapping[str, Any], reached: Set[str], direction: str,
                  seen: Set[str], out: List[str]) -> None:
         """Add to ``out`` the other ends of the node's ``direction`` ("out" or "in") relationship
         instances whose weaving waits for one of ``reached``."""
@@ -123,7 +124,7 @@ class RuleSet:
                     seen.add(rel[other_end])
                     out.append(rel[other_end])
 
-    def wakes(self, node: Dict[str, Any], reached: Iterable[str]) -> List[str]:
+    def wakes(self, node: NodeInstance, reached: Iterable[str]) -> List[str]:
         """Node instances that may be waiting for ``node`` to reach one of ``reached``.
 
         Computed from the rules alone, so a state change costs one write per waiting neighbour and
@@ -138,7 +139,7 @@ class RuleSet:
         self._waiting(node, reached, "in", seen, out)
         return out
 
-    def starts_ready(self, node: Dict[str, Any]) -> bool:
+    def starts_ready(self, node: NodeInstance) -> bool:
         """True when the node can make progress at the start of a run (its program does not begin
         with a wait: nobody has reached any state yet, so such a wait cannot hold).
 

@@ -20,9 +20,7 @@ from .errors import SpaceDataError
 RELATIONSHIP_KEYS = ("id", "type", "requirement", "source", "target", "source_type", "target_type")
 
 
-class Relationship(TypedDict):
-    """A relationship instance, in the ``out`` list of its source and the ``in`` list of its
-    target; its id is ``<source>:<requirement>#<index>:<target>`` (instances.expand)."""
+class _RelationshipKeys(TypedDict):
     id: str
     type: str
     requirement: str
@@ -32,14 +30,30 @@ class Relationship(TypedDict):
     target_type: str
 
 
+class Relationship(_RelationshipKeys, total=False):
+    """A relationship instance, in the ``out`` list of its source and the ``in`` list of its
+    target; its id is ``<source>:<requirement>#<index>:<target>`` (instances.expand).  In an
+    update's generation (update_rules.py), the virtual types its operations are compiled under."""
+    vtype: str
+    source_vtype: str
+    target_vtype: str
+
+
 # "in" is a keyword: the functional form.
 _NodeKeys = TypedDict("_NodeKeys", {"id": str, "template": str, "type": str,
                                     "out": List[Relationship], "in": List[Relationship]})
 
 
 class NodeInstance(_NodeKeys, total=False):  # pylint: disable=inherit-non-class
-    """A node instance (instances.expand); ``host``: the id of the instance it is hosted on."""
+    """A node instance (instances.expand); ``host``: the id of the instance it is hosted on.  In
+    an update's generation (update_rules.py): ``vtype``, the virtual type it runs under, and
+    ``model_digest``, the model version of a node the update removes."""
     host: Optional[str]
+    vtype: str
+    model_digest: str
+
+
+Nodes = Dict[str, NodeInstance]     # node instances by id: a deployment's generation
 
 
 class _FactKeys(TypedDict):

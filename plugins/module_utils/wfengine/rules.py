@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Dict, Sequence
 
 from .errors import ModelError, SpaceDataError
+from .records import Nodes, Relationship
 from .imperative import ImperativeRuleSet, validate as validate_imperative
 # The program vocabulary lives in programs.py (shared with imperative.py and update_rules.py);
 # re-exported here, where the engine has always found it.
@@ -145,13 +146,13 @@ def check_workflows(model: Any, rules: Dict[str, Dict[str, Any]]) -> None:
             raise ModelError("workflow %s deadlocks: %s" % (wf, cycle))
 
 
-def _template_nodes(model: Any) -> Dict[str, Dict[str, Any]]:
+def _template_nodes(model: Any) -> Nodes:
     """Template-level stand-ins for node instances (one per template)."""
-    nodes = {name: {"id": name, "type": t.type, "template": name, "out": [], "in": []}
-             for name, t in model.templates.items()}
+    nodes: Nodes = {name: {"id": name, "type": t.type, "template": name, "out": [], "in": []}
+                    for name, t in model.templates.items()}
     for name, t in model.templates.items():
         for i, req in enumerate(t.requirements):
-            rel = {"id": "%s:%s#%d:%s" % (name, req.name, i, req.node), "type": req.relationship,
+            rel: Relationship = {"id": "%s:%s#%d:%s" % (name, req.name, i, req.node), "type": req.relationship,
                    "requirement": req.name, "source": name, "target": req.node,
                    "source_type": t.type, "target_type": model.templates[req.node].type}
             nodes[name]["out"].append(rel)

@@ -16,7 +16,7 @@ from .facts import new_fact
 from .instances import natural_key, split_instance_id, validate_node
 from .locality import Zones
 from .placement import host_address
-from .records import Fact
+from .records import Fact, NodeInstance, Nodes, Relationship
 from .rules import Instr, RuleSet, rule_set, validate_rule_set
 from .run_records import rules_key_of, run_record
 from .space.base import Entry, Space
@@ -41,9 +41,9 @@ class RunContext:
         self._rules: Optional[RuleSet] = None
         self.rules_key = rules_key_of(rec)
         self._space = space
-        self._nodes: Dict[str, Dict[str, Any]] = {}
+        self._nodes: Nodes = {}
         self._programs: Dict[str, List[Instr]] = {}
-        self._rels: Dict[str, Dict[str, Dict[str, Any]]] = {}
+        self._rels: Dict[str, Dict[str, Relationship]] = {}
         self._wakes: Dict[Tuple[str, str], Tuple[str, ...]] = {}
         self._lock = threading.Lock()
         # Facts as this worker last committed or read them (node -> (fact, index)).  A hint, never
@@ -150,7 +150,7 @@ class RunContext:
         self._facts.pop(node_id, None)
         self._fresh.discard(node_id)
 
-    def node(self, node_id: str) -> Dict[str, Any]:
+    def node(self, node_id: str) -> NodeInstance:
         with self._lock:
             n = self._nodes.get(node_id)
         if n is None:
@@ -159,7 +159,7 @@ class RunContext:
                 self._nodes[node_id] = n
         return n
 
-    def relationship(self, node_id: str, rel_id: str) -> Optional[Dict[str, Any]]:
+    def relationship(self, node_id: str, rel_id: str) -> Optional[Relationship]:
         """A relationship instance of ``node_id`` by id, indexed once per node: a node with R
         relationship instances runs operations on each of them (a scan each time is R^2)."""
         with self._lock:
@@ -188,9 +188,7 @@ class RunContext:
                     for n in node_ids if n not in self._nodes}
 
     def cache_nodes(self, entries: Dict[str, Any]) -> None:
-        # plain dicts, as deployments.nodes_of gives them
-        found = {n: cast(Dict[str, Any], validate_node(e.key, e.value))
-                 for n, e in entries.items() if e is not None}
+        found = {n: validate_node(e.key, e.value) for n, e in entries.items() if e is not None}
         with self._lock:
             self._nodes.update(found)
 

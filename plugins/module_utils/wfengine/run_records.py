@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import deployments, keys
 from .errors import NotFound, SpaceDataError
-from .records import RunRecord, validate_fact, validate_run
+from .records import Nodes, RunRecord, validate_fact, validate_run
 from .space.base import Entry, Space
 
 RUNNING = "running"
@@ -61,7 +61,7 @@ def instance_runs(space: Space, model: str, instance: str) -> List[RunRecord]:
     return recs
 
 
-def node_states(space: Space, runs: List[RunRecord], nodes: Dict[str, Any]
+def node_states(space: Space, runs: List[RunRecord], nodes: Nodes
                 ) -> Tuple[Dict[str, Optional[str]], Dict[str, Any]]:
     """Each node's state (and error) in the latest of ``runs`` (oldest first) that touched it:
     ``(states, errors)``, for the nodes of ``nodes`` only."""

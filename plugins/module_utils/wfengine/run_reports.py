@@ -15,7 +15,7 @@ from . import catalog, deployments, keys
 from . import events as trace_events
 from .errors import NotFound, SpaceDataError
 from .instances import natural_key, root_of
-from .records import InstanceHead, RunRecord
+from .records import InstanceHead, NodeInstance, Nodes, RunRecord
 from .run_records import RUNNING, instance_runs, node_states, read_run
 from .space.base import Space
 
@@ -95,7 +95,7 @@ def waiting_hosts(space: Space, rec: RunRecord) -> List[Dict[str, Any]]:
 
 
 def topology_outputs(space: Space, model: str, instance: str, head: InstanceHead,
-                     nodes: Dict[str, Dict[str, Any]], meta: Dict[str, Any]) -> Dict[str, Any]:
+                     nodes: Nodes, meta: Dict[str, Any]) -> Dict[str, Any]:
     """The model's ``outputs``, computed from the current attributes of the deployment."""
     from .operation.function_eval import evaluate_outputs
     from .operation.resolver import model_context
@@ -111,9 +111,9 @@ class _Deployment:
     """What a function context reads of a deployment outside a run (``topology_outputs``): its
     nodes, and their ids by template."""
 
-    def __init__(self, model: str, instance: str, nodes: Dict[str, Dict[str, Any]]):
+    def __init__(self, model: str, instance: str, nodes: Nodes):
         self.model, self.instance = model, instance
-        self.node: Callable[[str], Dict[str, Any]] = nodes.__getitem__
+        self.node: Callable[[str], NodeInstance] = nodes.__getitem__
         self._nodes = nodes
 
     def template_instances(self, template: str) -> List[str]:

@@ -23,7 +23,7 @@ from .errors import Conflict, NotFound
 from .facts import new_fact, validate_fact
 from .instances import hosting_map
 from .locality import zone_map
-from .records import Fact, InstanceHead, RunRecord
+from .records import Fact, InstanceHead, Nodes, RunRecord
 from .imperative import check_preconditions, instances_from, is_imperative
 from .rules import rule_set, validate_rule_set
 # `X as X`: an explicit re-export (mypy); pylint takes it for a useless alias.
@@ -39,7 +39,7 @@ from .space.base import (Space, op_cas, op_check_index, op_delete, op_delete_cas
 log = logging.getLogger("wfengine.runs")
 
 
-def _runs_operations(meta: Dict[str, Any], nodes: Dict[str, Dict[str, Any]]) -> bool:
+def _runs_operations(meta: Dict[str, Any], nodes: Nodes) -> bool:
     """Whether a node of the run has an operation that runs something (the model's ``effectful``
     templates, catalog.upload; a model stored before it was recorded: no)."""
     effectful = meta.get("effectful")
@@ -89,8 +89,7 @@ def start_run(space: Space, workflow: str, model: str, instance: str,
 
 def _read_start(space: Space, workflow: str, model: str, instance: str,
                 override: Optional[Dict[str, str]]
-                ) -> Tuple[InstanceHead, Dict[str, Any], Dict[str, Any],
-                           Dict[str, Dict[str, Any]]]:
+                ) -> Tuple[InstanceHead, Dict[str, Any], Dict[str, Any], Nodes]:
     """What a run starts from, in one read: the instance head (its generation and model version,
     or the update's ``override``), the workflow's rules, the model version's meta, the nodes."""
     head = deployments.instance_head(space, model, instance)

@@ -33,15 +33,20 @@ from .errors import WfError
 from .run_reports import logs as run_logs, trace as run_trace
 from .run_records import RUNNING
 from .stream import select_run
+from .records import Nodes
 
 COLOURS = {"ok": "#43a047", "failed": "#e53935", "retry": "#fb8c00", "interrupted": "#8e24aa"}
 CRITICAL = "#000000"
 
 
-def _root(nodes: Dict[str, Dict[str, Any]], node_id: str) -> str:
+def _root(nodes: Nodes, node_id: str) -> str:
     seen = 0
-    while nodes.get(node_id, {}).get("host") and seen < 64:
-        node_id = nodes[node_id]["host"]
+    while seen < 64:
+        node = nodes.get(node_id)
+        host = node.get("host") if node is not None else None
+        if not host:
+            break
+        node_id = host
         seen += 1
     return node_id
 
@@ -90,7 +95,7 @@ def _logs_by_attempt(space: Any, model: str, instance: str, rid: str
 
 
 def _bar(i: int, ev: Dict[str, Any], logs: Dict[Tuple[str, str, int], List[Dict[str, Any]]],
-         nodes: Dict[str, Dict[str, Any]], last_ts: Dict[str, float]) -> Dict[str, Any]:
+         nodes: Nodes, last_ts: Dict[str, float]) -> Dict[str, Any]:
     """The bar of one operation event: its times and host from the attempt's log when there is
     one (taken from ``logs``), else from the event (an interrupted attempt: since the node's
     previous event, in ``last_ts``)."""

@@ -20,7 +20,7 @@ from . import catalog, deployments
 from .errors import SpaceDataError, WfError
 from .instances import expand, natural_key
 from .operation.function_eval import input_values
-from .records import InstanceHead, ModelHead
+from .records import InstanceHead, ModelHead, Nodes
 from .space.base import Entry, Space
 from .tosca.checks import check_input_values
 from .tosca.model import NodeTemplate
@@ -101,12 +101,13 @@ def _fed_by_inputs(raw: Dict[str, Any], changed: Set[str], values_changed: Set[s
     return fed
 
 
-def _descendants(nodes: Dict[str, Dict[str, Any]], roots: List[str]) -> List[str]:
+def _descendants(nodes: Nodes, roots: List[str]) -> List[str]:
     """``roots`` and every node hosted on them, transitively."""
     hosted: Dict[str, List[str]] = {}
     for nid, n in nodes.items():
-        if n.get("host"):
-            hosted.setdefault(n["host"], []).append(nid)
+        host = n.get("host")
+        if host:
+            hosted.setdefault(host, []).append(nid)
     out, stack = set(), list(roots)
     while stack:
         nid = stack.pop()
@@ -132,10 +133,10 @@ class _RelKind:
 
 
 def _new_generation(space: Space, model: str, head: InstanceHead, mhead: ModelHead,
-                    meta: Dict[str, Any], old_nodes: Dict[str, Dict[str, Any]],
+                    meta: Dict[str, Any], old_nodes: Nodes,
                     given: Optional[Dict[str, Any]], counts: Dict[str, int], where: str,
                     remove: Optional[List[str]] = None
-                    ) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
+                    ) -> Tuple[Nodes, Dict[str, Any], Dict[str, Any]]:
     """(new nodes, new templates, input values) of the model's current version over the old
     generation; counts from ``counts`` (wfctl scale) win over the model's, within min/max; the
     node instances named in ``remove`` are the first a scale-in drops on their host."""
@@ -170,8 +171,8 @@ class _Versions:
     mhead: ModelHead
     meta_entry: Entry
     counts: Dict[str, int]
-    old_nodes: Dict[str, Dict[str, Any]]
-    new_nodes: Dict[str, Dict[str, Any]]
+    old_nodes: Nodes
+    new_nodes: Nodes
     old_raw: Dict[str, Any]
     new_raw: Dict[str, Any]
     values: Dict[str, Any]
@@ -185,14 +186,14 @@ class _Versions:
         return str(self.mhead["digest"])
 
 
-def _check_removable(where: str, remove: Optional[List[str]], old_nodes: Dict[str, Any]) -> None:
+def _check_removable(where: str, remove: Optional[List[str]], old_nodes: Nodes) -> None:
     unknown = [n for n in remove or () if n not in old_nodes]
     if unknown:
         raise WfError("%s has no node instance %s" % (where, ", ".join(unknown)))
 
 
-def _check_removed(where: str, remove: Optional[List[str]], old_nodes: Dict[str, Any],
-                   new_nodes: Dict[str, Any]) -> None:
+def _check_removed(where: str, remove: Optional[List[str]], old_nodes: Nodes,
+                   new_nodes: Nodes) -> None:
     staying = [n for n in remove or () if n in new_nodes]
     if staying:
         raise WfError("%s: %s would stay: the update removes fewer instances of %s from %s "

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from .errors import ModelError, SpaceDataError
 from .placement import operation_side
 from .programs import Instr, RuleSet, find_cycle
+from .records import NodeInstance, Nodes, Relationship
 
 UPDATE = "update"
 PEER_STATE = "started"
@@ -37,7 +38,7 @@ UNINSTALL = "uninstall"
 _ADDS = ("add_source", "add_target")
 _REMOVES = ("remove_source", "remove_target")
 
-Nodes = Dict[str, Dict[str, Any]]
+Rels = Dict[str, Relationship]     # relationship instances by id
 
 
 # ---------------------------------------------------------------- the rule set workers use
@@ -47,32 +48,34 @@ class UpdateRuleSet(RuleSet):
     ``target_vtype``) stand for the real types when rules are looked up."""
 
     @staticmethod
-    def _tag(d: Dict[str, Any], key: str, default: str) -> str:
+    def _tag(d: Mapping[str, Any], key: str, default: str) -> str:
         v = d.get(key, default)
         if not isinstance(v, str):
             raise SpaceDataError("node instance %s: %s is not a text" % (d.get("id"), key))
         return v
 
-    def _v(self, node: Dict[str, Any]) -> Dict[str, Any]:
-        def vrel(r: Dict[str, Any]) -> Dict[str, Any]:
-            return dict(r, type=self._tag(r, "vtype", r["type"]),
-                        source_type=self._tag(r, "source_vtype", r["source_type"]),
-                        target_type=self._tag(r, "target_vtype", r["target_type"]))
-        return {"id": node["id"], "template": node.get("template"),
+    def _v(self, node: NodeInstance) -> NodeInstance:
+        def vrel(r: Relationship) -> Relationship:
+            v = r.copy()
+            v["type"] = self._tag(r, "vtype", r["type"])
+            v["source_type"] = self._tag(r, "source_vtype", r["source_type"])
+            v["target_type"] = self._tag(r, "target_vtype", r["target_type"])
+            return v
+        return {"id": node["id"], "template": node["template"],
                 "type": self._tag(node, "vtype", node["type"]),
                 "out": [vrel(r) for r in node.get("out", [])],
                 "in": [vrel(r) for r in node.get("in", [])]}
 
-    def takes_part(self, node: Dict[str, Any]) -> bool:
+    def takes_part(self, node: NodeInstance) -> bool:
         return self.participates(self._tag(node, "vtype", node["type"]))
 
-    def program(self, node: Dict[str, Any]) -> List[Instr]:
+    def program(self, node: NodeInstance) -> List[Instr]:
         return super().program(self._v(node))
 
-    def wakes(self, node: Dict[str, Any], reached: Any) -> List[str]:
+    def wakes(self, node: NodeInstance, reached: Any) -> List[str]:
         return super().wakes(self._v(node), reached)
 
-    def starts_ready(self, node: Dict[str, Any]) -> bool:
+    def starts_ready(self, node: NodeInstance) -> bool:
         return super().starts_ready(self._v(node))
 
 
@@ -89,8 +92,8 @@ class Change:
     reinstall: List[str]
     declared: List[str]          # modified nodes running their type's ``update`` workflow
     unchanged: List[str]
-    old_rels: Nodes
-    new_rels: Nodes
+    old_rels: Rels
+    new_rels: Rels
     rel_novel: List[str]
     rel_obsolete: List[str]
     install: Dict[str, Any]      # install rules of the new version
@@ -153,7 +156,7 @@ def _mode(role: Dict[str, str], intact: Set[str], nid: str) -> str:
 
 
 def _rel_parts(c: Change, role: Dict[str, str], rid: str,
-               rel: Dict[str, Any]) -> Optional[List[Tuple[str, str]]]:
+               rel: Relationship) -> Optional[List[Tuple[str, str]]]:
     """(install or uninstall, relationship type) of what a relationship instance runs, or None
     when it is unchanged."""
     if rid in c.rel_novel:
@@ -185,9 +188,9 @@ def _rel_rules(c: Change, role: Dict[str, str],
                 side: _side_entries(parts, side, m, other, c.install, c.uninstall)
                 for side, m, other in (("source", smode, tmode), ("target", tmode, smode))}
         rel_tags[rid] = vtype
-        for side, m in (("source", smode), ("target", tmode)):
+        for side, m, end in (("source", smode, rel["source"]), ("target", tmode, rel["target"])):
             if m == "intact" and vrules["relationships"][vtype][side]:
-                peer_entries[rel[side]] = peer_entries.get(rel[side], 0) + 1
+                peer_entries[end] = peer_entries.get(end, 0) + 1
     return rel_tags, peer_entries
 
 
@@ -219,7 +222,7 @@ def _side_entries(parts: List[Tuple[str, str]], side: str, mode: str, other: str
     return out
 
 
-def _record(c: Change, nid: str, role: Dict[str, str], rel_tags: Dict[str, str]) -> Dict[str, Any]:
+def _record(c: Change, nid: str, role: Dict[str, str], rel_tags: Dict[str, str]) -> NodeInstance:
     """Node instance ``nid`` in the update generation: its relationship instances of both
     generations, tagged with the virtual types."""
     base = copy.deepcopy(c.new_nodes.get(nid) or c.old_nodes[nid])
@@ -234,9 +237,10 @@ def _record(c: Change, nid: str, role: Dict[str, str], rel_tags: Dict[str, str])
     for r in base["out"] + base["in"]:
         if r["id"] in rel_tags:
             r["vtype"] = rel_tags[r["id"]]
-            for end in ("source", "target"):
-                if r[end] in role:
-                    r[end + "_vtype"] = role[r[end]]
+            if r["source"] in role:
+                r["source_vtype"] = role[r["source"]]
+            if r["target"] in role:
+                r["target_vtype"] = role[r["target"]]
     return base
 
 

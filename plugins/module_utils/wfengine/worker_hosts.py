@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 from . import keys
 from .errors import SpaceError, WfError, WorkerInterrupt
 from .space.base import op_check_session, op_delete, op_lock
+from .records import NodeInstance
 
 if TYPE_CHECKING:
     from .run_context import RunContext, _Step
@@ -51,15 +52,15 @@ class HostLocks:
         def _release_quietly(self, lock_key: str, session: Optional[str] = None) -> None:
             ...
 
-    def _host_key(self, ctx: RunContext, node: Dict[str, Any]) -> Optional[str]:
+    def _host_key(self, ctx: RunContext, node: NodeInstance) -> Optional[str]:
         """TOSCA 1.3 hosted nodes concurrency: operations of nodes on one host instance run one at
         a time.  The lock is the root host's (a dead worker's session drops it); None when the run
         does not serialize them."""
         if not ctx.record.get("serialize_hosted", True):
             return None
         root = node
-        while root.get("host"):
-            root = ctx.node(root["host"])
+        while host := root.get("host"):
+            root = ctx.node(host)
         return keys.host_lock(ctx.run_id, root["id"])
 
     def _local_host_lock(self, hk: str) -> Any:
@@ -68,7 +69,7 @@ class HostLocks:
         with self._ctx_lock:
             return self._host_locks.setdefault(hk, threading.Lock())
 
-    def _host_lock(self, step: "_Step", node: Dict[str, Any], hk: str) -> Any:
+    def _host_lock(self, step: "_Step", node: NodeInstance, hk: str) -> Any:
         """Wait for the host lock ``hk``, taken with the step's session, in one transaction with
         a check that the step's session still holds the node's lock: False if it does not (the
         node is no longer this worker's), else the key."""

@@ -21,6 +21,7 @@ from .facts import operation_error
 from .instances import root_of
 from .operation.executor import OperationCall, OperationResult
 from .space.base import Op, op_check_not_exists, op_delete, op_lock
+from .records import NodeInstance, Relationship
 
 if TYPE_CHECKING:
     from .attempts import AttemptWatch
@@ -38,7 +39,7 @@ _HERE = object()
 
 
 def _first_attempt(step: "_Step", call: OperationCall,
-                   rel: Optional[Dict[str, Any]]) -> Tuple[int, Optional[List[Any]]]:
+                   rel: Optional[Relationship]) -> Tuple[int, Optional[List[Any]]]:
     """The number of the step's first attempt of ``call``, and the trace event of an attempt
     that a worker started and never committed (it died: the trace says so), if any."""
     prev = step.fact.get("inflight")
@@ -99,13 +100,13 @@ class Operations:
         def _servers(self, ctx: RunContext, node_id: str) -> Optional[Set[str]]:
             ...
 
-        def _host_key(self, ctx: RunContext, node: Dict[str, Any]) -> Optional[str]:
+        def _host_key(self, ctx: RunContext, node: NodeInstance) -> Optional[str]:
             ...
 
         def _local_host_lock(self, hk: str) -> Any:
             ...
 
-        def _host_lock(self, step: _Step, node: Dict[str, Any], hk: str) -> Any:
+        def _host_lock(self, step: _Step, node: NodeInstance, hk: str) -> Any:
             ...
 
         def _host_kept(self, hk: Optional[str]) -> bool:
@@ -120,8 +121,8 @@ class Operations:
         def _release_later(self, key: str, session: Optional[str], local: Any) -> None:
             ...
 
-    def _run_effectful(self, step: "_Step", node: Dict[str, Any], call: OperationCall,
-                       rel: Optional[Dict[str, Any]]) -> Any:
+    def _run_effectful(self, step: "_Step", node: NodeInstance, call: OperationCall,
+                       rel: Optional[Relationship]) -> Any:
         """Record the attempt, run the operation (serialized per host), retry as configured.
         Returns True/False for success, None if the node's lock was lost meanwhile, CANCELED if
         the run was canceled before it started (the node as it was, for a resume)."""
@@ -222,8 +223,8 @@ class Operations:
                         "worker waits for this one's registration to go", self.id,
                         step.ctx.run_id, step.node_id, exc)
 
-    def _served_elsewhere(self, step: "_Step", node: Dict[str, Any], call: OperationCall,
-                          rel: Optional[Dict[str, Any]]) -> Any:
+    def _served_elsewhere(self, step: "_Step", node: NodeInstance, call: OperationCall,
+                          rel: Optional[Relationship]) -> Any:
         """``_HERE`` when this worker may run ``call``; else what ``_run_effectful`` returns:
         the node given back (its host is served by another worker), or the operation failed
         (run for the other end of a relationship, whose host only another worker reaches)."""
@@ -258,7 +259,7 @@ class Operations:
             self._host_released(step.host, kept=True)
             step.host = None
 
-    def _checkpoint(self, step: "_Step", node: Dict[str, Any], hk: Optional[str]) -> Any:
+    def _checkpoint(self, step: "_Step", node: NodeInstance, hk: Optional[str]) -> Any:
         """Commit the attempt before an operation with side effects runs (the results of the
         step's previous operations with it), checking in the same transaction that the run is not
         canceled and, when the host is free, taking its lock (kept if the step holds it already;
@@ -340,8 +341,8 @@ class Operations:
             self._commit(step, final=False)
         return None
 
-    def _record_result(self, step: "_Step", node: Dict[str, Any], call: OperationCall, result: Any,
-                       rel: Optional[Dict[str, Any]], recorded: bool, final_attempt: bool = True) -> bool:
+    def _record_result(self, step: "_Step", node: NodeInstance, call: OperationCall, result: Any,
+                       rel: Optional[Relationship], recorded: bool, final_attempt: bool = True) -> bool:
         status = "ok" if result.ok else ("failed" if final_attempt else "retry")
         if not result.ok and (getattr(result, "details", None) or {}).get("canceled"):
             status = "canceled"

@@ -19,7 +19,7 @@ from . import events, imperative, keys
 from .errors import SpaceDataError, WfError, WorkerInterrupt
 from .facts import new_fact, passes, remaining_states, validate_fact
 from .interpreter import run_program
-from .records import Fact, salvage_fact
+from .records import Fact, NodeInstance, Relationship, salvage_fact
 from .operation.executor import OperationCall
 from .placement import call_end
 from .rules import RCALL, STATE, WAIT, Instr
@@ -63,13 +63,13 @@ class SingleNode:
         def _drop_host(self, step: _Step) -> None:
             ...
 
-        def _record_result(self, step: _Step, node: Dict[str, Any], call: OperationCall,
-                           result: Any, rel: Optional[Dict[str, Any]], recorded: bool,
+        def _record_result(self, step: _Step, node: NodeInstance, call: OperationCall,
+                           result: Any, rel: Optional[Relationship], recorded: bool,
                            final_attempt: bool = True) -> bool:
             ...
 
-        def _run_effectful(self, step: _Step, node: Dict[str, Any], call: OperationCall,
-                           rel: Optional[Dict[str, Any]]) -> Any:
+        def _run_effectful(self, step: _Step, node: NodeInstance, call: OperationCall,
+                           rel: Optional[Relationship]) -> Any:
             ...
 
         def _release_quietly(self, lock_key: str, session: Optional[str] = None) -> None:
@@ -155,7 +155,7 @@ class SingleNode:
         fact["epoch"] = max(epoch, int(fact.get("epoch") or 0))
         return before
 
-    def _call(self, step: "_Step", node: Dict[str, Any], ins: Instr,
+    def _call(self, step: "_Step", node: NodeInstance, ins: Instr,
               prog: List[Instr]) -> Optional[bool]:
         """An operation of the step's node, run (an operation with side effects through
         ``_run_effectful``): True to go on with the program, False where the node stops (a
@@ -238,7 +238,7 @@ class _NodeSteps:
     it did every EVENTS_PER_COMMIT events (a node with hundreds of relationship instances keeps
     each value and each transaction well under Consul's limits)."""
 
-    def __init__(self, worker: SingleNode, step: "_Step", node: Dict[str, Any],
+    def __init__(self, worker: SingleNode, step: "_Step", node: NodeInstance,
                  prog: List[Instr]) -> None:
         self.worker, self.step, self.node, self.prog = worker, step, node, prog
 

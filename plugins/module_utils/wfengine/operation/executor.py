@@ -16,15 +16,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
+from ..records import NodeInstance, Relationship
 
 
 @dataclass
 class OperationCall:
     run: str
     workflow: str
-    node: Dict[str, Any]                      # the node instance record
+    node: NodeInstance                      # the node instance record
     operation: str                            # full operation name
-    relationship: Optional[Dict[str, Any]]    # None, or the relationship instance record
+    relationship: Optional[Relationship]    # None, or the relationship instance record
     side: Optional[str]                       # "source" | "target" for relationship operations
     worker: str
     attempt: int = 1
@@ -70,7 +71,7 @@ class RecordingExecutor(Executor):
         if self.log_path:
             line = json.dumps({"ts": time.time(), "run": call.run, "workflow": call.workflow,
                                "node": call.node["id"], "operation": call.operation,
-                               "relationship": (call.relationship or {}).get("id"),
+                               "relationship": call.relationship["id"] if call.relationship else None,
                                "worker": call.worker, "pid": os.getpid()})
             with self._lock:
                 with open(self.log_path, "a", encoding="utf-8") as fh:

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, List, Optional, cast
 
 from ..instances import natural_key
 from .functions import FunctionContext
+from ..records import NodeInstance, Relationship
 
 
 class DictContext(FunctionContext):
@@ -97,11 +98,11 @@ class ModelContext(FunctionContext):
     that template, an instance linked to SELF by a relationship, an instance on the same host,
     else the template's first instance."""
 
-    def __init__(self, values: Dict[str, Dict[str, Any]], node: Callable[[str], Dict[str, Any]],
+    def __init__(self, values: Dict[str, Dict[str, Any]], node: Callable[[str], NodeInstance],
                  attributes: Callable[[str], Dict[str, Any]], inputs: Dict[str, Any],
                  self_node: Optional[str],
                  instances: Optional[Callable[[str], List[str]]] = None,
-                 relationship: Optional[Dict[str, Any]] = None):
+                 relationship: Optional[Relationship] = None):
         self.values = values
         self._node = node
         self._attributes = attributes
@@ -196,7 +197,7 @@ class ModelContext(FunctionContext):
             for rel in list(me.get("out", [])) + list(me.get("in", [])):
                 for end in (rel["target"], rel["source"]):
                     if end != me["id"] and self._node(end)["template"] == template:
-                        return cast(str, end)
+                        return end
         ids = sorted(self._instances(template), key=natural_key) if self._instances else []
         if me is not None and me.get("host"):
             for nid in ids:

@@ -23,6 +23,7 @@ from ..placement import host_target, operation_root
 from .process_executor import OperationResolver, ProcessExecutor
 from .ssh import KnownHosts, SshClient, SshOptions
 from ..space.base import Space
+from ..records import NodeInstance, Relationship
 
 
 def default_cache_dir() -> str:
@@ -45,7 +46,7 @@ class SpaceResolver(OperationResolver):
         self._inputs: Dict[Tuple[str, str], Dict[str, Any]] = {}
 
     @staticmethod
-    def _digest(ctx: Any, node: Dict[str, Any]) -> str:
+    def _digest(ctx: Any, node: NodeInstance) -> str:
         """The model version a node's operations come from: the run's, or for an obsolete node of
         an update run the version it was deployed with (updates.py tags it)."""
         d = node.get("model_digest")
@@ -147,7 +148,7 @@ def deployment_values(space: Space, model: str, instance: str, digest: str) -> T
 
 
 def model_context(space: Space, ctx: Any, values: Dict[str, Any], inputs: Dict[str, Any],
-                  self_node: Optional[str], relationship: Optional[Dict[str, Any]] = None) -> ModelContext:
+                  self_node: Optional[str], relationship: Optional[Relationship] = None) -> ModelContext:
     """A function context over a deployment: node records from ``ctx.node``, attributes read
     fresh from the Space (other nodes' operations set them while the run goes on)."""
     def attributes(node_id: str) -> Dict[str, Any]:
