@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Set, Tuple
 
 from . import keys
-from .records import Fact, NodeInstance, Nodes, new_fact
+from .records import Fact, NodeInstance, new_fact
 from .space.base import Entry
 
 # Members of one group (nodes whose progress depends on each other's uncommitted states): a

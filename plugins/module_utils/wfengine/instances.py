@@ -170,9 +170,10 @@ def expand(model: Any, previous: Optional[Mapping[str, NodeInstance]] = None,
                 # a HostedOn requirement's source has its host: the instance it was made on
                 targets = [cast(str, nodes[src]["host"])] if hosted else by_template[req.node]
                 for tgt in targets:
-                    rel: Relationship = {"id": "%s:%s#%d:%s" % (src, req.name, i, tgt), "type": req.relationship,
-                           "requirement": req.name, "source": src, "target": tgt,
-                           "source_type": tpl.type, "target_type": target_type}
+                    rel: Relationship = {
+                        "id": "%s:%s#%d:%s" % (src, req.name, i, tgt), "type": req.relationship,
+                        "requirement": req.name, "source": src, "target": tgt,
+                        "source_type": tpl.type, "target_type": target_type}
                     nodes[src]["out"].append(rel)
                     nodes[tgt]["in"].append(rel)
     return nodes

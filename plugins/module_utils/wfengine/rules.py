@@ -152,9 +152,10 @@ def _template_nodes(model: Any) -> Nodes:
                     for name, t in model.templates.items()}
     for name, t in model.templates.items():
         for i, req in enumerate(t.requirements):
-            rel: Relationship = {"id": "%s:%s#%d:%s" % (name, req.name, i, req.node), "type": req.relationship,
-                   "requirement": req.name, "source": name, "target": req.node,
-                   "source_type": t.type, "target_type": model.templates[req.node].type}
+            rel: Relationship = {
+                "id": "%s:%s#%d:%s" % (name, req.name, i, req.node), "type": req.relationship,
+                "requirement": req.name, "source": name, "target": req.node,
+                "source_type": t.type, "target_type": model.templates[req.node].type}
             nodes[name]["out"].append(rel)
             nodes[req.node]["in"].append(rel)
     return nodes
