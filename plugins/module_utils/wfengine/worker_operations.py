@@ -342,7 +342,8 @@ class Operations:
         return None
 
     def _record_result(self, step: "_Step", node: NodeInstance, call: OperationCall, result: Any,
-                       rel: Optional[Relationship], recorded: bool, final_attempt: bool = True) -> bool:
+                       rel: Optional[Relationship], recorded: bool,
+                       final_attempt: bool = True) -> bool:
         status = "ok" if result.ok else ("failed" if final_attempt else "retry")
         if not result.ok and (getattr(result, "details", None) or {}).get("canceled"):
             status = "canceled"

@@ -69,9 +69,10 @@ class RecordingExecutor(Executor):
 
     def run(self, call: OperationCall) -> OperationResult:
         if self.log_path:
+            rel_id = call.relationship["id"] if call.relationship else None
             line = json.dumps({"ts": time.time(), "run": call.run, "workflow": call.workflow,
                                "node": call.node["id"], "operation": call.operation,
-                               "relationship": call.relationship["id"] if call.relationship else None,
+                               "relationship": rel_id,
                                "worker": call.worker, "pid": os.getpid()})
             with self._lock:
                 with open(self.log_path, "a", encoding="utf-8") as fh:

@@ -148,7 +148,8 @@ def deployment_values(space: Space, model: str, instance: str, digest: str) -> T
 
 
 def model_context(space: Space, ctx: Any, values: Dict[str, Any], inputs: Dict[str, Any],
-                  self_node: Optional[str], relationship: Optional[Relationship] = None) -> ModelContext:
+                  self_node: Optional[str],
+                  relationship: Optional[Relationship] = None) -> ModelContext:
     """A function context over a deployment: node records from ``ctx.node``, attributes read
     fresh from the Space (other nodes' operations set them while the run goes on)."""
     def attributes(node_id: str) -> Dict[str, Any]:
