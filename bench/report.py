@@ -304,16 +304,23 @@ def plot(rows: List[Dict[str, Any]], results: Dict[str, Any], path: str) -> Opti
     return None
 
 
+def _interpreter(m: Dict[str, Any]) -> str:
+    """Which Python ran, and its reference loop (results from before they were recorded: none)."""
+    if not m.get("python_executable"):
+        return ""
+    return " (%s; `sum(range(3*10**7))` %.2f s)" % (m["python_executable"], m.get("reference_loop_s", 0.0))
+
+
 def generated(results: Dict[str, Any], rows: List[Dict[str, Any]], plot_note: Optional[str]) -> List[str]:
     m = results["machine"]
     opt = results.get("options", {})
     op = results.get("opera") or {}
     out = [BEGIN, "",
-           "Run of %s on %s (%s cores, %s, Linux %s), Python %s, engine %s%s, Consul %s, xOpera %s; "
+           "Run of %s on %s (%s cores, %s, Linux %s), Python %s%s, engine %s%s, Consul %s, xOpera %s; "
            "load average %s at start, %s at end (other work on the machine inflates times). "
            "%d repeat(s); sizes %s; setups %s; operations %s." % (
                m.get("date"), m.get("cpu") or "?", m.get("cores"), m.get("memory"), m.get("kernel"),
-               m.get("python"), m.get("engine_commit"), " (with uncommitted engine changes)" if m.get("engine_dirty") else "",
+               m.get("python"), _interpreter(m), m.get("engine_commit"), " (with uncommitted engine changes)" if m.get("engine_dirty") else "",
                m.get("consul", "not run"),
                op.get("version", "not installed" if op and not op.get("installed") else "not run"),
                "/".join("%.1f" % x for x in m.get("loadavg_start", [])),

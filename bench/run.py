@@ -277,6 +277,19 @@ def _git(*args: str) -> str:
         return ""
 
 
+def reference_loop_s() -> float:
+    """Seconds for ``sum(range(3*10**7))`` in this interpreter, best of 3: how fast this Python,
+    on this machine, at this hour, runs a tight loop.  Sittings differ by 2x on the same
+    machine, and interpreter builds by as much (docs/benchmarks.md, "The interpreter's build"),
+    so rows are compared within one sitting and this figure says how far two sittings differ."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sum(range(3 * 10 ** 7))
+        best = min(best, time.perf_counter() - t0)
+    return round(best, 3)
+
+
 def machine_info() -> Dict[str, Any]:
     cpu = ""
     try:
@@ -296,7 +309,8 @@ def machine_info() -> Dict[str, Any]:
         pass
     dirty = _git("status", "--porcelain", "--untracked-files=no", "--", "plugins")
     return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
-            "python": platform.python_version(), "engine_commit": _git("rev-parse", "--short", "HEAD"),
+            "python": platform.python_version(), "python_executable": os.path.realpath(sys.executable),
+            "reference_loop_s": reference_loop_s(), "engine_commit": _git("rev-parse", "--short", "HEAD"),
             "engine_dirty": bool(dirty), "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
             "loadavg_start": os.getloadavg()}
 

@@ -3,7 +3,8 @@
 # a second one with the oldest ansible-core the collection claims (scripts/core-venv.sh, for
 # scripts/test.sh's sanity and module run on it), a Consul binary (scripts/install-consul.sh) and
 # an unpacked OpenSSH server for the loopback test machines (scripts/install-sshd.sh).
-# Idempotent: a second run only checks.
+# Idempotent: a second run only checks.  PYTHON=/path/to/python3 picks the interpreter of a new
+# .venv (default: python3 on PATH); an optimized build runs the engine faster (docs/benchmarks.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -22,6 +22,9 @@ def test_bench_harness_smallest_size(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:]
 
     data = json.loads(results.read_text())
+    machine = data["machine"]
+    assert machine["python_executable"] == os.path.realpath(sys.executable)
+    assert machine["reference_loop_s"] > 0
     assert data["sizes"]["seed"]["node_instances"] == 19
     an = data["sizes"]["seed"]["analysis"]
     assert an["install"]["noop"]["rounds"] > 0 and an["uninstall"]["noop"]["transitions"] == 19 * 4
@@ -48,3 +51,5 @@ def test_bench_harness_smallest_size(tmp_path):
         assert cells[4] != "failed" and cells[12] != "-"   # a wall time and a bound
     assert "| seed, embedded-1: <= 0.3 s |" in text
     assert "xOpera: not run" in text
+    assert "Python %s (%s; `sum(range(3*10**7))` %.2f s)" % (
+        machine["python"], machine["python_executable"], machine["reference_loop_s"]) in text
